@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Never loaded. Compiled only so that its BTF carries every ABI type, from
+ * which scripts/gen-abi.mjs generates the TypeScript codecs. A type that is
+ * not referenced here does not reach TypeScript.
+ */
+#include "sluice_abi.h"
+
+struct sluice_abi_anchor {
+	struct ipcache_key ipcache_key;
+	struct ipcache_entry ipcache_entry;
+	struct policy_key policy_key;
+	struct policy_entry policy_entry;
+	struct metrics_value metrics_value;
+	struct global_config global_config;
+	struct endpoint_config endpoint_config;
+	struct sluice_event sluice_event;
+	enum sluice_identity_reserved identity_reserved;
+	enum sluice_direction direction;
+	enum sluice_drop_reason drop_reason;
+	enum sluice_verdict verdict;
+	enum sluice_event_type event_type;
+	enum sluice_event_flags event_flags;
+	enum sluice_config_flags config_flags;
+	enum sluice_policy_action policy_action;
+};
+
+struct sluice_abi_anchor sluice_abi_anchor __attribute__((used));
