@@ -1,0 +1,72 @@
+// Module entry: registers the classes and functions the TypeScript layer in
+// src/datapath/ wraps. The addon is deliberately thin: it translates between
+// JS values and libbpf calls and reports errors; every decision (fallbacks,
+// defaults, validation of meaning) lives in TypeScript.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <napi.h>
+
+#include <cerrno>
+
+#include "common.h"
+#include "map.h"
+#include "object.h"
+#include "ringbuf.h"
+#include "tc.h"
+#include "test_run.h"
+
+namespace sluice {
+
+// setErrorFactory(fn): fn(details) returns the Error to throw (a BpfError).
+void SetErrorFactory(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "error factory must be a function");
+  GetAddonData(info.Env()).errorFactory = Napi::Persistent(info[0].As<Napi::Function>());
+}
+
+Napi::Value NumPossibleCpus(const Napi::CallbackInfo& info) {
+  int n = libbpf_num_possible_cpus();
+  if (n <= 0) {
+    ErrorInfo e{-n, "num_possible_cpus"};
+    e.message = "libbpf_num_possible_cpus: " + ErrnoText(-n);
+    ThrowBpfError(info.Env(), e);
+  }
+  return Napi::Number::New(info.Env(), n);
+}
+
+// objGet(path) → fd of a pinned object (the caller owns and closes it).
+Napi::Value ObjGet(const Napi::CallbackInfo& info) {
+  std::string path = GetString(info[0], "path");
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) {
+    int err = errno;
+    ErrorInfo e{err, "obj_get"};
+    e.path = path;
+    e.message = "open pinned object " + path + ": " + ErrnoText(err);
+    ThrowBpfError(info.Env(), e);
+  }
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InstallLibbpfPrint();
+  GetAddonData(env);
+  exports.Set("setErrorFactory", Napi::Function::New<SetErrorFactory>(env, "setErrorFactory"));
+  exports.Set("numPossibleCpus", Napi::Function::New<NumPossibleCpus>(env, "numPossibleCpus"));
+  exports.Set("objGet", Napi::Function::New<ObjGet>(env, "objGet"));
+  exports.Set("BpfObject", BpfObject::Define(env));
+  exports.Set("BpfMap", BpfMap::Define(env));
+  exports.Set("RingBufferReader", RingBufferReader::Define(env));
+  exports.Set("tcHookCreate", Napi::Function::New<TcHookCreate>(env, "tcHookCreate"));
+  exports.Set("tcHookDestroy", Napi::Function::New<TcHookDestroy>(env, "tcHookDestroy"));
+  exports.Set("tcAttach", Napi::Function::New<TcAttach>(env, "tcAttach"));
+  exports.Set("tcDetach", Napi::Function::New<TcDetach>(env, "tcDetach"));
+  exports.Set("tcQuery", Napi::Function::New<TcQuery>(env, "tcQuery"));
+  exports.Set("testRun", Napi::Function::New<TestRun>(env, "testRun"));
+  return exports;
+}
+
+}  // namespace sluice
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return sluice::Init(env, exports); }
+
+NODE_API_MODULE(sluice_bpf, InitModule)

@@ -1,0 +1,98 @@
+/**
+ * Loads native/build/Release/sluice_bpf.node and describes its surface. Only
+ * the modules of src/datapath/ use this; everything else goes through api.ts.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { BpfError, type BpfErrorDetails } from './errors.js';
+import type { MapInfo, TcDirection } from './api.js';
+
+export interface NativeObject {
+  maps(): Array<{ name: string; fd: number }>;
+  programs(): Array<{ name: string; section: string; fd: number; type: number; id: number }>;
+  close(): void;
+}
+
+export interface NativeMap {
+  readonly fd: number;
+  readonly info: MapInfo;
+  /** Bytes of a value as user space sees it (per-CPU: 8-aligned slot × possible CPUs). */
+  readonly valueBytes: number;
+  lookup(key: Buffer): Buffer | undefined;
+  update(key: Buffer, value: Buffer, flags: number): void;
+  delete(key: Buffer): boolean;
+  nextKey(key: Buffer | undefined): Buffer | undefined;
+  updateBatch(keys: readonly Buffer[], values: readonly Buffer[], flags: number): number;
+  deleteBatch(keys: readonly Buffer[]): number;
+  close(): void;
+}
+
+export interface NativeRingBufferReader {
+  stop(): void;
+}
+
+/** What the native tc functions accept as an interface (see api.ts InterfaceRef). */
+export interface NativeIfRef {
+  ifname?: string;
+  ifindex?: number;
+  netns?: string;
+}
+
+export interface NativeAddon {
+  setErrorFactory(factory: (details: BpfErrorDetails) => Error): void;
+  numPossibleCpus(): number;
+  objGet(path: string): number;
+  BpfObject: new (path: string, pinRoot: string | undefined, globals: Readonly<Record<string, Buffer>>) => NativeObject;
+  BpfMap: new (fd: number, owner: NativeObject | undefined, ownsFd: boolean) => NativeMap;
+  RingBufferReader: new (
+    mapFd: number,
+    onBatch: (records: Buffer[]) => void,
+    keepAlive: boolean,
+    maxBatch: number,
+  ) => NativeRingBufferReader;
+  tcHookCreate(ref: NativeIfRef): { ifindex: number; created: boolean };
+  tcHookDestroy(ref: NativeIfRef): boolean;
+  tcAttach(
+    ref: NativeIfRef,
+    dir: TcDirection,
+    progFd: number,
+    handle: number,
+    priority: number,
+    replace: boolean,
+  ): { ifindex: number; progId: number };
+  tcDetach(ref: NativeIfRef, dir: TcDirection, handle: number, priority: number): boolean;
+  tcQuery(ref: NativeIfRef, dir: TcDirection, handle: number, priority: number): { ifindex: number; progId: number } | undefined;
+  testRun(
+    progFd: number,
+    data: Buffer,
+    ctx: Buffer | undefined,
+    repeat: number,
+    dataOutSize: number,
+  ): { retval: number; durationNs: number; data: Buffer };
+}
+
+// dist/src/datapath/addon.js and src/datapath/addon.ts are both three levels
+// below the repository root.
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const ADDON_PATH = resolve(ROOT, 'native/build/Release/sluice_bpf.node');
+
+let loaded: NativeAddon | undefined;
+
+/** The addon, loaded on first use (importing datapath types needs no build). */
+export function addon(): NativeAddon {
+  if (loaded !== undefined) return loaded;
+  if (!existsSync(ADDON_PATH)) {
+    throw new Error(
+      `native addon not built: ${ADDON_PATH} is missing; run npm run setup ` +
+        '(or: npx node-gyp rebuild --nodedir=/usr -C native)',
+    );
+  }
+  const require = createRequire(import.meta.url);
+  const native = require(ADDON_PATH) as NativeAddon;
+  native.setErrorFactory((details) => new BpfError(details));
+  loaded = native;
+  return native;
+}
