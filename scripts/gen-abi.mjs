@@ -148,6 +148,8 @@ function emitEnum(en) {
   // SLUICE_DROP_POLICY_DENIED in enum sluice_drop_reason → POLICY_DENIED:
   // strip the longest common prefix up to an underscore.
   const names = values.map((v) => v.name);
+  // With one member the common prefix would be the whole name.
+  if (names.length < 2) throw new Error(`enum ${en.name}: give it at least two members (e.g. a _NONE = 0)`);
   let prefix = names[0] ?? '';
   for (const n of names) while (!n.startsWith(prefix)) prefix = prefix.slice(0, -1);
   prefix = prefix.slice(0, prefix.lastIndexOf('_') + 1);

@@ -72,6 +72,7 @@ enum sluice_event_flags {
 
 /* Bits of sluice_global_config.flags. */
 enum sluice_config_flags {
+	SLUICE_CFG_NONE = 0,
 	SLUICE_CFG_TRACE_ALLOWED = 1, /* emit a TRACE event for every allowed packet */
 };
 

@@ -350,12 +350,14 @@ export function sluiceEventFlagsName(n: number): string {
 
 /** enum sluice_config_flags. */
 export const SluiceConfigFlags = {
-  ALLOWED: 1,
+  NONE: 0,
+  TRACE_ALLOWED: 1,
 } as const;
 export type SluiceConfigFlags = (typeof SluiceConfigFlags)[keyof typeof SluiceConfigFlags];
 
 const sluiceConfigFlagsNames = new Map<number, string>([
-  [1, 'ALLOWED'],
+  [0, 'NONE'],
+  [1, 'TRACE_ALLOWED'],
 ]);
 /** The name of a sluice_config_flags value, or "UNKNOWN(n)". */
 export function sluiceConfigFlagsName(n: number): string {

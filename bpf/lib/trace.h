@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The way out for a forwarded packet: count it (reason SLUICE_DROP_NONE),
+ * report it when tracing of allowed packets is on, return TC_ACT_OK.
+ * Tracing is off by default: an event per allowed packet costs a ring-buffer
+ * write and agent work on every packet, while drops are rare and always
+ * reported.
+ */
+#ifndef SLUICE_LIB_TRACE_H
+#define SLUICE_LIB_TRACE_H
+
+#include "common.h"
+#include "config.h"
+#include "flow.h"
+#include "metrics.h"
+#include "events.h"
+
+/* Returns: TC_ACT_OK. */
+static __always_inline int send_forward(struct __sk_buff *ctx, const struct flow *f,
+					__u32 endpoint_id)
+{
+	metrics_account(f->direction, SLUICE_DROP_NONE, ctx->len);
+	if (config_trace_allowed())
+		events_emit(ctx, f, endpoint_id, SLUICE_EVENT_TRACE, SLUICE_VERDICT_FORWARDED,
+			    SLUICE_DROP_NONE);
+	return CTX_ACT_OK;
+}
+
+/*
+ * For frames passed without a decision (ARP): counted as forwarded, never
+ * traced, since they carry no IP flow to report.
+ * Returns: TC_ACT_OK.
+ */
+static __always_inline int send_forward_untraced(struct __sk_buff *ctx, const struct flow *f)
+{
+	metrics_account(f->direction, SLUICE_DROP_NONE, ctx->len);
+	return CTX_ACT_OK;
+}
+
+#endif /* SLUICE_LIB_TRACE_H */

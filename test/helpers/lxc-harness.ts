@@ -1,0 +1,257 @@
+/**
+ * Runs bpf/lxc.c's programs on crafted packets (BPF_PROG_TEST_RUN) and
+ * reports what a test asserts on: the return value, the events emitted and
+ * the metrics counters that moved.
+ *
+ * One harness per test file: its own pin root under /sys/fs/bpf/sluice-t-*,
+ * removed by close(). Events arrive through the ring buffer's libuv reader;
+ * to know that a run emitted nothing (and not "nothing yet"), every run is
+ * followed by a sentinel frame that is always dropped with a known length,
+ * and the run's events are exactly those read before the sentinel's; the
+ * sentinel's own drop is taken out of the metrics deltas.
+ */
+import type { ProgramInfo, RingBufferReader } from '../../src/datapath/api.js';
+import {
+  SluiceDirection, SluiceDropReason, SluiceEventType, SluiceIdentityReserved, SluiceVerdict, type EndpointConfig,
+  type SluiceEvent,
+} from '../../src/datapath/generated/abi.js';
+import { loadLxc, type LxcDatapath } from '../../src/datapath/lxc.js';
+import { readEvents } from '../../src/datapath/maps/events.js';
+import { metricsIndex, readCounter } from '../../src/datapath/maps/metrics.js';
+import { testRun } from '../../src/datapath/test-run.js';
+import { ethernet } from './packet.js';
+import { createTestPinRoot, removeTestPinRoot } from './pins.js';
+
+export const TC_ACT_OK = 0;
+export const TC_ACT_SHOT = 2;
+
+/** Which of the two programs: the pod's egress or its ingress. */
+export type LxcProgram = 'from_container' | 'to_container';
+
+/** A counter that moved during one run. */
+export interface MetricsDelta {
+  readonly direction: number;
+  readonly reason: number;
+  readonly packets: bigint;
+  readonly bytes: bigint;
+}
+
+export interface RunResult {
+  readonly retval: number;
+  readonly events: SluiceEvent[];
+  readonly metrics: MetricsDelta[];
+}
+
+/** Length of the sentinel frame; test frames must not use it. */
+const SENTINEL_LEN = 1031;
+/** An IEEE "local experimental" ethertype: unsupported L3, always dropped. */
+const SENTINEL_ETHERTYPE = 0x88b5;
+const SENTINEL_TIMEOUT_MS = 2000;
+const SENTINEL_FRAME = ethernet(SENTINEL_ETHERTYPE, Buffer.alloc(SENTINEL_LEN - 14));
+
+export class LxcHarness {
+  private pending: SluiceEvent[] = [];
+  private waiter: (() => void) | undefined;
+  private readonly extra: LxcDatapath[] = [];
+  private reader: RingBufferReader | undefined;
+
+  private constructor(
+    readonly pinRoot: string,
+    readonly dp: LxcDatapath,
+  ) {}
+
+  /** Loads lxc.o for endpoint in a fresh pin root and starts reading events. */
+  static open(endpoint: EndpointConfig): LxcHarness {
+    const pinRoot = createTestPinRoot();
+    let dp: LxcDatapath | undefined;
+    try {
+      dp = loadLxc({ pinRoot, endpoint });
+      const harness = new LxcHarness(pinRoot, dp);
+      harness.reader = readEvents(dp.maps.events, (events) => harness.deliver(events));
+      return harness;
+    } catch (err) {
+      dp?.close();
+      removeTestPinRoot(pinRoot);
+      throw err;
+    }
+  }
+
+  /**
+   * Another instance of the programs for a different endpoint, sharing this
+   * harness's pinned maps (as every endpoint on a node does). Closed with
+   * the harness.
+   */
+  loadEndpoint(endpoint: EndpointConfig): LxcDatapath {
+    const dp = loadLxc({ pinRoot: this.pinRoot, endpoint });
+    this.extra.push(dp);
+    return dp;
+  }
+
+  /** Empties ipcache, policy and config so each table row starts clean. */
+  reset(): void {
+    const { ipcache, policy, config } = this.dp.maps;
+    ipcache.deleteBatch([...ipcache.entries()].map(([k]) => k));
+    policy.deleteBatch([...policy.entries()].map(([k]) => k));
+    config.update(0, { flags: 0 });
+  }
+
+  /** Runs one frame through a program; see the file comment for events. */
+  async run(prog: LxcProgram, frame: Buffer, opts: { ctx?: Buffer; dp?: LxcDatapath } = {}): Promise<RunResult> {
+    const program = programOf(opts.dp ?? this.dp, prog);
+    let retval = -1;
+    const seen = await this.observe(directionOf(prog), (sentinel) => {
+      retval = testRun(program, opts.ctx ? { data: frame, ctx: opts.ctx } : { data: frame }).retval;
+      testRun(program, { data: sentinel });
+    }, [frame]);
+    return { retval, ...seen };
+  }
+
+  /**
+   * The events and counter changes caused by `act`, which must send its
+   * packets and then the sentinel frame it is given, all through programs of
+   * `direction` and in that order (e.g. over a veth, from one socket).
+   */
+  async observe(direction: number, act: (sentinel: Buffer) => void,
+    frames: readonly Buffer[]): Promise<Omit<RunResult, 'retval'>> {
+    if (frames.some((f) => f.length === SENTINEL_LEN)) {
+      throw new Error(`frame length ${SENTINEL_LEN} is reserved for the sentinel`);
+    }
+    const before = this.counters();
+    act(SENTINEL_FRAME);
+    const events = await this.eventsUntilSentinel();
+    // The sentinel's own drop was counted once the sentinel event arrived, and
+    // with it everything sent before the sentinel.
+    const metrics = withoutSentinel(diff(before, this.counters()), direction);
+    return { events, metrics };
+  }
+
+  close(): void {
+    this.reader?.stop();
+    for (const dp of this.extra) dp.close();
+    this.dp.close();
+    removeTestPinRoot(this.pinRoot);
+  }
+
+  private deliver(events: SluiceEvent[]): void {
+    this.pending.push(...events);
+    this.waiter?.();
+  }
+
+  private async eventsUntilSentinel(): Promise<SluiceEvent[]> {
+    const deadline = Date.now() + SENTINEL_TIMEOUT_MS;
+    for (;;) {
+      const at = this.pending.findIndex(isSentinel);
+      if (at >= 0) {
+        const events = this.pending.slice(0, at);
+        this.pending = this.pending.slice(at + 1);
+        return events;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no sentinel event within ${SENTINEL_TIMEOUT_MS} ms; got ${this.pending.length} events`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.waiter = undefined;
+    }
+  }
+
+  /** Every (direction, reason) counter, summed over CPUs. */
+  private counters(): Map<number, { packets: bigint; bytes: bigint }> {
+    const out = new Map<number, { packets: bigint; bytes: bigint }>();
+    for (const direction of [SluiceDirection.INGRESS, SluiceDirection.EGRESS]) {
+      for (let reason = 0; reason < SluiceDropReason.REASON_MAX; reason++) {
+        out.set(metricsIndex(direction, reason), readCounter(this.dp.maps.metrics, direction, reason));
+      }
+    }
+    return out;
+  }
+}
+
+function programOf(dp: LxcDatapath, prog: LxcProgram): ProgramInfo {
+  return prog === 'from_container' ? dp.fromContainer : dp.toContainer;
+}
+
+/** deltas minus the sentinel's one UNSUPPORTED_L3 drop in direction. */
+function withoutSentinel(deltas: MetricsDelta[], direction: number): MetricsDelta[] {
+  const out: MetricsDelta[] = [];
+  for (const d of deltas) {
+    if (d.direction !== direction || d.reason !== SluiceDropReason.UNSUPPORTED_L3) {
+      out.push(d);
+      continue;
+    }
+    const rest = { ...d, packets: d.packets - 1n, bytes: d.bytes - BigInt(SENTINEL_LEN) };
+    if (rest.packets !== 0n || rest.bytes !== 0n) out.push(rest);
+  }
+  return out;
+}
+
+function isSentinel(ev: SluiceEvent): boolean {
+  return ev.pktLen === SENTINEL_LEN && ev.dropReason === SluiceDropReason.UNSUPPORTED_L3;
+}
+
+function diff(before: Map<number, { packets: bigint; bytes: bigint }>,
+  after: Map<number, { packets: bigint; bytes: bigint }>): MetricsDelta[] {
+  const out: MetricsDelta[] = [];
+  for (const [index, a] of after) {
+    const b = before.get(index) ?? { packets: 0n, bytes: 0n };
+    if (a.packets === b.packets && a.bytes === b.bytes) continue;
+    out.push({
+      direction: Math.floor(index / SluiceDropReason.REASON_MAX),
+      reason: index % SluiceDropReason.REASON_MAX,
+      packets: a.packets - b.packets,
+      bytes: a.bytes - b.bytes,
+    });
+  }
+  return out;
+}
+
+/** The one counter a single packet of `bytes` moves. */
+export function oneCounter(direction: number, reason: number, bytes: number): MetricsDelta[] {
+  return [{ direction, reason, packets: 1n, bytes: BigInt(bytes) }];
+}
+
+export function directionOf(prog: LxcProgram): number {
+  return prog === 'from_container' ? SluiceDirection.EGRESS : SluiceDirection.INGRESS;
+}
+
+/** A SluiceEvent without its timestamp, which no test can predict. */
+export type EventFields = Omit<SluiceEvent, 'timestampNs'>;
+
+/** The events' fields minus timestamps, after checking each timestamp is set. */
+export function eventFields(events: readonly SluiceEvent[]): EventFields[] {
+  return events.map(({ timestampNs, ...rest }) => {
+    if (timestampNs <= 0n) throw new Error(`event without a timestamp: ${JSON.stringify(rest)}`);
+    return rest;
+  });
+}
+
+/** What every event of one packet carries regardless of what was parsed. */
+export interface EventContext {
+  readonly direction: number;
+  readonly endpointId: number;
+  readonly ifindex: number;
+  readonly frame: Buffer;
+}
+
+/**
+ * The event a packet should produce: nothing parsed (zero tuple, UNKNOWN
+ * identities) unless `fields` says otherwise; DROP/DROPPED when fields has a
+ * drop reason, TRACE/FORWARDED when not.
+ */
+export function expectedEvent(ctx: EventContext, fields: Partial<EventFields>): EventFields {
+  const dropped = (fields.dropReason ?? SluiceDropReason.NONE) !== SluiceDropReason.NONE;
+  return {
+    saddr: 0, daddr: 0, sport: 0, dport: 0, protocol: 0,
+    eventType: dropped ? SluiceEventType.DROP : SluiceEventType.TRACE,
+    verdict: dropped ? SluiceVerdict.DROPPED : SluiceVerdict.FORWARDED,
+    direction: ctx.direction,
+    srcIdentity: SluiceIdentityReserved.UNKNOWN, dstIdentity: SluiceIdentityReserved.UNKNOWN,
+    endpointId: ctx.endpointId, ifindex: ctx.ifindex, pktLen: ctx.frame.length,
+    dropReason: SluiceDropReason.NONE, flags: 0, ruleId: 0,
+    ...fields,
+  };
+}
