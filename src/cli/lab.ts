@@ -1,0 +1,151 @@
+/**
+ * `sluice lab up|down|status|exec|reload`: the local lab from the command
+ * line. Each command is a new process; everything it needs comes from the
+ * lab's state file and the kernel.
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Command } from 'commander';
+import { execRunner } from '../lab/command.js';
+import { LabError, asError } from '../lab/errors.js';
+import { Lab } from '../lab/lab.js';
+import { defaultLabPaths } from '../lab/names.js';
+import { type LabSpec, resolveSpec } from '../lab/spec.js';
+import { formatStatus } from '../lab/status-format.js';
+import { registerLabDatapathCommands } from './lab-datapath.js';
+
+const DEFAULT_LAB = 'dev';
+
+export function registerLabCommands(program: Command): void {
+  const lab = program.command('lab').description('a local lab: pods as network namespaces, the datapath on their veths');
+
+  lab
+    .command('up')
+    .description('create a lab')
+    .option('--name <name>', 'lab name ([a-z0-9], ≤ 20)', DEFAULT_LAB)
+    .option('--pods <names>', 'comma-separated pod names', 'a,b')
+    .option('--cidr <cidr>', 'pod addresses (default 10.<hash>.0.0/24)')
+    .option('--no-datapath', 'plain veths, no programs (a baseline)')
+    .action(
+      run(async (opts: { name: string; pods: string; cidr?: string; datapath: boolean }) => {
+        const spec: LabSpec = {
+          name: opts.name,
+          pods: opts.pods.split(',').map((p) => p.trim()),
+          datapath: opts.datapath,
+          ...(opts.cidr !== undefined ? { cidr: opts.cidr } : {}),
+        };
+        // Spec errors first, before the datapath (and the addon) is loaded.
+        resolveSpec(spec, defaultLabPaths);
+        const state = await (await makeLab(opts.datapath)).up(spec);
+        const list = state.plan.pods.map((p) => `${p.name}=${p.ipv4}`).join(' ');
+        process.stdout.write(`lab "${state.plan.name}" up: ${list}\n`);
+      }),
+    );
+
+  lab
+    .command('down')
+    .description('remove a lab and everything it created (idempotent)')
+    .option('--name <name>', 'lab name', DEFAULT_LAB)
+    .action(
+      run(async (opts: { name: string }) => {
+        const report = await (await makeLab(false)).down(opts.name);
+        const removed = [
+          ...report.netns.map((n) => `netns ${n}`),
+          ...(report.pinRoot ? [report.pinRoot] : []),
+          ...(report.stateFile ? [report.stateFile] : []),
+        ];
+        process.stdout.write(
+          removed.length ? `lab "${opts.name}" down: removed ${removed.join(', ')}\n` : `lab "${opts.name}": nothing to remove\n`,
+        );
+      }),
+    );
+
+  lab
+    .command('status')
+    .description('show a lab: pods, addresses, links, attached programs')
+    .option('--name <name>', 'lab name', DEFAULT_LAB)
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action(
+      run(async (opts: { name: string; output: string }) => {
+        if (opts.output !== 'text' && opts.output !== 'json') {
+          throw new LabError('invalid-spec', `output "${opts.output}": want text or json`, 'output');
+        }
+        const report = await (await makeLab(true)).status(opts.name);
+        process.stdout.write(opts.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+        if (!report.healthy) process.exitCode = 1;
+      }),
+    );
+
+  lab
+    .command('exec')
+    .description("run a command in a pod's network namespace")
+    .usage('[--name N] POD -- CMD...')
+    .option('--name <name>', 'lab name', DEFAULT_LAB)
+    .argument('<pod>', 'pod name')
+    .argument('<cmd...>', 'command and its arguments (after --)')
+    .action(
+      run(async (pod: string, cmd: string[], opts: { name: string }) => {
+        const argv = await (await makeLab(false)).execArgv(opts.name, pod, cmd);
+        process.exitCode = await runInherited(argv);
+      }),
+    );
+
+  lab
+    .command('reload')
+    .description("reload a pod's programs (pinned maps kept) and swap them in atomically")
+    .option('--name <name>', 'lab name', DEFAULT_LAB)
+    .argument('<pod>', 'pod name')
+    .action(
+      run(async (pod: string, opts: { name: string }) => {
+        const programs = await (await makeLab(true)).reload(opts.name, pod);
+        process.stdout.write(
+          `pod "${pod}": from_container prog ${programs.fromContainer}, to_container prog ${programs.toContainer}\n`,
+        );
+      }),
+    );
+
+  registerLabDatapathCommands(lab, run);
+}
+
+/**
+ * The datapath (and with it the native addon) is loaded only by commands that
+ * touch programs, so `down` and `exec` work even where the addon is not built.
+ */
+async function makeLab(withDatapath: boolean): Promise<Lab> {
+  if (!withDatapath) return new Lab({ runner: execRunner, paths: defaultLabPaths });
+  const { LxcEndpoints } = await import('../lab/lxc-endpoints.js');
+  const endpoints = new LxcEndpoints();
+  return new Lab({
+    runner: execRunner,
+    paths: defaultLabPaths,
+    datapath: endpoints,
+    objectPath: endpoints.objectPath,
+  });
+}
+
+/** Wraps an action: errors become one line on stderr and exit code 1. */
+function run<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      const err = asError(e);
+      process.stderr.write(`sluice lab: ${err.message}\n`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+function runInherited(argv: readonly string[]): Promise<number> {
+  const [file, ...args] = argv;
+  if (file === undefined) return Promise.resolve(2);
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? signalNumber(signal) : 0)));
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  return constants.signals[signal] ?? 0;
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+/** `sluice`: the command-line entry. Each area registers its own commands. */
+import { Command } from 'commander';
+import { registerLabCommands } from './lab.js';
+
+const program = new Command('sluice').description('Kubernetes networking with an eBPF datapath');
+registerLabCommands(program);
+await program.parseAsync(process.argv);

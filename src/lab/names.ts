@@ -1,0 +1,65 @@
+/**
+ * Every object a lab creates carries a name derived from the lab's name, so
+ * that several labs (and parallel test runs) coexist and `down` can find all
+ * of a lab's objects from its name alone, even without a state file.
+ *
+ * Lab names are [a-z0-9] only (no '-'): that makes "sluice-<lab>-" an
+ * unambiguous prefix — lab "a" can never claim the namespaces of lab "a-b".
+ */
+
+export const LAB_NAME_RE = /^[a-z0-9]{1,20}$/;
+/** DNS-label-like, short enough for a readable netns name. */
+export const POD_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+/** The node namespace's suffix; a pod cannot take it. */
+export const NODE_SUFFIX = 'node';
+/** Linux IFNAMSIZ - 1. */
+export const MAX_IFNAME = 15;
+
+export interface LabPaths {
+  /** Where bpffs is mounted; pins go to <bpffs>/sluice-<lab>. */
+  readonly bpffs: string;
+  /** Directory of the state files, <stateDir>/<lab>.json. */
+  readonly stateDir: string;
+}
+
+export const defaultLabPaths: LabPaths = { bpffs: '/sys/fs/bpf', stateDir: '/run/sluice/lab' };
+
+/** Prefix shared by all of a lab's network namespaces. */
+export function netnsPrefix(lab: string): string {
+  return `sluice-${lab}-`;
+}
+
+export function nodeNetnsName(lab: string): string {
+  return `${netnsPrefix(lab)}${NODE_SUFFIX}`;
+}
+
+export function podNetnsName(lab: string, pod: string): string {
+  return `${netnsPrefix(lab)}${pod}`;
+}
+
+/**
+ * Host-side veth of the pod at `index`: "sl" + 4 hex digits of the lab's
+ * hash + index — at most 9 characters for 250 pods, well under IFNAMSIZ, and
+ * independent of the pod name's length.
+ */
+export function hostIfname(lab: string, index: number): string {
+  return `sl${labHash(lab).toString(16).padStart(8, '0').slice(0, 4)}${index}`;
+}
+
+export function pinRootFor(paths: LabPaths, lab: string): string {
+  return `${paths.bpffs}/sluice-${lab}`;
+}
+
+export function statePathFor(paths: LabPaths, lab: string): string {
+  return `${paths.stateDir}/${lab}.json`;
+}
+
+/** FNV-1a, 32 bit: a stable, dependency-free hash of the lab name. */
+export function labHash(lab: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < lab.length; i++) {
+    h ^= lab.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}

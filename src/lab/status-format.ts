@@ -1,0 +1,31 @@
+/** Human-readable `sluice lab status`. */
+import type { LabStatusReport } from './lab.js';
+
+export function formatStatus(r: LabStatusReport): string {
+  const { plan } = r.state;
+  const head =
+    `lab ${plan.name}: ${r.state.status}, ${r.healthy ? 'healthy' : 'UNHEALTHY'}` +
+    `  cidr ${plan.cidr}  node ${plan.nodeNetns}${r.nodePresent ? '' : ' (MISSING)'}` +
+    (plan.datapath ? `  pins ${plan.pinRoot}` : '  no datapath');
+  const rows: string[][] = [['POD', 'IP', 'NETNS', 'HOST-IF', 'ENDPOINT', 'IDENTITY', 'LINK', 'PROGRAMS']];
+  for (const p of r.pods) {
+    const progs = p.programs
+      ? `from=${p.programs.fromContainer ?? 'none'} to=${p.programs.toContainer ?? 'none'}`
+      : plan.datapath
+        ? 'unknown'
+        : '-';
+    rows.push([
+      p.pod.name,
+      p.pod.ipv4,
+      p.netnsPresent ? p.pod.netns : `${p.pod.netns} (MISSING)`,
+      p.pod.hostIfname,
+      String(p.pod.endpointId),
+      String(p.pod.identity),
+      p.hostLinkUp ? 'up' : 'down',
+      progs,
+    ]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+  const table = rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
+  return `${head}\n${table.join('\n')}\n`;
+}

@@ -1,0 +1,20 @@
+/**
+ * Run as a separate process by datapath.test.ts: loads lxc.o with a pin root
+ * (creating and pinning its maps), writes one policy entry, and exits, so the
+ * parent can check that the entry outlived us.
+ */
+import { ensureBpffsMounted } from '../../src/datapath/bpffs.js';
+import { SluiceDirection, SluicePolicyAction } from '../../src/datapath/generated/abi.js';
+import { loadLxc } from '../../src/datapath/lxc.js';
+
+const pinRoot = process.argv[2];
+if (pinRoot) {
+  ensureBpffsMounted();
+  const lxc = loadLxc({ pinRoot, endpoint: { endpointId: 77, ipv4: 0 } });
+  lxc.maps.policy.update(
+    { endpointId: 77, remoteIdentity: 7777, direction: SluiceDirection.EGRESS },
+    { action: SluicePolicyAction.DENY, ruleId: 7 },
+  );
+  lxc.close();
+  process.stdout.write('written\n');
+}
