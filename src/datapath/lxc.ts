@@ -11,7 +11,7 @@ import { openObject } from './bpf-object.js';
 import { endpointConfigCodec, type EndpointConfig } from './generated/abi.js';
 import { CONFIG_LAYOUT, openConfig, type ConfigMap } from './maps/config.js';
 import { EVENTS_LAYOUT, openEvents } from './maps/events.js';
-import { IPCACHE_LAYOUT, openIpcache, type IpcacheMap } from './maps/ipcache.js';
+import { IPCACHE_LAYOUT, IPHOST_LAYOUT, openIpcache, type IpcacheMap } from './maps/ipcache.js';
 import { METRICS_LAYOUT, openMetrics, type MetricsMap } from './maps/metrics.js';
 import { openPolicy, POLICY_LAYOUT, type PolicyMap } from './maps/policy.js';
 
@@ -59,7 +59,7 @@ export function loadLxc(opts: LoadLxcOptions): LxcDatapath {
       fromContainer: object.program('from_container'),
       toContainer: object.program('to_container'),
       maps: {
-        ipcache: openIpcache(object.map(IPCACHE_LAYOUT.name)),
+        ipcache: openIpcache(object.map(IPHOST_LAYOUT.name), object.map(IPCACHE_LAYOUT.name)),
         policy: openPolicy(object.map(POLICY_LAYOUT.name)),
         metrics: openMetrics(object.map(METRICS_LAYOUT.name)),
         config: openConfig(object.map(CONFIG_LAYOUT.name)),

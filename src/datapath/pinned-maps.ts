@@ -8,7 +8,7 @@ import { openPinnedMap, type PinnedMap } from './bpf-map.js';
 import type { LxcMaps } from './lxc.js';
 import { CONFIG_LAYOUT, openConfig } from './maps/config.js';
 import { EVENTS_LAYOUT, openEvents } from './maps/events.js';
-import { IPCACHE_LAYOUT, openIpcache } from './maps/ipcache.js';
+import { IPCACHE_LAYOUT, IPHOST_LAYOUT, openIpcache } from './maps/ipcache.js';
 import { METRICS_LAYOUT, openMetrics } from './maps/metrics.js';
 import { POLICY_LAYOUT, openPolicy } from './maps/policy.js';
 
@@ -29,7 +29,7 @@ export function openPinnedDatapathMaps(pinRoot: string): PinnedDatapathMaps {
   };
   try {
     return {
-      ipcache: openIpcache(open(IPCACHE_LAYOUT.name)),
+      ipcache: openIpcache(open(IPHOST_LAYOUT.name), open(IPCACHE_LAYOUT.name)),
       policy: openPolicy(open(POLICY_LAYOUT.name)),
       metrics: openMetrics(open(METRICS_LAYOUT.name)),
       config: openConfig(open(CONFIG_LAYOUT.name)),

@@ -17,7 +17,7 @@ import { isBpfError } from '../../src/datapath/errors.js';
 import { loadLxc } from '../../src/datapath/lxc.js';
 import { CONFIG_LAYOUT } from '../../src/datapath/maps/config.js';
 import { EVENTS_LAYOUT } from '../../src/datapath/maps/events.js';
-import { dumpIpcache, IPCACHE_LAYOUT, ipcacheKey } from '../../src/datapath/maps/ipcache.js';
+import { dumpIpcache, IPCACHE_LAYOUT, IPHOST_LAYOUT, ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { formatIpv4, formatIpv4Prefix, parseIpv4, parseIpv4Prefix } from '../../src/datapath/maps/ipv4.js';
 import { checkLayout, MapLayoutError, type MapLayout } from '../../src/datapath/maps/layout.js';
 import { dumpMetrics, METRICS_LAYOUT, metricsIndex } from '../../src/datapath/maps/metrics.js';
@@ -26,8 +26,14 @@ import { testRun } from '../../src/datapath/test-run.js';
 import { ipv4Frame } from '../helpers/packet.js';
 import { withTestPinRoot } from '../helpers/pins.js';
 
-const LAYOUTS: readonly MapLayout[] = [IPCACHE_LAYOUT, POLICY_LAYOUT, METRICS_LAYOUT, CONFIG_LAYOUT, EVENTS_LAYOUT];
-const endpoint = { endpointId: 1, ipv4: parseIpv4('10.0.1.5') };
+const LAYOUTS: readonly MapLayout[] = [IPCACHE_LAYOUT, IPHOST_LAYOUT, POLICY_LAYOUT, METRICS_LAYOUT, CONFIG_LAYOUT, EVENTS_LAYOUT];
+const endpointAddress = '10.0.1.5';
+const endpoint = { endpointId: 1, ipv4: parseIpv4(endpointAddress) };
+
+function policyDenyEgress(dp: ReturnType<typeof loadLxc>, remoteIdentity: number, ruleId: number): void {
+  dp.maps.policy.update({ endpointId: endpoint.endpointId, remoteIdentity, direction: SluiceDirection.EGRESS },
+    { action: SluicePolicyAction.DENY, ruleId });
+}
 
 
 test('every map in lxc.o has its module\'s pin name, type and codec sizes', () => {
@@ -90,6 +96,38 @@ test('checkLayout names the property that differs', () => {
           /sl_policy_v1: keySize is 12, expected 16/.test(err.message));
       assert.throws(() => checkLayout(policy, IPCACHE_LAYOUT), (err: unknown) =>
         err instanceof MapLayoutError && err.field === 'name');
+    } finally {
+      dp.close();
+    }
+  });
+});
+
+test('ipcache tiers: /32s live in the host hash, shorter prefixes in the trie, and read as one map', () => {
+  withTestPinRoot((pinRoot) => {
+    const dp = loadLxc({ pinRoot, endpoint });
+    try {
+      const { ipcache } = dp.maps;
+      const applied = ipcache.updateBatch([
+        [ipcacheKey('10.0.2.7'), { identity: 1001, flags: 0 }],
+        [ipcacheKey('10.0.0.0/8'), { identity: 300, flags: 0 }],
+        [ipcacheKey('10.0.2.8'), { identity: 1002, flags: 0 }],
+      ]);
+      assert.equal(applied, 3);
+      assert.deepEqual([...ipcache.hosts.entries()].map(([k]) => k.prefixlen), [32, 32]);
+      assert.deepEqual([...ipcache.prefixes.entries()].map(([k]) => k.prefixlen), [8]);
+      assert.deepEqual(ipcache.lookup(ipcacheKey('10.0.2.8')), { identity: 1002, flags: 0 });
+      assert.deepEqual(ipcache.lookup(ipcacheKey('10.0.0.0/8')), { identity: 300, flags: 0 });
+      // The datapath sees the /32 over the /8 it sits in, and the /8 for its other addresses.
+      ipcache.update(ipcacheKey(endpointAddress), { identity: 1500, flags: 0 });
+      policyDenyEgress(dp, 1001, 11);
+      policyDenyEgress(dp, 300, 12);
+      const to = (dst: string): number =>
+        testRun(dp.fromContainer, { data: ipv4Frame({ src: endpointAddress, dst }, { proto: 'udp', sport: 1, dport: 2 }) }).retval;
+      assert.equal(to('10.0.2.7'), 2); // denied as identity 1001 (the /32)
+      assert.equal(to('10.9.9.9'), 2); // denied as identity 300 (the /8)
+      assert.equal(to('10.0.2.8'), 0); // identity 1002: no entry, passes
+      assert.equal(ipcache.deleteBatch([ipcacheKey('10.0.2.7'), ipcacheKey('10.0.0.0/8')]), 2);
+      assert.deepEqual(dumpIpcache(ipcache).map((r) => r.prefix), ['10.0.1.5/32', '10.0.2.8/32']);
     } finally {
       dp.close();
     }

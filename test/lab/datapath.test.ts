@@ -73,7 +73,7 @@ test('programs on both host veths, pod identities in the ipcache', async () => {
     assert.ok(p.programs?.fromContainer, `${p.pod.name}: from_container attached`);
     assert.ok(p.programs?.toContainer, `${p.pod.name}: to_container attached`);
   }
-  const ipcache = dumpIpcache(openIpcache(pinned('sl_ipcache_v1')));
+  const ipcache = dumpIpcache(openIpcache(pinned('sl_iphost_v1'), pinned('sl_ipcache_v1')));
   assert.deepEqual(ipcache, [
     { prefix: `${a.ipv4}/32`, identity: a.identity, flags: 0 },
     { prefix: `${b.ipv4}/32`, identity: b.identity, flags: 0 },
@@ -149,7 +149,7 @@ test('DENY b -> a stops traffic; the drop is an event with 5-tuple, identities, 
 
 test('reload under a streaming TCP connection: new programs swapped in, no reset, no lost byte, no gap, maps kept', async (t) => {
   const policy = openPolicy(pinned('sl_policy_v1'));
-  const ipcache = openIpcache(pinned('sl_ipcache_v1'));
+  const ipcache = openIpcache(pinned('sl_iphost_v1'), pinned('sl_ipcache_v1'));
   const metrics = openMetrics(pinned('sl_metrics_v1'));
   const mapIds = pinnedMapIds();
   // A sentinel entry the reload must not lose (an ALLOW: changes nothing).
@@ -273,7 +273,7 @@ test('a failure half-way with the datapath loaded rolls back netns, programs and
 /** Map ids of the lab's pinned maps, by name. */
 function pinnedMapIds(): Record<string, number> {
   const ids: Record<string, number> = {};
-  for (const m of ['sl_ipcache_v1', 'sl_policy_v1', 'sl_events_v1', 'sl_metrics_v1', 'sl_config_v1']) {
+  for (const m of ['sl_ipcache_v1', 'sl_iphost_v1', 'sl_policy_v1', 'sl_events_v1', 'sl_metrics_v1', 'sl_config_v1']) {
     const map = openPinnedMap(`${plan.pinRoot}/${m}`);
     ids[m] = map.info.id;
     map.close();
