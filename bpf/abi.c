@@ -11,6 +11,8 @@ struct sluice_abi_anchor {
 	struct ipcache_entry ipcache_entry;
 	struct policy_key policy_key;
 	struct policy_entry policy_entry;
+	struct policy_lpm_key policy_lpm_key;
+	struct endpoint_entry endpoint_entry;
 	struct metrics_value metrics_value;
 	struct global_config global_config;
 	struct endpoint_config endpoint_config;
@@ -23,6 +25,8 @@ struct sluice_abi_anchor {
 	enum sluice_event_flags event_flags;
 	enum sluice_config_flags config_flags;
 	enum sluice_policy_action policy_action;
+	enum sluice_policy_prefix policy_prefix;
+	enum sluice_endpoint_flags endpoint_flags;
 };
 
 struct sluice_abi_anchor sluice_abi_anchor __attribute__((used));

@@ -115,6 +115,54 @@ struct policy_entry {
 	__u32 rule_id; /* the control plane's handle for "which rule did this" */
 };
 
+/*
+ * policy_v2 (NetworkPolicy enforcement): LPM trie sl_policy_v2, one trie for
+ * all endpoints. Byte order of the fields below is the match order; every
+ * entry matches endpoint_id, remote_identity and direction exactly
+ * (prefixlen >= SLUICE_POLICY_PREFIX_PEER), then optionally the protocol
+ * (>= SLUICE_POLICY_PREFIX_PROTO: a rule with ports, or `protocol` without a
+ * port = every port of it), then the first (prefixlen - SLUICE_POLICY_PREFIX_PROTO)
+ * bits of dport: a port range is stored as the few prefixes that cover it.
+ * A rule without ports stops at SLUICE_POLICY_PREFIX_PEER: all protocols and
+ * ports, ICMP included. remote_identity 0 means "any peer" (a rule whose
+ * from/to is omitted); the datapath looks up the real identity and then 0.
+ * Isolation lives in sl_endpoints_v1: only an isolated direction consults
+ * this trie, and there a miss drops (POLICY_DENIED).
+ */
+struct policy_lpm_key {
+	__u32 prefixlen;
+	__u32 endpoint_id;
+	__u32 remote_identity;
+	__u8 direction; /* enum sluice_direction */
+	__u8 protocol;  /* IPPROTO_TCP / UDP / SCTP */
+	__be16 dport;
+};
+
+enum sluice_policy_prefix {
+	SLUICE_POLICY_PREFIX_PEER = 72,  /* endpoint_id + remote_identity + direction */
+	SLUICE_POLICY_PREFIX_PROTO = 80, /* ... + protocol */
+	SLUICE_POLICY_PREFIX_FULL = 96,  /* ... + all 16 bits of dport */
+};
+
+/* The value is struct policy_entry (action ALLOW; rule_id names the rule). */
+
+/* Bits of endpoint_entry.flags. */
+enum sluice_endpoint_flags {
+	SLUICE_EP_F_NONE = 0,
+	SLUICE_EP_F_INGRESS_ISOLATED = 1, /* some policy selects it for Ingress */
+	SLUICE_EP_F_EGRESS_ISOLATED = 2,  /* some policy selects it for Egress */
+};
+
+/*
+ * endpoints: hash sl_endpoints_v1, endpoint_id (__u32) -> endpoint_entry.
+ * Written before the pod's interface comes up; a packet of an endpoint
+ * without an entry is dropped (fail closed).
+ */
+struct endpoint_entry {
+	__u32 flags;           /* enum sluice_endpoint_flags */
+	__u32 policy_revision; /* bumped whenever the endpoint's policy changes */
+};
+
 /* metrics: per-CPU array indexed by metrics_index(direction, reason). */
 struct metrics_value {
 	__u64 packets;

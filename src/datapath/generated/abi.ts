@@ -98,6 +98,64 @@ export const policyEntryCodec: Codec<PolicyEntry> = {
   },
 };
 
+/** struct policy_lpm_key (16 bytes). */
+export interface PolicyLpmKey {
+  prefixlen: number;
+  endpointId: number;
+  remoteIdentity: number;
+  direction: number;
+  protocol: number;
+  dport: number; // network byte order on the wire; natural value here
+}
+
+export const policyLpmKeyCodec: Codec<PolicyLpmKey> = {
+  size: 16,
+  encode(v: PolicyLpmKey): Buffer {
+    const b = Buffer.alloc(16);
+    b.writeUInt32LE(v.prefixlen, 0);
+    b.writeUInt32LE(v.endpointId, 4);
+    b.writeUInt32LE(v.remoteIdentity, 8);
+    b.writeUInt8(v.direction, 12);
+    b.writeUInt8(v.protocol, 13);
+    b.writeUInt16BE(v.dport, 14);
+    return b;
+  },
+  decode(b: Buffer, o = 0): PolicyLpmKey {
+    if (b.length - o < 16) throw new RangeError(`policy_lpm_key: need 16 bytes, got ${b.length - o}`);
+    return {
+      prefixlen: b.readUInt32LE(o + 0),
+      endpointId: b.readUInt32LE(o + 4),
+      remoteIdentity: b.readUInt32LE(o + 8),
+      direction: b.readUInt8(o + 12),
+      protocol: b.readUInt8(o + 13),
+      dport: b.readUInt16BE(o + 14),
+    };
+  },
+};
+
+/** struct endpoint_entry (8 bytes). */
+export interface EndpointEntry {
+  flags: number;
+  policyRevision: number;
+}
+
+export const endpointEntryCodec: Codec<EndpointEntry> = {
+  size: 8,
+  encode(v: EndpointEntry): Buffer {
+    const b = Buffer.alloc(8);
+    b.writeUInt32LE(v.flags, 0);
+    b.writeUInt32LE(v.policyRevision, 4);
+    return b;
+  },
+  decode(b: Buffer, o = 0): EndpointEntry {
+    if (b.length - o < 8) throw new RangeError(`endpoint_entry: need 8 bytes, got ${b.length - o}`);
+    return {
+      flags: b.readUInt32LE(o + 0),
+      policyRevision: b.readUInt32LE(o + 4),
+    };
+  },
+};
+
 /** struct metrics_value (16 bytes). */
 export interface MetricsValue {
   packets: bigint;
@@ -380,12 +438,50 @@ export function sluicePolicyActionName(n: number): string {
   return sluicePolicyActionNames.get(n) ?? `UNKNOWN(${n})`;
 }
 
+/** enum sluice_policy_prefix. */
+export const SluicePolicyPrefix = {
+  PEER: 72,
+  PROTO: 80,
+  FULL: 96,
+} as const;
+export type SluicePolicyPrefix = (typeof SluicePolicyPrefix)[keyof typeof SluicePolicyPrefix];
+
+const sluicePolicyPrefixNames = new Map<number, string>([
+  [72, 'PEER'],
+  [80, 'PROTO'],
+  [96, 'FULL'],
+]);
+/** The name of a sluice_policy_prefix value, or "UNKNOWN(n)". */
+export function sluicePolicyPrefixName(n: number): string {
+  return sluicePolicyPrefixNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_endpoint_flags. */
+export const SluiceEndpointFlags = {
+  NONE: 0,
+  INGRESS_ISOLATED: 1,
+  EGRESS_ISOLATED: 2,
+} as const;
+export type SluiceEndpointFlags = (typeof SluiceEndpointFlags)[keyof typeof SluiceEndpointFlags];
+
+const sluiceEndpointFlagsNames = new Map<number, string>([
+  [0, 'NONE'],
+  [1, 'INGRESS_ISOLATED'],
+  [2, 'EGRESS_ISOLATED'],
+]);
+/** The name of a sluice_endpoint_flags value, or "UNKNOWN(n)". */
+export function sluiceEndpointFlagsName(n: number): string {
+  return sluiceEndpointFlagsNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
 /** Every shared struct's codec, by C struct name (size checks, tests). */
 export const structCodecs: Readonly<Record<string, Codec<object>>> = {
   ipcache_key: ipcacheKeyCodec,
   ipcache_entry: ipcacheEntryCodec,
   policy_key: policyKeyCodec,
   policy_entry: policyEntryCodec,
+  policy_lpm_key: policyLpmKeyCodec,
+  endpoint_entry: endpointEntryCodec,
   metrics_value: metricsValueCodec,
   global_config: globalConfigCodec,
   endpoint_config: endpointConfigCodec,
