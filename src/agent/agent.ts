@@ -1,0 +1,186 @@
+/**
+ * The agent's composition root: builds every part from the config and the
+ * injected ports, connects them, starts and stops them in order. Nothing
+ * here decides policy; it wires
+ *
+ *   informers ─┐
+ *              ├─ change → sync loop: snapshot → compile → plan → apply
+ *   endpoints ─┘                         (ports: compiler, datapath writer)
+ *
+ * plus the endpoint API (unix socket), the probe/metrics server and the
+ * problem reporter.
+ */
+import { join } from 'node:path';
+import type { RandomSource } from './backoff.js';
+import { systemClock, type Clock } from './clock.js';
+import type { AgentConfig } from './config.js';
+import { EndpointApiServer } from './endpoints/api.js';
+import { EndpointRegistry } from './endpoints/registry.js';
+import { EndpointStateFile, type EndpointStateStore } from './endpoints/state-file.js';
+import { asError } from './errors.js';
+import { parseListenAddress, ProbeServer, type ListenAddress } from './http-server.js';
+import { allSynced, createInformers, informerList, informerStatuses, type ClusterInformers } from './k8s/informers.js';
+import type { KubeTransport } from './k8s/transport.js';
+import type { Logger } from './logger.js';
+import { AgentMetrics } from './metrics.js';
+import type { DatapathStats, DatapathWriter, PolicyCompiler } from './ports.js';
+import { ProblemReporter } from './problems.js';
+import { liveness, readiness, type ReadinessReport } from './readiness.js';
+import { buildSnapshot } from './snapshot.js';
+import { SyncLoop } from './sync-loop.js';
+
+export interface AgentDeps<S, P> {
+  readonly config: AgentConfig;
+  readonly log: Logger;
+  readonly transport: KubeTransport;
+  readonly compiler: PolicyCompiler<S, P>;
+  readonly writer: DatapathWriter<S, P>;
+  readonly stats?: DatapathStats;
+  readonly clock?: Clock;
+  readonly random?: RandomSource;
+  /** Default: endpoints.json in config.stateDir. */
+  readonly endpointStore?: EndpointStateStore;
+  /** A sync running longer than this fails /healthz. Default 5 min. */
+  readonly stuckAfterMs?: number;
+}
+
+export interface StartedAgent {
+  /** Where /healthz, /readyz and /metrics are served (the real port when the config asked for :0). */
+  readonly http: ListenAddress;
+}
+
+export const ENDPOINT_STATE_FILE = 'endpoints.json';
+
+export class Agent<S, P> {
+  readonly metrics: AgentMetrics;
+  readonly informers: ClusterInformers;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly problems: ProblemReporter;
+  private readonly syncLoop: SyncLoop<S, P>;
+  private readonly probe: ProbeServer;
+  private registry: EndpointRegistry | undefined;
+  private endpointApi: EndpointApiServer | undefined;
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(private readonly deps: AgentDeps<S, P>) {
+    const { config } = deps;
+    this.log = deps.log;
+    this.clock = deps.clock ?? systemClock;
+    this.metrics = new AgentMetrics({
+      datapath: () => deps.stats,
+      informers: () => informerStatuses(this.informers),
+      endpoints: () => this.registry?.size ?? 0,
+      onSourceError: (source, e) => this.log.warn({ source, err: asError(e) }, `metrics source ${source} failed`),
+    });
+    this.informers = createInformers({
+      transport: deps.transport,
+      clock: this.clock,
+      ...(deps.random !== undefined ? { random: deps.random } : {}),
+      backoff: config.watch.backoff,
+      pageSize: config.watch.pageSize,
+      watchTimeoutSeconds: config.watch.timeoutSeconds,
+      hooks: {
+        onSynced: (resource) => {
+          this.log.info({ resource }, `${resource}: first list done`);
+          this.syncLoop.trigger(`${resource} synced`);
+        },
+        onRelist: (resource, objects) => {
+          this.metrics.relists.inc({ resource });
+          this.log.debug({ resource, objects }, `${resource}: listed`);
+        },
+        onListError: (resource, error, delayMs) => {
+          this.metrics.listErrors.inc({ resource });
+          this.log.warn({ resource, err: error, retryInMs: delayMs }, `${resource}: list failed, retrying in ${delayMs} ms: ${error.message}`);
+        },
+        onWatchRestart: (resource, reason, delayMs, error) => {
+          this.metrics.watchRestarts.inc({ resource, reason });
+          const fields = { resource, reason, retryInMs: delayMs, ...(error !== undefined ? { err: error } : {}) };
+          const msg = `${resource}: watch ended (${reason}${error !== undefined ? `: ${error.message}` : ''}), ${reason === 'expired' ? 'relisting' : 'restarting'}${delayMs > 0 ? ` in ${delayMs} ms` : ''}`;
+          if (reason === 'closed') this.log.debug(fields, msg);
+          else this.log.warn(fields, msg);
+        },
+        onInvalidObject: (resource) => this.log.warn({ resource }, `${resource}: ignored an object without metadata.name`),
+      },
+    });
+    this.problems = new ProblemReporter(this.log, this.metrics);
+    this.syncLoop = new SyncLoop<S, P>({
+      compiler: deps.compiler,
+      writer: deps.writer,
+      canSync: () => allSynced(this.informers) && this.registry !== undefined,
+      snapshot: () => {
+        const r = buildSnapshot({
+          nodeName: config.nodeName,
+          namespaces: this.informers.namespaces.store,
+          pods: this.informers.pods.store,
+          networkPolicies: this.informers.networkPolicies.store,
+          nodes: this.informers.nodes.store,
+          services: this.informers.services.store,
+          endpointSlices: this.informers.endpointSlices.store,
+          endpoints: this.registry?.list() ?? [],
+        });
+        this.problems.report(r.problems);
+        return r;
+      },
+      metrics: this.metrics,
+      log: this.log.child({ part: 'sync' }),
+      clock: this.clock,
+      ...(deps.random !== undefined ? { random: deps.random } : {}),
+      debounceMs: config.sync.debounceMs,
+      maxDelayMs: config.sync.maxDelayMs,
+      retry: config.sync.retry,
+    });
+    this.probe = new ProbeServer({
+      readiness: () => this.readiness(),
+      liveness: () => liveness(this.syncLoop.status(), this.clock.now(), deps.stuckAfterMs ?? 300_000),
+      metrics: this.metrics,
+      log: this.log,
+    });
+  }
+
+  readiness(): ReadinessReport {
+    return readiness(informerStatuses(this.informers), this.syncLoop.status());
+  }
+
+  /** Opens the endpoint registry, starts serving, then starts the informers (the first sync follows their lists). */
+  async start(): Promise<StartedAgent> {
+    const { config } = this.deps;
+    const store = this.deps.endpointStore ?? new EndpointStateFile(join(config.stateDir, ENDPOINT_STATE_FILE));
+    const registry = await EndpointRegistry.open({ store, maxEndpointId: config.maxEndpointId });
+    this.registry = registry;
+    this.log.info({ endpoints: registry.size }, `endpoint registry loaded: ${registry.size} endpoints`);
+
+    const api = new EndpointApiServer({
+      registry,
+      syncEndpoints: async (reason, wait) => {
+        const revision = this.syncLoop.trigger(reason);
+        if (wait) await this.syncLoop.waitApplied(revision, config.sync.endpointTimeoutMs);
+      },
+      status: () => this.readiness(),
+      metrics: this.metrics,
+      log: this.log.child({ part: 'endpoint-api' }),
+    });
+    await api.listen(config.endpointSocket);
+    this.endpointApi = api;
+
+    const listen = parseListenAddress(config.httpListen);
+    if (typeof listen === 'string') throw new Error(`httpListen: ${listen}`); // validated by loadConfig
+    const http = await this.probe.listen(listen);
+
+    for (const informer of informerList(this.informers)) {
+      this.unsubscribe.push(informer.onChange(() => this.syncLoop.trigger(`${informer.resource.name} changed`)));
+      informer.start();
+    }
+    this.log.info({ node: config.nodeName, socket: config.endpointSocket, http: `${http.host}:${http.port}` }, 'agent started');
+    return { http };
+  }
+
+  async stop(): Promise<void> {
+    for (const u of this.unsubscribe.splice(0)) u();
+    await Promise.all(informerList(this.informers).map((i) => i.stop()));
+    await this.endpointApi?.close();
+    await this.syncLoop.stop();
+    await this.probe.close();
+    this.log.info('agent stopped');
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * The agent's configuration: defaults ← config file (YAML or JSON, --config)
+ * ← environment (NODE_NAME) ← flags. Every value is checked and a problem
+ * names its key as written in the file ("mapSizes.policy", "watch.backoff.jitter")
+ * and, for flags, the flag. Unknown keys are errors: a typo must not be
+ * silently ignored.
+ */
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { checkDnsSubdomain } from '../policy/names.js';
+import { checkBackoffPolicy, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { AgentError, asError } from './errors.js';
+import { parseListenAddress } from './http-server.js';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+
+export const MAP_NAMES = ['ipcache', 'iphost', 'policy', 'endpoints', 'conntrack'] as const;
+export type MapName = (typeof MAP_NAMES)[number];
+export const MAX_MAP_SIZE = 1 << 24;
+
+export interface SyncConfig {
+  readonly debounceMs: number;
+  readonly maxDelayMs: number;
+  /** How long an endpoint ADD waits for its policy to reach the maps. */
+  readonly endpointTimeoutMs: number;
+  readonly retry: BackoffPolicy;
+}
+
+export interface WatchConfig {
+  readonly timeoutSeconds: number;
+  readonly pageSize: number;
+  readonly backoff: BackoffPolicy;
+}
+
+export interface AgentConfig {
+  readonly nodeName: string;
+  /** Path of a kubeconfig; absent with inCluster = the pod's service account. */
+  readonly kubeconfig?: string;
+  readonly inCluster: boolean;
+  readonly pinDir: string;
+  readonly stateDir: string;
+  readonly endpointSocket: string;
+  /** host:port for /healthz, /readyz and /metrics. */
+  readonly httpListen: string;
+  readonly logLevel: LogLevel;
+  readonly mapSizes: Readonly<Record<MapName, number>>;
+  readonly maxEndpointId: number;
+  readonly sync: SyncConfig;
+  readonly watch: WatchConfig;
+}
+
+export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
+  pinDir: '/sys/fs/bpf/sluice',
+  stateDir: '/var/run/sluice',
+  endpointSocket: '/var/run/sluice/agent.sock',
+  httpListen: '127.0.0.1:9890',
+  logLevel: 'info',
+  mapSizes: { ipcache: 16_384, iphost: 65_536, policy: 65_536, endpoints: 4_096, conntrack: 262_144 },
+  maxEndpointId: 65_535,
+  sync: { debounceMs: 20, maxDelayMs: 200, endpointTimeoutMs: 10_000, retry: DEFAULT_BACKOFF },
+  watch: { timeoutSeconds: 300, pageSize: 500, backoff: { initialMs: 800, maxMs: 30_000, factor: 2, jitter: 0.5 } },
+};
+
+const TOP_KEYS = [
+  'nodeName', 'kubeconfig', 'inCluster', 'pinDir', 'stateDir', 'endpointSocket', 'httpListen', 'logLevel', 'mapSizes',
+  'maxEndpointId', 'sync', 'watch',
+] as const;
+const BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
+
+/** What flags and the environment contribute, already split from argv. */
+export interface ConfigOverrides {
+  readonly configFile?: string;
+  readonly nodeName?: string;
+  readonly kubeconfig?: string;
+  readonly inCluster?: boolean;
+  readonly pinDir?: string;
+  readonly stateDir?: string;
+  readonly endpointSocket?: string;
+  readonly httpListen?: string;
+  readonly logLevel?: string;
+  /** "name=size" items from --map-size. */
+  readonly mapSizes?: readonly string[];
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function bad(field: string, message: string, source: string): AgentError {
+  return new AgentError('invalid-config', `${source}: ${field}: ${message}`, field);
+}
+
+/** Reads a config file (YAML or JSON) into a plain object; errors name the file. */
+export function readConfigFile(path: string): Obj {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new AgentError('invalid-config', `--config ${path}: cannot read: ${asError(e).message}`, 'config');
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new AgentError('invalid-config', `${path}: not valid YAML/JSON: ${asError(e).message}`, 'config');
+  }
+  if (doc === null || doc === undefined) return {};
+  if (!isObj(doc)) throw new AgentError('invalid-config', `${path}: must be a mapping of settings`, 'config');
+  return doc;
+}
+
+/**
+ * Builds the configuration. `env` supplies NODE_NAME, KUBECONFIG and
+ * KUBERNETES_SERVICE_HOST (in-cluster detection).
+ */
+export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const file = overrides.configFile === undefined ? {} : readConfigFile(overrides.configFile);
+  const src = overrides.configFile ?? 'config';
+  for (const key of Object.keys(file)) {
+    if (!(TOP_KEYS as readonly string[]).includes(key)) throw bad(key, `unknown setting (known: ${TOP_KEYS.join(', ')})`, src);
+  }
+  const r = new Reader(file, src);
+
+  const nodeName = pickString(overrides.nodeName, '--node-name') ?? r.str('nodeName') ?? pickString(env['NODE_NAME'], '$NODE_NAME');
+  if (nodeName === undefined) {
+    throw new AgentError('invalid-config', 'nodeName: required: pass --node-name, set nodeName in the config file or $NODE_NAME', 'nodeName');
+  }
+  const badNode = checkDnsSubdomain(nodeName);
+  if (badNode !== undefined) throw new AgentError('invalid-config', `nodeName: ${badNode}`, 'nodeName');
+
+  const explicitKubeconfig = overrides.kubeconfig ?? r.str('kubeconfig');
+  const inClusterFlag = overrides.inCluster ?? r.bool('inCluster');
+  let kubeconfig: string | undefined;
+  let inCluster = false;
+  if (explicitKubeconfig !== undefined && inClusterFlag === true) {
+    throw new AgentError('invalid-config', 'kubeconfig: give either a kubeconfig or inCluster, not both', 'kubeconfig');
+  }
+  if (explicitKubeconfig !== undefined) kubeconfig = explicitKubeconfig;
+  else if (inClusterFlag === true) inCluster = true;
+  else if (inClusterFlag !== false && env['KUBECONFIG'] !== undefined && env['KUBECONFIG'] !== '') kubeconfig = env['KUBECONFIG'];
+  else if (inClusterFlag !== false && env['KUBERNETES_SERVICE_HOST'] !== undefined) inCluster = true;
+  else {
+    throw new AgentError('invalid-config',
+      'kubeconfig: required: pass --kubeconfig (or set $KUBECONFIG), or --in-cluster when running in a pod', 'kubeconfig');
+  }
+  if (kubeconfig !== undefined) {
+    try {
+      accessSync(kubeconfig, constants.R_OK);
+    } catch (e) {
+      throw new AgentError('invalid-config', `kubeconfig: cannot read ${kubeconfig}: ${asError(e).message}`, 'kubeconfig');
+    }
+  }
+
+  const path = (flag: string | undefined, key: 'pinDir' | 'stateDir' | 'endpointSocket', flagName: string): string => {
+    const v = pickString(flag, flagName) ?? r.str(key) ?? DEFAULT_CONFIG[key];
+    if (!isAbsolute(v)) throw new AgentError('invalid-config', `${key}: must be an absolute path, got "${v}"`, key);
+    return v;
+  };
+  const pinDir = path(overrides.pinDir, 'pinDir', '--pin-dir');
+  const stateDir = path(overrides.stateDir, 'stateDir', '--state-dir');
+  const endpointSocket = path(overrides.endpointSocket, 'endpointSocket', '--endpoint-socket');
+  // sockaddr_un.sun_path is 108 bytes with the terminating NUL.
+  if (Buffer.byteLength(endpointSocket) > 107) {
+    throw new AgentError('invalid-config', `endpointSocket: a unix socket path must be at most 107 bytes, got ${Buffer.byteLength(endpointSocket)}`, 'endpointSocket');
+  }
+
+  const httpListen = pickString(overrides.httpListen, '--http-listen') ?? r.str('httpListen') ?? DEFAULT_CONFIG.httpListen;
+  const addr = parseListenAddress(httpListen);
+  if (typeof addr === 'string') throw new AgentError('invalid-config', `httpListen: ${addr}`, 'httpListen');
+
+  const logLevel = pickString(overrides.logLevel, '--log-level') ?? r.str('logLevel') ?? DEFAULT_CONFIG.logLevel;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new AgentError('invalid-config', `logLevel: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`, 'logLevel');
+  }
+
+  const mapSizes = { ...DEFAULT_CONFIG.mapSizes, ...r.mapSizes() };
+  for (const item of overrides.mapSizes ?? []) {
+    const m = /^([a-z]+)=(\d+)$/.exec(item);
+    if (m === null) throw new AgentError('invalid-config', `--map-size: "${item}" is not name=entries`, 'mapSizes');
+    const name = m[1] ?? '';
+    if (!(MAP_NAMES as readonly string[]).includes(name)) {
+      throw new AgentError('invalid-config', `--map-size: mapSizes.${name}: unknown map (known: ${MAP_NAMES.join(', ')})`, `mapSizes.${name}`);
+    }
+    mapSizes[name as MapName] = checkMapSize(Number(m[2]), `mapSizes.${name}`, '--map-size');
+  }
+
+  const maxEndpointId = r.int('maxEndpointId', 1, 0xffffffff) ?? DEFAULT_CONFIG.maxEndpointId;
+
+  const syncObj = r.section('sync', ['debounceMs', 'maxDelayMs', 'endpointTimeoutMs', 'retry']);
+  const sync: SyncConfig = {
+    debounceMs: syncObj.int('debounceMs', 0, 60_000) ?? DEFAULT_CONFIG.sync.debounceMs,
+    maxDelayMs: syncObj.int('maxDelayMs', 0, 600_000) ?? DEFAULT_CONFIG.sync.maxDelayMs,
+    endpointTimeoutMs: syncObj.int('endpointTimeoutMs', 1, 600_000) ?? DEFAULT_CONFIG.sync.endpointTimeoutMs,
+    retry: syncObj.backoff('retry', DEFAULT_CONFIG.sync.retry),
+  };
+  const watchObj = r.section('watch', ['timeoutSeconds', 'pageSize', 'backoff']);
+  const watch: WatchConfig = {
+    timeoutSeconds: watchObj.int('timeoutSeconds', 1, 3600) ?? DEFAULT_CONFIG.watch.timeoutSeconds,
+    pageSize: watchObj.int('pageSize', 1, 100_000) ?? DEFAULT_CONFIG.watch.pageSize,
+    backoff: watchObj.backoff('backoff', DEFAULT_CONFIG.watch.backoff),
+  };
+
+  const base = { nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch };
+  return kubeconfig === undefined ? base : { ...base, kubeconfig };
+}
+
+function pickString(v: string | undefined, name: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (v === '') throw new AgentError('invalid-config', `${name}: must not be empty`, name.replace(/^--/, ''));
+  return v;
+}
+
+function checkMapSize(n: number, field: string, source: string): number {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_MAP_SIZE) throw bad(field, `must be an integer 1..${MAX_MAP_SIZE}, got ${n}`, source);
+  return n;
+}
+
+/** Typed reads from one level of the config file; errors carry the dotted key. */
+class Reader {
+  constructor(
+    private readonly obj: Obj,
+    private readonly source: string,
+    private readonly prefix = '',
+  ) {}
+
+  private key(k: string): string {
+    return this.prefix === '' ? k : `${this.prefix}.${k}`;
+  }
+
+  str(k: string): string | undefined {
+    const v = this.obj[k];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string' || v === '') throw bad(this.key(k), `must be a non-empty string, got ${JSON.stringify(v)}`, this.source);
+    return v;
+  }
+
+  bool(k: string): boolean | undefined {
+    const v = this.obj[k];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'boolean') throw bad(this.key(k), `must be true or false, got ${JSON.stringify(v)}`, this.source);
+    return v;
+  }
+
+  num(k: string): number | undefined {
+    const v = this.obj[k];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(this.key(k), `must be a number, got ${JSON.stringify(v)}`, this.source);
+    return v;
+  }
+
+  int(k: string, min: number, max: number): number | undefined {
+    const v = this.num(k);
+    if (v === undefined) return undefined;
+    if (!Number.isInteger(v) || v < min || v > max) throw bad(this.key(k), `must be an integer ${min}..${max}, got ${v}`, this.source);
+    return v;
+  }
+
+  section(k: string, keys: readonly string[]): Reader {
+    const v = this.obj[k];
+    if (v === undefined || v === null) return new Reader({}, this.source, this.key(k));
+    if (!isObj(v)) throw bad(this.key(k), 'must be a mapping', this.source);
+    for (const sub of Object.keys(v)) {
+      if (!keys.includes(sub)) throw bad(`${this.key(k)}.${sub}`, `unknown setting (known: ${keys.join(', ')})`, this.source);
+    }
+    return new Reader(v, this.source, this.key(k));
+  }
+
+  mapSizes(): Partial<Record<MapName, number>> {
+    const s = this.section('mapSizes', MAP_NAMES);
+    const out: Partial<Record<MapName, number>> = {};
+    for (const name of MAP_NAMES) {
+      const n = s.num(name);
+      if (n !== undefined) out[name] = checkMapSize(n, `mapSizes.${name}`, this.source);
+    }
+    return out;
+  }
+
+  backoff(k: string, defaults: BackoffPolicy): BackoffPolicy {
+    const s = this.section(k, BACKOFF_KEYS);
+    const p: BackoffPolicy = {
+      initialMs: s.num('initialMs') ?? defaults.initialMs,
+      maxMs: s.num('maxMs') ?? defaults.maxMs,
+      factor: s.num('factor') ?? defaults.factor,
+      jitter: s.num('jitter') ?? defaults.jitter,
+    };
+    const problem = checkBackoffPolicy(p, this.key(k));
+    if (problem !== undefined) throw bad(problem.field, problem.message, this.source);
+    return p;
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The endpoint API the CNI calls: JSON over HTTP/1.1 on a unix socket
+ * (mode 0600). Documented in docs/agent.md.
+ *
+ *   GET    /v1/status                              → {ready, checks}
+ *   GET    /v1/endpoints                           → {endpoints: [...]}
+ *   POST   /v1/endpoints            {EndpointSpec} → 201 created | 200 unchanged/updated, {endpoint}
+ *   GET    /v1/endpoints/{containerId}/{ifname}    → {endpoint} | 404
+ *   DELETE /v1/endpoints/{containerId}/{ifname}    → {deleted, endpoint?} (200 even when absent)
+ *
+ * POST answers only once the endpoint's policy is in the maps (the pod's
+ * interface must not come up before), or 503 "unavailable" after the
+ * apply timeout; the endpoint then stays registered, and the CNI's DEL
+ * after a failed ADD removes it. Errors: {error: {code, message, field?,
+ * problems?}}, with the HTTP status from the code.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { AgentError, asError, type AgentErrorCode } from '../errors.js';
+import { closeServer } from '../http-server.js';
+import type { Logger } from '../logger.js';
+import type { AgentMetrics } from '../metrics.js';
+import type { ReadinessReport } from '../readiness.js';
+import type { EndpointRegistry } from './registry.js';
+import { checkContainerId, checkIfname, validateEndpointSpec, type FieldProblem } from './types.js';
+import { listenUnix } from './unix-socket.js';
+
+export interface EndpointApiDeps {
+  readonly registry: EndpointRegistry;
+  /** Requests a sync for a registry change; with wait, resolves when it is in the maps (rejects: unavailable). */
+  readonly syncEndpoints: (reason: string, wait: boolean) => Promise<void>;
+  readonly status: () => ReadinessReport;
+  readonly metrics: AgentMetrics;
+  readonly log: Logger;
+}
+
+const MAX_BODY = 64 * 1024;
+
+const STATUS_OF: Record<AgentErrorCode, number> = {
+  'invalid-argument': 400,
+  'invalid-config': 400,
+  'not-found': 404,
+  conflict: 409,
+  exhausted: 503,
+  unavailable: 503,
+  'state-corrupt': 500,
+  'kube-api': 502,
+  io: 500,
+};
+
+interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+class InvalidRequest extends AgentError {
+  constructor(
+    readonly problems: readonly FieldProblem[],
+  ) {
+    const first = problems[0];
+    super('invalid-argument', first === undefined ? 'invalid request' : `${first.field === '' ? '' : `${first.field}: `}${first.message}`, first?.field);
+  }
+}
+
+export class EndpointApiServer {
+  private server: Server | undefined;
+
+  constructor(private readonly deps: EndpointApiDeps) {}
+
+  async listen(socketPath: string): Promise<void> {
+    const server = createServer((req, res) => {
+      void this.serve(req, res);
+    });
+    await listenUnix(server, socketPath);
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    await closeServer(s);
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let op = 'unknown';
+    let reply: Reply;
+    try {
+      const route = this.route(req);
+      op = route.op;
+      reply = await route.run();
+    } catch (e) {
+      reply = errorReply(e);
+      if (reply.status >= 500) this.deps.log.error({ err: asError(e), method: req.method, url: req.url }, `endpoint API ${op} failed`);
+      else this.deps.log.info({ method: req.method, url: req.url, error: asError(e).message }, `endpoint API ${op} rejected`);
+    }
+    this.deps.metrics.endpointRequests.inc({ op, status: String(reply.status) });
+    const text = `${JSON.stringify(reply.body)}\n`;
+    res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private route(req: IncomingMessage): { op: string; run: () => Promise<Reply> } {
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const parts = url.pathname.split('/').filter((p) => p !== '').map((p) => decodeURIComponent(p));
+    const method = req.method ?? 'GET';
+    const notAllowed = (allowed: string): never => {
+      throw new AgentError('invalid-argument', `${method} is not allowed on ${url.pathname} (allowed: ${allowed})`);
+    };
+    if (parts[0] !== 'v1') throw new AgentError('not-found', `no such path ${url.pathname}: the API is under /v1`);
+    if (parts.length === 2 && parts[1] === 'status') {
+      if (method !== 'GET') notAllowed('GET');
+      return { op: 'status', run: () => Promise.resolve({ status: 200, body: this.deps.status() }) };
+    }
+    if (parts[1] === 'endpoints' && parts.length === 2) {
+      if (method === 'GET') return { op: 'list', run: () => Promise.resolve({ status: 200, body: { endpoints: this.deps.registry.list() } }) };
+      if (method === 'POST') return { op: 'add', run: () => this.add(req) };
+      notAllowed('GET, POST');
+    }
+    if (parts[1] === 'endpoints' && parts.length === 4) {
+      const containerId = parts[2] ?? '';
+      const ifname = parts[3] ?? '';
+      checkPathParams(containerId, ifname);
+      if (method === 'GET') return { op: 'get', run: () => Promise.resolve(this.get(containerId, ifname)) };
+      if (method === 'DELETE') return { op: 'delete', run: () => this.delete(containerId, ifname) };
+      notAllowed('GET, DELETE');
+    }
+    throw new AgentError('not-found', `no such path ${url.pathname}`);
+  }
+
+  private async add(req: IncomingMessage): Promise<Reply> {
+    const body = await readJson(req);
+    const v = validateEndpointSpec(body);
+    if (!v.ok) throw new InvalidRequest(v.problems);
+    const result = await this.deps.registry.add(v.value);
+    if (result.changed) {
+      this.deps.log.info(
+        { endpointId: result.endpoint.endpointId, containerId: result.endpoint.containerId, pod: `${result.endpoint.podNamespace}/${result.endpoint.podName}`, ip: result.endpoint.ip },
+        result.created ? 'endpoint registered' : 'endpoint updated',
+      );
+    }
+    // Even an unchanged repeat waits: the first ADD may have timed out before its policy landed.
+    await this.deps.syncEndpoints(result.created ? 'endpoint added' : 'endpoint re-added', true);
+    return { status: result.created ? 201 : 200, body: { endpoint: result.endpoint } };
+  }
+
+  private get(containerId: string, ifname: string): Reply {
+    const e = this.deps.registry.get(containerId, ifname);
+    if (e === undefined) throw new AgentError('not-found', `no endpoint ${containerId}/${ifname}`);
+    return { status: 200, body: { endpoint: e } };
+  }
+
+  private async delete(containerId: string, ifname: string): Promise<Reply> {
+    const removed = await this.deps.registry.delete(containerId, ifname);
+    if (removed === undefined) return { status: 200, body: { deleted: false } };
+    this.deps.log.info({ endpointId: removed.endpointId, containerId, pod: `${removed.podNamespace}/${removed.podName}` }, 'endpoint deleted');
+    await this.deps.syncEndpoints('endpoint deleted', false);
+    return { status: 200, body: { deleted: true, endpoint: removed } };
+  }
+}
+
+function checkPathParams(containerId: string, ifname: string): void {
+  const problems: FieldProblem[] = [];
+  const c = checkContainerId(containerId);
+  if (c !== undefined) problems.push({ field: 'containerId', message: c });
+  const i = checkIfname(ifname);
+  if (i !== undefined) problems.push({ field: 'ifname', message: i });
+  if (problems.length > 0) throw new InvalidRequest(problems);
+}
+
+function readJson(req: IncomingMessage): Promise<unknown> {
+  const type = req.headers['content-type'];
+  if (type !== undefined && !/^application\/json\b/i.test(type)) {
+    return Promise.reject(new AgentError('invalid-argument', `content-type must be application/json, got "${type}"`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY) chunks.push(c);
+    });
+    req.on('error', reject);
+    req.on('end', () => {
+      if (size > MAX_BODY) {
+        reject(new AgentError('invalid-argument', `body larger than ${MAX_BODY} bytes`));
+        return;
+      }
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch (e) {
+        reject(new AgentError('invalid-argument', `body is not valid JSON: ${asError(e).message}`));
+      }
+    });
+  });
+}
+
+function errorReply(e: unknown): Reply {
+  if (e instanceof AgentError) {
+    const error: Record<string, unknown> = { code: e.code, message: e.message };
+    if (e.field !== undefined) error['field'] = e.field;
+    if (e instanceof InvalidRequest) error['problems'] = e.problems;
+    return { status: STATUS_OF[e.code], body: { error } };
+  }
+  return { status: 500, body: { error: { code: 'internal', message: asError(e).message } } };
+}

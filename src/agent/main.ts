@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/**
+ * sluice-agent: the per-node agent. Reads flags and the config file, builds
+ * the agent over the real API server and datapath, runs until SIGTERM or
+ * SIGINT, then stops cleanly (the pinned maps keep enforcing).
+ *
+ * Exit codes: 0 stopped by a signal, 2 bad flags or config, 1 anything else.
+ */
+import { Agent } from './agent.js';
+import { loadConfig } from './config.js';
+import { dryRunCompiler, dryRunWriter } from './dry-run.js';
+import { AgentError, asError } from './errors.js';
+import { parseCommandLine, USAGE } from './flags.js';
+import { ClientNodeTransport } from './k8s/client-transport.js';
+import { loadKubeConfig } from './k8s/kubeconfig.js';
+import { createLogger, type Logger } from './logger.js';
+
+async function main(argv: readonly string[]): Promise<number> {
+  let log: Logger | undefined;
+  try {
+    const cmd = parseCommandLine(argv);
+    if (cmd.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const config = loadConfig(cmd.overrides);
+    log = createLogger(config.logLevel);
+    if (cmd.datapath === 'bpf') {
+      throw new AgentError('invalid-config',
+        '--datapath bpf: the map writer is not wired into this build yet; run with --datapath none (see docs/agent.md)', 'datapath');
+    }
+    const transport = new ClientNodeTransport(loadKubeConfig(config));
+    log.info({ server: transport.server(), node: config.nodeName, datapath: cmd.datapath }, 'starting');
+    const agent = new Agent({ config, log, transport, compiler: dryRunCompiler, writer: dryRunWriter });
+    await agent.start();
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    log.info({ signal }, `${signal}: stopping`);
+    await agent.stop();
+    return 0;
+  } catch (e) {
+    const err = asError(e);
+    const code = e instanceof AgentError && e.code === 'invalid-config' ? 2 : 1;
+    if (log !== undefined) log.fatal({ err, field: e instanceof AgentError ? e.field : undefined }, err.message);
+    process.stderr.write(`sluice-agent: ${err.message}\n`);
+    if (code === 2) process.stderr.write('run sluice-agent --help for the flags\n');
+    return code;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`sluice-agent: ${asError(e).message}\n`);
+    process.exit(1);
+  },
+);

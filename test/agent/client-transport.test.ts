@@ -1,0 +1,122 @@
+/** The client-node transport over real HTTP against a fake API server. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ClientNodeTransport } from '../../src/agent/k8s/client-transport.js';
+import { loadKubeConfig } from '../../src/agent/k8s/kubeconfig.js';
+import { KubeApiError, type WatchEvent } from '../../src/agent/k8s/transport.js';
+import { AgentError } from '../../src/agent/errors.js';
+import { FakeApiServer } from './helpers/fake-apiserver.js';
+
+async function withServer(fn: (api: FakeApiServer, transport: ClientNodeTransport) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-agent-ct-'));
+  const api = new FakeApiServer();
+  await api.start();
+  try {
+    api.writeKubeconfig(join(dir, 'kubeconfig'));
+    const transport = new ClientNodeTransport(loadKubeConfig({ kubeconfig: join(dir, 'kubeconfig'), inCluster: false }), { listTimeoutMs: 2000 });
+    await fn(api, transport);
+  } finally {
+    await api.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+test('lists pages with the kubeconfig token, keeping the JSON raw', async () => {
+  await withServer(async (api, t) => {
+    for (const n of ['a', 'b', 'c']) api.put('/api/v1/namespaces', { metadata: { name: n, managedFields: [{ m: 1 }] } });
+    const p1 = await t.list('/api/v1/namespaces', { limit: '2' });
+    assert.equal(p1.items.length, 2);
+    assert.equal(p1.continueToken, '2');
+    assert.equal(p1.resourceVersion, '103');
+    assert.deepEqual((p1.items[0] as { metadata: { managedFields: unknown } }).metadata.managedFields, [{ m: 1 }]);
+    const p2 = await t.list('/api/v1/namespaces', { limit: '2', continue: '2' });
+    assert.equal(p2.items.length, 1);
+    assert.equal(p2.continueToken, undefined);
+    assert.ok(api.requests.includes('GET /api/v1/namespaces?limit=2&continue=2'));
+  });
+});
+
+test('an error status becomes a KubeApiError with the status and reason', async () => {
+  await withServer(async (api, t) => {
+    api.failWith = 403;
+    await assert.rejects(t.list('/api/v1/pods', {}), (e: unknown) => e instanceof KubeApiError && e.status === 403 && e.reason === 'InternalError' && /told to fail/.test(e.message));
+  });
+});
+
+test('an unreachable server is a KubeApiError with status 0', async () => {
+  await withServer(async (api, t) => {
+    await api.stop();
+    await assert.rejects(t.list('/api/v1/pods', {}), (e: unknown) => e instanceof KubeApiError && e.status === 0 && /ECONNREFUSED/.test(e.message));
+  });
+});
+
+test('watch streams events and stop() ends it without a close callback', async () => {
+  await withServer(async (api, t) => {
+    api.put('/api/v1/pods', { metadata: { name: 'p0', namespace: 'x' } });
+    const events: WatchEvent[] = [];
+    const closes: (Error | null)[] = [];
+    const h = t.watch('/api/v1/pods', { resourceVersion: '101' }, { onEvent: (e) => events.push(e), onClose: (e) => closes.push(e) });
+    await until(() => api.watching('/api/v1/pods') === 1, 'the watch to open');
+    api.put('/api/v1/pods', { metadata: { name: 'p1', namespace: 'x' } });
+    api.delete('/api/v1/pods', 'x', 'p0');
+    await until(() => events.length === 2, 'two events');
+    assert.deepEqual(events.map((e) => e.type), ['ADDED', 'DELETED']);
+    h.stop();
+    await until(() => api.watching('/api/v1/pods') === 0, 'the stream to close');
+    await sleep(50);
+    assert.deepEqual(closes, []);
+  });
+});
+
+test('an expired version arrives as an ERROR event with code 410, then the stream closes', async () => {
+  await withServer(async (api, t) => {
+    api.put('/api/v1/pods', { metadata: { name: 'p0', namespace: 'x' } });
+    api.compact();
+    const events: WatchEvent[] = [];
+    const closes: (Error | null)[] = [];
+    t.watch('/api/v1/pods', { resourceVersion: '50' }, { onEvent: (e) => events.push(e), onClose: (e) => closes.push(e) });
+    await until(() => closes.length === 1, 'the close');
+    assert.equal(events[0]?.type, 'ERROR');
+    assert.equal((events[0]?.object as { code: number }).code, 410);
+  });
+});
+
+test('a watch refused with an HTTP error closes with that status', async () => {
+  await withServer(async (api, t) => {
+    api.failWith = 410;
+    const closes: (Error | null)[] = [];
+    t.watch('/api/v1/pods', { resourceVersion: '1' }, { onEvent: () => undefined, onClose: (e) => closes.push(e) });
+    await until(() => closes.length === 1, 'the close');
+    assert.ok(closes[0] instanceof KubeApiError && closes[0].status === 410);
+  });
+});
+
+test('the server going away closes the watch with an error or a normal end, once', async () => {
+  await withServer(async (api, t) => {
+    const closes: (Error | null)[] = [];
+    t.watch('/api/v1/pods', { resourceVersion: '100' }, { onEvent: () => undefined, onClose: (e) => closes.push(e) });
+    await until(() => api.watching('/api/v1/pods') === 1, 'the watch to open');
+    await api.stop();
+    await until(() => closes.length === 1, 'the close');
+    await sleep(50);
+    assert.equal(closes.length, 1);
+  });
+});
+
+test('kubeconfig problems name the setting', () => {
+  assert.throws(() => loadKubeConfig({ kubeconfig: '/nonexistent/kubeconfig', inCluster: false }),
+    (e: unknown) => e instanceof AgentError && e.field === 'kubeconfig' && /nonexistent/.test(e.message));
+  assert.throws(() => loadKubeConfig({ inCluster: false }), (e: unknown) => e instanceof AgentError && e.code === 'invalid-config');
+});

@@ -1,0 +1,127 @@
+/** Configuration: defaults, file, environment and flags; every error names its key. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_CONFIG, loadConfig, type ConfigOverrides } from '../../src/agent/config.js';
+import { AgentError } from '../../src/agent/errors.js';
+import { parseCommandLine } from '../../src/agent/flags.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sluice-agent-cfg-'));
+const kubeconfig = join(dir, 'kubeconfig');
+writeFileSync(kubeconfig, '{}');
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+const base: ConfigOverrides = { nodeName: 'node-a', kubeconfig };
+
+function fails(overrides: ConfigOverrides, field: string, message: RegExp, env: NodeJS.ProcessEnv = {}): void {
+  assert.throws(() => loadConfig(overrides, env), (e: unknown) => {
+    assert.ok(e instanceof AgentError, String(e));
+    assert.equal(e.code, 'invalid-config');
+    assert.equal(e.field, field, e.message);
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+test('defaults with only a node name and a kubeconfig', () => {
+  const c = loadConfig(base, {});
+  assert.equal(c.nodeName, 'node-a');
+  assert.equal(c.kubeconfig, kubeconfig);
+  assert.equal(c.inCluster, false);
+  assert.equal(c.pinDir, DEFAULT_CONFIG.pinDir);
+  assert.equal(c.endpointSocket, '/var/run/sluice/agent.sock');
+  assert.deepEqual(c.mapSizes, DEFAULT_CONFIG.mapSizes);
+  assert.deepEqual(c.watch, DEFAULT_CONFIG.watch);
+});
+
+test('a YAML file, then flags over it', () => {
+  const cfg = file('agent.yaml', `
+nodeName: from-file
+logLevel: debug
+mapSizes: {policy: 1000}
+sync: {debounceMs: 5, retry: {initialMs: 100, maxMs: 200}}
+watch: {pageSize: 50, backoff: {jitter: 1}}
+`);
+  const c = loadConfig({ configFile: cfg, kubeconfig, logLevel: 'warn', mapSizes: ['ipcache=77'] }, {});
+  assert.equal(c.nodeName, 'from-file');
+  assert.equal(c.logLevel, 'warn', 'the flag wins');
+  assert.equal(c.mapSizes.policy, 1000);
+  assert.equal(c.mapSizes.ipcache, 77);
+  assert.equal(c.mapSizes.conntrack, DEFAULT_CONFIG.mapSizes.conntrack);
+  assert.equal(c.sync.debounceMs, 5);
+  assert.deepEqual(c.sync.retry, { ...DEFAULT_CONFIG.sync.retry, initialMs: 100, maxMs: 200 });
+  assert.equal(c.watch.pageSize, 50);
+  assert.equal(c.watch.backoff.jitter, 1);
+  const json = file('agent.json', JSON.stringify({ nodeName: 'json-node', httpListen: '127.0.0.1:0' }));
+  assert.equal(loadConfig({ configFile: json, kubeconfig }, {}).httpListen, '127.0.0.1:0');
+});
+
+test('the node name and kubeconfig from the environment; in-cluster detection', () => {
+  const c = loadConfig({}, { NODE_NAME: 'env-node', KUBECONFIG: kubeconfig });
+  assert.equal(c.nodeName, 'env-node');
+  assert.equal(c.kubeconfig, kubeconfig);
+  const pod = loadConfig({}, { NODE_NAME: 'n', KUBERNETES_SERVICE_HOST: '10.96.0.1' });
+  assert.equal(pod.inCluster, true);
+  assert.equal(pod.kubeconfig, undefined);
+  assert.equal(loadConfig({ nodeName: 'n', inCluster: true }, { KUBECONFIG: kubeconfig }).inCluster, true, 'an explicit --in-cluster wins');
+});
+
+test('errors name the key', () => {
+  fails({ kubeconfig }, 'nodeName', /required: pass --node-name/);
+  fails({ ...base, nodeName: 'Not_A_Node' }, 'nodeName', /nodeName:/);
+  fails({ nodeName: 'n' }, 'kubeconfig', /pass --kubeconfig/);
+  fails({ nodeName: 'n', kubeconfig: '/no/such/file' }, 'kubeconfig', /cannot read \/no\/such\/file/);
+  fails({ ...base, inCluster: true }, 'kubeconfig', /not both/);
+  fails({ ...base, pinDir: 'relative' }, 'pinDir', /absolute path/);
+  fails({ ...base, endpointSocket: `/${'s'.repeat(120)}` }, 'endpointSocket', /at most 107 bytes/);
+  fails({ ...base, httpListen: 'nowhere' }, 'httpListen', /not host:port/);
+  fails({ ...base, logLevel: 'loud' }, 'logLevel', /"loud" is not one of/);
+  fails({ ...base, mapSizes: ['policy'] }, 'mapSizes', /not name=entries/);
+  fails({ ...base, mapSizes: ['polcy=5'] }, 'mapSizes.polcy', /unknown map/);
+  fails({ ...base, mapSizes: ['policy=0'] }, 'mapSizes.policy', /integer 1\.\./);
+  fails({ ...base, nodeName: '' }, 'node-name', /must not be empty/);
+});
+
+test('file errors name the dotted key and the file', () => {
+  const cases: [string, string, RegExp][] = [
+    ['nodeNmae: x', 'nodeNmae', /unknown setting/],
+    ['mapSizes: {polcy: 5}', 'mapSizes.polcy', /unknown setting/],
+    ['mapSizes: {policy: 2.5}', 'mapSizes.policy', /integer/],
+    ['mapSizes: 7', 'mapSizes', /must be a mapping/],
+    ['sync: {debounceMs: -1}', 'sync.debounceMs', /integer 0\.\./],
+    ['sync: {retry: {jitter: 2}}', 'sync.retry.jitter', /within 0\.\.1/],
+    ['watch: {backoff: {maxMs: 1}}', 'watch.backoff.maxMs', /≥ initialMs/],
+    ['watch: {timeoutSeconds: "soon"}', 'watch.timeoutSeconds', /must be a number/],
+    ['inCluster: "yes"', 'inCluster', /true or false/],
+    ['pinDir: 5', 'pinDir', /non-empty string/],
+  ];
+  for (const [text, field, message] of cases) {
+    const p = file('bad.yaml', text);
+    fails({ ...base, configFile: p }, field, message);
+    assert.throws(() => loadConfig({ ...base, configFile: p }, {}), (e: unknown) => e instanceof Error && e.message.startsWith(p));
+  }
+  fails({ ...base, configFile: file('list.yaml', '- a') }, 'config', /must be a mapping/);
+  fails({ ...base, configFile: file('broken.yaml', 'a: [') }, 'config', /not valid YAML/);
+  fails({ ...base, configFile: join(dir, 'missing.yaml') }, 'config', /cannot read/);
+});
+
+test('command-line flags', () => {
+  const c = parseCommandLine(['--node-name', 'n1', '--kubeconfig=/k', '--map-size', 'policy=5', '--map-size', 'ipcache=6', '--datapath', 'none', '--in-cluster']);
+  assert.deepEqual(c.overrides, { nodeName: 'n1', kubeconfig: '/k', mapSizes: ['policy=5', 'ipcache=6'], inCluster: true });
+  assert.equal(c.datapath, 'none');
+  assert.equal(c.help, false);
+  assert.equal(parseCommandLine([]).datapath, 'bpf');
+  assert.equal(parseCommandLine(['-h']).help, true);
+  assert.throws(() => parseCommandLine(['--nod-name', 'x']), (e: unknown) => e instanceof AgentError && /--nod-name/.test(e.message));
+  assert.throws(() => parseCommandLine(['--node-name']), (e: unknown) => e instanceof AgentError && /--node-name/.test(e.message));
+  assert.throws(() => parseCommandLine(['--datapath', 'ebpf']), (e: unknown) => e instanceof AgentError && e.field === 'datapath');
+  assert.throws(() => parseCommandLine(['stray']), (e: unknown) => e instanceof AgentError && /stray/.test(e.message));
+});

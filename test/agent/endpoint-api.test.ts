@@ -1,0 +1,180 @@
+/** The endpoint API over a real unix socket, with the client the CNI will use. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { linkSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EndpointApiServer } from '../../src/agent/endpoints/api.js';
+import { EndpointApiError, EndpointClient } from '../../src/agent/endpoints/client.js';
+import { EndpointRegistry } from '../../src/agent/endpoints/registry.js';
+import { EndpointStateFile } from '../../src/agent/endpoints/state-file.js';
+import type { EndpointSpec } from '../../src/agent/endpoints/types.js';
+import { AgentError } from '../../src/agent/errors.js';
+import { AgentMetrics } from '../../src/agent/metrics.js';
+import { captureLog } from './helpers/logs.js';
+
+const SPEC: EndpointSpec = {
+  containerId: 'c0ffee', ifname: 'eth0', netns: '/var/run/netns/pod1', podNamespace: 'default', podName: 'web',
+  ip: '10.9.0.5', hostIfname: 'lxc1', hostIfindex: 21,
+};
+
+interface Ctx {
+  dir: string;
+  socket: string;
+  client: EndpointClient;
+  registry: EndpointRegistry;
+  syncs: { reason: string; wait: boolean }[];
+  metrics: AgentMetrics;
+  /** What syncEndpoints does; default: resolves. */
+  sync: (wait: boolean) => Promise<void>;
+}
+
+async function withApi(fn: (c: Ctx) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-agent-api-'));
+  const socket = join(dir, 'run', 'agent.sock');
+  const registry = await EndpointRegistry.open({ store: new EndpointStateFile(join(dir, 'endpoints.json')) });
+  const metrics = new AgentMetrics();
+  const ctx: Ctx = { dir, socket, client: new EndpointClient(socket, { timeoutMs: 5000 }), registry, syncs: [], metrics, sync: () => Promise.resolve() };
+  const server = new EndpointApiServer({
+    registry,
+    metrics,
+    log: captureLog().log,
+    status: () => ({ ready: false, checks: [{ name: 'datapath', ok: false, detail: 'first sync not in the maps yet' }] }),
+    syncEndpoints: (reason, wait) => {
+      ctx.syncs.push({ reason, wait });
+      return ctx.sync(wait);
+    },
+  });
+  await server.listen(socket);
+  try {
+    await fn(ctx);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function isApiError(code: string, status: number, field?: string, message?: RegExp): (e: unknown) => boolean {
+  return (e) => {
+    if (!(e instanceof EndpointApiError)) return false;
+    assert.equal(e.code, code, e.message);
+    assert.equal(e.status, status);
+    if (field !== undefined) assert.equal(e.field, field);
+    if (message !== undefined) assert.match(e.message, message);
+    return true;
+  };
+}
+
+test('the socket is mode 0600 inside a 0700 directory', async () => {
+  await withApi(async (c) => {
+    assert.ok(statSync(c.socket).isSocket());
+    assert.equal(statSync(c.socket).mode & 0o777, 0o600);
+    assert.equal(statSync(join(c.dir, 'run')).mode & 0o777, 0o700);
+    assert.equal((await c.client.status()).ready, false);
+  });
+});
+
+test('add → 201 after the datapath sync, repeat → 200, get, list, delete (idempotent)', async () => {
+  await withApi(async (c) => {
+    const added = await c.client.add(SPEC);
+    assert.equal(added.created, true);
+    assert.equal(added.endpoint.endpointId, 1);
+    assert.equal(added.endpoint.ip, '10.9.0.5');
+    assert.deepEqual(c.syncs, [{ reason: 'endpoint added', wait: true }]);
+    const again = await c.client.add(SPEC);
+    assert.equal(again.created, false);
+    assert.deepEqual(again.endpoint, added.endpoint);
+    assert.deepEqual(await c.client.get('c0ffee', 'eth0'), added.endpoint);
+    assert.equal(await c.client.get('nope', 'eth0'), undefined);
+    assert.deepEqual(await c.client.list(), [added.endpoint]);
+    assert.deepEqual(await c.client.delete('c0ffee', 'eth0'), added.endpoint);
+    assert.equal(c.syncs.at(-1)?.wait, false, 'a delete does not wait for the datapath');
+    assert.equal(await c.client.delete('c0ffee', 'eth0'), undefined, 'a second DEL succeeds');
+    assert.deepEqual(await c.client.list(), []);
+    const text = await c.metrics.registry.metrics();
+    assert.match(text, /sluice_agent_endpoint_requests_total\{op="add",status="201"\} 1/);
+  });
+});
+
+test('bad input is 400 invalid-argument naming the field, with every problem listed', async () => {
+  await withApi(async (c) => {
+    await assert.rejects(c.client.add({ ...SPEC, ip: '10.9.0.300' }), isApiError('invalid-argument', 400, 'ip', /10\.9\.0\.300/));
+    await assert.rejects(c.client.call('POST', '/v1/endpoints', { ...SPEC, hostIfindex: -1, podName: 'Bad' }), (e: unknown) => {
+      assert.ok(e instanceof EndpointApiError);
+      assert.deepEqual(e.problems?.map((p) => p.field), ['podName', 'hostIfindex']);
+      return true;
+    });
+    await assert.rejects(c.client.call('POST', '/v1/endpoints', { ...SPEC, extra: 1 }), isApiError('invalid-argument', 400, 'extra', /unknown field/));
+    await assert.rejects(c.client.call('POST', '/v1/endpoints', '{"containerId":'), isApiError('invalid-argument', 400, undefined, /not valid JSON/));
+    await assert.rejects(c.client.call('POST', '/v1/endpoints', 'x', { 'content-type': 'text/plain' }), isApiError('invalid-argument', 400, undefined, /content-type/));
+    await assert.rejects(c.client.call('POST', '/v1/endpoints', { ...SPEC, netns: 'x'.repeat(70_000) }), isApiError('invalid-argument', 400, undefined, /larger than/));
+    await assert.rejects(c.client.get('bad/id', 'eth0'), isApiError('invalid-argument', 400, 'containerId'));
+    await assert.rejects(c.client.call('GET', '/v1/endpoints/ok/a%2Fb'), isApiError('invalid-argument', 400, 'ifname'));
+    await assert.rejects(c.client.call('PUT', '/v1/endpoints'), isApiError('invalid-argument', 400, undefined, /PUT is not allowed/));
+    await assert.rejects(c.client.call('GET', '/v2/endpoints'), isApiError('not-found', 404, undefined, /under \/v1/));
+    assert.equal(c.registry.size, 0, 'nothing was registered by bad requests');
+  });
+});
+
+test('an IP held by another endpoint is 409 conflict', async () => {
+  await withApi(async (c) => {
+    await c.client.add(SPEC);
+    await assert.rejects(c.client.add({ ...SPEC, containerId: 'other', hostIfindex: 22 }), isApiError('conflict', 409, 'ip', /c0ffee\/eth0/));
+  });
+});
+
+test('when the policy does not reach the maps in time: 503 unavailable, endpoint stays registered', async () => {
+  await withApi(async (c) => {
+    c.sync = (wait) => (wait ? Promise.reject(new AgentError('unavailable', 'not in the datapath after 10 ms: map updates failing')) : Promise.resolve());
+    await assert.rejects(c.client.add(SPEC), isApiError('unavailable', 503, undefined, /map updates failing/));
+    assert.notEqual(c.registry.get('c0ffee', 'eth0'), undefined, 'the CNI DEL after a failed ADD cleans it up');
+  });
+});
+
+test('status answers even when the agent is not ready', async () => {
+  await withApi(async (c) => {
+    const s = await c.client.status();
+    assert.equal(s.ready, false);
+    assert.equal(s.checks[0]?.name, 'datapath');
+  });
+});
+
+test('no agent: the client reports unreachable (the CNI retries later)', async () => {
+  const client = new EndpointClient(join(tmpdir(), `sluice-agent-none-${process.pid}.sock`));
+  await assert.rejects(client.status(), isApiError('unreachable', 0, undefined, /ENOENT/));
+});
+
+test('a stale socket is replaced; a live one or a non-socket file is refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-agent-sock-'));
+  const deps = async (): Promise<ConstructorParameters<typeof EndpointApiServer>[0]> => ({
+    registry: await EndpointRegistry.open({ store: new EndpointStateFile(join(dir, 'e.json')) }),
+    metrics: new AgentMetrics(),
+    log: captureLog().log,
+    status: () => ({ ready: true, checks: [] }),
+    syncEndpoints: () => Promise.resolve(),
+  });
+  try {
+    const path = join(dir, 'agent.sock');
+    // Someone is serving the path: refused, and their socket is left alone.
+    const other = createServer();
+    await new Promise<void>((r) => other.listen(path, r));
+    await assert.rejects(new EndpointApiServer(await deps()).listen(path),
+      (e: unknown) => e instanceof AgentError && e.field === 'endpointSocket' && /another process is serving/.test(e.message));
+    // A socket left by a dead agent: a second name for the inode outlives the listener.
+    linkSync(path, join(dir, 'stale.sock'));
+    await new Promise<void>((r) => other.close(() => r()));
+    renameSync(join(dir, 'stale.sock'), path);
+    assert.ok(statSync(path).isSocket());
+    const s = new EndpointApiServer(await deps());
+    await s.listen(path);
+    assert.equal((await new EndpointClient(path).status()).ready, true);
+    await s.close();
+    // Not a socket: never deleted.
+    writeFileSync(path, 'precious');
+    await assert.rejects(new EndpointApiServer(await deps()).listen(path), /is not a socket: not touching it/);
+    assert.equal(readFileSync(path, 'utf8'), 'precious');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,222 @@
+/** The sync loop's scheduling, waiting, failure and restart behaviour, on a manual clock. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AgentMetrics } from '../../src/agent/metrics.js';
+import { SyncLoop } from '../../src/agent/sync-loop.js';
+import { buildSnapshot, type SnapshotResult } from '../../src/agent/snapshot.js';
+import { ObjectStore } from '../../src/agent/k8s/store.js';
+import { NAMESPACES, PODS, type SlimNamespace, type SlimPod } from '../../src/agent/k8s/resources.js';
+import { AgentError } from '../../src/agent/errors.js';
+import { FakeClock, flush } from './helpers/fake-clock.js';
+import { FakeCompiler, FakeWriter, type FakePlan, type FakeState } from './helpers/fake-datapath.js';
+import { captureLog } from './helpers/logs.js';
+import { namespace, pod } from './helpers/objects.js';
+
+interface Setup {
+  clock: FakeClock;
+  compiler: FakeCompiler;
+  writer: FakeWriter;
+  loop: SyncLoop<FakeState, FakePlan>;
+  metrics: AgentMetrics;
+  pods: ObjectStore<SlimPod>;
+  gate: { open: boolean };
+  logs: ReturnType<typeof captureLog>;
+  snapshots: number;
+}
+
+function setup(initial?: FakeState): Setup {
+  const clock = new FakeClock();
+  const compiler = new FakeCompiler();
+  const writer = new FakeWriter(initial);
+  const metrics = new AgentMetrics();
+  const logs = captureLog();
+  const namespaces = new ObjectStore<SlimNamespace>();
+  const ns = NAMESPACES.slim(namespace('a'));
+  if (ns !== undefined) namespaces.upsert(ns);
+  const pods = new ObjectStore<SlimPod>();
+  const gate = { open: true };
+  const s: Partial<Setup> = { clock, compiler, writer, metrics, pods, gate, logs, snapshots: 0 };
+  const empty = new ObjectStore<never>();
+  s.loop = new SyncLoop<FakeState, FakePlan>({
+    compiler, writer, metrics, clock, log: logs.log,
+    random: () => 0,
+    debounceMs: 20,
+    maxDelayMs: 100,
+    retry: { initialMs: 1000, maxMs: 4000, factor: 2, jitter: 0.5 },
+    canSync: () => gate.open,
+    snapshot: (): SnapshotResult => {
+      s.snapshots = (s.snapshots ?? 0) + 1;
+      return buildSnapshot({ nodeName: 'n1', namespaces, pods, networkPolicies: empty, nodes: empty, services: empty, endpointSlices: empty, endpoints: [] });
+    },
+  });
+  return s as Setup;
+}
+
+function addPod(s: Setup, name: string, ip: string): void {
+  const p = PODS.slim(pod('a', name, { ip }));
+  if (p !== undefined) s.pods.upsert(p);
+}
+
+test('a burst of changes is one sync, after the debounce', async () => {
+  const s = setup();
+  for (const [i, name] of ['p1', 'p2', 'p3'].entries()) {
+    addPod(s, name, `10.0.0.${i + 1}`);
+    s.loop.trigger('pods changed');
+    await s.clock.advance(5);
+  }
+  assert.equal(s.writer.applied.length, 0, 'still within the debounce');
+  await s.clock.advance(20);
+  assert.equal(s.writer.applied.length, 1);
+  assert.deepEqual([...s.writer.maps.keys()].filter((k) => !k.startsWith('labels/')).sort(), ['a/p1', 'a/p2', 'a/p3', 'policies']);
+  assert.equal(s.loop.status().appliedRevision, 3);
+  assert.equal(s.loop.status().firstSyncDone, true);
+});
+
+test('a steady stream of changes still syncs every maxDelayMs', async () => {
+  const s = setup();
+  for (let i = 0; i < 30; i++) {
+    s.loop.trigger('tick');
+    await s.clock.advance(10);
+  }
+  // 300 ms of changes every 10 ms: no quiet period, yet syncs happen at the 100 ms bound.
+  assert.ok(s.snapshots >= 2 && s.snapshots <= 4, `syncs: ${s.snapshots}`);
+});
+
+test('nothing syncs until the owner says it may (every informer listed); then one trigger does it', async () => {
+  const s = setup();
+  s.gate.open = false;
+  s.loop.trigger('pods changed');
+  await s.clock.advance(1000);
+  assert.equal(s.writer.reads, 0, 'not even a read of the maps');
+  s.gate.open = true;
+  s.loop.trigger('pods synced');
+  await s.clock.advance(20);
+  assert.equal(s.loop.status().firstSyncDone, true);
+});
+
+test('the first plan starts from what the maps hold (a restart applies only the difference)', async () => {
+  const s = setup(new Map([['a/p1', '10.0.0.1'], ['labels/a/p1', 'app=p1,ns:kubernetes.io/metadata.name=a'], ['policies', '0'], ['stale', 'x']]));
+  addPod(s, 'p1', '10.0.0.1');
+  s.loop.trigger('start');
+  await s.clock.advance(20);
+  assert.equal(s.writer.reads, 1);
+  assert.equal(s.compiler.compiled[0]?.current.get('stale'), 'x', 'compiled against the maps as read');
+  const plan = s.writer.applied[0];
+  assert.ok(plan !== undefined);
+  assert.equal(s.compiler.planSize(plan), 1, 'only the stale entry changes');
+  s.loop.trigger('again');
+  await s.clock.advance(20);
+  assert.equal(s.writer.applied.length, 1, 'an unchanged snapshot writes nothing');
+  assert.equal(s.writer.reads, 1, 'the maps are read once, not per sync');
+  assert.match(await s.metrics.registry.metrics(), /sluice_agent_syncs_total\{result="noop"\} 1/);
+});
+
+test('waitApplied resolves once a sync covering the revision is in the maps', async () => {
+  const s = setup();
+  const r = s.loop.trigger('endpoint added');
+  let done = false;
+  const p = s.loop.waitApplied(r, 5000).then(() => {
+    done = true;
+  });
+  await s.clock.advance(19);
+  assert.equal(done, false);
+  await s.clock.advance(1);
+  await p;
+  assert.equal(done, true);
+  await s.loop.waitApplied(r, 1); // already applied: immediate
+});
+
+test('a change during a running sync gets a sync of its own', async () => {
+  const s = setup();
+  let release!: () => void;
+  s.writer.gate = new Promise((r) => {
+    release = r;
+  });
+  addPod(s, 'p1', '10.0.0.1');
+  s.loop.trigger('first');
+  await s.clock.advance(20);
+  assert.equal(s.loop.status().running, true);
+  addPod(s, 'p2', '10.0.0.2');
+  const r2 = s.loop.trigger('second');
+  await s.clock.advance(50);
+  release();
+  s.writer.gate = undefined;
+  await flush();
+  assert.equal(s.loop.status().appliedRevision, 1);
+  await s.clock.advance(20);
+  await s.loop.waitApplied(r2, 1);
+  assert.ok(s.writer.maps.has('a/p2'));
+});
+
+test('a failing map is reported, the maps re-read, and the sync retried with backoff until it recovers', async () => {
+  const s = setup();
+  addPod(s, 'p1', '10.0.0.1');
+  s.writer.failures.push([{ map: 'sl_policy_v2', message: 'E2BIG: map full', code: 'E2BIG', endpoints: [4] }]);
+  s.writer.failures.push([{ map: 'sl_policy_v2', message: 'E2BIG: map full', code: 'E2BIG' }]);
+  const r = s.loop.trigger('change');
+  const wait = s.loop.waitApplied(r, 1500);
+  const outcome = wait.then(() => 'resolved', (e: unknown) => e);
+  await s.clock.advance(20);
+  const st = s.loop.status();
+  assert.equal(st.firstSyncDone, false);
+  assert.deepEqual(st.failingMaps.map((f) => f.map), ['sl_policy_v2']);
+  assert.equal(s.writer.reads, 2, 'read again after the failure');
+  const line = s.logs.find('map sl_policy_v2 update failed')[0];
+  assert.ok(line !== undefined);
+  assert.equal(line['level'], 'error');
+  assert.match(String(line['msg']), /endpoints 4 fail closed/);
+  const text = await s.metrics.registry.metrics();
+  assert.match(text, /sluice_agent_map_update_failures_total\{map="sl_policy_v2"\} 1/);
+  assert.match(text, /sluice_agent_map_failing\{map="sl_policy_v2"\} 1/);
+
+  await s.clock.advance(999);
+  assert.equal(s.writer.applied.length, 1, 'the retry waits its backoff');
+  await s.clock.advance(1);
+  assert.equal(s.writer.applied.length, 2, 'retried after 1 s');
+  await s.clock.advance(500);
+  const e = await outcome;
+  assert.ok(e instanceof AgentError && e.code === 'unavailable' && /sl_policy_v2: E2BIG/.test(e.message), String(e));
+  await s.clock.advance(1500);
+  assert.equal(s.writer.applied.length, 3, 'second retry after 2 s');
+  assert.equal(s.loop.status().firstSyncDone, true);
+  assert.deepEqual(s.loop.status().failingMaps, []);
+  assert.match(await s.metrics.registry.metrics(), /sluice_agent_map_failing\{map="sl_policy_v2"\} 0/);
+  assert.equal(s.logs.find('map updates recovered').length, 1);
+});
+
+test('a compile that throws is logged, retried, and does not lose the maps baseline', async () => {
+  const s = setup();
+  s.compiler.throwNext = new Error('identity space exhausted');
+  s.loop.trigger('change');
+  await s.clock.advance(20);
+  assert.match(s.loop.status().lastError ?? '', /identity space exhausted/);
+  assert.equal(s.logs.find('sync failed: identity space exhausted').length, 1);
+  await s.clock.advance(1000);
+  assert.equal(s.loop.status().firstSyncDone, true);
+  assert.equal(s.writer.reads, 2, 'after an error the maps are read again');
+});
+
+test('the latency and phase histograms are observed', async () => {
+  const s = setup();
+  s.loop.trigger('change');
+  await s.clock.advance(20);
+  const text = await s.metrics.registry.metrics();
+  assert.match(text, /sluice_agent_sync_latency_seconds_count 1/);
+  assert.match(text, /sluice_agent_sync_latency_seconds_sum 0\.02/);
+  for (const phase of ['snapshot', 'compile', 'plan', 'apply', 'total']) {
+    assert.match(text, new RegExp(`sluice_agent_sync_duration_seconds_count\\{phase="${phase}"\\} 1`));
+  }
+  assert.match(text, /sluice_agent_identities 1/);
+});
+
+test('stop rejects pending waiters and schedules nothing more', async () => {
+  const s = setup();
+  s.gate.open = false;
+  const w = s.loop.waitApplied(s.loop.trigger('x'), 10_000);
+  await s.loop.stop();
+  await assert.rejects(w, /stopping/);
+  s.gate.open = true;
+  s.loop.trigger('after stop');
+  await s.clock.advance(1000);
+  assert.equal(s.writer.reads, 0);
+});
