@@ -5,8 +5,14 @@
  *
  * Figures, not assertions: the machine is noisy, so every size alternates
  * floor and program runs and reports medians, and the ratio to the floor is
- * what should stay flat as the ipcache grows (LPM lookups are bounded by the
- * 32-bit key length, not by the number of entries).
+ * what should stay flat as the ipcache grows. Two paths per size:
+ *  - established: TCP ACKs of a tracked connection, both directions (the
+ *    common case: endpoint + conntrack lookups, no ipcache, no policy);
+ *  - SYN: a connection opening from an endpoint isolated for egress, allowed
+ *    by a port rule of the peer's identity (endpoint, two ipcache lookups,
+ *    conntrack miss, policy trie lookup, conntrack write). A pure SYN always
+ *    goes through policy, so repeating it measures an opening every time.
+ * A last table prices the other decision paths at the largest size.
  *
  *   node dist/bench/datapath.js [--repeat N] [--rounds N]
  */
@@ -15,10 +21,12 @@ import { parseArgs } from 'node:util';
 import type { ProgramInfo } from '../src/datapath/api.js';
 import { openObject } from '../src/datapath/bpf-object.js';
 import { ensureBpffsMounted, removePinDir } from '../src/datapath/bpffs.js';
-import { loadLxc } from '../src/datapath/lxc.js';
+import { loadLxc, type LxcDatapath } from '../src/datapath/lxc.js';
+import { endpointEntry } from '../src/datapath/maps/endpoints.js';
+import { policyLpmKey, policyLpmKeysForPorts } from '../src/datapath/maps/policy-v2.js';
 import { parseIpv4, formatIpv4 } from '../src/datapath/maps/ipv4.js';
 import { testRun } from '../src/datapath/test-run.js';
-import { SluiceIdentityReserved } from '../src/datapath/generated/abi.js';
+import { SluiceDirection, SluiceIdentityReserved, SluicePolicyAction } from '../src/datapath/generated/abi.js';
 import { ipv4Frame } from '../test/helpers/packet.js';
 
 const EMPTY_OBJECT = fileURLToPath(new URL('../../build/bpf/empty.o', import.meta.url));
@@ -61,16 +69,17 @@ function main(): void {
   const empty = openObject(EMPTY_OBJECT);
   const lxc = loadLxc({ pinRoot, endpoint: { endpointId: 1, ipv4: BASE } });
   try {
+    lxc.maps.endpoints.update(1, endpointEntry({ ingress: false, egress: true }, 0));
     console.log(`bench/datapath: BPF_PROG_TEST_RUN, repeat ${repeat} x ${rounds} rounds (medians), TCP 64-byte frames`);
-    console.log('ipcache entries | empty (floor) ns | from_container ns | to_container ns | from/floor | to/floor');
+    console.log('ipcache entries | empty (floor) ns | established from ns | established to ns | SYN from ns | est/floor | SYN/floor');
     let filled = 0;
-    const ratios: number[] = [];
+    const ratios: [number, number][] = [];
     for (const size of SIZES) {
       // Grow the ipcache to `size` /32s; the peer is always the newest entry,
       // and a /16 covering all of them makes the trie answer the longest match.
       const batch: [{ prefixlen: number; addr: number }, { identity: number; flags: number }][] = [];
       for (; filled < size; filled++) {
-        batch.push([{ prefixlen: 32, addr: BASE + filled }, { identity: SluiceIdentityReserved.FIRST + (filled % 5000), flags: 0 }]);
+        batch.push([{ prefixlen: 32, addr: BASE + filled }, { identity: identityOf(filled), flags: 0 }]);
       }
       lxc.maps.ipcache.updateBatch(batch);
       lxc.maps.ipcache.update({ prefixlen: 16, addr: BASE }, { identity: SluiceIdentityReserved.FIRST + 9999, flags: 0 });
@@ -78,19 +87,65 @@ function main(): void {
       // caches refilled by kworkers), which otherwise lands in the first rounds.
       settle(1000);
       const peer = formatIpv4(BASE + filled - 1);
+      allowEgressPort(lxc, identityOf(filled - 1), 443);
       const out = ipv4Frame({ src: POD, dst: peer }, { proto: 'tcp', sport: 40000, dport: 80, flags: 0x10 });
       const inb = ipv4Frame({ src: peer, dst: POD }, { proto: 'tcp', sport: 80, dport: 40000, flags: 0x10 });
-      const [floor = NaN, from = NaN, to = NaN] = measure([[empty.program('empty'), out], [lxc.fromContainer, out], [lxc.toContainer, inb]]);
-      const ratio = Math.max(from, to) / floor;
-      ratios.push(ratio);
-      console.log(`${String(size).padStart(15)} | ${floor.toFixed(0).padStart(16)} | ${from.toFixed(0).padStart(17)} | ${to.toFixed(0).padStart(15)} | ${(from / floor).toFixed(2).padStart(10)} | ${(to / floor).toFixed(2).padStart(8)}`);
+      const syn = ipv4Frame({ src: POD, dst: peer }, { proto: 'tcp', sport: 40001, dport: 443, flags: 0x02 });
+      // The established connection: opened by one SYN (allowed to port 80 of any peer), then ACKs both ways.
+      allowEgressPort(lxc, 0, 80);
+      testRun(lxc.fromContainer, { data: ipv4Frame({ src: POD, dst: peer }, { proto: 'tcp', sport: 40000, dport: 80, flags: 0x02 }) });
+      const [floor = NaN, from = NaN, to = NaN, opening = NaN] = measure([
+        [empty.program('empty'), out], [lxc.fromContainer, out], [lxc.toContainer, inb], [lxc.fromContainer, syn],
+      ]);
+      ratios.push([Math.max(from, to) / floor, opening / floor]);
+      console.log(`${String(size).padStart(15)} | ${floor.toFixed(0).padStart(16)} | ${from.toFixed(0).padStart(19)} | ${to.toFixed(0).padStart(17)} | ${opening.toFixed(0).padStart(11)} | ${(Math.max(from, to) / floor).toFixed(2).padStart(9)} | ${(opening / floor).toFixed(2).padStart(9)}`);
     }
-    const growth = (ratios[ratios.length - 1] ?? NaN) / (ratios[0] ?? NaN);
-    console.log(`ratio growth from ${SIZES[0]} to ${SIZES[SIZES.length - 1]} entries: x${growth.toFixed(2)} (1.00 = flat)`);
+    const [first = [NaN, NaN], last = [NaN, NaN]] = [ratios[0], ratios[ratios.length - 1]];
+    console.log(`ratio growth from ${SIZES[0]} to ${SIZES[SIZES.length - 1]} entries: established x${(last[0] / first[0]).toFixed(2)}, SYN x${(last[1] / first[1]).toFixed(2)} (1.00 = flat)`);
+    paths(lxc, empty.program('empty'), formatIpv4(BASE + filled - 1), identityOf(filled - 1));
   } finally {
     lxc.close();
     empty.close();
     removePinDir(pinRoot);
+  }
+}
+
+function identityOf(index: number): number {
+  return SluiceIdentityReserved.FIRST + (index % 5000);
+}
+
+function allowEgressPort(lxc: LxcDatapath, remoteIdentity: number, port: number): void {
+  const keys = policyLpmKeysForPorts({ endpointId: 1, direction: SluiceDirection.EGRESS, remoteIdentity }, 6, port, port);
+  lxc.maps.policy.updateBatch(keys.map((k) => [k, { action: SluicePolicyAction.ALLOW, ruleId: port }] as const));
+}
+
+/**
+ * The per-packet cost of each decision path, from the pod to `peer`. A pure
+ * SYN always goes through policy and rewrites its conntrack entry, so
+ * repeating it measures a connection opening every time.
+ */
+function paths(lxc: LxcDatapath, floorProg: ProgramInfo, peer: string, peerIdentity: number): void {
+  const syn = ipv4Frame({ src: POD, dst: peer }, { proto: 'tcp', sport: 40001, dport: 443, flags: 0x02 });
+  const synAny = ipv4Frame({ src: POD, dst: peer }, { proto: 'tcp', sport: 40002, dport: 8443, flags: 0x02 });
+  const icmpError = ipv4Frame({ src: POD, dst: peer }, { proto: 'icmp', type: 3, code: 3, payload: Buffer.alloc(28) });
+  const allow = { action: SluicePolicyAction.ALLOW, ruleId: 1 };
+  const egress = { endpointId: 1, direction: SluiceDirection.EGRESS };
+  lxc.maps.policy.updateBatch([
+    ...policyLpmKeysForPorts({ ...egress, remoteIdentity: peerIdentity }, 6, 443, 443).map((k) => [k, allow] as const),
+    ...policyLpmKeysForPorts({ ...egress, remoteIdentity: 0 }, 6, 8000, 8999).map((k) => [k, allow] as const),
+    [policyLpmKey({ ...egress, remoteIdentity: peerIdentity }), allow],
+  ]);
+  const rows: [string, Buffer, boolean][] = [
+    ['SYN, not isolated (CT write)', syn, false],
+    ['SYN, isolated, peer port rule', syn, true],
+    ['SYN, isolated, any-peer range rule', synAny, true],
+    ['ICMP error, isolated (no CT)', icmpError, true],
+  ];
+  console.log(`paths at the largest size | empty (floor) ns | from_container ns | from/floor`);
+  for (const [label, frame, isolated] of rows) {
+    lxc.maps.endpoints.update(1, endpointEntry({ ingress: false, egress: isolated }, 0));
+    const [floor = NaN, from = NaN] = measure([[floorProg, frame], [lxc.fromContainer, frame]]);
+    console.log(`${label.padStart(34)} | ${floor.toFixed(0).padStart(16)} | ${from.toFixed(0).padStart(17)} | ${(from / floor).toFixed(2).padStart(10)}`);
   }
 }
 

@@ -9,10 +9,15 @@
 struct sluice_abi_anchor {
 	struct ipcache_key ipcache_key;
 	struct ipcache_entry ipcache_entry;
-	struct policy_key policy_key;
 	struct policy_entry policy_entry;
 	struct policy_lpm_key policy_lpm_key;
 	struct endpoint_entry endpoint_entry;
+	struct ct_key ct_key;
+	struct ct_entry ct_entry;
+	struct ct_config ct_config;
+	struct frag_key frag_key;
+	struct frag_entry frag_entry;
+	struct counter_value counter_value;
 	struct metrics_value metrics_value;
 	struct global_config global_config;
 	struct endpoint_config endpoint_config;
@@ -27,6 +32,10 @@ struct sluice_abi_anchor {
 	enum sluice_policy_action policy_action;
 	enum sluice_policy_prefix policy_prefix;
 	enum sluice_endpoint_flags endpoint_flags;
+	enum sluice_ct_tcp_state ct_tcp_state;
+	enum sluice_ct_flags ct_flags;
+	enum sluice_ct_default_ms ct_default_ms;
+	enum sluice_counter counter;
 };
 
 struct sluice_abi_anchor sluice_abi_anchor __attribute__((used));

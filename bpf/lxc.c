@@ -8,23 +8,31 @@
  *   to_container:   tc egress of the host-side veth = packets entering the
  *                   pod. Direction INGRESS, remote = source.
  *
- * Pipeline: parse -> ipcache (both addresses) -> [source check] -> policy ->
- * forward. Per-packet work is two LPM lookups and one hash lookup, whatever
- * the number of pods, prefixes or rules.
+ * Pipeline: parse -> endpoint -> [source check] -> fragment ports ->
+ * conntrack -> [ipcache (both addresses) -> policy] -> forward. A packet of
+ * an established connection costs one endpoint hash lookup and one conntrack
+ * lookup; identities are resolved only where something needs them: a packet
+ * policy decides (new, or re-checked after a policy change) adds the two
+ * ipcache lookups, at most two policy trie lookups and the conntrack write;
+ * an event (every drop after parsing, traces) adds the ipcache lookups. None
+ * of it depends on the number of pods, identities or rules.
  */
 #include "common.h"
 #include "config.h"
 #include "flow.h"
 #include "parse.h"
+#include "endpoint.h"
 #include "ipcache.h"
+#include "frag.h"
 #include "policy.h"
+#include "conntrack.h"
 #include "drop.h"
 #include "trace.h"
 
 /*
  * Anti-spoofing for traffic leaving the pod: its source must be the pod's own
- * address. Runs after the ipcache so a drop event names the identity the pod
- * tried to impersonate.
+ * address. Its drop event names the identity the pod tried to impersonate
+ * (every drop after parsing resolves the identities).
  * Returns: CTX_ACT_OK, or -SLUICE_DROP_SPOOFED_SOURCE.
  */
 static __always_inline int lxc_check_source(const struct flow *f)
@@ -35,30 +43,109 @@ static __always_inline int lxc_check_source(const struct flow *f)
 	return CTX_ACT_OK;
 }
 
+/*
+ * Returns: true, with f's conntrack flag CT_RELATED and the connection's
+ * rule, when f is an ICMP error about a connection the endpoint tracks.
+ */
+static __always_inline bool lxc_icmp_related(struct __sk_buff *ctx, __u32 endpoint_id, struct flow *f)
+{
+	const struct ct_entry *e;
+	struct flow quote;
+
+	if (!flow_is_icmp_error(f) || parse_icmp_quote(ctx, f, &quote))
+		return false;
+	e = ct_lookup_related(endpoint_id, &quote);
+	if (!e)
+		return false;
+	f->flags = (f->flags & ~SLUICE_EVENT_F_CT_NEW) | SLUICE_EVENT_F_CT_RELATED;
+	f->rule_id = e->rule_id;
+	return true;
+}
+
+/*
+ * Conntrack first, policy only where it has not decided yet: a packet of a
+ * new connection (or an untracked one) is judged in its own direction and,
+ * when allowed, recorded; a packet of a known connection, or an ICMP error
+ * about one, passes, unless the endpoint's policy changed since, in which
+ * case the connection's original direction is judged again (see
+ * conntrack.h).
+ * Returns: CTX_ACT_OK, or a -SLUICE_DROP_* reason.
+ */
+static __always_inline int lxc_conntrack_policy(struct __sk_buff *ctx, __u32 endpoint_id,
+						const struct endpoint_entry *ep, struct flow *f)
+{
+	struct policy_query q;
+	struct ct_state ct;
+	bool recheck;
+	int status, ret;
+
+	status = ct_lookup(endpoint_id, f, &ct);
+	if (IS_ERR(status))
+		return status;
+	if (!ct.tracked && lxc_icmp_related(ctx, endpoint_id, f))
+		return CTX_ACT_OK;
+	recheck = status != CT_NEW && ct_stale(&ct, ep->policy_revision);
+	/* One call site each for policy and for the update keeps the program small. */
+	if (status == CT_NEW || recheck) {
+		ipcache_resolve(f);
+		if (recheck) {
+			f->flags |= SLUICE_EVENT_F_CT_RECHECKED;
+			counter_inc(SLUICE_COUNTER_CT_RECHECKED);
+			ct_original_query(&ct, f, &q);
+		} else {
+			policy_query_of(f, &q);
+		}
+		ret = policy_check(ep, endpoint_id, &q, &f->rule_id);
+		if (IS_ERR(ret)) {
+			if (recheck)
+				ct_revoke(&ct);
+			return ret;
+		}
+		if (!recheck) {
+			ct_create(&ct, f, ep->policy_revision);
+			return CTX_ACT_OK;
+		}
+	}
+	ct_update(&ct, f, recheck, ep->policy_revision);
+	return CTX_ACT_OK;
+}
+
 static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_direction dir)
 {
 	__u32 endpoint_id = endpoint_config.endpoint_id;
+	struct endpoint_entry ep;
 	struct flow f;
-	int ret;
+	int parsed, ret;
 
 	flow_init(&f, dir);
-	ret = parse_packet(ctx, &f);
-	if (ret == PARSE_PASS_ARP)
-		return send_forward_untraced(ctx, &f);
+	ret = parsed = parse_packet(ctx, &f);
 	if (IS_ERR(ret))
-		goto drop;
-
-	ipcache_resolve(&f);
+		goto drop; /* no identities: the addresses may not even be there */
+	if (parsed == PARSE_PASS_ARP) {
+		ret = endpoint_load(endpoint_id, &ep);
+		if (IS_ERR(ret))
+			goto drop;
+		return send_forward_untraced(ctx, &f);
+	}
+	ret = endpoint_load(endpoint_id, &ep);
+	if (IS_ERR(ret))
+		goto drop_resolved;
 	if (dir == SLUICE_DIR_EGRESS) {
 		ret = lxc_check_source(&f);
 		if (IS_ERR(ret))
-			goto drop;
+			goto drop_resolved;
 	}
-	ret = policy_decide(endpoint_id, &f);
+	ret = frag_resolve(&f);
 	if (IS_ERR(ret))
-		goto drop;
+		goto drop_resolved;
+	ret = lxc_conntrack_policy(ctx, endpoint_id, &ep, &f);
+	if (IS_ERR(ret))
+		goto drop_resolved;
+	frag_remember(&f);
 	return send_forward(ctx, &f, endpoint_id);
 
+drop_resolved:
+	ipcache_resolve(&f); /* an IPv4 packet's drop event names both identities */
 drop:
 	return send_drop(ctx, &f, endpoint_id, ret);
 }

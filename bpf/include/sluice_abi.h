@@ -42,12 +42,15 @@ enum sluice_direction {
  */
 enum sluice_drop_reason {
 	SLUICE_DROP_NONE = 0,
-	SLUICE_DROP_POLICY_DENIED = 1,   /* the remote identity is denied */
+	SLUICE_DROP_POLICY_DENIED = 1,   /* isolated direction, no ALLOW entry matched */
 	SLUICE_DROP_INVALID_L2 = 2,      /* ethernet header truncated */
 	SLUICE_DROP_INVALID_IP = 3,      /* IPv4 header truncated or malformed */
 	SLUICE_DROP_INVALID_L4 = 4,      /* TCP/UDP/ICMP header truncated */
 	SLUICE_DROP_UNSUPPORTED_L3 = 5,  /* neither IPv4 nor ARP (IPv6 comes later) */
 	SLUICE_DROP_SPOOFED_SOURCE = 6,  /* from-pod packet whose source is not the pod */
+	SLUICE_DROP_ENDPOINT_UNKNOWN = 7, /* no sl_endpoints_v1 entry for the program's endpoint */
+	SLUICE_DROP_CT_INVALID = 8,      /* TCP flags no stack sends (SYN+FIN, none, ...) */
+	SLUICE_DROP_FRAG_UNKNOWN = 9,    /* later fragment whose first fragment was not seen */
 	SLUICE_DROP_REASON_MAX = 64,
 };
 
@@ -66,14 +69,21 @@ enum sluice_event_type {
 /* Bits of sluice_event.flags. */
 enum sluice_event_flags {
 	SLUICE_EVENT_F_FRAGMENT = 1,    /* IPv4 fragment (MF set or offset != 0) */
-	SLUICE_EVENT_F_LATER_FRAG = 2,  /* not the first fragment: no L4 ports */
+	SLUICE_EVENT_F_LATER_FRAG = 2,  /* not the first fragment: ports are the first's (sl_frag_v1) */
 	SLUICE_EVENT_F_IP_OPTIONS = 4,  /* IPv4 header longer than 20 bytes */
+	/* Conntrack's view of the packet (bpf/lib/conntrack.h); one of NEW, ESTABLISHED, REPLY, RELATED. */
+	SLUICE_EVENT_F_CT_NEW = 8,          /* no tracked connection: policy decided the packet */
+	SLUICE_EVENT_F_CT_ESTABLISHED = 16, /* a tracked connection, in its original direction */
+	SLUICE_EVENT_F_CT_REPLY = 32,       /* a tracked connection, in the reply direction */
+	SLUICE_EVENT_F_CT_RECHECKED = 64,   /* the endpoint's policy changed: re-checked */
+	SLUICE_EVENT_F_CT_RELATED = 128,    /* an ICMP error about a tracked connection */
 };
 
 /* Bits of sluice_global_config.flags. */
 enum sluice_config_flags {
 	SLUICE_CFG_NONE = 0,
 	SLUICE_CFG_TRACE_ALLOWED = 1, /* emit a TRACE event for every allowed packet */
+	SLUICE_CFG_TRACE_NEW = 2,     /* ... for every allowed packet policy decided (CT_NEW) */
 };
 
 /*
@@ -91,23 +101,15 @@ struct ipcache_entry {
 };
 
 /*
- * policy (first enforcement path): hash, (endpoint, direction, remote
- * identity) -> action. A miss allows: isolation semantics arrive with the
- * NetworkPolicy engine.
+ * The datapath allows on ALLOW and drops on any other action (fail closed: a
+ * corrupt or newer entry must not open a hole). The compiler writes ALLOW only.
  */
-struct policy_key {
-	__u32 endpoint_id;
-	__u32 remote_identity;
-	__u8 direction; /* enum sluice_direction */
-	__u8 pad0;
-	__u16 pad1;
-};
-
 enum sluice_policy_action {
 	SLUICE_POLICY_ALLOW = 1,
 	SLUICE_POLICY_DENY = 2,
 };
 
+/* Value of sl_policy_v2. */
 struct policy_entry {
 	__u8 action; /* enum sluice_policy_action */
 	__u8 pad0;
@@ -163,6 +165,117 @@ struct endpoint_entry {
 	__u32 policy_revision; /* bumped whenever the endpoint's policy changes */
 };
 
+/*
+ * conntrack: LRU hash sl_ct_v1, one entry per connection per endpoint
+ * (bpf/lib/conntrack.h). The key is the connection as the endpoint sees it,
+ * not as one packet carries it: local = the endpoint's side, remote = the
+ * peer's, so both directions of a connection find the same entry with one
+ * lookup, and the two endpoints of a pod-to-pod connection on one node (the
+ * client's egress, the server's ingress) keep separate entries.
+ */
+struct ct_key {
+	__u32 endpoint_id;
+	__be32 local_addr;
+	__be32 remote_addr;
+	__be16 local_port;  /* ICMP echo: the identifier when the endpoint pinged, else 0 */
+	__be16 remote_port; /* ICMP echo: the identifier when the peer pinged, else 0 */
+	__u8 protocol;
+	__u8 pad0;
+	__u16 pad1;
+};
+
+/* TCP progress of a tracked connection; it only moves forward. */
+enum sluice_ct_tcp_state {
+	SLUICE_CT_TCP_NONE = 0,        /* not TCP */
+	SLUICE_CT_TCP_SYN_SENT = 1,    /* opening SYN seen, no reply yet */
+	SLUICE_CT_TCP_ESTABLISHED = 2, /* a reply seen, or picked up mid-stream */
+	SLUICE_CT_TCP_FIN_WAIT = 3,    /* one side sent FIN (half-closed) */
+	SLUICE_CT_TCP_CLOSED = 4,      /* both sides sent FIN, or either sent RST */
+};
+
+/* Bits of ct_entry.flags. */
+enum sluice_ct_flags {
+	SLUICE_CT_F_NONE = 0,
+	SLUICE_CT_F_REPLY_SEEN = 1, /* a packet in the reply direction passed */
+	SLUICE_CT_F_FIN_ORIG = 2,   /* FIN from the side that opened the connection */
+	SLUICE_CT_F_FIN_REPLY = 4,  /* FIN from the other side */
+};
+
+struct ct_entry {
+	__u64 expires_ns;      /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) deadline; past it = a miss */
+	__u32 policy_revision; /* endpoint_entry.policy_revision when policy last allowed it */
+	__u32 rule_id;         /* the rule that allowed the original direction, 0 if none was needed */
+	__u8 orig_direction;   /* enum sluice_direction of the packet that opened it */
+	__u8 tcp_state;        /* enum sluice_ct_tcp_state */
+	__u8 flags;            /* enum sluice_ct_flags */
+	__u8 pad0;
+	__u32 pad1;
+};
+
+/*
+ * Connection lifetimes, renewed by every packet of the connection. A 0 in
+ * struct ct_config means the default below, so a never-written config map
+ * (array elements start zeroed) gives the defaults.
+ */
+enum sluice_ct_default_ms {
+	SLUICE_CT_DEFAULT_TCP_SYN_MS = 60000,            /* SYN_SENT */
+	SLUICE_CT_DEFAULT_TCP_ESTABLISHED_MS = 21600000, /* ESTABLISHED: 6 h */
+	SLUICE_CT_DEFAULT_TCP_FIN_MS = 120000,           /* FIN_WAIT */
+	SLUICE_CT_DEFAULT_TCP_CLOSED_MS = 10000,         /* CLOSED: last ACKs, retransmits */
+	SLUICE_CT_DEFAULT_UDP_MS = 60000,                /* UDP, SCTP, other protocols */
+	SLUICE_CT_DEFAULT_ICMP_MS = 30000,               /* ICMP echo */
+};
+
+/* ct config: array sl_ct_cfg_v1 with one element; lifetimes in milliseconds. */
+struct ct_config {
+	__u32 tcp_syn_ms;
+	__u32 tcp_established_ms;
+	__u32 tcp_fin_ms;
+	__u32 tcp_closed_ms;
+	__u32 udp_ms;
+	__u32 icmp_ms;
+};
+
+/*
+ * fragments: LRU hash sl_frag_v1, one IPv4 datagram -> the L4 fields of its
+ * first fragment, written when that fragment passes, read by the later ones
+ * (which carry no L4 header). Lives until evicted.
+ */
+struct frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id; /* IPv4 identification */
+	__u8 protocol;
+	__u8 pad0;
+};
+
+struct frag_entry {
+	__be16 sport;   /* as struct sluice_event reports them (ICMP: type, code) */
+	__be16 dport;
+	__be16 icmp_id; /* ICMP echo identifier, 0 otherwise */
+	__u16 pad0;
+};
+
+/*
+ * counters: per-CPU array sl_counters_v1 of counter_value, indexed by enum
+ * sluice_counter: datapath events that are not packets (lost events, conntrack
+ * and fragment bookkeeping), so that every drop and every gap stays explainable.
+ */
+enum sluice_counter {
+	SLUICE_COUNTER_EVENTS_LOST = 0,       /* ring buffer full: an event was not emitted */
+	SLUICE_COUNTER_CT_CREATED = 1,        /* conntrack entries written for new connections */
+	SLUICE_COUNTER_CT_CREATE_FAILED = 2,  /* ... whose write failed (packet passed anyway) */
+	SLUICE_COUNTER_CT_RECHECKED = 3,      /* policy re-checked after a revision change */
+	SLUICE_COUNTER_CT_REVOKED = 4,        /* ... and no longer allowed: entry deleted */
+	SLUICE_COUNTER_FRAG_TRACKED = 5,      /* first fragments remembered */
+	SLUICE_COUNTER_FRAG_TRACK_FAILED = 6, /* ... whose write failed */
+	SLUICE_COUNTER_MAX = 16,              /* capacity: counters are appended below it */
+};
+
+struct counter_value {
+	__u64 value;
+};
+
 /* metrics: per-CPU array indexed by metrics_index(direction, reason). */
 struct metrics_value {
 	__u64 packets;
@@ -187,8 +300,9 @@ struct endpoint_config {
 	__be32 ipv4; /* the pod's address; 0 disables the source check */
 };
 
-/* One ring-buffer record. Ports are zero for non-first fragments; for ICMP
- * src_port holds the type and dst_port the code. */
+/* One ring-buffer record. A later fragment carries its first fragment's
+ * ports, or zeros when that is unknown (FRAG_UNKNOWN); for ICMP src_port
+ * holds the type and dst_port the code. */
 struct sluice_event {
 	__u64 timestamp_ns; /* bpf_ktime_get_ns() */
 	__be32 saddr;

@@ -25,14 +25,20 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_config_v1 SEC(".maps");
 
-/* Returns: true when every allowed packet should emit a TRACE event. */
-static __always_inline bool config_trace_allowed(void)
+/*
+ * Returns: true when an allowed packet should emit a TRACE event: every one
+ * under SLUICE_CFG_TRACE_ALLOWED, those policy decided (decided) under
+ * SLUICE_CFG_TRACE_NEW.
+ */
+static __always_inline bool config_trace(bool decided)
 {
 	__u32 zero = 0;
 	const struct global_config *cfg = bpf_map_lookup_elem(&sl_config_v1, &zero);
 
 	/* A one-element array always has element 0; the check is for the verifier. */
-	return cfg && (cfg->flags & SLUICE_CFG_TRACE_ALLOWED);
+	if (!cfg)
+		return false;
+	return (cfg->flags & SLUICE_CFG_TRACE_ALLOWED) || (decided && (cfg->flags & SLUICE_CFG_TRACE_NEW));
 }
 
 #endif /* SLUICE_LIB_CONFIG_H */

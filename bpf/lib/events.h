@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "flow.h"
+#include "counters.h"
 
 /* 1 MiB: about 18k events of 56 bytes (+8 header) between two agent reads. */
 #define SLUICE_EVENTS_RING_BYTES (1 << 20)
@@ -19,8 +20,9 @@ struct {
 } sl_events_v1 SEC(".maps");
 
 /*
- * Emits one event for f. When the ring is full the event is lost and the
- * packet's verdict stands: observability never changes forwarding.
+ * Emits one event for f. When the ring is full the event is lost, counted
+ * as SLUICE_COUNTER_EVENTS_LOST, and the packet's verdict stands:
+ * observability never changes forwarding.
  */
 static __always_inline void events_emit(const struct __sk_buff *ctx, const struct flow *f,
 					__u32 endpoint_id, enum sluice_event_type type,
@@ -28,8 +30,10 @@ static __always_inline void events_emit(const struct __sk_buff *ctx, const struc
 {
 	struct sluice_event *ev = bpf_ringbuf_reserve(&sl_events_v1, sizeof(*ev), 0);
 
-	if (!ev)
+	if (!ev) {
+		counter_inc(SLUICE_COUNTER_EVENTS_LOST);
 		return;
+	}
 	/* Reserved ring memory is not zeroed; zero it so pad0 is, too. */
 	__builtin_memset(ev, 0, sizeof(*ev));
 	ev->timestamp_ns = bpf_ktime_get_ns();

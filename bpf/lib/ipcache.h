@@ -59,11 +59,20 @@ static __always_inline __u32 ipcache_lookup4(__be32 addr)
 	return entry ? entry->identity : SLUICE_IDENTITY_WORLD;
 }
 
-/* Fills both identities of an IPv4 flow. */
-static __always_inline void ipcache_resolve(struct flow *f)
+/*
+ * Fills both identities of an IPv4 flow, once. Called only where they are
+ * needed — a policy decision, an event — so that a packet of an established
+ * connection with tracing off costs no ipcache lookup at all.
+ * __noinline: one copy for the several places that may need it, each on a
+ * path that is not the established fast path.
+ */
+static __noinline void ipcache_resolve(struct flow *f)
 {
+	if (f->resolved)
+		return;
 	f->src_identity = ipcache_lookup4(f->saddr);
 	f->dst_identity = ipcache_lookup4(f->daddr);
+	f->resolved = 1;
 }
 
 #endif /* SLUICE_LIB_IPCACHE_H */

@@ -17,14 +17,20 @@
  * Fragments: only the first fragment (offset 0) carries the L4 header, so it
  * is parsed like any packet, and must hold the whole fixed L4 header (a
  * "tiny fragment" that splits it, RFC 1858, is INVALID_L4). Later fragments
- * (offset != 0) start in the middle of the payload: their ports are reported
- * as 0 with SLUICE_EVENT_F_LATER_FRAG, and they are decided on identity alone,
- * which is exact while policy is keyed by identity only. Port-aware policy
- * will need the first fragment's ports remembered per datagram (a map keyed
- * by saddr, daddr, id, protocol) before it can judge later fragments.
+ * (offset != 0) start in the middle of the payload: parsing leaves their
+ * ports 0 and flags them SLUICE_EVENT_F_LATER_FRAG, and frag.h then gives
+ * them the ports of their datagram's first fragment, remembered (by saddr,
+ * daddr, IP id, protocol) when that fragment passed; a later fragment whose
+ * first fragment was not seen is dropped (FRAG_UNKNOWN), since port-aware
+ * policy cannot judge it. The IP id is recorded in struct flow for that.
  *
- * Other IP protocols (GRE, ESP, ...) have no ports we know: ports 0, decided
- * on identity.
+ * TCP: the flags byte is read too (conntrack follows SYN, FIN and RST).
+ * ICMP: type and code go where the ports would be (as events report them)
+ * and the echo identifier to icmp_id (conntrack's port for echo). The packet
+ * an ICMP error quotes is parsed on demand (parse_icmp_quote), only when
+ * conntrack asks whether the error is about one of its connections.
+ * Other IP protocols (GRE, ESP, ...) have no ports we know: ports 0, matched
+ * by rules without ports only.
  */
 #ifndef SLUICE_LIB_PARSE_H
 #define SLUICE_LIB_PARSE_H
@@ -63,21 +69,24 @@ struct icmp_fixed_hdr {
 	__u8 type;
 	__u8 code;
 	__sum16 checksum;
-	__be32 rest;
+	/* "Rest of header": identifier and sequence number for echo messages. */
+	__be16 echo_id;
+	__be16 echo_seq;
 };
 
-/* The first 4 bytes of every L4 header we parse. */
-struct l4_head {
-	union {
-		struct {
-			__be16 sport;
-			__be16 dport;
-		} ports; /* TCP, UDP, SCTP */
-		struct {
-			__u8 type;
-			__u8 code;
-		} icmp;
-	};
+/* The first 4 bytes of the UDP and SCTP headers. */
+struct l4_ports {
+	__be16 sport;
+	__be16 dport;
+};
+
+/* The TCP header up to and including its flags byte. */
+struct tcp_head {
+	__be16 sport;
+	__be16 dport;
+	__u8 seq_ack[8]; /* sequence and acknowledgment numbers, not read */
+	__u8 doff_res;
+	__u8 flags; /* TCP_HDR_* */
 };
 
 /*
@@ -137,23 +146,40 @@ static __always_inline int parse_l4(struct __sk_buff *ctx, __u32 off, __u32 l4_l
 				    struct flow *f)
 {
 	__u32 need = parse_l4_min_len(f->protocol);
-	const struct l4_head *l4;
 
-	BUILD_BUG_ON(sizeof(struct l4_head) != 4);
+	BUILD_BUG_ON(sizeof(struct l4_ports) != 4);
+	BUILD_BUG_ON(sizeof(struct tcp_head) != 14);
 	if (!need)
 		return CTX_ACT_OK;
 	if (l4_len < need || off + need > ctx->len)
 		return -SLUICE_DROP_INVALID_L4;
-	l4 = parse_header(ctx, off, sizeof(*l4));
-	if (!l4)
-		return -SLUICE_DROP_INVALID_L4;
-	if (f->protocol == IPPROTO_ICMP) {
+	/* One fixed-size read per protocol, each within the `need` checked above. */
+	if (f->protocol == IPPROTO_TCP) {
+		const struct tcp_head *tcp = parse_header(ctx, off, sizeof(*tcp));
+
+		if (!tcp)
+			return -SLUICE_DROP_INVALID_L4;
+		f->sport = tcp->sport;
+		f->dport = tcp->dport;
+		f->tcp_flags = tcp->flags;
+	} else if (f->protocol == IPPROTO_ICMP) {
+		const struct icmp_fixed_hdr *icmp = parse_header(ctx, off, sizeof(*icmp));
+
+		if (!icmp)
+			return -SLUICE_DROP_INVALID_L4;
 		/* sluice_event: for ICMP the port fields carry type and code. */
-		f->sport = bpf_htons(l4->icmp.type);
-		f->dport = bpf_htons(l4->icmp.code);
+		f->sport = bpf_htons(icmp->type);
+		f->dport = bpf_htons(icmp->code);
+		/* Echo request and reply: identifier, then sequence number (RFC 792). */
+		if (icmp->type == ICMP_ECHO_REQUEST || icmp->type == ICMP_ECHO_REPLY)
+			f->icmp_id = icmp->echo_id;
 	} else {
-		f->sport = l4->ports.sport;
-		f->dport = l4->ports.dport;
+		const struct l4_ports *l4 = parse_header(ctx, off, sizeof(*l4));
+
+		if (!l4)
+			return -SLUICE_DROP_INVALID_L4;
+		f->sport = l4->sport;
+		f->dport = l4->dport;
 	}
 	return CTX_ACT_OK;
 }
@@ -166,6 +192,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *ctx, struct flow *f)
 {
 	const struct iphdr *ip = parse_header(ctx, ETH_HLEN, sizeof(*ip));
 	__u32 hdr_len, tot_len, frag;
+	int ret;
 
 	if (!ip)
 		return -SLUICE_DROP_INVALID_IP;
@@ -177,6 +204,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *ctx, struct flow *f)
 	f->saddr = ip->saddr;
 	f->daddr = ip->daddr;
 	f->protocol = ip->protocol;
+	f->ip_id = ip->id;
 	/* ip is not used below this line: parse_l4 may pull and move the data. */
 
 	/* Options are not read, only required to be present: L4 starts after them. */
@@ -197,11 +225,56 @@ static __always_inline int parse_ipv4(struct __sk_buff *ctx, struct flow *f)
 	if (frag & (IPV4_FRAG_MF | IPV4_FRAG_OFFSET))
 		f->flags |= SLUICE_EVENT_F_FRAGMENT;
 	if (frag & IPV4_FRAG_OFFSET) {
-		/* Not the first fragment: no L4 header here (see the top of this file). */
+		/* Not the first fragment: no L4 header here; frag.h fills the ports. */
 		f->flags |= SLUICE_EVENT_F_LATER_FRAG;
 		return CTX_ACT_OK;
 	}
-	return parse_l4(ctx, ETH_HLEN + hdr_len, tot_len - hdr_len, f);
+	ret = parse_l4(ctx, ETH_HLEN + hdr_len, tot_len - hdr_len, f);
+	if (ret == CTX_ACT_OK)
+		f->l4_off = ETH_HLEN + hdr_len;
+	return ret;
+}
+
+/*
+ * The packet an ICMP error f quotes (RFC 792: its IPv4 header and the first
+ * 8 bytes of its payload), as a flow of its own: addresses, protocol, ports
+ * (or ICMP type, code and echo identifier), and the direction it travelled,
+ * which is the opposite of the error's: a pod's packet leaving it (EGRESS)
+ * is answered by an error entering it (INGRESS), and the other way round.
+ * Returns: 0 with *q filled, -1 when the quote is short, not IPv4, or a later
+ * fragment (no ports) — then the error is simply not related to anything.
+ */
+static __always_inline int parse_icmp_quote(struct __sk_buff *ctx, const struct flow *f, struct flow *q)
+{
+	/* l4_off is at most ETH_HLEN + 60; the mask tells the verifier so. */
+	__u32 off = (f->l4_off & 0xff) + sizeof(struct icmp_fixed_hdr);
+	const struct iphdr *ip = parse_header(ctx, off, sizeof(*ip));
+	const struct icmp_fixed_hdr *l4;
+	__u32 hdr_len;
+
+	if (!ip || ip->version != 4 || ip->ihl < 5 || (bpf_ntohs(ip->frag_off) & IPV4_FRAG_OFFSET))
+		return -1;
+	flow_init(q, f->direction == SLUICE_DIR_EGRESS ? SLUICE_DIR_INGRESS : SLUICE_DIR_EGRESS);
+	hdr_len = ip->ihl * 4;
+	q->saddr = ip->saddr;
+	q->daddr = ip->daddr;
+	q->protocol = ip->protocol;
+	/* ip is not used below this line: the next read may pull and move the data. */
+	/* Eight bytes whatever the protocol: ports, or the ICMP type, code and identifier. */
+	l4 = parse_header(ctx, off + hdr_len, sizeof(*l4));
+	if (!l4)
+		return -1;
+	if (q->protocol == IPPROTO_ICMP) {
+		q->sport = bpf_htons(l4->type);
+		q->dport = bpf_htons(l4->code);
+		q->icmp_id = l4->echo_id;
+	} else if (flow_has_ports(q->protocol)) {
+		const struct l4_ports *ports = (const void *)l4;
+
+		q->sport = ports->sport;
+		q->dport = ports->dport;
+	}
+	return 0;
 }
 
 /*

@@ -2,18 +2,25 @@
  * Loads bpf/lxc.c (build/bpf/lxc.o) for one endpoint: the endpoint's
  * constants go into the `endpoint_config` .rodata global before load, and the
  * maps are reused from (or created and pinned in) pinRoot, so every
- * endpoint's programs share one ipcache, policy, metrics, events and config.
- * Attaching the programs to the veth is the caller's (tc.ts).
+ * endpoint's programs share one ipcache, policy trie, endpoint table,
+ * conntrack, fragment table, metrics, counters, events and config.
+ * Attaching the programs to the veth is the caller's (tc.ts), after it wrote
+ * the endpoint's entry (maps/endpoints.ts): without one, every packet drops.
  */
 import { fileURLToPath } from 'node:url';
 import type { LoadedObject, ProgramInfo, RawMap } from './api.js';
 import { openObject } from './bpf-object.js';
 import { endpointConfigCodec, type EndpointConfig } from './generated/abi.js';
 import { CONFIG_LAYOUT, openConfig, type ConfigMap } from './maps/config.js';
+import { CT_LAYOUT, openConntrack, type ConntrackMap } from './maps/conntrack.js';
+import { COUNTERS_LAYOUT, openCounters, type CountersMap } from './maps/counters.js';
+import { CT_CONFIG_LAYOUT, openCtConfig, type CtConfigMap } from './maps/ct-config.js';
+import { ENDPOINTS_LAYOUT, openEndpoints, type EndpointsMap } from './maps/endpoints.js';
 import { EVENTS_LAYOUT, openEvents } from './maps/events.js';
+import { FRAG_LAYOUT, openFrag, type FragMap } from './maps/frag.js';
 import { IPCACHE_LAYOUT, IPHOST_LAYOUT, openIpcache, type IpcacheMap } from './maps/ipcache.js';
 import { METRICS_LAYOUT, openMetrics, type MetricsMap } from './maps/metrics.js';
-import { openPolicy, POLICY_LAYOUT, type PolicyMap } from './maps/policy.js';
+import { openPolicyV2, POLICY_V2_LAYOUT, type PolicyV2Map } from './maps/policy-v2.js';
 
 /** Where scripts/build-bpf puts the object, relative to this module in dist/. */
 export const LXC_OBJECT_PATH = fileURLToPath(new URL('../../../build/bpf/lxc.o', import.meta.url));
@@ -31,10 +38,37 @@ export interface LoadLxcOptions {
 
 export interface LxcMaps {
   readonly ipcache: IpcacheMap;
-  readonly policy: PolicyMap;
+  readonly policy: PolicyV2Map;
+  readonly endpoints: EndpointsMap;
+  readonly conntrack: ConntrackMap;
+  readonly ctConfig: CtConfigMap;
+  readonly frag: FragMap;
   readonly metrics: MetricsMap;
+  readonly counters: CountersMap;
   readonly config: ConfigMap;
   readonly events: RawMap;
+}
+
+/** Every map of lxc.o by pin name (for checks that all are there and shared). */
+export const LXC_MAP_LAYOUTS = [
+  IPHOST_LAYOUT, IPCACHE_LAYOUT, POLICY_V2_LAYOUT, ENDPOINTS_LAYOUT, CT_LAYOUT, CT_CONFIG_LAYOUT, FRAG_LAYOUT,
+  METRICS_LAYOUT, COUNTERS_LAYOUT, CONFIG_LAYOUT, EVENTS_LAYOUT,
+] as const;
+
+/** Types each map, opened by name through `open` (an object's maps or pins). */
+export function openLxcMaps(open: (name: string) => RawMap): LxcMaps {
+  return {
+    ipcache: openIpcache(open(IPHOST_LAYOUT.name), open(IPCACHE_LAYOUT.name)),
+    policy: openPolicyV2(open(POLICY_V2_LAYOUT.name)),
+    endpoints: openEndpoints(open(ENDPOINTS_LAYOUT.name)),
+    conntrack: openConntrack(open(CT_LAYOUT.name)),
+    ctConfig: openCtConfig(open(CT_CONFIG_LAYOUT.name)),
+    frag: openFrag(open(FRAG_LAYOUT.name)),
+    metrics: openMetrics(open(METRICS_LAYOUT.name)),
+    counters: openCounters(open(COUNTERS_LAYOUT.name)),
+    config: openConfig(open(CONFIG_LAYOUT.name)),
+    events: openEvents(open(EVENTS_LAYOUT.name)),
+  };
 }
 
 export interface LxcDatapath {
@@ -58,13 +92,7 @@ export function loadLxc(opts: LoadLxcOptions): LxcDatapath {
       object,
       fromContainer: object.program('from_container'),
       toContainer: object.program('to_container'),
-      maps: {
-        ipcache: openIpcache(object.map(IPHOST_LAYOUT.name), object.map(IPCACHE_LAYOUT.name)),
-        policy: openPolicy(object.map(POLICY_LAYOUT.name)),
-        metrics: openMetrics(object.map(METRICS_LAYOUT.name)),
-        config: openConfig(object.map(CONFIG_LAYOUT.name)),
-        events: openEvents(object.map(EVENTS_LAYOUT.name)),
-      },
+      maps: openLxcMaps((name) => object.map(name)),
       close: () => object.close(),
     };
   } catch (err) {

@@ -16,9 +16,11 @@ export interface EndpointPrograms {
 export interface EndpointDatapath {
   /**
    * Loads the endpoint's programs, reusing (or creating) the maps pinned under
-   * plan.pinRoot, writes pod.ipv4/32 → pod.identity into the ipcache, then
-   * attaches the programs on the pod's host veth in the node netns — identity
-   * first, so that the first packet is already classified.
+   * plan.pinRoot, writes pod.ipv4/32 → pod.identity into the ipcache and the
+   * endpoint's entry (not isolated, unless one exists already), then attaches
+   * the programs on the pod's host veth in the node netns — identity and
+   * endpoint first, so that the first packet is already classified and not
+   * dropped as ENDPOINT_UNKNOWN.
    * replace: swap the programs at the same tc handle/priority atomically, so
    * a reload never leaves a gap in enforcement.
    */

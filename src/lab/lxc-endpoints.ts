@@ -2,11 +2,15 @@
  * The lab's endpoint datapath over src/datapath: one lxc object instance per
  * pod (its endpoint id and address baked into .rodata), maps shared through
  * the lab's pin root, programs on the pod's host veth inside the node netns.
+ * Before the programs are attached, the pod gets its ipcache entry and its
+ * endpoint entry (not isolated; a reload keeps an existing one, which policy
+ * may have isolated): a program whose endpoint has no entry drops everything.
  */
 import { dirname } from 'node:path';
 import type { InterfaceRef, TcDirection } from '../datapath/api.js';
 import { ensureBpffsMounted } from '../datapath/bpffs.js';
 import { LXC_OBJECT_PATH, loadLxc } from '../datapath/lxc.js';
+import { ensureEndpoint } from '../datapath/maps/endpoints.js';
 import { ipcacheKey } from '../datapath/maps/ipcache.js';
 import { parseIpv4 } from '../datapath/maps/ipv4.js';
 import { attachTc, queryTc } from '../datapath/tc.js';
@@ -43,6 +47,7 @@ export class LxcEndpoints implements EndpointDatapath {
     });
     try {
       lxc.maps.ipcache.update(ipcacheKey(`${pod.ipv4}/32`), { identity: pod.identity, flags: 0 });
+      ensureEndpoint(lxc.maps.endpoints, pod.endpointId);
       const ref = hostVeth(plan, pod);
       const from = attachTc(ref, 'ingress', lxc.fromContainer.fd, { ...TC_SLOT, replace: opts.replace });
       const to = attachTc(ref, 'egress', lxc.toContainer.fd, { ...TC_SLOT, replace: opts.replace });

@@ -27,7 +27,8 @@ const codecs = Object.entries(abi.structCodecs) as [string, Codec<NumericRecord>
 
 test('the generator emitted a codec for every shared struct', () => {
   const names = codecs.map(([n]) => n);
-  for (const expected of ['ipcache_key', 'ipcache_entry', 'policy_key', 'policy_entry',
+  for (const expected of ['ipcache_key', 'ipcache_entry', 'policy_lpm_key', 'policy_entry', 'endpoint_entry',
+    'ct_key', 'ct_entry', 'ct_config', 'frag_key', 'frag_entry', 'counter_value',
     'metrics_value', 'global_config', 'endpoint_config', 'sluice_event']) {
     assert.ok(names.includes(expected), `missing ${expected}`);
   }
@@ -84,9 +85,22 @@ test('wire-order fields are big-endian, host-order fields little-endian', () => 
 });
 
 test('padding is written as zero', () => {
-  const b = abi.policyKeyCodec.encode({ endpointId: 0xffffffff, remoteIdentity: 0xffffffff, direction: 0xff });
-  assert.equal(b.length, 12);
-  assert.deepEqual([...b.subarray(9)], [0, 0, 0]);
+  const b = abi.ctKeyCodec.encode({ endpointId: 0xffffffff, localAddr: 0xffffffff, remoteAddr: 0xffffffff,
+    localPort: 0xffff, remotePort: 0xffff, protocol: 0xff });
+  assert.equal(b.length, 20);
+  assert.deepEqual([...b.subarray(17)], [0, 0, 0]);
+  const e = abi.ctEntryCodec.encode({ expiresNs: 2n ** 64n - 1n, policyRevision: 0xffffffff, ruleId: 0xffffffff,
+    origDirection: 0xff, tcpState: 0xff, flags: 0xff });
+  assert.deepEqual([...e.subarray(19)], [0, 0, 0, 0, 0]);
+});
+
+test('the policy trie key: LPM prefix first, then the fields in match order, port big-endian', () => {
+  const b = abi.policyLpmKeyCodec.encode({ prefixlen: 96, endpointId: 7, remoteIdentity: 256, direction: 1,
+    protocol: 6, dport: 0x1f90 });
+  assert.deepEqual([...b], [96, 0, 0, 0, 7, 0, 0, 0, 0, 1, 0, 0, 1, 6, 0x1f, 0x90]);
+  assert.equal(abi.SluicePolicyPrefix.PEER, 72);
+  assert.equal(abi.SluicePolicyPrefix.PROTO, 80);
+  assert.equal(abi.SluicePolicyPrefix.FULL, 8 * (abi.policyLpmKeyCodec.size - 4));
 });
 
 test('decoding a short buffer fails with the struct name and sizes', () => {

@@ -1,19 +1,24 @@
 /**
  * Events and counters of lxc.o (BPF_PROG_TEST_RUN): drops always emit, allowed
- * packets only while sl_config_v1 has SLUICE_CFG_TRACE_ALLOWED, and the switch
- * takes effect on the next packet without reloading anything.
+ * packets only while sl_config_v1 has SLUICE_CFG_TRACE_ALLOWED (every one) or
+ * SLUICE_CFG_TRACE_NEW (those policy decided), the switches take effect on
+ * the next packet without reloading anything, and events lost to a full ring
+ * buffer are counted.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  SluiceDirection, SluiceDropReason, SluiceEventType, SluicePolicyAction,
+  SluiceConfigFlags, SluiceCounter, SluiceDirection, SluiceDropReason, SluiceEventFlags, SluiceEventType,
 } from '../../src/datapath/generated/abi.js';
 import { readGlobalConfig, setTraceAllowed, writeGlobalConfig } from '../../src/datapath/maps/config.js';
+import { readDatapathCounter } from '../../src/datapath/maps/counters.js';
 import { ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
-import { dumpMetrics } from '../../src/datapath/maps/metrics.js';
+import { dumpMetrics, readCounter } from '../../src/datapath/maps/metrics.js';
+import { testRun } from '../../src/datapath/test-run.js';
 import { eventFields, LxcHarness, oneCounter, TC_ACT_OK, TC_ACT_SHOT } from '../helpers/lxc-harness.js';
-import { ETH_P_IPV6, ethernet, ipv4Frame } from '../helpers/packet.js';
+import { ETH_P_IPV6, ethernet, ipv4Frame, TCP_FLAGS } from '../helpers/packet.js';
+import { allowAll, isolated } from '../helpers/policy.js';
 
 const EP = 11;
 const POD = '10.0.1.5';
@@ -68,15 +73,57 @@ test('the switch applies to the next packet and keeps other flag bits', async ()
 
 test('drops are reported whether tracing is on or off', async () => {
   setup();
-  h.dp.maps.policy.update({ endpointId: EP, remoteIdentity: ID_PEER, direction: EGRESS },
-    { action: SluicePolicyAction.DENY, ruleId: 3 });
+  h.dp.maps.endpoints.update(EP, isolated('egress'));
   for (const on of [false, true]) {
     setTraceAllowed(h.dp.maps.config, on);
     const r = await h.run('from_container', allowedOut);
     assert.equal(r.retval, TC_ACT_SHOT);
     assert.deepEqual(eventFields(r.events).map((e) => [e.eventType, e.dropReason, e.ruleId]),
-      [[SluiceEventType.DROP, SluiceDropReason.POLICY_DENIED, 3]]);
+      [[SluiceEventType.DROP, SluiceDropReason.POLICY_DENIED, 0]]);
   }
+});
+
+test('TRACE_NEW: one event per policy verdict (connection opened), with its rule; none for the rest', async () => {
+  setup();
+  h.dp.maps.endpoints.update(EP, isolated('egress'));
+  h.dp.maps.policy.update(...allowAll(EP, ID_PEER, EGRESS, 77));
+  writeGlobalConfig(h.dp.maps.config, { flags: SluiceConfigFlags.TRACE_NEW });
+  const syn = ipv4Frame({ src: POD, dst: PEER }, { proto: 'tcp', sport: 40500, dport: 80, flags: TCP_FLAGS.SYN });
+  const synAck = ipv4Frame({ src: PEER, dst: POD }, { proto: 'tcp', sport: 80, dport: 40500, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
+  const ack = ipv4Frame({ src: POD, dst: PEER }, { proto: 'tcp', sport: 40500, dport: 80, flags: TCP_FLAGS.ACK });
+  const opened = await h.run('from_container', syn);
+  assert.deepEqual(eventFields(opened.events).map((e) => [e.eventType, e.flags, e.ruleId]),
+    [[SluiceEventType.TRACE, SluiceEventFlags.CT_NEW, 77]]);
+  assert.deepEqual(opened.counters, { CT_CREATED: 1n });
+  assert.deepEqual((await h.run('to_container', synAck)).events, []); // a reply
+  assert.deepEqual((await h.run('from_container', ack)).events, []); // established
+  // Every allowed packet under TRACE_ALLOWED, with the connection's view and rule.
+  writeGlobalConfig(h.dp.maps.config, { flags: SluiceConfigFlags.TRACE_ALLOWED });
+  assert.deepEqual(eventFields((await h.run('to_container', synAck)).events).map((e) => [e.flags, e.ruleId]),
+    [[SluiceEventFlags.CT_REPLY, 77]]);
+  assert.deepEqual(eventFields((await h.run('from_container', ack)).events).map((e) => [e.flags, e.ruleId]),
+    [[SluiceEventFlags.CT_ESTABLISHED, 77]]);
+});
+
+test('events lost to a full ring buffer are counted; the verdicts and metrics stand', async () => {
+  setup();
+  h.dp.maps.endpoints.update(EP, isolated('egress'));
+  await h.flush();
+  const repeat = 20_000;
+  // 1 MiB ring, 64 bytes per record (56-byte event + 8-byte header), and the
+  // kernel refuses a record that would fill all 2^20 bytes (it compares with
+  // size - 1): 16383 fit while nobody reads (test-run blocks the event loop).
+  const fit = (1 << 20) / 64 - 1;
+  const lostBefore = readDatapathCounter(h.dp.maps.counters, SluiceCounter.EVENTS_LOST);
+  const droppedBefore = readCounter(h.dp.maps.metrics, EGRESS, SluiceDropReason.POLICY_DENIED).packets;
+  assert.equal(testRun(h.dp.fromContainer, { data: allowedOut, repeat }).retval, TC_ACT_SHOT);
+  assert.equal(readDatapathCounter(h.dp.maps.counters, SluiceCounter.EVENTS_LOST) - lostBefore, BigInt(repeat - fit));
+  assert.equal(readCounter(h.dp.maps.metrics, EGRESS, SluiceDropReason.POLICY_DENIED).packets - droppedBefore, BigInt(repeat));
+  await h.flush(); // the 16383 that fit
+  // Once read, the ring takes events again.
+  const r = await h.run('from_container', allowedOut);
+  assert.equal(r.events.length, 1);
+  assert.deepEqual(r.counters, {});
 });
 
 test('events are in order with rising timestamps; counters add up', async () => {

@@ -3,7 +3,7 @@
  * type and key/value sizes its src/datapath/maps module expects (a drifted
  * layout fails here, not as corrupt entries), maps are shared through the pin
  * root, and a stale pin of another layout is refused. Plus the map modules'
- * own helpers: prefixes, dumps.
+ * own helpers: prefixes, dumps, endpoint entries, conntrack lifetimes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,29 +11,30 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  policyKeyCodec, policyEntryCodec, SluiceDirection, SluicePolicyAction,
+  endpointEntryCodec, SluiceCounter, SluiceDirection,
 } from '../../src/datapath/generated/abi.js';
 import { isBpfError } from '../../src/datapath/errors.js';
-import { loadLxc } from '../../src/datapath/lxc.js';
-import { CONFIG_LAYOUT } from '../../src/datapath/maps/config.js';
-import { EVENTS_LAYOUT } from '../../src/datapath/maps/events.js';
-import { dumpIpcache, IPCACHE_LAYOUT, IPHOST_LAYOUT, ipcacheKey } from '../../src/datapath/maps/ipcache.js';
+import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
+import { loadLxc, LXC_MAP_LAYOUTS } from '../../src/datapath/lxc.js';
+import { dumpConntrack, flushEndpointConnections, monotonicNowNs } from '../../src/datapath/maps/conntrack.js';
+import { dumpCounters, readDatapathCounter } from '../../src/datapath/maps/counters.js';
+import { CT_DEFAULTS, effectiveCtConfig, readCtConfig, writeCtConfig } from '../../src/datapath/maps/ct-config.js';
+import { dumpEndpoints, endpointEntry, ensureEndpoint, ENDPOINTS_LAYOUT } from '../../src/datapath/maps/endpoints.js';
+import { dumpFrag } from '../../src/datapath/maps/frag.js';
+import { dumpIpcache, IPCACHE_LAYOUT, ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { formatIpv4, formatIpv4Prefix, parseIpv4, parseIpv4Prefix } from '../../src/datapath/maps/ipv4.js';
-import { checkLayout, MapLayoutError, type MapLayout } from '../../src/datapath/maps/layout.js';
-import { dumpMetrics, METRICS_LAYOUT, metricsIndex } from '../../src/datapath/maps/metrics.js';
-import { dumpPolicy, POLICY_LAYOUT } from '../../src/datapath/maps/policy.js';
+import { checkLayout, MapLayoutError } from '../../src/datapath/maps/layout.js';
+import { dumpMetrics, metricsIndex } from '../../src/datapath/maps/metrics.js';
+import { dumpPolicyV2 } from '../../src/datapath/maps/policy-v2.js';
 import { testRun } from '../../src/datapath/test-run.js';
-import { ipv4Frame } from '../helpers/packet.js';
+import { ipv4Fragments, ipv4Frame, TCP_FLAGS } from '../helpers/packet.js';
 import { withTestPinRoot } from '../helpers/pins.js';
+import { allowAll, allowPorts, isolated } from '../helpers/policy.js';
 
-const LAYOUTS: readonly MapLayout[] = [IPCACHE_LAYOUT, IPHOST_LAYOUT, POLICY_LAYOUT, METRICS_LAYOUT, CONFIG_LAYOUT, EVENTS_LAYOUT];
+const LAYOUTS = LXC_MAP_LAYOUTS;
 const endpointAddress = '10.0.1.5';
 const endpoint = { endpointId: 1, ipv4: parseIpv4(endpointAddress) };
-
-function policyDenyEgress(dp: ReturnType<typeof loadLxc>, remoteIdentity: number, ruleId: number): void {
-  dp.maps.policy.update({ endpointId: endpoint.endpointId, remoteIdentity, direction: SluiceDirection.EGRESS },
-    { action: SluicePolicyAction.DENY, ruleId });
-}
+const { EGRESS, INGRESS } = SluiceDirection;
 
 
 test('every map in lxc.o has its module\'s pin name, type and codec sizes', () => {
@@ -78,11 +79,12 @@ test('a second endpoint reuses the pinned maps', () => {
 
 test('a stale pin with another layout is refused, not reused', () => {
   withTestPinRoot((pinRoot) => {
-    // A policy map as an older layout might have left it: 8-byte keys.
-    execFileSync('bpftool', ['map', 'create', join(pinRoot, POLICY_LAYOUT.name), 'type', 'hash',
-      'key', '8', 'value', String(policyEntryCodec.size), 'entries', '16', 'name', POLICY_LAYOUT.name]);
+    // An endpoints map as an older layout might have left it: 8-byte keys.
+    execFileSync('bpftool', ['map', 'create', join(pinRoot, ENDPOINTS_LAYOUT.name), 'type', 'hash',
+      'key', '8', 'value', String(endpointEntryCodec.size), 'entries', '16', 'name', ENDPOINTS_LAYOUT.name,
+      'flags', '1']);
     assert.throws(() => loadLxc({ pinRoot, endpoint }), (err: unknown) => isBpfError(err) && err.op === 'load' &&
-      /couldn't reuse pinned map at '[^']*\/sl_policy_v1': parameter mismatch/.test(err.libbpfLog ?? ''));
+      /couldn't reuse pinned map at '[^']*\/sl_endpoints_v1': parameter mismatch/.test(err.libbpfLog ?? ''));
   });
 });
 
@@ -90,11 +92,11 @@ test('checkLayout names the property that differs', () => {
   withTestPinRoot((pinRoot) => {
     const dp = loadLxc({ pinRoot, endpoint });
     try {
-      const policy = dp.object.map(POLICY_LAYOUT.name).info;
-      assert.throws(() => checkLayout(policy, { ...POLICY_LAYOUT, keySize: policyKeyCodec.size + 4 }),
-        (err: unknown) => err instanceof MapLayoutError && err.field === 'keySize' && err.actual === 12 &&
-          /sl_policy_v1: keySize is 12, expected 16/.test(err.message));
-      assert.throws(() => checkLayout(policy, IPCACHE_LAYOUT), (err: unknown) =>
+      const endpoints = dp.object.map(ENDPOINTS_LAYOUT.name).info;
+      assert.throws(() => checkLayout(endpoints, { ...ENDPOINTS_LAYOUT, keySize: 8 }),
+        (err: unknown) => err instanceof MapLayoutError && err.field === 'keySize' && err.actual === 4 &&
+          /sl_endpoints_v1: keySize is 4, expected 8/.test(err.message));
+      assert.throws(() => checkLayout(endpoints, IPCACHE_LAYOUT), (err: unknown) =>
         err instanceof MapLayoutError && err.field === 'name');
     } finally {
       dp.close();
@@ -119,13 +121,13 @@ test('ipcache tiers: /32s live in the host hash, shorter prefixes in the trie, a
       assert.deepEqual(ipcache.lookup(ipcacheKey('10.0.0.0/8')), { identity: 300, flags: 0 });
       // The datapath sees the /32 over the /8 it sits in, and the /8 for its other addresses.
       ipcache.update(ipcacheKey(endpointAddress), { identity: 1500, flags: 0 });
-      policyDenyEgress(dp, 1001, 11);
-      policyDenyEgress(dp, 300, 12);
+      dp.maps.endpoints.update(endpoint.endpointId, isolated('egress'));
+      dp.maps.policy.updateBatch([allowAll(1, 1001, EGRESS, 11), allowAll(1, 300, EGRESS, 12)]);
       const to = (dst: string): number =>
         testRun(dp.fromContainer, { data: ipv4Frame({ src: endpointAddress, dst }, { proto: 'udp', sport: 1, dport: 2 }) }).retval;
-      assert.equal(to('10.0.2.7'), 2); // denied as identity 1001 (the /32)
-      assert.equal(to('10.9.9.9'), 2); // denied as identity 300 (the /8)
-      assert.equal(to('10.0.2.8'), 0); // identity 1002: no entry, passes
+      assert.equal(to('10.0.2.7'), 0); // allowed as identity 1001 (the /32)
+      assert.equal(to('10.9.9.9'), 0); // allowed as identity 300 (the /8)
+      assert.equal(to('10.0.2.8'), 2); // identity 1002: no entry, denied
       assert.equal(ipcache.deleteBatch([ipcacheKey('10.0.2.7'), ipcacheKey('10.0.0.0/8')]), 2);
       assert.deepEqual(dumpIpcache(ipcache).map((r) => r.prefix), ['10.0.1.5/32', '10.0.2.8/32']);
     } finally {
@@ -134,21 +136,32 @@ test('ipcache tiers: /32s live in the host hash, shorter prefixes in the trie, a
   });
 });
 
-test('dumps: ipcache by address, policy with enum names, metrics summed and named', () => {
+test('dumps: ipcache by address, policy with names and port ranges, endpoints, metrics summed and named', () => {
   withTestPinRoot((pinRoot) => {
     const dp = loadLxc({ pinRoot, endpoint });
     try {
-      const { ipcache, policy, metrics } = dp.maps;
+      const { ipcache, policy, metrics, endpoints } = dp.maps;
       ipcache.update(ipcacheKey('10.0.2.7'), { identity: 1001, flags: 0 });
       ipcache.update(ipcacheKey('10.0.0.0/8'), { identity: 300, flags: 0 });
       ipcache.update(ipcacheKey('0.0.0.0/0'), { identity: 2, flags: 0 });
       assert.deepEqual(dumpIpcache(ipcache).map((r) => `${r.prefix}=${r.identity}`),
         ['0.0.0.0/0=2', '10.0.0.0/8=300', '10.0.2.7/32=1001']);
-      policy.update({ endpointId: 1, remoteIdentity: 1001, direction: SluiceDirection.EGRESS },
-        { action: SluicePolicyAction.DENY, ruleId: 5 });
-      assert.deepEqual(dumpPolicy(policy),
-        [{ endpointId: 1, direction: 'EGRESS', remoteIdentity: 1001, action: 'DENY', ruleId: 5 }]);
-      const frame = ipv4Frame({ src: '10.0.1.5', dst: '10.0.2.7' }, { proto: 'udp', sport: 1, dport: 2 });
+      policy.updateBatch([allowAll(1, 1001, EGRESS, 5), ...allowPorts(1, 0, INGRESS, 6, 9, 8000, 8063),
+        ...allowPorts(1, 1001, INGRESS, 17, 10, 53)]);
+      assert.deepEqual(dumpPolicyV2(policy), [
+        { endpointId: 1, direction: 'INGRESS', remoteIdentity: 0, protocol: 'TCP', ports: '8000-8063', action: 'ALLOW', ruleId: 9 },
+        { endpointId: 1, direction: 'INGRESS', remoteIdentity: 1001, protocol: 'UDP', ports: '53', action: 'ALLOW', ruleId: 10 },
+        { endpointId: 1, direction: 'EGRESS', remoteIdentity: 1001, protocol: '*', ports: '*', action: 'ALLOW', ruleId: 5 },
+      ]);
+      assert.equal(ensureEndpoint(endpoints, 1), true);
+      endpoints.update(2, isolated('both', 7));
+      assert.equal(ensureEndpoint(endpoints, 2), false, 'an existing entry is kept');
+      assert.deepEqual(dumpEndpoints(endpoints), [
+        { endpointId: 1, ingressIsolated: false, egressIsolated: false, policyRevision: 0, otherFlags: 0 },
+        { endpointId: 2, ingressIsolated: true, egressIsolated: true, policyRevision: 7, otherFlags: 0 },
+      ]);
+      endpoints.update(1, endpointEntry({ ingress: false, egress: true }, 1));
+      const frame = ipv4Frame({ src: '10.0.1.5', dst: '10.0.2.8' }, { proto: 'udp', sport: 1, dport: 2 });
       assert.equal(testRun(dp.fromContainer, { data: frame }).retval, 2);
       assert.equal(testRun(dp.toContainer, { data: frame }).retval, 0);
       assert.deepEqual(dumpMetrics(metrics), [
@@ -156,6 +169,83 @@ test('dumps: ipcache by address, policy with enum names, metrics summed and name
         { direction: 'EGRESS', reason: 'POLICY_DENIED', packets: 1n, bytes: BigInt(frame.length) },
       ]);
     } finally {
+      dp.close();
+    }
+  });
+});
+
+test('dumps: conntrack entries as the endpoint sees them, fragments, counters; an endpoint\'s entries flush', () => {
+  withTestPinRoot((pinRoot) => {
+    const dp = loadLxc({ pinRoot, endpoint });
+    try {
+      const { conntrack, counters, frag } = dp.maps;
+      ensureEndpoint(dp.maps.endpoints, 1);
+      const before = monotonicNowNs();
+      const syn = ipv4Frame({ src: '10.0.1.5', dst: '10.0.2.7' }, { proto: 'tcp', sport: 40000, dport: 80, flags: TCP_FLAGS.SYN });
+      const ping = ipv4Frame({ src: '10.0.2.7', dst: '10.0.1.5' }, { proto: 'icmp', type: 8, code: 0, id: 77 });
+      const [first] = ipv4Fragments({ src: '10.0.1.5', dst: '10.0.2.7', id: 0x4242 },
+        { proto: 'udp', sport: 5000, dport: 53, payload: Buffer.alloc(64) }, 32);
+      assert.ok(first);
+      for (const [prog, data] of [[dp.fromContainer, syn], [dp.toContainer, ping], [dp.fromContainer, first]] as const) {
+        assert.equal(testRun(prog, { data }).retval, 0);
+      }
+      const rows = dumpConntrack(conntrack);
+      assert.deepEqual(rows.map(({ expiresInMs: _, ...r }) => r), [
+        { endpointId: 1, protocol: 'ICMP', local: '10.0.1.5', remote: '10.0.2.7 id 77', origDirection: 'INGRESS',
+          tcpState: 'NONE', flags: [], policyRevision: 0, ruleId: 0 },
+        { endpointId: 1, protocol: 'TCP', local: '10.0.1.5:40000', remote: '10.0.2.7:80', origDirection: 'EGRESS',
+          tcpState: 'SYN_SENT', flags: [], policyRevision: 0, ruleId: 0 },
+        { endpointId: 1, protocol: 'UDP', local: '10.0.1.5:5000', remote: '10.0.2.7:53', origDirection: 'EGRESS',
+          tcpState: 'NONE', flags: [], policyRevision: 0, ruleId: 0 },
+      ]);
+      // Lifetimes: the defaults, counted from the packet (the dump is a little later).
+      const elapsedMs = Number((monotonicNowNs() - before) / 1_000_000n) + 1;
+      for (const [row, ms] of [[rows[0], CT_DEFAULTS.icmpMs], [rows[1], CT_DEFAULTS.tcpSynMs], [rows[2], CT_DEFAULTS.udpMs]] as const) {
+        assert.ok(row && row.expiresInMs <= ms && row.expiresInMs >= ms - elapsedMs, `${row?.protocol}: ${row?.expiresInMs} ms left`);
+      }
+      assert.deepEqual(dumpFrag(frag), [
+        { saddr: '10.0.1.5', daddr: '10.0.2.7', id: 0x4242, protocol: 17, sport: 5000, dport: 53, icmpId: 0 },
+      ]);
+      assert.deepEqual(dumpCounters(counters), [{ counter: 'CT_CREATED', value: 3n }, { counter: 'FRAG_TRACKED', value: 1n }]);
+      assert.equal(readDatapathCounter(counters, SluiceCounter.EVENTS_LOST), 0n);
+      assert.throws(() => readDatapathCounter(counters, SluiceCounter.MAX), /no datapath counter 16/);
+      assert.equal(flushEndpointConnections(conntrack, 2), 0);
+      assert.equal(flushEndpointConnections(conntrack, 1), 3);
+      assert.deepEqual(dumpConntrack(conntrack), []);
+    } finally {
+      dp.close();
+    }
+  });
+});
+
+test('conntrack lifetimes: 0 is the default, writes keep the other fields, nonsense is refused', () => {
+  withTestPinRoot((pinRoot) => {
+    const dp = loadLxc({ pinRoot, endpoint });
+    try {
+      const { ctConfig } = dp.maps;
+      assert.deepEqual(effectiveCtConfig(ctConfig), CT_DEFAULTS);
+      writeCtConfig(ctConfig, { udpMs: 1500 });
+      writeCtConfig(ctConfig, { tcpFinMs: 2500 });
+      assert.deepEqual(readCtConfig(ctConfig), { tcpSynMs: 0, tcpEstablishedMs: 0, tcpFinMs: 2500, tcpClosedMs: 0, udpMs: 1500, icmpMs: 0 });
+      assert.deepEqual(effectiveCtConfig(ctConfig), { ...CT_DEFAULTS, tcpFinMs: 2500, udpMs: 1500 });
+      assert.throws(() => writeCtConfig(ctConfig, { icmpMs: -1 }), /icmpMs: want 0\.\.2\^32-1 ms, got -1/);
+    } finally {
+      dp.close();
+    }
+  });
+});
+
+test('the pinned maps open from their pins alone, typed like the loader\'s', () => {
+  withTestPinRoot((pinRoot) => {
+    const dp = loadLxc({ pinRoot, endpoint });
+    const pinned = openPinnedDatapathMaps(pinRoot);
+    try {
+      dp.maps.endpoints.update(9, isolated('ingress', 3));
+      assert.deepEqual(pinned.endpoints.lookup(9), isolated('ingress', 3));
+      assert.equal(pinned.conntrack.raw.info.id, dp.maps.conntrack.raw.info.id);
+      assert.equal(pinned.counters.raw.info.id, dp.maps.counters.raw.info.id);
+    } finally {
+      pinned.close();
       dp.close();
     }
   });

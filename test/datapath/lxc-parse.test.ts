@@ -2,12 +2,14 @@
  * bpf/lib/parse.h through lxc.o (BPF_PROG_TEST_RUN): what each layer accepts
  * and rejects. Truncation at every layer, malformed IPv4 headers, options,
  * fragments, non-IP frames. Tracing of allowed packets is on, so a forwarded
- * packet's event shows exactly what the parser extracted.
+ * packet's event shows exactly what the parser extracted (and CT_NEW: every
+ * row is a packet no connection knows). Fragments end with sequences: a later
+ * fragment takes the ports of its first fragment, or is FRAG_UNKNOWN.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  SluiceDirection, SluiceDropReason, SluiceEventFlags, SluicePolicyAction,
+  SluiceDropReason, SluiceEventFlags,
 } from '../../src/datapath/generated/abi.js';
 import { setTraceAllowed } from '../../src/datapath/maps/config.js';
 import { ipcacheKey } from '../../src/datapath/maps/ipcache.js';
@@ -18,6 +20,7 @@ import {
   directionOf, eventFields, expectedEvent, LxcHarness, oneCounter, TC_ACT_OK, TC_ACT_SHOT, type EventFields,
   type LxcProgram,
 } from '../helpers/lxc-harness.js';
+import { isolated } from '../helpers/policy.js';
 import {
   arpFrame, ETH_HLEN, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, ethernet, IPPROTO, ipv4Fragments, ipv4Frame, padFrame,
   truncateIpv4Payload, type Ipv4Spec,
@@ -30,8 +33,8 @@ const ID_POD = 1000;
 const ID_PEER = 1001;
 /** test-run executes on loopback unless the ctx names another device. */
 const LO_IFINDEX = 1;
-const { FRAGMENT, LATER_FRAG, IP_OPTIONS } = SluiceEventFlags;
-const { INVALID_IP, INVALID_L4, UNSUPPORTED_L3 } = SluiceDropReason;
+const { FRAGMENT, LATER_FRAG, IP_OPTIONS, CT_NEW: NEW } = SluiceEventFlags;
+const { INVALID_IP, INVALID_L4, UNSUPPORTED_L3, FRAG_UNKNOWN } = SluiceDropReason;
 
 let h: LxcHarness;
 before(() => {
@@ -39,6 +42,7 @@ before(() => {
 });
 after(() => h.close());
 
+/** denyPeer: the pod isolated for egress with no rule, so the peer is denied. */
 function setup(opts: { denyPeer?: boolean } = {}): void {
   h.reset();
   setTraceAllowed(h.dp.maps.config, true);
@@ -46,10 +50,7 @@ function setup(opts: { denyPeer?: boolean } = {}): void {
     [ipcacheKey(POD), { identity: ID_POD, flags: 0 }],
     [ipcacheKey(PEER), { identity: ID_PEER, flags: 0 }],
   ]);
-  if (opts.denyPeer) {
-    h.dp.maps.policy.update({ endpointId: EP, remoteIdentity: ID_PEER, direction: SluiceDirection.EGRESS },
-      { action: SluicePolicyAction.DENY, ruleId: 55 });
-  }
+  if (opts.denyPeer) h.dp.maps.endpoints.update(EP, isolated('egress'));
 }
 
 const out: Ipv4Spec = { src: POD, dst: PEER };
@@ -120,22 +121,22 @@ const rows: Row[] = [
   { name: 'tot_len 0 outside BIG TCP', frame: withTotLen(tcpFrame, 0),
     event: { ...ipOnly(IPPROTO.TCP), dropReason: INVALID_IP } },
   { name: 'tot_len 0 on a GSO packet (BIG TCP) uses the skb length', frame: withTotLen(tcpFrame, 0),
-    ctx: skbWithGsoSize(1448), event: { ...parsedOut, protocol: IPPROTO.TCP, sport: 40000, dport: 80 } },
+    ctx: skbWithGsoSize(1448), event: { ...parsedOut, protocol: IPPROTO.TCP, sport: 40000, dport: 80, flags: NEW } },
   { name: 'Ethernet padding after tot_len is not data', frame: padFrame(ipv4Frame(out, { proto: 'udp', sport: 1, dport: 2 }), 60),
-    event: { ...parsedOut, protocol: IPPROTO.UDP, sport: 1, dport: 2 } },
+    event: { ...parsedOut, protocol: IPPROTO.UDP, sport: 1, dport: 2, flags: NEW } },
 
   // IPv4 options: allowed, L4 found after them, flagged.
   { name: 'options (4 bytes): L4 parsed after them, flagged', frame: ipv4Frame({ ...out, options: nops(4) }, tcp80),
-    event: { ...parsedOut, protocol: IPPROTO.TCP, sport: 40000, dport: 80, flags: IP_OPTIONS } },
+    event: { ...parsedOut, protocol: IPPROTO.TCP, sport: 40000, dport: 80, flags: IP_OPTIONS | NEW } },
   { name: 'options (40 bytes, ihl 15): UDP ports after them', frame: ipv4Frame({ ...out, options: nops(40) }, udp53),
-    event: { ...parsedOut, protocol: IPPROTO.UDP, sport: 5353, dport: 53, flags: IP_OPTIONS } },
+    event: { ...parsedOut, protocol: IPPROTO.UDP, sport: 5353, dport: 53, flags: IP_OPTIONS | NEW } },
   { name: 'options and a truncated TCP header',
     frame: truncateIpv4Payload(ipv4Frame({ ...out, options: nops(8) }, tcp80), 19),
     event: { ...ipOnly(IPPROTO.TCP), flags: IP_OPTIONS, dropReason: INVALID_L4 } },
 
   // L4 headers: exactly enough passes, one byte less is truncated.
   { name: 'TCP header of exactly 20 bytes', frame: truncateIpv4Payload(tcpFrame, 20),
-    event: { ...parsedOut, protocol: IPPROTO.TCP, sport: 40000, dport: 80 } },
+    event: { ...parsedOut, protocol: IPPROTO.TCP, sport: 40000, dport: 80, flags: NEW } },
   { name: 'TCP header truncated (19 bytes)', frame: truncateIpv4Payload(tcpFrame, 19),
     event: { ...ipOnly(IPPROTO.TCP), dropReason: INVALID_L4 } },
   { name: 'TCP header missing', frame: truncateIpv4Payload(tcpFrame, 0),
@@ -145,7 +146,7 @@ const rows: Row[] = [
   { name: 'UDP header cut by tot_len although the frame is padded',
     frame: padFrame(truncateIpv4Payload(udpFrame, 4), 60), event: { ...ipOnly(IPPROTO.UDP), dropReason: INVALID_L4 } },
   { name: 'ICMP header of exactly 8 bytes', frame: ipv4Frame(out, { proto: 'icmp', type: 8, code: 0 }),
-    event: { ...parsedOut, protocol: IPPROTO.ICMP, sport: 8, dport: 0 } },
+    event: { ...parsedOut, protocol: IPPROTO.ICMP, sport: 8, dport: 0, flags: NEW } },
   { name: 'ICMP header truncated (7 bytes)', frame: truncateIpv4Payload(ipv4Frame(out, { proto: 'icmp', type: 8, code: 0 }), 7),
     event: { ...ipOnly(IPPROTO.ICMP), dropReason: INVALID_L4 } },
   { name: 'SCTP common header truncated (11 bytes)',
@@ -153,32 +154,29 @@ const rows: Row[] = [
     event: { ...ipOnly(IPPROTO.SCTP), dropReason: INVALID_L4 } },
   { name: 'unknown protocol with no payload: nothing to truncate',
     frame: ipv4Frame(out, { proto: 'raw', protocol: IPPROTO.GRE, payload: Buffer.alloc(0) }),
-    event: { ...parsedOut, protocol: IPPROTO.GRE } },
+    event: { ...parsedOut, protocol: IPPROTO.GRE, flags: NEW } },
 
-  // Fragments.
+  // Fragments, one at a time (sequences are below).
   { name: 'first UDP fragment: ports parsed, FRAGMENT flag', frame: udpFirst,
-    event: { ...parsedOut, protocol: IPPROTO.UDP, sport: 5353, dport: 53, flags: FRAGMENT } },
-  { name: 'later UDP fragment: ports 0, LATER_FRAG flag', frame: udpLater,
-    event: { ...parsedOut, protocol: IPPROTO.UDP, flags: FRAGMENT | LATER_FRAG } },
+    event: { ...parsedOut, protocol: IPPROTO.UDP, sport: 5353, dport: 53, flags: FRAGMENT | NEW } },
   { name: 'first TCP fragment', frame: tcpFirst,
-    event: { ...parsedOut, protocol: IPPROTO.TCP, sport: 40000, dport: 80, flags: FRAGMENT } },
-  { name: 'last TCP fragment (no MF, offset set)', frame: tcpLater,
-    event: { ...parsedOut, protocol: IPPROTO.TCP, flags: FRAGMENT | LATER_FRAG } },
-  { name: 'later ICMP fragment: no type/code', frame: icmpLater,
-    event: { ...parsedOut, protocol: IPPROTO.ICMP, flags: FRAGMENT | LATER_FRAG } },
+    event: { ...parsedOut, protocol: IPPROTO.TCP, sport: 40000, dport: 80, flags: FRAGMENT | NEW } },
+  { name: 'a later UDP fragment without its first fragment: ports 0, FRAG_UNKNOWN', frame: udpLater,
+    event: { ...parsedOut, protocol: IPPROTO.UDP, flags: FRAGMENT | LATER_FRAG, dropReason: FRAG_UNKNOWN } },
+  { name: 'the last TCP fragment (no MF, offset set) without its first', frame: tcpLater,
+    event: { ...parsedOut, protocol: IPPROTO.TCP, flags: FRAGMENT | LATER_FRAG, dropReason: FRAG_UNKNOWN } },
+  { name: 'a later ICMP fragment without its first: no type/code', frame: icmpLater,
+    event: { ...parsedOut, protocol: IPPROTO.ICMP, flags: FRAGMENT | LATER_FRAG, dropReason: FRAG_UNKNOWN } },
   { name: 'a later fragment shorter than any L4 header is not "truncated"',
     frame: ipv4Fragments(out, { ...tcp80, payload: Buffer.alloc(4) }, 16)[1] ?? Buffer.alloc(0),
-    event: { ...parsedOut, protocol: IPPROTO.TCP, flags: FRAGMENT | LATER_FRAG } },
+    event: { ...parsedOut, protocol: IPPROTO.TCP, flags: FRAGMENT | LATER_FRAG, dropReason: FRAG_UNKNOWN } },
   { name: 'a tiny first fragment splitting the TCP header is invalid (RFC 1858)', frame: tinyTcpFirst,
     event: { ...ipOnly(IPPROTO.TCP), flags: FRAGMENT, dropReason: INVALID_L4 } },
-  { name: 'first fragment of a denied identity drops', frame: udpFirst, denyPeer: true,
-    event: { ...parsedOut, protocol: IPPROTO.UDP, sport: 5353, dport: 53, flags: FRAGMENT,
-      dropReason: SluiceDropReason.POLICY_DENIED, ruleId: 55 } },
-  { name: 'later fragment of a denied identity drops too', frame: udpLater, denyPeer: true,
-    event: { ...parsedOut, protocol: IPPROTO.UDP, flags: FRAGMENT | LATER_FRAG,
-      dropReason: SluiceDropReason.POLICY_DENIED, ruleId: 55 } },
-  { name: 'fragment with options', frame: ipv4Fragments({ ...out, options: nops(4) }, udp53, 32)[1] ?? Buffer.alloc(0),
-    event: { ...parsedOut, protocol: IPPROTO.UDP, flags: FRAGMENT | LATER_FRAG | IP_OPTIONS } },
+  { name: 'first fragment of a denied peer drops', frame: udpFirst, denyPeer: true,
+    event: { ...parsedOut, protocol: IPPROTO.UDP, sport: 5353, dport: 53, flags: FRAGMENT | NEW,
+      dropReason: SluiceDropReason.POLICY_DENIED } },
+  { name: 'a later fragment with options, without its first', frame: ipv4Fragments({ ...out, options: nops(4) }, udp53, 32)[1] ?? Buffer.alloc(0),
+    event: { ...parsedOut, protocol: IPPROTO.UDP, flags: FRAGMENT | LATER_FRAG | IP_OPTIONS, dropReason: FRAG_UNKNOWN } },
 ];
 
 for (const row of rows) {

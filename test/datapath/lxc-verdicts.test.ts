@@ -1,23 +1,28 @@
 /**
- * bpf/lxc.c verdicts on well-formed traffic (BPF_PROG_TEST_RUN): allowed
- * TCP/UDP/ICMP/SCTP/other in both directions, policy DENY by identity, the
- * ipcache's longest-prefix match, and the source check. Each row is one
- * crafted packet with its expected return value, exact events and the
- * metrics counters it moves.
+ * bpf/lxc.c verdicts on well-formed traffic (BPF_PROG_TEST_RUN): traffic of a
+ * not-isolated endpoint in both directions (TCP/UDP/ICMP/SCTP/other), the
+ * endpoint table (unknown endpoint, isolation per direction), policy by
+ * identity (exact peer, any peer, another endpoint's entries, unknown
+ * actions), the ipcache's longest-prefix match feeding policy, and the source
+ * check. Each row is one crafted packet with its expected return value, exact
+ * events and the metrics counters it moves. Ports and protocols are in
+ * lxc-policy.test.ts, connections in lxc-conntrack.test.ts.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  SluiceDirection, SluiceDropReason, SluiceIdentityReserved, SluicePolicyAction,
-  type IpcacheEntry, type IpcacheKey, type PolicyEntry, type PolicyKey,
+  SluiceDirection, SluiceDropReason, SluiceEventFlags, SluiceIdentityReserved,
+  type EndpointEntry, type IpcacheEntry, type IpcacheKey, type PolicyEntry, type PolicyLpmKey,
 } from '../../src/datapath/generated/abi.js';
 import { setTraceAllowed } from '../../src/datapath/maps/config.js';
+import { endpointEntry } from '../../src/datapath/maps/endpoints.js';
 import { ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
 import {
   directionOf, eventFields, expectedEvent, LxcHarness, oneCounter, TC_ACT_OK, TC_ACT_SHOT, type EventFields, type LxcProgram,
 } from '../helpers/lxc-harness.js';
-import { IPPROTO, ipv4Frame, type L4Spec } from '../helpers/packet.js';
+import { arpFrame, IPPROTO, ipv4Frame, type L4Spec } from '../helpers/packet.js';
+import { allowAll, isolated } from '../helpers/policy.js';
 
 const EP = 42;
 const POD = '10.0.1.5';
@@ -26,6 +31,7 @@ const ID_POD = 1000;
 const ID_PEER = 1001;
 /** test-run executes on loopback unless the ctx names another device. */
 const LO_IFINDEX = 1;
+const NEW = SluiceEventFlags.CT_NEW;
 
 const { INGRESS, EGRESS } = SluiceDirection;
 
@@ -37,7 +43,8 @@ after(() => h.close());
 
 interface Setup {
   readonly ipcache?: Record<string, number>;
-  readonly policy?: ReadonlyArray<readonly [PolicyKey, PolicyEntry]>;
+  readonly endpoint?: EndpointEntry | null; // null: no entry at all
+  readonly policy?: ReadonlyArray<readonly [PolicyLpmKey, PolicyEntry]>;
 }
 
 /** Pod and peer in the ipcache as /32s unless a row brings its own. */
@@ -49,11 +56,9 @@ function apply(setup: Setup): void {
   const ipcache: [IpcacheKey, IpcacheEntry][] = Object.entries(setup.ipcache ?? BASE_IPCACHE)
     .map(([prefix, identity]) => [ipcacheKey(prefix), { identity, flags: 0 }]);
   h.dp.maps.ipcache.updateBatch(ipcache);
+  if (setup.endpoint === null) h.dp.maps.endpoints.delete(EP);
+  else if (setup.endpoint) h.dp.maps.endpoints.update(EP, setup.endpoint);
   h.dp.maps.policy.updateBatch(setup.policy ?? []);
-}
-
-function deny(remoteIdentity: number, direction: number, ruleId: number, endpointId = EP): [PolicyKey, PolicyEntry] {
-  return [{ endpointId, remoteIdentity, direction }, { action: SluicePolicyAction.DENY, ruleId }];
 }
 
 function tuple(src: string, dst: string, l4: L4Spec): Pick<EventFields, 'saddr' | 'daddr' | 'sport' | 'dport' | 'protocol'> {
@@ -80,6 +85,8 @@ interface Row {
   /** undefined = forwarded; a reason = dropped with it. */
   readonly drop?: number;
   readonly ruleId?: number;
+  /** Expected event flags; default CT_NEW (policy decided the packet). */
+  readonly flags?: number;
 }
 
 const tcp = (sport: number, dport: number): L4Spec => ({ proto: 'tcp', sport, dport });
@@ -104,59 +111,94 @@ const rows: Row[] = [
   { name: 'destination outside the ipcache is WORLD', prog: 'from_container', src: POD, dst: '192.0.2.1',
     l4: tcp(40001, 443), ids: [ID_POD, SluiceIdentityReserved.WORLD] },
 
-  // Policy by identity.
-  { name: 'DENY of the destination identity drops egress', prog: 'from_container', src: POD, dst: PEER,
-    l4: tcp(40000, 80), setup: { policy: [deny(ID_PEER, EGRESS, 7001)] }, ids: [ID_POD, ID_PEER],
-    drop: SluiceDropReason.POLICY_DENIED, ruleId: 7001 },
-  { name: 'DENY of the source identity drops ingress', prog: 'to_container', src: PEER, dst: POD,
-    l4: udp(53, 5353), setup: { policy: [deny(ID_PEER, INGRESS, 7002)] }, ids: [ID_PEER, ID_POD],
-    drop: SluiceDropReason.POLICY_DENIED, ruleId: 7002 },
-  { name: 'DENY drops ICMP too (identity, not ports)', prog: 'from_container', src: POD, dst: PEER, l4: echo(8),
-    setup: { policy: [deny(ID_PEER, EGRESS, 7009)] }, ids: [ID_POD, ID_PEER],
-    drop: SluiceDropReason.POLICY_DENIED, ruleId: 7009 },
-  { name: 'an ingress DENY does not touch egress', prog: 'from_container', src: POD, dst: PEER, l4: tcp(40000, 80),
-    setup: { policy: [deny(ID_PEER, INGRESS, 7004)] }, ids: [ID_POD, ID_PEER] },
-  { name: 'another endpoint\'s DENY does not touch this one', prog: 'from_container', src: POD, dst: PEER,
-    l4: tcp(40000, 80), setup: { policy: [deny(ID_PEER, EGRESS, 7005, EP + 1)] }, ids: [ID_POD, ID_PEER] },
-  { name: 'ingress is keyed by the source: DENY of the pod\'s own identity does nothing', prog: 'to_container',
-    src: PEER, dst: POD, l4: tcp(80, 40000), setup: { policy: [deny(ID_POD, INGRESS, 7006)] }, ids: [ID_PEER, ID_POD] },
-  { name: 'ALLOW passes and reports its rule', prog: 'from_container', src: POD, dst: PEER, l4: tcp(40000, 80),
-    setup: { policy: [[{ endpointId: EP, remoteIdentity: ID_PEER, direction: EGRESS },
-      { action: SluicePolicyAction.ALLOW, ruleId: 7003 }]] }, ids: [ID_POD, ID_PEER], ruleId: 7003 },
-  { name: 'an unknown action fails closed', prog: 'from_container', src: POD, dst: PEER, l4: tcp(40000, 80),
-    setup: { policy: [[{ endpointId: EP, remoteIdentity: ID_PEER, direction: EGRESS }, { action: 9, ruleId: 7007 }]] },
-    ids: [ID_POD, ID_PEER], drop: SluiceDropReason.POLICY_DENIED, ruleId: 7007 },
-  { name: 'DENY of WORLD drops traffic to unknown addresses', prog: 'from_container', src: POD, dst: '192.0.2.1',
-    l4: tcp(40001, 443), setup: { policy: [deny(SluiceIdentityReserved.WORLD, EGRESS, 7008)] },
-    ids: [ID_POD, SluiceIdentityReserved.WORLD], drop: SluiceDropReason.POLICY_DENIED, ruleId: 7008 },
+  // The endpoint table.
+  { name: 'an endpoint without an entry drops everything (fail closed)', prog: 'from_container', src: POD, dst: PEER,
+    l4: tcp(40000, 80), setup: { endpoint: null }, ids: [ID_POD, ID_PEER], drop: SluiceDropReason.ENDPOINT_UNKNOWN, flags: 0 },
+  { name: 'an endpoint without an entry: into the pod too', prog: 'to_container', src: PEER, dst: POD,
+    l4: udp(53, 5353), setup: { endpoint: null }, ids: [ID_PEER, ID_POD], drop: SluiceDropReason.ENDPOINT_UNKNOWN, flags: 0 },
+
+  // Isolation: an isolated direction without an ALLOW drops; the other direction is untouched.
+  { name: 'isolated for egress, no entry: TCP out is denied', prog: 'from_container', src: POD, dst: PEER,
+    l4: tcp(40000, 80), setup: { endpoint: isolated('egress') }, ids: [ID_POD, ID_PEER],
+    drop: SluiceDropReason.POLICY_DENIED },
+  { name: 'isolated for ingress, no entry: UDP in is denied', prog: 'to_container', src: PEER, dst: POD,
+    l4: udp(53, 5353), setup: { endpoint: isolated('ingress') }, ids: [ID_PEER, ID_POD],
+    drop: SluiceDropReason.POLICY_DENIED },
+  { name: 'isolated for ingress only: egress still allows', prog: 'from_container', src: POD, dst: PEER,
+    l4: tcp(40000, 80), setup: { endpoint: isolated('ingress') }, ids: [ID_POD, ID_PEER] },
+  { name: 'isolated for egress only: ingress still allows', prog: 'to_container', src: PEER, dst: POD,
+    l4: tcp(40000, 80), setup: { endpoint: isolated('egress') }, ids: [ID_PEER, ID_POD] },
+  { name: 'isolated: ICMP is denied too', prog: 'from_container', src: POD, dst: PEER, l4: echo(8),
+    setup: { endpoint: isolated('egress') }, ids: [ID_POD, ID_PEER], drop: SluiceDropReason.POLICY_DENIED },
+  { name: 'isolated: other protocols (GRE) are denied too', prog: 'to_container', src: PEER, dst: POD,
+    l4: { proto: 'raw', protocol: IPPROTO.GRE, payload: Buffer.alloc(8) }, setup: { endpoint: isolated('ingress') },
+    ids: [ID_PEER, ID_POD], drop: SluiceDropReason.POLICY_DENIED },
+
+  // Entries by identity, rules without ports (prefix 72).
+  { name: 'an ALLOW for the peer\'s identity passes and reports its rule', prog: 'from_container', src: POD, dst: PEER,
+    l4: tcp(40000, 80), setup: { endpoint: isolated('egress'), policy: [allowAll(EP, ID_PEER, EGRESS, 7003)] },
+    ids: [ID_POD, ID_PEER], ruleId: 7003 },
+  { name: 'ingress is keyed by the source identity', prog: 'to_container', src: PEER, dst: POD, l4: udp(53, 5353),
+    setup: { endpoint: isolated('ingress'), policy: [allowAll(EP, ID_PEER, INGRESS, 7002)] }, ids: [ID_PEER, ID_POD],
+    ruleId: 7002 },
+  { name: 'an ALLOW for another identity does not match', prog: 'from_container', src: POD, dst: PEER,
+    l4: tcp(40000, 80), setup: { endpoint: isolated('egress'), policy: [allowAll(EP, ID_PEER + 1, EGRESS, 7004)] },
+    ids: [ID_POD, ID_PEER], drop: SluiceDropReason.POLICY_DENIED },
+  { name: 'ingress: an ALLOW of the pod\'s own identity does not match the peer', prog: 'to_container', src: PEER,
+    dst: POD, l4: tcp(80, 40000), setup: { endpoint: isolated('ingress'), policy: [allowAll(EP, ID_POD, INGRESS, 7006)] },
+    ids: [ID_PEER, ID_POD], drop: SluiceDropReason.POLICY_DENIED },
+  { name: 'an ALLOW of the other direction does not match', prog: 'from_container', src: POD, dst: PEER,
+    l4: tcp(40000, 80), setup: { endpoint: isolated('egress'), policy: [allowAll(EP, ID_PEER, INGRESS, 7005)] },
+    ids: [ID_POD, ID_PEER], drop: SluiceDropReason.POLICY_DENIED },
+  { name: 'another endpoint\'s ALLOW does not match', prog: 'from_container', src: POD, dst: PEER,
+    l4: tcp(40000, 80), setup: { endpoint: isolated('egress'), policy: [allowAll(EP + 1, ID_PEER, EGRESS, 7007)] },
+    ids: [ID_POD, ID_PEER], drop: SluiceDropReason.POLICY_DENIED },
+  { name: 'an any-peer ALLOW (identity 0) matches every peer', prog: 'from_container', src: POD, dst: '192.0.2.1',
+    l4: tcp(40001, 443), setup: { endpoint: isolated('egress'), policy: [allowAll(EP, 0, EGRESS, 7008)] },
+    ids: [ID_POD, SluiceIdentityReserved.WORLD], ruleId: 7008 },
+  { name: 'the peer\'s own entry is tried before any-peer', prog: 'from_container', src: POD, dst: PEER,
+    l4: tcp(40000, 80), setup: { endpoint: isolated('egress'),
+      policy: [allowAll(EP, 0, EGRESS, 7010), allowAll(EP, ID_PEER, EGRESS, 7011)] }, ids: [ID_POD, ID_PEER], ruleId: 7011 },
+  { name: 'an entry with an unknown action fails closed', prog: 'from_container', src: POD, dst: PEER,
+    l4: tcp(40000, 80), setup: { endpoint: isolated('egress'), policy: [allowAll(EP, ID_PEER, EGRESS, 7012, 9)] },
+    ids: [ID_POD, ID_PEER], drop: SluiceDropReason.POLICY_DENIED, ruleId: 7012 },
+  { name: 'an entry with an unknown action is not skipped for an any-peer ALLOW', prog: 'from_container', src: POD,
+    dst: PEER, l4: tcp(40000, 80), setup: { endpoint: isolated('egress'),
+      policy: [allowAll(EP, ID_PEER, EGRESS, 7013, 9), allowAll(EP, 0, EGRESS, 7014)] },
+    ids: [ID_POD, ID_PEER], drop: SluiceDropReason.POLICY_DENIED, ruleId: 7013 },
+  { name: 'WORLD is an identity like any other', prog: 'from_container', src: POD, dst: '192.0.2.1',
+    l4: tcp(40001, 443), setup: { endpoint: isolated('egress'),
+      policy: [allowAll(EP, SluiceIdentityReserved.WORLD, EGRESS, 7015)] },
+    ids: [ID_POD, SluiceIdentityReserved.WORLD], ruleId: 7015 },
 
   // ipcache: longest prefix wins.
   ...lpmRows(),
 
   // Source check on traffic leaving the pod.
   { name: 'a source other than the pod\'s address is spoofed', prog: 'from_container', src: '10.0.1.6', dst: PEER,
-    l4: tcp(40000, 80), ids: [SluiceIdentityReserved.WORLD, ID_PEER], drop: SluiceDropReason.SPOOFED_SOURCE },
+    l4: tcp(40000, 80), ids: [SluiceIdentityReserved.WORLD, ID_PEER], drop: SluiceDropReason.SPOOFED_SOURCE, flags: 0 },
   { name: 'a spoofed source names the identity it impersonates', prog: 'from_container', src: PEER, dst: POD,
-    l4: tcp(40000, 80), ids: [ID_PEER, ID_POD], drop: SluiceDropReason.SPOOFED_SOURCE },
+    l4: tcp(40000, 80), ids: [ID_PEER, ID_POD], drop: SluiceDropReason.SPOOFED_SOURCE, flags: 0 },
   { name: 'the source check comes before policy', prog: 'from_container', src: '10.0.1.6', dst: PEER,
-    l4: tcp(40000, 80), setup: { policy: [deny(ID_PEER, EGRESS, 7010)] }, ids: [SluiceIdentityReserved.WORLD, ID_PEER],
-    drop: SluiceDropReason.SPOOFED_SOURCE },
+    l4: tcp(40000, 80), setup: { endpoint: isolated('egress') }, ids: [SluiceIdentityReserved.WORLD, ID_PEER],
+    drop: SluiceDropReason.SPOOFED_SOURCE, flags: 0 },
   { name: 'traffic into the pod may come from any source', prog: 'to_container', src: '198.51.100.9', dst: POD,
     l4: tcp(443, 40000), ids: [SluiceIdentityReserved.WORLD, ID_POD] },
 ];
 
+/** ipBlock-style CIDRs: the identity of the longest prefix decides which entry applies. */
 function lpmRows(): Row[] {
   const ipcache = { '10.0.0.0/8': 2000, '10.0.2.0/24': 2100, [PEER]: ID_PEER, [POD]: ID_POD };
-  const policy = [deny(2000, EGRESS, 8001)];
-  const out = (dst: string, ids: readonly [number, number], drop?: number): Row => ({
-    name: `LPM: ${dst} resolves to ${ids[1]}`, prog: 'from_container', src: POD, dst, l4: tcp(40000, 80),
-    setup: { ipcache, policy }, ids, ...(drop === undefined ? {} : { drop, ruleId: 8001 }),
+  const setup: Setup = { ipcache, endpoint: isolated('egress'), policy: [allowAll(EP, 2000, EGRESS, 8001)] };
+  const out = (dst: string, ids: readonly [number, number], allowed: boolean): Row => ({
+    name: `LPM: ${dst} resolves to ${ids[1]}`, prog: 'from_container', src: POD, dst, l4: tcp(40000, 80), setup, ids,
+    ...(allowed ? { ruleId: 8001 } : { drop: SluiceDropReason.POLICY_DENIED }),
   });
   return [
-    out(PEER, [ID_POD, ID_PEER]), // the /32 inside the denied /8 wins
-    out('10.0.2.8', [ID_POD, 2100]), // the /24 inside the /8 wins
-    out('10.9.9.9', [ID_POD, 2000], SluiceDropReason.POLICY_DENIED), // only the /8 matches
-    out('11.0.0.1', [ID_POD, SluiceIdentityReserved.WORLD]), // nothing matches
+    out(PEER, [ID_POD, ID_PEER], false), // the /32 inside the allowed /8 wins
+    out('10.0.2.8', [ID_POD, 2100], false), // the /24 inside the /8 wins
+    out('10.9.9.9', [ID_POD, 2000], true), // only the /8 matches
+    out('11.0.0.1', [ID_POD, SluiceIdentityReserved.WORLD], false), // nothing matches
   ];
 }
 
@@ -173,6 +215,7 @@ for (const row of rows) {
       dstIdentity: row.ids[1],
       dropReason: row.drop ?? SluiceDropReason.NONE,
       ruleId: row.ruleId ?? 0,
+      flags: row.flags ?? NEW,
     });
     assert.deepEqual(eventFields(r.events), [expected]);
     assert.deepEqual(r.metrics, oneCounter(dir, row.drop ?? SluiceDropReason.NONE, frame.length));
@@ -188,13 +231,41 @@ test('an endpoint without an address (ipv4 0) has no source check', async () => 
   assert.deepEqual(eventFields(r.events).map((e) => [e.endpointId, e.dropReason]), [[EP + 1, SluiceDropReason.NONE]]);
 });
 
+test('an endpoint without an entry drops ARP too (nothing of an unknown pod passes)', async () => {
+  apply({ endpoint: null });
+  const frame = arpFrame({ senderIp: POD, targetIp: PEER });
+  const r = await h.run('from_container', frame);
+  assert.equal(r.retval, TC_ACT_SHOT);
+  assert.deepEqual(eventFields(r.events), [expectedEvent({ direction: EGRESS, endpointId: EP, ifindex: LO_IFINDEX, frame },
+    { dropReason: SluiceDropReason.ENDPOINT_UNKNOWN })]);
+});
+
 test('endpoints sharing the maps are told apart by their endpoint id', async () => {
-  apply({ policy: [deny(ID_PEER, EGRESS, 9001, EP + 2)] });
+  apply({});
   const other = h.loadEndpoint({ endpointId: EP + 2, ipv4: parseIpv4(POD) });
+  h.dp.maps.endpoints.update(EP + 2, isolated('egress'));
+  h.dp.maps.policy.update(...allowAll(EP, ID_PEER, EGRESS, 9001)); // EP's entry: EP is not even isolated
   const frame = ipv4Frame({ src: POD, dst: PEER }, tcp(40000, 80));
   const mine = await h.run('from_container', frame);
   const theirs = await h.run('from_container', frame, { dp: other });
   assert.equal(mine.retval, TC_ACT_OK);
   assert.equal(theirs.retval, TC_ACT_SHOT);
-  assert.deepEqual(eventFields(theirs.events).map((e) => [e.endpointId, e.ruleId]), [[EP + 2, 9001]]);
+  assert.deepEqual(eventFields(theirs.events).map((e) => [e.endpointId, e.dropReason]),
+    [[EP + 2, SluiceDropReason.POLICY_DENIED]]);
+});
+
+test('isolation and policy change take effect on the next packet, without a reload', async () => {
+  apply({});
+  const frame = ipv4Frame({ src: POD, dst: PEER }, udp(5353, 53));
+  const verdict = async (): Promise<number> => {
+    h.dp.maps.conntrack.deleteBatch([...h.dp.maps.conntrack.entries()].map(([k]) => k)); // judge each packet anew
+    return (await h.run('from_container', frame)).retval;
+  };
+  assert.equal(await verdict(), TC_ACT_OK);
+  h.dp.maps.endpoints.update(EP, endpointEntry({ ingress: false, egress: true }, 1));
+  assert.equal(await verdict(), TC_ACT_SHOT);
+  h.dp.maps.policy.update(...allowAll(EP, ID_PEER, EGRESS, 1));
+  assert.equal(await verdict(), TC_ACT_OK);
+  h.dp.maps.policy.delete(allowAll(EP, ID_PEER, EGRESS, 1)[0]);
+  assert.equal(await verdict(), TC_ACT_SHOT);
 });

@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { SluiceDirection, SluiceDropReason } from '../../src/datapath/generated/abi.js';
+import { SluiceDirection, SluiceDropReason, SluiceEventFlags } from '../../src/datapath/generated/abi.js';
 import { setTraceAllowed } from '../../src/datapath/maps/config.js';
 import { ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
@@ -116,7 +116,7 @@ test('a well-formed frame from the pod is forwarded, traced with the veth\'s ifi
   const seen = await harness().observe(EGRESS, (s) => void sendRaw(POD_NS, 'eth0', [udpOut, s]), [udpOut]);
   assert.deepEqual(eventFields(seen.events), [event(EGRESS, udpOut, {
     saddr: parseIpv4(POD), daddr: parseIpv4(PEER), sport: 5353, dport: 53, protocol: IPPROTO.UDP,
-    srcIdentity: 1000, dstIdentity: 1001,
+    srcIdentity: 1000, dstIdentity: 1001, flags: SluiceEventFlags.CT_NEW,
   })]);
   assert.deepEqual(seen.metrics, oneCounter(EGRESS, SluiceDropReason.NONE, udpOut.length));
 });
@@ -151,7 +151,7 @@ test('traffic into the pod goes through to_container on the veth\'s egress', asy
   assert.deepEqual(eventFields(seen.events), [
     event(INGRESS, udpIn, {
       saddr: parseIpv4(PEER), daddr: parseIpv4(POD), sport: 53, dport: 5353, protocol: IPPROTO.UDP,
-      srcIdentity: 1001, dstIdentity: 1000,
+      srcIdentity: 1001, dstIdentity: 1000, flags: SluiceEventFlags.CT_NEW,
     }),
     event(INGRESS, short, { dropReason: SluiceDropReason.INVALID_IP }),
   ]);

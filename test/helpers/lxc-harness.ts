@@ -9,13 +9,19 @@
  * followed by a sentinel frame that is always dropped with a known length,
  * and the run's events are exactly those read before the sentinel's; the
  * sentinel's own drop is taken out of the metrics deltas.
+ *
+ * Every endpoint the harness loads gets an endpoint entry (not isolated) at
+ * reset(), as the agent writes one before attaching: without it every packet
+ * would be ENDPOINT_UNKNOWN.
  */
 import type { ProgramInfo, RingBufferReader } from '../../src/datapath/api.js';
 import {
-  SluiceDirection, SluiceDropReason, SluiceEventType, SluiceIdentityReserved, SluiceVerdict, type EndpointConfig,
-  type SluiceEvent,
+  SluiceCounter, SluiceDirection, SluiceDropReason, SluiceEventType, SluiceIdentityReserved, SluiceVerdict,
+  type EndpointConfig, type SluiceEvent,
 } from '../../src/datapath/generated/abi.js';
 import { loadLxc, type LxcDatapath } from '../../src/datapath/lxc.js';
+import { readDatapathCounter } from '../../src/datapath/maps/counters.js';
+import { endpointEntry } from '../../src/datapath/maps/endpoints.js';
 import { readEvents } from '../../src/datapath/maps/events.js';
 import { metricsIndex, readCounter } from '../../src/datapath/maps/metrics.js';
 import { testRun } from '../../src/datapath/test-run.js';
@@ -36,10 +42,15 @@ export interface MetricsDelta {
   readonly bytes: bigint;
 }
 
+/** A datapath counter (sl_counters_v1) that moved, by name. */
+export type CounterDeltas = Readonly<Record<string, bigint>>;
+
 export interface RunResult {
   readonly retval: number;
   readonly events: SluiceEvent[];
   readonly metrics: MetricsDelta[];
+  /** Datapath counters that moved during the run (EVENTS_LOST, CT_CREATED, ...). */
+  readonly counters: CounterDeltas;
 }
 
 /** Length of the sentinel frame; test frames must not use it. */
@@ -53,6 +64,7 @@ export class LxcHarness {
   private pending: SluiceEvent[] = [];
   private waiter: (() => void) | undefined;
   private readonly extra: LxcDatapath[] = [];
+  private readonly endpointIds: number[] = [];
   private reader: RingBufferReader | undefined;
 
   private constructor(
@@ -67,6 +79,8 @@ export class LxcHarness {
     try {
       dp = loadLxc({ pinRoot, endpoint });
       const harness = new LxcHarness(pinRoot, dp);
+      harness.endpointIds.push(endpoint.endpointId);
+      harness.reset();
       harness.reader = readEvents(dp.maps.events, (events) => harness.deliver(events));
       return harness;
     } catch (err) {
@@ -78,21 +92,32 @@ export class LxcHarness {
 
   /**
    * Another instance of the programs for a different endpoint, sharing this
-   * harness's pinned maps (as every endpoint on a node does). Closed with
-   * the harness.
+   * harness's pinned maps (as every endpoint on a node does), with a
+   * not-isolated endpoint entry. Closed with the harness.
    */
   loadEndpoint(endpoint: EndpointConfig): LxcDatapath {
     const dp = loadLxc({ pinRoot: this.pinRoot, endpoint });
     this.extra.push(dp);
+    this.endpointIds.push(endpoint.endpointId);
+    this.dp.maps.endpoints.update(endpoint.endpointId, endpointEntry({ ingress: false, egress: false }, 0));
     return dp;
   }
 
-  /** Empties ipcache, policy and config so each table row starts clean. */
+  /**
+   * Empties ipcache, policy, conntrack and fragments, restores the default
+   * config and conntrack lifetimes, and gives every loaded endpoint a fresh
+   * not-isolated entry at revision 0: each table row starts clean.
+   */
   reset(): void {
-    const { ipcache, policy, config } = this.dp.maps;
+    const { ipcache, policy, endpoints, conntrack, frag, config, ctConfig } = this.dp.maps;
     ipcache.deleteBatch([...ipcache.entries()].map(([k]) => k));
     policy.deleteBatch([...policy.entries()].map(([k]) => k));
+    endpoints.deleteBatch([...endpoints.entries()].map(([k]) => k));
+    conntrack.deleteBatch([...conntrack.entries()].map(([k]) => k));
+    frag.deleteBatch([...frag.entries()].map(([k]) => k));
     config.update(0, { flags: 0 });
+    ctConfig.update(0, { tcpSynMs: 0, tcpEstablishedMs: 0, tcpFinMs: 0, tcpClosedMs: 0, udpMs: 0, icmpMs: 0 });
+    endpoints.updateBatch(this.endpointIds.map((id) => [id, endpointEntry({ ingress: false, egress: false }, 0)] as const));
   }
 
   /** Runs one frame through a program; see the file comment for events. */
@@ -117,12 +142,31 @@ export class LxcHarness {
       throw new Error(`frame length ${SENTINEL_LEN} is reserved for the sentinel`);
     }
     const before = this.counters();
+    const countersBefore = this.datapathCounters();
     act(SENTINEL_FRAME);
     const events = await this.eventsUntilSentinel();
     // The sentinel's own drop was counted once the sentinel event arrived, and
     // with it everything sent before the sentinel.
     const metrics = withoutSentinel(diff(before, this.counters()), direction);
-    return { events, metrics };
+    const counters: Record<string, bigint> = {};
+    for (const [name, after] of this.datapathCounters()) {
+      const delta = after - (countersBefore.get(name) ?? 0n);
+      if (delta !== 0n) counters[name] = delta;
+    }
+    return { events, metrics, counters };
+  }
+
+  /**
+   * Reads and discards every event emitted so far, e.g. after packets run
+   * straight through testRun() (a flood that filled the ring).
+   */
+  async flush(): Promise<void> {
+    // Let the reader empty the ring first: the sentinel's event needs room.
+    for (let seen = -1; seen !== this.pending.length;) {
+      seen = this.pending.length;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await this.observe(SluiceDirection.INGRESS, (sentinel) => void testRun(this.dp.toContainer, { data: sentinel }), []);
   }
 
   close(): void {
@@ -157,6 +201,15 @@ export class LxcHarness {
       });
       this.waiter = undefined;
     }
+  }
+
+  /** Every named datapath counter, summed over CPUs. */
+  private datapathCounters(): Map<string, bigint> {
+    const out = new Map<string, bigint>();
+    for (const [name, index] of Object.entries(SluiceCounter)) {
+      if (index < SluiceCounter.MAX) out.set(name, readDatapathCounter(this.dp.maps.counters, index));
+    }
+    return out;
   }
 
   /** Every (direction, reason) counter, summed over CPUs. */

@@ -262,3 +262,12 @@ export function truncateIpv4Payload(frame: Buffer, ipPayload: number): Buffer {
 export function padFrame(frame: Buffer, length: number): Buffer {
   return frame.length >= length ? frame : Buffer.concat([frame, Buffer.alloc(length - frame.length)]);
 }
+
+/**
+ * What an ICMP error quotes of the packet it is about (RFC 792): the IPv4
+ * header of `frame` (an Ethernet frame) and the first 8 bytes after it.
+ */
+export function icmpQuote(frame: Buffer): Buffer {
+  const ihl = ((frame[ETH_HLEN] ?? 0) & 0x0f) * 4;
+  return Buffer.from(frame.subarray(ETH_HLEN, ETH_HLEN + ihl + 8));
+}

@@ -1,7 +1,9 @@
 /**
  * The lab with the lxc programs on every host veth: real packets through the
- * real datapath. Policy, drop events, atomic reload under load, and pinned
- * maps that outlive the process that created them.
+ * real datapath. NetworkPolicy enforcement with conntrack (maps written by
+ * hand here; the compiler writes them in the policy tests), drop events,
+ * atomic reload under load, and pinned maps that outlive the process that
+ * created them.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -9,22 +11,26 @@ import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type PinnedMap, openPinnedMap } from '../../src/datapath/bpf-map.js';
+import { openPinnedMap } from '../../src/datapath/bpf-map.js';
 import { removePinDir } from '../../src/datapath/bpffs.js';
 import {
   type SluiceEvent,
   SluiceDirection,
   SluiceDropReason,
+  SluiceEventFlags,
   SluiceEventType,
   SluicePolicyAction,
   SluiceVerdict,
 } from '../../src/datapath/generated/abi.js';
-import { loadLxc } from '../../src/datapath/lxc.js';
-import { dumpIpcache, openIpcache } from '../../src/datapath/maps/ipcache.js';
-import { openMetrics, readCounter } from '../../src/datapath/maps/metrics.js';
+import { loadLxc, LXC_MAP_LAYOUTS } from '../../src/datapath/lxc.js';
+import { dumpConntrack } from '../../src/datapath/maps/conntrack.js';
+import { dumpEndpoints, endpointEntry } from '../../src/datapath/maps/endpoints.js';
+import { dumpIpcache } from '../../src/datapath/maps/ipcache.js';
+import { readCounter } from '../../src/datapath/maps/metrics.js';
 import { readEvents } from '../../src/datapath/maps/events.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
-import { dumpPolicy, openPolicy } from '../../src/datapath/maps/policy.js';
+import { dumpPolicyV2, policyLpmKey, policyLpmKeysForPorts } from '../../src/datapath/maps/policy-v2.js';
+import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { type Runner, execRunner } from '../../src/lab/command.js';
 import type { EndpointDatapath } from '../../src/lab/endpoint-datapath.js';
 import { LabError } from '../../src/lab/errors.js';
@@ -32,7 +38,9 @@ import { Lab } from '../../src/lab/lab.js';
 import { LxcEndpoints } from '../../src/lab/lxc-endpoints.js';
 import { pinRootFor } from '../../src/lab/names.js';
 import type { LabPlan, PodPlan } from '../../src/lab/spec.js';
-import { inNetns, labLeftovers, labPaths, ping, sh, tcpProbe, tcpServe, tcpStream, uniqueLabName } from './helpers.js';
+import {
+  inNetns, labLeftovers, labPaths, ping, sh, tcpProbe, tcpServe, tcpStream, udpAsk, udpServe, uniqueLabName,
+} from './helpers.js';
 
 const endpoints = new LxcEndpoints();
 const lab = new Lab({ runner: execRunner, paths: labPaths, datapath: endpoints });
@@ -43,13 +51,7 @@ let plan: LabPlan;
 let a: PodPlan;
 let b: PodPlan;
 let c: PodPlan;
-const open: PinnedMap[] = [];
-
-function pinned(map: string): PinnedMap {
-  const m = openPinnedMap(`${plan.pinRoot}/${map}`);
-  open.push(m);
-  return m;
-}
+let maps: PinnedDatapathMaps;
 
 before(async () => {
   const state = await lab.up({ name, pods: ['a', 'b', 'c'] });
@@ -57,23 +59,27 @@ before(async () => {
   const [pa, pb, pc] = plan.pods;
   assert.ok(pa && pb && pc);
   [a, b, c] = [pa, pb, pc];
+  maps = openPinnedDatapathMaps(plan.pinRoot);
 });
 
 after(async () => {
-  for (const m of open) m.close();
+  maps.close();
   await lab.down(name);
   for (const n of extraLabs) await lab.down(n);
   for (const n of [name, ...extraLabs]) assert.deepEqual(await labLeftovers(n), [], `lab ${n} left objects behind`);
 });
 
-test('programs on both host veths, pod identities in the ipcache', async () => {
+test('programs on both host veths, pod identities in the ipcache, endpoints known and not isolated', async () => {
   const status = await lab.status(name);
   assert.equal(status.healthy, true);
   for (const p of status.pods) {
     assert.ok(p.programs?.fromContainer, `${p.pod.name}: from_container attached`);
     assert.ok(p.programs?.toContainer, `${p.pod.name}: to_container attached`);
   }
-  const ipcache = dumpIpcache(openIpcache(pinned('sl_iphost_v1'), pinned('sl_ipcache_v1')));
+  assert.deepEqual(dumpEndpoints(maps.endpoints), [a, b, c].map((p) => ({
+    endpointId: p.endpointId, ingressIsolated: false, egressIsolated: false, policyRevision: 0, otherFlags: 0,
+  })));
+  const ipcache = dumpIpcache(maps.ipcache);
   assert.deepEqual(ipcache, [
     { prefix: `${a.ipv4}/32`, identity: a.identity, flags: 0 },
     { prefix: `${b.ipv4}/32`, identity: b.identity, flags: 0 },
@@ -82,7 +88,7 @@ test('programs on both host veths, pod identities in the ipcache', async () => {
 });
 
 test('pods talk through the programs: ping and TCP both ways, counted as forwarded', async (t) => {
-  const metrics = openMetrics(pinned('sl_metrics_v1'));
+  const { metrics } = maps;
   const fwdBefore = readCounter(metrics, SluiceDirection.INGRESS, SluiceDropReason.NONE).packets;
   const ab = await ping(a.netns, b.ipv4, 5);
   assert.equal(ab.received, 5, 'a -> b');
@@ -106,61 +112,128 @@ test('pods talk through the programs: ping and TCP both ways, counted as forward
   }
 });
 
-test('DENY b -> a stops traffic; the drop is an event with 5-tuple, identities, POLICY_DENIED; delete restores', async () => {
-  const policy = openPolicy(pinned('sl_policy_v1'));
+/** a isolated both ways; b may reach a on TCP `tcpPort` and UDP `udpPort` (rules 4242, 4243). */
+function isolateA(tcpPort: number, udpPort: number, revision: number): void {
+  const base = { endpointId: a.endpointId, remoteIdentity: b.identity, direction: SluiceDirection.INGRESS };
+  maps.policy.updateBatch([
+    ...policyLpmKeysForPorts(base, 6, tcpPort, tcpPort).map((k) => [k, { action: SluicePolicyAction.ALLOW, ruleId: 4242 }] as const),
+    ...policyLpmKeysForPorts(base, 17, udpPort, udpPort).map((k) => [k, { action: SluicePolicyAction.ALLOW, ruleId: 4243 }] as const),
+  ]);
+  maps.endpoints.update(a.endpointId, endpointEntry({ ingress: true, egress: true }, revision));
+}
+
+/** Undoes isolateA: no policy entries, a not isolated (a new revision, so a's connections are re-checked). */
+function openA(revision: number): void {
+  maps.policy.deleteBatch([...maps.policy.entries()].map(([k]) => k));
+  maps.endpoints.update(a.endpointId, endpointEntry({ ingress: false, egress: false }, revision));
+}
+
+test('NetworkPolicy on real traffic: the allowed port only, replies pass, reverse connections and other ports are dropped with events', async () => {
   const events: SluiceEvent[] = [];
-  const reader = readEvents(pinned('sl_events_v1'), (batch) => events.push(...batch));
-  const key = { endpointId: a.endpointId, remoteIdentity: b.identity, direction: SluiceDirection.INGRESS };
+  const reader = readEvents(maps.events, (batch) => events.push(...batch));
+  const servers: { kill(): void }[] = [];
   try {
-    policy.update(key, { action: SluicePolicyAction.DENY, ruleId: 4242 });
-    assert.equal((await ping(b.netns, a.ipv4, 2)).received, 0, 'b -> a ping while denied');
-    assert.equal(await tcpProbe(b.netns, a.ipv4, 7100, 41000, 1000), 'timeout', 'b -> a TCP while denied');
-
-    const icmp = await waitFor(events, (e) => e.protocol === 1);
-    const tcp = await waitFor(events, (e) => e.protocol === 6);
-    const common = {
-      eventType: SluiceEventType.DROP,
-      verdict: SluiceVerdict.DROPPED,
-      direction: SluiceDirection.INGRESS,
-      dropReason: SluiceDropReason.POLICY_DENIED,
-      saddr: parseIpv4(b.ipv4),
-      daddr: parseIpv4(a.ipv4),
-      srcIdentity: b.identity,
-      dstIdentity: a.identity,
-      endpointId: a.endpointId,
-      ruleId: 4242,
-    };
-    // ICMP: "ports" carry type 8 (echo request) and code 0.
-    assert.deepEqual(pick(icmp, common), { ...common });
-    assert.deepEqual([icmp.sport, icmp.dport], [8, 0]);
-    assert.deepEqual(pick(tcp, common), { ...common });
-    assert.deepEqual([tcp.sport, tcp.dport], [41000, 7100]);
-
-    assert.equal(policy.delete(key), true);
-    assert.equal((await ping(b.netns, a.ipv4, 2)).received, 2, 'b -> a ping after delete');
+    isolateA(7100, 7101, 1);
+    // TCP b -> a:7100 is allowed; the stream's bytes and the server's summary (a -> b, egress isolated
+    // without any rule) both pass: the summary is a reply of the allowed connection.
     const srv = await tcpServe(a.netns, a.ipv4, 7100);
-    assert.equal(await tcpProbe(b.netns, a.ipv4, 7100, 41001, 1000), 'connected', 'b -> a TCP after delete');
+    const res = await tcpStream(b.netns, a.ipv4, 7100, 300);
+    assert.equal(res.error, undefined, `b -> a:7100: ${res.error}`);
+    assert.equal(res.server?.ok, true);
+    assert.equal(res.server?.bytes, res.written);
+    assert.ok(res.written > 0);
     srv.kill();
+    const flow = dumpConntrack(maps.conntrack).find((e) => e.endpointId === a.endpointId && e.local === `${a.ipv4}:7100`);
+    assert.deepEqual(flow && [flow.origDirection, flow.ruleId, flow.policyRevision], ['INGRESS', 4242, 1]);
+
+    // Another port of a: dropped at a's ingress.
+    servers.push(await tcpServe(a.netns, a.ipv4, 7102));
+    assert.equal(await tcpProbe(b.netns, a.ipv4, 7102, 41002, 1000), 'timeout', 'b -> a:7102');
+    // A new connection in the reverse direction (a -> b): dropped at a's egress.
+    servers.push(await tcpServe(b.netns, b.ipv4, 7103));
+    assert.equal(await tcpProbe(a.netns, b.ipv4, 7103, 41003, 1000), 'timeout', 'a -> b:7103');
+
+    // UDP likewise: the echo of an allowed datagram comes back, another port and the reverse direction do not.
+    servers.push(await udpServe(a.netns, a.ipv4, 7101), await udpServe(a.netns, a.ipv4, 7104), await udpServe(b.netns, b.ipv4, 7105));
+    assert.equal(await udpAsk(b.netns, a.ipv4, 7101, 42001), 'answered', 'b -> a:7101/udp and its echo');
+    assert.equal(await udpAsk(b.netns, a.ipv4, 7104, 42004), 'timeout', 'b -> a:7104/udp');
+    assert.equal(await udpAsk(a.netns, b.ipv4, 7105, 42005), 'timeout', 'a -> b:7105/udp');
+    // ICMP: no rule without ports, so no ping.
+    assert.equal((await ping(b.netns, a.ipv4, 1)).received, 0, 'b -> a ping');
+
+    const drop = (saddr: string, daddr: string, protocol: number, dport: number, direction: number): SluiceEvent =>
+      waitForSync(events, (e) => e.eventType === SluiceEventType.DROP && e.saddr === parseIpv4(saddr) &&
+        e.daddr === parseIpv4(daddr) && e.protocol === protocol && e.dport === dport && e.direction === direction);
+    const common = {
+      verdict: SluiceVerdict.DROPPED, dropReason: SluiceDropReason.POLICY_DENIED, endpointId: a.endpointId, ruleId: 0,
+      flags: SluiceEventFlags.CT_NEW,
+    };
+    await settle(events, 6);
+    const cases = [
+      drop(b.ipv4, a.ipv4, 6, 7102, SluiceDirection.INGRESS),
+      drop(a.ipv4, b.ipv4, 6, 7103, SluiceDirection.EGRESS),
+      drop(b.ipv4, a.ipv4, 17, 7104, SluiceDirection.INGRESS),
+      drop(a.ipv4, b.ipv4, 17, 7105, SluiceDirection.EGRESS),
+      drop(b.ipv4, a.ipv4, 1, 0, SluiceDirection.INGRESS),
+    ];
+    for (const ev of cases) {
+      assert.deepEqual(pick(ev, common), common);
+      const [src, dst] = ev.direction === SluiceDirection.INGRESS ? [b, a] : [a, b];
+      assert.deepEqual([ev.srcIdentity, ev.dstIdentity], [src.identity, dst.identity]);
+    }
+    assert.deepEqual([cases[0]?.sport, cases[1]?.sport], [41002, 41003]);
+    // Nothing of the allowed traffic was dropped.
+    assert.equal(events.filter((e) => e.eventType === SluiceEventType.DROP && (e.dport === 7100 || e.dport === 7101 ||
+      e.sport === 7100 || e.sport === 7101)).length, 0);
+
+    // Opening a again (a new revision) lets everything through.
+    openA(2);
+    assert.equal(await tcpProbe(a.netns, b.ipv4, 7103, 41013, 1000), 'connected', 'a -> b:7103 once open');
+    assert.equal(await udpAsk(b.netns, a.ipv4, 7104, 42014), 'answered', 'b -> a:7104/udp once open');
+    assert.equal((await ping(b.netns, a.ipv4, 1)).received, 1, 'b -> a ping once open');
   } finally {
     reader.stop();
-    policy.delete(key);
+    for (const s of servers) s.kill();
+    openA(3);
+  }
+});
+
+test('a policy change reaches established flows through the policy revision', async () => {
+  const srv = await udpServe(a.netns, a.ipv4, 7301);
+  try {
+    isolateA(7300, 7301, 10);
+    // One UDP flow, always from b's port 43001: one conntrack entry at a.
+    assert.equal(await udpAsk(b.netns, a.ipv4, 7301, 43001), 'answered', 'allowed');
+    // The rule goes but the revision stays: the established flow does not consult policy.
+    maps.policy.deleteBatch([...maps.policy.entries()].map(([k]) => k));
+    assert.equal(await udpAsk(b.netns, a.ipv4, 7301, 43001), 'answered', 'established, no policy lookup');
+    assert.equal(await udpAsk(b.netns, a.ipv4, 7301, 43002), 'timeout', 'a new flow meets the missing rule');
+    // As the compiler does with every change: the revision moves, and the flow is judged again, and cut.
+    maps.endpoints.update(a.endpointId, endpointEntry({ ingress: true, egress: true }, 11));
+    assert.equal(await udpAsk(b.netns, a.ipv4, 7301, 43001), 'timeout', 're-checked and revoked');
+    assert.deepEqual(dumpConntrack(maps.conntrack).filter((e) => e.endpointId === a.endpointId && e.local === `${a.ipv4}:7301`),
+      [], 'the entry is gone');
+  } finally {
+    srv.kill();
+    openA(12);
   }
 });
 
 test('reload under a streaming TCP connection: new programs swapped in, no reset, no lost byte, no gap, maps kept', async (t) => {
-  const policy = openPolicy(pinned('sl_policy_v1'));
-  const ipcache = openIpcache(pinned('sl_iphost_v1'), pinned('sl_ipcache_v1'));
-  const metrics = openMetrics(pinned('sl_metrics_v1'));
+  const { policy, ipcache, metrics, endpoints } = maps;
   const mapIds = pinnedMapIds();
-  // A sentinel entry the reload must not lose (an ALLOW: changes nothing).
-  const sentinel = { endpointId: a.endpointId, remoteIdentity: 9999, direction: SluiceDirection.EGRESS };
-  policy.update(sentinel, { action: SluicePolicyAction.ALLOW, ruleId: 77 });
-  // Enforcement must have no gap: c -> a is denied, and c pings a every 2 ms
-  // throughout. A moment without a program on a's veth would let one through.
-  const denyC = { endpointId: a.endpointId, remoteIdentity: c.identity, direction: SluiceDirection.INGRESS };
-  policy.update(denyC, { action: SluicePolicyAction.DENY, ruleId: 88 });
+  // a is isolated for ingress and accepts only b on TCP 7200 (and no egress rule is needed: replies).
+  // Enforcement must have no gap: c pings a every 2 ms throughout, and every probe must be dropped. A moment
+  // without a program on a's veth would let one through; so would a reload that lost the endpoint entry,
+  // the policy trie or the stream's conntrack entry, and the stream would stall.
+  const allowB = policyLpmKeysForPorts({ endpointId: a.endpointId, remoteIdentity: b.identity, direction: SluiceDirection.INGRESS },
+    6, 7200, 7200);
+  policy.updateBatch(allowB.map((k) => [k, { action: SluicePolicyAction.ALLOW, ruleId: 77 }] as const));
+  endpoints.update(a.endpointId, endpointEntry({ ingress: true, egress: true }, 20));
   const deniedBefore = readCounter(metrics, SluiceDirection.INGRESS, SluiceDropReason.POLICY_DENIED).packets;
   const ipcacheBefore = dumpIpcache(ipcache);
+  const policyBefore = dumpPolicyV2(policy);
+  const endpointsBefore = dumpEndpoints(endpoints);
   const before = await lab.status(name);
 
   const srv = await tcpServe(a.netns, a.ipv4, 7200);
@@ -216,10 +289,10 @@ test('reload under a streaming TCP connection: new programs swapped in, no reset
     }
   }
   assert.deepEqual(pinnedMapIds(), mapIds, 'pinned maps reused, not recreated');
-  assert.deepEqual(policy.lookup(sentinel), { action: SluicePolicyAction.ALLOW, ruleId: 77 });
+  assert.deepEqual(dumpPolicyV2(policy), policyBefore);
+  assert.deepEqual(dumpEndpoints(endpoints), endpointsBefore, 'a reload keeps the endpoint entries (and a\'s isolation)');
   assert.deepEqual(dumpIpcache(ipcache), ipcacheBefore);
-  policy.delete(sentinel);
-  policy.delete(denyC);
+  openA(21);
 });
 
 test('pinned maps survive the process that created them', async () => {
@@ -232,11 +305,12 @@ test('pinned maps survive the process that created them', async () => {
     // The child has exited; only the pins hold the maps now.
     const lxc = loadLxc({ pinRoot, endpoint: { endpointId: 1, ipv4: 0 } });
     try {
-      const key = { endpointId: 77, remoteIdentity: 7777, direction: SluiceDirection.EGRESS };
-      assert.deepEqual(lxc.maps.policy.lookup(key), { action: SluicePolicyAction.DENY, ruleId: 7 });
-      assert.deepEqual(dumpPolicy(lxc.maps.policy), [
-        { endpointId: 77, direction: 'EGRESS', remoteIdentity: 7777, action: 'DENY', ruleId: 7 },
+      const key = policyLpmKey({ endpointId: 77, remoteIdentity: 7777, direction: SluiceDirection.EGRESS });
+      assert.deepEqual(lxc.maps.policy.lookup(key), { action: SluicePolicyAction.ALLOW, ruleId: 7 });
+      assert.deepEqual(dumpPolicyV2(lxc.maps.policy), [
+        { endpointId: 77, direction: 'EGRESS', remoteIdentity: 7777, protocol: '*', ports: '*', action: 'ALLOW', ruleId: 7 },
       ]);
+      assert.deepEqual(lxc.maps.endpoints.lookup(77), { flags: 2, policyRevision: 1 });
     } finally {
       lxc.close();
     }
@@ -252,7 +326,7 @@ test('a failure half-way with the datapath loaded rolls back netns, programs and
   const recording: EndpointDatapath = {
     attach: async (p, pod, opts) => {
       const r = await endpoints.attach(p, pod, opts);
-      pinsSeen.push(existsSync(`${p.pinRoot}/sl_policy_v1`));
+      pinsSeen.push(existsSync(`${p.pinRoot}/sl_policy_v2`) && existsSync(`${p.pinRoot}/sl_endpoints_v1`));
       return r;
     },
     query: (p, pod) => endpoints.query(p, pod),
@@ -273,7 +347,7 @@ test('a failure half-way with the datapath loaded rolls back netns, programs and
 /** Map ids of the lab's pinned maps, by name. */
 function pinnedMapIds(): Record<string, number> {
   const ids: Record<string, number> = {};
-  for (const m of ['sl_ipcache_v1', 'sl_iphost_v1', 'sl_policy_v1', 'sl_events_v1', 'sl_metrics_v1', 'sl_config_v1']) {
+  for (const { name: m } of LXC_MAP_LAYOUTS) {
     const map = openPinnedMap(`${plan.pinRoot}/${m}`);
     ids[m] = map.info.id;
     map.close();
@@ -288,14 +362,17 @@ async function progMapIds(progId: number): Promise<number[]> {
   return ((JSON.parse(r.stdout) as { map_ids?: number[] }).map_ids ?? []).slice();
 }
 
-async function waitFor(events: SluiceEvent[], match: (e: SluiceEvent) => boolean, ms = 2000): Promise<SluiceEvent> {
+/** Waits until at least `count` events arrived (or 2 s passed). */
+async function settle(events: SluiceEvent[], count: number, ms = 2000): Promise<void> {
   const deadline = Date.now() + ms;
-  for (;;) {
-    const found = events.find(match);
-    if (found) return found;
-    if (Date.now() > deadline) throw new Error(`no matching event in ${ms} ms; got ${JSON.stringify(events, bigints)}`);
-    await delay(20);
-  }
+  while (events.length < count && Date.now() < deadline) await delay(20);
+}
+
+/** The first event matching, from those already read. */
+function waitForSync(events: SluiceEvent[], match: (e: SluiceEvent) => boolean): SluiceEvent {
+  const found = events.find(match);
+  if (!found) throw new Error(`no matching event; got ${JSON.stringify(events, bigints)}`);
+  return found;
 }
 
 function pick<T extends object>(v: SluiceEvent, like: T): T {

@@ -175,6 +175,25 @@ export function tcpServe(ns: string, ip: string, port: number): Promise<TcpServe
   });
 }
 
+/** A UDP echo server (tcp-tool udp-serve) in `ns`; resolves once it listens. */
+export function udpServe(ns: string, ip: string, port: number): Promise<{ kill(): void }> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, tcpTool, 'udp-serve', ip, String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`tcp-tool udp-serve in ${ns} exited (${code}) before listening`)));
+    jsonLines(child, (v) => {
+      if (v['listening']) resolve({ kill: () => child.kill('SIGKILL') });
+    });
+  });
+}
+
+/** One datagram from local port `localPort`, and its echo within `ms`: 'answered' or 'timeout'. */
+export async function udpAsk(ns: string, ip: string, port: number, localPort: number, ms = 1000): Promise<string> {
+  return String((await runJson(ns, ['udp-ask', ip, String(port), String(localPort), String(ms)]))['result']);
+}
+
 /** tcp-tool stream from `ns`: writes for `ms`, then reports. */
 export async function tcpStream(ns: string, ip: string, port: number, ms: number): Promise<StreamSummary> {
   return (await runJson(ns, ['stream', ip, String(port), String(ms)])) as unknown as StreamSummary;

@@ -1,17 +1,22 @@
 /**
- * A tiny TCP tool the lab tests run inside pod namespaces (node <this> ...):
+ * A tiny TCP (and UDP) tool the lab tests run inside pod namespaces
+ * (node <this> ...):
  *
  *   serve <ip> <port>                 accept ONE connection, verify the byte
  *                                     pattern, print a JSON summary, exit
  *   stream <ip> <port> <ms>           write the pattern for <ms>, half-close,
  *                                     print the server's summary + our count
  *   probe <ip> <port> <lport> <ms>    try to connect from local port <lport>
+ *   udp-serve <ip> <port>             echo every datagram back, until killed
+ *   udp-ask <ip> <port> <lport> <ms>  send one datagram from <lport>, wait <ms>
+ *                                     for the echo: answered | timeout
  *
  * The pattern (byte at stream offset i is i mod 251) makes any lost,
  * duplicated or reordered byte visible at the receiver, and the server records
  * the longest pause between two arrivals: a connection that "survives" a
  * reload must keep both its bytes and its pace.
  */
+import { createSocket } from 'node:dgram';
 import { createConnection, createServer, type Socket } from 'node:net';
 
 const PERIOD = 251;
@@ -132,10 +137,32 @@ function probe(ip: string, port: number, localPort: number, ms: number): void {
   });
 }
 
+function udpServe(ip: string, port: number): void {
+  const sock = createSocket('udp4');
+  sock.on('message', (msg, from) => sock.send(msg, from.port, from.address));
+  sock.bind(port, ip, () => print({ listening: true }));
+}
+
+function udpAsk(ip: string, port: number, localPort: number, ms: number): void {
+  const sock = createSocket('udp4');
+  const timer = setTimeout(() => {
+    print({ result: 'timeout' });
+    sock.close();
+  }, ms);
+  sock.on('message', () => {
+    clearTimeout(timer);
+    print({ result: 'answered' });
+    sock.close();
+  });
+  sock.bind(localPort, () => sock.send('ping', port, ip));
+}
+
 const [mode, ip = '', port = '0', a = '0', b = '0'] = process.argv.slice(2);
 if (mode === 'serve') serve(ip, Number(port));
 else if (mode === 'stream') stream(ip, Number(port), Number(a));
 else if (mode === 'probe') probe(ip, Number(port), Number(a), Number(b));
+else if (mode === 'udp-serve') udpServe(ip, Number(port));
+else if (mode === 'udp-ask') udpAsk(ip, Number(port), Number(a), Number(b));
 else if (mode !== undefined) {
   process.stderr.write(`tcp-tool: unknown mode ${mode}\n`);
   process.exitCode = 2;

@@ -49,32 +49,6 @@ export const ipcacheEntryCodec: Codec<IpcacheEntry> = {
   },
 };
 
-/** struct policy_key (12 bytes). */
-export interface PolicyKey {
-  endpointId: number;
-  remoteIdentity: number;
-  direction: number;
-}
-
-export const policyKeyCodec: Codec<PolicyKey> = {
-  size: 12,
-  encode(v: PolicyKey): Buffer {
-    const b = Buffer.alloc(12);
-    b.writeUInt32LE(v.endpointId, 0);
-    b.writeUInt32LE(v.remoteIdentity, 4);
-    b.writeUInt8(v.direction, 8);
-    return b;
-  },
-  decode(b: Buffer, o = 0): PolicyKey {
-    if (b.length - o < 12) throw new RangeError(`policy_key: need 12 bytes, got ${b.length - o}`);
-    return {
-      endpointId: b.readUInt32LE(o + 0),
-      remoteIdentity: b.readUInt32LE(o + 4),
-      direction: b.readUInt8(o + 8),
-    };
-  },
-};
-
 /** struct policy_entry (8 bytes). */
 export interface PolicyEntry {
   action: number;
@@ -152,6 +126,186 @@ export const endpointEntryCodec: Codec<EndpointEntry> = {
     return {
       flags: b.readUInt32LE(o + 0),
       policyRevision: b.readUInt32LE(o + 4),
+    };
+  },
+};
+
+/** struct ct_key (20 bytes). */
+export interface CtKey {
+  endpointId: number;
+  localAddr: number; // network byte order on the wire; natural value here
+  remoteAddr: number; // network byte order on the wire; natural value here
+  localPort: number; // network byte order on the wire; natural value here
+  remotePort: number; // network byte order on the wire; natural value here
+  protocol: number;
+}
+
+export const ctKeyCodec: Codec<CtKey> = {
+  size: 20,
+  encode(v: CtKey): Buffer {
+    const b = Buffer.alloc(20);
+    b.writeUInt32LE(v.endpointId, 0);
+    b.writeUInt32BE(v.localAddr, 4);
+    b.writeUInt32BE(v.remoteAddr, 8);
+    b.writeUInt16BE(v.localPort, 12);
+    b.writeUInt16BE(v.remotePort, 14);
+    b.writeUInt8(v.protocol, 16);
+    return b;
+  },
+  decode(b: Buffer, o = 0): CtKey {
+    if (b.length - o < 20) throw new RangeError(`ct_key: need 20 bytes, got ${b.length - o}`);
+    return {
+      endpointId: b.readUInt32LE(o + 0),
+      localAddr: b.readUInt32BE(o + 4),
+      remoteAddr: b.readUInt32BE(o + 8),
+      localPort: b.readUInt16BE(o + 12),
+      remotePort: b.readUInt16BE(o + 14),
+      protocol: b.readUInt8(o + 16),
+    };
+  },
+};
+
+/** struct ct_entry (24 bytes). */
+export interface CtEntry {
+  expiresNs: bigint;
+  policyRevision: number;
+  ruleId: number;
+  origDirection: number;
+  tcpState: number;
+  flags: number;
+}
+
+export const ctEntryCodec: Codec<CtEntry> = {
+  size: 24,
+  encode(v: CtEntry): Buffer {
+    const b = Buffer.alloc(24);
+    b.writeBigUInt64LE(v.expiresNs, 0);
+    b.writeUInt32LE(v.policyRevision, 8);
+    b.writeUInt32LE(v.ruleId, 12);
+    b.writeUInt8(v.origDirection, 16);
+    b.writeUInt8(v.tcpState, 17);
+    b.writeUInt8(v.flags, 18);
+    return b;
+  },
+  decode(b: Buffer, o = 0): CtEntry {
+    if (b.length - o < 24) throw new RangeError(`ct_entry: need 24 bytes, got ${b.length - o}`);
+    return {
+      expiresNs: b.readBigUInt64LE(o + 0),
+      policyRevision: b.readUInt32LE(o + 8),
+      ruleId: b.readUInt32LE(o + 12),
+      origDirection: b.readUInt8(o + 16),
+      tcpState: b.readUInt8(o + 17),
+      flags: b.readUInt8(o + 18),
+    };
+  },
+};
+
+/** struct ct_config (24 bytes). */
+export interface CtConfig {
+  tcpSynMs: number;
+  tcpEstablishedMs: number;
+  tcpFinMs: number;
+  tcpClosedMs: number;
+  udpMs: number;
+  icmpMs: number;
+}
+
+export const ctConfigCodec: Codec<CtConfig> = {
+  size: 24,
+  encode(v: CtConfig): Buffer {
+    const b = Buffer.alloc(24);
+    b.writeUInt32LE(v.tcpSynMs, 0);
+    b.writeUInt32LE(v.tcpEstablishedMs, 4);
+    b.writeUInt32LE(v.tcpFinMs, 8);
+    b.writeUInt32LE(v.tcpClosedMs, 12);
+    b.writeUInt32LE(v.udpMs, 16);
+    b.writeUInt32LE(v.icmpMs, 20);
+    return b;
+  },
+  decode(b: Buffer, o = 0): CtConfig {
+    if (b.length - o < 24) throw new RangeError(`ct_config: need 24 bytes, got ${b.length - o}`);
+    return {
+      tcpSynMs: b.readUInt32LE(o + 0),
+      tcpEstablishedMs: b.readUInt32LE(o + 4),
+      tcpFinMs: b.readUInt32LE(o + 8),
+      tcpClosedMs: b.readUInt32LE(o + 12),
+      udpMs: b.readUInt32LE(o + 16),
+      icmpMs: b.readUInt32LE(o + 20),
+    };
+  },
+};
+
+/** struct frag_key (12 bytes). */
+export interface FragKey {
+  saddr: number; // network byte order on the wire; natural value here
+  daddr: number; // network byte order on the wire; natural value here
+  id: number; // network byte order on the wire; natural value here
+  protocol: number;
+}
+
+export const fragKeyCodec: Codec<FragKey> = {
+  size: 12,
+  encode(v: FragKey): Buffer {
+    const b = Buffer.alloc(12);
+    b.writeUInt32BE(v.saddr, 0);
+    b.writeUInt32BE(v.daddr, 4);
+    b.writeUInt16BE(v.id, 8);
+    b.writeUInt8(v.protocol, 10);
+    return b;
+  },
+  decode(b: Buffer, o = 0): FragKey {
+    if (b.length - o < 12) throw new RangeError(`frag_key: need 12 bytes, got ${b.length - o}`);
+    return {
+      saddr: b.readUInt32BE(o + 0),
+      daddr: b.readUInt32BE(o + 4),
+      id: b.readUInt16BE(o + 8),
+      protocol: b.readUInt8(o + 10),
+    };
+  },
+};
+
+/** struct frag_entry (8 bytes). */
+export interface FragEntry {
+  sport: number; // network byte order on the wire; natural value here
+  dport: number; // network byte order on the wire; natural value here
+  icmpId: number; // network byte order on the wire; natural value here
+}
+
+export const fragEntryCodec: Codec<FragEntry> = {
+  size: 8,
+  encode(v: FragEntry): Buffer {
+    const b = Buffer.alloc(8);
+    b.writeUInt16BE(v.sport, 0);
+    b.writeUInt16BE(v.dport, 2);
+    b.writeUInt16BE(v.icmpId, 4);
+    return b;
+  },
+  decode(b: Buffer, o = 0): FragEntry {
+    if (b.length - o < 8) throw new RangeError(`frag_entry: need 8 bytes, got ${b.length - o}`);
+    return {
+      sport: b.readUInt16BE(o + 0),
+      dport: b.readUInt16BE(o + 2),
+      icmpId: b.readUInt16BE(o + 4),
+    };
+  },
+};
+
+/** struct counter_value (8 bytes). */
+export interface CounterValue {
+  value: bigint;
+}
+
+export const counterValueCodec: Codec<CounterValue> = {
+  size: 8,
+  encode(v: CounterValue): Buffer {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(v.value, 0);
+    return b;
+  },
+  decode(b: Buffer, o = 0): CounterValue {
+    if (b.length - o < 8) throw new RangeError(`counter_value: need 8 bytes, got ${b.length - o}`);
+    return {
+      value: b.readBigUInt64LE(o + 0),
     };
   },
 };
@@ -337,6 +491,9 @@ export const SluiceDropReason = {
   INVALID_L4: 4,
   UNSUPPORTED_L3: 5,
   SPOOFED_SOURCE: 6,
+  ENDPOINT_UNKNOWN: 7,
+  CT_INVALID: 8,
+  FRAG_UNKNOWN: 9,
   REASON_MAX: 64,
 } as const;
 export type SluiceDropReason = (typeof SluiceDropReason)[keyof typeof SluiceDropReason];
@@ -349,6 +506,9 @@ const sluiceDropReasonNames = new Map<number, string>([
   [4, 'INVALID_L4'],
   [5, 'UNSUPPORTED_L3'],
   [6, 'SPOOFED_SOURCE'],
+  [7, 'ENDPOINT_UNKNOWN'],
+  [8, 'CT_INVALID'],
+  [9, 'FRAG_UNKNOWN'],
   [64, 'REASON_MAX'],
 ]);
 /** The name of a sluice_drop_reason value, or "UNKNOWN(n)". */
@@ -393,6 +553,11 @@ export const SluiceEventFlags = {
   FRAGMENT: 1,
   LATER_FRAG: 2,
   IP_OPTIONS: 4,
+  CT_NEW: 8,
+  CT_ESTABLISHED: 16,
+  CT_REPLY: 32,
+  CT_RECHECKED: 64,
+  CT_RELATED: 128,
 } as const;
 export type SluiceEventFlags = (typeof SluiceEventFlags)[keyof typeof SluiceEventFlags];
 
@@ -400,6 +565,11 @@ const sluiceEventFlagsNames = new Map<number, string>([
   [1, 'FRAGMENT'],
   [2, 'LATER_FRAG'],
   [4, 'IP_OPTIONS'],
+  [8, 'CT_NEW'],
+  [16, 'CT_ESTABLISHED'],
+  [32, 'CT_REPLY'],
+  [64, 'CT_RECHECKED'],
+  [128, 'CT_RELATED'],
 ]);
 /** The name of a sluice_event_flags value, or "UNKNOWN(n)". */
 export function sluiceEventFlagsName(n: number): string {
@@ -410,12 +580,14 @@ export function sluiceEventFlagsName(n: number): string {
 export const SluiceConfigFlags = {
   NONE: 0,
   TRACE_ALLOWED: 1,
+  TRACE_NEW: 2,
 } as const;
 export type SluiceConfigFlags = (typeof SluiceConfigFlags)[keyof typeof SluiceConfigFlags];
 
 const sluiceConfigFlagsNames = new Map<number, string>([
   [0, 'NONE'],
   [1, 'TRACE_ALLOWED'],
+  [2, 'TRACE_NEW'],
 ]);
 /** The name of a sluice_config_flags value, or "UNKNOWN(n)". */
 export function sluiceConfigFlagsName(n: number): string {
@@ -474,14 +646,112 @@ export function sluiceEndpointFlagsName(n: number): string {
   return sluiceEndpointFlagsNames.get(n) ?? `UNKNOWN(${n})`;
 }
 
+/** enum sluice_ct_tcp_state. */
+export const SluiceCtTcpState = {
+  NONE: 0,
+  SYN_SENT: 1,
+  ESTABLISHED: 2,
+  FIN_WAIT: 3,
+  CLOSED: 4,
+} as const;
+export type SluiceCtTcpState = (typeof SluiceCtTcpState)[keyof typeof SluiceCtTcpState];
+
+const sluiceCtTcpStateNames = new Map<number, string>([
+  [0, 'NONE'],
+  [1, 'SYN_SENT'],
+  [2, 'ESTABLISHED'],
+  [3, 'FIN_WAIT'],
+  [4, 'CLOSED'],
+]);
+/** The name of a sluice_ct_tcp_state value, or "UNKNOWN(n)". */
+export function sluiceCtTcpStateName(n: number): string {
+  return sluiceCtTcpStateNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_ct_flags. */
+export const SluiceCtFlags = {
+  NONE: 0,
+  REPLY_SEEN: 1,
+  FIN_ORIG: 2,
+  FIN_REPLY: 4,
+} as const;
+export type SluiceCtFlags = (typeof SluiceCtFlags)[keyof typeof SluiceCtFlags];
+
+const sluiceCtFlagsNames = new Map<number, string>([
+  [0, 'NONE'],
+  [1, 'REPLY_SEEN'],
+  [2, 'FIN_ORIG'],
+  [4, 'FIN_REPLY'],
+]);
+/** The name of a sluice_ct_flags value, or "UNKNOWN(n)". */
+export function sluiceCtFlagsName(n: number): string {
+  return sluiceCtFlagsNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_ct_default_ms. */
+export const SluiceCtDefaultMs = {
+  TCP_SYN_MS: 60000,
+  TCP_ESTABLISHED_MS: 21600000,
+  TCP_FIN_MS: 120000,
+  TCP_CLOSED_MS: 10000,
+  UDP_MS: 60000,
+  ICMP_MS: 30000,
+} as const;
+export type SluiceCtDefaultMs = (typeof SluiceCtDefaultMs)[keyof typeof SluiceCtDefaultMs];
+
+const sluiceCtDefaultMsNames = new Map<number, string>([
+  [60000, 'TCP_SYN_MS'],
+  [21600000, 'TCP_ESTABLISHED_MS'],
+  [120000, 'TCP_FIN_MS'],
+  [10000, 'TCP_CLOSED_MS'],
+  [30000, 'ICMP_MS'],
+]);
+/** The name of a sluice_ct_default_ms value, or "UNKNOWN(n)". */
+export function sluiceCtDefaultMsName(n: number): string {
+  return sluiceCtDefaultMsNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_counter. */
+export const SluiceCounter = {
+  EVENTS_LOST: 0,
+  CT_CREATED: 1,
+  CT_CREATE_FAILED: 2,
+  CT_RECHECKED: 3,
+  CT_REVOKED: 4,
+  FRAG_TRACKED: 5,
+  FRAG_TRACK_FAILED: 6,
+  MAX: 16,
+} as const;
+export type SluiceCounter = (typeof SluiceCounter)[keyof typeof SluiceCounter];
+
+const sluiceCounterNames = new Map<number, string>([
+  [0, 'EVENTS_LOST'],
+  [1, 'CT_CREATED'],
+  [2, 'CT_CREATE_FAILED'],
+  [3, 'CT_RECHECKED'],
+  [4, 'CT_REVOKED'],
+  [5, 'FRAG_TRACKED'],
+  [6, 'FRAG_TRACK_FAILED'],
+  [16, 'MAX'],
+]);
+/** The name of a sluice_counter value, or "UNKNOWN(n)". */
+export function sluiceCounterName(n: number): string {
+  return sluiceCounterNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
 /** Every shared struct's codec, by C struct name (size checks, tests). */
 export const structCodecs: Readonly<Record<string, Codec<object>>> = {
   ipcache_key: ipcacheKeyCodec,
   ipcache_entry: ipcacheEntryCodec,
-  policy_key: policyKeyCodec,
   policy_entry: policyEntryCodec,
   policy_lpm_key: policyLpmKeyCodec,
   endpoint_entry: endpointEntryCodec,
+  ct_key: ctKeyCodec,
+  ct_entry: ctEntryCodec,
+  ct_config: ctConfigCodec,
+  frag_key: fragKeyCodec,
+  frag_entry: fragEntryCodec,
+  counter_value: counterValueCodec,
   metrics_value: metricsValueCodec,
   global_config: globalConfigCodec,
   endpoint_config: endpointConfigCodec,

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Endpoints: what the node knows about each local pod, keyed by endpoint id
+ * (sl_endpoints_v1): whether some policy isolates it per direction, and the
+ * revision of its policy, which conntrack compares to decide when existing
+ * connections must be judged again.
+ *
+ * The agent writes the entry before it attaches the pod's programs and
+ * deletes it after detaching them; a program whose endpoint has no entry
+ * drops everything (fail closed: a pod the control plane does not know is
+ * not a pod whose policy we could enforce).
+ */
+#ifndef SLUICE_LIB_ENDPOINT_H
+#define SLUICE_LIB_ENDPOINT_H
+
+#include "common.h"
+
+/* Capacity is part of the pinned map's identity: changing it needs _v2. */
+#define SLUICE_ENDPOINTS_MAX_ENTRIES (64 * 1024)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct endpoint_entry);
+	__uint(max_entries, SLUICE_ENDPOINTS_MAX_ENTRIES);
+	/* Memory follows the number of pods, not the capacity. */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_endpoints_v1 SEC(".maps");
+
+/*
+ * Copies the endpoint's entry into *ep, so the whole packet is decided on one
+ * (flags, revision) pair. An update from user space replaces the element of
+ * this non-preallocated hash (the old one is freed after RCU), so the copy is
+ * never half old, half new.
+ * Returns: CTX_ACT_OK, or -SLUICE_DROP_ENDPOINT_UNKNOWN when there is none.
+ */
+static __always_inline int endpoint_load(__u32 endpoint_id, struct endpoint_entry *ep)
+{
+	const struct endpoint_entry *entry = bpf_map_lookup_elem(&sl_endpoints_v1, &endpoint_id);
+
+	if (!entry)
+		return -SLUICE_DROP_ENDPOINT_UNKNOWN;
+	*ep = *entry;
+	return CTX_ACT_OK;
+}
+
+/* Returns: true when some policy selects the endpoint for dir (default deny there). */
+static __always_inline bool endpoint_isolated(const struct endpoint_entry *ep, __u8 dir)
+{
+	__u32 bit = dir == SLUICE_DIR_EGRESS ? SLUICE_EP_F_EGRESS_ISOLATED : SLUICE_EP_F_INGRESS_ISOLATED;
+
+	return ep->flags & bit;
+}
+
+#endif /* SLUICE_LIB_ENDPOINT_H */

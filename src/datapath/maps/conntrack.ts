@@ -1,0 +1,94 @@
+/**
+ * sl_ct_v1: the connection tracker (bpf/lib/conntrack.h), an LRU hash keyed
+ * by a connection as one endpoint sees it (local/remote address and port,
+ * protocol) → original direction, TCP state, deadline, policy revision and
+ * the rule that allowed it. The datapath writes it; the control plane reads
+ * it (dumps), and deletes an endpoint's entries when the endpoint goes.
+ *
+ * Deadlines are bpf_ktime_get_ns() values: CLOCK_MONOTONIC, the clock
+ * process.hrtime.bigint() reads, so user space can tell what is live.
+ */
+import type { RawMap, TypedMap } from '../api.js';
+import { BpfMapType, typedMap } from '../bpf-map.js';
+import {
+  ctEntryCodec, ctKeyCodec, SluiceCtFlags, sluiceCtTcpStateName, sluiceDirectionName, type CtEntry, type CtKey,
+} from '../generated/abi.js';
+import { formatIpv4 } from './ipv4.js';
+import { checkLayout, type MapLayout } from './layout.js';
+
+/** SLUICE_CT_MAX_ENTRIES in bpf/lib/conntrack.h. */
+export const CT_MAX_ENTRIES = 256 * 1024;
+
+export const CT_LAYOUT: MapLayout = {
+  name: 'sl_ct_v1',
+  type: BpfMapType.LRU_HASH,
+  keySize: ctKeyCodec.size,
+  valueSize: ctEntryCodec.size,
+  maxEntries: CT_MAX_ENTRIES,
+};
+
+export type ConntrackMap = TypedMap<CtKey, CtEntry>;
+
+/** Types raw after checking it is the conntrack map of this layout. */
+export function openConntrack(raw: RawMap): ConntrackMap {
+  checkLayout(raw.info, CT_LAYOUT);
+  return typedMap(raw, ctKeyCodec, ctEntryCodec);
+}
+
+/** Now on the datapath's clock (bpf_ktime_get_ns, CLOCK_MONOTONIC). */
+export function monotonicNowNs(): bigint {
+  return process.hrtime.bigint();
+}
+
+/** Deletes every entry of endpointId (e.g. after its pod went away). Returns how many. */
+export function flushEndpointConnections(map: ConntrackMap, endpointId: number): number {
+  let n = 0;
+  for (const [key] of map.entries()) {
+    if (key.endpointId === endpointId && map.delete(key)) n++;
+  }
+  return n;
+}
+
+const PROTOCOLS: ReadonlyMap<number, string> = new Map([[1, 'ICMP'], [6, 'TCP'], [17, 'UDP'], [132, 'SCTP']]);
+const FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [SluiceCtFlags.REPLY_SEEN, 'REPLY_SEEN'], [SluiceCtFlags.FIN_ORIG, 'FIN_ORIG'], [SluiceCtFlags.FIN_REPLY, 'FIN_REPLY'],
+];
+
+export interface ConntrackRow {
+  readonly endpointId: number;
+  readonly protocol: string; // TCP | UDP | SCTP | ICMP | IP(n)
+  readonly local: string; // "10.0.0.2:80"; ICMP echo: "10.0.0.2 id 7"; other: "10.0.0.2"
+  readonly remote: string;
+  /** Who opened it: EGRESS = the endpoint, INGRESS = the peer. */
+  readonly origDirection: string;
+  readonly tcpState: string; // NONE for other protocols
+  readonly flags: readonly string[];
+  readonly policyRevision: number;
+  readonly ruleId: number;
+  /** Milliseconds left at `now`; <= 0: expired (the datapath treats it as gone). */
+  readonly expiresInMs: number;
+}
+
+/** Every entry, ordered by endpoint, protocol, local then remote side. */
+export function dumpConntrack(map: ConntrackMap, now: bigint = monotonicNowNs()): ConntrackRow[] {
+  return [...map.entries()]
+    .sort(([a], [b]) => a.endpointId - b.endpointId || a.protocol - b.protocol || a.localAddr - b.localAddr ||
+      a.localPort - b.localPort || a.remoteAddr - b.remoteAddr || a.remotePort - b.remotePort)
+    .map(([key, e]) => ({
+      endpointId: key.endpointId,
+      protocol: PROTOCOLS.get(key.protocol) ?? `IP(${key.protocol})`,
+      local: side(key.protocol, key.localAddr, key.localPort),
+      remote: side(key.protocol, key.remoteAddr, key.remotePort),
+      origDirection: sluiceDirectionName(e.origDirection),
+      tcpState: sluiceCtTcpStateName(e.tcpState),
+      flags: FLAG_NAMES.filter(([bit]) => e.flags & bit).map(([, name]) => name),
+      policyRevision: e.policyRevision,
+      ruleId: e.ruleId,
+      expiresInMs: Number((e.expiresNs - now) / 1_000_000n),
+    }));
+}
+
+function side(protocol: number, addr: number, port: number): string {
+  if (protocol === 1) return port === 0 ? formatIpv4(addr) : `${formatIpv4(addr)} id ${port}`;
+  return protocol === 6 || protocol === 17 || protocol === 132 ? `${formatIpv4(addr)}:${port}` : formatIpv4(addr);
+}
