@@ -30,6 +30,16 @@ function endpoint(addr: number, port: number, identity: number, protocol: number
   return `${withPort} (${who ? `${who}, ` : ''}id ${identity})`;
 }
 
+/** Event flags worth a word in a line, in the order they are shown. */
+const FLAG_NOTES: ReadonlyArray<readonly [number, string]> = [
+  [SluiceEventFlags.CT_NEW, 'new'],
+  [SluiceEventFlags.CT_ESTABLISHED, 'established'],
+  [SluiceEventFlags.CT_REPLY, 'reply'],
+  [SluiceEventFlags.CT_RELATED, 'related'],
+  [SluiceEventFlags.CT_RECHECKED, 'policy changed'],
+  [SluiceEventFlags.LATER_FRAG, 'fragment'],
+];
+
 /** Single-line rendering; timestamp is left to the caller (ktime is not wall time). */
 export function formatEvent(ev: SluiceEvent, name: AddressNamer = () => undefined): string {
   const verdict = ev.eventType === SluiceEventType.DROP ? 'DROPPED' : 'FORWARDED';
@@ -44,6 +54,7 @@ export function formatEvent(ev: SluiceEvent, name: AddressNamer = () => undefine
   ];
   if (ev.eventType === SluiceEventType.DROP) parts.push(`reason ${sluiceDropReasonName(ev.dropReason)}`);
   if (ev.ruleId !== 0) parts.push(`rule ${ev.ruleId}`);
-  if (ev.flags & SluiceEventFlags.LATER_FRAG) parts.push('fragment');
+  const notes = FLAG_NOTES.filter(([bit]) => ev.flags & bit).map(([, note]) => note);
+  if (notes.length) parts.push(`[${notes.join(',')}]`);
   return parts.join('  ');
 }
