@@ -13,6 +13,7 @@ import { defaultLabPaths } from '../lab/names.js';
 import { type LabSpec, resolveSpec } from '../lab/spec.js';
 import { formatStatus } from '../lab/status-format.js';
 import { registerLabDatapathCommands } from './lab-datapath.js';
+import { registerLabPolicyCommands } from './lab-policy.js';
 
 const DEFAULT_LAB = 'dev';
 
@@ -105,6 +106,7 @@ export function registerLabCommands(program: Command): void {
     );
 
   registerLabDatapathCommands(lab, run);
+  registerLabPolicyCommands(lab);
 }
 
 /**

@@ -2,7 +2,9 @@
 /** `sluice`: the command-line entry. Each area registers its own commands. */
 import { Command } from 'commander';
 import { registerLabCommands } from './lab.js';
+import { registerPolicyCommands } from './policy.js';
 
 const program = new Command('sluice').description('Kubernetes networking with an eBPF datapath');
 registerLabCommands(program);
+registerPolicyCommands(program);
 await program.parseAsync(process.argv);

@@ -40,7 +40,15 @@ export const MAX_IDENTITY = 0xffffffff;
 /** The label of an identity that names the pod's namespace. */
 export const NAMESPACE_IDENTITY_LABEL = 'k8s:io.kubernetes.pod.namespace';
 
-export interface IdentityLabels {
+/** What allocation needs of a label set: its canonical key. */
+export interface LabelSet {
+  /** Sorted label strings. */
+  readonly labels: readonly string[];
+  /** Canonical and injective: equal keys ⇔ equal label sets. */
+  readonly key: string;
+}
+
+export interface IdentityLabels extends LabelSet {
   readonly namespace: string;
   readonly podLabels: Readonly<Record<string, string>>;
   readonly namespaceLabels: Readonly<Record<string, string>>;
@@ -65,8 +73,13 @@ export function identityLabels(pod: Pick<ClusterPod, 'namespace' | 'labels'>, na
   return { namespace: pod.namespace, podLabels, namespaceLabels, labels, key: JSON.stringify(labels) };
 }
 
-export interface IdentityTable {
-  readonly byId: ReadonlyMap<number, IdentityLabels>;
+/**
+ * Ids and the label sets they stand for. Generic in the label set so that the
+ * map compiler can allocate richer sets (labels plus the ipBlocks and named
+ * ports that tell pods apart, see compile-identities.ts) by the same policy.
+ */
+export interface IdentityTable<L extends LabelSet = IdentityLabels> {
+  readonly byId: ReadonlyMap<number, L>;
   readonly byKey: ReadonlyMap<string, number>;
   /** The next never-used id. */
   readonly next: number;
@@ -74,10 +87,15 @@ export interface IdentityTable {
   readonly free: readonly number[];
 }
 
-export const EMPTY_IDENTITY_TABLE: IdentityTable = { byId: new Map(), byKey: new Map(), next: FIRST_IDENTITY, free: [] };
+export const EMPTY_IDENTITY_TABLE: IdentityTable<never> = {
+  byId: new Map<number, never>(),
+  byKey: new Map<string, number>(),
+  next: FIRST_IDENTITY,
+  free: [],
+};
 
-export interface Allocation {
-  readonly table: IdentityTable;
+export interface Allocation<L extends LabelSet = IdentityLabels> {
+  readonly table: IdentityTable<L>;
   /** Ids given to new label sets in this allocation, ascending. */
   readonly added: readonly number[];
   /** Ids no longer used, ascending. */
@@ -94,16 +112,17 @@ export interface AllocationOptions {
  * kept, allocated and released by the policy in the module comment.
  * Throws PolicyError 'exhausted' when there are more sets than ids.
  */
-export function allocateIdentities(
-  previous: IdentityTable,
-  wanted: Iterable<IdentityLabels>,
+export function allocateIdentities<L extends LabelSet = IdentityLabels>(
+  /** Only its ids, keys, `next` and `free` are read: a table restored with bare label sets will do. */
+  previous: IdentityTable<LabelSet>,
+  wanted: Iterable<L>,
   options: AllocationOptions = {},
-): Allocation {
+): Allocation<L> {
   const maxId = options.maxId ?? MAX_IDENTITY;
-  const wantedByKey = new Map<string, IdentityLabels>();
+  const wantedByKey = new Map<string, L>();
   for (const w of wanted) wantedByKey.set(w.key, w);
 
-  const byId = new Map<number, IdentityLabels>();
+  const byId = new Map<number, L>();
   const byKey = new Map<string, number>();
   for (const [key, labels] of wantedByKey) {
     const id = previous.byKey.get(key);
@@ -140,8 +159,11 @@ export function allocateIdentities(
  * `next` defaults to one past the highest id; every id from FIRST_IDENTITY
  * below `next` that is not in use counts as released (O(next) to rebuild).
  */
-export function restoreIdentityTable(entries: Iterable<readonly [number, IdentityLabels]>, next?: number): IdentityTable {
-  const byId = new Map<number, IdentityLabels>();
+export function restoreIdentityTable<L extends LabelSet = IdentityLabels>(
+  entries: Iterable<readonly [number, L]>,
+  next?: number,
+): IdentityTable<L> {
+  const byId = new Map<number, L>();
   const byKey = new Map<string, number>();
   for (const [id, labels] of entries) {
     if (!Number.isInteger(id) || id < FIRST_IDENTITY || id > MAX_IDENTITY) {

@@ -1,0 +1,104 @@
+/**
+ * What the datapath decides for a packet, computed from a DatapathState the
+ * way bpf/lxc.c does it: ipcache (exact /32 first, then the longest CIDR
+ * prefix, else WORLD), the endpoint entry (missing → drop; a direction not
+ * isolated → pass), then the policy trie with the peer's identity and then
+ * with 0 (any peer), longest prefix first. It is the specification the
+ * compiled state is tested against without a kernel, and lets `explain`
+ * name the entry that would match.
+ */
+import { SluiceEndpointFlags, SluiceIdentityReserved } from '../datapath/generated/abi.js';
+import { endpointDirection, ipcachePrefix, packPolicyKey, type DatapathState, type PortMatch } from './datapath-state.js';
+import type { TrafficProtocol } from './match.js';
+import type { Direction } from './policy-types.js';
+
+export type DirectionDecision =
+  | { readonly verdict: 'no-endpoint' }
+  | { readonly verdict: 'not-isolated' }
+  | { readonly verdict: 'allowed'; readonly ruleId: number; readonly remoteIdentity: number; readonly matchedIdentity: number }
+  | { readonly verdict: 'denied'; readonly remoteIdentity: number };
+
+const ISOLATED: Readonly<Record<Direction, number>> = {
+  ingress: SluiceEndpointFlags.INGRESS_ISOLATED,
+  egress: SluiceEndpointFlags.EGRESS_ISOLATED,
+};
+
+/** The identity the ipcache gives `addr` (natural-order IPv4). */
+export function lookupIdentity(state: DatapathState, addr: number): number {
+  for (let len = 32; len >= 0; len--) {
+    const network = len === 0 ? 0 : Math.floor(addr / 2 ** (32 - len)) * 2 ** (32 - len);
+    const id = state.ipcache.get(ipcachePrefix(network, len));
+    if (id !== undefined) return id;
+  }
+  return SluiceIdentityReserved.WORLD;
+}
+
+/**
+ * One direction of one packet at `endpointId`: `remoteAddr` is the
+ * destination for egress, the source for ingress.
+ */
+export function lookupDirection(
+  state: DatapathState,
+  endpointId: number,
+  direction: Direction,
+  remoteAddr: number,
+  protocol: TrafficProtocol,
+  dport: number,
+): DirectionDecision {
+  const ep = state.endpoints.get(endpointId);
+  if (ep === undefined) return { verdict: 'no-endpoint' };
+  if ((ep.flags & ISOLATED[direction]) === 0) return { verdict: 'not-isolated' };
+  const remoteIdentity = lookupIdentity(state, remoteAddr);
+  const entries = state.policy.get(endpointDirection(endpointId, direction));
+  for (const id of [remoteIdentity, 0]) {
+    const ruleId = entries === undefined ? undefined : longestMatch(entries, id, protocol, dport);
+    if (ruleId !== undefined) return { verdict: 'allowed', ruleId, remoteIdentity, matchedIdentity: id };
+  }
+  return { verdict: 'denied', remoteIdentity };
+}
+
+/** The rule id of the longest entry for (identity, protocol, port), as the LPM trie finds it. */
+function longestMatch(entries: ReadonlyMap<number, number>, identity: number, protocol: TrafficProtocol, dport: number): number | undefined {
+  if (protocol !== 'ICMP') {
+    for (let bits = 16; bits >= 0; bits--) {
+      const port = Math.floor(dport / 2 ** (16 - bits)) * 2 ** (16 - bits);
+      const match: PortMatch = { kind: 'port', protocol, prefix: { port, bits } };
+      const r = entries.get(packPolicyKey(identity, match));
+      if (r !== undefined) return r;
+    }
+  }
+  return entries.get(packPolicyKey(identity, { kind: 'any' }));
+}
+
+/** A connection end as the datapath sees it: an address, and the endpoint id if the pod is local. */
+export interface LookupEnd {
+  readonly addr: number;
+  readonly endpointId?: number;
+}
+
+export interface ConnectionDecision {
+  readonly allowed: boolean;
+  /** At the source's endpoint; undefined when the source is not a local endpoint. */
+  readonly egress?: DirectionDecision;
+  /** At the destination's endpoint; undefined when it is not local. */
+  readonly ingress?: DirectionDecision;
+}
+
+/** A new connection from → to: egress at the source's endpoint, then ingress at the destination's. */
+export function lookupConnection(
+  state: DatapathState,
+  from: LookupEnd,
+  to: LookupEnd,
+  protocol: TrafficProtocol,
+  dport: number,
+): ConnectionDecision {
+  const passes = (d: DirectionDecision | undefined): boolean => d === undefined || d.verdict === 'not-isolated' || d.verdict === 'allowed';
+  const egress = from.endpointId === undefined ? undefined : lookupDirection(state, from.endpointId, 'egress', to.addr, protocol, dport);
+  if (!passes(egress)) return egress === undefined ? { allowed: false } : { allowed: false, egress };
+  const ingress = to.endpointId === undefined ? undefined : lookupDirection(state, to.endpointId, 'ingress', from.addr, protocol, dport);
+  return {
+    allowed: passes(ingress),
+    ...(egress === undefined ? {} : { egress }),
+    ...(ingress === undefined ? {} : { ingress }),
+  };
+}

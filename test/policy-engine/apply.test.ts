@@ -1,0 +1,232 @@
+/**
+ * The applier over in-memory maps: it reaches the new state; after EVERY
+ * single write of a transition, no packet is allowed that neither the old
+ * nor the new state allows (random transitions: policies added, removed,
+ * rewritten, a pod relabelled, ipBlocks appearing); and when writes fail
+ * (full maps, injected errors) it reports them and the result allows at
+ * most what the new state allows.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { applyPlan } from '../../src/policy-engine/apply.js';
+import { planApply } from '../../src/policy/apply-plan.js';
+import { buildCluster, type Cluster } from '../../src/policy/cluster.js';
+import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';
+import { lookupConnection, type LookupEnd } from '../../src/policy/datapath-lookup.js';
+import { EMPTY_DATAPATH_STATE, type DatapathState } from '../../src/policy/datapath-state.js';
+import { diffDatapath, diffSize } from '../../src/policy/diff.js';
+import type { NetworkPolicy, Pod } from '../../src/policy/k8s-types.js';
+import type { TrafficProtocol } from '../../src/policy/match.js';
+import { evaluate } from '../../src/policy/model.js';
+import { randomCase, seededRandom, type RandomCase, type Rng } from '../policy/random-cluster.js';
+import { ALL, netpol, pod, xyzCluster } from '../policy/xyz.js';
+import { SimMaps } from './sim-maps.js';
+
+const PROBES: readonly { port: number; protocol: TrafficProtocol }[] = [
+  { port: 80, protocol: 'TCP' },
+  { port: 8080, protocol: 'TCP' },
+  { port: 53, protocol: 'UDP' },
+  { port: 0, protocol: 'ICMP' },
+];
+
+function compileAll(cluster: Cluster, previous?: CompiledPolicy): CompiledPolicy {
+  return compilePolicy({ cluster, endpoints: new Map(cluster.pods.map((p, i) => [p.id, i + 1])) }, previous);
+}
+
+function ends(c: Cluster): Map<string, LookupEnd> {
+  const out = new Map<string, LookupEnd>(c.pods.map((p, i) => [p.id, { addr: Number(p.ip?.value ?? 0), endpointId: i + 1 }]));
+  for (const ip of externals(c)) out.set(ip, { addr: ipNumber(ip) });
+  return out;
+}
+
+/**
+ * Addresses outside the pods, inside and around every ipBlock and except
+ * hole of the policies (first and last address of each prefix): where the
+ * ipcache's CIDR entries, and their write order, decide.
+ */
+function externals(c: Cluster): string[] {
+  const pods = new Set(c.pods.map((p) => Number(p.ip?.value ?? 0)));
+  const out = new Set<number>();
+  for (const policy of c.policies) {
+    for (const rule of [...policy.ingress, ...policy.egress]) {
+      if (rule.peers === 'all') continue;
+      for (const peer of rule.peers) {
+        if (peer.kind !== 'ipBlock' || peer.cidr.family !== 4) continue;
+        for (const prefix of [peer.cidr, ...peer.except]) {
+          const base = Number(prefix.base);
+          const size = 2 ** (32 - prefix.prefixlen);
+          for (const a of size > 2 ? [base + 1, base + size - 2] : [base]) if (!pods.has(a)) out.add(a);
+        }
+      }
+    }
+  }
+  return [...out].sort((a, b) => a - b).slice(0, 8).map((n) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.'));
+}
+
+function ipNumber(ip: string): number {
+  return ip.split('.').reduce((acc, p) => acc * 256 + Number(p), 0);
+}
+
+/** The pairs a check covers: every pod pair, and each external address with every pod, both ways. */
+function pairs(c: Cluster, extra: readonly string[]): [string, string][] {
+  const pods = c.pods.map((p) => p.id);
+  const out: [string, string][] = [];
+  for (const a of pods) for (const b of pods) out.push([a, b]);
+  for (const x of extra) for (const p of pods) out.push([x, p], [p, x]);
+  return out;
+}
+
+/** [from, to, probe index] → allowed, for every pair and probe. */
+function verdicts(c: Cluster, extra: readonly string[] = []): Map<string, boolean> {
+  const out = new Map<string, boolean>();
+  PROBES.forEach(({ port, protocol }, i) => {
+    for (const [a, b] of pairs(c, extra)) out.set(`${a} ${b} ${i}`, evaluate(c, a, b, port, protocol).allowed);
+  });
+  return out;
+}
+
+function simulated(state: DatapathState, c: Cluster, extra: readonly string[] = [], e = ends(c)): Map<string, boolean> {
+  for (const x of extra) if (!e.has(x)) e.set(x, { addr: ipNumber(x) });
+  const out = new Map<string, boolean>();
+  PROBES.forEach(({ port, protocol }, i) => {
+    for (const [a, b] of pairs(c, extra)) out.set(`${a} ${b} ${i}`, lookupConnection(state, e.get(a)!, e.get(b)!, protocol, port).allowed);
+  });
+  return out;
+}
+
+/** Two snapshots over the same pods: policy subsets (one maybe rewritten) and maybe one pod relabelled. */
+function transition(rc: RandomCase, rng: Rng): { a: Cluster; b: Cluster } {
+  const subset = (): NetworkPolicy[] => rc.policies.filter(() => rng.chance(0.6));
+  const pa = subset();
+  let pb = subset();
+  if (rng.chance(0.5)) {
+    // Rewrite one policy in place: same name, another spec (the S/D case lives here).
+    const other = randomCase(rc.seed + 7777).policies[0];
+    if (other?.spec && pa[0] !== undefined) pb = [{ ...pa[0], spec: other.spec }, ...pb.filter((p) => p.metadata?.name !== pa[0]?.metadata?.name)];
+  }
+  let podsB: readonly Pod[] = rc.pods;
+  if (rng.chance(0.4)) {
+    const i = rng.int(rc.pods.length);
+    podsB = rc.pods.map((p, j) => (j !== i ? p : { ...p, metadata: { ...p.metadata, labels: { app: rng.pick(['web', 'db']), ...(rng.chance(0.5) ? { tier: '1' } : {}) } } }));
+  }
+  const build = (pods: readonly Pod[], policies: NetworkPolicy[]): Cluster => {
+    const r = buildCluster({ namespaces: rc.namespaces, pods, networkPolicies: policies });
+    if (!r.ok) throw new Error(`seed ${rc.seed}: invalid transition`);
+    return r.value;
+  };
+  return { a: build(rc.pods, pa), b: build(podsB, pb) };
+}
+
+test('the applier takes the maps from one state to the next, and an unchanged state costs no write', () => {
+  const a = compileAll(xyzCluster([]));
+  const b = compileAll(xyzCluster([netpol('x', 'p', { podSelector: pod('a'), ingress: [{ from: [{ podSelector: pod('b') }], ports: [{ port: 80 }] }] })]), a);
+  const maps = new SimMaps(a.datapath);
+  const report = applyPlan(planApply(a.datapath, b.datapath), maps);
+  assert.ok(report.ok);
+  assert.equal(diffSize(diffDatapath(maps.state, b.datapath)), 0);
+  const again = applyPlan(planApply(b.datapath, b.datapath), maps);
+  assert.equal(again.written.ipcache + again.written.policy + again.written.endpoints, 0);
+});
+
+test('a policy rewritten from "S may send, D may not receive" to the reverse never lets S reach D mid-apply', () => {
+  // One policy selects both pods: egress open / ingress closed, then the reverse.
+  const before = xyzCluster([netpol('x', 'p', { podSelector: ALL, policyTypes: ['Ingress', 'Egress'], egress: [{}], ingress: [] })]);
+  const after = xyzCluster([netpol('x', 'p', { podSelector: ALL, policyTypes: ['Ingress', 'Egress'], ingress: [{}], egress: [] })]);
+  const a = compileAll(before);
+  const b = compileAll(after, a);
+  const e = ends(after);
+  let seen = 0;
+  const maps: SimMaps = new SimMaps(a.datapath, {
+    afterWrite: () => {
+      seen++;
+      assert.equal(lookupConnection(maps.state, e.get('x/a')!, e.get('x/b')!, 'TCP', 80).allowed, false, `after write ${seen}`);
+    },
+  });
+  assert.ok(applyPlan(planApply(a.datapath, b.datapath), maps).ok);
+  assert.ok(seen > 0);
+});
+
+test('no write of a transition allows what neither state allows (40 random transitions, every pair after every write)', () => {
+  const rng = seededRandom(99);
+  let writes = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const rc = randomCase(seed);
+    const { a, b } = transition(rc, rng);
+    const ca = compileAll(a);
+    const cb = compileAll(b, ca);
+    const extra = [...new Set([...externals(a), ...externals(b)])];
+    const va = verdicts(a, extra);
+    const vb = verdicts(b, extra);
+    const e = ends(b);
+    const maps: SimMaps = new SimMaps(ca.datapath, {
+      afterWrite: () => {
+        writes++;
+        for (const [k, ok] of simulated(maps.state, b, extra, e)) {
+          if (ok) assert.ok(va.get(k) === true || vb.get(k) === true, `seed ${seed}: ${k} allowed mid-apply by neither state`);
+        }
+      },
+    });
+    assert.ok(applyPlan(planApply(ca.datapath, cb.datapath), maps).ok);
+    assert.deepEqual(simulated(maps.state, b, extra, e), vb, `seed ${seed}: final state`);
+  }
+  assert.ok(writes > 200, `only ${writes} writes exercised`);
+});
+
+test('full maps and failing writes are reported, and the result allows at most what the new state allows', () => {
+  const rng = seededRandom(5);
+  let failures = 0;
+  let closedSomething = 0;
+  for (let seed = 100; seed < 160; seed++) {
+    const rc = randomCase(seed);
+    const { a, b } = transition(rc, rng);
+    const ca = compileAll(a);
+    const cb = compileAll(b, ca);
+    const mode = seed % 3;
+    const maps = new SimMaps(ca.datapath, {
+      batch: seed % 2 === 0,
+      ...(mode === 0 ? { capacity: { policy: Math.max(0, countEntries(ca.datapath) - 1) } } : {}),
+      ...(mode === 1 ? { capacity: { ipcache: ca.datapath.ipcache.size } } : {}),
+      ...(mode === 2 ? { failWrite: () => rng.chance(0.15) } : {}),
+    });
+    const report = applyPlan(planApply(ca.datapath, cb.datapath), maps);
+    failures += report.failures.length;
+    closedSomething += report.failClosed.endpointsClosed.length + report.failClosed.taintedIdentities.length;
+    assert.equal(report.ok, report.failures.length === 0);
+    const extra = externals(b);
+    const vb = verdicts(b, extra);
+    for (const [k, ok] of simulated(maps.state, b, extra)) {
+      if (ok) assert.ok(vb.get(k) === true, `seed ${seed} (mode ${mode}): ${k} allowed after a failed apply; failures: ${report.failures.map((f) => f.key).join('; ')}`);
+    }
+  }
+  assert.ok(failures > 20, `only ${failures} failures injected`);
+  assert.ok(closedSomething > 0, 'no fail-closed action was exercised');
+});
+
+test('a full policy map: isolation still lands, the missing allows deny, the report names the entries', () => {
+  const a = compileAll(xyzCluster([]));
+  const b = compileAll(xyzCluster([netpol('x', 'allow-b', { podSelector: pod('a'), ingress: [{ from: [{ podSelector: pod('b') }] }] })]), a);
+  const maps = new SimMaps(EMPTY_DATAPATH_STATE, { capacity: { policy: 0 } });
+  const report = applyPlan(planApply(EMPTY_DATAPATH_STATE, b.datapath), maps);
+  assert.equal(report.ok, false);
+  assert.ok(report.failures.every((f) => f.map === 'policy' && f.step === 'policy-upsert' && f.errno === 7), JSON.stringify(report.failures));
+  assert.match(report.failures[0]?.key ?? '', /^endpoint 1 ingress identity \d+ every protocol and port$/);
+  const e = ends(b.cluster);
+  assert.equal(maps.endpointData.get(1)?.flags, 1, 'x/a is isolated');
+  assert.equal(lookupConnection(maps.state, e.get('x/b')!, e.get('x/a')!, 'TCP', 80).allowed, false);
+  assert.equal(lookupConnection(maps.state, e.get('x/b')!, e.get('x/c')!, 'TCP', 80).allowed, true, 'others unaffected');
+});
+
+test('batches: a failure part-way is recorded once and the rest still goes in', () => {
+  const b = compileAll(xyzCluster([netpol('x', 'p', { podSelector: ALL, ingress: [{ from: [{ namespaceSelector: {} }] }] })]));
+  let n = 0;
+  const maps = new SimMaps(EMPTY_DATAPATH_STATE, { batch: true, failWrite: (map, op) => map === 'policy' && op === 'update' && ++n === 3 });
+  const report = applyPlan(planApply(EMPTY_DATAPATH_STATE, b.datapath), maps);
+  assert.equal(report.failures.length, 1);
+  assert.equal(report.written.policy, countEntries(b.datapath) - 1);
+});
+
+function countEntries(s: DatapathState): number {
+  let n = 0;
+  for (const m of s.policy.values()) n += m.size;
+  return n;
+}

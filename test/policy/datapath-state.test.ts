@@ -1,0 +1,77 @@
+/** The compiler's compact map state and its conversions to and from the ABI structs. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SluicePolicyAction } from '../../src/datapath/generated/abi.js';
+import {
+  endpointDirection, formatIpcachePrefix, ipcacheKeyOf, ipcachePrefix, ipcachePrefixOf, packedFromLpmKey, packPolicyKey,
+  policyLpmKeyOf, splitEndpointDirection, stateFromMapContents, unpackPolicyKey, type PortMatch,
+} from '../../src/policy/datapath-state.js';
+import { seededRandom } from './random-cluster.js';
+
+test('ipcache prefixes round-trip and format', () => {
+  const p = ipcachePrefix(0x0a010000, 16);
+  assert.deepEqual(ipcacheKeyOf(p), { addr: 0x0a010000, prefixlen: 16 });
+  assert.equal(ipcachePrefixOf({ addr: 0x0a010000, prefixlen: 16 }), p);
+  assert.equal(formatIpcachePrefix(p), '10.1.0.0/16');
+  assert.equal(formatIpcachePrefix(ipcachePrefix(0xffffffff, 32)), '255.255.255.255/32');
+  assert.equal(formatIpcachePrefix(ipcachePrefix(0, 0)), '0.0.0.0/0');
+});
+
+test('endpoint-direction slots', () => {
+  assert.deepEqual(splitEndpointDirection(endpointDirection(7, 'egress')), { endpointId: 7, direction: 'egress' });
+  assert.deepEqual(splitEndpointDirection(endpointDirection(0xffffffff, 'ingress')), { endpointId: 0xffffffff, direction: 'ingress' });
+});
+
+test('packed policy keys round-trip for every kind of match, identities up to 2^32-1', () => {
+  const rng = seededRandom(3);
+  for (let i = 0; i < 2000; i++) {
+    const identity = rng.chance(0.1) ? 0xffffffff : rng.int(2 ** 32);
+    const bits = rng.int(17);
+    const port = Math.floor(rng.int(65536) / 2 ** (16 - bits)) * 2 ** (16 - bits);
+    const match: PortMatch = rng.chance(0.2) ? { kind: 'any' } : { kind: 'port', protocol: rng.pick(['TCP', 'UDP', 'SCTP'] as const), prefix: { port, bits } };
+    const packed = packPolicyKey(identity, match);
+    assert.ok(Number.isSafeInteger(packed));
+    assert.deepEqual(unpackPolicyKey(packed), { remoteIdentity: identity, match });
+  }
+});
+
+test('LPM keys: 72 = any protocol and port, 80 + bits for ports; the inverse refuses what is never written', () => {
+  const epdir = endpointDirection(3, 'ingress');
+  const any = policyLpmKeyOf(epdir, packPolicyKey(0, { kind: 'any' }));
+  assert.deepEqual(any, { prefixlen: 72, endpointId: 3, remoteIdentity: 0, direction: 0, protocol: 0, dport: 0 });
+  const tcp80 = policyLpmKeyOf(epdir, packPolicyKey(300, { kind: 'port', protocol: 'TCP', prefix: { port: 80, bits: 16 } }));
+  assert.deepEqual(tcp80, { prefixlen: 96, endpointId: 3, remoteIdentity: 300, direction: 0, protocol: 6, dport: 80 });
+  const allUdp = policyLpmKeyOf(endpointDirection(3, 'egress'), packPolicyKey(300, { kind: 'port', protocol: 'UDP', prefix: { port: 0, bits: 0 } }));
+  assert.deepEqual(allUdp, { prefixlen: 80, endpointId: 3, remoteIdentity: 300, direction: 1, protocol: 17, dport: 0 });
+  const sctpRange = policyLpmKeyOf(epdir, packPolicyKey(9, { kind: 'port', protocol: 'SCTP', prefix: { port: 8000, bits: 10 } }));
+  assert.equal(sctpRange.prefixlen, 90);
+  assert.equal(sctpRange.protocol, 132);
+  for (const k of [any, tcp80, allUdp, sctpRange]) {
+    const back = packedFromLpmKey(k);
+    assert.ok(back !== undefined);
+    assert.deepEqual(policyLpmKeyOf(back.epdir, back.packed), k);
+  }
+  assert.equal(packedFromLpmKey({ ...tcp80, prefixlen: 90 }), undefined, 'bits past the prefix');
+  assert.equal(packedFromLpmKey({ ...tcp80, protocol: 1 }), undefined, 'ICMP has no port entries');
+  assert.equal(packedFromLpmKey({ ...any, protocol: 6 }), undefined, 'a 72 key with a protocol');
+  assert.equal(packedFromLpmKey({ ...tcp80, direction: 2 }), undefined);
+  assert.equal(packedFromLpmKey({ ...tcp80, prefixlen: 100 }), undefined);
+});
+
+test('read-back state: canonical entries kept, foreign keys listed, non-ALLOW entries left for overwrite', () => {
+  const allow = { action: SluicePolicyAction.ALLOW, ruleId: 4 };
+  const good = { prefixlen: 96, endpointId: 1, remoteIdentity: 256, direction: 0, protocol: 6, dport: 80 };
+  const foreign = { ...good, prefixlen: 90 };
+  const deny = { ...good, dport: 81 };
+  const r = stateFromMapContents({
+    ipcache: [[{ addr: 0x0a000001, prefixlen: 32 }, { identity: 256, flags: 0 }]],
+    endpoints: [[1, { flags: 1, policyRevision: 2 }]],
+    policy: [[good, allow], [foreign, allow], [deny, { action: SluicePolicyAction.DENY, ruleId: 4 }]],
+  });
+  assert.deepEqual([...r.state.ipcache], [[ipcachePrefix(0x0a000001, 32), 256]]);
+  assert.deepEqual([...r.state.endpoints], [[1, { flags: 1, policyRevision: 2 }]]);
+  assert.deepEqual(r.foreignPolicyKeys, [foreign]);
+  const slot = packedFromLpmKey(good);
+  assert.ok(slot !== undefined);
+  assert.deepEqual([...(r.state.policy.get(slot.epdir) ?? [])], [[slot.packed, 4]]);
+});
