@@ -26,10 +26,6 @@ interface StoreFile {
   readonly rules: { readonly next: number; readonly entries: readonly (readonly [number, RuleRef])[] };
 }
 
-export function storePathFor(stateDir: string, lab: string): string {
-  return `${stateDir}/${lab}.policy.json`;
-}
-
 /** The stored ids, or undefined (no file, another incarnation, unreadable: start afresh). */
 export async function readStoredIds(path: string, labCreatedAt: string): Promise<StoredIds | undefined> {
   let file: StoreFile;

@@ -14,7 +14,7 @@
  */
 import type { Command } from 'commander';
 import { openPinnedDatapathMaps } from '../datapath/pinned-maps.js';
-import { defaultLabPaths, statePathFor } from '../lab/names.js';
+import { defaultLabPaths, policyStorePathFor, statePathFor } from '../lab/names.js';
 import { readState } from '../lab/state.js';
 import { applyPlan, type ApplyReport } from '../policy-engine/apply.js';
 import { planApply } from '../policy/apply-plan.js';
@@ -23,7 +23,7 @@ import { stateFromMapContents } from '../policy/datapath-state.js';
 import type { DatapathDiff } from '../policy/diff.js';
 import { PolicyError } from '../policy/errors.js';
 import { labCluster } from './lab-policy-cluster.js';
-import { readStoredIds, storePathFor, writeStoredIds } from './lab-policy-store.js';
+import { readStoredIds, writeStoredIds } from './lab-policy-store.js';
 import { CliInputError, loadCluster } from './policy-input.js';
 
 interface ApplyOptions {
@@ -64,7 +64,7 @@ async function apply(opts: ApplyOptions): Promise<void> {
   if (!built.ok) throw new CliInputError(built.errors.join('\n'));
   const { cluster, endpoints } = built.value;
 
-  const storePath = storePathFor(defaultLabPaths.stateDir, opts.name);
+  const storePath = policyStorePathFor(defaultLabPaths, opts.name);
   const stored = await readStoredIds(storePath, state.createdAt);
   const maps = openPinnedDatapathMaps(state.plan.pinRoot);
   try {

@@ -11,7 +11,7 @@ import type { EndpointDatapath, EndpointPrograms } from './endpoint-datapath.js'
 import { LabError, asError } from './errors.js';
 import { LabNetwork } from './network.js';
 import { NetnsOps } from './netns.js';
-import { type LabPaths, pinRootFor, statePathFor } from './names.js';
+import { type LabPaths, pinRootFor, policyStorePathFor, statePathFor } from './names.js';
 import { type LabPlan, type LabSpec, type PodPlan, checkLabName, resolveSpec } from './spec.js';
 import { type LabState, STATE_VERSION, readState, removeState, writeState } from './state.js';
 
@@ -212,6 +212,8 @@ export class Lab {
     const statePath = statePathFor(this.deps.paths, name);
     const hadState = await exists(statePath);
     await removeState(statePath);
+    // Ids of a lab that is gone must not seed a new lab of the same name.
+    await removeState(policyStorePathFor(this.deps.paths, name));
     return { name, netns, pinRoot: hadPins ? pinRoot : undefined, stateFile: hadState ? statePath : undefined };
   }
 }

@@ -11,7 +11,7 @@ import type { InterfaceRef, TcDirection } from '../datapath/api.js';
 import { ensureBpffsMounted } from '../datapath/bpffs.js';
 import { LXC_OBJECT_PATH, loadLxc } from '../datapath/lxc.js';
 import { ensureEndpoint } from '../datapath/maps/endpoints.js';
-import { ipcacheKey } from '../datapath/maps/ipcache.js';
+import { ensureIpcacheEntry, ipcacheKey } from '../datapath/maps/ipcache.js';
 import { parseIpv4 } from '../datapath/maps/ipv4.js';
 import { attachTc, queryTc } from '../datapath/tc.js';
 import type { EndpointDatapath, EndpointPrograms } from './endpoint-datapath.js';
@@ -46,7 +46,9 @@ export class LxcEndpoints implements EndpointDatapath {
       objectPath: this.objectPath,
     });
     try {
-      lxc.maps.ipcache.update(ipcacheKey(`${pod.ipv4}/32`), { identity: pod.identity, flags: 0 });
+      // Only when absent: after `lab policy apply` the compiler owns the pod's
+      // identity, and a reload must not put the lab's default back.
+      ensureIpcacheEntry(lxc.maps.ipcache, ipcacheKey(`${pod.ipv4}/32`), { identity: pod.identity, flags: 0 });
       ensureEndpoint(lxc.maps.endpoints, pod.endpointId);
       const ref = hostVeth(plan, pod);
       const from = attachTc(ref, 'ingress', lxc.fromContainer.fd, { ...TC_SLOT, replace: opts.replace });

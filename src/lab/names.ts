@@ -54,6 +54,11 @@ export function statePathFor(paths: LabPaths, lab: string): string {
   return `${paths.stateDir}/${lab}.json`;
 }
 
+/** Where `lab policy apply` keeps the lab's identity and rule ids; removed with the lab. */
+export function policyStorePathFor(paths: LabPaths, lab: string): string {
+  return `${paths.stateDir}/${lab}.policy.json`;
+}
+
 /** FNV-1a, 32 bit: a stable, dependency-free hash of the lab name. */
 export function labHash(lab: string): number {
   let h = 0x811c9dc5;

@@ -17,7 +17,7 @@ import { readEvents } from '../../src/datapath/maps/events.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
 import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { defaultLabPaths, pinRootFor, podNetnsName } from '../../src/lab/names.js';
-import { storePathFor } from '../../src/cli/lab-policy-store.js';
+import { policyStorePathFor } from '../../src/lab/names.js';
 import { labLeftovers, tcpProbe, tcpServe, udpAsk, udpServe, uniqueLabName } from '../lab/helpers.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -83,7 +83,7 @@ before(async () => {
 
 after(async () => {
   await sluice('lab', 'down', '--name', lab);
-  rmSync(storePathFor(defaultLabPaths.stateDir, lab), { force: true });
+  rmSync(policyStorePathFor(defaultLabPaths, lab), { force: true });
   rmSync(dir, { recursive: true, force: true });
   assert.deepEqual(await labLeftovers(lab), []);
 });

@@ -21,7 +21,7 @@ import { dumpCounters, readDatapathCounter } from '../../src/datapath/maps/count
 import { CT_DEFAULTS, effectiveCtConfig, readCtConfig, writeCtConfig } from '../../src/datapath/maps/ct-config.js';
 import { dumpEndpoints, endpointEntry, ensureEndpoint, ENDPOINTS_LAYOUT } from '../../src/datapath/maps/endpoints.js';
 import { dumpFrag } from '../../src/datapath/maps/frag.js';
-import { dumpIpcache, IPCACHE_LAYOUT, ipcacheKey } from '../../src/datapath/maps/ipcache.js';
+import { dumpIpcache, ensureIpcacheEntry, IPCACHE_LAYOUT, ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { formatIpv4, formatIpv4Prefix, parseIpv4, parseIpv4Prefix } from '../../src/datapath/maps/ipv4.js';
 import { checkLayout, MapLayoutError } from '../../src/datapath/maps/layout.js';
 import { dumpMetrics, metricsIndex } from '../../src/datapath/maps/metrics.js';
@@ -130,6 +130,20 @@ test('ipcache tiers: /32s live in the host hash, shorter prefixes in the trie, a
       assert.equal(to('10.0.2.8'), 2); // identity 1002: no entry, denied
       assert.equal(ipcache.deleteBatch([ipcacheKey('10.0.2.7'), ipcacheKey('10.0.0.0/8')]), 2);
       assert.deepEqual(dumpIpcache(ipcache).map((r) => r.prefix), ['10.0.1.5/32', '10.0.2.8/32']);
+    } finally {
+      dp.close();
+    }
+  });
+});
+
+test('ensureIpcacheEntry writes an absent key and leaves a present one alone', () => {
+  withTestPinRoot((pinRoot) => {
+    const dp = loadLxc({ pinRoot, endpoint });
+    try {
+      const key = ipcacheKey('10.0.3.3');
+      assert.equal(ensureIpcacheEntry(dp.maps.ipcache, key, { identity: 700, flags: 0 }), true);
+      assert.equal(ensureIpcacheEntry(dp.maps.ipcache, key, { identity: 701, flags: 0 }), false);
+      assert.deepEqual(dp.maps.ipcache.lookup(key), { identity: 700, flags: 0 });
     } finally {
       dp.close();
     }

@@ -25,7 +25,7 @@ function prng(seed: number): () => number {
 function coverage(prefixes: readonly PortPrefix[]): Uint8Array {
   const hits = new Uint8Array(65536);
   for (const p of prefixes) {
-    const { start, end } = portPrefixRange(p);
+    const { from: start, to: end } = portPrefixRange(p);
     for (let port = start; port <= end; port++) hits[port] = (hits[port] ?? 0) + 1;
   }
   return hits;
@@ -89,7 +89,7 @@ test('portRangeToPrefixes: 400 random ranges cover exactly their ports, minimall
 
 test('portRangeToPrefixes refuses what is not a range of ports', () => {
   for (const [s, e] of [[-1, 5], [5, 65536], [10, 9], [1.5, 3], [Number.NaN, 1]] as const) {
-    assert.throws(() => portRangeToPrefixes(s, e), /port range .*: want integers 0 <= start <= end <= 65535/, `${s}-${e}`);
+    assert.throws(() => portRangeToPrefixes(s, e), /port range .*: want integers 0 ≤ start ≤ end ≤ 65535/, `${s}-${e}`);
   }
 });
 

@@ -33,38 +33,11 @@ export function openPolicyV2(raw: RawMap): PolicyV2Map {
 export const PORT_PROTOCOLS: Readonly<Record<'TCP' | 'UDP' | 'SCTP', number>> = { TCP: 6, UDP: 17, SCTP: 132 };
 const PROTOCOL_NAMES = new Map<number, string>(Object.entries(PORT_PROTOCOLS).map(([n, p]) => [p, n]));
 
-/** Every port whose first `bits` bits equal those of `port` (its other bits are zero). */
-export interface PortPrefix {
-  readonly port: number;
-  /** 0..16: 0 = every port, 16 = exactly `port`. */
-  readonly bits: number;
-}
+// Port prefixes are pure arithmetic shared with the compiler: one definition.
+import { portPrefixRange, portRangeToPrefixes, type PortPrefix } from '../../policy/ports.js';
+export { portPrefixRange, portRangeToPrefixes, type PortPrefix };
 
 const PORT_BITS = 16;
-
-/**
- * The fewest disjoint prefixes whose union is exactly start..end (inclusive),
- * ascending: at each step the largest aligned block that starts at the
- * current port and stays inside the range. At most 30 prefixes (1..65534).
- */
-export function portRangeToPrefixes(start: number, end: number): PortPrefix[] {
-  if (!isPort(start) || !isPort(end) || start > end) {
-    throw new RangeError(`port range ${start}-${end}: want integers 0 <= start <= end <= 65535`);
-  }
-  const out: PortPrefix[] = [];
-  for (let at = start; at <= end;) {
-    let free = 0; // low bits the block leaves free: at is aligned to 2^free and the block fits
-    while (free < PORT_BITS && at % 2 ** (free + 1) === 0 && at + 2 ** (free + 1) - 1 <= end) free++;
-    out.push({ port: at, bits: PORT_BITS - free });
-    at += 2 ** free;
-  }
-  return out;
-}
-
-/** The inclusive port range a prefix covers. */
-export function portPrefixRange(p: PortPrefix): { readonly start: number; readonly end: number } {
-  return { start: p.port, end: p.port + 2 ** (PORT_BITS - p.bits) - 1 };
-}
 
 /** What one trie entry matches. */
 export interface PolicyMatch {
@@ -138,7 +111,7 @@ export function dumpPolicyV2(map: PolicyV2Map): PolicyV2Row[] {
 function formatPorts(key: PolicyLpmKey): string {
   const bits = key.prefixlen - SluicePolicyPrefix.PROTO;
   if (bits <= 0) return '*';
-  const { start, end } = portPrefixRange({ port: key.dport, bits: Math.min(bits, PORT_BITS) });
+  const { from: start, to: end } = portPrefixRange({ port: key.dport, bits: Math.min(bits, PORT_BITS) });
   return start === end ? String(start) : `${start}-${end}`;
 }
 
