@@ -157,6 +157,12 @@ export class Agent<S, P> {
         if (wait) await this.syncLoop.waitApplied(revision, config.sync.endpointTimeoutMs);
       },
       status: () => this.readiness(),
+      node: () => {
+        const node = this.informers.nodes.store.get(config.nodeName);
+        const spec = node?.spec;
+        const podCIDRs = spec?.podCIDRs ?? (spec?.podCIDR !== undefined ? [spec.podCIDR] : []);
+        return { name: config.nodeName, known: node !== undefined, podCIDRs };
+      },
       metrics: this.metrics,
       log: this.log.child({ part: 'endpoint-api' }),
     });

@@ -7,6 +7,7 @@
  *   POST   /v1/endpoints            {EndpointSpec} → 201 created | 200 unchanged/updated, {endpoint}
  *   GET    /v1/endpoints/{containerId}/{ifname}    → {endpoint} | 404
  *   DELETE /v1/endpoints/{containerId}/{ifname}    → {deleted, endpoint?} (200 even when absent)
+ *   GET    /v1/node                                → {name, known, podCIDRs} (the CNI's IPAM range)
  *
  * POST answers only once the endpoint's policy is in the maps (the pod's
  * interface must not come up before), or 503 "unavailable" after the
@@ -31,6 +32,16 @@ export interface EndpointApiDeps {
   readonly status: () => ReadinessReport;
   readonly metrics: AgentMetrics;
   readonly log: Logger;
+  /** This node as the informer sees it (the CNI allocates pod IPs from its podCIDRs). */
+  readonly node?: () => NodeInfo;
+}
+
+export interface NodeInfo {
+  readonly name: string;
+  /** The Node object is in the informer's cache (false: not listed yet, or no such node). */
+  readonly known: boolean;
+  /** spec.podCIDRs (or [spec.podCIDR]); empty when the node has none (yet). */
+  readonly podCIDRs: readonly string[];
 }
 
 const MAX_BODY = 64 * 1024;
@@ -109,6 +120,12 @@ export class EndpointApiServer {
     if (parts.length === 2 && parts[1] === 'status') {
       if (method !== 'GET') notAllowed('GET');
       return { op: 'status', run: () => Promise.resolve({ status: 200, body: this.deps.status() }) };
+    }
+    if (parts.length === 2 && parts[1] === 'node') {
+      if (method !== 'GET') notAllowed('GET');
+      const node = this.deps.node;
+      if (node === undefined) throw new AgentError('not-found', 'this agent does not serve /v1/node');
+      return { op: 'node', run: () => Promise.resolve({ status: 200, body: node() }) };
     }
     if (parts[1] === 'endpoints' && parts.length === 2) {
       if (method === 'GET') return { op: 'list', run: () => Promise.resolve({ status: 200, body: { endpoints: this.deps.registry.list() } }) };

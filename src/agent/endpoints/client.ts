@@ -7,6 +7,7 @@
  */
 import { request } from 'node:http';
 import type { ReadinessReport } from '../readiness.js';
+import type { NodeInfo } from './api.js';
 import type { EndpointRecord, EndpointSpec, FieldProblem } from './types.js';
 
 /**
@@ -75,6 +76,12 @@ export class EndpointClient {
   async status(): Promise<ReadinessReport> {
     const r = await this.call('GET', '/v1/status');
     return r.body as ReadinessReport;
+  }
+
+  /** This node's name and pod CIDRs, as the agent's informer has them. */
+  async node(): Promise<NodeInfo> {
+    const r = await this.call('GET', '/v1/node');
+    return r.body as NodeInfo;
   }
 
   /** One request; resolves on 2xx, throws EndpointApiError otherwise. Exposed for raw protocol checks. */

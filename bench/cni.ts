@@ -1,0 +1,157 @@
+/**
+ * bench/cni: ADD and DEL latency of sluice-cni as a runtime sees it (exec of
+ * the installed binary, env + stdin, result on stdout), 200 sequential and
+ * 20-way concurrent, beside Debian's bridge + host-local measured in the
+ * same run, on the same node namespace, the same way (nsenter + exec).
+ *
+ * Everything happens inside sluice-cni-<id>-* namespaces: the bridge, its
+ * gateway address and every veth live in the node namespace; nothing touches
+ * the root namespace. sluice-cni runs against a real sluice-agent (--datapath
+ * none: the agent answers an ADD after its debounced sync, 20 ms by default)
+ * and loads + attaches the lxc programs per pod (datapath "bpf"); a third
+ * row ("sluice, no programs") isolates what that load costs. A last table
+ * prices a bare plugin start (VERSION).
+ *
+ * Goals (issue 5): ADD p99 < 50 ms sequential, < 200 ms at 20-way, never
+ * more than 2× the bridge chain.
+ *
+ *   node dist/bench/cni.js [--ops N] [--concurrency N] [--json FILE]
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CniNode, podArgs, runProcess, type PluginRun } from '../test/cni/helpers/harness.js';
+
+const { values: args } = parseArgs({
+  options: {
+    ops: { type: 'string', default: '200' },
+    concurrency: { type: 'string', default: '20' },
+    json: { type: 'string' },
+  },
+});
+const OPS = Number(args.ops);
+const CONCURRENCY = Number(args.concurrency);
+
+interface Sample {
+  readonly add: number[];
+  readonly del: number[];
+}
+
+interface Flavour {
+  readonly name: string;
+  readonly plugin: string;
+  conf(): Record<string, unknown>;
+}
+
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
+}
+
+function must(r: PluginRun, what: string): PluginRun {
+  if (r.exitCode !== 0) throw new Error(`${what}: exit ${r.exitCode} ${r.signal ?? ''}: ${r.stdout}${r.stderr}`);
+  return r;
+}
+
+async function addDel(node: CniNode, f: Flavour, id: string, netns: string, s: Sample): Promise<void> {
+  const call = { containerId: id, netns, ifname: 'eth0', args: podArgs(id) };
+  const add = must(await node.call({ ...call, command: 'ADD' }, f.conf(), f.plugin), `${f.name} ADD ${id}`);
+  s.add.push(add.ms);
+  const del = must(await node.call({ ...call, command: 'DEL' }, { ...f.conf(), prevResult: add.json }, f.plugin), `${f.name} DEL ${id}`);
+  s.del.push(del.ms);
+}
+
+async function sequential(node: CniNode, f: Flavour, netns: string): Promise<Sample> {
+  const s: Sample = { add: [], del: [] };
+  for (let i = 0; i < OPS; i++) await addDel(node, f, `seq-${i}`, netns, s);
+  return s;
+}
+
+/** Rounds of CONCURRENCY ADDs at once, then their DELs at once. */
+async function concurrent(node: CniNode, f: Flavour, netnses: readonly string[]): Promise<Sample> {
+  const s: Sample = { add: [], del: [] };
+  for (let round = 0; round * CONCURRENCY < OPS; round++) {
+    const ids = netnses.map((_, i) => `par-${round}-${i}`);
+    const adds = await Promise.all(netnses.map((ns, i) =>
+      node.call({ command: 'ADD', containerId: ids[i] ?? '', netns: ns, ifname: 'eth0', args: podArgs(ids[i] ?? '') }, f.conf(), f.plugin)));
+    adds.forEach((r, i) => s.add.push(must(r, `${f.name} ADD ${ids[i] ?? ''}`).ms));
+    const dels = await Promise.all(netnses.map((ns, i) =>
+      node.call({ command: 'DEL', containerId: ids[i] ?? '', netns: ns, ifname: 'eth0' }, { ...f.conf(), prevResult: adds[i]?.json }, f.plugin)));
+    dels.forEach((r, i) => s.del.push(must(r, `${f.name} DEL ${ids[i] ?? ''}`).ms));
+  }
+  return s;
+}
+
+async function versionStarts(node: CniNode, plugin: string, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await runProcess(join(node.binDir, plugin), [], { PATH: process.env['PATH'] ?? '', CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
+    out.push(must(r, `${plugin} VERSION`).ms);
+  }
+  return out;
+}
+
+function row(label: string, xs: readonly number[]): string {
+  return `${label.padEnd(34)} ${quantile(xs, 0.5).toFixed(1).padStart(8)} ${quantile(xs, 0.99).toFixed(1).padStart(8)} ${Math.max(...xs).toFixed(1).padStart(8)}`;
+}
+
+async function main(): Promise<void> {
+  const node = new CniNode('10.244.40.0/24');
+  const results: Record<string, { seq: Sample; par: Sample }> = {};
+  try {
+    await node.setUp();
+    const bridgeIpam = join(node.dir, 'host-local');
+    const flavours: Flavour[] = [
+      { name: 'sluice-cni', plugin: 'sluice-cni', conf: () => node.conf() },
+      { name: 'sluice-cni, no programs', plugin: 'sluice-cni', conf: () => node.conf({ datapath: 'none' }) },
+      {
+        name: 'bridge + host-local',
+        plugin: 'bridge',
+        conf: () => ({
+          cniVersion: '1.0.0', name: `br${node.id}`, type: 'bridge', bridge: `slbr${node.id}`, isGateway: true, ipMasq: false,
+          ipam: { type: 'host-local', subnet: '10.244.41.0/24', dataDir: bridgeIpam },
+        }),
+      },
+    ];
+    const seqNs = node.addPodNetns('bench-seq');
+    const parNs = Array.from({ length: CONCURRENCY }, (_, i) => node.addPodNetns(`bench-p${i}`));
+    // Warm the page cache and the pinned maps once per flavour.
+    for (const f of flavours) await addDel(node, f, `warm-${f.plugin}`, seqNs, { add: [], del: [] });
+    // Interleave flavours per phase so that machine noise hits all of them alike.
+    for (const f of flavours) results[f.name] = { seq: await sequential(node, f, seqNs), par: { add: [], del: [] } };
+    for (const f of flavours) {
+      const r = results[f.name];
+      if (r !== undefined) r.par = await concurrent(node, f, parNs);
+    }
+    const starts = { 'sluice-cni': await versionStarts(node, 'sluice-cni', 40), bridge: await versionStarts(node, 'bridge', 40) };
+
+    process.stdout.write(`bench/cni: ${OPS} ADD+DEL sequential and ${OPS} at ${CONCURRENCY}-way, ms (exec → exit, as a runtime sees it)\n\n`);
+    process.stdout.write(`${'case'.padEnd(34)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}\n`);
+    for (const [name, r] of Object.entries(results)) {
+      for (const [mode, s] of [['seq', r.seq], [`${CONCURRENCY}-way`, r.par]] as const) {
+        process.stdout.write(`${row(`${name} ADD ${mode}`, s.add)}\n${row(`${name} DEL ${mode}`, s.del)}\n`);
+      }
+    }
+    process.stdout.write(`${row('sluice-cni VERSION (start-up)', starts['sluice-cni'])}\n${row('bridge VERSION (start-up)', starts.bridge)}\n\n`);
+
+    const ours = results['sluice-cni'];
+    const bridge = results['bridge + host-local'];
+    if (ours !== undefined && bridge !== undefined) {
+      const goals: [string, number, number][] = [
+        ['ADD p99 sequential < 50 ms', quantile(ours.seq.add, 0.99), 50],
+        [`ADD p99 ${CONCURRENCY}-way < 200 ms`, quantile(ours.par.add, 0.99), 200],
+        ['ADD p99 seq ≤ 2× bridge', quantile(ours.seq.add, 0.99), 2 * quantile(bridge.seq.add, 0.99)],
+        [`ADD p99 ${CONCURRENCY}-way ≤ 2× bridge`, quantile(ours.par.add, 0.99), 2 * quantile(bridge.par.add, 0.99)],
+        ['DEL p99 seq ≤ 2× bridge', quantile(ours.seq.del, 0.99), 2 * quantile(bridge.seq.del, 0.99)],
+      ];
+      for (const [what, got, limit] of goals) {
+        process.stdout.write(`goal ${what.padEnd(30)} ${got.toFixed(1).padStart(8)} vs ${limit.toFixed(1).padStart(8)}  ${got <= limit ? 'met' : 'MISSED'}\n`);
+      }
+    }
+    if (args.json !== undefined) writeFileSync(args.json, JSON.stringify({ ops: OPS, concurrency: CONCURRENCY, results, starts }, null, 2));
+  } finally {
+    await node.tearDown();
+  }
+}
+
+await main();

@@ -1,0 +1,218 @@
+/**
+ * `sluice-cni install`: puts the plugin where a runtime finds it.
+ *
+ *   <bin-dir>/sluice-cni              a /bin/sh wrapper that execs node on this build's main.js
+ *   <conf-dir>/<priority>-<name>.conflist   sluice-cni first, then the chained plugins
+ *
+ * The wrapper clears NODE_OPTIONS and NODE_EXTRA_CA_CERTS: the second alone
+ * makes every node start-up parse a CA bundle (~40 ms measured here), and
+ * neither may change how a plugin behaves. Files that are not ours are never
+ * overwritten (--force to do it anyway); ours are replaced atomically
+ * (temp + rename), so a runtime never reads half a file.
+ *
+ * The conflist's cniVersion is the highest version every plugin of the chain
+ * supports, asked of each binary with VERSION: Debian's portmap/bandwidth
+ * (1.1.1) stop at 1.0.0, and a 1.1.0 list would make them fail with code 1.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compareVersions, isSupported, SUPPORTED_VERSIONS, type CniVersion } from './version.js';
+
+const WRAPPER_MARKER = '# sluice-cni wrapper: written by `sluice-cni install`';
+const PLUGIN_TYPE = 'sluice-cni';
+const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
+
+const USAGE = `usage:
+  sluice-cni install --bin-dir DIR --conf-dir DIR [options]
+  sluice-cni uninstall --bin-dir DIR --conf-dir DIR [--name NAME] [--priority NN]
+
+As a CNI plugin it is run by the container runtime with CNI_COMMAND set.
+
+install options:
+  --name NAME            network name (default sluice)
+  --priority NN          conflist file prefix; runtimes take the first file (default 05)
+  --chain a,b            plugins chained after sluice-cni, e.g. portmap,bandwidth (must be in --bin-dir)
+  --agent-socket PATH    the agent's endpoint socket (default /var/run/sluice/agent.sock)
+  --pod-cidr CIDR        ipam.podCIDRs (default: the Node's spec.podCIDRs, from the agent)
+  --ipam-dir DIR         ipam.dataDir (default /var/run/sluice/ipam)
+  --mtu N                default 1500
+  --datapath bpf|none    default bpf
+  --pin-root DIR         default /sys/fs/bpf/sluice
+  --node PATH            node binary for the wrapper (default: this one)
+  --force                overwrite files that are not ours
+`;
+
+interface InstallOptions {
+  binDir: string;
+  confDir: string;
+  name: string;
+  priority: string;
+  chain: string[];
+  force: boolean;
+  node: string;
+  plugin: Record<string, unknown>;
+}
+
+export function runInstaller(argv: readonly string[]): number {
+  const [verb, ...rest] = argv;
+  try {
+    if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
+      process.stdout.write(USAGE);
+      return verb === undefined ? 2 : 0;
+    }
+    const opts = parseOptions(rest);
+    if (verb === 'install') install(opts);
+    else if (verb === 'uninstall') uninstall(opts);
+    else throw new Error(`unknown command "${verb}"`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`sluice-cni ${verb ?? ''}: ${(e as Error).message}\n`);
+    return 2;
+  }
+}
+
+function parseOptions(args: readonly string[]): InstallOptions {
+  const o: InstallOptions = { binDir: '', confDir: '', name: 'sluice', priority: '05', chain: [], force: false, node: process.execPath, plugin: {} };
+  const ipam: Record<string, unknown> = { type: 'sluice' };
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i] ?? '';
+    if (flag === '--force') {
+      o.force = true;
+      continue;
+    }
+    const value = args[++i];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    switch (flag) {
+      case '--bin-dir': o.binDir = resolve(value); break;
+      case '--conf-dir': o.confDir = resolve(value); break;
+      case '--name':
+        if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(value)) throw new Error(`--name "${value}": alphanumeric plus '_', '.', '-'`);
+        o.name = value;
+        break;
+      case '--priority':
+        if (!/^\d{2}$/.test(value)) throw new Error(`--priority "${value}": two digits, e.g. 05`);
+        o.priority = value;
+        break;
+      case '--chain': o.chain = value.split(',').filter((s) => s !== ''); break;
+      case '--agent-socket': o.plugin['agentSocket'] = value; break;
+      case '--pod-cidr': ipam['podCIDRs'] = value.split(','); break;
+      case '--ipam-dir': ipam['dataDir'] = value; break;
+      case '--mtu': o.plugin['mtu'] = Number(value); break;
+      case '--datapath': o.plugin['datapath'] = value; break;
+      case '--pin-root': o.plugin['pinRoot'] = value; break;
+      case '--node': o.node = resolve(value); break;
+      default: throw new Error(`unknown option ${flag}\n${USAGE}`);
+    }
+  }
+  if (o.binDir === '' || o.confDir === '') throw new Error('--bin-dir and --conf-dir are required');
+  if (Object.keys(ipam).length > 1) o.plugin['ipam'] = ipam;
+  return o;
+}
+
+function install(o: InstallOptions): void {
+  const wrapperPath = join(o.binDir, PLUGIN_TYPE);
+  const confPath = join(o.confDir, `${o.priority}-${o.name}.conflist`);
+  if (!o.force) {
+    refuseForeign(wrapperPath, isOurWrapper, 'it is not a sluice-cni wrapper');
+    refuseForeign(confPath, isOurConflist, `its first plugin is not ${PLUGIN_TYPE}`);
+  }
+  mkdirSync(o.binDir, { recursive: true });
+  mkdirSync(o.confDir, { recursive: true });
+  writeAtomic(wrapperPath, wrapper(o.node), 0o755);
+  const version = chainVersion(o.binDir, o.chain);
+  const conflist = {
+    cniVersion: version,
+    name: o.name,
+    plugins: [
+      { type: PLUGIN_TYPE, ...o.plugin },
+      ...o.chain.map((type) => ({ type, ...CHAINED_CAPABILITIES[type] })),
+    ],
+  };
+  writeAtomic(confPath, `${JSON.stringify(conflist, null, 2)}\n`, 0o644);
+  process.stdout.write(`installed ${wrapperPath}\ninstalled ${confPath} (cniVersion ${version})\n`);
+  const earlier = readdirSync(o.confDir).filter((f) => /\.(conflist|conf|json)$/.test(f) && f < `${o.priority}-${o.name}.conflist`);
+  if (earlier.length > 0) process.stdout.write(`note: runtimes use the first config in ${o.confDir}; these sort before ours: ${earlier.join(', ')}\n`);
+}
+
+function uninstall(o: InstallOptions): void {
+  const wrapperPath = join(o.binDir, PLUGIN_TYPE);
+  const confPath = join(o.confDir, `${o.priority}-${o.name}.conflist`);
+  for (const [path, ours] of [[confPath, isOurConflist], [wrapperPath, isOurWrapper]] as const) {
+    if (!existsSync(path)) continue;
+    if (!ours(path) && !o.force) throw new Error(`${path} is not ours; left in place (--force removes it)`);
+    rmSync(path);
+    process.stdout.write(`removed ${path}\n`);
+  }
+}
+
+/** Runtime capabilities each known chained plugin needs declared. */
+const CHAINED_CAPABILITIES: Record<string, Record<string, unknown>> = {
+  portmap: { capabilities: { portMappings: true } },
+  bandwidth: { capabilities: { bandwidth: true } },
+};
+
+/** The highest version sluice-cni and every chained plugin support. */
+function chainVersion(binDir: string, chain: readonly string[]): CniVersion {
+  let common: CniVersion[] = [...SUPPORTED_VERSIONS];
+  for (const type of chain) {
+    const bin = join(binDir, type);
+    if (!existsSync(bin)) throw new Error(`chained plugin ${type} is not in ${binDir} (install it there, e.g. from containernetworking-plugins)`);
+    const r = spawnSync(bin, [], { input: '{"cniVersion":"1.0.0"}', encoding: 'utf8', env: { CNI_COMMAND: 'VERSION', PATH: process.env['PATH'] ?? '' } });
+    let versions: unknown;
+    try {
+      versions = (JSON.parse(r.stdout) as { supportedVersions?: unknown }).supportedVersions;
+    } catch {
+      throw new Error(`${bin} VERSION did not answer with JSON: ${r.stdout.trim() || r.stderr.trim()}`);
+    }
+    if (!Array.isArray(versions)) throw new Error(`${bin} VERSION has no supportedVersions`);
+    common = common.filter((v) => (versions as unknown[]).includes(v));
+  }
+  const best = common.filter(isSupported).sort(compareVersions).pop();
+  if (best === undefined) throw new Error(`no CNI version is supported by sluice-cni and all of ${chain.join(', ')}`);
+  return best;
+}
+
+function wrapper(node: string): string {
+  return [
+    '#!/bin/sh',
+    WRAPPER_MARKER,
+    '# A CA bundle in NODE_EXTRA_CA_CERTS costs every start ~40 ms; NODE_OPTIONS must not change a plugin.',
+    'unset NODE_OPTIONS NODE_EXTRA_CA_CERTS',
+    `exec ${shellQuote(node)} ${shellQuote(MAIN_JS)} "$@"`,
+    '',
+  ].join('\n');
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function isOurWrapper(path: string): boolean {
+  try {
+    return readFileSync(path, 'utf8').includes(WRAPPER_MARKER);
+  } catch {
+    return false;
+  }
+}
+
+function isOurConflist(path: string): boolean {
+  try {
+    const c = JSON.parse(readFileSync(path, 'utf8')) as { plugins?: { type?: unknown }[] };
+    return c.plugins?.[0]?.type === PLUGIN_TYPE;
+  } catch {
+    return false;
+  }
+}
+
+function refuseForeign(path: string, ours: (p: string) => boolean, why: string): void {
+  if (existsSync(path) && !ours(path)) throw new Error(`${path} exists and ${why}; not overwriting it (use --force to replace it)`);
+}
+
+function writeAtomic(path: string, content: string, mode: number): void {
+  const tmp = join(dirname(path), `.${process.pid}.sluice-cni.tmp`);
+  writeFileSync(tmp, content, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}

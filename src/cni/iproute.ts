@@ -1,0 +1,79 @@
+/**
+ * iproute2 as child processes: one `ip -batch -` per namespace per step, so an
+ * ADD costs three `ip` processes, not a dozen. The pod's namespace is entered
+ * by the child (`nsenter --net=PATH ip …`): setns() would move only the
+ * calling thread, and this process never leaves its own namespace.
+ *
+ * A failed batch stops at its first failing line; the error names the line
+ * and carries iproute2's message, which callers inspect for errno text
+ * ("File exists", "Cannot find device").
+ */
+import { spawnSync } from 'node:child_process';
+import { CniCode, CniError } from './errors.js';
+
+export class IpCommandError extends CniError {
+  constructor(
+    readonly argv: readonly string[],
+    readonly batch: readonly string[],
+    readonly stderr: string,
+  ) {
+    const failed = /Command failed -:(\d+)/.exec(stderr);
+    const line = failed?.[1] !== undefined ? batch[Number(failed[1]) - 1] : undefined;
+    const msg = stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('Command failed')).join('; ');
+    super(CniCode.INTERNAL, `${argv.join(' ')}${line !== undefined ? ` [${line}]` : ''}: ${msg || 'failed'}`);
+  }
+
+  /** iproute2's message contains this errno text. */
+  says(text: string): boolean {
+    return this.stderr.includes(text);
+  }
+}
+
+export interface IpOptions {
+  /** Run inside this netns (a path); default: our own. */
+  readonly netns?: string;
+  /** -j: JSON output. */
+  readonly json?: boolean;
+  /** -d: details (link kind, alias). */
+  readonly details?: boolean;
+}
+
+/** Runs `ip [-j] [-d] -batch -` with these lines; resolves to stdout. */
+export function ipBatch(lines: readonly string[], opts: IpOptions = {}): string {
+  const flags = [...(opts.json === true ? ['-j'] : []), ...(opts.details === true ? ['-d'] : []), '-batch', '-'];
+  const argv = opts.netns !== undefined ? ['nsenter', `--net=${opts.netns}`, 'ip', ...flags] : ['ip', ...flags];
+  const [file, ...args] = argv as [string, ...string[]];
+  const r = spawnSync(file, args, { input: `${lines.join('\n')}\n`, encoding: 'utf8', maxBuffer: 16 << 20 });
+  if (r.error !== undefined) throw new CniError(CniCode.INTERNAL, `cannot run ${file}: ${r.error.message} (is iproute2/util-linux installed?)`);
+  if (r.status !== 0) throw new IpCommandError(argv, lines, r.stderr);
+  return r.stdout;
+}
+
+/** The JSON arrays `ip -j -batch` printed, one per show command, in order. */
+export function parseJsonOutputs(stdout: string): unknown[][] {
+  const out: unknown[][] = [];
+  // Each command prints one top-level array on its own line(s).
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < stdout.length; i++) {
+    const c = stdout[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    else if (c === '[') {
+      if (depth === 0) start = i;
+      depth++;
+    } else if (c === ']') {
+      depth--;
+      if (depth === 0 && start >= 0) {
+        out.push(JSON.parse(stdout.slice(start, i + 1)) as unknown[]);
+        start = -1;
+      }
+    }
+  }
+  return out;
+}

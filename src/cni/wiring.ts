@@ -1,0 +1,182 @@
+/**
+ * The pod's plumbing: a veth pair whose host end stays in our namespace and
+ * whose peer is created directly inside the pod's netns under CNI_IFNAME
+ * (nothing ever appears under a temporary name), then addresses, routes and
+ * neighbours. Pure L3 towards the pod, as the lab does:
+ *
+ *   pod netns                                host netns (ip_forward=1)
+ *   eth0 10.1.0.7/32   ═══ veth ═══          lxc<hash> (no address; tc programs here)
+ *   169.254.1.1 dev eth0 scope link          10.1.0.7/32 dev lxc<hash> scope link
+ *   default via 169.254.1.1 dev eth0         neigh 10.1.0.7 → pod MAC (permanent)
+ *   neigh 169.254.1.1 → host veth MAC (permanent)
+ *
+ * Static neighbours instead of proxy ARP: no ARP crosses the datapath, the
+ * first packet needs no resolution, and the gateway address exists nowhere
+ * (every pod uses the same one). IPv6 address generation is off on both ends
+ * (addrgenmode none) while the datapath is IPv4-only: no link-local
+ * chatter to drop.
+ *
+ * Order, so that no packet passes unprotected: create both ends down →
+ * (caller: register with the agent, attach tc on the host end) → pod end
+ * up with its addresses and routes → host end up (carrier: traffic can flow
+ * only now). The host veth carries an alias with the attachment's full hash,
+ * so a rerun ADD or a DEL recognises its own veth and never removes another's.
+ */
+import { createHash } from 'node:crypto';
+import type { Attachment } from './config.js';
+import { CniCode, CniError } from './errors.js';
+import { ipBatch, IpCommandError, parseJsonOutputs } from './iproute.js';
+import { GATEWAY_V4, type AttachmentNames } from './names.js';
+
+export interface VethPlan extends AttachmentNames {
+  readonly attachment: Attachment;
+  readonly netns: string;
+  readonly podIfname: string;
+  readonly mtu: number;
+  /** CIDRs as put on the pod interface ("10.1.0.7/32"). */
+  readonly addresses: readonly string[];
+}
+
+export interface HostLink {
+  readonly ifindex: number;
+  readonly mac: string;
+  readonly mtu: number;
+  readonly up: boolean;
+  readonly alias: string | undefined;
+  readonly kind: string | undefined;
+}
+
+/** The alias that marks a host veth as this attachment's. */
+export function vethAlias(a: Attachment): string {
+  return `sluice ${createHash('sha256').update(`${a.containerId}/${a.ifname}`).digest('hex')}`;
+}
+
+/** Creates the pair, both ends down; replaces a leftover veth of the same attachment (crashed ADD). */
+export function createVeth(p: VethPlan): HostLink {
+  const lines = [
+    `link add ${p.hostIfname} mtu ${p.mtu} address ${p.hostMac} type veth peer name ${p.podIfname} mtu ${p.mtu} address ${p.podMac} netns ${p.netns}`,
+    `link set dev ${p.hostIfname} alias "${vethAlias(p.attachment)}"`,
+    `link set dev ${p.hostIfname} addrgenmode none`,
+    `link show dev ${p.hostIfname}`,
+  ];
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return toHostLink(parseJsonOutputs(ipBatch(lines, { json: true, details: true }))[0]?.[0]);
+    } catch (e) {
+      if (!(e instanceof IpCommandError) || !e.says('File exists') || attempt > 0) throw e;
+      const existing = hostLink(p.hostIfname);
+      if (existing === undefined) {
+        throw new CniError(CniCode.INTERFACE_EXISTS,
+          `an interface named ${p.podIfname} already exists in ${p.netns}; choose another CNI_IFNAME or remove it`);
+      }
+      if (existing.alias !== vethAlias(p.attachment)) {
+        throw new CniError(CniCode.INTERFACE_EXISTS,
+          `host interface ${p.hostIfname} exists and is not this attachment's (alias ${JSON.stringify(existing.alias ?? '')}); remove it if it is stale`);
+      }
+      deleteLink(p.hostIfname); // our own leftover from an interrupted ADD
+    }
+  }
+}
+
+/** Pod end: addresses, up, routes via the link-local gateway, static neighbour. */
+export function configurePod(p: VethPlan): void {
+  const dev = p.podIfname;
+  ipBatch([
+    `link set dev ${dev} addrgenmode none`,
+    ...p.addresses.map((a) => `addr replace ${a} dev ${dev}`),
+    `neigh replace ${GATEWAY_V4} lladdr ${p.hostMac} dev ${dev} nud permanent`,
+    `link set dev ${dev} up`,
+    `route replace ${GATEWAY_V4}/32 dev ${dev} scope link`,
+    `route replace default via ${GATEWAY_V4} dev ${dev}`,
+  ], { netns: p.netns });
+}
+
+/** Host end: route and neighbour for each pod address, then up. */
+export function configureHost(p: VethPlan): void {
+  const dev = p.hostIfname;
+  ipBatch([
+    `link set dev ${dev} up`,
+    ...p.addresses.flatMap((cidr) => {
+      const ip = cidr.split('/')[0] ?? cidr;
+      return [`route replace ${ip} dev ${dev} scope link`, `neigh replace ${ip} lladdr ${p.podMac} dev ${dev} nud permanent`];
+    }),
+  ]);
+}
+
+/** The host link by name, or undefined when there is none. */
+export function hostLink(name: string): HostLink | undefined {
+  try {
+    return toHostLink(parseJsonOutputs(ipBatch([`link show dev ${name}`], { json: true, details: true }))[0]?.[0]);
+  } catch (e) {
+    if (e instanceof IpCommandError && e.says('does not exist')) return undefined;
+    throw e;
+  }
+}
+
+/** Deletes a link (its veth peer, routes and tc filters go with it); false when it was not there. */
+export function deleteLink(name: string): boolean {
+  try {
+    ipBatch([`link del dev ${name}`]);
+    return true;
+  } catch (e) {
+    if (e instanceof IpCommandError && (e.says('Cannot find device') || e.says('does not exist'))) return false;
+    throw e;
+  }
+}
+
+/** Removes the attachment's host veth if it is ours (alias); the pod end goes with it. */
+export function deleteVeth(hostIfname: string, a: Attachment): 'deleted' | 'absent' | 'foreign' {
+  const link = hostLink(hostIfname);
+  if (link === undefined) return 'absent';
+  if (link.alias !== vethAlias(a)) return 'foreign';
+  return deleteLink(hostIfname) ? 'deleted' : 'absent';
+}
+
+export interface PodView {
+  readonly exists: boolean;
+  readonly mac?: string;
+  readonly mtu?: number;
+  readonly up?: boolean;
+  readonly kind?: string;
+  readonly addresses: readonly string[];
+  readonly routes: readonly { dst: string; gateway?: string }[];
+}
+
+/** What CHECK needs to see of the pod end, in one nsenter. */
+export function inspectPod(netns: string, ifname: string): PodView {
+  let out: unknown[][];
+  try {
+    out = parseJsonOutputs(ipBatch([`addr show dev ${ifname}`, `route show dev ${ifname}`], { netns, json: true, details: true }));
+  } catch (e) {
+    if (e instanceof IpCommandError && e.says('does not exist')) return { exists: false, addresses: [], routes: [] };
+    throw e;
+  }
+  const link = (out[0]?.[0] ?? {}) as Record<string, unknown>;
+  const addrInfo = Array.isArray(link['addr_info']) ? (link['addr_info'] as Record<string, unknown>[]) : [];
+  const routes = (out[1] ?? []) as Record<string, unknown>[];
+  return {
+    exists: true,
+    mac: String(link['address']),
+    mtu: Number(link['mtu']),
+    up: Array.isArray(link['flags']) && (link['flags'] as unknown[]).includes('UP'),
+    kind: (link['linkinfo'] as { info_kind?: string } | undefined)?.info_kind ?? '',
+    addresses: addrInfo.map((a) => `${String(a['local'])}/${String(a['prefixlen'])}`),
+    routes: routes.map((r) => ({
+      dst: r['dst'] === 'default' ? 'default' : String(r['dst']),
+      ...(typeof r['gateway'] === 'string' ? { gateway: r['gateway'] } : {}),
+    })),
+  };
+}
+
+function toHostLink(raw: unknown): HostLink {
+  const o = (raw ?? {}) as Record<string, unknown>;
+  if (typeof o['ifindex'] !== 'number') throw new CniError(CniCode.INTERNAL, `ip link show: unexpected output ${JSON.stringify(raw)}`);
+  return {
+    ifindex: o['ifindex'],
+    mac: String(o['address']),
+    mtu: Number(o['mtu']),
+    up: Array.isArray(o['flags']) && (o['flags'] as unknown[]).includes('UP'),
+    alias: typeof o['ifalias'] === 'string' ? o['ifalias'] : undefined,
+    kind: (o['linkinfo'] as { info_kind?: string } | undefined)?.info_kind,
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * `sluice-cni install|uninstall`: the wrapper runs the plugin with a clean
+ * environment, the conflist negotiates its version with the chained
+ * plugins, and files that are not ours are never overwritten or removed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CNI_MAIN, DEBIAN_CNI } from './helpers/harness.js';
+
+function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CNI_MAIN, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('install writes an executable wrapper and a conflist; chains negotiate the version; foreign files are kept', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-cni-install-'));
+  try {
+    const bin = join(dir, 'bin');
+    const conf = join(dir, 'net.d');
+    mkdirSync(bin);
+    symlinkSync(join(DEBIAN_CNI, 'portmap'), join(bin, 'portmap'));
+    const r = cli(['install', '--bin-dir', bin, '--conf-dir', conf, '--chain', 'portmap', '--pod-cidr', '10.244.0.0/24', '--mtu', '1450']);
+    assert.equal(r.status, 0, r.stderr);
+    const wrapper = join(bin, 'sluice-cni');
+    assert.equal(statSync(wrapper).mode & 0o777, 0o755);
+    // The wrapper drops NODE_EXTRA_CA_CERTS/NODE_OPTIONS and answers VERSION like the plugin.
+    const v = spawnSync(wrapper, [], { input: '', encoding: 'utf8', env: { CNI_COMMAND: 'VERSION', NODE_OPTIONS: '--no-such-flag' } });
+    assert.equal(v.status, 0, v.stderr);
+    assert.equal((JSON.parse(v.stdout) as { cniVersion: string }).cniVersion, '1.1.0');
+    const list = JSON.parse(readFileSync(join(conf, '05-sluice.conflist'), 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(list, {
+      cniVersion: '1.0.0',
+      name: 'sluice',
+      plugins: [
+        { type: 'sluice-cni', mtu: 1450, ipam: { type: 'sluice', podCIDRs: ['10.244.0.0/24'] } },
+        { type: 'portmap', capabilities: { portMappings: true } },
+      ],
+    });
+
+    // Reinstalling over our own files is fine; a foreign conflist of the same name is not touched.
+    assert.equal(cli(['install', '--bin-dir', bin, '--conf-dir', conf]).status, 0);
+    writeFileSync(join(conf, '05-other.conflist'), '{"name":"other","plugins":[{"type":"bridge"}]}');
+    const refused = cli(['install', '--bin-dir', bin, '--conf-dir', conf, '--name', 'other']);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /05-other\.conflist exists and its first plugin is not sluice-cni; not overwriting/);
+    assert.equal(readFileSync(join(conf, '05-other.conflist'), 'utf8'), '{"name":"other","plugins":[{"type":"bridge"}]}');
+    const missing = cli(['install', '--bin-dir', bin, '--conf-dir', conf, '--chain', 'nosuchplugin']);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /chained plugin nosuchplugin is not in/);
+
+    const un = cli(['uninstall', '--bin-dir', bin, '--conf-dir', conf]);
+    assert.equal(un.status, 0, un.stderr);
+    assert.equal(existsSync(wrapper), false);
+    assert.equal(existsSync(join(conf, '05-sluice.conflist')), false);
+    assert.equal(existsSync(join(conf, '05-other.conflist')), true);
+    assert.equal(existsSync(join(bin, 'portmap')), true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('unknown installer flags exit 2 with usage', () => {
+  const r = cli(['install', '--bogus', 'x']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /unknown option --bogus/);
+});
