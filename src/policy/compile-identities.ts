@@ -126,20 +126,25 @@ export function policyFactsOf(policy: Policy, cache?: WeakMap<Policy, PolicyFact
   return facts;
 }
 
+/**
+ * Two policy lists pair up one to one, in order, under `same`; identical
+ * objects pair without asking (recompiles share unchanged policies).
+ */
+export function samePolicies(a: readonly Policy[], b: readonly Policy[], same: (x: Policy, y: Policy) => boolean): boolean {
+  return a.length === b.length && a.every((x, i) => {
+    const y = b[i];
+    return x === y || (y !== undefined && same(x, y));
+  });
+}
+
 /** Both lists add the same facts (policy by policy, in order): the universe is the same. */
 export function sameFacts(a: readonly Policy[], b: readonly Policy[], cache: WeakMap<Policy, PolicyFacts>): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i];
-    const y = b[i];
-    if (x === y) continue;
-    if (x === undefined || y === undefined) return false;
+  return samePolicies(a, b, (x, y) => {
     const fx = policyFactsOf(x, cache);
     const fy = policyFactsOf(y, cache);
-    if (fx.terms.length !== fy.terms.length || fx.egressPortNames.length !== fy.egressPortNames.length) return false;
-    if (fx.terms.some((t, j) => t.key !== fy.terms[j]?.key) || fx.egressPortNames.some((n, j) => n !== fy.egressPortNames[j])) return false;
-  }
-  return true;
+    return fx.terms.length === fy.terms.length && fx.egressPortNames.length === fy.egressPortNames.length &&
+      fx.terms.every((t, j) => t.key === fy.terms[j]?.key) && fx.egressPortNames.every((n, j) => n === fy.egressPortNames[j]);
+  });
 }
 
 function policyFacts(policy: Policy): PolicyFacts {

@@ -20,7 +20,7 @@
  * only when its flags or entries change.
  */
 import type { Cluster } from './cluster.js';
-import { assignIdentities, identityUniverse, sameFacts, type IdentityAssignment, type PolicyFacts } from './compile-identities.js';
+import { assignIdentities, identityUniverse, sameFacts, samePolicies, type IdentityAssignment, type PolicyFacts } from './compile-identities.js';
 import { compileEndpointDirection } from './compile-endpoint.js';
 import { endpointDirection, type DatapathState } from './datapath-state.js';
 import { PolicyError } from './errors.js';
@@ -310,15 +310,8 @@ function byNamespace(local: readonly (readonly [ClusterPod, number])[]): Map<str
 
 /** Policies in the same order with the same ids and rule counts. */
 function sameRuleShapes(a: readonly Policy[], b: readonly Policy[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i];
-    const y = b[i];
-    if (x === y) continue;
-    if (x === undefined || y === undefined) return false;
-    if (x.namespace !== y.namespace || x.name !== y.name || x.ingress.length !== y.ingress.length || x.egress.length !== y.egress.length) return false;
-  }
-  return true;
+  return samePolicies(a, b, (x, y) =>
+    x.namespace === y.namespace && x.name === y.name && x.ingress.length === y.ingress.length && x.egress.length === y.egress.length);
 }
 
 function checkEndpoints(input: CompileInput): [ClusterPod, number][] {
