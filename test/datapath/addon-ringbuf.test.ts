@@ -75,7 +75,8 @@ describe('ring buffer + test-run', () => {
     const r = testRun(obj.program('na_tc'), { data, repeat: 100 });
     assert.equal(r.retval, 0);
     assert.deepEqual(r.data, data);
-    assert.ok(r.durationNs > 0 && r.durationNs < 1_000_000, `duration ${r.durationNs} ns`);
+    // Average of 100 runs; the bound only catches a unit mix-up, not a slow machine.
+    assert.ok(r.durationNs > 0 && r.durationNs < 50_000_000, `duration ${r.durationNs} ns`);
     const drop = testRun(obj.program('na_tc_drop'), { data });
     assert.equal(drop.retval, 2);
   });
