@@ -8,6 +8,8 @@
  */
 import { Agent } from './agent.js';
 import { loadConfig } from './config.js';
+import { openBpfDatapath, type BpfDatapath } from './datapath/bpf-writer.js';
+import { BpfPolicyCompiler } from './datapath/policy-compiler.js';
 import { dryRunCompiler, dryRunWriter } from './dry-run.js';
 import { AgentError, asError } from './errors.js';
 import { parseCommandLine, USAGE } from './flags.js';
@@ -25,20 +27,31 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     const config = loadConfig(cmd.overrides);
     log = createLogger(config.logLevel);
-    if (cmd.datapath === 'bpf') {
-      throw new AgentError('invalid-config',
-        '--datapath bpf: the map writer is not wired into this build yet; run with --datapath none (see docs/agent.md)', 'datapath');
-    }
     const transport = new ClientNodeTransport(loadKubeConfig(config));
-    log.info({ server: transport.server(), node: config.nodeName, datapath: cmd.datapath }, 'starting');
-    const agent = new Agent({ config, log, transport, compiler: dryRunCompiler, writer: dryRunWriter });
-    await agent.start();
+    log.info({ server: transport.server(), node: config.nodeName, datapath: cmd.datapath, pinDir: config.pinDir }, 'starting');
+    let datapath: BpfDatapath | undefined;
+    let agent: { stop(): Promise<void> };
+    if (cmd.datapath === 'bpf') {
+      try {
+        datapath = openBpfDatapath({ pinDir: config.pinDir });
+      } catch (e) {
+        throw new Error(`--datapath bpf: cannot open or create the maps in ${config.pinDir}: ${asError(e).message}`, { cause: e });
+      }
+      const bpf = new Agent({ config, log, transport, compiler: new BpfPolicyCompiler(), writer: datapath, stats: datapath });
+      agent = bpf;
+      await bpf.start();
+    } else {
+      const none = new Agent({ config, log, transport, compiler: dryRunCompiler, writer: dryRunWriter });
+      agent = none;
+      await none.start();
+    }
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', resolve);
       process.once('SIGINT', resolve);
     });
     log.info({ signal }, `${signal}: stopping`);
     await agent.stop();
+    datapath?.close();
     return 0;
   } catch (e) {
     const err = asError(e);
