@@ -15,7 +15,7 @@
  * Goals (issue 5): ADD p99 < 50 ms sequential, < 200 ms at 20-way, never
  * more than 2× the bridge chain.
  *
- *   node dist/bench/cni.js [--ops N] [--concurrency N] [--json FILE]
+ *   node dist/bench/cni.js [--ops N] [--concurrency N] [--json FILE] [--entry auto|bundle|esm]
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,6 +27,8 @@ const { values: args } = parseArgs({
     ops: { type: 'string', default: '200' },
     concurrency: { type: 'string', default: '20' },
     json: { type: 'string' },
+    // What the installed wrapper runs: the single-file bundle, tsc's main.js, or auto (the bundle if current).
+    entry: { type: 'string', default: 'auto' },
   },
 });
 const OPS = Number(args.ops);
@@ -99,7 +101,9 @@ async function main(): Promise<void> {
   const node = new CniNode('10.244.40.0/24');
   const results: Record<string, { seq: Sample; par: Sample }> = {};
   try {
-    await node.setUp();
+    const entry = args.entry;
+    if (entry !== 'auto' && entry !== 'bundle' && entry !== 'esm') throw new Error(`--entry ${entry}: auto, bundle or esm`);
+    await node.setUp({ agent: true, entry });
     const bridgeIpam = join(node.dir, 'host-local');
     const flavours: Flavour[] = [
       { name: 'sluice-cni', plugin: 'sluice-cni', conf: () => node.conf() },
@@ -125,7 +129,8 @@ async function main(): Promise<void> {
     }
     const starts = { 'sluice-cni': await versionStarts(node, 'sluice-cni', 40), bridge: await versionStarts(node, 'bridge', 40) };
 
-    process.stdout.write(`bench/cni: ${OPS} ADD+DEL sequential and ${OPS} at ${CONCURRENCY}-way, ms (exec → exit, as a runtime sees it)\n\n`);
+    process.stdout.write(`bench/cni: ${OPS} ADD+DEL sequential and ${OPS} at ${CONCURRENCY}-way, ms (exec → exit, as a runtime sees it)\n`);
+    process.stdout.write(`sluice-cni runs ${node.entry}\n\n`);
     process.stdout.write(`${'case'.padEnd(34)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}\n`);
     for (const [name, r] of Object.entries(results)) {
       for (const [mode, s] of [['seq', r.seq], [`${CONCURRENCY}-way`, r.par]] as const) {
@@ -148,7 +153,7 @@ async function main(): Promise<void> {
         process.stdout.write(`goal ${what.padEnd(30)} ${got.toFixed(1).padStart(8)} vs ${limit.toFixed(1).padStart(8)}  ${got <= limit ? 'met' : 'MISSED'}\n`);
       }
     }
-    if (args.json !== undefined) writeFileSync(args.json, JSON.stringify({ ops: OPS, concurrency: CONCURRENCY, results, starts }, null, 2));
+    if (args.json !== undefined) writeFileSync(args.json, JSON.stringify({ ops: OPS, concurrency: CONCURRENCY, entry: node.entry, results, starts }, null, 2));
   } finally {
     await node.tearDown();
   }

@@ -10,7 +10,7 @@
  *    common case: endpoint + conntrack lookups, no ipcache, no policy);
  *  - SYN: a connection opening from an endpoint isolated for egress, allowed
  *    by a port rule of the peer's identity (endpoint, two ipcache lookups,
- *    conntrack miss, policy trie lookup, conntrack write). A pure SYN always
+ *    conntrack miss, policy hash lookups, conntrack write). A pure SYN always
  *    goes through policy, so repeating it measures an opening every time.
  * A last table prices the other decision paths at the largest size.
  *
@@ -23,7 +23,7 @@ import { openObject } from '../src/datapath/bpf-object.js';
 import { ensureBpffsMounted, removePinDir } from '../src/datapath/bpffs.js';
 import { loadLxc, type LxcDatapath } from '../src/datapath/lxc.js';
 import { endpointEntry } from '../src/datapath/maps/endpoints.js';
-import { policyLpmKey, policyLpmKeysForPorts } from '../src/datapath/maps/policy-v2.js';
+import { policyClassesOf, policyKey, policyKeysForPorts } from '../src/datapath/maps/policy-v3.js';
 import { parseIpv4, formatIpv4 } from '../src/datapath/maps/ipv4.js';
 import { testRun } from '../src/datapath/test-run.js';
 import { SluiceDirection, SluiceIdentityReserved, SluicePolicyAction } from '../src/datapath/generated/abi.js';
@@ -69,7 +69,7 @@ function main(): void {
   const empty = openObject(EMPTY_OBJECT);
   const lxc = loadLxc({ pinRoot, endpoint: { endpointId: 1, ipv4: BASE } });
   try {
-    lxc.maps.endpoints.update(1, endpointEntry({ ingress: false, egress: true }, 0));
+    lxc.maps.endpoints.update(1, egressEntry(lxc, true));
     console.log(`bench/datapath: BPF_PROG_TEST_RUN, repeat ${repeat} x ${rounds} rounds (medians), TCP 64-byte frames`);
     console.log('ipcache entries | empty (floor) ns | established from ns | established to ns | SYN from ns | est/floor | SYN/floor');
     let filled = 0;
@@ -115,8 +115,15 @@ function identityOf(index: number): number {
 }
 
 function allowEgressPort(lxc: LxcDatapath, remoteIdentity: number, port: number): void {
-  const keys = policyLpmKeysForPorts({ endpointId: 1, direction: SluiceDirection.EGRESS, remoteIdentity }, 6, port, port);
+  const keys = policyKeysForPorts({ endpointId: 1, direction: SluiceDirection.EGRESS, remoteIdentity }, 6, port, port);
   lxc.maps.policy.updateBatch(keys.map((k) => [k, { action: SluicePolicyAction.ALLOW, ruleId: port }] as const));
+  lxc.maps.endpoints.update(1, egressEntry(lxc, true));
+}
+
+/** Endpoint 1's entry with the exact port classes of its entries in the map, as the compiler writes them. */
+function egressEntry(lxc: LxcDatapath, isolated: boolean): ReturnType<typeof endpointEntry> {
+  const egress = policyClassesOf([...lxc.maps.policy.entries()].map(([k]) => k).filter((k) => k.endpointId === 1));
+  return endpointEntry({ ingress: false, egress: isolated }, 0, { ingress: 0, egress });
 }
 
 /**
@@ -131,9 +138,9 @@ function paths(lxc: LxcDatapath, floorProg: ProgramInfo, peer: string, peerIdent
   const allow = { action: SluicePolicyAction.ALLOW, ruleId: 1 };
   const egress = { endpointId: 1, direction: SluiceDirection.EGRESS };
   lxc.maps.policy.updateBatch([
-    ...policyLpmKeysForPorts({ ...egress, remoteIdentity: peerIdentity }, 6, 443, 443).map((k) => [k, allow] as const),
-    ...policyLpmKeysForPorts({ ...egress, remoteIdentity: 0 }, 6, 8000, 8999).map((k) => [k, allow] as const),
-    [policyLpmKey({ ...egress, remoteIdentity: peerIdentity }), allow],
+    ...policyKeysForPorts({ ...egress, remoteIdentity: peerIdentity }, 6, 443, 443).map((k) => [k, allow] as const),
+    ...policyKeysForPorts({ ...egress, remoteIdentity: 0 }, 6, 8000, 8999).map((k) => [k, allow] as const),
+    [policyKey({ ...egress, remoteIdentity: peerIdentity }), allow],
   ]);
   const rows: [string, Buffer, boolean][] = [
     ['SYN, not isolated (CT write)', syn, false],
@@ -143,7 +150,7 @@ function paths(lxc: LxcDatapath, floorProg: ProgramInfo, peer: string, peerIdent
   ];
   console.log(`paths at the largest size | empty (floor) ns | from_container ns | from/floor`);
   for (const [label, frame, isolated] of rows) {
-    lxc.maps.endpoints.update(1, endpointEntry({ ingress: false, egress: isolated }, 0));
+    lxc.maps.endpoints.update(1, egressEntry(lxc, isolated));
     const [floor = NaN, from = NaN] = measure([[floorProg, frame], [lxc.fromContainer, frame]]);
     console.log(`${label.padStart(34)} | ${floor.toFixed(0).padStart(16)} | ${from.toFixed(0).padStart(17)} | ${(from / floor).toFixed(2).padStart(10)}`);
   }

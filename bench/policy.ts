@@ -9,9 +9,11 @@
  *     result), diff and plan, and the writes to real pinned maps, with the
  *     diff's size;
  *  3. per-packet cost through BPF_PROG_TEST_RUN at the smallest and the
- *     largest size, beside the empty tc program (build/bpf/empty.o) in the
- *     same run: a new connection allowed by a peer-identity entry, and one
- *     denied (both trie lookups miss, then the drop path).
+ *     largest size, both loaded at once, runs interleaved with the empty tc
+ *     program's (build/bpf/empty.o): a new connection allowed by a
+ *     peer-identity entry, and one denied (every class of the endpoint's
+ *     mask misses, for the peer's identity and for any peer, then the drop
+ *     path).
  *
  * Goals (issue 3): 1,000 policies over 10,000 pods compile in < 2 s with
  * < 300 MB heap; a single change applies in < 50 ms.
@@ -27,6 +29,7 @@ import type { ProgramInfo } from '../src/datapath/api.js';
 import { openObject } from '../src/datapath/bpf-object.js';
 import { ensureBpffsMounted, removePinDir } from '../src/datapath/bpffs.js';
 import { loadLxc, type LxcDatapath } from '../src/datapath/lxc.js';
+import { formatPolicyClasses } from '../src/datapath/maps/policy-v3.js';
 import { testRun } from '../src/datapath/test-run.js';
 import { applyPlan } from '../src/policy-engine/apply.js';
 import { openingFrame } from '../src/policy-engine/packets.js';
@@ -107,24 +110,33 @@ function perPacket(progs: ReadonlyArray<readonly [string, ProgramInfo, Buffer, n
 
 /**
  * A local pod E whose ingress allows some peer S by S's own identity on a
- * full port, S, and that port: the packet whose allow is a trie hit.
+ * full port, S, and that port: the packet whose allow is a hit in the first
+ * class tried. With `classes`, an E whose ingress uses exactly those port
+ * classes if there is one: a denied packet then makes as many lookups at
+ * every size, and only the map's size differs.
  */
-function allowedPair(compiled: CompiledPolicy): { e: number; s: number; port: number } {
+function allowedPair(compiled: CompiledPolicy, classes?: number): { e: number; s: number; port: number } {
   const byIdentity = new Map<number, number>();
   for (const [podId, id] of compiled.identities.podIdentity) {
     const ep = [...compiled.endpoints.values()].find((x) => x.pod.id === podId);
     if (ep !== undefined && !byIdentity.has(id)) byIdentity.set(id, ep.endpointId);
   }
+  let first: { e: number; s: number; port: number } | undefined;
   for (const ep of compiled.endpoints.values()) {
+    if (first !== undefined && ep.entry.ingressPolicyClasses !== classes) continue;
     const entries = compiled.datapath.policy.get(endpointDirection(ep.endpointId, 'ingress'));
     for (const packed of entries?.keys() ?? []) {
       const { remoteIdentity, match } = unpackPolicyKey(packed);
       const s = byIdentity.get(remoteIdentity);
       if (s !== undefined && s !== ep.endpointId && match.kind === 'port' && match.protocol === 'TCP' && match.prefix.bits === 16) {
-        return { e: ep.endpointId, s, port: match.prefix.port };
+        const pair = { e: ep.endpointId, s, port: match.prefix.port };
+        if (classes === undefined || ep.entry.ingressPolicyClasses === classes) return pair;
+        first ??= pair;
+        break;
       }
     }
   }
+  if (first !== undefined) return first;
   throw new Error('no peer-identity allow on a full TCP port in this workload');
 }
 
@@ -140,35 +152,74 @@ function loadAll(compiled: CompiledPolicy, e: number): { lxc: LxcDatapath; pinRo
   return { lxc, pinRoot, writeMs: performance.now() - t0 };
 }
 
-function packetCost(label: string, compiled: CompiledPolicy, empty: ProgramInfo): void {
-  const { e, s, port } = allowedPair(compiled);
-  const { lxc, pinRoot, writeMs } = loadAll(compiled, e);
+/**
+ * Per-packet cost at every size given, with all sizes loaded at once and
+ * their runs interleaved with the floor's, so that load drift on a shared
+ * machine hits every size alike (measured one after the other, minutes
+ * apart, the sizes differed by more than the effect).
+ */
+function packetCosts(sizes: ReadonlyArray<readonly [string, CompiledPolicy]>, empty: ProgramInfo): void {
+  const loaded: { label: string; compiled: CompiledPolicy; e: number; s: number; port: number; lxc: LxcDatapath; pinRoot: string; writeMs: number }[] = [];
   try {
-    const ip = (id: number): number => Number(compiled.endpoints.get(id)?.pod.ip?.value ?? 0);
-    const allowed = openingFrame({ protocol: 'TCP', src: ip(s), dst: ip(e), sport: 40000, dport: port });
-    const denied = openingFrame({ protocol: 'TCP', src: ip(s), dst: ip(e), sport: 40001, dport: 12345 });
-    const r = perPacket([
-      ['floor', empty, allowed, 0],
-      ['allowed', lxc.toContainer, allowed, 0],
-      ['denied', lxc.toContainer, denied, 2],
-    ]);
+    for (const [label, compiled] of sizes) {
+      const like = loaded[0] === undefined ? undefined : loaded[0].compiled.datapath.endpoints.get(loaded[0].e)?.ingressPolicyClasses;
+      const pair = allowedPair(compiled, like);
+      loaded.push({ label, compiled, ...pair, ...loadAll(compiled, pair.e) });
+    }
+    const progs: [string, ProgramInfo, Buffer, number][] = [];
+    for (const { label, compiled, e, s, port, lxc } of loaded) {
+      const ip = (id: number): number => Number(compiled.endpoints.get(id)?.pod.ip?.value ?? 0);
+      const allowed = openingFrame({ protocol: 'TCP', src: ip(s), dst: ip(e), sport: 40000, dport: port });
+      const denied = openingFrame({ protocol: 'TCP', src: ip(s), dst: ip(e), sport: 40001, dport: 12345 });
+      if (progs.length === 0) progs.push(['floor', empty, allowed, 0]);
+      progs.push([`${label} allowed`, lxc.toContainer, allowed, 0], [`${label} denied`, lxc.toContainer, denied, 2]);
+    }
+    const r = perPacket(progs);
     const floor = r.get('floor') ?? NaN;
     const row = (k: string): string => `${(r.get(k) ?? NaN).toFixed(0)} ns (${((r.get(k) ?? NaN) / floor).toFixed(1)}× floor)`;
-    console.log(
-      `  ${label}: ${compiled.stats.policyEntries.toLocaleString('en')} trie entries (written in ${ms(writeMs)}); ` +
-        `empty ${floor.toFixed(0)} ns | to_container new connection allowed ${row('allowed')} | denied ${row('denied')}`,
-    );
+    for (const { label, compiled, e, writeMs } of loaded) {
+      console.log(
+        `  ${label}: ${compiled.stats.policyEntries.toLocaleString('en')} policy entries (written in ${ms(writeMs)}); ` +
+          `endpoint ${e} ingress classes ${formatPolicyClasses(compiled.datapath.endpoints.get(e)?.ingressPolicyClasses ?? 0)}; ` +
+          `empty ${floor.toFixed(0)} ns | to_container new connection allowed ${row(`${label} allowed`)} | denied ${row(`${label} denied`)}`,
+      );
+    }
+    sameLookups(loaded, progs);
   } finally {
-    lxc.close();
-    removePinDir(pinRoot);
+    for (const { lxc, pinRoot } of loaded) {
+      lxc.close();
+      removePinDir(pinRoot);
+    }
   }
+}
+
+/**
+ * The cost per lookup is what stays flat, the number of lookups is the
+ * endpoint's: when the sizes' endpoints use different port classes, the
+ * first one's mask is widened to the last one's (a superset is always
+ * correct: only more misses) and the runs repeated, so that both make the
+ * same lookups and only the map's size differs.
+ */
+function sameLookups(loaded: ReadonlyArray<{ label: string; compiled: CompiledPolicy; e: number; lxc: LxcDatapath }>,
+  progs: ReadonlyArray<readonly [string, ProgramInfo, Buffer, number]>): void {
+  const [first, last] = [loaded[0], loaded[loaded.length - 1]];
+  const entry = first?.compiled.datapath.endpoints.get(first.e);
+  const want = last?.compiled.datapath.endpoints.get(last.e)?.ingressPolicyClasses;
+  if (first === undefined || last === undefined || entry === undefined || want === undefined || entry.ingressPolicyClasses === want) return;
+  first.lxc.maps.endpoints.update(first.e, { ...entry, ingressPolicyClasses: (entry.ingressPolicyClasses | want) >>> 0 });
+  const r = perPacket(progs);
+  const floor = r.get('floor') ?? NaN;
+  const row = (k: string): string => `${(r.get(k) ?? NaN).toFixed(0)} ns (${((r.get(k) ?? NaN) / floor).toFixed(1)}× floor)`;
+  const line = (l: string, note: string): string => `  ${l}${note}: allowed ${row(`${l} allowed`)} | denied ${row(`${l} denied`)}`;
+  console.log(`  the same lookups (${first.label.split(' ')[0]}'s endpoint given ${formatPolicyClasses(want)}), empty ${floor.toFixed(0)} ns:`);
+  for (const { label } of loaded) console.log(line(label, label === first.label ? ', widened' : ''));
 }
 
 function main(): void {
   ensureBpffsMounted();
   console.log(`bench/policy: ${PODS.length * POLICIES.length} sizes, 100 namespaces, every pod a local endpoint (node ${process.version})`);
-  console.log('\n1. compile (cluster snapshot → identities, ipcache, endpoint and policy-trie entries)');
-  console.log('   policies   pods    compile   identities  ipcache   trie entries   heap retained  heap after (no GC)');
+  console.log('\n1. compile (cluster snapshot → identities, ipcache, endpoint and policy entries)');
+  console.log('   policies   pods    compile   identities  ipcache policy entries   heap retained  heap after (no GC)');
   const results = new Map<string, Measured>();
   for (const pods of PODS) {
     for (const policies of POLICIES) {
@@ -195,7 +246,7 @@ function main(): void {
   const { e } = allowedPair(largest.compiled);
   const { lxc, pinRoot, writeMs } = loadAll(largest.compiled, e);
   try {
-    console.log(`   initial full write: ${largest.compiled.stats.policyEntries.toLocaleString('en')} trie entries + ${largest.compiled.stats.ipcacheEntries} ipcache + ${largest.compiled.stats.endpoints} endpoints in ${ms(writeMs)}`);
+    console.log(`   initial full write: ${largest.compiled.stats.policyEntries.toLocaleString('en')} policy entries + ${largest.compiled.stats.ipcacheEntries} ipcache + ${largest.compiled.stats.endpoints} endpoints in ${ms(writeMs)}`);
     let current = largest.compiled;
     // The agent keeps its endpoint registry across policy changes: the same map.
     const endpoints = allEndpoints(current.cluster);
@@ -239,8 +290,10 @@ function main(): void {
   try {
     const floorProg = empty.programs()[0];
     if (floorProg === undefined) throw new Error(`${EMPTY_OBJECT} has no program`);
-    packetCost(`smallest (${POLICIES[0]} policies / ${PODS[0]} pods)`, smallest.compiled, floorProg);
-    packetCost(`largest (${largestKey.replace('/', ' policies / ')} pods)`, largest.compiled, floorProg);
+    packetCosts([
+      [`smallest (${POLICIES[0]} policies / ${PODS[0]} pods)`, smallest.compiled],
+      [`largest (${largestKey.replace('/', ' policies / ')} pods)`, largest.compiled],
+    ], floorProg);
   } finally {
     empty.close();
   }

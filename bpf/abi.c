@@ -10,7 +10,7 @@ struct sluice_abi_anchor {
 	struct ipcache_key ipcache_key;
 	struct ipcache_entry ipcache_entry;
 	struct policy_entry policy_entry;
-	struct policy_lpm_key policy_lpm_key;
+	struct policy_key policy_key;
 	struct endpoint_entry endpoint_entry;
 	struct ct_key ct_key;
 	struct ct_entry ct_entry;
@@ -30,7 +30,7 @@ struct sluice_abi_anchor {
 	enum sluice_event_flags event_flags;
 	enum sluice_config_flags config_flags;
 	enum sluice_policy_action policy_action;
-	enum sluice_policy_prefix policy_prefix;
+	enum sluice_policy_class policy_class;
 	enum sluice_endpoint_flags endpoint_flags;
 	enum sluice_ct_tcp_state ct_tcp_state;
 	enum sluice_ct_flags ct_flags;

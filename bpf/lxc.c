@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The pod's veth programs, one instance per endpoint (endpoint_config in
- * .rodata says which). Composition only: every step lives in bpf/lib/.
+ * The pod's veth programs, either one instance per endpoint (endpoint_config
+ * in .rodata says which) or one node-shared instance that finds its endpoint
+ * by interface (endpoint_config.endpoint_id == 0, see config_endpoint()).
+ * Composition only: every step lives in bpf/lib/.
  *
  *   from_container: tc ingress of the host-side veth = packets leaving the
  *                   pod. Direction EGRESS, remote = destination.
@@ -13,7 +15,8 @@
  * an established connection costs one endpoint hash lookup and one conntrack
  * lookup; identities are resolved only where something needs them: a packet
  * policy decides (new, or re-checked after a policy change) adds the two
- * ipcache lookups, at most two policy trie lookups and the conntrack write;
+ * ipcache lookups, the policy hash lookups of the endpoint's port classes
+ * (typically 2-4, at most 36) and the conntrack write;
  * an event (every drop after parsing, traces) adds the ipcache lookups. None
  * of it depends on the number of pods, identities or rules.
  */
@@ -35,10 +38,10 @@
  * (every drop after parsing resolves the identities).
  * Returns: CTX_ACT_OK, or -SLUICE_DROP_SPOOFED_SOURCE.
  */
-static __always_inline int lxc_check_source(const struct flow *f)
+static __always_inline int lxc_check_source(const struct endpoint_config *cfg, const struct flow *f)
 {
-	/* .rodata constant: the verifier prunes this when the check is off. */
-	if (endpoint_config.ipv4 && f->saddr != endpoint_config.ipv4)
+	/* 0 turns the check off (per-endpoint: a .rodata constant; shared: the entry's). */
+	if (cfg->ipv4 && f->saddr != cfg->ipv4)
 		return -SLUICE_DROP_SPOOFED_SOURCE;
 	return CTX_ACT_OK;
 }
@@ -112,12 +115,17 @@ static __always_inline int lxc_conntrack_policy(struct __sk_buff *ctx, __u32 end
 
 static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_direction dir)
 {
-	__u32 endpoint_id = endpoint_config.endpoint_id;
+	struct endpoint_config cfg = {};
 	struct endpoint_entry ep;
+	__u32 endpoint_id;
 	struct flow f;
 	int parsed, ret;
 
 	flow_init(&f, dir);
+	ret = config_endpoint(ctx, &cfg);
+	endpoint_id = cfg.endpoint_id;
+	if (IS_ERR(ret))
+		goto drop; /* before parsing: nothing about the packet is trusted yet */
 	ret = parsed = parse_packet(ctx, &f);
 	if (IS_ERR(ret))
 		goto drop; /* no identities: the addresses may not even be there */
@@ -131,7 +139,7 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 	if (IS_ERR(ret))
 		goto drop_resolved;
 	if (dir == SLUICE_DIR_EGRESS) {
-		ret = lxc_check_source(&f);
+		ret = lxc_check_source(&cfg, &f);
 		if (IS_ERR(ret))
 			goto drop_resolved;
 	}

@@ -48,9 +48,10 @@ enum sluice_drop_reason {
 	SLUICE_DROP_INVALID_L4 = 4,      /* TCP/UDP/ICMP header truncated */
 	SLUICE_DROP_UNSUPPORTED_L3 = 5,  /* neither IPv4 nor ARP (IPv6 comes later) */
 	SLUICE_DROP_SPOOFED_SOURCE = 6,  /* from-pod packet whose source is not the pod */
-	SLUICE_DROP_ENDPOINT_UNKNOWN = 7, /* no sl_endpoints_v1 entry for the program's endpoint */
+	SLUICE_DROP_ENDPOINT_UNKNOWN = 7, /* no sl_endpoints_v2 entry for the program's endpoint */
 	SLUICE_DROP_CT_INVALID = 8,      /* TCP flags no stack sends (SYN+FIN, none, ...) */
 	SLUICE_DROP_FRAG_UNKNOWN = 9,    /* later fragment whose first fragment was not seen */
+	SLUICE_DROP_INTERFACE_UNKNOWN = 10, /* node-shared lxc program on an interface without an sl_lxc_v1 entry */
 	SLUICE_DROP_REASON_MAX = 64,
 };
 
@@ -109,7 +110,7 @@ enum sluice_policy_action {
 	SLUICE_POLICY_DENY = 2,
 };
 
-/* Value of sl_policy_v2. */
+/* Value of sl_policy_v3. */
 struct policy_entry {
 	__u8 action; /* enum sluice_policy_action */
 	__u8 pad0;
@@ -118,32 +119,45 @@ struct policy_entry {
 };
 
 /*
- * policy_v2 (NetworkPolicy enforcement): LPM trie sl_policy_v2, one trie for
- * all endpoints. Byte order of the fields below is the match order; every
- * entry matches endpoint_id, remote_identity and direction exactly
- * (prefixlen >= SLUICE_POLICY_PREFIX_PEER), then optionally the protocol
- * (>= SLUICE_POLICY_PREFIX_PROTO: a rule with ports, or `protocol` without a
- * port = every port of it), then the first (prefixlen - SLUICE_POLICY_PREFIX_PROTO)
- * bits of dport: a port range is stored as the few prefixes that cover it.
- * A rule without ports stops at SLUICE_POLICY_PREFIX_PEER: all protocols and
- * ports, ICMP included. remote_identity 0 means "any peer" (a rule whose
- * from/to is omitted); the datapath looks up the real identity and then 0.
- * Isolation lives in sl_endpoints_v1: only an isolated direction consults
- * this trie, and there a miss drops (POLICY_DENIED).
+ * Port classes: how much of the destination port a policy entry matches,
+ * stored in policy_key.port_prefixlen.
+ *  - 0..SLUICE_POLICY_PORT_FULL: the first port_prefixlen bits of dport, of
+ *    one protocol (TCP/UDP/SCTP). 0 = every port of it (`protocol` without a
+ *    port), 16 = one port, in between = one aligned block of an endPort range;
+ *  - SLUICE_POLICY_NO_PORTS: a rule without ports: every protocol and port,
+ *    ICMP included; protocol and dport are 0 in the key. No port can have
+ *    17 prefix bits, so the value cannot collide with a port class.
+ * Class c is bit (1 << c) of endpoint_entry.*_policy_classes.
  */
-struct policy_lpm_key {
-	__u32 prefixlen;
-	__u32 endpoint_id;
-	__u32 remote_identity;
-	__u8 direction; /* enum sluice_direction */
-	__u8 protocol;  /* IPPROTO_TCP / UDP / SCTP */
-	__be16 dport;
+enum sluice_policy_class {
+	SLUICE_POLICY_PORT_FULL = 16, /* dport matched in full: the most specific class */
+	SLUICE_POLICY_NO_PORTS = 17,  /* a rule without ports: the least specific */
+	SLUICE_POLICY_CLASSES = 18,   /* number of classes (bits used in a class mask) */
 };
 
-enum sluice_policy_prefix {
-	SLUICE_POLICY_PREFIX_PEER = 72,  /* endpoint_id + remote_identity + direction */
-	SLUICE_POLICY_PREFIX_PROTO = 80, /* ... + protocol */
-	SLUICE_POLICY_PREFIX_FULL = 96,  /* ... + all 16 bits of dport */
+/*
+ * policy_v3 (NetworkPolicy enforcement): hash sl_policy_v3, one for all
+ * endpoints, exact keys. The datapath tries, for remote_identity = the
+ * peer's identity and then 0 ("any peer", a rule whose from/to is omitted),
+ * each class set in the endpoint's mask for the direction from the most
+ * specific (16 port bits) down to 0 bits and then NO_PORTS, with dport
+ * masked to the class; the first entry found decides (bpf/lib/policy.h).
+ * Protocols without ports (ICMP, ...) try NO_PORTS only. That is the order
+ * of the former LPM trie (sl_policy_v2), so the same entry and rule_id
+ * decide, but the cost depends on the endpoint's classes, not on how many
+ * entries the map holds. Isolation lives in sl_endpoints_v2: only an
+ * isolated direction consults this map, and there a miss drops
+ * (POLICY_DENIED).
+ */
+struct policy_key {
+	__u32 endpoint_id;
+	__u32 remote_identity; /* 0 = any peer */
+	__u8 direction;        /* enum sluice_direction */
+	__u8 protocol;         /* IPPROTO_TCP / UDP / SCTP; 0 for SLUICE_POLICY_NO_PORTS */
+	__u8 port_prefixlen;   /* enum sluice_policy_class: 0..16 port bits, or NO_PORTS */
+	__u8 pad0;
+	__be16 dport;          /* the first port_prefixlen bits of the port, the rest zero */
+	__u16 pad1;
 };
 
 /* The value is struct policy_entry (action ALLOW; rule_id names the rule). */
@@ -156,13 +170,23 @@ enum sluice_endpoint_flags {
 };
 
 /*
- * endpoints: hash sl_endpoints_v1, endpoint_id (__u32) -> endpoint_entry.
+ * endpoints: hash sl_endpoints_v2, endpoint_id (__u32) -> endpoint_entry.
  * Written before the pod's interface comes up; a packet of an endpoint
  * without an entry is dropped (fail closed).
+ *
+ * The class masks say which port classes (enum sluice_policy_class) the
+ * endpoint's sl_policy_v3 entries use per direction, so that a packet only
+ * looks up classes that can hit. A superset is always correct (one more
+ * miss); a missing bit hides that class's entries, and since the compiler
+ * writes only ALLOWs, hiding one can only deny more. The control plane therefore widens a mask no earlier
+ * than the entries it covers are written and narrows it no later than they
+ * are deleted (src/policy/apply-plan.ts).
  */
 struct endpoint_entry {
-	__u32 flags;           /* enum sluice_endpoint_flags */
-	__u32 policy_revision; /* bumped whenever the endpoint's policy changes */
+	__u32 flags;                  /* enum sluice_endpoint_flags */
+	__u32 policy_revision;        /* bumped whenever the endpoint's policy changes */
+	__u32 ingress_policy_classes; /* bit c: an INGRESS entry of port class c exists */
+	__u32 egress_policy_classes;  /* bit c: an EGRESS entry of port class c exists */
 };
 
 /*
@@ -291,9 +315,15 @@ struct global_config {
 };
 
 /*
- * Per-program constants, set in .rodata before load: one program instance per
- * endpoint, so the verifier sees them as constants and the program knows its
- * endpoint without a per-packet lookup.
+ * Who a program serves. Two modes (bpf/lib/config.h):
+ *  - per endpoint: set in .rodata before load, one program instance per
+ *    endpoint, so the verifier sees constants and no lookup is needed;
+ *  - node-shared: .rodata endpoint_id == 0, and the program finds this struct
+ *    per packet in the hash sl_lxc_v1, __u32 ifindex (the host veth the
+ *    program is attached to) -> endpoint_config. One instance per node,
+ *    loaded once; attaching a pod only writes its entry. A miss drops
+ *    (SLUICE_DROP_INTERFACE_UNKNOWN: fail closed). endpoint_id 0 is never a
+ *    valid entry.
  */
 struct endpoint_config {
 	__u32 endpoint_id;

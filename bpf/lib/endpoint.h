@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Endpoints: what the node knows about each local pod, keyed by endpoint id
- * (sl_endpoints_v1): whether some policy isolates it per direction, and the
+ * (sl_endpoints_v2): whether some policy isolates it per direction, the
  * revision of its policy, which conntrack compares to decide when existing
- * connections must be judged again.
+ * connections must be judged again, and per direction the port classes its
+ * policy entries use (policy.h looks up only those).
  *
  * The agent writes the entry before it attaches the pod's programs and
  * deletes it after detaching them; a program whose endpoint has no entry
@@ -15,7 +16,7 @@
 
 #include "common.h"
 
-/* Capacity is part of the pinned map's identity: changing it needs _v2. */
+/* Capacity is part of the pinned map's identity: changing it needs _v3. */
 #define SLUICE_ENDPOINTS_MAX_ENTRIES (64 * 1024)
 
 struct {
@@ -26,7 +27,7 @@ struct {
 	/* Memory follows the number of pods, not the capacity. */
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sl_endpoints_v1 SEC(".maps");
+} sl_endpoints_v2 SEC(".maps");
 
 /*
  * Copies the endpoint's entry into *ep, so the whole packet is decided on one
@@ -37,7 +38,7 @@ struct {
  */
 static __always_inline int endpoint_load(__u32 endpoint_id, struct endpoint_entry *ep)
 {
-	const struct endpoint_entry *entry = bpf_map_lookup_elem(&sl_endpoints_v1, &endpoint_id);
+	const struct endpoint_entry *entry = bpf_map_lookup_elem(&sl_endpoints_v2, &endpoint_id);
 
 	if (!entry)
 		return -SLUICE_DROP_ENDPOINT_UNKNOWN;
@@ -51,6 +52,12 @@ static __always_inline bool endpoint_isolated(const struct endpoint_entry *ep, _
 	__u32 bit = dir == SLUICE_DIR_EGRESS ? SLUICE_EP_F_EGRESS_ISOLATED : SLUICE_EP_F_INGRESS_ISOLATED;
 
 	return ep->flags & bit;
+}
+
+/* Returns: the mask of port classes (enum sluice_policy_class) of the endpoint's entries for dir. */
+static __always_inline __u32 endpoint_policy_classes(const struct endpoint_entry *ep, __u8 dir)
+{
+	return dir == SLUICE_DIR_EGRESS ? ep->egress_policy_classes : ep->ingress_policy_classes;
 }
 
 #endif /* SLUICE_LIB_ENDPOINT_H */

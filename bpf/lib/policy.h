@@ -4,25 +4,29 @@
  * (INGRESS) from, this peer on this protocol and port?
  *
  * A direction that no policy isolates (endpoint.h) allows everything. An
- * isolated one needs an ALLOW entry in sl_policy_v2, one LPM trie for every
- * endpoint, keyed by struct policy_lpm_key in this byte order:
+ * isolated one needs an ALLOW entry in sl_policy_v3, one hash for every
+ * endpoint, keyed exactly by struct policy_key:
  *
- *   endpoint_id | remote_identity | direction | protocol | dport (big-endian)
- *   <------------ 72 bits: PREFIX_PEER -----------> 80: PROTO   96: FULL
+ *   endpoint_id | remote_identity | direction | protocol | port_prefixlen | dport
  *
- * Every entry matches endpoint, identity and direction exactly (prefixlen >=
- * 72). A rule without ports stops there (all protocols, all ports, ICMP
- * included); `protocol` alone stops at 80 (every port of it); a port is 96;
- * an endPort range is the few prefixes between 80 and 96 that cover it
- * (src/datapath/maps/policy-v2.ts, portRangeToPrefixes). The longest match
- * is the most specific rule, and one lookup finds it whatever the number of
- * rules: the trie's walk is bounded by the key's 96 bits.
+ * A rule's ports become entries of a port class (sluice_abi.h): a port is
+ * class 16, `protocol` alone class 0, an endPort range the few aligned
+ * blocks covering it (classes in between; src/datapath/maps/policy-key.ts),
+ * a rule without ports the class NO_PORTS (every protocol, ICMP included).
  *
- * Per packet: the peer's identity first, then identity 0 (a rule whose
- * from/to is omitted: any peer). Protocols without ports (ICMP, GRE, ...)
- * are looked up with prefixlen 72, so only rules without ports can match
- * them: an ICMP "code" in the dport field, or a port 0, never meets a port
- * entry.
+ * Per packet: for the peer's identity and then identity 0 (a rule whose
+ * from/to is omitted: any peer), try each class the endpoint's entries use
+ * in this direction (endpoint_policy_classes()), most specific first: 16
+ * port bits down to 0, then NO_PORTS, dport masked to the class. The first
+ * entry found decides: the same most specific entry, and rule_id, the LPM
+ * trie of sl_policy_v2 found, but each step is one hash lookup whatever the
+ * number of entries, and an endpoint typically uses two to four classes.
+ * Protocols without ports (ICMP, GRE, ...) try NO_PORTS only, so an ICMP
+ * "code" in the dport field, or a port 0, never meets a port entry.
+ *
+ * Why not one trie: its depth grows with the number of entries of all
+ * endpoints (measured in docs/datapath.md), so every pod's packets paid for
+ * every other pod's policy.
  */
 #ifndef SLUICE_LIB_POLICY_H
 #define SLUICE_LIB_POLICY_H
@@ -32,26 +36,31 @@
 #include "flow.h"
 
 /*
- * Capacity is part of the pinned map's identity: changing it needs _v3. A
- * trie is never preallocated, so this is a ceiling, not a reservation: a
+ * Capacity is part of the pinned map's identity: changing it needs _v4. A
  * compiler that would exceed it gets E2BIG on the update (loud), and the
- * endpoint keeps its isolation, so nothing opens.
+ * endpoint keeps its isolation, so nothing opens. Elements are allocated as
+ * written (BPF_F_NO_PREALLOC), but a hash allocates its bucket array for the
+ * capacity when created: 4M buckets are 64 MB of kernel memory per node,
+ * whatever the number of entries (measured: 67,109,760 bytes memlock empty).
  */
 #define SLUICE_POLICY_MAX_ENTRIES (4 * 1024 * 1024)
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__type(key, struct policy_lpm_key);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct policy_key);
 	__type(value, struct policy_entry);
 	__uint(max_entries, SLUICE_POLICY_MAX_ENTRIES);
-	__uint(map_flags, BPF_F_NO_PREALLOC); /* required for LPM tries */
+	/* Elements follow the entries written; the buckets do not (above). */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sl_policy_v2 SEC(".maps");
+} sl_policy_v3 SEC(".maps");
 
-/* The LPM arithmetic above, checked against the ABI's numbers. */
-BUILD_BUG_ON(SLUICE_POLICY_PREFIX_PEER != 8 * (sizeof(__u32) + sizeof(__u32) + sizeof(__u8)));
-BUILD_BUG_ON(SLUICE_POLICY_PREFIX_PROTO != SLUICE_POLICY_PREFIX_PEER + 8);
-BUILD_BUG_ON(SLUICE_POLICY_PREFIX_FULL != 8 * (sizeof(struct policy_lpm_key) - sizeof(__u32)));
+/* The class arithmetic below, checked against the ABI's numbers. */
+BUILD_BUG_ON(SLUICE_POLICY_PORT_FULL != 8 * sizeof(__be16));
+BUILD_BUG_ON(SLUICE_POLICY_NO_PORTS != SLUICE_POLICY_PORT_FULL + 1);
+BUILD_BUG_ON(SLUICE_POLICY_CLASSES != SLUICE_POLICY_NO_PORTS + 1);
+BUILD_BUG_ON(SLUICE_POLICY_CLASSES > 8 * sizeof(__u32)); /* a mask is a __u32 */
+BUILD_BUG_ON(sizeof(struct policy_key) != 16); /* no implicit padding: hash keys compare bytewise */
 
 /*
  * The question policy answers, from the endpoint's point of view. A struct,
@@ -66,6 +75,52 @@ struct policy_query {
 };
 
 /*
+ * Copies into *found the entry for identity key->remote_identity: the
+ * classes of `classes` tried most specific first (16 port bits down to 0,
+ * then NO_PORTS). key holds endpoint_id, remote_identity and direction; the
+ * rest is set here. A loop with a constant bound (SLUICE_POLICY_CLASSES): at
+ * most 18 lookups, as many as bits are set in classes.
+ *
+ * Verifier workaround: a global (__noinline, not static) function is
+ * verified once, on its own, instead of once per call site and caller
+ * state. Inlined, the loop was walked for every caller state and roughly
+ * tripled lxc.o's load time (one measurement: ~100 ms before the loop,
+ * ~350 ms inlined, ~200 ms global); the call costs a few ns per policy
+ * decision. Its pointer arguments may be NULL as far as the verifier
+ * knows, hence the check.
+ * Returns: 1 when an entry was found (and copied), 0 otherwise.
+ */
+__noinline int policy_lookup_classes(struct policy_key *key, __u32 classes, __u8 protocol, __be16 dport,
+				     struct policy_entry *found)
+{
+	const struct policy_entry *entry;
+	__u32 i, cls;
+
+	if (!key || !found)
+		return 0;
+	for (i = 0; i < SLUICE_POLICY_CLASSES; i++) {
+		cls = i < SLUICE_POLICY_NO_PORTS ? SLUICE_POLICY_PORT_FULL - i : SLUICE_POLICY_NO_PORTS;
+		if (!(classes & (1U << cls)))
+			continue;
+		key->port_prefixlen = cls;
+		if (cls == SLUICE_POLICY_NO_PORTS) {
+			key->protocol = 0;
+			key->dport = 0;
+		} else {
+			/* The first cls bits of the port; (0xffff << 16) & 0xffff = 0 for class 0. */
+			key->protocol = protocol;
+			key->dport = dport & bpf_htons((0xffffU << (SLUICE_POLICY_PORT_FULL - cls)) & 0xffff);
+		}
+		entry = bpf_map_lookup_elem(&sl_policy_v3, key);
+		if (entry) {
+			*found = *entry;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Decides q for endpoint_id whose entry is ep. Sets *rule_id to the rule of
  * the entry that decided, 0 when none did (no isolation, or a miss).
  * Returns: CTX_ACT_OK when the direction is not isolated or the most specific
@@ -76,32 +131,28 @@ struct policy_query {
 static __always_inline int policy_check(const struct endpoint_entry *ep, __u32 endpoint_id,
 					const struct policy_query *q, __u32 *rule_id)
 {
-	/* Designated initializer: bytes past prefixlen are zero, as the compiler writes them. */
-	struct policy_lpm_key key = {
-		.prefixlen = SLUICE_POLICY_PREFIX_PEER,
+	/* Designated initializer: padding is zero, as the compiler writes it. */
+	struct policy_key key = {
 		.endpoint_id = endpoint_id,
 		.remote_identity = q->remote_identity,
 		.direction = q->direction,
 	};
-	const struct policy_entry *entry;
+	struct policy_entry entry;
+	__u32 classes;
 
 	*rule_id = 0;
 	if (!endpoint_isolated(ep, q->direction))
 		return CTX_ACT_OK;
-	if (flow_has_ports(q->protocol)) {
-		key.prefixlen = SLUICE_POLICY_PREFIX_FULL;
-		key.protocol = q->protocol;
-		key.dport = q->dport;
-	}
-	entry = bpf_map_lookup_elem(&sl_policy_v2, &key);
-	if (!entry) {
+	classes = endpoint_policy_classes(ep, q->direction);
+	if (!flow_has_ports(q->protocol))
+		classes &= 1U << SLUICE_POLICY_NO_PORTS;
+	if (!policy_lookup_classes(&key, classes, q->protocol, q->dport, &entry)) {
 		key.remote_identity = 0; /* any peer */
-		entry = bpf_map_lookup_elem(&sl_policy_v2, &key);
-		if (!entry)
+		if (!policy_lookup_classes(&key, classes, q->protocol, q->dport, &entry))
 			return -SLUICE_DROP_POLICY_DENIED;
 	}
-	*rule_id = entry->rule_id;
-	return entry->action == SLUICE_POLICY_ALLOW ? CTX_ACT_OK : -SLUICE_DROP_POLICY_DENIED;
+	*rule_id = entry.rule_id;
+	return entry.action == SLUICE_POLICY_ALLOW ? CTX_ACT_OK : -SLUICE_DROP_POLICY_DENIED;
 }
 
 /* The question for a packet's own direction, as its endpoint sees it. */

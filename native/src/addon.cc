@@ -47,12 +47,28 @@ Napi::Value ObjGet(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
+// objPin(fd, path): pins the object behind fd (a program, a map) at path on
+// bpffs. The caller keeps its fd; EEXIST when path is taken.
+void ObjPin(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "fd must be a number");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  std::string path = GetString(info[1], "path");
+  if (bpf_obj_pin(fd, path.c_str()) != 0) {
+    int err = errno;
+    ErrorInfo e{err, "obj_pin"};
+    e.path = path;
+    e.message = "pin fd " + std::to_string(fd) + " at " + path + ": " + ErrnoText(err);
+    ThrowBpfError(info.Env(), e);
+  }
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallLibbpfPrint();
   GetAddonData(env);
   exports.Set("setErrorFactory", Napi::Function::New<SetErrorFactory>(env, "setErrorFactory"));
   exports.Set("numPossibleCpus", Napi::Function::New<NumPossibleCpus>(env, "numPossibleCpus"));
   exports.Set("objGet", Napi::Function::New<ObjGet>(env, "objGet"));
+  exports.Set("objPin", Napi::Function::New<ObjPin>(env, "objPin"));
   exports.Set("BpfObject", BpfObject::Define(env));
   exports.Set("BpfMap", BpfMap::Define(env));
   exports.Set("RingBufferReader", RingBufferReader::Define(env));

@@ -1,10 +1,13 @@
 // Open + load of a BPF object: pinned-map reuse through libbpf's pin_root_path,
-// .rodata globals written between open and load, listing of maps/programs.
+// .rodata globals and map sizes set between open and load, listing of
+// maps/programs.
 #include "object.h"
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -94,18 +97,110 @@ std::optional<ErrorInfo> SetGlobals(struct bpf_object* obj, const std::string& p
   return std::nullopt;
 }
 
-std::vector<GlobalValue> ReadGlobals(const Napi::Value& v) {
-  std::vector<GlobalValue> out;
-  if (v.IsUndefined() || v.IsNull()) return out;
-  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), "globals must be an object of Buffers");
+// Calls read(name, value, "what.name") for each property of an optional
+// options object (undefined/null: none).
+template <typename Read>
+void ForEachNamed(const Napi::Value& v, const std::string& what, const char* expected, Read read) {
+  if (v.IsUndefined() || v.IsNull()) return;
+  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), what + " must be an object of " + expected);
   Napi::Object o = v.As<Napi::Object>();
   Napi::Array names = o.GetPropertyNames();
   for (uint32_t i = 0; i < names.Length(); i++) {
     std::string name = names.Get(i).ToString().Utf8Value();
-    Bytes b = GetBytes(o.Get(name), ("globals." + name).c_str());
-    out.push_back(GlobalValue{name, std::vector<uint8_t>(b.data, b.data + b.length)});
+    read(name, o.Get(name), what + "." + name);
   }
+}
+
+std::vector<GlobalValue> ReadGlobals(const Napi::Value& v) {
+  std::vector<GlobalValue> out;
+  ForEachNamed(v, "globals", "Buffers", [&](const std::string& name, const Napi::Value& value, const std::string& field) {
+    Bytes b = GetBytes(value, field.c_str());
+    out.push_back(GlobalValue{name, std::vector<uint8_t>(b.data, b.data + b.length)});
+  });
   return out;
+}
+
+struct MaxEntries {
+  std::string name;
+  uint32_t entries;
+};
+
+// maxEntries: {[map name]: entries}. Values are checked in TypeScript too;
+// this guards the boundary.
+std::vector<MaxEntries> ReadMaxEntries(const Napi::Value& v) {
+  std::vector<MaxEntries> out;
+  ForEachNamed(v, "maxEntries", "numbers", [&](const std::string& name, const Napi::Value& value, const std::string& field) {
+    uint32_t n = GetU32(value, field.c_str());
+    if (n == 0) throw Napi::RangeError::New(v.Env(), field + " must be at least 1");
+    out.push_back(MaxEntries{name, n});
+  });
+  return out;
+}
+
+std::string MapNames(struct bpf_object* obj) {
+  std::string names;
+  struct bpf_map* map;
+  bpf_object__for_each_map(map, obj) {
+    if (bpf_map__is_internal(map)) continue;
+    names += (names.empty() ? "" : ", ") + std::string(bpf_map__name(map));
+  }
+  return names;
+}
+
+// max_entries of the map pinned at path; nullopt when nothing is pinned there
+// (the load creates it).
+std::optional<uint32_t> PinnedMaxEntries(const char* path) {
+  int fd = bpf_obj_get(path);
+  if (fd < 0) return std::nullopt;
+  struct bpf_map_info info;
+  std::memset(&info, 0, sizeof(info));
+  __u32 len = sizeof(info);
+  int err = bpf_obj_get_info_by_fd(fd, &info, &len);
+  close(fd);
+  if (err != 0) return std::nullopt;  // not a map: libbpf's reuse check reports it
+  return info.max_entries;
+}
+
+// Sets the requested sizes, then lines every map that is already pinned up
+// with its pin: libbpf reuses a pin only when max_entries matches, and a pin
+// keeps its size for life (recreating it would drop its entries). A pin of
+// another size than requested is an error naming both sizes; a map without a
+// request takes its pin's size, so a loader that does not know the node's
+// sizes (the CNI) reuses what the agent created.
+std::optional<ErrorInfo> SetMaxEntries(struct bpf_object* obj, const std::string& path,
+                                       const std::vector<MaxEntries>& wanted) {
+  auto error = [&](int err, const std::string& message) {
+    ErrorInfo e{err, "max_entries"};
+    e.path = path;
+    e.message = message;
+    return e;
+  };
+  for (const auto& w : wanted) {
+    struct bpf_map* map = bpf_object__find_map_by_name(obj, w.name.c_str());
+    if (map == nullptr || bpf_map__is_internal(map)) {
+      return error(ENOENT, "maxEntries: no map '" + w.name + "' in " + path + " (has: " + MapNames(obj) + ")");
+    }
+    int err = bpf_map__set_max_entries(map, w.entries);
+    if (err != 0) return error(-err, "set max_entries of map '" + w.name + "' in " + path + ": " + ErrnoText(-err));
+  }
+  struct bpf_map* map;
+  bpf_object__for_each_map(map, obj) {
+    const char* pin = bpf_map__pin_path(map);
+    if (pin == nullptr) continue;
+    std::optional<uint32_t> pinned = PinnedMaxEntries(pin);
+    if (!pinned || *pinned == bpf_map__max_entries(map)) continue;
+    std::string name = bpf_map__name(map);
+    bool requested = false;
+    for (const auto& w : wanted) requested = requested || w.name == name;
+    if (requested) {
+      return error(EEXIST, "map '" + name + "' is pinned at " + pin + " with max_entries " + std::to_string(*pinned) +
+                               ", wanted " + std::to_string(bpf_map__max_entries(map)) +
+                               ": a pinned map keeps its size; remove the pin (losing its entries) to resize it");
+    }
+    int err = bpf_map__set_max_entries(map, *pinned);
+    if (err != 0) return error(-err, "set max_entries of map '" + name + "' in " + path + ": " + ErrnoText(-err));
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -124,6 +219,7 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
   path_ = GetString(info[0], "path");
   std::string pin_root = GetOptionalString(info[1], "pinRoot");
   std::vector<GlobalValue> globals = ReadGlobals(info[2]);
+  std::vector<MaxEntries> max_entries = ReadMaxEntries(info[3]);
 
   LogCapture capture;
   LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_root.empty() ? nullptr : pin_root.c_str());
@@ -145,6 +241,10 @@ BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObjec
     }
   }
   if (auto e = SetGlobals(obj, path_, globals)) {
+    bpf_object__close(obj);
+    ThrowBpfError(env, *e);
+  }
+  if (auto e = SetMaxEntries(obj, path_, max_entries)) {
     bpf_object__close(obj);
     ThrowBpfError(env, *e);
   }

@@ -12,7 +12,8 @@ namespace sluice {
 class BpfObject : public Napi::ObjectWrap<BpfObject> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // new BpfObject(path, pinRoot?: string, globals?: {[name]: Buffer})
+  // new BpfObject(path, pinRoot?: string, globals?: {[name]: Buffer},
+  //               maxEntries?: {[map name]: number})
   explicit BpfObject(const Napi::CallbackInfo& info);
   ~BpfObject() override;
 

@@ -24,6 +24,7 @@ import type { KubeTransport } from './k8s/transport.js';
 import type { Logger } from './logger.js';
 import { AgentMetrics } from './metrics.js';
 import type { DatapathStats, DatapathWriter, PolicyCompiler } from './ports.js';
+import { SnapshotCache } from './snapshot-cache.js';
 import { ProblemReporter } from './problems.js';
 import { liveness, readiness, type ReadinessReport } from './readiness.js';
 import { buildSnapshot } from './snapshot.js';
@@ -40,6 +41,8 @@ export interface AgentDeps<S, P> {
   readonly random?: RandomSource;
   /** Default: endpoints.json in config.stateDir. */
   readonly endpointStore?: EndpointStateStore;
+  /** Told the state now in the maps after each sync that reached them (the bpf datapath keeps its compile seed). */
+  readonly onApplied?: (state: S) => void;
   /** A sync running longer than this fails /healthz. Default 5 min. */
   readonly stuckAfterMs?: number;
 }
@@ -104,6 +107,7 @@ export class Agent<S, P> {
       },
     });
     this.problems = new ProblemReporter(this.log, this.metrics);
+    const parsed = new SnapshotCache();
     this.syncLoop = new SyncLoop<S, P>({
       compiler: deps.compiler,
       writer: deps.writer,
@@ -118,6 +122,7 @@ export class Agent<S, P> {
           services: this.informers.services.store,
           endpointSlices: this.informers.endpointSlices.store,
           endpoints: this.registry?.list() ?? [],
+          parsed,
         });
         this.problems.report(r.problems);
         return r;
@@ -129,6 +134,7 @@ export class Agent<S, P> {
       debounceMs: config.sync.debounceMs,
       maxDelayMs: config.sync.maxDelayMs,
       retry: config.sync.retry,
+      ...(deps.onApplied !== undefined ? { onApplied: deps.onApplied } : {}),
     });
     this.probe = new ProbeServer({
       readiness: () => this.readiness(),
@@ -153,7 +159,8 @@ export class Agent<S, P> {
     const api = new EndpointApiServer({
       registry,
       syncEndpoints: async (reason, wait) => {
-        const revision = this.syncLoop.trigger(reason);
+        // An ADD waits for its sync: no debounce for it (informer bursts still coalesce).
+        const revision = this.syncLoop.trigger(reason, { immediate: wait });
         if (wait) await this.syncLoop.waitApplied(revision, config.sync.endpointTimeoutMs);
       },
       status: () => this.readiness(),

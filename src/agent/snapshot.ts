@@ -8,17 +8,17 @@
  * naming it; the rest of the cluster is unaffected. Problems are data here;
  * problems.ts turns them into log lines and metrics.
  */
-import { formatIp, parseIp } from '../policy/cidr.js';
+import { formatIp, type IpAddress } from '../policy/cidr.js';
 import { assembleCluster, type Cluster } from '../policy/cluster.js';
 import { formatIssue, type PolicyIssue, type PolicyWarning } from '../policy/errors.js';
-import { parseNamespace, parsePod, type ClusterNamespace, type ClusterPod } from '../policy/objects.js';
+import type { ClusterNamespace, ClusterPod } from '../policy/objects.js';
 import type { Policy } from '../policy/policy-types.js';
-import { validateNetworkPolicy } from '../policy/validate.js';
 import type { EndpointRecord } from './endpoints/types.js';
 import type { ReadonlyStore } from './k8s/store.js';
 import {
   objectKey, type SlimEndpointSlice, type SlimNamespace, type SlimNetworkPolicy, type SlimNode, type SlimPod, type SlimService,
 } from './k8s/resources.js';
+import { SnapshotCache } from './snapshot-cache.js';
 
 export type ProblemSeverity = 'error' | 'warning';
 
@@ -59,6 +59,8 @@ export interface SnapshotSources {
   readonly services: ReadonlyStore<SlimService>;
   readonly endpointSlices: ReadonlyStore<SlimEndpointSlice>;
   readonly endpoints: readonly EndpointRecord[];
+  /** Parse results kept between snapshots (unchanged objects come out as the same objects). Default: none kept. */
+  readonly parsed?: SnapshotCache;
 }
 
 export type SnapshotResult =
@@ -70,60 +72,34 @@ export function buildSnapshot(src: SnapshotSources): SnapshotResult {
   const report = (kind: string, name: string, severity: ProblemSeverity, message: string): void => {
     problems.push({ kind, name, severity, message });
   };
-  const reportIssues = (kind: string, name: string, severity: ProblemSeverity, issues: readonly (PolicyIssue | PolicyWarning)[]): void => {
-    if (issues.length > 0) report(kind, name, severity, issues.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)).join('; '));
-  };
 
+  const parsed = src.parsed ?? new SnapshotCache();
   const namespaces = new Map<string, ClusterNamespace>();
   for (const raw of src.namespaces.values()) {
-    const r = parseNamespace(raw);
+    const r = parsed.namespace(raw);
     if (r.ok) namespaces.set(r.value.name, r.value);
-    else reportIssues('Namespace', objectKey(raw), 'error', r.errors);
+    else reportIssues(report, 'Namespace', objectKey(raw), 'error', r.errors);
   }
 
-  const endpointsByPod = new Map<string, EndpointRecord[]>();
-  for (const e of src.endpoints) {
-    const id = `${e.podNamespace}/${e.podName}`;
-    endpointsByPod.set(id, [...(endpointsByPod.get(id) ?? []), e]);
-  }
-
-  const localPods = new Set<string>();
-  let pods: ClusterPod[] = [];
-  for (const raw of src.pods.values()) {
-    const name = objectKey(raw);
-    const r = parsePod(raw);
-    if (!r.ok) {
-      reportIssues('Pod', name, 'error', r.errors);
-      continue;
-    }
-    if (r.value === null) continue; // host network or finished: not an endpoint, by design
-    let pod = r.value;
-    if (!namespaces.has(pod.namespace)) {
-      report('Pod', name, 'error', `namespace "${pod.namespace}" is not known (yet): left out until it is`);
-      continue;
-    }
-    reportIssues('Pod', name, 'warning', r.warnings);
-    const local = raw.spec?.nodeName === src.nodeName;
-    if (local) localPods.add(pod.id);
-    pod = withRegisteredIp(pod, local ? endpointsByPod.get(pod.id) : undefined, report);
-    if (pod.ip === undefined) report('Pod', name, 'warning', 'has no IPv4 address yet: left out of the ipcache until it has one');
-    pods.push(pod);
-  }
-  pods = resolveDuplicateIps(pods, src.pods, report);
+  // The pods part depends on these alone; a policy change reuses it whole (same objects, same problems).
+  const podInputs = [src.nodeName, ...namespaces.keys(), '', ...src.pods.values(), '', ...src.endpoints];
+  const podPart = parsed.derive('pods', podInputs, () => clusterPods(src, namespaces, parsed));
+  problems.push(...podPart.problems);
+  const { pods, localPods } = podPart;
 
   const policies: Policy[] = [];
   for (const raw of src.networkPolicies.values()) {
     const name = objectKey(raw);
-    const r = validateNetworkPolicy(raw);
+    const r = parsed.policy(raw);
     if (!r.ok) {
-      reportIssues('NetworkPolicy', name, 'error', r.errors);
+      reportIssues(report, 'NetworkPolicy', name, 'error', r.errors);
       continue;
     }
     if (!namespaces.has(r.value.namespace)) {
       report('NetworkPolicy', name, 'error', `namespace "${r.value.namespace}" is not known (yet): left out until it is`);
       continue;
     }
-    reportIssues('NetworkPolicy', name, 'warning', r.warnings);
+    reportIssues(report, 'NetworkPolicy', name, 'warning', r.warnings);
     policies.push(r.value);
   }
 
@@ -155,30 +131,74 @@ export function buildSnapshot(src: SnapshotSources): SnapshotResult {
       cluster,
       localPods,
       localEndpoints,
-      nodes: sortedValues(src.nodes),
-      services: sortedValues(src.services),
-      endpointSlices: sortedValues(src.endpointSlices),
+      nodes: parsed.sorted(src.nodes, byObjectKey),
+      services: parsed.sorted(src.services, byObjectKey),
+      endpointSlices: parsed.sorted(src.endpointSlices, byObjectKey),
     },
   };
 }
 
 type Report = (kind: string, name: string, severity: ProblemSeverity, message: string) => void;
 
+interface PodPart {
+  readonly pods: readonly ClusterPod[];
+  readonly localPods: ReadonlySet<string>;
+  readonly problems: readonly ObjectProblem[];
+}
+
+/** The pods that go into the cluster (parsed, in a known namespace, registered IPs filled in, duplicate IPs settled) and this node's. */
+function clusterPods(src: SnapshotSources, namespaces: ReadonlyMap<string, ClusterNamespace>, parsed: SnapshotCache): PodPart {
+  const problems: ObjectProblem[] = [];
+  const report: Report = (kind, name, severity, message) => {
+    problems.push({ kind, name, severity, message });
+  };
+  const endpointsByPod = new Map<string, EndpointRecord[]>();
+  for (const e of src.endpoints) {
+    const id = `${e.podNamespace}/${e.podName}`;
+    endpointsByPod.set(id, [...(endpointsByPod.get(id) ?? []), e]);
+  }
+  const localPods = new Set<string>();
+  const pods: ClusterPod[] = [];
+  for (const raw of src.pods.values()) {
+    const name = objectKey(raw);
+    const r = parsed.pod(raw);
+    if (!r.ok) {
+      reportIssues(report, 'Pod', name, 'error', r.errors);
+      continue;
+    }
+    if (r.value === null) continue; // host network or finished: not an endpoint, by design
+    let pod = r.value;
+    if (!namespaces.has(pod.namespace)) {
+      report('Pod', name, 'error', `namespace "${pod.namespace}" is not known (yet): left out until it is`);
+      continue;
+    }
+    reportIssues(report, 'Pod', name, 'warning', r.warnings);
+    const local = raw.spec?.nodeName === src.nodeName;
+    if (local) localPods.add(pod.id);
+    pod = withRegisteredIp(pod, local ? endpointsByPod.get(pod.id) : undefined, parsed, report);
+    if (pod.ip === undefined) report('Pod', name, 'warning', 'has no IPv4 address yet: left out of the ipcache until it has one');
+    pods.push(pod);
+  }
+  return { pods: resolveDuplicateIps(pods, src.pods, report), localPods, problems };
+}
+
+function reportIssues(report: Report, kind: string, name: string, severity: ProblemSeverity, issues: readonly (PolicyIssue | PolicyWarning)[]): void {
+  if (issues.length > 0) report(kind, name, severity, issues.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)).join('; '));
+}
+
 /**
  * A local pod's address as its endpoint registered it: the CNI registers
  * the endpoint before the kubelet reports status.podIP, and the policy of a
  * new pod must be in the maps before its interface comes up.
  */
-function withRegisteredIp(pod: ClusterPod, endpoints: readonly EndpointRecord[] | undefined, report: Report): ClusterPod {
+function withRegisteredIp(pod: ClusterPod, endpoints: readonly EndpointRecord[] | undefined, parsed: SnapshotCache, report: Report): ClusterPod {
   const registered = endpoints?.[0];
   if (registered === undefined) return pod;
-  const parsed = parseIp(registered.ip);
-  if (typeof parsed === 'string') return pod; // the registry validated it; unreachable
-  if (pod.ip === undefined) return { ...pod, ip: parsed };
+  if (pod.ip === undefined) return parsed.podWithIp(pod, registered.ip);
   if (formatIp(pod.ip) !== registered.ip) {
     report('Pod', pod.id, 'warning',
       `status.podIP ${formatIp(pod.ip)} differs from ${registered.ip} registered by the CNI for endpoint ${registered.endpointId}: using the registered one`);
-    return { ...pod, ip: parsed };
+    return parsed.podWithIp(pod, registered.ip);
   }
   return pod;
 }
@@ -189,16 +209,27 @@ function withRegisteredIp(pod: ClusterPod, endpoints: readonly EndpointRecord[] 
  * when that does not settle it, no pod keeps the address, so neither one's
  * policy is applied to the other's traffic.
  */
-function resolveDuplicateIps(pods: ClusterPod[], raw: ReadonlyStore<SlimPod>, report: Report): ClusterPod[] {
-  const byIp = new Map<string, ClusterPod[]>();
+function resolveDuplicateIps(pods: readonly ClusterPod[], raw: ReadonlyStore<SlimPod>, report: Report): ClusterPod[] {
+  // Keyed by the address value (a number for IPv4, a bigint for IPv6: never equal to each other).
+  const first = new Map<number | bigint, ClusterPod>();
+  let byIp: Map<number | bigint, ClusterPod[]> | undefined;
   for (const p of pods) {
     if (p.ip === undefined) continue;
-    const ip = formatIp(p.ip);
-    byIp.set(ip, [...(byIp.get(ip) ?? []), p]);
+    const key = p.ip.family === 4 ? Number(p.ip.value) : p.ip.value;
+    const other = first.get(key);
+    if (other === undefined) {
+      first.set(key, p);
+      continue;
+    }
+    byIp ??= new Map();
+    const list = byIp.get(key);
+    if (list === undefined) byIp.set(key, [other, p]);
+    else list.push(p);
   }
-  const strip = new Map<string, string>();
-  for (const [ip, claimants] of byIp) {
-    if (claimants.length < 2) continue;
+  if (byIp === undefined) return [...pods];
+  const strip = new Set<string>();
+  for (const claimants of byIp.values()) {
+    const ip = formatIp((claimants[0] as ClusterPod).ip as IpAddress);
     const live = claimants.filter((p) => raw.get(p.id)?.metadata.deletionTimestamp === undefined);
     const keeper = live.length === 1 ? live[0] : undefined;
     for (const p of claimants) {
@@ -208,10 +239,9 @@ function resolveDuplicateIps(pods: ClusterPod[], raw: ReadonlyStore<SlimPod>, re
         ? `IP ${ip} is also claimed by ${others}: no pod keeps it until only one does`
         : `IP ${ip} is also claimed by ${others}, which is not being deleted: this pod yields it`;
       report('Pod', p.id, keeper === undefined ? 'error' : 'warning', why);
-      strip.set(p.id, ip);
+      strip.add(p.id);
     }
   }
-  if (strip.size === 0) return pods;
   return pods.map((p) => {
     if (!strip.has(p.id)) return p;
     const { ip: _ip, ...rest } = p;
@@ -219,10 +249,6 @@ function resolveDuplicateIps(pods: ClusterPod[], raw: ReadonlyStore<SlimPod>, re
   });
 }
 
-function sortedValues<T extends { metadata: { name: string; namespace?: string } }>(store: ReadonlyStore<T & { metadata: { name: string } }>): T[] {
-  return [...store.values()].sort((a, b) => {
-    const ka = objectKey(a);
-    const kb = objectKey(b);
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
-  });
+function byObjectKey<T extends { metadata: { name: string; namespace?: string } }>(values: T[]): T[] {
+  return values.map((v) => [objectKey(v), v] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
 }

@@ -1,7 +1,8 @@
 /**
  * The sync loop: changes (watch events, endpoint registrations) request a
  * sync; requests are debounced (a burst of events is one sync, but no
- * change waits longer than maxDelayMs); one sync runs at a time:
+ * change waits longer than maxDelayMs), except an immediate one (an
+ * endpoint ADD the CNI waits on); one sync runs at a time:
  *
  *   snapshot → compile → plan(current, desired) → apply → current = desired
  *
@@ -40,6 +41,8 @@ export interface SyncLoopOptions<S, P> {
   readonly maxDelayMs?: number;
   /** Retry of a failed sync. */
   readonly retry?: BackoffPolicy;
+  /** Called with the state now in the maps after each sync that reached them (after its waiters resolved); must not throw. */
+  readonly onApplied?: (state: S) => void;
 }
 
 export interface SyncStatus {
@@ -77,6 +80,8 @@ export class SyncLoop<S, P> {
   private runningSince: number | undefined;
   private stopped = false;
   private pendingSince: number | undefined;
+  /** A pending request asked not to wait for the debounce. */
+  private immediatePending = false;
   private timer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
   private failingMaps: readonly MapFailure[] = [];
@@ -92,13 +97,18 @@ export class SyncLoop<S, P> {
     this.log = options.log;
   }
 
-  /** Asks for a sync; returns the revision that sync will cover. */
-  trigger(reason: string): number {
+  /**
+   * Asks for a sync; returns the revision that sync will cover. `immediate`
+   * skips the debounce (a CNI ADD waits on it; informer bursts keep
+   * coalescing): the sync starts now, or right after the one running.
+   */
+  trigger(reason: string, options: { readonly immediate?: boolean } = {}): number {
     this.requested++;
     const now = this.clock.now();
     this.pendingSince ??= now;
-    this.log.trace({ reason, revision: this.requested }, 'sync requested');
-    if (this.retryTimer === undefined) this.schedule(Math.min(this.debounceMs, this.pendingSince + this.maxDelayMs - now));
+    if (options.immediate === true) this.immediatePending = true;
+    this.log.trace({ reason, revision: this.requested, immediate: options.immediate === true }, 'sync requested');
+    if (this.retryTimer === undefined) this.schedule(this.immediatePending ? 0 : Math.min(this.debounceMs, this.pendingSince + this.maxDelayMs - now));
     return this.requested;
   }
 
@@ -172,6 +182,7 @@ export class SyncLoop<S, P> {
     const revision = this.requested;
     const since = this.pendingSince;
     this.pendingSince = undefined;
+    this.immediatePending = false;
     const { metrics } = this.options;
     let retry = false;
     const t0 = this.clock.now();
@@ -210,6 +221,7 @@ export class SyncLoop<S, P> {
       }
       this.current = desired;
       this.recordSuccess(revision, size, since, t4);
+      this.options.onApplied?.(desired);
     } catch (e) {
       const error = asError(e);
       this.lastError = error.message;
@@ -221,7 +233,7 @@ export class SyncLoop<S, P> {
       this.running = false;
       this.runningSince = undefined;
       if (retry) this.scheduleRetry();
-      else if (this.requested > revision) this.schedule(this.debounceMs);
+      else if (this.requested > revision) this.schedule(this.immediatePending ? 0 : this.debounceMs);
     }
   }
 

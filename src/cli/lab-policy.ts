@@ -57,6 +57,9 @@ async function apply(opts: ApplyOptions): Promise<void> {
   if (opts.output !== 'text' && opts.output !== 'json') throw new CliInputError(`-o: "${opts.output}" is not one of text, json`);
   const state = await readState(statePathFor(defaultLabPaths, opts.name));
   if (state === undefined) throw new Error(`lab "${opts.name}" does not exist (no state file); create it with \`sluice lab up --name ${opts.name}\``);
+  if (state.cluster !== undefined) {
+    throw new Error(`lab "${opts.name}" is a cluster lab: its policies come from the API server (kubectl --kubeconfig ${state.cluster.kubeconfig} apply -f ...)`);
+  }
   if (!state.plan.datapath) throw new Error(`lab "${opts.name}" runs without datapath: nothing enforces policy there`);
 
   const manifests = loadCluster(opts.file, (line) => process.stderr.write(`${line}\n`));

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
+import { downCluster } from '../lab/cluster/cluster-lab.js';
 import { execRunner } from '../lab/command.js';
 import { LabError, asError } from '../lab/errors.js';
 import { Lab } from '../lab/lab.js';
@@ -27,8 +28,11 @@ export function registerLabCommands(program: Command): void {
     .option('--pods <names>', 'comma-separated pod names', 'a,b')
     .option('--cidr <cidr>', 'pod addresses (default 10.<hash>.0.0/24)')
     .option('--no-datapath', 'plain veths, no programs (a baseline)')
+    .option('--cluster', 'real control plane + sluice-agent; pods attached by sluice-cni (prints a kubeconfig)')
+    .option('-f, --file <path>', '--cluster: Pods/Namespaces describing the lab pods (labels, ports); repeatable', (v: string, acc: string[]) => [...acc, v], [])
+    .option('--foreground', '--cluster: stay in the foreground; SIGINT/SIGTERM takes the lab down')
     .action(
-      run(async (opts: { name: string; pods: string; cidr?: string; datapath: boolean }) => {
+      run(async (opts: { name: string; pods: string; cidr?: string; datapath: boolean; cluster?: boolean; file: string[]; foreground?: boolean }) => {
         const spec: LabSpec = {
           name: opts.name,
           pods: opts.pods.split(',').map((p) => p.trim()),
@@ -37,6 +41,16 @@ export function registerLabCommands(program: Command): void {
         };
         // Spec errors first, before the datapath (and the addon) is loaded.
         resolveSpec(spec, defaultLabPaths);
+        if (opts.cluster === true) {
+          if (!opts.datapath) throw new LabError('invalid-spec', '--cluster needs the datapath (drop --no-datapath)', 'datapath');
+          const cluster = await import('./lab-cluster.js');
+          if (opts.foreground === true) await cluster.clusterUpForeground(spec, opts.file);
+          else await cluster.clusterUpDetached(process.argv.slice(1), opts.name);
+          return;
+        }
+        if (opts.file.length > 0 || opts.foreground === true) {
+          throw new LabError('invalid-spec', '-f and --foreground go with --cluster', 'cluster');
+        }
         const state = await (await makeLab(opts.datapath)).up(spec);
         const list = state.plan.pods.map((p) => `${p.name}=${p.ipv4}`).join(' ');
         process.stdout.write(`lab "${state.plan.name}" up: ${list}\n`);
@@ -49,11 +63,13 @@ export function registerLabCommands(program: Command): void {
     .option('--name <name>', 'lab name', DEFAULT_LAB)
     .action(
       run(async (opts: { name: string }) => {
-        const report = await (await makeLab(false)).down(opts.name);
+        // Any lab: a cluster lab's processes and files go first, then the common parts.
+        const report = await downCluster({ runner: execRunner, paths: defaultLabPaths }, opts.name);
         const removed = [
           ...report.netns.map((n) => `netns ${n}`),
           ...(report.pinRoot ? [report.pinRoot] : []),
           ...(report.stateFile ? [report.stateFile] : []),
+          ...report.cluster,
         ];
         process.stdout.write(
           removed.length ? `lab "${opts.name}" down: removed ${removed.join(', ')}\n` : `lab "${opts.name}": nothing to remove\n`,

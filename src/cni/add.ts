@@ -5,10 +5,12 @@
  * is in the maps).
  *
  *   1. allocate (idempotent per attachment)   ipam.ts
- *   2. veth pair, both ends down                wiring.ts
+ *   2. veth pair, pod end down; host end up     wiring.ts
+ *      with routes (no carrier: one `ip`)
  *   3. register with the agent → endpoint id   (waits until its policy is in the maps)
- *   4. load + attach the tc programs            datapath.ts (datapath "bpf")
- *   5. pod end: addresses, up, routes; host end: routes, up
+ *   4. sl_lxc_v1 entry, attach the node-shared   datapath.ts (datapath "bpf"; opened, or
+ *      tc programs                              loaded by the first ADD, during step 3)
+ *   5. pod end: addresses, up, routes — carrier, so traffic, only now
  *
  * A failure undoes what this ADD did (veth, registration, then the address);
  * a crash leaves only state named after the attachment, which the runtime's
@@ -17,7 +19,7 @@
 import { statSync } from 'node:fs';
 import { AgentUnreachable, type AgentPort } from './agent.js';
 import type { NetConf } from './config.js';
-import { attachPrograms } from './datapath.js';
+import { prepareDatapath, releaseInterface, type PreparedDatapath } from './datapath.js';
 import { requirePod, type CniEnv } from './env.js';
 import { CniCode, CniError } from './errors.js';
 import { crashPoint } from './hooks.js';
@@ -26,7 +28,7 @@ import { attachmentNames, GATEWAY_V4 } from './names.js';
 import { resolvePodCidrs } from './pod-cidr.js';
 import { mark } from './timing.js';
 import type { CniInterface, CniIpConfig, CniResult, CniRoute } from './result.js';
-import { configureHost, configurePod, createVeth, deleteVeth, type VethPlan } from './wiring.js';
+import { configurePod, createVeth, deleteVeth, type VethPlan } from './wiring.js';
 
 export async function cmdAdd(env: CniEnv, conf: NetConf, agent: AgentPort): Promise<CniResult> {
   const pod = requirePod(env);
@@ -52,37 +54,56 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, agent: AgentPort): Prom
     addresses: allocs.map((a) => `${a.ip}/${a.family === 4 ? 32 : 128}`),
   };
   let registered = false;
+  let hostIfindex: number | undefined; // set once its sl_lxc_v1 entry may exist
+  let prepared: PreparedDatapath | undefined;
   try {
     const host = createVeth(plan);
+    if (conf.datapath === 'bpf' && host.replacedIfindex !== undefined) await releaseInterface(conf.pinRoot, host.replacedIfindex);
     mark('veth');
     crashPoint('after-veth');
     registered = true; // from here the agent may hold it, even if the request fails
-    const endpoint = await agent.register({
+    const registering = agent.register({
       containerId: env.containerId, ifname: env.ifname, netns: env.netns,
       podNamespace: pod.namespace, podName: pod.name, ip: v4.ip,
       hostIfname: names.hostIfname, hostIfindex: host.ifindex,
     });
+    // The agent answers after its sync: open the node's programs meanwhile (both settle before either error counts).
+    const [reg, prep] = await Promise.allSettled([
+      registering,
+      conf.datapath === 'bpf' ? requestSent().then(() => prepareDatapath(conf.pinRoot, conf.bpfObject)) : undefined,
+    ]);
+    if (prep.status === 'fulfilled') prepared = prep.value;
+    if (reg.status === 'rejected') throw reg.reason;
+    if (prep.status === 'rejected') throw prep.reason;
+    const endpoint = reg.value;
     mark('agent');
     crashPoint('after-register');
-    if (conf.datapath === 'bpf') {
-      await attachPrograms({
-        pinRoot: conf.pinRoot, objectPath: conf.bpfObject, hostIfname: names.hostIfname,
-        endpointId: endpoint.endpointId, ipv4: v4.ip,
-      });
+    if (prepared !== undefined) {
+      hostIfindex = host.ifindex;
+      prepared.attach({ hostIfname: names.hostIfname, hostIfindex, endpointId: endpoint.endpointId, ipv4: v4.ip });
     }
     mark('programs');
     crashPoint('after-attach');
     configurePod(plan);
     mark('pod');
     crashPoint('after-pod');
-    configureHost(plan);
-    mark('host');
   } catch (e) {
     if (e instanceof AgentUnreachable && e.neverSent) registered = false;
-    await undo(plan, registered, agent, store);
+    await undo(plan, registered, agent, store, conf.pinRoot, hostIfindex);
     throw e;
+  } finally {
+    prepared?.close();
   }
   return withPrevious(conf.prevResult, ours(plan, conf));
+}
+
+/**
+ * Resolves once the event loop has turned: a request started just before
+ * has connected and written itself (the unix-socket connect completes in the
+ * loop's pending phase), so synchronous work after this no longer delays it.
+ */
+function requestSent(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function checkNetns(path: string): void {
@@ -94,11 +115,12 @@ function checkNetns(path: string): void {
 }
 
 /** Best effort: leaves the address allocated when the agent may still hold the endpoint (DEL retries). */
-async function undo(plan: VethPlan, registered: boolean, agent: AgentPort, store: IpamStore): Promise<void> {
+async function undo(plan: VethPlan, registered: boolean, agent: AgentPort, store: IpamStore, pinRoot: string, hostIfindex: number | undefined): Promise<void> {
   try {
     deleteVeth(plan.hostIfname, plan.attachment);
+    if (hostIfindex !== undefined) await releaseInterface(pinRoot, hostIfindex);
   } catch {
-    // DEL will retry; the original error is what the runtime must see.
+    // DEL or GC will retry; the original error is what the runtime must see.
   }
   if (registered) {
     try {

@@ -6,7 +6,8 @@
  *   host veth     exists, is ours (alias), veth, up, MTU
  *   pod end       netns exists, interface exists, up, MAC, MTU, every address
  *                 of prevResult, the default route via the gateway
- *   programs      both tc hooks hold a program (datapath "bpf")
+ *   programs      both tc hooks hold a program, and sl_lxc_v1 maps the veth to
+ *                 the agent's endpoint id and the address (datapath "bpf")
  *   agent         knows the endpoint, with this address and host ifindex
  *   IPAM          the address is allocated to this attachment
  *
@@ -16,7 +17,7 @@
 import { existsSync } from 'node:fs';
 import type { AgentPort } from './agent.js';
 import type { NetConf } from './config.js';
-import { queryPrograms } from './datapath.js';
+import { inspectDatapath } from './datapath.js';
 import type { CniEnv } from './env.js';
 import { CniCode, CniError } from './errors.js';
 import { IpamStore, ownerOf } from './ipam.js';
@@ -61,14 +62,20 @@ export async function cmdCheck(env: CniEnv, conf: NetConf, agent: AgentPort): Pr
     }
   }
 
-  if (conf.datapath === 'bpf' && host !== undefined) {
-    const progs = await queryPrograms(names.hostIfname);
-    if (progs.fromContainer === undefined) problems.push(`no program on tc ingress of ${names.hostIfname} (traffic from the pod is not enforced)`);
-    if (progs.toContainer === undefined) problems.push(`no program on tc egress of ${names.hostIfname} (traffic to the pod is not enforced)`);
-  }
-
   const v4 = addresses.map((a) => a.split('/')[0] ?? a).find((ip) => !ip.includes(':'));
   const endpoint = await agent.get(env.containerId, env.ifname);
+
+  if (conf.datapath === 'bpf' && host !== undefined) {
+    const dp = await inspectDatapath(conf.pinRoot, host.ifindex);
+    if (dp.fromContainer === undefined) problems.push(`no program on tc ingress of ${names.hostIfname} (traffic from the pod is not enforced)`);
+    if (dp.toContainer === undefined) problems.push(`no program on tc egress of ${names.hostIfname} (traffic to the pod is not enforced)`);
+    if (dp.entry === undefined) problems.push(`no sl_lxc_v1 entry for ${names.hostIfname} (ifindex ${host.ifindex}): its programs drop every packet`);
+    else {
+      if (endpoint !== undefined && dp.entry.endpointId !== endpoint.endpointId) problems.push(`sl_lxc_v1 maps ${names.hostIfname} to endpoint ${dp.entry.endpointId}, the agent's is ${endpoint.endpointId}`);
+      if (v4 !== undefined && dp.entry.ipv4 !== v4) problems.push(`sl_lxc_v1 gives ${names.hostIfname} address ${dp.entry.ipv4}, want ${v4}`);
+    }
+  }
+
   if (endpoint === undefined) problems.push(`sluice-agent has no endpoint ${env.containerId}/${env.ifname}`);
   else {
     if (v4 !== undefined && endpoint.ip !== v4) problems.push(`sluice-agent has the endpoint at ${endpoint.ip}, want ${v4}`);

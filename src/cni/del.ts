@@ -1,6 +1,7 @@
 /**
- * DEL: veth (its pod end, routes and tc filters go with it), then the
- * agent's endpoint, then the address — the reverse of ADD. Idempotent:
+ * DEL: veth (its pod end, routes and tc filters go with it) and the veth's
+ * sl_lxc_v1 entry, then the agent's endpoint, then the address — the
+ * reverse of ADD. Idempotent:
  * whatever is already gone is skipped; an unknown container, a deleted
  * netns or a missing prevResult all end in success.
  *
@@ -14,6 +15,7 @@
  */
 import type { AgentPort } from './agent.js';
 import type { Attachment, NetConf } from './config.js';
+import { releaseInterface } from './datapath.js';
 import type { CniEnv } from './env.js';
 import { CniCode, CniError } from './errors.js';
 import { IpamStore, ownerOf } from './ipam.js';
@@ -23,13 +25,19 @@ import { deleteVeth } from './wiring.js';
 
 export async function cmdDel(env: CniEnv, conf: NetConf, agent: AgentPort): Promise<void> {
   const attachment = { containerId: env.containerId, ifname: env.ifname };
-  await removeAttachment(attachment, IpamStore.forNetwork(conf.ipam.dataDir, conf.name), agent);
+  await removeAttachment(attachment, IpamStore.forNetwork(conf.ipam.dataDir, conf.name), agent, conf);
 }
 
 /** Shared by DEL and GC. */
-export async function removeAttachment(a: Attachment, store: IpamStore, agent: AgentPort): Promise<void> {
-  deleteVeth(attachmentNames(a).hostIfname, a);
+export async function removeAttachment(a: Attachment, store: IpamStore, agent: AgentPort, conf: NetConf): Promise<void> {
+  const veth = deleteVeth(attachmentNames(a).hostIfname, a);
   mark('veth');
+  // Detached (the filters went with the veth): now its entry. A veth that was
+  // already gone leaves its entry to GC, which sees every interface.
+  if (conf.datapath === 'bpf' && veth.ifindex !== undefined) {
+    await releaseInterface(conf.pinRoot, veth.ifindex);
+    mark('programs');
+  }
   const holds = store.list().some((x) => x.owner === ownerOf(a));
   try {
     await agent.unregister(a.containerId, a.ifname);

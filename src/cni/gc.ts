@@ -8,11 +8,17 @@
  *
  * A config without the key means an empty list: libcni omits an empty list
  * (omitempty) and has already sent DEL for every cached attachment then.
+ *
+ * Then the node-shared datapath (datapath "bpf"): sl_lxc_v1 entries of
+ * interfaces that are no longer one of our host veths (a DEL that found the
+ * veth already gone, a crash) and the pinned programs of older lxc.o builds.
  */
 import type { AgentPort } from './agent.js';
 import type { NetConf } from './config.js';
+import { collectInterfaces } from './datapath.js';
 import { removeAttachment } from './del.js';
 import { IpamStore, ownerOf, parseOwner } from './ipam.js';
+import { ourHostVethIfindexes } from './wiring.js';
 
 export async function cmdGc(conf: NetConf, agent: AgentPort): Promise<string[]> {
   const keep = new Set((conf.validAttachments ?? []).map(ownerOf));
@@ -22,8 +28,9 @@ export async function cmdGc(conf: NetConf, agent: AgentPort): Promise<string[]> 
   for (const owner of stale) {
     const a = parseOwner(owner);
     if (a === undefined) continue; // not an attachment key: not ours to judge
-    await removeAttachment(a, store, agent);
+    await removeAttachment(a, store, agent, conf);
     removed.push(owner);
   }
+  if (conf.datapath === 'bpf') await collectInterfaces(conf.pinRoot, ourHostVethIfindexes, conf.bpfObject);
   return removed;
 }

@@ -16,11 +16,13 @@
  * (addrgenmode none) while the datapath is IPv4-only: no link-local
  * chatter to drop.
  *
- * Order, so that no packet passes unprotected: create both ends down →
- * (caller: register with the agent, attach tc on the host end) → pod end
- * up with its addresses and routes → host end up (carrier: traffic can flow
- * only now). The host veth carries an alias with the attachment's full hash,
- * so a rerun ADD or a DEL recognises its own veth and never removes another's.
+ * Order, so that no packet passes unprotected: create the pair with the pod
+ * end down and the host end up with its routes and neighbours (one `ip`
+ * process; a veth has no carrier while its peer is down, so nothing flows)
+ * → (caller: register with the agent, attach tc on the host end) → pod end
+ * up with its addresses and routes (carrier: traffic can flow only now).
+ * The host veth carries an alias with the attachment's full hash, so a rerun
+ * ADD or a DEL recognises its own veth and never removes another's.
  */
 import { createHash } from 'node:crypto';
 import type { Attachment } from './config.js';
@@ -46,22 +48,42 @@ export interface HostLink {
   readonly kind: string | undefined;
 }
 
+const VETH_ALIAS_PREFIX = 'sluice ';
+
 /** The alias that marks a host veth as this attachment's. */
 export function vethAlias(a: Attachment): string {
-  return `sluice ${createHash('sha256').update(`${a.containerId}/${a.ifname}`).digest('hex')}`;
+  return `${VETH_ALIAS_PREFIX}${createHash('sha256').update(`${a.containerId}/${a.ifname}`).digest('hex')}`;
 }
 
-/** Creates the pair, both ends down; replaces a leftover veth of the same attachment (crashed ADD). */
-export function createVeth(p: VethPlan): HostLink {
+/** The new host end; replacedIfindex: the leftover veth of a crashed ADD it replaced (its sl_lxc_v1 entry is stale). */
+export interface CreatedVeth extends HostLink {
+  readonly replacedIfindex?: number;
+}
+
+/**
+ * Creates the pair, the pod end down; the host end up with a route and a
+ * neighbour per pod address (no carrier until the pod end comes up). Replaces
+ * a leftover veth of the same attachment (crashed ADD).
+ */
+export function createVeth(p: VethPlan): CreatedVeth {
+  const dev = p.hostIfname;
   const lines = [
-    `link add ${p.hostIfname} mtu ${p.mtu} address ${p.hostMac} type veth peer name ${p.podIfname} mtu ${p.mtu} address ${p.podMac} netns ${p.netns}`,
-    `link set dev ${p.hostIfname} alias "${vethAlias(p.attachment)}"`,
-    `link set dev ${p.hostIfname} addrgenmode none`,
-    `link show dev ${p.hostIfname}`,
+    `link add ${dev} mtu ${p.mtu} address ${p.hostMac} type veth peer name ${p.podIfname} mtu ${p.mtu} address ${p.podMac} netns ${p.netns}`,
+    `link set dev ${dev} alias "${vethAlias(p.attachment)}"`,
+    `link set dev ${dev} addrgenmode none`,
+    // A route needs its device up (ENETDOWN otherwise); the carrier waits for the pod end.
+    `link set dev ${dev} up`,
+    ...p.addresses.flatMap((cidr) => {
+      const ip = cidr.split('/')[0] ?? cidr;
+      return [`route replace ${ip} dev ${dev} scope link`, `neigh replace ${ip} lladdr ${p.podMac} dev ${dev} nud permanent`];
+    }),
+    `link show dev ${dev}`,
   ];
+  let replacedIfindex: number | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
-      return toHostLink(parseJsonOutputs(ipBatch(lines, { json: true, details: true }))[0]?.[0]);
+      const link = toHostLink(parseJsonOutputs(ipBatch(lines, { json: true, details: true }))[0]?.[0]);
+      return replacedIfindex === undefined ? link : { ...link, replacedIfindex };
     } catch (e) {
       if (!(e instanceof IpCommandError) || !e.says('File exists') || attempt > 0) throw e;
       const existing = hostLink(p.hostIfname);
@@ -74,6 +96,7 @@ export function createVeth(p: VethPlan): HostLink {
           `host interface ${p.hostIfname} exists and is not this attachment's (alias ${JSON.stringify(existing.alias ?? '')}); remove it if it is stale`);
       }
       deleteLink(p.hostIfname); // our own leftover from an interrupted ADD
+      replacedIfindex = existing.ifindex;
     }
   }
 }
@@ -89,18 +112,6 @@ export function configurePod(p: VethPlan): void {
     `route replace ${GATEWAY_V4}/32 dev ${dev} scope link`,
     `route replace default via ${GATEWAY_V4} dev ${dev}`,
   ], { netns: p.netns });
-}
-
-/** Host end: route and neighbour for each pod address, then up. */
-export function configureHost(p: VethPlan): void {
-  const dev = p.hostIfname;
-  ipBatch([
-    `link set dev ${dev} up`,
-    ...p.addresses.flatMap((cidr) => {
-      const ip = cidr.split('/')[0] ?? cidr;
-      return [`route replace ${ip} dev ${dev} scope link`, `neigh replace ${ip} lladdr ${p.podMac} dev ${dev} nud permanent`];
-    }),
-  ]);
 }
 
 /** The host link by name, or undefined when there is none. */
@@ -124,12 +135,29 @@ export function deleteLink(name: string): boolean {
   }
 }
 
+export interface DeletedVeth {
+  readonly outcome: 'deleted' | 'absent' | 'foreign';
+  /** The deleted veth's ifindex (its sl_lxc_v1 entry is now stale). */
+  readonly ifindex?: number;
+}
+
 /** Removes the attachment's host veth if it is ours (alias); the pod end goes with it. */
-export function deleteVeth(hostIfname: string, a: Attachment): 'deleted' | 'absent' | 'foreign' {
+export function deleteVeth(hostIfname: string, a: Attachment): DeletedVeth {
   const link = hostLink(hostIfname);
-  if (link === undefined) return 'absent';
-  if (link.alias !== vethAlias(a)) return 'foreign';
-  return deleteLink(hostIfname) ? 'deleted' : 'absent';
+  if (link === undefined) return { outcome: 'absent' };
+  if (link.alias !== vethAlias(a)) return { outcome: 'foreign' };
+  return deleteLink(hostIfname) ? { outcome: 'deleted', ifindex: link.ifindex } : { outcome: 'absent' };
+}
+
+/** Ifindexes of every host veth a sluice attachment made (alias "sluice <hash>") in our namespace. */
+export function ourHostVethIfindexes(): Set<number> {
+  const links = parseJsonOutputs(ipBatch(['link show'], { json: true, details: true }))[0] ?? [];
+  const ours = new Set<number>();
+  for (const raw of links) {
+    const o = (raw ?? {}) as Record<string, unknown>;
+    if (typeof o['ifindex'] === 'number' && typeof o['ifalias'] === 'string' && o['ifalias'].startsWith(VETH_ALIAS_PREFIX)) ours.add(o['ifindex']);
+  }
+  return ours;
 }
 
 export interface PodView {

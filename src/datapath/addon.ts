@@ -45,7 +45,14 @@ export interface NativeAddon {
   setErrorFactory(factory: (details: BpfErrorDetails) => Error): void;
   numPossibleCpus(): number;
   objGet(path: string): number;
-  BpfObject: new (path: string, pinRoot: string | undefined, globals: Readonly<Record<string, Buffer>>) => NativeObject;
+  /** Pins the object behind fd (program or map) at path; the caller keeps fd. */
+  objPin(fd: number, path: string): void;
+  BpfObject: new (
+    path: string,
+    pinRoot: string | undefined,
+    globals: Readonly<Record<string, Buffer>>,
+    maxEntries: Readonly<Record<string, number>>,
+  ) => NativeObject;
   BpfMap: new (fd: number, owner: NativeObject | undefined, ownsFd: boolean) => NativeMap;
   RingBufferReader: new (
     mapFd: number,

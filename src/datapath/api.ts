@@ -84,6 +84,12 @@ export interface OpenOptions {
   readonly pinRoot?: string;
   /** Values of `const volatile` globals (.rodata) set before load, by name. */
   readonly globals?: Readonly<Record<string, Buffer>>;
+  /**
+   * max_entries by map name (≥ 1), set before load. A map already pinned in
+   * pinRoot keeps its size: one asked for here that differs is an error
+   * naming both sizes; one not asked for takes the pin's size.
+   */
+  readonly maxEntries?: Readonly<Record<string, number>>;
 }
 
 /** A loaded BPF object file. close() releases fds; pinned maps stay. */

@@ -18,14 +18,29 @@ import { BpfError } from './errors.js';
  * nothing is pinned or reused (libbpf alone would pin under /sys/fs/bpf).
  * `globals` set
  * `const volatile` variables by name before the verifier sees the program.
+ * `maxEntries` sizes maps by name before they are created; a pinned map keeps
+ * its size (see OpenOptions).
  * Throws BpfError: op 'open' (missing/corrupt file, names the path),
- * 'set_global' (unknown variable or wrong size, names it), 'load' (with the
- * verifier log).
+ * 'set_global' (unknown variable or wrong size, names it), 'max_entries'
+ * (EINVAL: not an integer ≥ 1; ENOENT: no such map, lists the maps; EEXIST:
+ * pinned with another size, names the map, the pin, both sizes), 'load' (with
+ * the verifier log).
  */
 export function openObject(path: string, opts: OpenOptions = {}): LoadedObject {
   const native = addon();
+  const maxEntries = opts.maxEntries ?? {};
+  for (const [name, n] of Object.entries(maxEntries)) {
+    if (!Number.isInteger(n) || n < 1 || n > 0xffff_ffff) {
+      throw new BpfError({
+        errno: constants.errno.EINVAL,
+        op: 'max_entries',
+        path,
+        message: `maxEntries.${name}: ${String(n)} is not an entry count (an integer in 1..2^32-1)`,
+      });
+    }
+  }
   if (opts.pinRoot !== undefined) ensurePinDir(opts.pinRoot);
-  const obj = new native.BpfObject(path, opts.pinRoot === undefined ? undefined : resolve(opts.pinRoot), opts.globals ?? {});
+  const obj = new native.BpfObject(path, opts.pinRoot === undefined ? undefined : resolve(opts.pinRoot), opts.globals ?? {}, maxEntries);
   return new BpfObjectFile(path, obj);
 }
 

@@ -1,8 +1,9 @@
 /**
  * Loads bpf/lxc.c (build/bpf/lxc.o) for one endpoint: the endpoint's
- * constants go into the `endpoint_config` .rodata global before load, and the
+ * constants go into the `endpoint_config` .rodata global before load
+ * (endpoint id 0: the node-shared instance, see lxc-shared.ts), and the
  * maps are reused from (or created and pinned in) pinRoot, so every
- * endpoint's programs share one ipcache, policy trie, endpoint table,
+ * endpoint's programs share one ipcache, policy hash, endpoint table,
  * conntrack, fragment table, metrics, counters, events and config.
  * Attaching the programs to the veth is the caller's (tc.ts), after it wrote
  * the endpoint's entry (maps/endpoints.ts): without one, every packet drops.
@@ -19,8 +20,9 @@ import { ENDPOINTS_LAYOUT, openEndpoints, type EndpointsMap } from './maps/endpo
 import { EVENTS_LAYOUT, openEvents } from './maps/events.js';
 import { FRAG_LAYOUT, openFrag, type FragMap } from './maps/frag.js';
 import { IPCACHE_LAYOUT, IPHOST_LAYOUT, openIpcache, type IpcacheMap } from './maps/ipcache.js';
+import { LXC_IFACES_LAYOUT, openLxcInterfaces, type LxcInterfacesMap } from './maps/lxc-interfaces.js';
 import { METRICS_LAYOUT, openMetrics, type MetricsMap } from './maps/metrics.js';
-import { openPolicyV2, POLICY_V2_LAYOUT, type PolicyV2Map } from './maps/policy-v2.js';
+import { openPolicyV3, POLICY_V3_LAYOUT, type PolicyV3Map } from './maps/policy-v3.js';
 
 /** Where scripts/build-bpf puts the object, relative to this module in dist/. */
 export const LXC_OBJECT_PATH = fileURLToPath(new URL('../../../build/bpf/lxc.o', import.meta.url));
@@ -38,7 +40,7 @@ export interface LoadLxcOptions {
 
 export interface LxcMaps {
   readonly ipcache: IpcacheMap;
-  readonly policy: PolicyV2Map;
+  readonly policy: PolicyV3Map;
   readonly endpoints: EndpointsMap;
   readonly conntrack: ConntrackMap;
   readonly ctConfig: CtConfigMap;
@@ -47,19 +49,21 @@ export interface LxcMaps {
   readonly counters: CountersMap;
   readonly config: ConfigMap;
   readonly events: RawMap;
+  /** Node-shared instance only: host veth ifindex → endpoint (lxc-shared.ts). */
+  readonly interfaces: LxcInterfacesMap;
 }
 
 /** Every map of lxc.o by pin name (for checks that all are there and shared). */
 export const LXC_MAP_LAYOUTS = [
-  IPHOST_LAYOUT, IPCACHE_LAYOUT, POLICY_V2_LAYOUT, ENDPOINTS_LAYOUT, CT_LAYOUT, CT_CONFIG_LAYOUT, FRAG_LAYOUT,
-  METRICS_LAYOUT, COUNTERS_LAYOUT, CONFIG_LAYOUT, EVENTS_LAYOUT,
+  IPHOST_LAYOUT, IPCACHE_LAYOUT, POLICY_V3_LAYOUT, ENDPOINTS_LAYOUT, CT_LAYOUT, CT_CONFIG_LAYOUT, FRAG_LAYOUT,
+  METRICS_LAYOUT, COUNTERS_LAYOUT, CONFIG_LAYOUT, EVENTS_LAYOUT, LXC_IFACES_LAYOUT,
 ] as const;
 
 /** Types each map, opened by name through `open` (an object's maps or pins). */
 export function openLxcMaps(open: (name: string) => RawMap): LxcMaps {
   return {
     ipcache: openIpcache(open(IPHOST_LAYOUT.name), open(IPCACHE_LAYOUT.name)),
-    policy: openPolicyV2(open(POLICY_V2_LAYOUT.name)),
+    policy: openPolicyV3(open(POLICY_V3_LAYOUT.name)),
     endpoints: openEndpoints(open(ENDPOINTS_LAYOUT.name)),
     conntrack: openConntrack(open(CT_LAYOUT.name)),
     ctConfig: openCtConfig(open(CT_CONFIG_LAYOUT.name)),
@@ -68,6 +72,7 @@ export function openLxcMaps(open: (name: string) => RawMap): LxcMaps {
     counters: openCounters(open(COUNTERS_LAYOUT.name)),
     config: openConfig(open(CONFIG_LAYOUT.name)),
     events: openEvents(open(EVENTS_LAYOUT.name)),
+    interfaces: openLxcInterfaces(open(LXC_IFACES_LAYOUT.name)),
   };
 }
 

@@ -4,7 +4,7 @@
  * message, and so that callers can be given a different runner (a recording
  * or fault-injecting one) through their constructor.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 
 export interface CommandResult {
   readonly stdout: string;
@@ -39,3 +39,31 @@ export const execRunner: Runner = (file, args) =>
       resolve({ stdout, stderr });
     });
   });
+
+/** What a process fed on stdin printed, and how it ended. */
+export interface InputRunResult {
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs a tool with `input` on its stdin and a chosen environment, as a
+ * container runtime runs a CNI plugin. Resolves whatever the exit status
+ * (the caller decides what a failure means); rejects only when it cannot be
+ * started.
+ */
+export function runWithInput(file: string, args: readonly string[], env: Record<string, string>, input: string): Promise<InputRunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, [...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.stdin.on('error', () => undefined); // a tool that exits before reading stdin
+    child.on('close', (exitCode, signal) => resolve({ exitCode, signal, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}

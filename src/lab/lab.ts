@@ -7,6 +7,7 @@
 import { access } from 'node:fs/promises';
 import { removePinDir } from '../datapath/bpffs.js';
 import { type Runner } from './command.js';
+import { isProcessAlive } from './controlplane/process.js';
 import type { EndpointDatapath, EndpointPrograms } from './endpoint-datapath.js';
 import { LabError, asError } from './errors.js';
 import { LabNetwork } from './network.js';
@@ -44,7 +45,9 @@ export interface LabStatusReport {
   readonly state: LabState;
   readonly nodePresent: boolean;
   readonly pods: readonly PodStatus[];
-  /** Every namespace and link present, and every program attached. */
+  /** Cluster labs: whether the process owning the control plane and the agent runs. */
+  readonly ownerAlive?: boolean;
+  /** Every namespace and link present, every program attached (and a cluster lab's owner alive). */
   readonly healthy: boolean;
 }
 
@@ -149,7 +152,9 @@ export class Lab {
         plan.datapath && this.deps.datapath && link ? await this.deps.datapath.query(plan, pod) : undefined;
       pods.push({ pod, netnsPresent: namespaces.has(pod.netns), hostLinkUp: link?.up ?? false, programs });
     }
+    const ownerAlive = state.cluster ? isProcessAlive(state.cluster.ownerPid) : undefined;
     const healthy =
+      ownerAlive !== false &&
       state.status === 'ready' &&
       nodePresent &&
       pods.every(
@@ -158,7 +163,7 @@ export class Lab {
           p.hostLinkUp &&
           (!plan.datapath || (p.programs?.fromContainer !== undefined && p.programs.toContainer !== undefined)),
       );
-    return { state, nodePresent, pods, healthy };
+    return { state, nodePresent, pods, ...(ownerAlive !== undefined ? { ownerAlive } : {}), healthy };
   }
 
   /** The pod of a lab, by name. */
@@ -185,6 +190,9 @@ export class Lab {
    */
   async reload(name: string, pod: string): Promise<EndpointPrograms> {
     const found = await this.pod(name, pod);
+    if ((await this.state(name)).cluster !== undefined) {
+      throw new LabError('invalid-spec', `lab "${name}" is a cluster lab: its programs are the CNI's (sluice-cni attached them)`, 'cluster');
+    }
     if (!found.plan.datapath || !this.deps.datapath) {
       throw new LabError('invalid-spec', `lab "${name}" has no datapath to reload`, 'datapath');
     }

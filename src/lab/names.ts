@@ -22,7 +22,14 @@ export interface LabPaths {
   readonly stateDir: string;
 }
 
-export const defaultLabPaths: LabPaths = { bpffs: '/sys/fs/bpf', stateDir: '/run/sluice/lab' };
+/**
+ * $SLUICE_LAB_BPFFS and $SLUICE_LAB_STATE_DIR move a lab's pins and state
+ * elsewhere (tests keep theirs in directories of their own).
+ */
+export const defaultLabPaths: LabPaths = {
+  bpffs: process.env['SLUICE_LAB_BPFFS'] || '/sys/fs/bpf',
+  stateDir: process.env['SLUICE_LAB_STATE_DIR'] || '/run/sluice/lab',
+};
 
 /** Prefix shared by all of a lab's network namespaces. */
 export function netnsPrefix(lab: string): string {
@@ -52,6 +59,16 @@ export function pinRootFor(paths: LabPaths, lab: string): string {
 
 export function statePathFor(paths: LabPaths, lab: string): string {
   return `${paths.stateDir}/${lab}.json`;
+}
+
+/** A cluster lab's working dir (kubeconfig, CNI, IPAM, agent state); removed with the lab. */
+export function clusterDirFor(paths: LabPaths, lab: string): string {
+  return `${paths.stateDir}/${lab}.d`;
+}
+
+/** Output of a detached `lab up --cluster`; removed with the lab. */
+export function clusterLogFor(paths: LabPaths, lab: string): string {
+  return `${paths.stateDir}/${lab}.log`;
 }
 
 /** Where `lab policy apply` keeps the lab's identity and rule ids; removed with the lab. */

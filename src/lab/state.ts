@@ -18,6 +18,33 @@ export interface LabState {
   /** The lxc object the endpoints were loaded from (absent without datapath). */
   readonly objectPath?: string;
   readonly plan: LabPlan;
+  /** Only for a cluster lab (`lab up --cluster`): what, beyond the plan, `down` has to undo. */
+  readonly cluster?: ClusterRecord;
+}
+
+/** A pod attached through the CNI: the arguments its DEL needs. */
+export interface ClusterAttachment {
+  readonly pod: string;
+  readonly namespace: string;
+  readonly containerId: string;
+  readonly netns: string;
+}
+
+export interface ClusterRecord {
+  /** The lab's working dir: kubeconfig, CNI bin/conf, IPAM, agent state and socket, logs. */
+  readonly dir: string;
+  readonly kubeconfig: string;
+  /** The kubectl binary of the control plane's build. */
+  readonly kubectl: string;
+  readonly node: string;
+  /** The process that owns the control plane and the agent (they die with it). */
+  readonly ownerPid: number;
+  /** The control plane's temp dir (etcd data, certs), once it exists. */
+  readonly controlPlaneDir?: string;
+  /** Control-plane components and the agent, for a `down` after the owner died. */
+  readonly pids: readonly number[];
+  /** Recorded before each ADD, so a DEL also follows a half-done one. */
+  readonly attachments: readonly ClusterAttachment[];
 }
 
 export async function writeState(path: string, state: LabState): Promise<void> {

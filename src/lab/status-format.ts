@@ -6,7 +6,11 @@ export function formatStatus(r: LabStatusReport): string {
   const head =
     `lab ${plan.name}: ${r.state.status}, ${r.healthy ? 'healthy' : 'UNHEALTHY'}` +
     `  cidr ${plan.cidr}  node ${plan.nodeNetns}${r.nodePresent ? '' : ' (MISSING)'}` +
-    (plan.datapath ? `  pins ${plan.pinRoot}` : '  no datapath');
+    (plan.datapath ? `  pins ${plan.pinRoot}` : '  no datapath') +
+    (r.state.cluster
+      ? `\nkubeconfig ${r.state.cluster.kubeconfig}  lab process ${r.state.cluster.ownerPid}${r.ownerAlive === false ? ' (GONE: control plane and agent with it)' : ''}` +
+        '  (pods attached by sluice-cni; identities in the agent)'
+      : '');
   const rows: string[][] = [['POD', 'IP', 'NETNS', 'HOST-IF', 'ENDPOINT', 'IDENTITY', 'LINK', 'PROGRAMS']];
   for (const p of r.pods) {
     const progs = p.programs
@@ -20,7 +24,7 @@ export function formatStatus(r: LabStatusReport): string {
       p.netnsPresent ? p.pod.netns : `${p.pod.netns} (MISSING)`,
       p.pod.hostIfname,
       String(p.pod.endpointId),
-      String(p.pod.identity),
+      p.pod.identity === 0 ? '-' : String(p.pod.identity),
       p.hostLinkUp ? 'up' : 'down',
       progs,
     ]);

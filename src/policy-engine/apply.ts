@@ -11,8 +11,9 @@
  * is not a failure.
  */
 import { constants } from 'node:os';
-import type { EndpointEntry, IpcacheEntry, IpcacheKey, PolicyEntry, PolicyLpmKey } from '../datapath/generated/abi.js';
+import { SluicePolicyClass, type EndpointEntry, type IpcacheEntry, type IpcacheKey, type PolicyEntry, type PolicyKey } from '../datapath/generated/abi.js';
 import { entriesAllowing, ipcacheTaint, type ApplyPlan, type ApplyStep } from '../policy/apply-plan.js';
+import { formatPolicyPorts, PROTOCOL_NAMES } from '../datapath/maps/policy-key.js';
 import { formatIpcachePrefix, ipcachePrefixOf } from '../policy/datapath-state.js';
 
 /** What the applier needs of a map; TypedMap and IpcacheMap have it. */
@@ -27,7 +28,7 @@ export interface MapWriter<K, V> {
 export interface PolicyMapWriters {
   readonly ipcache: MapWriter<IpcacheKey, IpcacheEntry>;
   readonly endpoints: MapWriter<number, EndpointEntry>;
-  readonly policy: MapWriter<PolicyLpmKey, PolicyEntry>;
+  readonly policy: MapWriter<PolicyKey, PolicyEntry>;
 }
 
 export type MapName = 'ipcache' | 'endpoints' | 'policy';
@@ -35,7 +36,7 @@ export type MapName = 'ipcache' | 'endpoints' | 'policy';
 export interface ApplyFailure {
   readonly step: ApplyStep['kind'];
   readonly map: MapName;
-  /** The entry, readably: "10.1.0.0/16", "endpoint 3", "endpoint 3 ingress id 260 TCP 80/16". */
+  /** The entry, readably: "10.1.0.0/16", "endpoint 3", "endpoint 3 ingress identity 260 TCP port 8000-8063". */
   readonly key: string;
   readonly message: string;
   /** errno when the kernel refused (E2BIG/ENOSPC: the map is full). */
@@ -195,10 +196,12 @@ function remove<K>(map: MapWriter<K, unknown>, keys: readonly K[], onFail: (key:
   return done;
 }
 
-function describePolicyKey(k: PolicyLpmKey): string {
+function describePolicyKey(k: PolicyKey): string {
   const dir = k.direction === 0 ? 'ingress' : 'egress';
   const peer = k.remoteIdentity === 0 ? 'any peer' : `identity ${k.remoteIdentity}`;
-  const what = k.prefixlen <= 72 ? 'every protocol and port' : `protocol ${k.protocol} port ${k.dport}/${k.prefixlen - 80}`;
+  const what = k.portPrefixlen === SluicePolicyClass.NO_PORTS
+    ? 'every protocol and port'
+    : `${PROTOCOL_NAMES.get(k.protocol) ?? `protocol ${k.protocol}`} port ${formatPolicyPorts(k)}`;
   return `endpoint ${k.endpointId} ${dir} ${peer} ${what}`;
 }
 

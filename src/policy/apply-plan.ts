@@ -9,7 +9,8 @@
  * and the new one the reverse, D's new allow next to S's old allow passes a
  * packet that neither state passes. So:
  *  1. endpoint restrict — an endpoint that becomes isolated in a direction
- *     gets the union of old and new isolation bits (revision unchanged);
+ *     gets the union of old and new isolation bits (revision and port-class
+ *     masks unchanged);
  *  2. policy deletes — old allows go: every direction now allows at most
  *     what both the old and the new state allow (old ∩ new entries, old ∪
  *     new isolation);
@@ -24,9 +25,19 @@
  *  4. ipcache deletes, shortest prefix first — a prefix around a hole goes
  *     before the hole;
  *  5. policy upserts — new allows (and changed rule ids);
- *  6. endpoint upserts — final flags (isolation cleared last) and bumped
- *     revisions; new endpoints appear (until then they drop everything);
+ *  6. endpoint upserts — final flags (isolation cleared last), port-class
+ *     masks and bumped revisions; new endpoints appear (until then they
+ *     drop everything);
  *  7. endpoint deletes.
+ * Port-class masks (which classes of sl_policy_v3 the datapath looks up for
+ * an endpoint) hold the old state's value until step 6. A class the old
+ * mask lacks hides only entries written in step 5, and hiding an ALLOW only
+ * denies; a class the new mask lacks has no entries left after step 2 (a
+ * failed delete closes the endpoint). So no mask ever lets through what
+ * neither state allows; new allows of a class new to the endpoint count
+ * from step 6 instead of step 5. Masks are never widened earlier: read back
+ * after a crash, the maps may hold entries a mask hides, and widening
+ * before step 2 deleted them would show them.
  * The price is safe: a connection both states allow, but through different
  * entries (an identity that changed, a rule rewritten), can be refused while
  * the apply runs (milliseconds); established connections keep their
@@ -46,19 +57,19 @@
  * After a failed apply, the maps no longer hold what the last compile says:
  * diff the next compile against the maps as read back, not against it.
  */
-import type { EndpointEntry, IpcacheEntry, IpcacheKey, PolicyEntry, PolicyLpmKey } from '../datapath/generated/abi.js';
+import type { EndpointEntry, IpcacheEntry, IpcacheKey, PolicyEntry, PolicyKey } from '../datapath/generated/abi.js';
 import {
-  ipcacheEntryOf, ipcacheKeyOf, ipcachePrefix, policyEntryOf, policyLpmKeyOf, unpackPolicyKey, type DatapathState,
+  ipcacheEntryOf, ipcacheKeyOf, ipcachePrefix, policyEntryOf, policyKeyOf, unpackPolicyKey, type DatapathState,
 } from './datapath-state.js';
 import { diffDatapath, diffSize, type DatapathDiff } from './diff.js';
 
 export type ApplyStep =
   | { readonly kind: 'endpoint-restrict'; readonly entries: readonly (readonly [number, EndpointEntry])[] }
-  | { readonly kind: 'policy-upsert'; readonly entries: readonly (readonly [PolicyLpmKey, PolicyEntry])[] }
+  | { readonly kind: 'policy-upsert'; readonly entries: readonly (readonly [PolicyKey, PolicyEntry])[] }
   | { readonly kind: 'ipcache-upsert'; readonly entries: readonly (readonly [IpcacheKey, IpcacheEntry])[] }
   | { readonly kind: 'endpoint-upsert'; readonly entries: readonly (readonly [number, EndpointEntry])[] }
   | { readonly kind: 'ipcache-delete'; readonly keys: readonly IpcacheKey[] }
-  | { readonly kind: 'policy-delete'; readonly keys: readonly PolicyLpmKey[] }
+  | { readonly kind: 'policy-delete'; readonly keys: readonly PolicyKey[] }
   | { readonly kind: 'endpoint-delete'; readonly keys: readonly number[] };
 
 export interface ApplyPlan {
@@ -80,18 +91,18 @@ export function planApply(
   from: DatapathState,
   to: DatapathState,
   diff: DatapathDiff = diffDatapath(from, to),
-  stale: readonly PolicyLpmKey[] = [],
+  stale: readonly PolicyKey[] = [],
 ): ApplyPlan {
   // ipcache prefixes are addr · 64 + prefixlen.
   const longestFirst = (a: number, b: number): number => (b % 64) - (a % 64) || a - b;
   const shortestFirst = (a: number, b: number): number => (a % 64) - (b % 64) || a - b;
   const restrict: [number, EndpointEntry][] = [];
   for (const [id, next, old] of diff.endpoints.changed) {
-    if ((next.flags & ~old.flags) !== 0) restrict.push([id, { flags: (old.flags | next.flags) >>> 0, policyRevision: old.policyRevision }]);
+    if ((next.flags & ~old.flags) !== 0) restrict.push([id, { ...old, flags: (old.flags | next.flags) >>> 0 }]);
   }
   const steps: ApplyStep[] = [
     { kind: 'endpoint-restrict', entries: restrict },
-    { kind: 'policy-delete', keys: [...diff.policy.removed.map(([s]) => policyLpmKeyOf(s.epdir, s.packed)), ...stale] },
+    { kind: 'policy-delete', keys: [...diff.policy.removed.map(([s]) => policyKeyOf(s.epdir, s.packed)), ...stale] },
     {
       kind: 'ipcache-upsert',
       entries: [...diff.ipcache.added, ...diff.ipcache.changed]
@@ -101,7 +112,7 @@ export function planApply(
     { kind: 'ipcache-delete', keys: diff.ipcache.removed.map(([p]) => p).sort(shortestFirst).map(ipcacheKeyOf) },
     {
       kind: 'policy-upsert',
-      entries: [...diff.policy.added, ...diff.policy.changed].map(([s, rule]) => [policyLpmKeyOf(s.epdir, s.packed), policyEntryOf(rule)] as const),
+      entries: [...diff.policy.added, ...diff.policy.changed].map(([s, rule]) => [policyKeyOf(s.epdir, s.packed), policyEntryOf(rule)] as const),
     },
     { kind: 'endpoint-upsert', entries: [...diff.endpoints.added, ...diff.endpoints.changed].map(([id, e]) => [id, e] as const) },
     { kind: 'endpoint-delete', keys: diff.endpoints.removed.map(([id]) => id) },
@@ -136,9 +147,9 @@ export function ipcacheTaint(plan: ApplyPlan, key: IpcacheKey): number[] {
 }
 
 /** Every policy entry of either state that allows one of `identities` specifically (not "any peer"). */
-export function entriesAllowing(plan: ApplyPlan, identities: ReadonlySet<number>): PolicyLpmKey[] {
+export function entriesAllowing(plan: ApplyPlan, identities: ReadonlySet<number>): PolicyKey[] {
   const seen = new Set<string>();
-  const out: PolicyLpmKey[] = [];
+  const out: PolicyKey[] = [];
   for (const state of [plan.from, plan.to]) {
     for (const [epdir, entries] of state.policy) {
       for (const packed of entries.keys()) {
@@ -147,7 +158,7 @@ export function entriesAllowing(plan: ApplyPlan, identities: ReadonlySet<number>
         const tag = `${epdir}:${packed}`;
         if (seen.has(tag)) continue;
         seen.add(tag);
-        out.push(policyLpmKeyOf(epdir, packed));
+        out.push(policyKeyOf(epdir, packed));
       }
     }
   }

@@ -1,5 +1,5 @@
 /**
- * The policy-trie entries of one local endpoint in one direction: for each
+ * The policy entries of one local endpoint in one direction: for each
  * rule of the policies that isolate it, (remote identity or 0 = any peer) ×
  * (no port = every protocol and port | protocol | port prefixes) → rule id.
  *

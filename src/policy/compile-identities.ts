@@ -4,7 +4,7 @@
  *
  * The datapath resolves a remote address to ONE identity (ipcache: the pod's
  * /32 in a hash, else the longest CIDR prefix, else WORLD) and looks the
- * identity up in the policy trie. That is exact only if two addresses with
+ * identity up in the policy map. That is exact only if two addresses with
  * the same identity are matched by exactly the same rules. A rule sees of a
  * remote peer:
  *  1. its pod labels, its namespace's labels and name (pod/namespace selectors);
@@ -28,7 +28,7 @@
  *    identity is the set of `cidr:` labels of L (WORLD when empty); one that
  *    would resolve exactly like its nearest containing boundary is left out.
  * Ingress named ports resolve on the local pod, whose entries are its own
- * (the trie is keyed by endpoint), so they need no identity facts.
+ * (the policy map is keyed by endpoint), so they need no identity facts.
  *
  * Identity ids are allocated by identity.ts's policy (stable across
  * recompiles for an unchanged label set).

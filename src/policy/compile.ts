@@ -1,9 +1,9 @@
 /**
  * The map compiler: a cluster snapshot and the pods local to this node in,
  * the desired datapath state out (datapath-state.ts) — identities and the
- * ipcache (compile-identities.ts), isolation flags per endpoint, and policy
- * trie entries per endpoint and direction (compile-endpoint.ts) whose rule
- * ids map back to rules (rule-ids.ts).
+ * ipcache (compile-identities.ts), isolation flags and port-class masks per
+ * endpoint, and policy entries per endpoint and direction
+ * (compile-endpoint.ts) whose rule ids map back to rules (rule-ids.ts).
  *
  * Pure, and cheap to rerun after a change: given the previous result, it
  * reuses whatever the change cannot have affected, by reference —
@@ -22,7 +22,7 @@
 import type { Cluster } from './cluster.js';
 import { assignIdentities, identityUniverse, sameFacts, samePolicies, type IdentityAssignment, type PolicyFacts } from './compile-identities.js';
 import { compileEndpointDirection } from './compile-endpoint.js';
-import { endpointDirection, type DatapathState } from './datapath-state.js';
+import { endpointDirection, policyClassMask, type DatapathState } from './datapath-state.js';
 import { PolicyError } from './errors.js';
 import { EMPTY_IDENTITY_TABLE, type AllocationOptions, type IdentityTable, type LabelSet } from './identity.js';
 import { isolatingPolicies } from './model.js';
@@ -75,6 +75,8 @@ interface CompileMemo {
   readonly policyTags: PolicyTags;
   /** Each policy's ipBlock terms and egress port names. */
   readonly policyFacts: WeakMap<Policy, PolicyFacts>;
+  /** The port-class mask of each entry map (shared maps: computed once). */
+  readonly classMasks: WeakMap<ReadonlyMap<number, number>, number>;
   /** The endpoints input and what checkEndpoints made of it. */
   readonly endpointsInput: ReadonlyMap<string, number>;
   readonly local: readonly (readonly [ClusterPod, number])[];
@@ -153,6 +155,7 @@ export function compilePolicy(input: CompileInput, previous?: CompiledPolicy | C
     isolating: incremental ? new Map(prev.memo.isolating) : new Map<number, readonly Policy[]>(),
     policyTags: prev?.memo.policyTags ?? new PolicyTags(),
     policyFacts,
+    classMasks: prev?.memo.classMasks ?? new WeakMap(),
     endpointsInput: input.endpoints,
     local,
     localByNamespace: local === prev?.memo.local ? prev.memo.localByNamespace : byNamespace(local),
@@ -179,6 +182,11 @@ export function compilePolicy(input: CompileInput, previous?: CompiledPolicy | C
   let reused = 0;
   const shared = new Map<string, ReadonlyMap<number, number>>();
   const tagOf = (p: Policy): number => memo.policyTags.of(p);
+  const classesOf = (entries: ReadonlyMap<number, number>): number => {
+    let mask = memo.classMasks.get(entries);
+    if (mask === undefined) memo.classMasks.set(entries, (mask = policyClassMask(entries)));
+    return mask;
+  };
   // What the maps hold now, for change detection: the previous compile's, or a seed's (read back from the maps).
   const baseline = prev?.datapath ?? seed.datapath;
   let todo: readonly (readonly [ClusterPod, number])[] = local;
@@ -209,6 +217,7 @@ export function compilePolicy(input: CompileInput, previous?: CompiledPolicy | C
     }
     const baseEntry = baseline?.endpoints.get(endpointId);
     let flags = 0;
+    const classes: Record<Direction, number> = { ingress: 0, egress: 0 };
     let changed = baseEntry === undefined;
     const isolatedBy: Record<Direction, readonly string[]> = { ingress: [], egress: [] };
     for (const direction of DIRECTIONS) {
@@ -246,13 +255,22 @@ export function compilePolicy(input: CompileInput, previous?: CompiledPolicy | C
       }
       // No map for an isolated direction without entries (default deny): "none" either way.
       if (entries.size === 0 ? oldEntries !== undefined : entries !== oldEntries) changed = true;
-      if (entries.size > 0) policy.set(epdir, entries);
+      if (entries.size > 0) {
+        policy.set(epdir, entries);
+        classes[direction] = classesOf(entries);
+      }
       policyEntries += entries.size;
     }
-    if (baseEntry !== undefined && baseEntry.flags !== flags) changed = true;
+    // Masks follow the entries, so they differ only when the entries do, or when read-back maps disagree.
+    if (baseEntry !== undefined && (baseEntry.flags !== flags || baseEntry.ingressPolicyClasses !== classes.ingress ||
+      baseEntry.egressPolicyClasses !== classes.egress)) {
+      changed = true;
+    }
     const oldRevision = baseEntry?.policyRevision ?? seed.revisions?.get(endpointId) ?? 0;
     const revision = changed ? (oldRevision >= MAX_ENDPOINT_ID ? 1 : oldRevision + 1) : oldRevision;
-    const entry = baseEntry !== undefined && !changed ? baseEntry : { flags, policyRevision: revision };
+    const entry: EndpointEntry = baseEntry !== undefined && !changed
+      ? baseEntry
+      : { flags, policyRevision: revision, ingressPolicyClasses: classes.ingress, egressPolicyClasses: classes.egress };
     if (entry !== baseEntry) entriesChanged = true;
     endpoints.set(endpointId, { endpointId, pod, entry, isolatedBy });
     entryMap.set(endpointId, entry);

@@ -2,13 +2,15 @@
  * What the datapath decides for a packet, computed from a DatapathState the
  * way bpf/lxc.c does it: ipcache (exact /32 first, then the longest CIDR
  * prefix, else WORLD), the endpoint entry (missing → drop; a direction not
- * isolated → pass), then the policy trie with the peer's identity and then
- * with 0 (any peer), longest prefix first. It is the specification the
- * compiled state is tested against without a kernel, and lets `explain`
- * name the entry that would match.
+ * isolated → pass), then the policy hash with the peer's identity and then
+ * with 0 (any peer), trying only the port classes the endpoint entry's mask
+ * names, most specific first (bpf/lib/policy.h). It is the specification the
+ * compiled state is tested against without a kernel (a mask that misses a
+ * class hides its entries here as in the kernel), and lets `explain` name
+ * the entry that would match.
  */
-import { SluiceEndpointFlags, SluiceIdentityReserved } from '../datapath/generated/abi.js';
-import { endpointDirection, ipcachePrefix, packPolicyKey, type DatapathState, type PortMatch } from './datapath-state.js';
+import { SluiceEndpointFlags, SluiceIdentityReserved, SluicePolicyClass } from '../datapath/generated/abi.js';
+import { endpointClasses, endpointDirection, ipcachePrefix, packPolicyKey, type DatapathState, type PortMatch } from './datapath-state.js';
 import type { TrafficProtocol } from './match.js';
 import type { Direction } from './policy-types.js';
 
@@ -50,24 +52,32 @@ export function lookupDirection(
   if ((ep.flags & ISOLATED[direction]) === 0) return { verdict: 'not-isolated' };
   const remoteIdentity = lookupIdentity(state, remoteAddr);
   const entries = state.policy.get(endpointDirection(endpointId, direction));
+  const classes = endpointClasses(ep, direction);
   for (const id of [remoteIdentity, 0]) {
-    const ruleId = entries === undefined ? undefined : longestMatch(entries, id, protocol, dport);
+    const ruleId = entries === undefined ? undefined : firstMatch(entries, classes, id, protocol, dport);
     if (ruleId !== undefined) return { verdict: 'allowed', ruleId, remoteIdentity, matchedIdentity: id };
   }
   return { verdict: 'denied', remoteIdentity };
 }
 
-/** The rule id of the longest entry for (identity, protocol, port), as the LPM trie finds it. */
-function longestMatch(entries: ReadonlyMap<number, number>, identity: number, protocol: TrafficProtocol, dport: number): number | undefined {
+/**
+ * The rule id of the first entry for (identity, protocol, port) among the
+ * classes of `classes`: 16 port bits down to 0, then NO_PORTS (port-less
+ * protocols: NO_PORTS only).
+ */
+function firstMatch(entries: ReadonlyMap<number, number>, classes: number, identity: number, protocol: TrafficProtocol,
+  dport: number): number | undefined {
+  const has = (c: number): boolean => (classes & (2 ** c)) !== 0;
   if (protocol !== 'ICMP') {
-    for (let bits = 16; bits >= 0; bits--) {
+    for (let bits = SluicePolicyClass.PORT_FULL; bits >= 0; bits--) {
+      if (!has(bits)) continue;
       const port = Math.floor(dport / 2 ** (16 - bits)) * 2 ** (16 - bits);
       const match: PortMatch = { kind: 'port', protocol, prefix: { port, bits } };
       const r = entries.get(packPolicyKey(identity, match));
       if (r !== undefined) return r;
     }
   }
-  return entries.get(packPolicyKey(identity, { kind: 'any' }));
+  return has(SluicePolicyClass.NO_PORTS) ? entries.get(packPolicyKey(identity, { kind: 'any' })) : undefined;
 }
 
 /** A connection end as the datapath sees it: an address, and the endpoint id if the pod is local. */

@@ -4,25 +4,28 @@
  *
  * - ipcache (sl_iphost_v1 + sl_ipcache_v1): IPv4 prefix → identity, keyed by
  *   `addr · 64 + prefixlen` (a safe integer; addr in natural order);
- * - endpoints (sl_endpoints_v1): endpoint id → isolation flags + revision;
- * - policy (sl_policy_v2): per endpoint and direction (`endpointId · 2 +
+ * - endpoints (sl_endpoints_v2): endpoint id → isolation flags, revision and
+ *   per direction the mask of port classes its policy entries use (exactly
+ *   those of the entries below: policyClassMask);
+ * - policy (sl_policy_v3): per endpoint and direction (`endpointId · 2 +
  *   direction`), a map from a packed key to the rule id of the entry.
  *
  * Packed policy key (51 bits, exact in a JS number):
  *   remote identity (32 bits) · 2^19 + protocol slot (2 bits) · 2^17 + port node (17 bits)
- * where slot 0 = no protocol (prefix 72: every protocol and port, ICMP too,
- * node 0), slots 1..3 = TCP, UDP, SCTP, and the port node of a prefix of
- * `bits` bits is `2^bits | port >> (16 − bits)` (1 = every port of the
- * protocol, prefix 80; 2^16 | port = exactly that port, prefix 96). Strings
+ * where slot 0 = no protocol (class NO_PORTS: every protocol and port, ICMP
+ * too, node 0), slots 1..3 = TCP, UDP, SCTP, and the port node of a prefix
+ * of `bits` bits (port class `bits`) is `2^bits | port >> (16 − bits)` (1 =
+ * every port of the protocol; 2^16 | port = exactly that port). Strings
  * would cost several times the memory at millions of entries.
  *
- * Conversion to and from the generated ABI structs lives here too, so that
- * nobody else does LPM prefix arithmetic.
+ * Conversion to and from the generated ABI structs goes through
+ * src/datapath/maps/policy-key.ts, the one place that builds policy keys.
  */
 import {
-  SluiceDirection, SluicePolicyAction, SluicePolicyPrefix, type EndpointEntry, type IpcacheEntry, type IpcacheKey,
-  type PolicyEntry, type PolicyLpmKey,
+  SluiceDirection, SluicePolicyAction, SluicePolicyClass, type EndpointEntry, type IpcacheEntry, type IpcacheKey,
+  type PolicyEntry, type PolicyKey,
 } from '../datapath/generated/abi.js';
+import { policyKey, policyMatchOf } from '../datapath/maps/policy-key.js';
 import type { Direction, Protocol } from './policy-types.js';
 import { IP_PROTOCOL, type PortPrefix } from './ports.js';
 
@@ -81,9 +84,9 @@ export function splitEndpointDirection(epdir: number): { readonly endpointId: nu
 
 /** What a policy entry matches besides the endpoint and direction. */
 export type PortMatch =
-  /** prefix 72: every protocol and port. */
+  /** class NO_PORTS: every protocol and port. */
   | { readonly kind: 'any' }
-  /** prefix 80 + bits. */
+  /** class prefix.bits: the first bits of the port, of one protocol. */
   | { readonly kind: 'port'; readonly protocol: Protocol; readonly prefix: PortPrefix };
 
 export function packPolicyKey(remoteIdentity: number, match: PortMatch): number {
@@ -104,17 +107,13 @@ export function unpackPolicyKey(packed: number): { readonly remoteIdentity: numb
   return { remoteIdentity, match: { kind: 'port', protocol, prefix: { port, bits } } };
 }
 
-export function policyLpmKeyOf(epdir: number, packed: number): PolicyLpmKey {
+/** The sl_policy_v3 key of a packed entry. */
+export function policyKeyOf(epdir: number, packed: number): PolicyKey {
   const { endpointId, direction } = splitEndpointDirection(epdir);
   const { remoteIdentity, match } = unpackPolicyKey(packed);
-  const base = { endpointId, remoteIdentity, direction: DIRECTION_NUMBER[direction] };
-  if (match.kind === 'any') return { prefixlen: SluicePolicyPrefix.PEER, ...base, protocol: 0, dport: 0 };
-  return {
-    prefixlen: SluicePolicyPrefix.PROTO + match.prefix.bits,
-    ...base,
-    protocol: IP_PROTOCOL[match.protocol],
-    dport: match.prefix.port,
-  };
+  const dir = DIRECTION_NUMBER[direction];
+  if (match.kind === 'any') return policyKey({ endpointId, remoteIdentity, direction: dir });
+  return policyKey({ endpointId, remoteIdentity, direction: dir, protocol: IP_PROTOCOL[match.protocol], port: match.prefix });
 }
 
 export function policyEntryOf(ruleId: number): PolicyEntry {
@@ -122,22 +121,45 @@ export function policyEntryOf(ruleId: number): PolicyEntry {
 }
 
 /**
- * The inverse of policyLpmKeyOf for a key read back from the map; undefined
+ * The inverse of policyKeyOf for a key read back from the map; undefined
  * for a key this compiler never writes (another protocol, bits set beyond
- * the prefix, a prefix length out of range), which a sync then removes.
+ * the prefix, a class out of range), which a sync then removes.
  */
-export function packedFromLpmKey(key: PolicyLpmKey): { readonly epdir: number; readonly packed: number } | undefined {
+export function slotOfPolicyKey(key: PolicyKey): { readonly epdir: number; readonly packed: number } | undefined {
   const direction = key.direction === SluiceDirection.INGRESS ? 'ingress' : key.direction === SluiceDirection.EGRESS ? 'egress' : undefined;
-  if (direction === undefined) return undefined;
+  const m = policyMatchOf(key);
+  if (direction === undefined || m === undefined) return undefined;
   const epdir = endpointDirection(key.endpointId, direction);
-  if (key.prefixlen === SluicePolicyPrefix.PEER) {
-    return key.protocol === 0 && key.dport === 0 ? { epdir, packed: packPolicyKey(key.remoteIdentity, { kind: 'any' }) } : undefined;
-  }
-  const bits = key.prefixlen - SluicePolicyPrefix.PROTO;
-  const protocol = (Object.keys(PROTOCOL_SLOT) as Protocol[]).find((p) => IP_PROTOCOL[p] === key.protocol);
-  if (protocol === undefined || bits < 0 || bits > 16) return undefined;
-  if (key.dport % 2 ** (16 - bits) !== 0) return undefined;
-  return { epdir, packed: packPolicyKey(key.remoteIdentity, { kind: 'port', protocol, prefix: { port: key.dport, bits } }) };
+  if (m.protocol === undefined || m.port === undefined) return { epdir, packed: packPolicyKey(key.remoteIdentity, { kind: 'any' }) };
+  const protocol = (Object.keys(PROTOCOL_SLOT) as Protocol[]).find((p) => IP_PROTOCOL[p] === m.protocol);
+  if (protocol === undefined) return undefined;
+  return { epdir, packed: packPolicyKey(key.remoteIdentity, { kind: 'port', protocol, prefix: m.port }) };
+}
+
+// ---- port classes (endpoint_entry.*_policy_classes) -------------------------------
+
+/** The port class (enum sluice_policy_class) of a packed key: its port prefix bits, or NO_PORTS. */
+export function policyClassOfPacked(packed: number): number {
+  const rest = packed % ID_SHIFT;
+  if (rest < 2 ** NODE_BITS) return SluicePolicyClass.NO_PORTS;
+  return 31 - Math.clz32(rest % 2 ** NODE_BITS); // floor(log2(node)) = the prefix's bits
+}
+
+/** The class mask of one endpoint-direction's entries: bit c when some entry has class c. */
+export function policyClassMask(entries: ReadonlyMap<number, number> | undefined): number {
+  let mask = 0;
+  for (const packed of entries?.keys() ?? []) mask |= 2 ** policyClassOfPacked(packed);
+  return mask >>> 0;
+}
+
+/** The entry's class mask for one direction. */
+export function endpointClasses(entry: EndpointEntry, direction: Direction): number {
+  return direction === 'egress' ? entry.egressPolicyClasses : entry.ingressPolicyClasses;
+}
+
+export function sameEndpointEntry(a: EndpointEntry, b: EndpointEntry): boolean {
+  return a.flags === b.flags && a.policyRevision === b.policyRevision &&
+    a.ingressPolicyClasses === b.ingressPolicyClasses && a.egressPolicyClasses === b.egressPolicyClasses;
 }
 
 /** Entries in one map, counted. */
@@ -150,13 +172,13 @@ export function countPolicyEntries(state: DatapathState): number {
 export interface MapContents {
   readonly ipcache: Iterable<readonly [IpcacheKey, IpcacheEntry]>;
   readonly endpoints: Iterable<readonly [number, EndpointEntry]>;
-  readonly policy: Iterable<readonly [PolicyLpmKey, PolicyEntry]>;
+  readonly policy: Iterable<readonly [PolicyKey, PolicyEntry]>;
 }
 
 export interface ReadBackState {
   readonly state: DatapathState;
   /** Policy keys this compiler never writes (wrong prefix arithmetic, unknown protocol): a sync deletes them. */
-  readonly foreignPolicyKeys: readonly PolicyLpmKey[];
+  readonly foreignPolicyKeys: readonly PolicyKey[];
 }
 
 /**
@@ -169,11 +191,15 @@ export function stateFromMapContents(contents: MapContents): ReadBackState {
   const ipcache = new Map<number, number>();
   for (const [k, v] of contents.ipcache) ipcache.set(ipcachePrefixOf(k), v.identity);
   const endpoints = new Map<number, EndpointEntry>();
-  for (const [id, e] of contents.endpoints) endpoints.set(id, { flags: e.flags, policyRevision: e.policyRevision });
+  for (const [id, e] of contents.endpoints) {
+    endpoints.set(id, {
+      flags: e.flags, policyRevision: e.policyRevision, ingressPolicyClasses: e.ingressPolicyClasses, egressPolicyClasses: e.egressPolicyClasses,
+    });
+  }
   const policy = new Map<number, Map<number, number>>();
-  const foreignPolicyKeys: PolicyLpmKey[] = [];
+  const foreignPolicyKeys: PolicyKey[] = [];
   for (const [k, v] of contents.policy) {
-    const slot = packedFromLpmKey(k);
+    const slot = slotOfPolicyKey(k);
     if (slot === undefined) {
       foreignPolicyKeys.push(k);
       continue;

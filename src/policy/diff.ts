@@ -5,7 +5,7 @@
  * without a look, so diffing after a small change costs in proportion to it.
  */
 import type { EndpointEntry } from '../datapath/generated/abi.js';
-import type { DatapathState } from './datapath-state.js';
+import { sameEndpointEntry, type DatapathState } from './datapath-state.js';
 
 export interface MapChanges<K, V> {
   readonly added: readonly (readonly [K, V])[];
@@ -42,7 +42,7 @@ export function diffDatapath(from: DatapathState, to: DatapathState): DatapathDi
   }
   return {
     ipcache: from.ipcache === to.ipcache ? NO_CHANGES : diffMaps(from.ipcache, to.ipcache, (a, b) => a === b),
-    endpoints: diffMaps(from.endpoints, to.endpoints, (a, b) => a.flags === b.flags && a.policyRevision === b.policyRevision),
+    endpoints: diffMaps(from.endpoints, to.endpoints, sameEndpointEntry),
     policy,
   };
 }

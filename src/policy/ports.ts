@@ -1,9 +1,10 @@
 /**
- * Ports and protocols as the policy trie sees them (struct policy_lpm_key in
+ * Ports and protocols as the policy map sees them (struct policy_key in
  * bpf/include/sluice_abi.h): IP protocol numbers, and port ranges as the few
- * aligned prefixes of the 16-bit port that cover them exactly, so that a
- * range `port..endPort` costs O(log range) entries and one LPM lookup per
- * packet, never one entry per port.
+ * aligned prefixes of the 16-bit port that cover them exactly (each prefix
+ * length a port class), so that a range `port..endPort` costs O(log range)
+ * entries and at most one hash lookup per class per packet, never one entry
+ * per port.
  */
 import type { TrafficProtocol } from './match.js';
 

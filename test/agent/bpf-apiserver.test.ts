@@ -2,7 +2,7 @@
  * sluice-agent --datapath bpf against the real control plane
  * (src/lab/controlplane) and real pinned maps: kubectl apply of a
  * default-deny NetworkPolicy makes the local endpoint's entry in the pinned
- * sl_endpoints_v1 ingress-isolated; kubectl delete clears it. The maps are
+ * sl_endpoints_v2 ingress-isolated; kubectl delete clears it. The maps are
  * created by the agent in a fresh pin dir, removed in finally. Fails (never
  * skips) when the control-plane binaries or the BPF object are missing.
  */

@@ -57,6 +57,19 @@ function addPod(s: Setup, name: string, ip: string): void {
   if (p !== undefined) s.pods.upsert(p);
 }
 
+/** Starts a sync (pod p1) whose apply waits until the returned function is called. */
+async function holdFirstSync(s: Setup): Promise<() => void> {
+  let release!: () => void;
+  s.writer.gate = new Promise((resolve) => {
+    release = resolve;
+  });
+  addPod(s, 'p1', '10.0.0.1');
+  s.loop.trigger('first');
+  await s.clock.advance(20);
+  assert.equal(s.loop.status().running, true);
+  return release;
+}
+
 test('a burst of changes is one sync, after the debounce', async () => {
   const s = setup();
   for (const [i, name] of ['p1', 'p2', 'p3'].entries()) {
@@ -128,14 +141,7 @@ test('waitApplied resolves once a sync covering the revision is in the maps', as
 
 test('a change during a running sync gets a sync of its own', async () => {
   const s = setup();
-  let release!: () => void;
-  s.writer.gate = new Promise((r) => {
-    release = r;
-  });
-  addPod(s, 'p1', '10.0.0.1');
-  s.loop.trigger('first');
-  await s.clock.advance(20);
-  assert.equal(s.loop.status().running, true);
+  const release = await holdFirstSync(s);
   addPod(s, 'p2', '10.0.0.2');
   const r2 = s.loop.trigger('second');
   await s.clock.advance(50);
@@ -146,6 +152,58 @@ test('a change during a running sync gets a sync of its own', async () => {
   await s.clock.advance(20);
   await s.loop.waitApplied(r2, 1);
   assert.ok(s.writer.maps.has('a/p2'));
+});
+
+test('an immediate request (an endpoint ADD) skips the debounce, and covers the burst pending with it', async () => {
+  const s = setup();
+  addPod(s, 'p1', '10.0.0.1');
+  s.loop.trigger('pods changed');
+  await s.clock.advance(5);
+  const r = s.loop.trigger('endpoint added', { immediate: true });
+  await s.clock.advance(0);
+  await s.loop.waitApplied(r, 1);
+  assert.equal(s.writer.applied.length, 1, 'one sync for both requests');
+  assert.ok(s.writer.maps.has('a/p1'));
+  // Later bursts coalesce again.
+  s.loop.trigger('pods changed');
+  await s.clock.advance(5);
+  s.loop.trigger('pods changed');
+  await s.clock.advance(5);
+  assert.equal(s.snapshots, 1, 'still within the debounce');
+  await s.clock.advance(20);
+  assert.equal(s.snapshots, 2);
+});
+
+test('an immediate request during a running sync runs right after it, without the debounce', async () => {
+  const s = setup();
+  const release = await holdFirstSync(s);
+  addPod(s, 'p2', '10.0.0.2');
+  const r2 = s.loop.trigger('endpoint added', { immediate: true });
+  release();
+  s.writer.gate = undefined;
+  await s.clock.advance(0);
+  await s.loop.waitApplied(r2, 1);
+  assert.ok(s.writer.maps.has('a/p2'));
+});
+
+test('onApplied gets the state now in the maps, after each sync that reached them', async () => {
+  const applied: FakeState[] = [];
+  const s = setup();
+  const loop = new SyncLoop<FakeState, FakePlan>({
+    compiler: s.compiler, writer: s.writer, metrics: s.metrics, clock: s.clock, log: s.logs.log, random: () => 0,
+    canSync: () => true,
+    snapshot: () => buildSnapshot({ nodeName: 'n1', namespaces: new ObjectStore(), pods: new ObjectStore(), networkPolicies: new ObjectStore(),
+      nodes: new ObjectStore(), services: new ObjectStore(), endpointSlices: new ObjectStore(), endpoints: [] }),
+    onApplied: (state) => applied.push(state),
+  });
+  s.writer.failures.push([{ map: 'policy', message: 'E2BIG: map full', code: 'E2BIG' }]);
+  loop.trigger('change');
+  await s.clock.advance(20);
+  assert.equal(applied.length, 0, 'not after a failed apply');
+  await s.clock.advance(30_000);
+  assert.equal(applied.length, 1, 'after the retry reached the maps');
+  assert.deepEqual([...(applied[0] ?? [])], [...s.writer.maps], 'what the maps now hold');
+  await loop.stop();
 });
 
 test('a failing map is reported, the maps re-read, and the sync retried with backoff until it recovers', async () => {

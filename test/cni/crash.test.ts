@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { CniNode, podArgs, type CniNode as Node } from './helpers/harness.js';
 
 const STEPS = ['after-ipam', 'after-veth', 'after-register', 'after-attach', 'after-pod'] as const;
@@ -15,6 +16,13 @@ async function assertClean(node: Node): Promise<void> {
   assert.deepEqual(node.hostVeths(), []);
   assert.deepEqual(node.hostRoutes(), []);
   assert.deepEqual(await node.agentClient().list(), []);
+  // No sl_lxc_v1 entry outlives its veth (a retry that replaced a leftover veth released the old one's).
+  const maps = openPinnedDatapathMaps(node.pinRoot);
+  try {
+    assert.deepEqual([...maps.interfaces.entries()], []);
+  } finally {
+    maps.close();
+  }
 }
 
 test('killed mid-ADD at every step: a rerun ADD converges, DEL leaves nothing', async () => {

@@ -6,9 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CNI_MAIN, DEBIAN_CNI } from './helpers/harness.js';
 
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -67,4 +68,48 @@ test('unknown installer flags exit 2 with usage', () => {
   const r = cli(['install', '--bogus', 'x']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /unknown option --bogus/);
+});
+
+test('--entry: the wrapper runs the single-file bundle or main.js; auto never takes a bundle older than main.js', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-cni-install-'));
+  const bundle = join(dirname(CNI_MAIN), '..', '..', 'bundle', 'cni', 'sluice-cni.cjs');
+  assert.ok(existsSync(bundle), `${bundle} missing: node scripts/build-cni-bundle.mjs (scripts/setup runs it)`);
+  try {
+    const bin = join(dir, 'bin');
+    const conf = join(dir, 'net.d');
+    const runs = (entry: string): string => {
+      const r = cli(['install', '--bin-dir', bin, '--conf-dir', conf, '--entry', entry]);
+      assert.equal(r.status, 0, r.stderr);
+      const line = readFileSync(join(bin, 'sluice-cni'), 'utf8').split('\n').find((l) => l.startsWith('exec ')) ?? '';
+      // The plugin answers VERSION through whichever file the wrapper execs.
+      const v = spawnSync(join(bin, 'sluice-cni'), [], { input: '', encoding: 'utf8', env: { CNI_COMMAND: 'VERSION' } });
+      assert.equal(v.status, 0, v.stderr);
+      assert.deepEqual((JSON.parse(v.stdout) as { supportedVersions: string[] }).supportedVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']);
+      return line;
+    };
+    assert.ok(runs('bundle').endsWith(`'${bundle}' "$@"`));
+    assert.ok(runs('esm').endsWith(`'${CNI_MAIN}' "$@"`));
+    // auto, in a copy of the layout: the bundle while its recorded inputs match the sources, main.js once one differs.
+    const root = join(dir, 'repo');
+    const copy = join(root, 'dist', 'bundle', 'cni', 'sluice-cni.cjs');
+    mkdirSync(dirname(copy), { recursive: true });
+    mkdirSync(join(root, 'src', 'cni'), { recursive: true });
+    copyFileSync(bundle, copy);
+    writeFileSync(join(root, 'src', 'cni', 'x.ts'), 'export const x = 1;\n');
+    const sha = createHash('sha256').update('export const x = 1;\n').digest('hex');
+    writeFileSync(copy.replace(/\.cjs$/, '.inputs.json'), JSON.stringify({ bundle: 'sluice-cni.cjs', inputs: { 'src/cni/x.ts': sha } }));
+    const auto = (): string => {
+      const r = spawnSync(process.execPath, [copy, 'install', '--bin-dir', bin, '--conf-dir', conf], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return readFileSync(join(bin, 'sluice-cni'), 'utf8').split('\n').find((l) => l.startsWith('exec ')) ?? '';
+    };
+    assert.ok(auto().endsWith(`'${copy}' "$@"`), 'a current bundle was not taken');
+    writeFileSync(join(root, 'src', 'cni', 'x.ts'), 'export const x = 2;\n');
+    assert.ok(auto().endsWith(`'${join(root, 'dist', 'src', 'cni', 'main.js')}' "$@"`), 'a stale bundle was taken');
+    const bad = cli(['install', '--bin-dir', bin, '--conf-dir', conf, '--entry', 'snapshot']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--entry "snapshot": one of auto, bundle, esm/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -27,7 +27,7 @@ const codecs = Object.entries(abi.structCodecs) as [string, Codec<NumericRecord>
 
 test('the generator emitted a codec for every shared struct', () => {
   const names = codecs.map(([n]) => n);
-  for (const expected of ['ipcache_key', 'ipcache_entry', 'policy_lpm_key', 'policy_entry', 'endpoint_entry',
+  for (const expected of ['ipcache_key', 'ipcache_entry', 'policy_key', 'policy_entry', 'endpoint_entry',
     'ct_key', 'ct_entry', 'ct_config', 'frag_key', 'frag_entry', 'counter_value',
     'metrics_value', 'global_config', 'endpoint_config', 'sluice_event']) {
     assert.ok(names.includes(expected), `missing ${expected}`);
@@ -94,13 +94,15 @@ test('padding is written as zero', () => {
   assert.deepEqual([...e.subarray(19)], [0, 0, 0, 0, 0]);
 });
 
-test('the policy trie key: LPM prefix first, then the fields in match order, port big-endian', () => {
-  const b = abi.policyLpmKeyCodec.encode({ prefixlen: 96, endpointId: 7, remoteIdentity: 256, direction: 1,
-    protocol: 6, dport: 0x1f90 });
-  assert.deepEqual([...b], [96, 0, 0, 0, 7, 0, 0, 0, 0, 1, 0, 0, 1, 6, 0x1f, 0x90]);
-  assert.equal(abi.SluicePolicyPrefix.PEER, 72);
-  assert.equal(abi.SluicePolicyPrefix.PROTO, 80);
-  assert.equal(abi.SluicePolicyPrefix.FULL, 8 * (abi.policyLpmKeyCodec.size - 4));
+test('the policy hash key: exact fields, explicit zero padding, port big-endian; classes as the datapath numbers them', () => {
+  const b = abi.policyKeyCodec.encode({ endpointId: 7, remoteIdentity: 256, direction: 1, protocol: 6, portPrefixlen: 16,
+    dport: 0x1f90 });
+  assert.deepEqual([...b], [7, 0, 0, 0, 0, 1, 0, 0, 1, 6, 16, 0, 0x1f, 0x90, 0, 0]);
+  assert.equal(abi.SluicePolicyClass.PORT_FULL, 16);
+  assert.equal(abi.SluicePolicyClass.NO_PORTS, 17);
+  assert.equal(abi.SluicePolicyClass.CLASSES, 18);
+  const e = abi.endpointEntryCodec.encode({ flags: 3, policyRevision: 9, ingressPolicyClasses: 0x20000, egressPolicyClasses: 1 });
+  assert.deepEqual([...e], [3, 0, 0, 0, 9, 0, 0, 0, 0, 0, 2, 0, 1, 0, 0, 0]);
 });
 
 test('decoding a short buffer fails with the struct name and sizes', () => {

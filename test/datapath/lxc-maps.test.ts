@@ -25,11 +25,13 @@ import { dumpIpcache, ensureIpcacheEntry, IPCACHE_LAYOUT, ipcacheKey } from '../
 import { formatIpv4, formatIpv4Prefix, parseIpv4, parseIpv4Prefix } from '../../src/datapath/maps/ipv4.js';
 import { checkLayout, MapLayoutError } from '../../src/datapath/maps/layout.js';
 import { dumpMetrics, metricsIndex } from '../../src/datapath/maps/metrics.js';
-import { dumpPolicyV2 } from '../../src/datapath/maps/policy-v2.js';
+import { dumpPolicyV3 } from '../../src/datapath/maps/policy-v3.js';
 import { testRun } from '../../src/datapath/test-run.js';
 import { ipv4Fragments, ipv4Frame, TCP_FLAGS } from '../helpers/packet.js';
 import { withTestPinRoot } from '../helpers/pins.js';
 import { allowAll, allowPorts, isolated } from '../helpers/policy.js';
+
+const ALL = '16,15,14,13,12,11,10,9,8,7,6,5,4,3,2,1,0,*';
 
 const LAYOUTS = LXC_MAP_LAYOUTS;
 const endpointAddress = '10.0.1.5';
@@ -84,7 +86,7 @@ test('a stale pin with another layout is refused, not reused', () => {
       'key', '8', 'value', String(endpointEntryCodec.size), 'entries', '16', 'name', ENDPOINTS_LAYOUT.name,
       'flags', '1']);
     assert.throws(() => loadLxc({ pinRoot, endpoint }), (err: unknown) => isBpfError(err) && err.op === 'load' &&
-      /couldn't reuse pinned map at '[^']*\/sl_endpoints_v1': parameter mismatch/.test(err.libbpfLog ?? ''));
+      /couldn't reuse pinned map at '[^']*\/sl_endpoints_v2': parameter mismatch/.test(err.libbpfLog ?? ''));
   });
 });
 
@@ -95,7 +97,7 @@ test('checkLayout names the property that differs', () => {
       const endpoints = dp.object.map(ENDPOINTS_LAYOUT.name).info;
       assert.throws(() => checkLayout(endpoints, { ...ENDPOINTS_LAYOUT, keySize: 8 }),
         (err: unknown) => err instanceof MapLayoutError && err.field === 'keySize' && err.actual === 4 &&
-          /sl_endpoints_v1: keySize is 4, expected 8/.test(err.message));
+          /sl_endpoints_v2: keySize is 4, expected 8/.test(err.message));
       assert.throws(() => checkLayout(endpoints, IPCACHE_LAYOUT), (err: unknown) =>
         err instanceof MapLayoutError && err.field === 'name');
     } finally {
@@ -162,7 +164,7 @@ test('dumps: ipcache by address, policy with names and port ranges, endpoints, m
         ['0.0.0.0/0=2', '10.0.0.0/8=300', '10.0.2.7/32=1001']);
       policy.updateBatch([allowAll(1, 1001, EGRESS, 5), ...allowPorts(1, 0, INGRESS, 6, 9, 8000, 8063),
         ...allowPorts(1, 1001, INGRESS, 17, 10, 53)]);
-      assert.deepEqual(dumpPolicyV2(policy), [
+      assert.deepEqual(dumpPolicyV3(policy), [
         { endpointId: 1, direction: 'INGRESS', remoteIdentity: 0, protocol: 'TCP', ports: '8000-8063', action: 'ALLOW', ruleId: 9 },
         { endpointId: 1, direction: 'INGRESS', remoteIdentity: 1001, protocol: 'UDP', ports: '53', action: 'ALLOW', ruleId: 10 },
         { endpointId: 1, direction: 'EGRESS', remoteIdentity: 1001, protocol: '*', ports: '*', action: 'ALLOW', ruleId: 5 },
@@ -171,8 +173,10 @@ test('dumps: ipcache by address, policy with names and port ranges, endpoints, m
       endpoints.update(2, isolated('both', 7));
       assert.equal(ensureEndpoint(endpoints, 2), false, 'an existing entry is kept');
       assert.deepEqual(dumpEndpoints(endpoints), [
-        { endpointId: 1, ingressIsolated: false, egressIsolated: false, policyRevision: 0, otherFlags: 0 },
-        { endpointId: 2, ingressIsolated: true, egressIsolated: true, policyRevision: 7, otherFlags: 0 },
+        { endpointId: 1, ingressIsolated: false, egressIsolated: false, policyRevision: 0, ingressClasses: '', egressClasses: '',
+          otherFlags: 0 },
+        { endpointId: 2, ingressIsolated: true, egressIsolated: true, policyRevision: 7, ingressClasses: ALL, egressClasses: ALL,
+          otherFlags: 0 },
       ]);
       endpoints.update(1, endpointEntry({ ingress: false, egress: true }, 1));
       const frame = ipv4Frame({ src: '10.0.1.5', dst: '10.0.2.8' }, { proto: 'udp', sport: 1, dport: 2 });

@@ -1,17 +1,22 @@
 /**
  * NetworkPolicy ports and protocols in lxc.o (BPF_PROG_TEST_RUN): exact
- * ports, protocol-only rules, endPort ranges as LPM prefixes, SCTP, ICMP and
+ * ports, protocol-only rules, endPort ranges as port classes, SCTP, ICMP and
  * other port-less protocols (allowed by rules without ports only), the most
- * specific entry winning, peer identity before any peer. The endpoint is
- * isolated in both directions; each row is one packet that opens a
- * connection (so policy decides it), with its exact verdict, rule and event.
+ * specific entry winning, peer identity before any peer, and the endpoint's
+ * port-class masks (a superset is harmless, a missing bit hides a class).
+ * The endpoint is isolated in both directions; each row is one packet that
+ * opens a connection (so policy decides it), with its exact verdict, rule
+ * and event, run once with every class in the masks and once with exactly
+ * the classes of the row's entries, as the compiler writes them.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  SluiceDirection, SluiceDropReason, SluiceEventFlags, SluicePolicyAction, SluicePolicyPrefix,
-  type PolicyEntry, type PolicyLpmKey,
+  SluiceDirection, SluiceDropReason, SluiceEventFlags, SluicePolicyAction, SluicePolicyClass,
+  type PolicyEntry, type PolicyKey,
 } from '../../src/datapath/generated/abi.js';
+import type { PolicyClasses } from '../../src/datapath/maps/endpoints.js';
+import { policyClassesOf } from '../../src/datapath/maps/policy-v3.js';
 import { setTraceAllowed } from '../../src/datapath/maps/config.js';
 import { ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
@@ -38,9 +43,9 @@ before(() => {
 });
 after(() => h.close());
 
-/** An entry the compiler would never write (policyLpmKey refuses it): the datapath must not match it either. */
-function raw(prefixlen: number, protocol: number, dport: number, ruleId: number): Entry {
-  const key: PolicyLpmKey = { prefixlen, endpointId: EP, remoteIdentity: ID_PEER, direction: INGRESS, protocol, dport };
+/** An entry the compiler would never write (policyKey refuses it): the datapath must not match it either. */
+function raw(portPrefixlen: number, protocol: number, dport: number, ruleId: number): Entry {
+  const key: PolicyKey = { endpointId: EP, remoteIdentity: ID_PEER, direction: INGRESS, protocol, portPrefixlen, dport };
   const entry: PolicyEntry = { action: SluicePolicyAction.ALLOW, ruleId };
   return [key, entry];
 }
@@ -62,7 +67,12 @@ interface Row {
   /** The rule reported, or DENIED with the rule (0: a miss). */
   readonly allow?: number;
   readonly deny?: number;
+  /** The endpoint's class masks in both runs; default: every class, then exactly the entries' classes. */
+  readonly classes?: PolicyClasses;
 }
+
+const bit = (c: number): number => 2 ** c;
+const { PORT_FULL, NO_PORTS } = SluicePolicyClass;
 
 const ing = (ruleId: number, start: number, end = start, protocol: number = TCP, id = ID_PEER): Entry[] =>
   allowPorts(EP, id, INGRESS, protocol, ruleId, start, end);
@@ -107,14 +117,16 @@ const rows: Row[] = [
   { name: 'ICMP is not allowed by a TCP port rule', policy: ing(1, 80), l4: ping, deny: 0 },
   { name: 'ICMP is not allowed by protocol-only TCP', policy: [allowProtocol(EP, ID_PEER, INGRESS, TCP, 10)], l4: ping, deny: 0 },
   { name: 'ICMP is not allowed by a TCP range covering its type and code', policy: ing(11, 0, 65535), l4: unreachable, deny: 0 },
-  { name: 'ICMP ignores a protocol-ICMP entry the compiler would never write', policy: [raw(SluicePolicyPrefix.PROTO, ICMP, 0, 12)],
+  { name: 'ICMP ignores a protocol-ICMP entry the compiler would never write', policy: [raw(0, ICMP, 0, 12)],
     l4: ping, deny: 0 },
-  { name: 'ICMP ignores a port-0 ICMP entry', policy: [raw(SluicePolicyPrefix.FULL, ICMP, 0, 13)], l4: ping, deny: 0 },
+  { name: 'ICMP ignores a port-0 ICMP entry', policy: [raw(PORT_FULL, ICMP, 0, 13)], l4: ping, deny: 0 },
   { name: 'ICMP type 3 code 3 ignores a TCP/UDP entry for "port" 3', policy: [...ing(14, 3), ...ing(14, 3, 3, UDP)],
     l4: unreachable, deny: 0 },
   { name: 'GRE allowed by a rule without ports', policy: [allowAll(EP, ID_PEER, INGRESS, 15)], l4: gre, allow: 15 },
-  { name: 'GRE ignores a protocol-GRE entry', policy: [raw(SluicePolicyPrefix.PROTO, GRE, 0, 16)], l4: gre, deny: 0 },
+  { name: 'GRE ignores a protocol-GRE entry', policy: [raw(0, GRE, 0, 16)], l4: gre, deny: 0 },
   { name: 'GRE ignores a TCP port-0 entry', policy: ing(17, 0), l4: gre, deny: 0 },
+  { name: 'TCP ignores a no-ports entry that names TCP', policy: [raw(NO_PORTS, TCP, 0, 18)], l4: tcp(80), deny: 0 },
+  { name: 'TCP ignores a no-ports entry with a port', policy: [raw(NO_PORTS, 0, 80, 19)], l4: tcp(80), deny: 0 },
 
   // Most specific entry wins; the peer's identity before any peer.
   { name: 'an exact port beats its protocol-only rule', policy: [allowProtocol(EP, ID_PEER, INGRESS, TCP, 20), ...ing(21, 443)],
@@ -133,6 +145,24 @@ const rows: Row[] = [
     l4: tcp(8051), peer: OTHER, deny: 0 },
   { name: 'the peer\'s miss falls back to any peer', policy: [...ing(28, 80), ...ing(29, 443, 443, TCP, 0)], l4: tcp(443), allow: 29 },
 
+  // Class masks: only the classes named are looked up.
+  { name: 'a port whose class the mask lacks is not found', policy: ing(40, 80), classes: { ingress: bit(0), egress: 0 }, l4: tcp(80),
+    deny: 0 },
+  { name: 'a port whose class only the egress mask names is not found', policy: ing(40, 80),
+    classes: { ingress: 0, egress: bit(PORT_FULL) }, l4: tcp(80), deny: 0 },
+  { name: 'a hidden exact port falls back to its protocol-only rule', policy: [allowProtocol(EP, ID_PEER, INGRESS, TCP, 41), ...ing(42, 443)],
+    classes: { ingress: bit(0), egress: 0 }, l4: tcp(443), allow: 41 },
+  { name: 'a range block needs its own class: 8064-8095 is /11', policy: ing(43, 8000, 8100),
+    classes: { ingress: bit(10) | bit(12) | bit(14), egress: 0 }, l4: tcp(8070), deny: 0 },
+  { name: 'ICMP needs the no-ports class', policy: [allowAll(EP, ID_PEER, INGRESS, 44)], classes: { ingress: bit(PORT_FULL), egress: 0 },
+    l4: ping, deny: 0 },
+  { name: 'ICMP tries nothing but the no-ports class', policy: [allowAll(EP, ID_PEER, INGRESS, 44)],
+    classes: { ingress: bit(NO_PORTS), egress: 0 }, l4: ping, allow: 44 },
+  { name: 'an empty mask denies whatever the entries', policy: [allowAll(EP, 0, INGRESS, 45), ...ing(46, 80, 80, TCP, 0)],
+    classes: { ingress: 0, egress: 0 }, l4: tcp(80), deny: 0 },
+  { name: 'mask bits past the classes are ignored', policy: ing(47, 80), classes: { ingress: (0xfffc0000 | bit(PORT_FULL)) >>> 0, egress: 0 },
+    l4: tcp(80), allow: 47 },
+
   // Egress: the destination's port and identity.
   { name: 'egress: TCP to an allowed destination port', prog: 'from_container',
     policy: allowPorts(EP, ID_PEER, EGRESS, TCP, 30, 443), l4: tcp(443), allow: 30 },
@@ -144,8 +174,16 @@ function protocolOf(l4: L4Spec): number {
   return l4.proto === 'tcp' ? TCP : l4.proto === 'udp' ? UDP : l4.proto === 'sctp' ? SCTP : l4.proto === 'icmp' ? ICMP : l4.protocol;
 }
 
-for (const row of rows) {
-  test(row.name, async () => {
+/** The masks the compiler would write for these entries. */
+function exactClasses(policy: readonly Entry[]): PolicyClasses {
+  const of = (dir: number): number => policyClassesOf(policy.filter(([k]) => k.direction === dir).map(([k]) => k));
+  return { ingress: of(INGRESS), egress: of(EGRESS) };
+}
+
+type Mode = 'given classes' | 'every class' | 'exact classes';
+const runs = rows.flatMap((r): [Mode, Row][] => r.classes !== undefined ? [['given classes', r]] : [['every class', r], ['exact classes', r]]);
+for (const [mode, row] of runs) {
+  test(`${row.name} (${mode})`, async () => {
     h.reset();
     setTraceAllowed(h.dp.maps.config, true);
     h.dp.maps.ipcache.updateBatch([
@@ -153,7 +191,8 @@ for (const row of rows) {
       [ipcacheKey(PEER), { identity: ID_PEER, flags: 0 }],
       [ipcacheKey(OTHER), { identity: ID_OTHER, flags: 0 }],
     ]);
-    h.dp.maps.endpoints.update(EP, isolated('both'));
+    const classes = mode === 'every class' ? undefined : (row.classes ?? exactClasses(row.policy));
+    h.dp.maps.endpoints.update(EP, isolated('both', 0, classes));
     h.dp.maps.policy.updateBatch(row.policy);
     const prog = row.prog ?? 'to_container';
     const peer = row.peer ?? PEER;

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   SluiceDirection, SluiceDropReason, SluiceEventFlags, SluiceIdentityReserved,
-  type EndpointEntry, type IpcacheEntry, type IpcacheKey, type PolicyEntry, type PolicyLpmKey,
+  type EndpointEntry, type IpcacheEntry, type IpcacheKey, type PolicyEntry, type PolicyKey,
 } from '../../src/datapath/generated/abi.js';
 import { setTraceAllowed } from '../../src/datapath/maps/config.js';
 import { endpointEntry } from '../../src/datapath/maps/endpoints.js';
@@ -44,7 +44,7 @@ after(() => h.close());
 interface Setup {
   readonly ipcache?: Record<string, number>;
   readonly endpoint?: EndpointEntry | null; // null: no entry at all
-  readonly policy?: ReadonlyArray<readonly [PolicyLpmKey, PolicyEntry]>;
+  readonly policy?: ReadonlyArray<readonly [PolicyKey, PolicyEntry]>;
 }
 
 /** Pod and peer in the ipcache as /32s unless a row brings its own. */

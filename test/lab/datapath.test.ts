@@ -29,7 +29,7 @@ import { dumpIpcache } from '../../src/datapath/maps/ipcache.js';
 import { readCounter } from '../../src/datapath/maps/metrics.js';
 import { readEvents } from '../../src/datapath/maps/events.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
-import { dumpPolicyV2, policyLpmKey, policyLpmKeysForPorts } from '../../src/datapath/maps/policy-v2.js';
+import { ALL_POLICY_CLASSES, dumpPolicyV3, policyKey, policyKeysForPorts } from '../../src/datapath/maps/policy-v3.js';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { type Runner, execRunner } from '../../src/lab/command.js';
 import type { EndpointDatapath } from '../../src/lab/endpoint-datapath.js';
@@ -77,7 +77,8 @@ test('programs on both host veths, pod identities in the ipcache, endpoints know
     assert.ok(p.programs?.toContainer, `${p.pod.name}: to_container attached`);
   }
   assert.deepEqual(dumpEndpoints(maps.endpoints), [a, b, c].map((p) => ({
-    endpointId: p.endpointId, ingressIsolated: false, egressIsolated: false, policyRevision: 0, otherFlags: 0,
+    endpointId: p.endpointId, ingressIsolated: false, egressIsolated: false, policyRevision: 0, ingressClasses: '', egressClasses: '',
+    otherFlags: 0,
   })));
   const ipcache = dumpIpcache(maps.ipcache);
   assert.deepEqual(ipcache, [
@@ -116,8 +117,8 @@ test('pods talk through the programs: ping and TCP both ways, counted as forward
 function isolateA(tcpPort: number, udpPort: number, revision: number): void {
   const base = { endpointId: a.endpointId, remoteIdentity: b.identity, direction: SluiceDirection.INGRESS };
   maps.policy.updateBatch([
-    ...policyLpmKeysForPorts(base, 6, tcpPort, tcpPort).map((k) => [k, { action: SluicePolicyAction.ALLOW, ruleId: 4242 }] as const),
-    ...policyLpmKeysForPorts(base, 17, udpPort, udpPort).map((k) => [k, { action: SluicePolicyAction.ALLOW, ruleId: 4243 }] as const),
+    ...policyKeysForPorts(base, 6, tcpPort, tcpPort).map((k) => [k, { action: SluicePolicyAction.ALLOW, ruleId: 4242 }] as const),
+    ...policyKeysForPorts(base, 17, udpPort, udpPort).map((k) => [k, { action: SluicePolicyAction.ALLOW, ruleId: 4243 }] as const),
   ]);
   maps.endpoints.update(a.endpointId, endpointEntry({ ingress: true, egress: true }, revision));
 }
@@ -225,14 +226,14 @@ test('reload under a streaming TCP connection: new programs swapped in, no reset
   // a is isolated for ingress and accepts only b on TCP 7200 (and no egress rule is needed: replies).
   // Enforcement must have no gap: c pings a every 2 ms throughout, and every probe must be dropped. A moment
   // without a program on a's veth would let one through; so would a reload that lost the endpoint entry,
-  // the policy trie or the stream's conntrack entry, and the stream would stall.
-  const allowB = policyLpmKeysForPorts({ endpointId: a.endpointId, remoteIdentity: b.identity, direction: SluiceDirection.INGRESS },
+  // the policy map or the stream's conntrack entry, and the stream would stall.
+  const allowB = policyKeysForPorts({ endpointId: a.endpointId, remoteIdentity: b.identity, direction: SluiceDirection.INGRESS },
     6, 7200, 7200);
   policy.updateBatch(allowB.map((k) => [k, { action: SluicePolicyAction.ALLOW, ruleId: 77 }] as const));
   endpoints.update(a.endpointId, endpointEntry({ ingress: true, egress: true }, 20));
   const deniedBefore = readCounter(metrics, SluiceDirection.INGRESS, SluiceDropReason.POLICY_DENIED).packets;
   const ipcacheBefore = dumpIpcache(ipcache);
-  const policyBefore = dumpPolicyV2(policy);
+  const policyBefore = dumpPolicyV3(policy);
   const endpointsBefore = dumpEndpoints(endpoints);
   const before = await lab.status(name);
 
@@ -289,7 +290,7 @@ test('reload under a streaming TCP connection: new programs swapped in, no reset
     }
   }
   assert.deepEqual(pinnedMapIds(), mapIds, 'pinned maps reused, not recreated');
-  assert.deepEqual(dumpPolicyV2(policy), policyBefore);
+  assert.deepEqual(dumpPolicyV3(policy), policyBefore);
   assert.deepEqual(dumpEndpoints(endpoints), endpointsBefore, 'a reload keeps the endpoint entries (and a\'s isolation)');
   assert.deepEqual(dumpIpcache(ipcache), ipcacheBefore);
   openA(21);
@@ -305,12 +306,13 @@ test('pinned maps survive the process that created them', async () => {
     // The child has exited; only the pins hold the maps now.
     const lxc = loadLxc({ pinRoot, endpoint: { endpointId: 1, ipv4: 0 } });
     try {
-      const key = policyLpmKey({ endpointId: 77, remoteIdentity: 7777, direction: SluiceDirection.EGRESS });
+      const key = policyKey({ endpointId: 77, remoteIdentity: 7777, direction: SluiceDirection.EGRESS });
       assert.deepEqual(lxc.maps.policy.lookup(key), { action: SluicePolicyAction.ALLOW, ruleId: 7 });
-      assert.deepEqual(dumpPolicyV2(lxc.maps.policy), [
+      assert.deepEqual(dumpPolicyV3(lxc.maps.policy), [
         { endpointId: 77, direction: 'EGRESS', remoteIdentity: 7777, protocol: '*', ports: '*', action: 'ALLOW', ruleId: 7 },
       ]);
-      assert.deepEqual(lxc.maps.endpoints.lookup(77), { flags: 2, policyRevision: 1 });
+      assert.deepEqual(lxc.maps.endpoints.lookup(77),
+        { flags: 2, policyRevision: 1, ingressPolicyClasses: ALL_POLICY_CLASSES, egressPolicyClasses: ALL_POLICY_CLASSES });
     } finally {
       lxc.close();
     }
@@ -326,7 +328,7 @@ test('a failure half-way with the datapath loaded rolls back netns, programs and
   const recording: EndpointDatapath = {
     attach: async (p, pod, opts) => {
       const r = await endpoints.attach(p, pod, opts);
-      pinsSeen.push(existsSync(`${p.pinRoot}/sl_policy_v2`) && existsSync(`${p.pinRoot}/sl_endpoints_v1`));
+      pinsSeen.push(existsSync(`${p.pinRoot}/sl_policy_v3`) && existsSync(`${p.pinRoot}/sl_endpoints_v2`));
       return r;
     },
     query: (p, pod) => endpoints.query(p, pod),

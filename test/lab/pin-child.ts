@@ -7,13 +7,13 @@ import { ensureBpffsMounted } from '../../src/datapath/bpffs.js';
 import { SluiceDirection, SluicePolicyAction } from '../../src/datapath/generated/abi.js';
 import { loadLxc } from '../../src/datapath/lxc.js';
 import { endpointEntry } from '../../src/datapath/maps/endpoints.js';
-import { policyLpmKey } from '../../src/datapath/maps/policy-v2.js';
+import { policyKey } from '../../src/datapath/maps/policy-v3.js';
 
 const pinRoot = process.argv[2];
 if (pinRoot) {
   ensureBpffsMounted();
   const lxc = loadLxc({ pinRoot, endpoint: { endpointId: 77, ipv4: 0 } });
-  lxc.maps.policy.update(policyLpmKey({ endpointId: 77, remoteIdentity: 7777, direction: SluiceDirection.EGRESS }),
+  lxc.maps.policy.update(policyKey({ endpointId: 77, remoteIdentity: 7777, direction: SluiceDirection.EGRESS }),
     { action: SluicePolicyAction.ALLOW, ruleId: 7 });
   lxc.maps.endpoints.update(77, endpointEntry({ ingress: false, egress: true }, 1));
   lxc.close();

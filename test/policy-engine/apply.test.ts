@@ -2,9 +2,10 @@
  * The applier over in-memory maps: it reaches the new state; after EVERY
  * single write of a transition, no packet is allowed that neither the old
  * nor the new state allows (random transitions: policies added, removed,
- * rewritten, a pod relabelled, ipBlocks appearing); and when writes fail
- * (full maps, injected errors) it reports them and the result allows at
- * most what the new state allows.
+ * rewritten, a pod relabelled, ipBlocks appearing; endpoints moving between
+ * port classes, also from maps read back after an apply that died before
+ * its endpoint writes); and when writes fail (full maps, injected errors)
+ * it reports them and the result allows at most what the new state allows.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,9 @@ import { planApply } from '../../src/policy/apply-plan.js';
 import { buildCluster, type Cluster } from '../../src/policy/cluster.js';
 import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';
 import { lookupConnection, type LookupEnd } from '../../src/policy/datapath-lookup.js';
-import { EMPTY_DATAPATH_STATE, type DatapathState } from '../../src/policy/datapath-state.js';
+import {
+  EMPTY_DATAPATH_STATE, endpointClasses, policyClassOfPacked, splitEndpointDirection, type DatapathState,
+} from '../../src/policy/datapath-state.js';
 import { diffDatapath, diffSize } from '../../src/policy/diff.js';
 import type { NetworkPolicy, Pod } from '../../src/policy/k8s-types.js';
 import type { TrafficProtocol } from '../../src/policy/match.js';
@@ -76,19 +79,22 @@ function pairs(c: Cluster, extra: readonly string[]): [string, string][] {
   return out;
 }
 
+type Probe = { readonly port: number; readonly protocol: TrafficProtocol };
+
 /** [from, to, probe index] → allowed, for every pair and probe. */
-function verdicts(c: Cluster, extra: readonly string[] = []): Map<string, boolean> {
+function verdicts(c: Cluster, extra: readonly string[] = [], probes: readonly Probe[] = PROBES): Map<string, boolean> {
   const out = new Map<string, boolean>();
-  PROBES.forEach(({ port, protocol }, i) => {
+  probes.forEach(({ port, protocol }, i) => {
     for (const [a, b] of pairs(c, extra)) out.set(`${a} ${b} ${i}`, evaluate(c, a, b, port, protocol).allowed);
   });
   return out;
 }
 
-function simulated(state: DatapathState, c: Cluster, extra: readonly string[] = [], e = ends(c)): Map<string, boolean> {
+function simulated(state: DatapathState, c: Cluster, extra: readonly string[] = [], e = ends(c),
+  probes: readonly Probe[] = PROBES): Map<string, boolean> {
   for (const x of extra) if (!e.has(x)) e.set(x, { addr: ipNumber(x) });
   const out = new Map<string, boolean>();
-  PROBES.forEach(({ port, protocol }, i) => {
+  probes.forEach(({ port, protocol }, i) => {
     for (const [a, b] of pairs(c, extra)) out.set(`${a} ${b} ${i}`, lookupConnection(state, e.get(a)!, e.get(b)!, protocol, port).allowed);
   });
   return out;
@@ -170,6 +176,146 @@ test('no write of a transition allows what neither state allows (40 random trans
     assert.deepEqual(simulated(maps.state, b, extra, e), vb, `seed ${seed}: final state`);
   }
   assert.ok(writes > 200, `only ${writes} writes exercised`);
+});
+
+// ---- port-class masks ------------------------------------------------------------
+
+/** Ports on both sides of every block boundary the class states below use, and ICMP. */
+const CLASS_PROBES: readonly Probe[] = [
+  ...[79, 80, 81, 7999, 8000, 8063, 8064, 8079, 8080, 8081, 8095, 8096, 8100, 8101].map((port) => ({ port, protocol: 'TCP' as const })),
+  { port: 53, protocol: 'UDP' }, { port: 54, protocol: 'UDP' }, { port: 8080, protocol: 'UDP' }, { port: 0, protocol: 'ICMP' },
+];
+
+/** States that move x/a's and x/b's entries between port classes (16, the blocks of ranges, 0, no ports). */
+const CLASS_STATES: readonly (readonly NetworkPolicy[])[] = [
+  [],
+  [netpol('x', 'p', { podSelector: pod('a'), ingress: [
+    { from: [{ podSelector: pod('b') }], ports: [{ protocol: 'TCP', port: 8000, endPort: 8100 }] },
+    { ports: [{ protocol: 'UDP', port: 53 }] },
+  ] })],
+  [
+    netpol('x', 'p', { podSelector: pod('a'), ingress: [{ from: [{ podSelector: pod('b') }], ports: [{ port: 8080 }] }, { from: [{ podSelector: pod('c') }] }] }),
+    netpol('x', 'q', { podSelector: pod('b'), policyTypes: ['Egress'], egress: [{ to: [{ podSelector: pod('a') }], ports: [{ protocol: 'TCP' }] }] }),
+  ],
+  [
+    netpol('x', 'p', { podSelector: pod('a'), ingress: [{ ports: [{ protocol: 'TCP', port: 80 }] }] }),
+    netpol('x', 'q', { podSelector: pod('b'), policyTypes: ['Egress'], egress: [{ to: [{ podSelector: pod('a') }], ports: [{ port: 8064, endPort: 8095 }] }] }),
+  ],
+  // x/b gains ingress isolation; its egress keeps class 11 with another entry (UDP instead of TCP).
+  [netpol('x', 'q', { podSelector: pod('b'), policyTypes: ['Ingress', 'Egress'], ingress: [{ from: [{ podSelector: pod('c') }] }],
+    egress: [{ to: [{ podSelector: pod('a') }], ports: [{ protocol: 'UDP', port: 8064, endPort: 8095 }] }] })],
+  // As 3, and x/b gains ingress isolation while its egress entries stay.
+  [
+    netpol('x', 'p', { podSelector: pod('a'), ingress: [{ ports: [{ protocol: 'TCP', port: 80 }] }] }),
+    netpol('x', 'q', { podSelector: pod('b'), policyTypes: ['Ingress', 'Egress'], ingress: [{ from: [{ podSelector: pod('c') }] }],
+      egress: [{ to: [{ podSelector: pod('a') }], ports: [{ port: 8064, endPort: 8095 }] }] }),
+  ],
+];
+
+/** Whether the endpoint entry of `state` makes the entry `packed` of `epdir` visible (isolated direction, class in the mask). */
+function visible(state: DatapathState, epdir: number, packed: number): boolean {
+  const { endpointId, direction } = splitEndpointDirection(epdir);
+  const ep = state.endpoints.get(endpointId);
+  const isolated = ep !== undefined && (ep.flags & (direction === 'ingress' ? 1 : 2)) !== 0;
+  return isolated && (endpointClasses(ep, direction) & (2 ** policyClassOfPacked(packed))) !== 0;
+}
+
+/**
+ * Entries the maps show (present, isolated direction, class in the mask)
+ * that neither state shows: the old one does not (absent, or hidden by its
+ * mask) and the new one does not hold. Per direction, stricter than a
+ * connection check, which another direction's denial can mask.
+ */
+function visibleByNeither(now: DatapathState, from: DatapathState, to: DatapathState): string[] {
+  const out: string[] = [];
+  for (const [epdir, entries] of now.policy) {
+    for (const [packed, rule] of entries) {
+      if (!visible(now, epdir, packed)) continue;
+      const inFrom = from.policy.get(epdir)?.get(packed) === rule && visible(from, epdir, packed);
+      if (!inFrom && to.policy.get(epdir)?.get(packed) !== rule) out.push(`${JSON.stringify(splitEndpointDirection(epdir))} ${packed}`);
+    }
+  }
+  return out;
+}
+
+/** Entries both states have (same key, same rule) whose class the maps' endpoint entry does not name: hidden. */
+function hiddenCommonEntries(now: DatapathState, a: DatapathState, b: DatapathState): string[] {
+  const out: string[] = [];
+  for (const [epdir, entries] of a.policy) {
+    const { endpointId, direction } = splitEndpointDirection(epdir);
+    const ep = now.endpoints.get(endpointId);
+    if (ep === undefined) continue; // no entry: drops everything, a separate (closed) matter
+    for (const [packed, rule] of entries) {
+      if (b.policy.get(epdir)?.get(packed) !== rule) continue;
+      if ((endpointClasses(ep, direction) & (2 ** policyClassOfPacked(packed))) === 0) out.push(`${endpointId} ${direction} ${packed}`);
+    }
+  }
+  return out;
+}
+
+test('endpoints moving between port classes: after every write nothing neither state allows passes, and no entry both states share is hidden', () => {
+  const clusters = [0, 1, 2, 3, 4, 1, 0, 3, 5, 2, 4, 0].map((i) => xyzCluster([...(CLASS_STATES[i] ?? [])]));
+  let current = compileAll(clusters[0] as Cluster);
+  let inMaps: DatapathState = current.datapath;
+  let writes = 0;
+  for (const [step, c] of clusters.slice(1).entries()) {
+    const next = compileAll(c, current);
+    const [va, vb] = [verdicts(current.cluster, [], CLASS_PROBES), verdicts(c, [], CLASS_PROBES)];
+    assert.deepEqual(simulated(next.datapath, c, [], ends(c), CLASS_PROBES), vb, `step ${step}: the compiled state is the model`);
+    const [from, to] = [current.datapath, next.datapath];
+    const maps: SimMaps = new SimMaps(inMaps, {
+      afterWrite: () => {
+        writes++;
+        for (const [k, ok] of simulated(maps.state, c, [], ends(c), CLASS_PROBES)) {
+          if (ok) assert.ok(va.get(k) === true || vb.get(k) === true, `step ${step}, write ${writes}: ${k} allowed by neither state`);
+        }
+        assert.deepEqual(hiddenCommonEntries(maps.state, from, to), [], `step ${step}, write ${writes}`);
+        assert.deepEqual(visibleByNeither(maps.state, from, to), [], `step ${step}, write ${writes}`);
+      },
+    });
+    assert.ok(applyPlan(planApply(from, to), maps).ok);
+    assert.equal(diffSize(diffDatapath(maps.state, to)), 0, `step ${step}: maps hold the new state, masks included`);
+    inMaps = maps.state;
+    current = next;
+  }
+  assert.ok(writes > 30, `only ${writes} writes exercised`);
+});
+
+test('maps read back after an apply died before its endpoint writes (new entries, old masks): the next apply shows no hidden entry early', () => {
+  for (const [i, j, k] of [[1, 2, 3], [2, 3, 1], [3, 1, 0], [1, 3, 2], [0, 2, 1], [2, 3, 4], [4, 2, 3]] as const) {
+    const ca = compileAll(xyzCluster([...(CLASS_STATES[i] ?? [])]));
+    const cb = compileAll(xyzCluster([...(CLASS_STATES[j] ?? [])]), ca);
+    const dead = new SimMaps(ca.datapath);
+    // The dead apply: every step up to and including the policy upserts, no endpoint upsert or delete.
+    const plan = planApply(ca.datapath, cb.datapath);
+    const died = { ...plan, steps: plan.steps.filter((s) => s.kind !== 'endpoint-upsert' && s.kind !== 'endpoint-delete') };
+    assert.ok(applyPlan(died, dead).ok);
+    const readBack: DatapathState = structuredClone(dead.state);
+    const hidden = [...readBack.policy].some(([epdir, m]) => {
+      const { endpointId, direction } = splitEndpointDirection(epdir);
+      const ep = readBack.endpoints.get(endpointId);
+      return ep !== undefined && [...m.keys()].some((p) => (endpointClasses(ep, direction) & (2 ** policyClassOfPacked(p))) === 0);
+    });
+    const target = xyzCluster([...(CLASS_STATES[k] ?? [])]);
+    const cc = compileAll(target, cb);
+    // What the dead maps do is the "old" state now (hidden entries stay hidden: datapath-lookup honours the masks).
+    const vr = simulated(readBack, target, [], ends(target), CLASS_PROBES);
+    const vc = verdicts(target, [], CLASS_PROBES);
+    let writes = 0;
+    const maps: SimMaps = new SimMaps(readBack, {
+      afterWrite: () => {
+        writes++;
+        for (const [key, ok] of simulated(maps.state, target, [], ends(target), CLASS_PROBES)) {
+          if (ok) assert.ok(vr.get(key) === true || vc.get(key) === true, `${i}->${j} died, ->${k}: ${key} allowed by neither`);
+        }
+        assert.deepEqual(visibleByNeither(maps.state, readBack, cc.datapath), [], `${i}->${j} died, ->${k}, write ${writes}`);
+      },
+    });
+    assert.ok(applyPlan(planApply(readBack, cc.datapath), maps).ok);
+    assert.equal(diffSize(diffDatapath(maps.state, cc.datapath)), 0, `${i}->${j} died, ->${k}: final`);
+    assert.deepEqual(simulated(maps.state, target, [], ends(target), CLASS_PROBES), vc);
+    if (i === 1 && j === 2) assert.ok(hidden && writes > 0, 'the dead apply left entries its masks hide');
+  }
 });
 
 test('full maps and failing writes are reported, and the result allows at most what the new state allows', () => {

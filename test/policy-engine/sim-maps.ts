@@ -5,9 +5,9 @@
  * kernel does) and injected failures.
  */
 import { constants } from 'node:os';
-import type { EndpointEntry, IpcacheEntry, IpcacheKey, PolicyEntry, PolicyLpmKey } from '../../src/datapath/generated/abi.js';
+import type { EndpointEntry, IpcacheEntry, IpcacheKey, PolicyEntry, PolicyKey } from '../../src/datapath/generated/abi.js';
 import type { MapName, MapWriter, PolicyMapWriters } from '../../src/policy-engine/apply.js';
-import { ipcachePrefixOf, packedFromLpmKey, type DatapathState } from '../../src/policy/datapath-state.js';
+import { ipcachePrefixOf, slotOfPolicyKey, type DatapathState } from '../../src/policy/datapath-state.js';
 
 export class SimError extends Error {
   constructor(
@@ -35,7 +35,7 @@ export class SimMaps implements PolicyMapWriters {
   readonly policyData = new Map<number, Map<number, number>>();
   readonly ipcache: MapWriter<IpcacheKey, IpcacheEntry>;
   readonly endpoints: MapWriter<number, EndpointEntry>;
-  readonly policy: MapWriter<PolicyLpmKey, PolicyEntry>;
+  readonly policy: MapWriter<PolicyKey, PolicyEntry>;
   writes = 0;
 
   constructor(from: DatapathState, private readonly options: SimOptions = {}) {
@@ -54,8 +54,8 @@ export class SimMaps implements PolicyMapWriters {
       set: (k, v) => this.endpointData.set(k, v),
       del: (k) => this.endpointData.delete(k),
     });
-    const slot = (k: PolicyLpmKey): { epdir: number; packed: number } => {
-      const s = packedFromLpmKey(k);
+    const slot = (k: PolicyKey): { epdir: number; packed: number } => {
+      const s = slotOfPolicyKey(k);
       if (s === undefined) throw new Error(`applier wrote a key the compiler never makes: ${JSON.stringify(k)}`);
       return s;
     };

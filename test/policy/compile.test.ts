@@ -5,11 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SluiceIdentityReserved } from '../../src/datapath/generated/abi.js';
+import { SluiceIdentityReserved, SluicePolicyClass } from '../../src/datapath/generated/abi.js';
 import { assembleCluster, buildCluster, type Cluster } from '../../src/policy/cluster.js';
 import { validateNetworkPolicy } from '../../src/policy/validate.js';
 import { compilePolicy, seedOf, type CompiledPolicy } from '../../src/policy/compile.js';
-import { endpointDirection, formatIpcachePrefix, policyLpmKeyOf, unpackPolicyKey } from '../../src/policy/datapath-state.js';
+import { endpointDirection, formatIpcachePrefix, policyClassMask, policyKeyOf, unpackPolicyKey } from '../../src/policy/datapath-state.js';
 import { diffDatapath, diffSize } from '../../src/policy/diff.js';
 import { PolicyError } from '../../src/policy/errors.js';
 import type { NetworkPolicy, NetworkPolicySpec, Pod } from '../../src/policy/k8s-types.js';
@@ -41,9 +41,9 @@ function entries(c: CompiledPolicy, endpointId: number, direction: 'ingress' | '
   const m = c.datapath.policy.get(endpointDirection(endpointId, direction)) ?? new Map<number, number>();
   return [...m]
     .map(([packed, rule]) => {
-      const k = policyLpmKeyOf(endpointDirection(endpointId, direction), packed);
+      const k = policyKeyOf(endpointDirection(endpointId, direction), packed);
       const ref = c.rules.byId.get(rule);
-      return `${k.remoteIdentity}/${k.prefixlen}/${k.protocol}/${k.dport} ${ref?.policy ?? '?'}[${ref?.index ?? '?'}]`;
+      return `${k.remoteIdentity}/${k.portPrefixlen}/${k.protocol}/${k.dport} ${ref?.policy ?? '?'}[${ref?.index ?? '?'}]`;
     })
     .sort();
 }
@@ -107,12 +107,12 @@ test('egress named ports make identities exact: same labels, different container
   assert.notEqual(idOf(c, 'x/a'), idOf(c, 'x/b'));
   // Any peer + a named port: one entry per identity that defines the name, with its number.
   assert.deepEqual(entries(c, 3, 'egress'), [
-    `${idOf(c, 'x/a')}/96/6/80 x/out[0]`,
-    `${idOf(c, 'x/b')}/96/6/8080 x/out[0]`,
+    `${idOf(c, 'x/a')}/16/6/80 x/out[0]`,
+    `${idOf(c, 'x/b')}/16/6/8080 x/out[0]`,
   ].sort());
 });
 
-test('entry shapes: no ports = 72, protocol only = 80, ports and endPort ranges = prefixes, SCTP, any peer = identity 0', () => {
+test('entry shapes: no ports = class NO_PORTS, protocol only = 0, ports and endPort ranges = port prefixes, SCTP, any peer = identity 0; the endpoint\'s class masks', () => {
   const pods = [mkPod('a', '10.0.0.1', { app: 'web' }, [{ name: 'http', port: 8080 }])];
   const c = all(cluster(pods, [
     netpol('x', 'p', spec({
@@ -125,12 +125,15 @@ test('entry shapes: no ports = 72, protocol only = 80, ports and endPort ranges 
     })),
   ]));
   assert.deepEqual(entries(c, 1, 'ingress'), [
-    '0/72/0/0 x/p[0]',
-    '0/80/17/0 x/p[1]',
-    '0/94/132/9000 x/p[2]',
-    '0/96/6/8080 x/p[2]',
+    '0/0/17/0 x/p[1]',
+    '0/14/132/9000 x/p[2]',
+    '0/16/6/8080 x/p[2]',
+    '0/17/0/0 x/p[0]',
   ]);
   assert.equal(c.endpoints.get(1)?.entry.flags, 1);
+  // Exactly the classes used: 16 (8080), 14 (9000-9003), 0 (UDP), NO_PORTS; nothing for egress (not isolated).
+  assert.equal(c.endpoints.get(1)?.entry.ingressPolicyClasses, 2 ** 16 + 2 ** 14 + 2 ** 0 + 2 ** SluicePolicyClass.NO_PORTS);
+  assert.equal(c.endpoints.get(1)?.entry.egressPolicyClasses, 0);
 });
 
 test('isolation flags: default deny has a flag and no entries; a direction no policy affects has neither', () => {
@@ -236,7 +239,14 @@ test('incremental recompiles (same pods, endpoints and namespaces; policies chan
         [...full.datapath.policy].map(([k, m]) => [k, [...m].sort()]).sort(),
         where,
       );
-      assert.deepEqual([...next.datapath.endpoints].map(([k, e]) => [k, e.flags]), [...full.datapath.endpoints].map(([k, e]) => [k, e.flags]), where);
+      const shape = ([k, e]: readonly [number, { flags: number; ingressPolicyClasses: number; egressPolicyClasses: number }]): number[] =>
+        [k, e.flags, e.ingressPolicyClasses, e.egressPolicyClasses];
+      assert.deepEqual([...next.datapath.endpoints].map(shape), [...full.datapath.endpoints].map(shape), where);
+      // The masks are exactly the classes of the entries (incremental or not).
+      for (const [id, e] of next.datapath.endpoints) {
+        assert.equal(e.ingressPolicyClasses, policyClassMask(next.datapath.policy.get(endpointDirection(id, 'ingress'))), `${where}: ${id} ingress mask`);
+        assert.equal(e.egressPolicyClasses, policyClassMask(next.datapath.policy.get(endpointDirection(id, 'egress'))), `${where}: ${id} egress mask`);
+      }
       assert.deepEqual(
         [...next.endpoints.values()].map((e) => e.isolatedBy),
         [...full.endpoints.values()].map((e) => e.isolatedBy),

@@ -2,7 +2,7 @@
  * The agent's DatapathWriter and DatapathStats over the pinned maps of
  * lxc.o (src/datapath/pinned-maps.ts).
  *
- * - readCurrent: a dump of sl_iphost/sl_ipcache/sl_endpoints/sl_policy_v2 in
+ * - readCurrent: a dump of sl_iphost/sl_ipcache/sl_endpoints/sl_policy_v3 in
  *   the compiler's terms (stateFromMapContents).
  * - apply: applyPlan writes the plan in its order and carries out the
  *   fail-closed rules of apply-plan.ts; its failures are reported per map
@@ -11,41 +11,31 @@
  * - stats: entries and max entries per map (pressure), and the per-CPU
  *   metrics map summed (drops by reason, NONE = forwarded).
  *
- * openBpfDatapath creates the maps when the pin dir has none yet, by loading
- * lxc.o once with the pin dir (which creates and pins every shared map) and
- * closing it again: no program stays loaded.
+ * openBpfDatapath creates the maps missing from the pin dir with the
+ * configured sizes and refuses pinned ones of another size (map-sizes.ts).
  */
-import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
-import { join } from 'node:path';
-import type { RawMap } from '../../datapath/api.js';
-import { loadLxc } from '../../datapath/lxc.js';
-import { ENDPOINTS_LAYOUT } from '../../datapath/maps/endpoints.js';
 import { dumpMetrics } from '../../datapath/maps/metrics.js';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../datapath/pinned-maps.js';
 import { applyPlan, type ApplyFailure, type ApplyReport } from '../../policy-engine/apply.js';
 import type { ApplyPlan } from '../../policy/apply-plan.js';
 import { stateFromMapContents } from '../../policy/datapath-state.js';
 import type { ApplyResult, DatapathStats, DatapathWriter, MapFailure, MapUsage, PacketCounter } from '../ports.js';
+import { agentMaps, checkMapSizes, createDatapathMaps, type CreateMapsOptions } from './map-sizes.js';
 import type { BpfState } from './policy-compiler.js';
 
-export interface BpfDatapathOptions {
-  readonly pinDir: string;
-  /** lxc.o; default: the built one (LXC_OBJECT_PATH). */
-  readonly objectPath?: string;
-}
-
-/** Creates the shared maps in `pinDir` when they are not there. Returns true when it created them. */
-export function ensureDatapathMaps(opts: BpfDatapathOptions): boolean {
-  if (existsSync(join(opts.pinDir, ENDPOINTS_LAYOUT.name))) return false;
-  const lxc = loadLxc({ pinRoot: opts.pinDir, endpoint: { endpointId: 0, ipv4: 0 }, ...(opts.objectPath !== undefined ? { objectPath: opts.objectPath } : {}) });
-  lxc.close();
-  return true;
-}
+export type BpfDatapathOptions = CreateMapsOptions;
 
 export function openBpfDatapath(opts: BpfDatapathOptions): BpfDatapath {
-  ensureDatapathMaps(opts);
-  return new BpfDatapath(openPinnedDatapathMaps(opts.pinDir));
+  createDatapathMaps(opts);
+  const maps = openPinnedDatapathMaps(opts.pinDir);
+  try {
+    if (opts.mapSizes !== undefined) checkMapSizes(maps, opts.mapSizes, opts.pinDir);
+  } catch (e) {
+    maps.close();
+    throw e;
+  }
+  return new BpfDatapath(maps);
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
@@ -89,12 +79,7 @@ export class BpfDatapath implements DatapathWriter<BpfState, ApplyPlan>, Datapat
   }
 
   mapUsage(): readonly MapUsage[] {
-    const m = this.maps;
-    const maps: [string, RawMap][] = [
-      ['iphost', m.ipcache.hosts.raw], ['ipcache', m.ipcache.prefixes.raw], ['policy', m.policy.raw],
-      ['endpoints', m.endpoints.raw], ['conntrack', m.conntrack.raw],
-    ];
-    return maps.map(([map, raw]) => {
+    return agentMaps(this.maps).map(([map, raw]) => {
       let entries = 0;
       for (const _ of raw.keys()) entries++;
       return { map, entries, maxEntries: raw.info.maxEntries };

@@ -8,9 +8,10 @@
  * closed). The state carries the CompiledPolicy it came from, so the next
  * compile is incremental; a state read back from the maps has none, and the
  * compile is then seeded with the last compile's ids (identities, rules,
- * revisions) and diffed against what the maps really hold.
+ * revisions), or before any compile with those of the previous process
+ * (seed-file.ts), and diffed against what the maps really hold.
  */
-import type { PolicyLpmKey } from '../../datapath/generated/abi.js';
+import type { PolicyKey } from '../../datapath/generated/abi.js';
 import { planApply, type ApplyPlan } from '../../policy/apply-plan.js';
 import { compilePolicy, seedOf, type CompiledPolicy, type CompileSeed } from '../../policy/compile.js';
 import { countPolicyEntries, type DatapathState } from '../../policy/datapath-state.js';
@@ -20,7 +21,7 @@ import type { AgentSnapshot } from '../snapshot.js';
 export interface BpfState {
   readonly datapath: DatapathState;
   /** Policy keys read back that this compiler never writes; the next plan deletes them. */
-  readonly foreignPolicyKeys: readonly PolicyLpmKey[];
+  readonly foreignPolicyKeys: readonly PolicyKey[];
   /** The compile that produced this state (absent when read back from the maps). */
   readonly compiled?: CompiledPolicy;
 }
@@ -46,11 +47,14 @@ export class BpfPolicyCompiler implements PolicyCompiler<BpfState, ApplyPlan> {
   /** The last compile, for its ids when `current` was read back from the maps. */
   private last: CompiledPolicy | undefined;
 
+  /** `seed`: the ids of an earlier process (seed-file.ts), for the first compile against maps read back. */
+  constructor(private readonly seed: CompileSeed = {}) {}
+
   compile(snapshot: AgentSnapshot, current: BpfState): BpfState {
     const input = { cluster: snapshot.cluster, endpoints: compileEndpoints(snapshot) };
     let previous: CompiledPolicy | CompileSeed;
     if (current.compiled !== undefined && current.compiled.datapath === current.datapath) previous = current.compiled;
-    else previous = { ...(this.last !== undefined ? seedOf(this.last) : {}), datapath: current.datapath };
+    else previous = { ...(this.last !== undefined ? seedOf(this.last) : this.seed), datapath: current.datapath };
     const compiled = compilePolicy(input, previous);
     this.last = compiled;
     return { datapath: compiled.datapath, foreignPolicyKeys: [], compiled };

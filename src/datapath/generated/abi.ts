@@ -72,60 +72,66 @@ export const policyEntryCodec: Codec<PolicyEntry> = {
   },
 };
 
-/** struct policy_lpm_key (16 bytes). */
-export interface PolicyLpmKey {
-  prefixlen: number;
+/** struct policy_key (16 bytes). */
+export interface PolicyKey {
   endpointId: number;
   remoteIdentity: number;
   direction: number;
   protocol: number;
+  portPrefixlen: number;
   dport: number; // network byte order on the wire; natural value here
 }
 
-export const policyLpmKeyCodec: Codec<PolicyLpmKey> = {
+export const policyKeyCodec: Codec<PolicyKey> = {
   size: 16,
-  encode(v: PolicyLpmKey): Buffer {
+  encode(v: PolicyKey): Buffer {
     const b = Buffer.alloc(16);
-    b.writeUInt32LE(v.prefixlen, 0);
-    b.writeUInt32LE(v.endpointId, 4);
-    b.writeUInt32LE(v.remoteIdentity, 8);
-    b.writeUInt8(v.direction, 12);
-    b.writeUInt8(v.protocol, 13);
-    b.writeUInt16BE(v.dport, 14);
+    b.writeUInt32LE(v.endpointId, 0);
+    b.writeUInt32LE(v.remoteIdentity, 4);
+    b.writeUInt8(v.direction, 8);
+    b.writeUInt8(v.protocol, 9);
+    b.writeUInt8(v.portPrefixlen, 10);
+    b.writeUInt16BE(v.dport, 12);
     return b;
   },
-  decode(b: Buffer, o = 0): PolicyLpmKey {
-    if (b.length - o < 16) throw new RangeError(`policy_lpm_key: need 16 bytes, got ${b.length - o}`);
+  decode(b: Buffer, o = 0): PolicyKey {
+    if (b.length - o < 16) throw new RangeError(`policy_key: need 16 bytes, got ${b.length - o}`);
     return {
-      prefixlen: b.readUInt32LE(o + 0),
-      endpointId: b.readUInt32LE(o + 4),
-      remoteIdentity: b.readUInt32LE(o + 8),
-      direction: b.readUInt8(o + 12),
-      protocol: b.readUInt8(o + 13),
-      dport: b.readUInt16BE(o + 14),
+      endpointId: b.readUInt32LE(o + 0),
+      remoteIdentity: b.readUInt32LE(o + 4),
+      direction: b.readUInt8(o + 8),
+      protocol: b.readUInt8(o + 9),
+      portPrefixlen: b.readUInt8(o + 10),
+      dport: b.readUInt16BE(o + 12),
     };
   },
 };
 
-/** struct endpoint_entry (8 bytes). */
+/** struct endpoint_entry (16 bytes). */
 export interface EndpointEntry {
   flags: number;
   policyRevision: number;
+  ingressPolicyClasses: number;
+  egressPolicyClasses: number;
 }
 
 export const endpointEntryCodec: Codec<EndpointEntry> = {
-  size: 8,
+  size: 16,
   encode(v: EndpointEntry): Buffer {
-    const b = Buffer.alloc(8);
+    const b = Buffer.alloc(16);
     b.writeUInt32LE(v.flags, 0);
     b.writeUInt32LE(v.policyRevision, 4);
+    b.writeUInt32LE(v.ingressPolicyClasses, 8);
+    b.writeUInt32LE(v.egressPolicyClasses, 12);
     return b;
   },
   decode(b: Buffer, o = 0): EndpointEntry {
-    if (b.length - o < 8) throw new RangeError(`endpoint_entry: need 8 bytes, got ${b.length - o}`);
+    if (b.length - o < 16) throw new RangeError(`endpoint_entry: need 16 bytes, got ${b.length - o}`);
     return {
       flags: b.readUInt32LE(o + 0),
       policyRevision: b.readUInt32LE(o + 4),
+      ingressPolicyClasses: b.readUInt32LE(o + 8),
+      egressPolicyClasses: b.readUInt32LE(o + 12),
     };
   },
 };
@@ -494,6 +500,7 @@ export const SluiceDropReason = {
   ENDPOINT_UNKNOWN: 7,
   CT_INVALID: 8,
   FRAG_UNKNOWN: 9,
+  INTERFACE_UNKNOWN: 10,
   REASON_MAX: 64,
 } as const;
 export type SluiceDropReason = (typeof SluiceDropReason)[keyof typeof SluiceDropReason];
@@ -509,6 +516,7 @@ const sluiceDropReasonNames = new Map<number, string>([
   [7, 'ENDPOINT_UNKNOWN'],
   [8, 'CT_INVALID'],
   [9, 'FRAG_UNKNOWN'],
+  [10, 'INTERFACE_UNKNOWN'],
   [64, 'REASON_MAX'],
 ]);
 /** The name of a sluice_drop_reason value, or "UNKNOWN(n)". */
@@ -610,22 +618,22 @@ export function sluicePolicyActionName(n: number): string {
   return sluicePolicyActionNames.get(n) ?? `UNKNOWN(${n})`;
 }
 
-/** enum sluice_policy_prefix. */
-export const SluicePolicyPrefix = {
-  PEER: 72,
-  PROTO: 80,
-  FULL: 96,
+/** enum sluice_policy_class. */
+export const SluicePolicyClass = {
+  PORT_FULL: 16,
+  NO_PORTS: 17,
+  CLASSES: 18,
 } as const;
-export type SluicePolicyPrefix = (typeof SluicePolicyPrefix)[keyof typeof SluicePolicyPrefix];
+export type SluicePolicyClass = (typeof SluicePolicyClass)[keyof typeof SluicePolicyClass];
 
-const sluicePolicyPrefixNames = new Map<number, string>([
-  [72, 'PEER'],
-  [80, 'PROTO'],
-  [96, 'FULL'],
+const sluicePolicyClassNames = new Map<number, string>([
+  [16, 'PORT_FULL'],
+  [17, 'NO_PORTS'],
+  [18, 'CLASSES'],
 ]);
-/** The name of a sluice_policy_prefix value, or "UNKNOWN(n)". */
-export function sluicePolicyPrefixName(n: number): string {
-  return sluicePolicyPrefixNames.get(n) ?? `UNKNOWN(${n})`;
+/** The name of a sluice_policy_class value, or "UNKNOWN(n)". */
+export function sluicePolicyClassName(n: number): string {
+  return sluicePolicyClassNames.get(n) ?? `UNKNOWN(${n})`;
 }
 
 /** enum sluice_endpoint_flags. */
@@ -744,7 +752,7 @@ export const structCodecs: Readonly<Record<string, Codec<object>>> = {
   ipcache_key: ipcacheKeyCodec,
   ipcache_entry: ipcacheEntryCodec,
   policy_entry: policyEntryCodec,
-  policy_lpm_key: policyLpmKeyCodec,
+  policy_key: policyKeyCodec,
   endpoint_entry: endpointEntryCodec,
   ct_key: ctKeyCodec,
   ct_entry: ctEntryCodec,

@@ -16,15 +16,15 @@ import {
 import { formatIpv4 } from './ipv4.js';
 import { checkLayout, type MapLayout } from './layout.js';
 
-/** SLUICE_CT_MAX_ENTRIES in bpf/lib/conntrack.h. */
+/** SLUICE_CT_MAX_ENTRIES in bpf/lib/conntrack.h: the size when nobody sets one (agent `mapSizes.conntrack`). */
 export const CT_MAX_ENTRIES = 256 * 1024;
 
+/** No maxEntries: the size is the node's choice (set at creation), nothing here depends on it. */
 export const CT_LAYOUT: MapLayout = {
   name: 'sl_ct_v1',
   type: BpfMapType.LRU_HASH,
   keySize: ctKeyCodec.size,
   valueSize: ctEntryCodec.size,
-  maxEntries: CT_MAX_ENTRIES,
 };
 
 export type ConntrackMap = TypedMap<CtKey, CtEntry>;

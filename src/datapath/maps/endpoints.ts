@@ -1,9 +1,11 @@
 /**
- * sl_endpoints_v1: hash, endpoint id → isolation flags and policy revision
- * (bpf/lib/endpoint.h). A program whose endpoint has no entry drops every
- * packet (ENDPOINT_UNKNOWN), so the entry is written before the programs are
- * attached. An isolated direction needs an ALLOW in sl_policy_v2; bumping the
- * revision makes conntrack re-check the endpoint's existing connections.
+ * sl_endpoints_v2: hash, endpoint id → isolation flags, policy revision and
+ * per direction the port classes of its policy entries (bpf/lib/endpoint.h).
+ * A program whose endpoint has no entry drops every packet
+ * (ENDPOINT_UNKNOWN), so the entry is written before the programs are
+ * attached. An isolated direction needs an ALLOW in sl_policy_v3 of a class
+ * its mask names; bumping the revision makes conntrack re-check the
+ * endpoint's existing connections.
  */
 import { constants } from 'node:os';
 import type { RawMap, TypedMap } from '../api.js';
@@ -11,9 +13,10 @@ import { BpfMapType, typedMap } from '../bpf-map.js';
 import { isBpfError } from '../errors.js';
 import { endpointEntryCodec, SluiceEndpointFlags, type EndpointEntry } from '../generated/abi.js';
 import { checkLayout, u32Codec, type MapLayout } from './layout.js';
+import { ALL_POLICY_CLASSES, formatPolicyClasses } from './policy-key.js';
 
 export const ENDPOINTS_LAYOUT: MapLayout = {
-  name: 'sl_endpoints_v1',
+  name: 'sl_endpoints_v2',
   type: BpfMapType.HASH,
   keySize: u32Codec.size,
   valueSize: endpointEntryCodec.size,
@@ -32,11 +35,22 @@ export interface Isolation {
   readonly egress: boolean;
 }
 
-/** The entry of an endpoint with this isolation at this revision. */
-export function endpointEntry(isolation: Isolation, policyRevision: number): EndpointEntry {
+/** Port-class masks per direction (policy-key.ts policyClassesOf). */
+export interface PolicyClasses {
+  readonly ingress: number;
+  readonly egress: number;
+}
+
+/**
+ * The entry of an endpoint with this isolation at this revision. The class
+ * masks default to every class, which is correct whatever the entries (a
+ * denied packet then costs 36 lookups); the compiler writes exact ones.
+ */
+export function endpointEntry(isolation: Isolation, policyRevision: number,
+  classes: PolicyClasses = { ingress: ALL_POLICY_CLASSES, egress: ALL_POLICY_CLASSES }): EndpointEntry {
   const flags = (isolation.ingress ? SluiceEndpointFlags.INGRESS_ISOLATED : 0) |
     (isolation.egress ? SluiceEndpointFlags.EGRESS_ISOLATED : 0);
-  return { flags, policyRevision };
+  return { flags, policyRevision, ingressPolicyClasses: classes.ingress, egressPolicyClasses: classes.egress };
 }
 
 /**
@@ -45,7 +59,7 @@ export function endpointEntry(isolation: Isolation, policyRevision: number): End
  */
 export function ensureEndpoint(map: EndpointsMap, endpointId: number): boolean {
   try {
-    map.update(endpointId, endpointEntry({ ingress: false, egress: false }, 0), 'noexist');
+    map.update(endpointId, endpointEntry({ ingress: false, egress: false }, 0, { ingress: 0, egress: 0 }), 'noexist');
     return true;
   } catch (e) {
     if (isBpfError(e) && e.errno === constants.errno.EEXIST) return false;
@@ -58,6 +72,9 @@ export interface EndpointRow {
   readonly ingressIsolated: boolean;
   readonly egressIsolated: boolean;
   readonly policyRevision: number;
+  /** The port classes looked up, most specific first: "16,0,*" (policy-key.ts formatPolicyClasses). */
+  readonly ingressClasses: string;
+  readonly egressClasses: string;
   /** Flag bits this module does not name (0 normally). */
   readonly otherFlags: number;
 }
@@ -72,6 +89,8 @@ export function dumpEndpoints(map: EndpointsMap): EndpointRow[] {
       ingressIsolated: (e.flags & SluiceEndpointFlags.INGRESS_ISOLATED) !== 0,
       egressIsolated: (e.flags & SluiceEndpointFlags.EGRESS_ISOLATED) !== 0,
       policyRevision: e.policyRevision,
+      ingressClasses: formatPolicyClasses(e.ingressPolicyClasses),
+      egressClasses: formatPolicyClasses(e.egressPolicyClasses),
       otherFlags: (e.flags & ~known) >>> 0,
     }));
 }

@@ -71,6 +71,8 @@ export class ControlPlane {
   /** Bearer token of the "admin" user (group system:masters). */
   readonly token: string;
   private readonly procs = new Map<Component, ManagedProcess>();
+  /** Second apiservers of withSecondApiserver() while they run. */
+  private readonly extra = new Set<ManagedProcess>();
   private readonly unhook: () => void;
   private readonly apiserverConfig: ApiserverConfig;
   private readonly certDir: string;
@@ -210,6 +212,42 @@ export class ControlPlane {
     return this.launchApiserver();
   }
 
+  /**
+   * Runs `fn` against a second apiserver on the same etcd (its own port and
+   * self-signed certificate, the same token), then stops it. This is how
+   * objects change while the main apiserver is down — a fresh apiserver
+   * started on the same data — so that clients of the main one find, when it
+   * returns, changes they could not have watched.
+   */
+  async withSecondApiserver<T>(fn: (kubectl: (args: readonly string[], options?: KubectlOptions) => Promise<string>) => Promise<T>): Promise<T> {
+    this.assertLive();
+    const [port] = await freePorts(1, this.host);
+    if (port === undefined) throw new Error('freePorts returned no port');
+    const certDir = join(this.dir, 'apiserver-2-certs');
+    mkdirSync(certDir, { recursive: true, mode: 0o700 });
+    const p = ManagedProcess.start({
+      name: 'kube-apiserver-2',
+      file: this.binaries.kubeApiserver,
+      args: apiserverArgs({ ...this.apiserverConfig, securePort: port, certDir }),
+      logFile: join(this.dir, 'logs', 'kube-apiserver-2.log'),
+    });
+    this.extra.add(p);
+    try {
+      const kubeconfig = join(this.dir, 'kubeconfig-2');
+      const server = `https://${this.host}:${port}`;
+      await waitReady({
+        component: 'kube-apiserver-2',
+        process: p,
+        deadlineMs: this.readyTimeoutMs,
+        check: this.apiserverReady(certDir, server, (caPem) => writeKubeconfig(kubeconfig, { server, caPem, token: this.token })),
+      });
+      return await fn((args, options = {}) => runKubectl(this.binaries.kubectl, kubeconfig, args, options));
+    } finally {
+      await p.stop(this.stopGraceMs);
+      this.extra.delete(p);
+    }
+  }
+
   async restartApiserver(): Promise<number> {
     await this.stopApiserver();
     return this.startApiserver();
@@ -219,6 +257,7 @@ export class ControlPlane {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    for (const p of this.extra) await p.stop(this.stopGraceMs);
     for (const name of ['kube-controller-manager', 'kube-apiserver', 'etcd'] as const) {
       await this.procs.get(name)?.stop(this.stopGraceMs);
     }
@@ -292,27 +331,37 @@ export class ControlPlane {
 
   private async launchApiserver(): Promise<number> {
     const p = this.spawn('kube-apiserver', this.binaries.kubeApiserver, apiserverArgs(this.apiserverConfig));
-    const certFile = join(this.certDir, 'apiserver.crt');
     return waitReady({
       component: 'kube-apiserver',
       process: p,
       deadlineMs: this.readyTimeoutMs,
-      check: async () => {
-        // The apiserver writes its self-signed cert before it listens.
-        if (!existsSync(certFile)) return `no ${certFile} yet`;
-        try {
-          this.caPemValue ??= servingCaBundle(this.certDir);
-        } catch (e) {
-          return `reading ${certFile}: ${asError(e).message}`; // possibly half-written: retry
-        }
-        return httpOk({ url: `${this.server}/readyz`, ca: this.caPemValue, token: this.token })();
-      },
+      check: this.apiserverReady(this.certDir, this.server, (ca) => (this.caPemValue ??= ca)),
     });
+  }
+
+  /**
+   * Readiness of an apiserver that self-signs into certDir: its certificate
+   * (written before it listens) gives the CA bundle, handed to onCa, that
+   * verifies its /readyz.
+   */
+  private apiserverReady(certDir: string, server: string, onCa: (caPem: string) => void): () => Promise<string | undefined> {
+    const certFile = join(certDir, 'apiserver.crt');
+    return async () => {
+      if (!existsSync(certFile)) return `no ${certFile} yet`;
+      let ca: string;
+      try {
+        ca = servingCaBundle(certDir);
+      } catch (e) {
+        return `reading ${certFile}: ${asError(e).message}`; // possibly half-written: retry
+      }
+      onCa(ca);
+      return httpOk({ url: `${server}/readyz`, ca, token: this.token })();
+    };
   }
 
   /** Exit hook: SIGKILL whatever runs and remove dir, synchronously. */
   private killNowAndRemove(): void {
-    for (const p of this.procs.values()) p.killNow();
+    for (const p of [...this.extra, ...this.procs.values()]) p.killNow();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,6 @@
 /**
  * What the agent's map writer will do once it is wired (issue 4): give each
- * registered endpoint its entry in sl_endpoints_v1. The agent runs with
+ * registered endpoint its entry in sl_endpoints_v2. The agent runs with
  * --datapath none in these tests, so the test writes the entries itself,
  * after checking that without them the programs drop everything.
  */

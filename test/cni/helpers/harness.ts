@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync }
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EndpointClient } from '../../../src/agent/endpoints/client.js';
+import { runWithInput } from '../../../src/lab/command.js';
 import { ensureBpffsMounted, ensurePinDir, removePinDir } from '../../../src/datapath/bpffs.js';
 import { FakeApiServer } from '../../agent/helpers/fake-apiserver.js';
 import { namespace, node, PATHS } from '../../agent/helpers/objects.js';
@@ -66,21 +67,24 @@ export class CniNode {
   readonly pinRoot = `/sys/fs/bpf/sluice-t-${this.id}`;
   readonly network = `sluice${this.id}`;
   readonly podNamespaces: string[] = [];
+  /** The file the installed wrapper runs (bundle or main.js). */
+  entry = '';
   readonly api = new FakeApiServer();
   private agent: ChildProcess | undefined;
   private agentLog = '';
 
   constructor(readonly podCIDR = '10.244.7.0/24') {}
 
-  /** Node netns, dirs, installed plugin, pin root; the agent when asked. */
-  async setUp(opts: { agent: boolean } = { agent: true }): Promise<void> {
+  /** Node netns, dirs, installed plugin (entry: what the wrapper runs, see install --entry), pin root; the agent when asked. */
+  async setUp(opts: { agent: boolean; entry?: 'auto' | 'bundle' | 'esm' } = { agent: true }): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
     sh('ip', ['netns', 'add', this.nodeNs]);
     this.nsExec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     sh('ip', ['-n', this.nodeNs, 'link', 'set', 'lo', 'up']);
     ensureBpffsMounted();
     ensurePinDir(this.pinRoot);
-    sh(process.execPath, [CNI_MAIN, 'install', '--bin-dir', this.binDir, '--conf-dir', this.confDir, '--name', this.network]);
+    const installed = sh(process.execPath, [CNI_MAIN, 'install', '--bin-dir', this.binDir, '--conf-dir', this.confDir, '--name', this.network, '--entry', opts.entry ?? 'auto']);
+    this.entry = /\(runs (.*)\)/.exec(installed)?.[1] ?? '';
     for (const p of ['portmap', 'loopback', 'bandwidth', 'bridge', 'host-local']) {
       if (existsSync(join(DEBIAN_CNI, p))) symlinkSync(join(DEBIAN_CNI, p), join(this.binDir, p));
     }
@@ -208,27 +212,16 @@ export class CniNode {
   }
 }
 
-export function runProcess(file: string, args: readonly string[], env: Record<string, string>, input: string): Promise<PluginRun> {
-  return new Promise((resolve, reject) => {
-    const start = performance.now();
-    const child = spawn(file, [...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.stdin.on('error', () => undefined); // a plugin that exits before reading
-    child.on('close', (exitCode, signal) => {
-      let json: Record<string, unknown> | undefined;
-      try {
-        json = stdout.trim() === '' ? undefined : (JSON.parse(stdout) as Record<string, unknown>);
-      } catch {
-        json = undefined;
-      }
-      resolve({ exitCode, signal, stdout, stderr, json, ms: performance.now() - start });
-    });
-    child.stdin.end(input);
-  });
+export async function runProcess(file: string, args: readonly string[], env: Record<string, string>, input: string): Promise<PluginRun> {
+  const start = performance.now();
+  const { exitCode, signal, stdout, stderr } = await runWithInput(file, args, env, input);
+  let json: Record<string, unknown> | undefined;
+  try {
+    json = stdout.trim() === '' ? undefined : (JSON.parse(stdout) as Record<string, unknown>);
+  } catch {
+    json = undefined;
+  }
+  return { exitCode, signal, stdout, stderr, json, ms: performance.now() - start };
 }
 
 /** Pod args as the kubelet sends them. */

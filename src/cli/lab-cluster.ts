@@ -1,0 +1,115 @@
+/**
+ * `sluice lab up --cluster`: the lab with a real control plane, agent and
+ * CNI (src/lab/cluster). The control plane and the agent live as long as the
+ * process that started them, so by default `up` starts a detached
+ * `sluice lab up --cluster --foreground` (output in <stateDir>/<lab>.log),
+ * waits until it reports the lab ready (or failed), prints its summary and
+ * returns; `sluice lab down` stops that process, which DELs every pod
+ * through the CNI, then removes whatever is left. With --foreground the lab
+ * lives until SIGINT/SIGTERM.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { parseAllDocuments } from 'yaml';
+import { execRunner } from '../lab/command.js';
+import { ClusterLab, type ClusterLabDeps } from '../lab/cluster/cluster-lab.js';
+import { LabError, asError } from '../lab/errors.js';
+import { clusterLogFor, defaultLabPaths } from '../lab/names.js';
+import type { LabSpec } from '../lab/spec.js';
+import { CliInputError, readSources } from './policy-input.js';
+
+/** The message a detached `up` sends its parent over IPC. */
+interface UpMessage {
+  readonly ok: boolean;
+  readonly text: string;
+}
+
+/** Pods and Namespaces from `-f` files (YAML or JSON, several documents each). */
+export function readLabManifests(files: readonly string[]): unknown[] {
+  if (files.length === 0) return [];
+  const out: unknown[] = [];
+  for (const src of readSources(files)) {
+    for (const doc of parseAllDocuments(src.text)) {
+      if (doc.errors.length > 0) throw new CliInputError(`${src.file}: ${doc.errors.map((e) => e.message).join('; ')}`);
+      const v: unknown = doc.toJS();
+      if (v !== null && v !== undefined) out.push(v);
+    }
+  }
+  return out;
+}
+
+/** The lines `up` prints: pods, and how to reach the API server. */
+export function clusterSummary(lab: ClusterLab, ms: number): string {
+  const pods = lab.livePlan.pods.map((p) => `${p.name}=${p.ipv4}`).join(' ');
+  const kubectl = lab.controlPlane.binaries.kubectl;
+  return [
+    `lab "${lab.plan.name}" up (cluster, ${(ms / 1000).toFixed(1)} s): ${pods}`,
+    `kubeconfig: ${lab.kubeconfig}`,
+    `kubectl:    alias kubectl='${kubectl} --kubeconfig ${lab.kubeconfig}'`,
+    `agent:      ${lab.agent.httpBase}/readyz, log ${lab.agent.config.logFile}`,
+    '',
+  ].join('\n');
+}
+
+/** Runs the lab in this process until SIGINT/SIGTERM, then takes it down. */
+export async function clusterUpForeground(spec: LabSpec, files: readonly string[]): Promise<void> {
+  const t0 = performance.now();
+  const manifests = readLabManifests(files);
+  let stopRequested = false;
+  let wake: () => void = () => {};
+  const onSignal = (): void => {
+    stopRequested = true;
+    wake();
+  };
+  // Installed before the control plane starts, so its exit hook leaves SIGTERM to us.
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  const deps: ClusterLabDeps = { runner: execRunner, paths: defaultLabPaths, log: (line) => process.stderr.write(`${line}\n`) };
+  let lab: ClusterLab;
+  try {
+    lab = await ClusterLab.up(deps, spec, manifests);
+  } catch (e) {
+    report({ ok: false, text: asError(e).message });
+    throw e;
+  }
+  report({ ok: true, text: clusterSummary(lab, performance.now() - t0) });
+  if (!stopRequested) await new Promise<void>((r) => (wake = r));
+  const down = await lab.stop();
+  process.stderr.write(`lab "${lab.plan.name}" down: ${down.cluster.join(', ')}\n`);
+  process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+}
+
+/** Starts the foreground variant detached and waits for its verdict. */
+export async function clusterUpDetached(argv: readonly string[], name: string): Promise<void> {
+  const logPath = clusterLogFor(defaultLabPaths, name);
+  await mkdir(defaultLabPaths.stateDir, { recursive: true });
+  const log = openSync(logPath, 'a');
+  const child = spawn(process.execPath, [...argv, '--foreground'], { detached: true, stdio: ['ignore', log, log, 'ipc'] });
+  closeSync(log);
+  const verdict = await new Promise<UpMessage>((resolve) => {
+    child.once('message', (m: UpMessage) => resolve(m));
+    child.once('exit', (code) => resolve({ ok: false, text: `the lab process exited (${String(code)}) before it was ready; log ${logPath}:\n${tail(logPath)}` }));
+  });
+  child.removeAllListeners('exit');
+  child.disconnect();
+  child.unref();
+  if (!verdict.ok) throw new LabError('setup-failed', verdict.text, 'cluster');
+  process.stdout.write(`${verdict.text}lab process: pid ${String(child.pid)} (log ${logPath}); \`sluice lab down --name ${name}\` stops it\n`);
+}
+
+function report(m: UpMessage): void {
+  if (process.send) {
+    process.send(m);
+    process.disconnect();
+  } else if (m.ok) {
+    process.stdout.write(m.text);
+  }
+}
+
+function tail(path: string, lines = 20): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}

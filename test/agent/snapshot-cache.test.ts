@@ -1,0 +1,100 @@
+/**
+ * Parse results kept between snapshots (src/agent/snapshot-cache.ts): an
+ * unchanged API object comes out as the same parsed object, a changed one is
+ * parsed again, and so the bpf compiler's incremental paths apply — a policy
+ * change keeps the identity assignment instead of recomputing it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BpfPolicyCompiler, type BpfState } from '../../src/agent/datapath/policy-compiler.js';
+import { NAMESPACES, NETWORK_POLICIES, PODS, type SlimNamespace, type SlimNetworkPolicy, type SlimPod } from '../../src/agent/k8s/resources.js';
+import { ObjectStore } from '../../src/agent/k8s/store.js';
+import { SnapshotCache } from '../../src/agent/snapshot-cache.js';
+import { buildSnapshot, type AgentSnapshot } from '../../src/agent/snapshot.js';
+import { EMPTY_DATAPATH_STATE } from '../../src/policy/datapath-state.js';
+import { endpointRecord, namespace, pod } from './helpers/objects.js';
+
+function slim<T>(r: { slim(raw: unknown): T | undefined }, raw: unknown): T {
+  const s = r.slim(raw);
+  if (s === undefined) throw new Error('not an object');
+  return s;
+}
+
+const allowPolicy = (port: number): Record<string, unknown> => ({
+  apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'allow', namespace: 'a' },
+  spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ podSelector: {} }], ports: [{ port }] }] },
+});
+
+function stores(): { namespaces: ObjectStore<SlimNamespace>; pods: ObjectStore<SlimPod>; policies: ObjectStore<SlimNetworkPolicy> } {
+  const namespaces = new ObjectStore<SlimNamespace>();
+  namespaces.upsert(slim(NAMESPACES, namespace('a')));
+  const pods = new ObjectStore<SlimPod>();
+  pods.upsert(slim(PODS, pod('a', 'web', { ip: '10.0.0.1', node: 'n1' })));
+  pods.upsert(slim(PODS, pod('a', 'client', { ip: '10.0.0.2', node: 'n2' })));
+  pods.upsert(slim(PODS, pod('a', 'new', { node: 'n1' })));
+  const policies = new ObjectStore<SlimNetworkPolicy>();
+  policies.upsert(slim(NETWORK_POLICIES, allowPolicy(80)));
+  return { namespaces, pods, policies };
+}
+
+function snapshot(s: ReturnType<typeof stores>, parsed: SnapshotCache | undefined): AgentSnapshot {
+  const empty = new ObjectStore<never>();
+  const r = buildSnapshot({
+    nodeName: 'n1', namespaces: s.namespaces, pods: s.pods, networkPolicies: s.policies, nodes: empty, services: empty, endpointSlices: empty,
+    // "new" has no status IP yet: its endpoint's registered address fills it in.
+    endpoints: [endpointRecord(1, 'a', 'web', '10.0.0.1'), endpointRecord(2, 'a', 'new', '10.0.0.3')],
+    ...(parsed !== undefined ? { parsed } : {}),
+  });
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return r.snapshot;
+}
+
+test('unchanged objects come out as the same parsed objects; a changed one is parsed again', () => {
+  const s = stores();
+  const cache = new SnapshotCache();
+  const one = snapshot(s, cache);
+  const two = snapshot(s, cache);
+  assert.equal(two.cluster.pods.length, 3);
+  two.cluster.pods.forEach((p, i) => assert.equal(p, one.cluster.pods[i], p.id));
+  assert.equal(two.cluster.policies[0], one.cluster.policies[0]);
+  assert.equal(two.cluster.namespaces.get('a'), one.cluster.namespaces.get('a'));
+  assert.equal(two.cluster.podsById.get('a/new')?.ip, one.cluster.podsById.get('a/new')?.ip);
+
+  s.pods.upsert(slim(PODS, pod('a', 'client', { ip: '10.0.0.2', node: 'n2', labels: { app: 'client', v: '2' } })));
+  const three = snapshot(s, cache);
+  assert.notEqual(three.cluster.podsById.get('a/client'), two.cluster.podsById.get('a/client'));
+  assert.equal(three.cluster.podsById.get('a/web'), two.cluster.podsById.get('a/web'));
+  assert.equal(three.cluster.podsById.get('a/new'), two.cluster.podsById.get('a/new'), 'the pod with its registered IP too');
+
+  s.pods.upsert(slim(PODS, pod('a', 'noip', { node: 'n2' })));
+  const four = buildSnapshot({
+    nodeName: 'n1', namespaces: s.namespaces, pods: s.pods, networkPolicies: s.policies, nodes: new ObjectStore(), services: new ObjectStore(),
+    endpointSlices: new ObjectStore(), endpoints: [], parsed: cache,
+  });
+  s.policies.upsert(slim(NETWORK_POLICIES, allowPolicy(99)));
+  const five = buildSnapshot({
+    nodeName: 'n1', namespaces: s.namespaces, pods: s.pods, networkPolicies: s.policies, nodes: new ObjectStore(), services: new ObjectStore(),
+    endpointSlices: new ObjectStore(), endpoints: [], parsed: cache,
+  });
+  assert.ok(four.ok && five.ok);
+  assert.equal(five.snapshot.cluster.pods[0], four.snapshot.cluster.pods[0], 'a policy change reuses the pods part');
+  assert.deepEqual(five.problems, four.problems, 'and still reports its problems (the pod without an IP)');
+  assert.equal(five.problems.filter((p) => p.name === 'a/noip').length, 1);
+
+  const uncached = snapshot(s, undefined);
+  assert.notEqual(uncached.cluster.podsById.get('a/web'), three.cluster.podsById.get('a/web'), 'without a cache every sync parses afresh');
+});
+
+test('with the cache, a policy change keeps the identity assignment (incremental compile)', () => {
+  const s = stores();
+  const cache = new SnapshotCache();
+  const compiler = new BpfPolicyCompiler();
+  const empty: BpfState = { datapath: EMPTY_DATAPATH_STATE, foreignPolicyKeys: [] };
+  const first = compiler.compile(snapshot(s, cache), empty);
+  s.policies.upsert(slim(NETWORK_POLICIES, allowPolicy(81)));
+  const second = compiler.compile(snapshot(s, cache), first);
+  assert.equal(second.compiled?.stats.identitiesReused, true);
+  assert.notEqual(second.datapath, first.datapath, 'the change itself is compiled');
+  const third = compiler.compile(snapshot(s, new SnapshotCache()), second);
+  assert.equal(third.compiled?.stats.identitiesReused, false, 'fresh objects: everything recomputed');
+});

@@ -1,0 +1,165 @@
+/**
+ * A full policy map on a cluster lab, with real traffic: the agent runs with
+ * `--map-size policy=4` (mapSizes applied when it creates the maps), the
+ * first policies fit, a policy that needs more entries than fit fails.
+ * Expected (issue 4, Outages): the failing update is reported in the agent's
+ * log (naming the map and the endpoint), in its metrics and in /readyz; the
+ * agent keeps running; the affected endpoint fails closed — the ports whose
+ * allows did not fit stay dropped, nothing opens that no policy allows —
+ * while another endpoint keeps its policy; deleting the policy recovers.
+ *
+ * Pods: default/a (app=client), default/b (app=web), default/d (app=db).
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
+import { until } from '../agent/helpers/wait.js';
+import { CLIENT_POD, eventually, expectNow, probe, startCluster, type TestCluster } from './cluster-helpers.js';
+
+const POLICY_MAP_SIZE = 4;
+
+const manifests = [
+  CLIENT_POD,
+  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'b', labels: { app: 'web' } }, spec: { containers: [{ name: 'srv' }] } },
+  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'd', labels: { app: 'db' } }, spec: { containers: [{ name: 'db' }] } },
+];
+
+/** An ingress allow from app=client to pods labelled app=`app` on TCP `ports`. */
+function allow(name: string, app: string, ports: readonly number[]): string {
+  return `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: ${name}, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: ${app}}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: client}}}]
+    ports: [${ports.map((p) => `{port: ${p}}`).join(', ')}]
+`;
+}
+
+/** Ten ports for web: ten more entries than the map has room for. */
+const WIDE_PORTS = Array.from({ length: 10 }, (_, i) => 6000 + i);
+
+let c: TestCluster;
+
+before(async () => {
+  c = await startCluster(['a', 'b', 'd'], manifests, { family: 'le', agentMapSizes: { policy: POLICY_MAP_SIZE } });
+});
+
+after(async () => {
+  await c?.close();
+});
+
+function policyMap(): { entries: number; maxEntries: number } {
+  const maps = openPinnedDatapathMaps(c.lab.plan.pinRoot);
+  try {
+    return { entries: [...maps.policy.raw.keys()].length, maxEntries: maps.policy.raw.info.maxEntries };
+  } finally {
+    maps.close();
+  }
+}
+
+async function get(path: string): Promise<{ status: number; body: string }> {
+  const r = await fetch(`${c.lab.agent.httpBase}${path}`);
+  return { status: r.status, body: await r.text() };
+}
+
+/** Packets dropped by policy (every direction), from the agent's /metrics. */
+async function policyDrops(): Promise<number> {
+  const { body } = await get('/metrics');
+  return body.split('\n').filter((l) => l.startsWith('sluice_agent_datapath_drops_total{') && l.includes('reason="POLICY_DENIED"'))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+/** The value of one sample of /metrics ("name{labels}"), undefined when absent. */
+async function metric(sample: string): Promise<number | undefined> {
+  const { body } = await get('/metrics');
+  const line = body.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? undefined : Number(line.slice(sample.length + 1));
+}
+
+test('the policy map has the configured size, not the compiled one', () => {
+  assert.deepEqual(policyMap(), { entries: 0, maxEntries: POLICY_MAP_SIZE });
+});
+
+test('policies that fit: their ports open, others stay closed', async () => {
+  await c.lab.kubectl(['apply', '-f', '-'], allow('web-allow', 'web', [5201]) + '---' + allow('db-allow', 'db', [5432]));
+  await eventually(c, 'a', 'b', 'tcp', 5201, 'open');
+  await eventually(c, 'a', 'd', 'tcp', 5432, 'open');
+  await expectNow(c, [['a', 'b', 'tcp', 5202, 'closed'], ['a', 'd', 'tcp', 5433, 'closed'], ['a', 'b', 'tcp', 6000, 'closed']]);
+  assert.equal(policyMap().entries, 2, 'one entry per allowed port');
+  assert.equal((await get('/readyz')).status, 200);
+});
+
+test('a policy that does not fit: reported, the agent runs on, the endpoint fails closed, others unaffected', async () => {
+  const pid = c.lab.agent.pid;
+  await c.lab.kubectl(['apply', '-f', '-'], allow('web-wide', 'web', WIDE_PORTS));
+
+  // Reported: /readyz (503, the detail names the map and the kernel's answer) …
+  await until('the agent is unready with the policy map failing', async () => {
+    const r = await get('/readyz');
+    return r.status === 503 && /map updates failing: policy: policy-upsert endpoint \d+ ingress/.test(r.body);
+  }, 20_000);
+  const ready = JSON.parse((await get('/readyz')).body) as { checks: { name: string; ok: boolean; detail: string }[] };
+  const datapath = ready.checks.find((k) => k.name === 'datapath');
+  assert.equal(datapath?.ok, false);
+  assert.match(datapath?.detail ?? '', /E2BIG|full|too big|Argument list too long/i, datapath?.detail);
+  // … the metrics …
+  assert.equal(await metric('sluice_agent_map_failing{map="policy"}'), 1);
+  assert.ok(((await metric('sluice_agent_map_update_failures_total{map="policy"}')) ?? 0) >= 1);
+  assert.equal(await metric('sluice_agent_map_pressure_percent{map="policy"}'), 100);
+  assert.equal(await metric('sluice_agent_map_max_entries{map="policy"}'), POLICY_MAP_SIZE);
+  // … and the log, naming the map, the endpoint and the errno.
+  const endpointOfB = c.lab.pod('b').endpointId;
+  assert.ok(endpointOfB > 0);
+  const line = c.lab.agent.tail(200).split('\n').find((l) => l.includes('map policy update failed'));
+  assert.ok(line !== undefined, `no failure in the agent log:\n${c.lab.agent.tail(40)}`);
+  const entry = JSON.parse(line) as { level: string; map: string; code?: string; msg: string };
+  assert.equal(entry.level, 'error');
+  assert.equal(entry.map, 'policy');
+  assert.equal(entry.code, 'E2BIG');
+  assert.match(entry.msg, new RegExp(`policy-upsert endpoint ${endpointOfB} ingress identity \\d+ TCP port 60\\d\\d`));
+
+  // The agent keeps running (the same process) and keeps retrying.
+  assert.equal(c.lab.agent.pid, pid);
+  assert.equal((await get('/healthz')).status, 200);
+  const failures = (await metric('sluice_agent_map_update_failures_total{map="policy"}')) ?? 0;
+  await until('a retry fails again', async () => ((await metric('sluice_agent_map_update_failures_total{map="policy"}')) ?? 0) > failures, 20_000);
+  assert.equal(policyMap().entries, POLICY_MAP_SIZE, 'the map is full');
+
+  // Fails closed: the policy says 10 more ports, at most the 2 free slots opened; nothing beyond policy opens.
+  const dropsBefore = await policyDrops();
+  let open = 0;
+  for (const port of WIDE_PORTS) if ((await probe(c, 'a', 'b', 'tcp', port)) === 'open') open++;
+  assert.ok(open <= POLICY_MAP_SIZE - 2, `${open} of the wide ports open with ${POLICY_MAP_SIZE - 2} free slots`);
+  // Dropped by the datapath as denied by policy (a SYN and its retransmits each).
+  assert.ok((await policyDrops()) - dropsBefore >= WIDE_PORTS.length - open, 'the closed ports are POLICY_DENIED drops');
+  await expectNow(c, [
+    ['a', 'b', 'tcp', 5202, 'closed'],
+    ['a', 'b', 'tcp', 7000, 'closed'],
+    ['d', 'b', 'tcp', 6000, 'closed'], // d is no client
+    ['a', 'b', 'tcp', 5201, 'open'], // what was in the maps stays enforced
+    // Another endpoint keeps its policy.
+    ['a', 'd', 'tcp', 5432, 'open'],
+    ['a', 'd', 'tcp', 5433, 'closed'],
+  ]);
+});
+
+test('deleting the policy that did not fit: the agent recovers', async () => {
+  await c.lab.kubectl(['delete', 'networkpolicy', 'web-wide']);
+  await until('ready again', async () => (await get('/readyz')).status === 200, 40_000);
+  assert.equal(await metric('sluice_agent_map_failing{map="policy"}'), 0);
+  assert.equal(policyMap().entries, 2);
+  await expectNow(c, [
+    ['a', 'b', 'tcp', 5201, 'open'],
+    ['a', 'b', 'tcp', 6000, 'closed'],
+    ['a', 'b', 'tcp', 6009, 'closed'],
+    ['a', 'd', 'tcp', 5432, 'open'],
+  ]);
+  // Room again: a policy that fits goes in.
+  await c.lab.kubectl(['apply', '-f', '-'], allow('web-more', 'web', [6000, 6001]));
+  await eventually(c, 'a', 'b', 'tcp', 6001, 'open');
+  await expectNow(c, [['a', 'b', 'tcp', 6002, 'closed']]);
+  assert.equal((await get('/readyz')).status, 200);
+});
