@@ -36,7 +36,8 @@
 #include "flow.h"
 
 /*
- * Capacity is part of the pinned map's identity: changing it needs _v4. A
+ * The compiled capacity is a ceiling; the agent creates the map with its
+ * mapSizes.policy (docs/agent.md), and a pinned map keeps its size. A
  * compiler that would exceed it gets E2BIG on the update (loud), and the
  * endpoint keeps its isolation, so nothing opens. Elements are allocated as
  * written (BPF_F_NO_PREALLOC), but a hash allocates its bucket array for the

@@ -55,7 +55,12 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   endpointSocket: '/var/run/sluice/agent.sock',
   httpListen: '127.0.0.1:9890',
   logLevel: 'info',
-  mapSizes: { ipcache: 16_384, iphost: 65_536, policy: 65_536, endpoints: 4_096, conntrack: 262_144 },
+  // Sized for a large cluster, not a lab: a full map fails closed, so a default that is too small
+  // drops traffic policy allows. iphost holds every pod IP of the cluster (Cilium's ipcache: 512k);
+  // policy holds the allow entries of this node's endpoints (Cilium: 16k per endpoint, ~110 pods
+  // per node). Hash buckets cost 16 bytes of kernel memory per slot whether used or not:
+  // 8 MiB for iphost, 16 MiB for policy; elements are allocated as they are written.
+  mapSizes: { ipcache: 16_384, iphost: 524_288, policy: 1_048_576, endpoints: 4_096, conntrack: 262_144 },
   maxEndpointId: 65_535,
   sync: { debounceMs: 20, maxDelayMs: 200, endpointTimeoutMs: 10_000, retry: DEFAULT_BACKOFF },
   watch: { timeoutSeconds: 300, pageSize: 500, backoff: { initialMs: 800, maxMs: 30_000, factor: 2, jitter: 0.5 } },
