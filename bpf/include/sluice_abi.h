@@ -52,6 +52,7 @@ enum sluice_drop_reason {
 	SLUICE_DROP_CT_INVALID = 8,      /* TCP flags no stack sends (SYN+FIN, none, ...) */
 	SLUICE_DROP_FRAG_UNKNOWN = 9,    /* later fragment whose first fragment was not seen */
 	SLUICE_DROP_INTERFACE_UNKNOWN = 10, /* node-shared lxc program on an interface without an sl_lxc_v1 entry */
+	SLUICE_DROP_POLICY_INCOMPLETE = 11, /* the node could not write the endpoint's whole policy (SLUICE_EP_F_POLICY_INCOMPLETE) */
 	SLUICE_DROP_REASON_MAX = 64,
 };
 
@@ -167,6 +168,16 @@ enum sluice_endpoint_flags {
 	SLUICE_EP_F_NONE = 0,
 	SLUICE_EP_F_INGRESS_ISOLATED = 1, /* some policy selects it for Ingress */
 	SLUICE_EP_F_EGRESS_ISOLATED = 2,  /* some policy selects it for Egress */
+	/*
+	 * The agent could not write the endpoint's policy (a full map, or any
+	 * other refused write): every policy decision of the endpoint, both
+	 * directions, new connections and re-checks, drops with
+	 * SLUICE_DROP_POLICY_INCOMPLETE, whatever the isolation bits and the
+	 * entries say. Set together with a policy_revision bump, so that
+	 * established connections are re-checked (and dropped) too; cleared by
+	 * the next apply that writes the endpoint's policy completely.
+	 */
+	SLUICE_EP_F_POLICY_INCOMPLETE = 4,
 };
 
 /*

@@ -54,6 +54,16 @@ static __always_inline bool endpoint_isolated(const struct endpoint_entry *ep, _
 	return ep->flags & bit;
 }
 
+/*
+ * Returns: true when the agent could not write the endpoint's whole policy
+ * (SLUICE_EP_F_POLICY_INCOMPLETE): what its entries allow is a subset of
+ * what it should, so none of it is trusted (policy.h drops every decision).
+ */
+static __always_inline bool endpoint_policy_incomplete(const struct endpoint_entry *ep)
+{
+	return ep->flags & SLUICE_EP_F_POLICY_INCOMPLETE;
+}
+
 /* Returns: the mask of port classes (enum sluice_policy_class) of the endpoint's entries for dir. */
 static __always_inline __u32 endpoint_policy_classes(const struct endpoint_entry *ep, __u8 dir)
 {

@@ -39,7 +39,9 @@
  * The compiled capacity is a ceiling; the agent creates the map with its
  * mapSizes.policy (docs/agent.md), and a pinned map keeps its size. A
  * compiler that would exceed it gets E2BIG on the update (loud), and the
- * endpoint keeps its isolation, so nothing opens. Elements are allocated as
+ * agent marks the endpoint SLUICE_EP_F_POLICY_INCOMPLETE: it drops every
+ * policy decision (POLICY_INCOMPLETE), so nothing opens and the half that
+ * did fit does not pass as the policy. Elements are allocated as
  * written (BPF_F_NO_PREALLOC), but a hash allocates its bucket array for the
  * capacity when created: 4M buckets are 64 MB of kernel memory per node,
  * whatever the number of entries (measured: 67,109,760 bytes memlock empty).
@@ -124,10 +126,14 @@ __noinline int policy_lookup_classes(struct policy_key *key, __u32 classes, __u8
 /*
  * Decides q for endpoint_id whose entry is ep. Sets *rule_id to the rule of
  * the entry that decided, 0 when none did (no isolation, or a miss).
- * Returns: CTX_ACT_OK when the direction is not isolated or the most specific
- * entry (peer identity first, then any peer) is an ALLOW;
- * -SLUICE_DROP_POLICY_DENIED on a miss, and for any other action (fail
- * closed: a corrupt or newer entry must not open a hole).
+ * Returns: -SLUICE_DROP_POLICY_INCOMPLETE, whatever the direction and its
+ * isolation, when the endpoint's policy could not be written completely
+ * (the endpoint fails closed as a unit, with a reason that tells "the node
+ * could not apply your policy" from "your policy denies"); CTX_ACT_OK when
+ * the direction is not isolated or the most specific entry (peer identity
+ * first, then any peer) is an ALLOW; -SLUICE_DROP_POLICY_DENIED on a miss,
+ * and for any other action (fail closed: a corrupt or newer entry must not
+ * open a hole).
  */
 static __always_inline int policy_check(const struct endpoint_entry *ep, __u32 endpoint_id,
 					const struct policy_query *q, __u32 *rule_id)
@@ -142,6 +148,8 @@ static __always_inline int policy_check(const struct endpoint_entry *ep, __u32 e
 	__u32 classes;
 
 	*rule_id = 0;
+	if (endpoint_policy_incomplete(ep))
+		return -SLUICE_DROP_POLICY_INCOMPLETE;
 	if (!endpoint_isolated(ep, q->direction))
 		return CTX_ACT_OK;
 	classes = endpoint_policy_classes(ep, q->direction);

@@ -17,6 +17,8 @@ import type { AgentConfig } from './config.js';
 import { EndpointApiServer } from './endpoints/api.js';
 import { EndpointRegistry } from './endpoints/registry.js';
 import { EndpointStateFile, type EndpointStateStore } from './endpoints/state-file.js';
+import { EndpointSweeper, type SweepHost } from './endpoints/sweep.js';
+import { nodeSweepHost } from './endpoints/sweep-host.js';
 import { asError } from './errors.js';
 import { parseListenAddress, ProbeServer, type ListenAddress } from './http-server.js';
 import { allSynced, createInformers, informerList, informerStatuses, type ClusterInformers } from './k8s/informers.js';
@@ -43,6 +45,8 @@ export interface AgentDeps<S, P> {
   readonly endpointStore?: EndpointStateStore;
   /** Told the state now in the maps after each sync that reached them (the bpf datapath keeps its compile seed). */
   readonly onApplied?: (state: S) => void;
+  /** What the endpoint sweep reads and frees; default: this node (links, netns paths, sl_lxc_v1, IPAM). */
+  readonly sweepHost?: SweepHost;
   /** A sync running longer than this fails /healthz. Default 5 min. */
   readonly stuckAfterMs?: number;
 }
@@ -64,6 +68,7 @@ export class Agent<S, P> {
   private readonly probe: ProbeServer;
   private registry: EndpointRegistry | undefined;
   private endpointApi: EndpointApiServer | undefined;
+  private sweeper: EndpointSweeper | undefined;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly deps: AgentDeps<S, P>) {
@@ -180,6 +185,25 @@ export class Agent<S, P> {
     if (typeof listen === 'string') throw new Error(`httpListen: ${listen}`); // validated by loadConfig
     const http = await this.probe.listen(listen);
 
+    if (config.sweep.intervalMs > 0) {
+      const { hostNetns, ipamDataDir } = config.sweep;
+      this.sweeper = new EndpointSweeper({
+        registry,
+        host: this.deps.sweepHost ?? nodeSweepHost({ pinDir: config.pinDir, ipamDataDir, ...(hostNetns !== undefined ? { hostNetns } : {}) }),
+        clock: this.clock,
+        log: this.log.child({ part: 'endpoint-sweep' }),
+        metrics: {
+          removed: () => this.metrics.sweepRemoved.inc(),
+          error: (step) => this.metrics.sweepErrors.inc({ step }),
+          pending: (n) => this.metrics.sweepPending.set(n),
+        },
+        intervalMs: config.sweep.intervalMs,
+        graceMs: config.sweep.graceMs,
+        onRemoved: () => this.syncLoop.trigger('endpoint swept'),
+      });
+      this.sweeper.start();
+    }
+
     for (const informer of informerList(this.informers)) {
       this.unsubscribe.push(informer.onChange(() => this.syncLoop.trigger(`${informer.resource.name} changed`)));
       informer.start();
@@ -191,6 +215,7 @@ export class Agent<S, P> {
   async stop(): Promise<void> {
     for (const u of this.unsubscribe.splice(0)) u();
     await Promise.all(informerList(this.informers).map((i) => i.stop()));
+    await this.sweeper?.stop();
     await this.endpointApi?.close();
     await this.syncLoop.stop();
     await this.probe.close();

@@ -8,6 +8,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { DEFAULTS as CNI_DEFAULTS } from '../cni/config.js';
 import { checkDnsSubdomain } from '../policy/names.js';
 import { checkBackoffPolicy, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { AgentError, asError } from './errors.js';
@@ -32,6 +33,18 @@ export interface WatchConfig {
   readonly backoff: BackoffPolicy;
 }
 
+/** The endpoint sweep (endpoints/sweep.ts): frees attachments whose veth and netns vanished without a CNI DEL. */
+export interface SweepConfig {
+  /** Between sweeps; 0 turns the sweep off. */
+  readonly intervalMs: number;
+  /** How long veth and netns must stay gone before an endpoint is swept. */
+  readonly graceMs: number;
+  /** Path of the namespace holding the host veths; absent: the agent's own (a node's host netns). */
+  readonly hostNetns?: string;
+  /** The CNI's ipam.dataDir (default the CNI's default): where the sweep releases addresses. */
+  readonly ipamDataDir: string;
+}
+
 export interface AgentConfig {
   readonly nodeName: string;
   /** Path of a kubeconfig; absent with inCluster = the pod's service account. */
@@ -47,6 +60,7 @@ export interface AgentConfig {
   readonly maxEndpointId: number;
   readonly sync: SyncConfig;
   readonly watch: WatchConfig;
+  readonly sweep: SweepConfig;
 }
 
 export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
@@ -64,11 +78,12 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   maxEndpointId: 65_535,
   sync: { debounceMs: 20, maxDelayMs: 200, endpointTimeoutMs: 10_000, retry: DEFAULT_BACKOFF },
   watch: { timeoutSeconds: 300, pageSize: 500, backoff: { initialMs: 800, maxMs: 30_000, factor: 2, jitter: 0.5 } },
+  sweep: { intervalMs: 30_000, graceMs: 60_000, ipamDataDir: CNI_DEFAULTS.ipamDataDir },
 };
 
 const TOP_KEYS = [
   'nodeName', 'kubeconfig', 'inCluster', 'pinDir', 'stateDir', 'endpointSocket', 'httpListen', 'logLevel', 'mapSizes',
-  'maxEndpointId', 'sync', 'watch',
+  'maxEndpointId', 'sync', 'watch', 'sweep',
 ] as const;
 const BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
 
@@ -207,8 +222,26 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
     backoff: watchObj.backoff('backoff', DEFAULT_CONFIG.watch.backoff),
   };
 
-  const base = { nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch };
+  const sweep = readSweep(r.section('sweep', ['intervalMs', 'graceMs', 'hostNetns', 'ipamDataDir']), src);
+
+  const base = { nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep };
   return kubeconfig === undefined ? base : { ...base, kubeconfig };
+}
+
+function readSweep(s: Reader, source: string): SweepConfig {
+  const d = DEFAULT_CONFIG.sweep;
+  const absolute = (k: 'hostNetns' | 'ipamDataDir'): string | undefined => {
+    const v = s.str(k);
+    if (v !== undefined && !isAbsolute(v)) throw bad(`sweep.${k}`, `must be an absolute path, got "${v}"`, source);
+    return v;
+  };
+  const hostNetns = absolute('hostNetns');
+  const sweep = {
+    intervalMs: s.int('intervalMs', 0, 86_400_000) ?? d.intervalMs,
+    graceMs: s.int('graceMs', 0, 86_400_000) ?? d.graceMs,
+    ipamDataDir: absolute('ipamDataDir') ?? d.ipamDataDir,
+  };
+  return hostNetns === undefined ? sweep : { ...sweep, hostNetns };
 }
 
 function pickString(v: string | undefined, name: string): string | undefined {

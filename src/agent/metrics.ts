@@ -64,6 +64,12 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly endpointsFailedClosed = new Gauge({
+    name: 'sluice_agent_endpoints_failed_closed',
+    help: 'Local endpoints the last sync could not write completely: they drop every connection (POLICY_INCOMPLETE) until a sync writes their policy.',
+    registers: [this.registry],
+  });
+
   readonly identities = new Gauge({
     name: 'sluice_agent_identities',
     help: 'Security identities in the compiled state.',
@@ -116,6 +122,25 @@ export class AgentMetrics {
     name: 'sluice_agent_endpoint_requests_total',
     help: 'Endpoint API requests by operation and HTTP status.',
     labelNames: ['op', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sweepRemoved = new Counter({
+    name: 'sluice_agent_endpoint_sweep_removed_total',
+    help: 'Endpoints the sweep removed because their host veth and netns were gone for the grace period without a CNI DEL.',
+    registers: [this.registry],
+  });
+
+  readonly sweepErrors = new Counter({
+    name: 'sluice_agent_endpoint_sweep_errors_total',
+    help: 'Endpoint sweep failures by step (links, evidence, lxc, registry, ipam); the sweep goes on with the next endpoint.',
+    labelNames: ['step'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sweepPending = new Gauge({
+    name: 'sluice_agent_endpoint_sweep_pending',
+    help: 'Endpoints seen without host veth and netns, waiting out the grace period.',
     registers: [this.registry],
   });
 

@@ -39,8 +39,10 @@ export interface MapFailure {
   readonly message: string;
   /** errno name or other machine-readable code, when known. */
   readonly code?: string;
-  /** Endpoints whose entries could not be written (they fail closed). */
+  /** Endpoints with a failed write: they fail closed (drop reason POLICY_INCOMPLETE) until a complete apply. */
   readonly endpoints?: readonly number[];
+  /** The same endpoints by pod ("default/b (endpoint 3)"), added by the sync loop, which knows the pods. */
+  readonly endpointNames?: readonly string[];
 }
 
 export interface ApplyResult {

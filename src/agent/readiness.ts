@@ -2,7 +2,7 @@
  * Readiness and liveness, computed from the parts' status:
  * - ready once every informer has listed once and the first full sync is in
  *   the maps, and not while a map update is failing (the detail names the
- *   maps: those endpoints fail closed);
+ *   maps and the pods of the endpoints that fail closed);
  * - after that, a lost API-server connection is reported but does not make
  *   the agent unready: the datapath keeps enforcing the last known state,
  *   which is what a ready agent promises;
@@ -30,11 +30,13 @@ export function readiness(informers: readonly InformerStatus[], sync: SyncStatus
     checks.push({ name: `informer/${i.resource}`, ok: i.synced, detail });
   }
   const failing = sync.failingMaps;
+  const closed = [...new Set(failing.flatMap((f) => f.endpointNames ?? f.endpoints?.map((id) => `endpoint ${id}`) ?? []))];
   checks.push({
     name: 'datapath',
     ok: sync.firstSyncDone && failing.length === 0,
     detail: failing.length > 0
-      ? `map updates failing: ${failing.map((f) => `${f.map}: ${f.message}`).join('; ')}`
+      ? `map updates failing: ${failing.map((f) => `${f.map}: ${f.message}`).join('; ')}${
+        closed.length > 0 ? `; endpoints failing closed (POLICY_INCOMPLETE): ${closed.join(', ')}` : ''}`
       : sync.firstSyncDone
         ? `in sync (revision ${sync.appliedRevision} of ${sync.requestedRevision})`
         : `first sync not in the maps yet${sync.lastError !== undefined ? `: ${sync.lastError}` : ''}`,

@@ -23,7 +23,7 @@ import { AgentError, asError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { AgentMetrics } from './metrics.js';
 import type { DatapathWriter, MapFailure, PolicyCompiler } from './ports.js';
-import type { SnapshotResult } from './snapshot.js';
+import type { AgentSnapshot, SnapshotResult } from './snapshot.js';
 
 export interface SyncLoopOptions<S, P> {
   readonly compiler: PolicyCompiler<S, P>;
@@ -212,7 +212,7 @@ export class SyncLoop<S, P> {
       for (const [map, n] of Object.entries(summary.entries ?? {})) metrics.desiredEntries.set({ map }, n);
 
       if (result.failures.length > 0) {
-        this.recordFailures(result.failures, revision);
+        this.recordFailures(namedFailures(result.failures, snap.snapshot), revision);
         metrics.syncs.inc({ result: 'failed' });
         // The maps hold part of the plan: start the retry's plan from what is really there.
         this.current = await this.options.writer.readCurrent();
@@ -240,6 +240,7 @@ export class SyncLoop<S, P> {
   private recordSuccess(revision: number, operations: number, since: number | undefined, now: number): void {
     const { metrics } = this.options;
     for (const f of this.failingMaps) metrics.mapFailing.set({ map: f.map }, 0);
+    metrics.endpointsFailedClosed.set(0);
     if (this.failingMaps.length > 0) this.log.info({ maps: this.failingMaps.map((f) => f.map) }, 'map updates recovered');
     this.failingMaps = [];
     this.lastError = undefined;
@@ -268,10 +269,11 @@ export class SyncLoop<S, P> {
       metrics.mapUpdateFailures.inc({ map: f.map });
       metrics.mapFailing.set({ map: f.map }, 1);
       this.log.error(
-        { map: f.map, code: f.code, endpoints: f.endpoints, revision },
-        `map ${f.map} update failed: ${f.message}${f.endpoints !== undefined && f.endpoints.length > 0 ? ` (endpoints ${f.endpoints.join(', ')} fail closed)` : ''}`,
+        { map: f.map, code: f.code, endpoints: f.endpoints, endpointNames: f.endpointNames, revision },
+        `map ${f.map} update failed: ${f.message}${f.endpointNames !== undefined && f.endpointNames.length > 0 ? ` (fail closed: ${f.endpointNames.join(', ')})` : ''}`,
       );
     }
+    metrics.endpointsFailedClosed.set(new Set(failures.flatMap((f) => f.endpoints ?? [])).size);
     for (const m of before) if (!failures.some((f) => f.map === m)) metrics.mapFailing.set({ map: m }, 0);
     this.failingMaps = failures;
     this.lastError = failures.map((f) => `${f.map}: ${f.message}`).join('; ');
@@ -294,4 +296,12 @@ export class SyncLoop<S, P> {
     if (this.lastError !== undefined) return `last sync failed: ${this.lastError}`;
     return 'the sync is still running';
   }
+}
+
+/** The failures with their endpoints named by pod, for the log and /readyz. */
+function namedFailures(failures: readonly MapFailure[], snapshot: AgentSnapshot): MapFailure[] {
+  const pods = new Map(snapshot.localEndpoints.map(({ endpoint: e }) => [e.endpointId, `${e.podNamespace}/${e.podName}`]));
+  return failures.map((f) => f.endpoints === undefined
+    ? f
+    : { ...f, endpointNames: f.endpoints.map((id) => { const pod = pods.get(id); return pod === undefined ? `endpoint ${id}` : `${pod} (endpoint ${id})`; }) });
 }

@@ -17,8 +17,8 @@ import type { AgentPort } from './agent.js';
 import type { NetConf } from './config.js';
 import { collectInterfaces } from './datapath.js';
 import { removeAttachment } from './del.js';
+import { listHostLinks, ourVethIfindexes } from './host-links.js';
 import { IpamStore, ownerOf, parseOwner } from './ipam.js';
-import { ourHostVethIfindexes } from './wiring.js';
 
 export async function cmdGc(conf: NetConf, agent: AgentPort): Promise<string[]> {
   const keep = new Set((conf.validAttachments ?? []).map(ownerOf));
@@ -31,6 +31,6 @@ export async function cmdGc(conf: NetConf, agent: AgentPort): Promise<string[]> 
     await removeAttachment(a, store, agent, conf);
     removed.push(owner);
   }
-  if (conf.datapath === 'bpf') await collectInterfaces(conf.pinRoot, ourHostVethIfindexes, conf.bpfObject);
+  if (conf.datapath === 'bpf') await collectInterfaces(conf.pinRoot, () => ourVethIfindexes(listHostLinks()), conf.bpfObject);
   return removed;
 }

@@ -101,6 +101,34 @@ export class IpamStore {
     return freed;
   }
 
+  /**
+   * Releases one address if its link still names the attachment (false:
+   * gone already, or another owner's). For a releaser that knows the address
+   * from elsewhere (the agent's sweep knows it from the registration) and
+   * must prove it is still the attachment's before freeing it. Between the
+   * readlink and the unlink only this attachment's own release (DEL, GC)
+   * could free the name, and a new ADD could take it only after the cursor
+   * came all the way round the pod CIDR.
+   */
+  releaseAddress(ip: string, a: Attachment): boolean {
+    const path = join(this.dir, ip);
+    let owner: string;
+    try {
+      owner = readlinkSync(path);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return false;
+      throw ioError(`cannot read the allocation ${path}`, e);
+    }
+    if (owner !== ownerOf(a)) return false;
+    try {
+      unlinkSync(path);
+      return true;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return false;
+      throw ioError(`cannot release ${ip} (${path})`, e);
+    }
+  }
+
   private take(owner: string, cidr: Cidr, used: Set<string>): Allocation {
     const { first, count } = hostRange(cidr);
     const last = this.readCursor(cidr);

@@ -48,7 +48,7 @@ export interface HostLink {
   readonly kind: string | undefined;
 }
 
-const VETH_ALIAS_PREFIX = 'sluice ';
+export const VETH_ALIAS_PREFIX = 'sluice ';
 
 /** The alias that marks a host veth as this attachment's. */
 export function vethAlias(a: Attachment): string {
@@ -147,17 +147,6 @@ export function deleteVeth(hostIfname: string, a: Attachment): DeletedVeth {
   if (link === undefined) return { outcome: 'absent' };
   if (link.alias !== vethAlias(a)) return { outcome: 'foreign' };
   return deleteLink(hostIfname) ? { outcome: 'deleted', ifindex: link.ifindex } : { outcome: 'absent' };
-}
-
-/** Ifindexes of every host veth a sluice attachment made (alias "sluice <hash>") in our namespace. */
-export function ourHostVethIfindexes(): Set<number> {
-  const links = parseJsonOutputs(ipBatch(['link show'], { json: true, details: true }))[0] ?? [];
-  const ours = new Set<number>();
-  for (const raw of links) {
-    const o = (raw ?? {}) as Record<string, unknown>;
-    if (typeof o['ifindex'] === 'number' && typeof o['ifalias'] === 'string' && o['ifalias'].startsWith(VETH_ALIAS_PREFIX)) ours.add(o['ifindex']);
-  }
-  return ours;
 }
 
 export interface PodView {

@@ -11,7 +11,7 @@
  * is not a failure.
  */
 import { constants } from 'node:os';
-import { SluicePolicyClass, type EndpointEntry, type IpcacheEntry, type IpcacheKey, type PolicyEntry, type PolicyKey } from '../datapath/generated/abi.js';
+import { SluiceEndpointFlags, SluicePolicyClass, type EndpointEntry, type IpcacheEntry, type IpcacheKey, type PolicyEntry, type PolicyKey } from '../datapath/generated/abi.js';
 import { entriesAllowing, ipcacheTaint, type ApplyPlan, type ApplyStep } from '../policy/apply-plan.js';
 import { formatPolicyPorts, PROTOCOL_NAMES } from '../datapath/maps/policy-key.js';
 import { formatIpcachePrefix, ipcachePrefixOf } from '../policy/datapath-state.js';
@@ -34,7 +34,8 @@ export interface PolicyMapWriters {
 export type MapName = 'ipcache' | 'endpoints' | 'policy';
 
 export interface ApplyFailure {
-  readonly step: ApplyStep['kind'];
+  /** The plan's step, or endpoint-incomplete: marking a closed endpoint POLICY_INCOMPLETE failed. */
+  readonly step: ApplyStep['kind'] | 'endpoint-incomplete';
   readonly map: MapName;
   /** The entry, readably: "10.1.0.0/16", "endpoint 3", "endpoint 3 ingress identity 260 TCP port 8000-8063". */
   readonly key: string;
@@ -53,7 +54,12 @@ export interface ApplyReport {
     /** Identities whose specific allows were removed (an ipcache write failed). */
     readonly taintedIdentities: readonly number[];
     readonly policyEntriesRemoved: number;
-    /** Endpoints whose entry was removed: they drop everything until the next apply. */
+    /**
+     * Endpoints with a failed write (policy or endpoint entry): marked
+     * POLICY_INCOMPLETE, or, when even that write failed, their entry
+     * removed. Either way they drop every new connection until an apply
+     * writes their policy completely.
+     */
     readonly endpointsClosed: readonly number[];
   };
 }
@@ -65,14 +71,25 @@ export function applyPlan(plan: ApplyPlan, maps: PolicyMapWriters): ApplyReport 
   const tainted = new Set<number>();
   const closed = new Set<number>();
   let policyEntriesRemoved = 0;
-  const fail = (step: ApplyStep['kind'], map: MapName, key: string, e: unknown): void => {
+  const fail = (step: ApplyFailure['step'], map: MapName, key: string, e: unknown): void => {
     const errno = errnoOf(e);
     failures.push({ step, map, key, message: e instanceof Error ? e.message : String(e), ...(errno === undefined ? {} : { errno }) });
   };
-  // Fail-closed actions take effect at once, and later steps respect them.
+  // Fail-closed actions take effect at once, and later steps respect them (a closed endpoint's entry is not rewritten).
   const closeEndpoint = (id: number): void => {
     if (closed.has(id)) return;
     closed.add(id);
+    const entry = incompleteEntry(plan, id);
+    if (entry !== undefined) {
+      try {
+        // The endpoint has its entry already (or gets a new one): an update in place needs no free slot.
+        maps.endpoints.update(id, entry);
+        return;
+      } catch (e) {
+        fail('endpoint-incomplete', 'endpoints', `endpoint ${id}`, e);
+      }
+    }
+    // No entry to mark (or marking failed): without an entry the endpoint drops everything.
     try {
       maps.endpoints.delete(id);
     } catch (e) {
@@ -116,11 +133,15 @@ export function applyPlan(plan: ApplyPlan, maps: PolicyMapWriters): ApplyReport 
         break;
       }
       case 'policy-upsert':
-        // A missing allow denies: nothing else to do on failure. Tainted identities get no new allows.
+        // A missing allow would deny on its own, but the allows that did fit are not the policy either: the
+        // endpoint is closed as a unit (POLICY_INCOMPLETE). Tainted identities get no new allows.
         written.policy += upsert(
           maps.policy,
           step.entries.filter(([k]) => k.remoteIdentity === 0 || !tainted.has(k.remoteIdentity)),
-          (k, e) => fail(step.kind, 'policy', describePolicyKey(k), e),
+          (k, e) => {
+            fail(step.kind, 'policy', describePolicyKey(k), e);
+            closeEndpoint(k.endpointId);
+          },
         );
         break;
       case 'endpoint-delete':
@@ -137,6 +158,28 @@ export function applyPlan(plan: ApplyPlan, maps: PolicyMapWriters): ApplyReport 
       policyEntriesRemoved,
       endpointsClosed: [...closed].sort((a, b) => a - b),
     },
+  };
+}
+
+/**
+ * The entry that closes endpoint `id` as a unit: POLICY_INCOMPLETE with the
+ * revision past both states' (so conntrack re-checks, and drops, every
+ * established connection), isolation and port-class masks the union of
+ * both states' (the datapath ignores them while the flag is set; a superset
+ * keeps the read-back state honest for the next plan). undefined when
+ * neither state has the endpoint.
+ */
+export function incompleteEntry(plan: ApplyPlan, id: number): EndpointEntry | undefined {
+  const from = plan.from.endpoints.get(id);
+  const to = plan.to.endpoints.get(id);
+  if (from === undefined && to === undefined) return undefined;
+  const either = (pick: (e: EndpointEntry) => number): number => ((from === undefined ? 0 : pick(from)) | (to === undefined ? 0 : pick(to))) >>> 0;
+  const revision = Math.max(from?.policyRevision ?? 0, to?.policyRevision ?? 0);
+  return {
+    flags: (either((e) => e.flags) | SluiceEndpointFlags.POLICY_INCOMPLETE) >>> 0,
+    policyRevision: (revision + 1) >>> 0,
+    ingressPolicyClasses: either((e) => e.ingressPolicyClasses),
+    egressPolicyClasses: either((e) => e.egressPolicyClasses),
   };
 }
 

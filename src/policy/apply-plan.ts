@@ -25,9 +25,10 @@
  *  4. ipcache deletes, shortest prefix first — a prefix around a hole goes
  *     before the hole;
  *  5. policy upserts — new allows (and changed rule ids);
- *  6. endpoint upserts — final flags (isolation cleared last), port-class
- *     masks and bumped revisions; new endpoints appear (until then they
- *     drop everything);
+ *  6. endpoint upserts — final flags (isolation, and a POLICY_INCOMPLETE
+ *     mark read back from a failed apply, cleared last), port-class masks
+ *     and bumped revisions; new endpoints appear (until then they drop
+ *     everything);
  *  7. endpoint deletes.
  * Port-class masks (which classes of sl_policy_v3 the datapath looks up for
  * an endpoint) hold the old state's value until step 6. A class the old
@@ -45,15 +46,19 @@
  *
  * Failures (a full map; anything else the kernel refuses) never leave a pod
  * less protected than both states would; they are reported:
- *  - a policy upsert that fails leaves the allow missing: isolated endpoints deny;
+ *  - a write of an endpoint's own that fails (a policy upsert, a policy
+ *    delete, its endpoint entry) closes the endpoint as a unit: its entry is
+ *    rewritten in place with SLUICE_EP_F_POLICY_INCOMPLETE and a revision
+ *    bump (every decision then drops, established connections included),
+ *    later steps leave it so, and the next complete apply clears it; only
+ *    if that write fails too is the entry deleted (no entry drops
+ *    everything);
  *  - an ipcache write that fails at prefix P may leave P's addresses with
  *    P's old identity or with the identity of a shorter prefix around P,
  *    either of which may claim facts (labels, ipBlocks) those addresses do
  *    not have: every policy entry (old or new) that allows one of those
  *    "tainted" identities is deleted (entries for any peer stay: they ask
  *    for no facts);
- *  - an endpoint write, or a policy delete, that fails: the endpoint's entry
- *    is deleted, and an endpoint without an entry drops everything.
  * After a failed apply, the maps no longer hold what the last compile says:
  * diff the next compile against the maps as read back, not against it.
  */

@@ -1,8 +1,8 @@
 /**
  * What the datapath decides for a packet, computed from a DatapathState the
  * way bpf/lxc.c does it: ipcache (exact /32 first, then the longest CIDR
- * prefix, else WORLD), the endpoint entry (missing → drop; a direction not
- * isolated → pass), then the policy hash with the peer's identity and then
+ * prefix, else WORLD), the endpoint entry (missing → drop; POLICY_INCOMPLETE
+ * → drop both ways; a direction not isolated → pass), then the policy hash with the peer's identity and then
  * with 0 (any peer), trying only the port classes the endpoint entry's mask
  * names, most specific first (bpf/lib/policy.h). It is the specification the
  * compiled state is tested against without a kernel (a mask that misses a
@@ -16,6 +16,8 @@ import type { Direction } from './policy-types.js';
 
 export type DirectionDecision =
   | { readonly verdict: 'no-endpoint' }
+  /** SLUICE_EP_F_POLICY_INCOMPLETE: the agent could not write the endpoint's policy; every decision drops. */
+  | { readonly verdict: 'incomplete' }
   | { readonly verdict: 'not-isolated' }
   | { readonly verdict: 'allowed'; readonly ruleId: number; readonly remoteIdentity: number; readonly matchedIdentity: number }
   | { readonly verdict: 'denied'; readonly remoteIdentity: number };
@@ -49,6 +51,7 @@ export function lookupDirection(
 ): DirectionDecision {
   const ep = state.endpoints.get(endpointId);
   if (ep === undefined) return { verdict: 'no-endpoint' };
+  if ((ep.flags & SluiceEndpointFlags.POLICY_INCOMPLETE) !== 0) return { verdict: 'incomplete' };
   if ((ep.flags & ISOLATED[direction]) === 0) return { verdict: 'not-isolated' };
   const remoteIdentity = lookupIdentity(state, remoteAddr);
   const entries = state.policy.get(endpointDirection(endpointId, direction));

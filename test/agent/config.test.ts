@@ -40,6 +40,7 @@ test('defaults with only a node name and a kubeconfig', () => {
   assert.equal(c.endpointSocket, '/var/run/sluice/agent.sock');
   assert.deepEqual(c.mapSizes, DEFAULT_CONFIG.mapSizes);
   assert.deepEqual(c.watch, DEFAULT_CONFIG.watch);
+  assert.deepEqual(c.sweep, { intervalMs: 30_000, graceMs: 60_000, ipamDataDir: '/var/run/sluice/ipam' }, 'the CNI\'s default IPAM dir; veths in our own netns');
 });
 
 test('a YAML file, then flags over it', () => {
@@ -60,6 +61,8 @@ watch: {pageSize: 50, backoff: {jitter: 1}}
   assert.deepEqual(c.sync.retry, { ...DEFAULT_CONFIG.sync.retry, initialMs: 100, maxMs: 200 });
   assert.equal(c.watch.pageSize, 50);
   assert.equal(c.watch.backoff.jitter, 1);
+  const sweep = file('sweep.yaml', 'sweep: {intervalMs: 0, graceMs: 5, hostNetns: /var/run/netns/node, ipamDataDir: /tmp/ipam}');
+  assert.deepEqual(loadConfig({ configFile: sweep, nodeName: 'n', kubeconfig }, {}).sweep, { intervalMs: 0, graceMs: 5, hostNetns: '/var/run/netns/node', ipamDataDir: '/tmp/ipam' });
   const json = file('agent.json', JSON.stringify({ nodeName: 'json-node', httpListen: '127.0.0.1:0' }));
   assert.equal(loadConfig({ configFile: json, kubeconfig }, {}).httpListen, '127.0.0.1:0');
 });
@@ -102,6 +105,11 @@ test('file errors name the dotted key and the file', () => {
     ['watch: {timeoutSeconds: "soon"}', 'watch.timeoutSeconds', /must be a number/],
     ['inCluster: "yes"', 'inCluster', /true or false/],
     ['pinDir: 5', 'pinDir', /non-empty string/],
+    ['sweep: {intervalMs: -1}', 'sweep.intervalMs', /integer 0\.\./],
+    ['sweep: {graceMs: soon}', 'sweep.graceMs', /must be a number/],
+    ['sweep: {hostNetns: netns/node}', 'sweep.hostNetns', /absolute path/],
+    ['sweep: {ipamDataDir: ""}', 'sweep.ipamDataDir', /non-empty string/],
+    ['sweep: {intervalMS: 5}', 'sweep.intervalMS', /unknown setting/],
   ];
   for (const [text, field, message] of cases) {
     const p = file('bad.yaml', text);

@@ -91,7 +91,8 @@ test('runs against an API server: JSON logs, ready, endpoint socket 0600, clean 
       containerId: 'c1', ifname: 'eth0', netns: '/var/run/netns/x', podNamespace: 'default', podName: 'web', ip: '10.9.0.9', hostIfname: 'lxc9', hostIfindex: 9,
     });
     assert.equal(endpoint.endpointId, 1);
-    assert.ok(lines.some((l) => l['msg'] === 'endpoint registered' && l['endpointId'] === 1));
+    // The answer can overtake the log line on its way through the stdout pipe.
+    await until('the registered line', () => lines.find((l) => l['msg'] === 'endpoint registered' && l['endpointId'] === 1), 5_000);
 
     child.kill('SIGTERM');
     assert.equal(await exit, 0);

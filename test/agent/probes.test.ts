@@ -38,7 +38,21 @@ test('ready needs every informer synced and the first sync in the maps, and no f
   assert.deepEqual(notListed.checks.filter((c) => !c.ok).map((c) => c.name), ['informer/nodes', 'datapath']);
   const full = readiness([informer('pods', true)], sync({ failingMaps: [{ map: 'sl_policy_v2', message: 'E2BIG' }] }));
   assert.equal(full.ready, false);
-  assert.match(full.checks.find((c) => c.name === 'datapath')?.detail ?? '', /sl_policy_v2: E2BIG/);
+  assert.match(full.checks.find((c) => c.name === 'datapath')?.detail ?? '', /sl_policy_v2: E2BIG$/);
+});
+
+test('the datapath detail names the pods of the endpoints that fail closed, once each, by id when no pod is known', () => {
+  const r = readiness([informer('pods', true)], sync({
+    failingMaps: [
+      { map: 'policy', message: 'policy-upsert endpoint 3 ...: E2BIG', endpoints: [3, 7], endpointNames: ['default/b (endpoint 3)', 'endpoint 7'] },
+      { map: 'ipcache', message: 'ipcache-upsert 10.0.0.0/8: E2BIG', endpoints: [3, 7], endpointNames: ['default/b (endpoint 3)', 'endpoint 7'] },
+      { map: 'endpoints', message: 'endpoint-upsert endpoint 9: EIO', endpoints: [9] },
+    ],
+  }));
+  assert.equal(r.ready, false);
+  assert.equal(r.checks.find((c) => c.name === 'datapath')?.detail,
+    'map updates failing: policy: policy-upsert endpoint 3 ...: E2BIG; ipcache: ipcache-upsert 10.0.0.0/8: E2BIG; ' +
+    'endpoints: endpoint-upsert endpoint 9: EIO; endpoints failing closed (POLICY_INCOMPLETE): default/b (endpoint 3), endpoint 7, endpoint 9');
 });
 
 test('an API-server outage after the first sync is reported but keeps the agent ready', () => {

@@ -222,8 +222,10 @@ test('a failing map is reported, the maps re-read, and the sync retried with bac
   const line = s.logs.find('map sl_policy_v2 update failed')[0];
   assert.ok(line !== undefined);
   assert.equal(line['level'], 'error');
-  assert.match(String(line['msg']), /endpoints 4 fail closed/);
+  assert.match(String(line['msg']), /\(fail closed: endpoint 4\)$/, 'an endpoint no local pod has is named by id');
+  assert.deepEqual(line['endpointNames'], ['endpoint 4']);
   const text = await s.metrics.registry.metrics();
+  assert.match(text, /sluice_agent_endpoints_failed_closed 1/);
   assert.match(text, /sluice_agent_map_update_failures_total\{map="sl_policy_v2"\} 1/);
   assert.match(text, /sluice_agent_map_failing\{map="sl_policy_v2"\} 1/);
 
@@ -239,6 +241,7 @@ test('a failing map is reported, the maps re-read, and the sync retried with bac
   assert.equal(s.loop.status().firstSyncDone, true);
   assert.deepEqual(s.loop.status().failingMaps, []);
   assert.match(await s.metrics.registry.metrics(), /sluice_agent_map_failing\{map="sl_policy_v2"\} 0/);
+  assert.match(await s.metrics.registry.metrics(), /sluice_agent_endpoints_failed_closed 0/);
   assert.equal(s.logs.find('map updates recovered').length, 1);
 });
 

@@ -44,6 +44,20 @@ test('allocates forward, reuses per attachment, releases, never hands out networ
   assert.equal(store.list().length, 6);
 }));
 
+test('releaseAddress frees one address only while its link names the attachment', () => withDir((dir) => {
+  const store = new IpamStore(dir);
+  const net = [cidr('10.1.0.0/29')];
+  const a = { containerId: 'a', ifname: 'eth0' };
+  store.allocate(a, net);
+  store.allocate({ containerId: 'b', ifname: 'eth0' }, net);
+  assert.equal(store.releaseAddress('10.1.0.2', a), false, "b's address is not a's");
+  assert.equal(store.releaseAddress('10.1.0.3', a), false, 'not allocated');
+  assert.equal(store.releaseAddress('10.1.0.1', a), true);
+  assert.equal(store.releaseAddress('10.1.0.1', a), false, 'idempotent');
+  assert.deepEqual(store.list().map((x) => `${x.ip} ${x.owner}`), ['10.1.0.2 b/eth0']);
+  assert.equal(new IpamStore(join(dir, 'missing')).releaseAddress('10.1.0.1', a), false, 'no directory: nothing to free');
+}));
+
 test('skips addresses taken behind its back (another process) and ignores foreign files', () => withDir((dir) => {
   const store = new IpamStore(dir);
   symlinkSync('other/eth0', join(dir, '10.2.0.1'));

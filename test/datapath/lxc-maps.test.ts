@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  endpointEntryCodec, SluiceCounter, SluiceDirection,
+  endpointEntryCodec, SluiceCounter, SluiceDirection, SluiceEndpointFlags,
 } from '../../src/datapath/generated/abi.js';
 import { isBpfError } from '../../src/datapath/errors.js';
 import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
@@ -174,10 +174,15 @@ test('dumps: ipcache by address, policy with names and port ranges, endpoints, m
       assert.equal(ensureEndpoint(endpoints, 2), false, 'an existing entry is kept');
       assert.deepEqual(dumpEndpoints(endpoints), [
         { endpointId: 1, ingressIsolated: false, egressIsolated: false, policyRevision: 0, ingressClasses: '', egressClasses: '',
-          otherFlags: 0 },
+          policyIncomplete: false, otherFlags: 0 },
         { endpointId: 2, ingressIsolated: true, egressIsolated: true, policyRevision: 7, ingressClasses: ALL, egressClasses: ALL,
-          otherFlags: 0 },
+          policyIncomplete: false, otherFlags: 0 },
       ]);
+      endpoints.update(3, { ...isolated('ingress', 8), flags: SluiceEndpointFlags.INGRESS_ISOLATED | SluiceEndpointFlags.POLICY_INCOMPLETE | 64 });
+      assert.deepEqual(dumpEndpoints(endpoints).find((e) => e.endpointId === 3),
+        { endpointId: 3, ingressIsolated: true, egressIsolated: false, policyRevision: 8, ingressClasses: ALL, egressClasses: ALL,
+          policyIncomplete: true, otherFlags: 64 });
+      endpoints.delete(3);
       endpoints.update(1, endpointEntry({ ingress: false, egress: true }, 1));
       const frame = ipv4Frame({ src: '10.0.1.5', dst: '10.0.2.8' }, { proto: 'udp', sport: 1, dport: 2 });
       assert.equal(testRun(dp.fromContainer, { data: frame }).retval, 2);

@@ -3,10 +3,14 @@
  * `--map-size policy=4` (mapSizes applied when it creates the maps), the
  * first policies fit, a policy that needs more entries than fit fails.
  * Expected (issue 4, Outages): the failing update is reported in the agent's
- * log (naming the map and the endpoint), in its metrics and in /readyz; the
- * agent keeps running; the affected endpoint fails closed — the ports whose
- * allows did not fit stay dropped, nothing opens that no policy allows —
- * while another endpoint keeps its policy; deleting the policy recovers.
+ * log (naming the map, the entry and the pod), in its metrics and in /readyz
+ * (naming the pod); the agent keeps running; the affected endpoint fails
+ * closed as a unit — every new connection to and from it drops with the
+ * reason POLICY_INCOMPLETE (not POLICY_DENIED: "the node could not apply
+ * your policy" is told apart from "your policy denies"), also the ports its
+ * earlier policy allowed and the allows that did fit — while another
+ * endpoint keeps its policy; deleting the policy recovers, and the endpoint
+ * is decided by its policy again.
  *
  * Pods: default/a (app=client), default/b (app=web), default/d (app=db).
  */
@@ -14,7 +18,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { until } from '../agent/helpers/wait.js';
-import { CLIENT_POD, eventually, expectNow, probe, startCluster, type TestCluster } from './cluster-helpers.js';
+import { CLIENT_POD, eventually, expectNow, startCluster, type TestCluster } from './cluster-helpers.js';
 
 const POLICY_MAP_SIZE = 4;
 
@@ -44,7 +48,7 @@ const WIDE_PORTS = Array.from({ length: 10 }, (_, i) => 6000 + i);
 let c: TestCluster;
 
 before(async () => {
-  c = await startCluster(['a', 'b', 'd'], manifests, { family: 'le', agentMapSizes: { policy: POLICY_MAP_SIZE } });
+  c = await startCluster(['a', 'b', 'd'], manifests, { family: 'lf', agentMapSizes: { policy: POLICY_MAP_SIZE } });
 });
 
 after(async () => {
@@ -65,10 +69,10 @@ async function get(path: string): Promise<{ status: number; body: string }> {
   return { status: r.status, body: await r.text() };
 }
 
-/** Packets dropped by policy (every direction), from the agent's /metrics. */
-async function policyDrops(): Promise<number> {
+/** Packets the datapath dropped for `reason` (every direction), from the agent's /metrics. */
+async function drops(reason: 'POLICY_DENIED' | 'POLICY_INCOMPLETE'): Promise<number> {
   const { body } = await get('/metrics');
-  return body.split('\n').filter((l) => l.startsWith('sluice_agent_datapath_drops_total{') && l.includes('reason="POLICY_DENIED"'))
+  return body.split('\n').filter((l) => l.startsWith('sluice_agent_datapath_drops_total{') && l.includes(`reason="${reason}"`))
     .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
@@ -92,11 +96,14 @@ test('policies that fit: their ports open, others stay closed', async () => {
   assert.equal((await get('/readyz')).status, 200);
 });
 
-test('a policy that does not fit: reported, the agent runs on, the endpoint fails closed, others unaffected', async () => {
+test('a policy that does not fit: reported, the agent runs on, the endpoint fails closed as a unit, others unaffected', async () => {
   const pid = c.lab.agent.pid;
+  const endpointOfB = c.lab.pod('b').endpointId;
+  assert.ok(endpointOfB > 0);
+  await expectNow(c, [['b', 'a', 'tcp', 5201, 'open']]); // b's egress is not isolated: open before
   await c.lab.kubectl(['apply', '-f', '-'], allow('web-wide', 'web', WIDE_PORTS));
 
-  // Reported: /readyz (503, the detail names the map and the kernel's answer) …
+  // Reported: /readyz (503, the detail names the map, the kernel's answer and the pod) …
   await until('the agent is unready with the policy map failing', async () => {
     const r = await get('/readyz');
     return r.status === 503 && /map updates failing: policy: policy-upsert endpoint \d+ ingress/.test(r.body);
@@ -105,21 +112,22 @@ test('a policy that does not fit: reported, the agent runs on, the endpoint fail
   const datapath = ready.checks.find((k) => k.name === 'datapath');
   assert.equal(datapath?.ok, false);
   assert.match(datapath?.detail ?? '', /E2BIG|full|too big|Argument list too long/i, datapath?.detail);
+  assert.match(datapath?.detail ?? '', new RegExp(`endpoints failing closed \\(POLICY_INCOMPLETE\\): default/b \\(endpoint ${endpointOfB}\\)$`), datapath?.detail);
   // … the metrics …
   assert.equal(await metric('sluice_agent_map_failing{map="policy"}'), 1);
+  assert.equal(await metric('sluice_agent_endpoints_failed_closed'), 1);
   assert.ok(((await metric('sluice_agent_map_update_failures_total{map="policy"}')) ?? 0) >= 1);
   assert.equal(await metric('sluice_agent_map_pressure_percent{map="policy"}'), 100);
   assert.equal(await metric('sluice_agent_map_max_entries{map="policy"}'), POLICY_MAP_SIZE);
-  // … and the log, naming the map, the endpoint and the errno.
-  const endpointOfB = c.lab.pod('b').endpointId;
-  assert.ok(endpointOfB > 0);
+  // … and the log, naming the map, the entry, the errno and the pod.
   const line = c.lab.agent.tail(200).split('\n').find((l) => l.includes('map policy update failed'));
   assert.ok(line !== undefined, `no failure in the agent log:\n${c.lab.agent.tail(40)}`);
-  const entry = JSON.parse(line) as { level: string; map: string; code?: string; msg: string };
+  const entry = JSON.parse(line) as { level: string; map: string; code?: string; endpointNames?: string[]; msg: string };
   assert.equal(entry.level, 'error');
   assert.equal(entry.map, 'policy');
   assert.equal(entry.code, 'E2BIG');
-  assert.match(entry.msg, new RegExp(`policy-upsert endpoint ${endpointOfB} ingress identity \\d+ TCP port 60\\d\\d`));
+  assert.deepEqual(entry.endpointNames, [`default/b (endpoint ${endpointOfB})`]);
+  assert.match(entry.msg, new RegExp(`policy-upsert endpoint ${endpointOfB} ingress identity \\d+ TCP port 60\\d\\d.*\\(fail closed: default/b`));
 
   // The agent keeps running (the same process) and keeps retrying.
   assert.equal(c.lab.agent.pid, pid);
@@ -127,36 +135,42 @@ test('a policy that does not fit: reported, the agent runs on, the endpoint fail
   const failures = (await metric('sluice_agent_map_update_failures_total{map="policy"}')) ?? 0;
   await until('a retry fails again', async () => ((await metric('sluice_agent_map_update_failures_total{map="policy"}')) ?? 0) > failures, 20_000);
   assert.equal(policyMap().entries, POLICY_MAP_SIZE, 'the map is full');
+  assert.equal(await metric('sluice_agent_endpoints_failed_closed'), 1, 'still closed after the retry');
 
-  // Fails closed: the policy says 10 more ports, at most the 2 free slots opened; nothing beyond policy opens.
-  const dropsBefore = await policyDrops();
-  let open = 0;
-  for (const port of WIDE_PORTS) if ((await probe(c, 'a', 'b', 'tcp', port)) === 'open') open++;
-  assert.ok(open <= POLICY_MAP_SIZE - 2, `${open} of the wide ports open with ${POLICY_MAP_SIZE - 2} free slots`);
-  // Dropped by the datapath as denied by policy (a SYN and its retransmits each).
-  assert.ok((await policyDrops()) - dropsBefore >= WIDE_PORTS.length - open, 'the closed ports are POLICY_DENIED drops');
-  await expectNow(c, [
+  // Fails closed as a unit: every new connection of b, both ways, the allows that fit and its earlier
+  // policy's port included, drops as POLICY_INCOMPLETE, none as POLICY_DENIED.
+  const deniedBefore = await drops('POLICY_DENIED');
+  const incompleteBefore = await drops('POLICY_INCOMPLETE');
+  const cases = [
+    ...WIDE_PORTS.map((port) => ['a', 'b', 'tcp', port, 'closed'] as const),
+    ['a', 'b', 'tcp', 5201, 'closed'], // allowed by web-allow, which did fit
     ['a', 'b', 'tcp', 5202, 'closed'],
-    ['a', 'b', 'tcp', 7000, 'closed'],
-    ['d', 'b', 'tcp', 6000, 'closed'], // d is no client
-    ['a', 'b', 'tcp', 5201, 'open'], // what was in the maps stays enforced
-    // Another endpoint keeps its policy.
-    ['a', 'd', 'tcp', 5432, 'open'],
-    ['a', 'd', 'tcp', 5433, 'closed'],
-  ]);
+    ['d', 'b', 'tcp', 6000, 'closed'],
+    ['b', 'a', 'tcp', 5201, 'closed'], // b's egress: not isolated, closed too
+    ['b', 'd', 'udp', 5432, 'closed'],
+  ] as const;
+  await expectNow(c, cases);
+  assert.equal(await drops('POLICY_DENIED'), deniedBefore, 'no drop of b reads as an ordinary denial');
+  assert.ok((await drops('POLICY_INCOMPLETE')) - incompleteBefore >= cases.length, 'each probe dropped as POLICY_INCOMPLETE');
+  // Another endpoint keeps its policy.
+  await expectNow(c, [['a', 'd', 'tcp', 5432, 'open'], ['a', 'd', 'tcp', 5433, 'closed']]);
 });
 
 test('deleting the policy that did not fit: the agent recovers', async () => {
   await c.lab.kubectl(['delete', 'networkpolicy', 'web-wide']);
   await until('ready again', async () => (await get('/readyz')).status === 200, 40_000);
   assert.equal(await metric('sluice_agent_map_failing{map="policy"}'), 0);
+  assert.equal(await metric('sluice_agent_endpoints_failed_closed'), 0);
+  const incompleteBefore = await drops('POLICY_INCOMPLETE');
   assert.equal(policyMap().entries, 2);
   await expectNow(c, [
     ['a', 'b', 'tcp', 5201, 'open'],
     ['a', 'b', 'tcp', 6000, 'closed'],
     ['a', 'b', 'tcp', 6009, 'closed'],
     ['a', 'd', 'tcp', 5432, 'open'],
+    ['b', 'a', 'tcp', 5201, 'open'],
   ]);
+  assert.equal(await drops('POLICY_INCOMPLETE'), incompleteBefore, 'b is decided by its policy again');
   // Room again: a policy that fits goes in.
   await c.lab.kubectl(['apply', '-f', '-'], allow('web-more', 'web', [6000, 6001]));
   await eventually(c, 'a', 'b', 'tcp', 6001, 'open');

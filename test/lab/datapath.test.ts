@@ -78,7 +78,7 @@ test('programs on both host veths, pod identities in the ipcache, endpoints know
   }
   assert.deepEqual(dumpEndpoints(maps.endpoints), [a, b, c].map((p) => ({
     endpointId: p.endpointId, ingressIsolated: false, egressIsolated: false, policyRevision: 0, ingressClasses: '', egressClasses: '',
-    otherFlags: 0,
+    policyIncomplete: false, otherFlags: 0,
   })));
   const ipcache = dumpIpcache(maps.ipcache);
   assert.deepEqual(ipcache, [

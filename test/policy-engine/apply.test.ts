@@ -9,6 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { SluiceEndpointFlags } from '../../src/datapath/generated/abi.js';
 import { applyPlan } from '../../src/policy-engine/apply.js';
 import { planApply } from '../../src/policy/apply-plan.js';
 import { buildCluster, type Cluster } from '../../src/policy/cluster.js';
@@ -24,6 +25,8 @@ import { evaluate } from '../../src/policy/model.js';
 import { randomCase, seededRandom, type RandomCase, type Rng } from '../policy/random-cluster.js';
 import { ALL, netpol, pod, xyzCluster } from '../policy/xyz.js';
 import { SimMaps } from './sim-maps.js';
+
+const { INGRESS_ISOLATED, POLICY_INCOMPLETE } = SluiceEndpointFlags;
 
 const PROBES: readonly { port: number; protocol: TrafficProtocol }[] = [
   { port: 80, protocol: 'TCP' },
@@ -357,9 +360,91 @@ test('a full policy map: isolation still lands, the missing allows deny, the rep
   assert.ok(report.failures.every((f) => f.map === 'policy' && f.step === 'policy-upsert' && f.errno === 7), JSON.stringify(report.failures));
   assert.match(report.failures[0]?.key ?? '', /^endpoint 1 ingress identity \d+ every protocol and port$/);
   const e = ends(b.cluster);
-  assert.equal(maps.endpointData.get(1)?.flags, 1, 'x/a is isolated');
-  assert.equal(lookupConnection(maps.state, e.get('x/b')!, e.get('x/a')!, 'TCP', 80).allowed, false);
+  assert.equal(maps.endpointData.get(1)?.flags, INGRESS_ISOLATED | POLICY_INCOMPLETE, 'x/a is isolated, and closed as a unit');
+  assert.deepEqual(report.failClosed.endpointsClosed, [1]);
+  assert.deepEqual(lookupConnection(maps.state, e.get('x/b')!, e.get('x/a')!, 'TCP', 80).ingress, { verdict: 'incomplete' });
+  assert.deepEqual(lookupConnection(maps.state, e.get('x/a')!, e.get('x/b')!, 'TCP', 80).egress, { verdict: 'incomplete' }, 'both directions');
   assert.equal(lookupConnection(maps.state, e.get('x/b')!, e.get('x/c')!, 'TCP', 80).allowed, true, 'others unaffected');
+});
+
+/** x/a accepts x/b on TCP 80, 81 and 82 (three entries for endpoint 1); x/c accepts x/b on 80. */
+function threePorts(): CompiledPolicy {
+  return compileAll(xyzCluster([
+    netpol('x', 'a-ports', { podSelector: pod('a'), ingress: [{ from: [{ podSelector: pod('b') }], ports: [{ port: 80 }, { port: 81 }, { port: 82 }] }] }),
+    netpol('x', 'c-port', { podSelector: pod('c'), ingress: [{ from: [{ podSelector: pod('b') }], ports: [{ port: 80 }] }] }),
+  ]));
+}
+
+test('POLICY_INCOMPLETE: one allow of an endpoint that does not fit closes that endpoint as a unit, with a revision past both states', () => {
+  const a = compileAll(xyzCluster([]));
+  const b = threePorts();
+  for (const batch of [false, true]) {
+    // Room for everything but one entry; x/c's entry goes first (endpoint order), so x/a is the one cut short.
+    const maps = new SimMaps(a.datapath, { batch, capacity: { policy: countEntries(b.datapath) - 1 } });
+    const report = applyPlan(planApply(a.datapath, b.datapath), maps);
+    assert.equal(report.failures.length, 1, JSON.stringify(report.failures));
+    const closedId = report.failClosed.endpointsClosed[0];
+    assert.deepEqual(report.failClosed.endpointsClosed, [closedId]);
+    const entry = maps.endpointData.get(closedId!);
+    const revisions = [a.datapath.endpoints.get(closedId!)?.policyRevision ?? 0, b.datapath.endpoints.get(closedId!)?.policyRevision ?? 0];
+    assert.equal(entry?.flags, INGRESS_ISOLATED | POLICY_INCOMPLETE);
+    assert.equal(entry?.policyRevision, Math.max(...revisions) + 1, 'a bump: conntrack re-checks established connections');
+    // Every endpoint but the closed one is exactly as b wants it.
+    for (const [id, want] of b.datapath.endpoints) if (id !== closedId) assert.deepEqual(maps.endpointData.get(id), want, `endpoint ${id}`);
+    const e = ends(b.cluster);
+    const closedPod = [...e].find(([, end]) => end.endpointId === closedId)?.[0];
+    for (const port of [80, 81, 82]) {
+      assert.deepEqual(lookupConnection(maps.state, e.get('x/b')!, e.get(closedPod!)!, 'TCP', port).ingress, { verdict: 'incomplete' }, `port ${port}`);
+    }
+  }
+});
+
+test('POLICY_INCOMPLETE: marking needs no free slot (the endpoints map is full), and the next complete apply clears it', () => {
+  const a = compileAll(xyzCluster([]));
+  const b = threePorts();
+  const maps = new SimMaps(a.datapath, { capacity: { policy: 1, endpoints: a.datapath.endpoints.size } });
+  const report = applyPlan(planApply(a.datapath, b.datapath), maps);
+  assert.ok(report.failures.every((f) => f.map === 'policy' && f.errno === 7), JSON.stringify(report.failures));
+  assert.deepEqual(report.failClosed.endpointsClosed, [1, 3], 'x/a and x/c: each lost an allow');
+  for (const id of [1, 3]) assert.equal((maps.endpointData.get(id)?.flags ?? 0) & POLICY_INCOMPLETE, POLICY_INCOMPLETE);
+  assert.equal((maps.endpointData.get(2)?.flags ?? 0) & POLICY_INCOMPLETE, 0, 'x/b had nothing to write');
+
+  // As the agent does after a failure: read back, plan from what is there. Room now: the flags go.
+  const readBack = maps.state;
+  const roomy = new SimMaps(readBack);
+  const again = applyPlan(planApply(readBack, b.datapath), roomy);
+  assert.deepEqual(again.failures, []);
+  assert.deepEqual(again.failClosed.endpointsClosed, []);
+  for (const [id, want] of b.datapath.endpoints) assert.deepEqual(roomy.endpointData.get(id), want, `endpoint ${id}`);
+  const e = ends(b.cluster);
+  assert.equal(lookupConnection(roomy.state, e.get('x/b')!, e.get('x/a')!, 'TCP', 82).allowed, true);
+  assert.equal(lookupConnection(roomy.state, e.get('x/b')!, e.get('x/a')!, 'TCP', 83).allowed, false);
+});
+
+test('POLICY_INCOMPLETE read back (a restarted agent): a plan that fails again marks it again, with a new revision', () => {
+  const a = compileAll(xyzCluster([]));
+  const b = threePorts();
+  const first = new SimMaps(a.datapath, { capacity: { policy: 1 } });
+  applyPlan(planApply(a.datapath, b.datapath), first);
+  const readBack = first.state;
+  const revision = readBack.endpoints.get(1)?.policyRevision ?? 0;
+  const second = new SimMaps(readBack, { capacity: { policy: 1 } });
+  const report = applyPlan(planApply(readBack, b.datapath), second);
+  assert.ok(report.failures.length > 0);
+  assert.equal(second.endpointData.get(1)?.flags, INGRESS_ISOLATED | POLICY_INCOMPLETE, 'the endpoint upsert does not clear it');
+  assert.ok((second.endpointData.get(1)?.policyRevision ?? 0) > revision);
+});
+
+test('POLICY_INCOMPLETE cannot be written: the endpoint entry goes instead (no entry drops everything), both reported', () => {
+  const a = compileAll(xyzCluster([]));
+  const b = threePorts();
+  const maps = new SimMaps(a.datapath, { capacity: { policy: 1 }, failWrite: (map, op) => map === 'endpoints' && op === 'update' });
+  const report = applyPlan(planApply(a.datapath, b.datapath), maps);
+  assert.deepEqual(report.failClosed.endpointsClosed, [1, 3]);
+  assert.ok(report.failures.some((f) => f.step === 'endpoint-incomplete' && f.key === 'endpoint 1'), JSON.stringify(report.failures));
+  assert.equal(maps.endpointData.has(1), false);
+  assert.equal(maps.endpointData.has(3), false);
+  assert.equal(maps.endpointData.has(2), true);
 });
 
 test('batches: a failure part-way is recorded once and the rest still goes in', () => {

@@ -7,7 +7,8 @@
  * - apply: applyPlan writes the plan in its order and carries out the
  *   fail-closed rules of apply-plan.ts; its failures are reported per map
  *   (iphost for /32s, ipcache for shorter prefixes, endpoints, policy) with
- *   the endpoints that were closed.
+ *   the endpoints that were closed (marked POLICY_INCOMPLETE: they drop
+ *   every connection until a complete apply clears the flag).
  * - stats: entries and max entries per map (pressure), and the per-CPU
  *   metrics map summed (drops by reason, NONE = forwarded).
  *

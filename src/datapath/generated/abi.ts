@@ -501,6 +501,7 @@ export const SluiceDropReason = {
   CT_INVALID: 8,
   FRAG_UNKNOWN: 9,
   INTERFACE_UNKNOWN: 10,
+  POLICY_INCOMPLETE: 11,
   REASON_MAX: 64,
 } as const;
 export type SluiceDropReason = (typeof SluiceDropReason)[keyof typeof SluiceDropReason];
@@ -517,6 +518,7 @@ const sluiceDropReasonNames = new Map<number, string>([
   [8, 'CT_INVALID'],
   [9, 'FRAG_UNKNOWN'],
   [10, 'INTERFACE_UNKNOWN'],
+  [11, 'POLICY_INCOMPLETE'],
   [64, 'REASON_MAX'],
 ]);
 /** The name of a sluice_drop_reason value, or "UNKNOWN(n)". */
@@ -641,6 +643,7 @@ export const SluiceEndpointFlags = {
   NONE: 0,
   INGRESS_ISOLATED: 1,
   EGRESS_ISOLATED: 2,
+  POLICY_INCOMPLETE: 4,
 } as const;
 export type SluiceEndpointFlags = (typeof SluiceEndpointFlags)[keyof typeof SluiceEndpointFlags];
 
@@ -648,6 +651,7 @@ const sluiceEndpointFlagsNames = new Map<number, string>([
   [0, 'NONE'],
   [1, 'INGRESS_ISOLATED'],
   [2, 'EGRESS_ISOLATED'],
+  [4, 'POLICY_INCOMPLETE'],
 ]);
 /** The name of a sluice_endpoint_flags value, or "UNKNOWN(n)". */
 export function sluiceEndpointFlagsName(n: number): string {

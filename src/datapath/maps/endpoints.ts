@@ -75,13 +75,15 @@ export interface EndpointRow {
   /** The port classes looked up, most specific first: "16,0,*" (policy-key.ts formatPolicyClasses). */
   readonly ingressClasses: string;
   readonly egressClasses: string;
+  /** The agent could not write the endpoint's whole policy: every decision drops (POLICY_INCOMPLETE). */
+  readonly policyIncomplete: boolean;
   /** Flag bits this module does not name (0 normally). */
   readonly otherFlags: number;
 }
 
 /** Every entry, by endpoint id. */
 export function dumpEndpoints(map: EndpointsMap): EndpointRow[] {
-  const known = SluiceEndpointFlags.INGRESS_ISOLATED | SluiceEndpointFlags.EGRESS_ISOLATED;
+  const known = SluiceEndpointFlags.INGRESS_ISOLATED | SluiceEndpointFlags.EGRESS_ISOLATED | SluiceEndpointFlags.POLICY_INCOMPLETE;
   return [...map.entries()]
     .sort(([a], [b]) => a - b)
     .map(([endpointId, e]) => ({
@@ -91,6 +93,7 @@ export function dumpEndpoints(map: EndpointsMap): EndpointRow[] {
       policyRevision: e.policyRevision,
       ingressClasses: formatPolicyClasses(e.ingressPolicyClasses),
       egressClasses: formatPolicyClasses(e.egressPolicyClasses),
+      policyIncomplete: (e.flags & SluiceEndpointFlags.POLICY_INCOMPLETE) !== 0,
       otherFlags: (e.flags & ~known) >>> 0,
     }));
 }

@@ -5,6 +5,7 @@
  * stop it, kill it with SIGKILL and start it again with the same flags: the
  * agent's restart path (pinned maps, persisted endpoints) under test.
  */
+import { writeFile } from 'node:fs/promises';
 import { ManagedProcess } from '../controlplane/process.js';
 import { freePorts } from '../controlplane/ports.js';
 import { httpOk, waitReady } from '../controlplane/readiness.js';
@@ -22,6 +23,13 @@ export interface AgentConfig {
   /** `--map-size NAME=N` each (absent: the agent's defaults). */
   readonly mapSizes?: Readonly<Record<string, number>>;
   readonly readyTimeoutMs?: number;
+  /**
+   * Where the lab's pods live for the agent's endpoint sweep: the node netns
+   * holding the host veths (the agent itself runs in the root netns) and the
+   * CNI's IPAM dir. Written to a config file, since the agent has no flags
+   * for them.
+   */
+  readonly sweep?: { readonly hostNetns: string; readonly ipamDataDir: string; readonly configFile: string };
 }
 
 export class AgentProcess {
@@ -52,6 +60,10 @@ export class AgentProcess {
     if (this.proc?.running) throw new LabError('setup-failed', 'the agent is running already', 'agent');
     this.port ??= (await freePorts(1))[0];
     const c = this.config;
+    if (c.sweep !== undefined) {
+      const { configFile, ...sweep } = c.sweep;
+      await writeFile(configFile, `${JSON.stringify({ sweep }, null, 2)}\n`, { mode: 0o600 });
+    }
     this.proc = ManagedProcess.start({
       name: 'sluice-agent',
       file: process.execPath,
@@ -60,6 +72,7 @@ export class AgentProcess {
         '--pin-dir', c.pinDir, '--state-dir', c.stateDir, '--endpoint-socket', c.endpointSocket,
         '--http-listen', `127.0.0.1:${String(this.port)}`, '--log-level', c.logLevel ?? 'info',
         ...Object.entries(c.mapSizes ?? {}).flatMap(([name, n]) => ['--map-size', `${name}=${String(n)}`]),
+        ...(c.sweep !== undefined ? ['--config', c.sweep.configFile] : []),
       ],
       logFile: c.logFile,
     });

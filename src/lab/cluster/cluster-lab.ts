@@ -24,7 +24,7 @@ import { isProcessAlive } from '../controlplane/process.js';
 import { type Runner } from '../command.js';
 import { LabError, asError } from '../errors.js';
 import { Lab, type DownReport } from '../lab.js';
-import { NetnsOps } from '../netns.js';
+import { NetnsOps, netnsPath } from '../netns.js';
 import { LabNetwork } from '../network.js';
 import { type LabPaths, clusterDirFor, clusterLogFor, statePathFor } from '../names.js';
 import { type LabPlan, type LabSpec, type PodPlan, checkLabName, resolveSpec } from '../spec.js';
@@ -97,6 +97,7 @@ export class ClusterLab {
       stateDir: join(dir, 'agent'),
       endpointSocket: join(dir, 'agent.sock'),
       logFile: join(dir, 'agent.log'),
+      sweep: { hostNetns: netnsPath(plan.nodeNetns), ipamDataDir: join(dir, 'ipam'), configFile: join(dir, 'agent.json') },
       ...(deps.agentLogLevel !== undefined ? { logLevel: deps.agentLogLevel } : {}),
       ...(deps.agentMapSizes !== undefined ? { mapSizes: deps.agentMapSizes } : {}),
     });

@@ -70,6 +70,8 @@ export class CniNode {
   /** The file the installed wrapper runs (bundle or main.js). */
   entry = '';
   readonly api = new FakeApiServer();
+  /** Appended to the agent's command line (a later flag wins: `--datapath bpf`, `--config FILE`). */
+  agentArgs: readonly string[] = [];
   private agent: ChildProcess | undefined;
   private agentLog = '';
 
@@ -150,6 +152,7 @@ export class CniNode {
     const child = spawn(process.execPath, [
       AGENT_MAIN, '--datapath', 'none', '--kubeconfig', join(this.dir, 'kubeconfig'), '--node-name', NODE_NAME,
       '--state-dir', join(this.dir, 'agent-state'), '--endpoint-socket', this.socket, '--http-listen', '127.0.0.1:0', '--log-level', 'warn',
+      ...this.agentArgs,
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (d: Buffer) => (this.agentLog += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.agentLog += d.toString()));
@@ -174,6 +177,11 @@ export class CniNode {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     await exited;
+  }
+
+  /** What the agent printed so far (JSON log lines). */
+  agentOutput(): string {
+    return this.agentLog;
   }
 
   agentClient(): EndpointClient {

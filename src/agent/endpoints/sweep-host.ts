@@ -1,0 +1,73 @@
+/**
+ * The endpoint sweep's view of a real node (sweep.ts holds the decisions):
+ *
+ * - links: `ip -j -d link show` in the namespace that holds the host veths —
+ *   the agent's own by default (on a node the agent and the CNI both run in
+ *   the host netns), or `hostNetns` (a path) when the agent runs elsewhere,
+ *   as in the CNI tests where a netns plays the node. The registry records
+ *   the host ifindex and name, not the namespace: they are the node's.
+ * - netns: stat(2) of CNI_NETNS in the agent's mount namespace (the agent
+ *   must see /var/run/netns; a path it cannot see would only ever look
+ *   gone, so the veth evidence is required as well).
+ * - sl_lxc_v1 under the agent's pin dir (the CNI's pinRoot), deleted only
+ *   while it names the endpoint id being swept.
+ * - IPAM: the CNI's lock-free symlink store (src/cni/ipam.ts) under
+ *   `ipamDataDir` (the CNI's ipam.dataDir). The registration does not name
+ *   the CNI network, so every network directory is looked at; a link is
+ *   removed only when it is named after the endpoint's address and points
+ *   at its attachment.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { errnoCode } from '../errors.js';
+import { hasHostVeth, listHostLinks } from '../../cni/host-links.js';
+import { IpamStore } from '../../cni/ipam.js';
+import { openPinnedLxcInterfaces } from '../../datapath/lxc-shared.js';
+import type { LinkSnapshot, SweepHost } from './sweep.js';
+import type { EndpointRecord } from './types.js';
+
+export interface NodeSweepHostOptions {
+  /** Path of the namespace holding the host veths; undefined: the agent's own. */
+  readonly hostNetns?: string;
+  /** The agent's pin dir (the CNI's pinRoot). */
+  readonly pinDir: string;
+  /** The CNI's ipam.dataDir. */
+  readonly ipamDataDir: string;
+}
+
+export function nodeSweepHost(o: NodeSweepHostOptions): SweepHost {
+  return {
+    snapshotLinks(): LinkSnapshot {
+      const links = listHostLinks(o.hostNetns);
+      return { hasHostVeth: (e) => hasHostVeth(links, e, e.hostIfname, e.hostIfindex) };
+    },
+    netnsExists(path: string): boolean {
+      return statSync(path, { throwIfNoEntry: false }) !== undefined;
+    },
+    releaseLxcEntry(ifindex: number, endpointId: number): boolean {
+      const ifaces = openPinnedLxcInterfaces(o.pinDir);
+      if (ifaces === undefined) return false; // no CNI datapath on this node (yet)
+      try {
+        if (ifaces.map.lookup(ifindex)?.endpointId !== endpointId) return false;
+        return ifaces.map.delete(ifindex);
+      } finally {
+        ifaces.close();
+      }
+    },
+    releaseAddress(ip: string, e: EndpointRecord): boolean {
+      let released = false;
+      for (const network of ipamNetworks(o.ipamDataDir)) {
+        if (IpamStore.forNetwork(o.ipamDataDir, network).releaseAddress(ip, e)) released = true;
+      }
+      return released;
+    },
+  };
+}
+
+function ipamNetworks(dataDir: string): string[] {
+  try {
+    return readdirSync(dataDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return []; // no CNI ADD on this node yet
+    throw new Error(`cannot read the IPAM directory ${dataDir}: ${(e as Error).message}`, { cause: e });
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The host side's links as seen by anyone who has to decide whether an
+ * attachment still exists without state of its own: the CNI's GC (which
+ * sl_lxc_v1 entries still have their veth) and the agent's endpoint sweep
+ * (which registered endpoints lost their veth). One `ip -j -d link show`, in
+ * our own namespace or, for an agent that runs elsewhere, in the node's
+ * namespace given by path (nsenter child; this process never changes
+ * namespace).
+ */
+import { CniCode, CniError } from './errors.js';
+import { ipBatch, parseJsonOutputs } from './iproute.js';
+import { VETH_ALIAS_PREFIX, vethAlias } from './wiring.js';
+import type { Attachment } from './config.js';
+
+export interface LinkSummary {
+  readonly ifindex: number;
+  readonly ifname: string;
+  readonly alias: string | undefined;
+}
+
+/**
+ * Every link of the namespace. Throws when the listing fails or comes back
+ * without even `lo`: an empty answer must never read as "every veth is gone".
+ */
+export function listHostLinks(netns?: string): LinkSummary[] {
+  const raw = parseJsonOutputs(ipBatch(['link show'], { json: true, details: true, ...(netns !== undefined ? { netns } : {}) }))[0] ?? [];
+  const out: LinkSummary[] = [];
+  for (const r of raw) {
+    const o = (r ?? {}) as Record<string, unknown>;
+    if (typeof o['ifindex'] !== 'number' || typeof o['ifname'] !== 'string') continue;
+    out.push({ ifindex: o['ifindex'], ifname: o['ifname'], alias: typeof o['ifalias'] === 'string' ? o['ifalias'] : undefined });
+  }
+  if (out.length === 0) {
+    throw new CniError(CniCode.INTERNAL, `ip link show${netns !== undefined ? ` in ${netns}` : ''} listed no link at all (not even lo)`);
+  }
+  return out;
+}
+
+/** Ifindexes of our host veths (alias "sluice <hash>"). */
+export function ourVethIfindexes(links: readonly LinkSummary[]): Set<number> {
+  return new Set(links.filter((l) => l.alias?.startsWith(VETH_ALIAS_PREFIX) === true).map((l) => l.ifindex));
+}
+
+/**
+ * Whether the attachment's host veth is among the links: by its name (which
+ * a rerun ADD's replacement veth keeps) or by its ifindex carrying the
+ * attachment's alias. A link that merely reuses the ifindex does not count.
+ */
+export function hasHostVeth(links: readonly LinkSummary[], a: Attachment, hostIfname: string, hostIfindex: number): boolean {
+  const alias = vethAlias(a);
+  return links.some((l) => l.ifname === hostIfname || (l.ifindex === hostIfindex && l.alias === alias));
+}

@@ -1,0 +1,72 @@
+/**
+ * The agent's BPF writer on real pinned maps (a private pin dir, removed in
+ * finally), both of them full: the policy map has room for one entry, the
+ * endpoints map exactly for the endpoints already there. An endpoint whose
+ * allows do not fit is marked POLICY_INCOMPLETE by an update in place of its
+ * existing key (the kernel accepts that in a full hash), with a revision
+ * bump; the failure names the endpoint; a later apply with room clears the
+ * flag. What a flagged endpoint does to packets: test/datapath/lxc-incomplete.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { constants } from 'node:os';
+import { openBpfDatapath } from '../../src/agent/datapath/bpf-writer.js';
+import type { MapSizes } from '../../src/agent/datapath/map-sizes.js';
+import { SluiceEndpointFlags } from '../../src/datapath/generated/abi.js';
+import { planApply } from '../../src/policy/apply-plan.js';
+import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';
+import type { Cluster } from '../../src/policy/cluster.js';
+import { netpol, pod, xyzCluster } from '../policy/xyz.js';
+import { createTestPinRoot, removeTestPinRoot } from '../helpers/pins.js';
+
+const { INGRESS_ISOLATED, POLICY_INCOMPLETE } = SluiceEndpointFlags;
+
+function compileAll(cluster: Cluster, previous?: CompiledPolicy): CompiledPolicy {
+  return compilePolicy({ cluster, endpoints: new Map(cluster.pods.map((p, i) => [p.id, i + 1])) }, previous);
+}
+
+test('a full policy map: the endpoint is marked POLICY_INCOMPLETE in place in a full endpoints map, reported, then cleared', async () => {
+  const empty = compileAll(xyzCluster([]));
+  const wide = compileAll(xyzCluster([
+    netpol('x', 'a-ports', { podSelector: pod('a'), ingress: [{ from: [{ podSelector: pod('b') }], ports: [{ port: 80 }, { port: 81 }, { port: 82 }] }] }),
+  ]), empty);
+  const endpoints = empty.datapath.endpoints.size;
+  const sizes: MapSizes = { ipcache: 64, iphost: 64, policy: 1, endpoints, conntrack: 1024 };
+  const pinDir = createTestPinRoot();
+  try {
+    const dp = openBpfDatapath({ pinDir, mapSizes: sizes });
+    try {
+      // The endpoints are there (as the CNI path writes them), filling the endpoints map.
+      assert.equal(dp.maps.endpoints.updateBatch([...empty.datapath.endpoints]), endpoints);
+      assert.throws(() => dp.maps.endpoints.update(endpoints + 1, empty.datapath.endpoints.get(1)!),
+        (e: { errno?: number }) => e.errno === constants.errno.E2BIG, 'the endpoints map is full');
+      const revision = wide.datapath.endpoints.get(1)?.policyRevision ?? 0;
+
+      const result = await dp.apply(planApply(empty.datapath, wide.datapath));
+      assert.equal(result.failures.length, 1, JSON.stringify(result.failures));
+      const [f] = result.failures;
+      assert.equal(f?.map, 'policy');
+      assert.equal(f?.code, 'E2BIG');
+      assert.deepEqual(f?.endpoints, [1]);
+      assert.match(f?.message ?? '', /^policy-upsert endpoint 1 ingress identity \d+ TCP port 8\d: .* \(and 1 more\)$/);
+      const marked = dp.maps.endpoints.lookup(1);
+      assert.equal(marked?.flags, INGRESS_ISOLATED | POLICY_INCOMPLETE);
+      assert.equal(marked?.policyRevision, revision + 1);
+      assert.equal(dp.maps.endpoints.lookup(2)?.flags, 0, 'x/b untouched');
+
+      // The agent reads back and plans from there; a policy that fits clears the flag.
+      const current = await dp.readCurrent();
+      assert.equal((current.datapath.endpoints.get(1)?.flags ?? 0) & POLICY_INCOMPLETE, POLICY_INCOMPLETE, 'the flag reads back');
+      const narrow = compileAll(xyzCluster([
+        netpol('x', 'a-ports', { podSelector: pod('a'), ingress: [{ from: [{ podSelector: pod('b') }], ports: [{ port: 80 }] }] }),
+      ]), wide);
+      const again = await dp.apply(planApply(current.datapath, narrow.datapath));
+      assert.deepEqual(again.failures, []);
+      assert.equal(dp.maps.endpoints.lookup(1)?.flags, INGRESS_ISOLATED, 'a complete apply clears the flag');
+    } finally {
+      dp.close();
+    }
+  } finally {
+    removeTestPinRoot(pinDir);
+  }
+});
