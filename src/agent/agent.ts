@@ -13,6 +13,7 @@
 import { join } from 'node:path';
 import type { RandomSource } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
+import { InProcessCni } from '../cni/in-process.js';
 import type { AgentConfig } from './config.js';
 import { EndpointApiServer } from './endpoints/api.js';
 import { EndpointRegistry } from './endpoints/registry.js';
@@ -170,6 +171,7 @@ export class Agent<S, P> {
         const podCIDRs = spec?.podCIDRs ?? (spec?.podCIDR !== undefined ? [spec.podCIDR] : []);
         return { name: config.nodeName, known: node !== undefined, podCIDRs };
       },
+      cni: new InProcessCni(config.endpointSocket),
       metrics: this.metrics,
       log: this.log.child({ part: 'endpoint-api' }),
     });

@@ -36,7 +36,7 @@ export async function cmdCheck(env: CniEnv, conf: NetConf, agent: AgentPort): Pr
   if (podIface === undefined) problems.push(`prevResult lists no container interface ${env.ifname}`);
   const addresses = prev.ips.filter((ip) => ip.interface === podIndex).map((ip) => ip.address);
 
-  const host = hostLink(names.hostIfname);
+  const host = await hostLink(names.hostIfname);
   if (host === undefined) problems.push(`host veth ${names.hostIfname} is missing`);
   else {
     if (host.alias !== vethAlias(attachment)) problems.push(`host interface ${names.hostIfname} is not this attachment's veth (alias ${JSON.stringify(host.alias ?? '')})`);
@@ -47,7 +47,7 @@ export async function cmdCheck(env: CniEnv, conf: NetConf, agent: AgentPort): Pr
 
   if (!existsSync(env.netns)) problems.push(`netns ${env.netns} does not exist`);
   else {
-    const pod = inspectPod(env.netns, env.ifname);
+    const pod = await inspectPod(env.netns, env.ifname);
     if (!pod.exists) problems.push(`interface ${env.ifname} is missing in ${env.netns}`);
     else {
       if (pod.kind !== 'veth') problems.push(`${env.ifname} is a ${pod.kind ?? 'unknown'} link, not a veth`);

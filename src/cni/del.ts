@@ -30,7 +30,7 @@ export async function cmdDel(env: CniEnv, conf: NetConf, agent: AgentPort): Prom
 
 /** Shared by DEL and GC. */
 export async function removeAttachment(a: Attachment, store: IpamStore, agent: AgentPort, conf: NetConf): Promise<void> {
-  const veth = deleteVeth(attachmentNames(a).hostIfname, a);
+  const veth = await deleteVeth(attachmentNames(a).hostIfname, a);
   mark('veth');
   // Detached (the filters went with the veth): now its entry. A veth that was
   // already gone leaves its entry to GC, which sees every interface.

@@ -8,7 +8,7 @@
  * and carries iproute2's message, which callers inspect for errno text
  * ("File exists", "Cannot find device").
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { CniCode, CniError } from './errors.js';
 
 export class IpCommandError extends CniError {
@@ -38,15 +38,29 @@ export interface IpOptions {
   readonly details?: boolean;
 }
 
-/** Runs `ip [-j] [-d] -batch -` with these lines; resolves to stdout. */
-export function ipBatch(lines: readonly string[], opts: IpOptions = {}): string {
+/**
+ * Runs `ip [-j] [-d] -batch -` with these lines; resolves to stdout. Async:
+ * the agent runs the plugin in-process (src/cni/in-process.ts), and a
+ * spawnSync there would stall its event loop for every pod.
+ */
+export function ipBatch(lines: readonly string[], opts: IpOptions = {}): Promise<string> {
   const flags = [...(opts.json === true ? ['-j'] : []), ...(opts.details === true ? ['-d'] : []), '-batch', '-'];
   const argv = opts.netns !== undefined ? ['nsenter', `--net=${opts.netns}`, 'ip', ...flags] : ['ip', ...flags];
   const [file, ...args] = argv as [string, ...string[]];
-  const r = spawnSync(file, args, { input: `${lines.join('\n')}\n`, encoding: 'utf8', maxBuffer: 16 << 20 });
-  if (r.error !== undefined) throw new CniError(CniCode.INTERNAL, `cannot run ${file}: ${r.error.message} (is iproute2/util-linux installed?)`);
-  if (r.status !== 0) throw new IpCommandError(argv, lines, r.stderr);
-  return r.stdout;
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.stdin.on('error', () => undefined); // a child that exits early: its status tells
+    child.once('error', (e) => reject(new CniError(CniCode.INTERNAL, `cannot run ${file}: ${e.message} (is iproute2/util-linux installed?)`)));
+    child.once('close', (status) => {
+      if (status === 0) resolve(Buffer.concat(out).toString('utf8'));
+      else reject(new IpCommandError(argv, lines, Buffer.concat(err).toString('utf8')));
+    });
+    child.stdin.end(`${lines.join('\n')}\n`);
+  });
 }
 
 /** The JSON arrays `ip -j -batch` printed, one per show command, in order. */
