@@ -17,7 +17,7 @@
  * Goals (issue 5): ADD p99 < 50 ms sequential, < 200 ms at 20-way, never
  * more than 2× the bridge chain.
  *
- *   node dist/bench/cni.js [--ops N] [--concurrency N] [--json FILE] [--entry auto|bundle|esm]
+ *   node dist/bench/cni.js [--ops N] [--concurrency N] [--json FILE] [--entry auto|bundle|esm] [--agent-state tmpfs|disk]
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     // What the installed wrapper runs: the single-file bundle, tsc's main.js, or auto (the bundle if current).
     entry: { type: 'string', default: 'auto' },
+    // Where the agent keeps endpoints.json (fsync'd per registration): tmpfs as /var/run/sluice on a node, or disk.
+    'agent-state': { type: 'string', default: 'tmpfs' },
   },
 });
 const OPS = Number(args.ops);
@@ -105,7 +107,8 @@ async function main(): Promise<void> {
   try {
     const entry = args.entry;
     if (entry !== 'auto' && entry !== 'bundle' && entry !== 'esm') throw new Error(`--entry ${entry}: auto, bundle or esm`);
-    await node.setUp({ agent: true, entry, agentIn: 'node' });
+    if (args['agent-state'] !== 'tmpfs' && args['agent-state'] !== 'disk') throw new Error(`--agent-state ${args['agent-state']}: tmpfs or disk`);
+    await node.setUp({ agent: true, entry, agentIn: 'node', stateOnTmpfs: args['agent-state'] === 'tmpfs' });
     const bridgeIpam = join(node.dir, 'host-local');
     const flavours: Flavour[] = [
       { name: 'sluice-cni', plugin: 'sluice-cni', conf: () => node.conf() },
@@ -135,6 +138,7 @@ async function main(): Promise<void> {
     if (stats.done !== 2 * (1 + 2 * OPS)) throw new Error(`the shim's fast path was not taken for every invocation: ${JSON.stringify(stats)}`);
 
     process.stdout.write(`bench/cni: ${OPS} ADD+DEL sequential and ${OPS} at ${CONCURRENCY}-way, ms (exec → exit, as a runtime sees it)\n`);
+    process.stdout.write(`agent state (endpoints.json) on ${args['agent-state']}\n`);
     process.stdout.write(`sluice-cni: the C front end, agent in-process (${stats.done} invocations, fallbacks ${JSON.stringify(stats.fallback)}); sluice-cni-node runs ${node.entry}\n\n`);
     process.stdout.write(`${'case'.padEnd(34)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}\n`);
     for (const [name, r] of Object.entries(results)) {

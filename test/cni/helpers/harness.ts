@@ -81,14 +81,18 @@ export class CniNode {
   private agent: ChildProcess | undefined;
   private agentLog = '';
   private agentIn: 'root' | 'node' = 'root';
+  /** The agent's --state-dir (endpoints.json, fsync'd per change); setUp's stateOnTmpfs moves it to /dev/shm. */
+  private agentStateDir = join(this.dir, 'agent-state');
   private apiBridge: Server | undefined;
   private apiForwarder: ChildProcess | undefined;
 
   constructor(readonly podCIDR = '10.244.7.0/24') {}
 
   /** Node netns, dirs, installed plugin (entry: what the wrapper runs, see install --entry), pin root; the agent when asked. */
-  async setUp(opts: { agent: boolean; entry?: 'auto' | 'bundle' | 'esm'; agentIn?: 'root' | 'node' } = { agent: true }): Promise<void> {
+  async setUp(opts: { agent: boolean; entry?: 'auto' | 'bundle' | 'esm'; agentIn?: 'root' | 'node'; stateOnTmpfs?: boolean } = { agent: true }): Promise<void> {
     this.agentIn = opts.agentIn ?? 'root';
+    // On a node the agent's state dir is /var/run/sluice, a tmpfs; /tmp (and /run) on this VM are ext4.
+    if (opts.stateOnTmpfs === true) this.agentStateDir = `/dev/shm/sluice-cni-${this.id}-agent-state`;
     mkdirSync(this.dir, { recursive: true });
     sh('ip', ['netns', 'add', this.nodeNs]);
     this.nsExec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
@@ -196,7 +200,7 @@ export class CniNode {
     const [file, ...prefix] = [...nsenter, process.execPath] as unknown as [string, ...string[]];
     const child = spawn(file, [
       ...prefix, AGENT_MAIN, '--datapath', 'none', '--kubeconfig', join(this.dir, 'kubeconfig'), '--node-name', NODE_NAME,
-      '--state-dir', join(this.dir, 'agent-state'), '--endpoint-socket', this.socket, '--http-listen', '127.0.0.1:0', '--log-level', 'warn',
+      '--state-dir', this.agentStateDir, '--endpoint-socket', this.socket, '--http-listen', '127.0.0.1:0', '--log-level', 'warn',
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (d: Buffer) => (this.agentLog += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.agentLog += d.toString()));
@@ -258,6 +262,7 @@ export class CniNode {
       // reported by scripts/test's leak check if it stays
     }
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.agentStateDir, { recursive: true, force: true });
   }
 }
 
