@@ -10,7 +10,7 @@
  * installer's wrapper), exec'd with the same environment and stdin replayed
  * from a memfd, when
  *   - CNI_COMMAND is VERSION, missing, or SLUICE_CNI_IN_PROCESS=0, or a crash
- *     test hook (SLUICE_CNI_TEST_CRASH_AT) is set;
+ *     test hook (SLUICE_CNI_TEST_CRASH_AT) is set, or stdin exceeds 4 MiB;
  *   - the config's agentSocket cannot be read with the minimal scan below (the
  *     Node plugin then reports the config error exactly as before);
  *   - the socket cannot be connected (agent down: the Node plugin answers 11,
@@ -174,7 +174,8 @@ static int scan_agent_socket(const char *s, size_t n, char *out, size_t outsz)
 	return 1;
 }
 
-static struct buf read_all(int fd)
+/* Everything until EOF; limit: at most that many bytes (0: no limit). */
+static struct buf read_all(int fd, size_t limit)
 {
 	struct buf b = { 0 };
 	char chunk[65536];
@@ -184,8 +185,8 @@ static struct buf read_all(int fd)
 			continue;
 		if (r <= 0)
 			break;
-		if (b.len + (size_t)r > MAX_STDIN)
-			break; /* the agent refuses it too; the fallback reads what is left */
+		if (limit && b.len + (size_t)r > limit)
+			break;
 		buf_add(&b, chunk, (size_t)r);
 	}
 	if (!b.p)
@@ -235,10 +236,11 @@ static int fallback(const struct buf *in, char **argv)
 	return 1;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+/* flags: MSG_NOSIGNAL for the socket (a closed agent is an error to report, not a SIGPIPE), 0 for a plain fd. */
+static int write_all(int fd, const char *p, size_t n, int flags)
 {
 	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = flags ? send(fd, p, n, flags) : write(fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -258,7 +260,7 @@ static int try_again(const char *fmt, const char *detail)
 	buf_str(&b, "{\"cniVersion\":\"1.1.0\",\"code\":11,\"msg\":");
 	buf_json_string(&b, msg, strlen(msg));
 	buf_str(&b, "}\n");
-	write_all(1, b.p, b.len);
+	write_all(1, b.p, b.len, 0);
 	fprintf(stderr, "sluice-cni: error 11: %s\n", msg);
 	return 1;
 }
@@ -291,13 +293,14 @@ static const char *header(const char *head, const char *name)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	struct buf in = read_all(0);
+	struct buf in = read_all(0, 0);
 	const char *cmd = getenv("CNI_COMMAND");
 	const char *mode = getenv("SLUICE_CNI_IN_PROCESS");
 	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 	if (!cmd || !*cmd || strcmp(cmd, "VERSION") == 0 || (mode && strcmp(mode, "0") == 0) ||
-	    getenv("SLUICE_CNI_TEST_CRASH_AT") || !scan_agent_socket(in.p, in.len, sock, sizeof(sock)))
+	    getenv("SLUICE_CNI_TEST_CRASH_AT") || in.len > MAX_STDIN || /* more than the agent takes */
+	    !scan_agent_socket(in.p, in.len, sock, sizeof(sock)))
 		return fallback(&in, argv);
 
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -334,10 +337,10 @@ int main(int argc, char **argv)
 	buf_printf(&req, "POST /v1/cni/exec HTTP/1.1\r\nHost: sluice-agent\r\nContent-Type: application/json\r\n"
 			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", body.len);
 	buf_add(&req, body.p, body.len);
-	if (write_all(fd, req.p, req.len) != 0)
+	if (write_all(fd, req.p, req.len, MSG_NOSIGNAL) != 0)
 		return try_again("cannot send the invocation to the agent at %s; retry", sock);
 
-	struct buf resp = read_all(fd);
+	struct buf resp = read_all(fd, MAX_STDIN * 2);
 	close(fd);
 	char *end = strstr(resp.p, "\r\n\r\n");
 	int status = 0;
@@ -357,7 +360,7 @@ int main(int argc, char **argv)
 	size_t total = strtoul(len_h, NULL, 10), out_len = strtoul(stdout_h, NULL, 10);
 	if (total != payload_len || out_len > total)
 		return try_again("the agent at %s sent a truncated answer; retry", sock);
-	write_all(1, payload, out_len);
-	write_all(2, payload + out_len, total - out_len);
+	write_all(1, payload, out_len, 0);
+	write_all(2, payload + out_len, total - out_len, 0);
 	return atoi(exit_h);
 }
