@@ -17,10 +17,12 @@
  * plugin shares with other invocations — in this process or Node plugin
  * processes at the same time — is guarded by file-system atomicity
  * (IPAM: symlink(2) EEXIST; pinned programs: rename), never by a lock held
- * across an await; `ip` runs as async children.
+ * across an await; `ip` runs as async children, started by the agent's
+ * command helper (exec-runner.ts) so the agent never forks per pod.
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { spawnCommand, type CommandRunner } from './command.js';
 import { DEFAULT_AGENT_SOCKET } from './config.js';
 import { invoke, type Outcome } from './plugin.js';
 
@@ -57,7 +59,8 @@ export class InProcessCni {
   private readonly socket: string;
 
   /** socketPath: the endpoint socket this agent serves; namespaces: its own (default: read once from /proc). */
-  constructor(socketPath: string, private readonly namespaces: NamespaceIds = ownNamespaces()) {
+  /** run: how the plugin's `ip` children start (the agent passes its command helper, exec-runner.ts). */
+  constructor(socketPath: string, private readonly namespaces: NamespaceIds = ownNamespaces(), private readonly run: CommandRunner = spawnCommand) {
     this.socket = resolve(socketPath);
   }
 
@@ -80,7 +83,7 @@ export class InProcessCni {
     if (socket !== this.socket) return this.fallback('not-mine', `config agentSocket ${socket ?? '(unreadable)'}, this agent serves ${this.socket}`);
     // Only CNI_* reaches the plugin: no test hook or timing switch of the shim's caller applies here.
     const cniEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('CNI_')));
-    const outcome = await invoke(cniEnv, stdin);
+    const outcome = await invoke(cniEnv, stdin, this.run);
     this.done++;
     return { kind: 'done', outcome };
   }

@@ -8,7 +8,7 @@
  * and carries iproute2's message, which callers inspect for errno text
  * ("File exists", "Cannot find device").
  */
-import { spawn } from 'node:child_process';
+import type { CommandRunner } from './command.js';
 import { CniCode, CniError } from './errors.js';
 
 export class IpCommandError extends CniError {
@@ -38,29 +38,27 @@ export interface IpOptions {
   readonly details?: boolean;
 }
 
+/** Runs `ip [-j] [-d] -batch -` with these lines; resolves to stdout. */
+export type IpBatch = (lines: readonly string[], opts?: IpOptions) => Promise<string>;
+
 /**
- * Runs `ip [-j] [-d] -batch -` with these lines; resolves to stdout. Async:
- * the agent runs the plugin in-process (src/cni/in-process.ts), and a
- * spawnSync there would stall its event loop for every pod.
+ * ipBatch running its `ip` (or `nsenter … ip`) through run: the Node
+ * plugin's own spawn, or the agent's command helper (command.ts).
  */
-export function ipBatch(lines: readonly string[], opts: IpOptions = {}): Promise<string> {
-  const flags = [...(opts.json === true ? ['-j'] : []), ...(opts.details === true ? ['-d'] : []), '-batch', '-'];
-  const argv = opts.netns !== undefined ? ['nsenter', `--net=${opts.netns}`, 'ip', ...flags] : ['ip', ...flags];
-  const [file, ...args] = argv as [string, ...string[]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.stdin.on('error', () => undefined); // a child that exits early: its status tells
-    child.once('error', (e) => reject(new CniError(CniCode.INTERNAL, `cannot run ${file}: ${e.message} (is iproute2/util-linux installed?)`)));
-    child.once('close', (status) => {
-      if (status === 0) resolve(Buffer.concat(out).toString('utf8'));
-      else reject(new IpCommandError(argv, lines, Buffer.concat(err).toString('utf8')));
-    });
-    child.stdin.end(`${lines.join('\n')}\n`);
-  });
+export function ipBatchWith(run: CommandRunner): IpBatch {
+  return async (lines, opts = {}) => {
+    const flags = [...(opts.json === true ? ['-j'] : []), ...(opts.details === true ? ['-d'] : []), '-batch', '-'];
+    const argv = opts.netns !== undefined ? ['nsenter', `--net=${opts.netns}`, 'ip', ...flags] : ['ip', ...flags];
+    const [file, ...args] = argv as [string, ...string[]];
+    let r;
+    try {
+      r = await run(file, args, `${lines.join('\n')}\n`);
+    } catch (e) {
+      throw new CniError(CniCode.INTERNAL, `cannot run ${file}: ${(e as Error).message} (is iproute2/util-linux installed?)`);
+    }
+    if (r.status !== 0) throw new IpCommandError(argv, lines, r.stderr);
+    return r.stdout;
+  };
 }
 
 /** The JSON arrays `ip -j -batch` printed, one per show command, in order. */

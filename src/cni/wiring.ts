@@ -27,7 +27,7 @@
 import { createHash } from 'node:crypto';
 import type { Attachment } from './config.js';
 import { CniCode, CniError } from './errors.js';
-import { ipBatch, IpCommandError, parseJsonOutputs } from './iproute.js';
+import { IpCommandError, parseJsonOutputs, type IpBatch } from './iproute.js';
 import { GATEWAY_V4, type AttachmentNames } from './names.js';
 
 export interface VethPlan extends AttachmentNames {
@@ -65,7 +65,7 @@ export interface CreatedVeth extends HostLink {
  * neighbour per pod address (no carrier until the pod end comes up). Replaces
  * a leftover veth of the same attachment (crashed ADD).
  */
-export async function createVeth(p: VethPlan): Promise<CreatedVeth> {
+export async function createVeth(ipBatch: IpBatch, p: VethPlan): Promise<CreatedVeth> {
   const dev = p.hostIfname;
   const lines = [
     `link add ${dev} mtu ${p.mtu} address ${p.hostMac} type veth peer name ${p.podIfname} mtu ${p.mtu} address ${p.podMac} netns ${p.netns}`,
@@ -86,7 +86,7 @@ export async function createVeth(p: VethPlan): Promise<CreatedVeth> {
       return replacedIfindex === undefined ? link : { ...link, replacedIfindex };
     } catch (e) {
       if (!(e instanceof IpCommandError) || !e.says('File exists') || attempt > 0) throw e;
-      const existing = await hostLink(p.hostIfname);
+      const existing = await hostLink(ipBatch, p.hostIfname);
       if (existing === undefined) {
         throw new CniError(CniCode.INTERFACE_EXISTS,
           `an interface named ${p.podIfname} already exists in ${p.netns}; choose another CNI_IFNAME or remove it`);
@@ -95,14 +95,14 @@ export async function createVeth(p: VethPlan): Promise<CreatedVeth> {
         throw new CniError(CniCode.INTERFACE_EXISTS,
           `host interface ${p.hostIfname} exists and is not this attachment's (alias ${JSON.stringify(existing.alias ?? '')}); remove it if it is stale`);
       }
-      await deleteLink(p.hostIfname); // our own leftover from an interrupted ADD
+      await deleteLink(ipBatch, p.hostIfname); // our own leftover from an interrupted ADD
       replacedIfindex = existing.ifindex;
     }
   }
 }
 
 /** Pod end: addresses, up, routes via the link-local gateway, static neighbour. */
-export async function configurePod(p: VethPlan): Promise<void> {
+export async function configurePod(ipBatch: IpBatch, p: VethPlan): Promise<void> {
   const dev = p.podIfname;
   await ipBatch([
     `link set dev ${dev} addrgenmode none`,
@@ -115,7 +115,7 @@ export async function configurePod(p: VethPlan): Promise<void> {
 }
 
 /** The host link by name, or undefined when there is none. */
-export async function hostLink(name: string): Promise<HostLink | undefined> {
+export async function hostLink(ipBatch: IpBatch, name: string): Promise<HostLink | undefined> {
   try {
     return toHostLink(parseJsonOutputs(await ipBatch([`link show dev ${name}`], { json: true, details: true }))[0]?.[0]);
   } catch (e) {
@@ -125,7 +125,7 @@ export async function hostLink(name: string): Promise<HostLink | undefined> {
 }
 
 /** Deletes a link (its veth peer, routes and tc filters go with it); false when it was not there. */
-export async function deleteLink(name: string): Promise<boolean> {
+export async function deleteLink(ipBatch: IpBatch, name: string): Promise<boolean> {
   try {
     await ipBatch([`link del dev ${name}`]);
     return true;
@@ -142,15 +142,15 @@ export interface DeletedVeth {
 }
 
 /** Removes the attachment's host veth if it is ours (alias); the pod end goes with it. */
-export async function deleteVeth(hostIfname: string, a: Attachment): Promise<DeletedVeth> {
-  const link = await hostLink(hostIfname);
+export async function deleteVeth(ipBatch: IpBatch, hostIfname: string, a: Attachment): Promise<DeletedVeth> {
+  const link = await hostLink(ipBatch, hostIfname);
   if (link === undefined) return { outcome: 'absent' };
   if (link.alias !== vethAlias(a)) return { outcome: 'foreign' };
-  return (await deleteLink(hostIfname)) ? { outcome: 'deleted', ifindex: link.ifindex } : { outcome: 'absent' };
+  return (await deleteLink(ipBatch, hostIfname)) ? { outcome: 'deleted', ifindex: link.ifindex } : { outcome: 'absent' };
 }
 
 /** Ifindexes of every host veth a sluice attachment made (alias "sluice <hash>") in our namespace. */
-export async function ourHostVethIfindexes(): Promise<Set<number>> {
+export async function ourHostVethIfindexes(ipBatch: IpBatch): Promise<Set<number>> {
   const links = parseJsonOutputs(await ipBatch(['link show'], { json: true, details: true }))[0] ?? [];
   const ours = new Set<number>();
   for (const raw of links) {
@@ -171,7 +171,7 @@ export interface PodView {
 }
 
 /** What CHECK needs to see of the pod end, in one nsenter. */
-export async function inspectPod(netns: string, ifname: string): Promise<PodView> {
+export async function inspectPod(ipBatch: IpBatch, netns: string, ifname: string): Promise<PodView> {
   let out: unknown[][];
   try {
     out = parseJsonOutputs(await ipBatch([`addr show dev ${ifname}`, `route show dev ${ifname}`], { netns, json: true, details: true }));
