@@ -13,6 +13,8 @@
 import { join } from 'node:path';
 import type { RandomSource } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
+import { HelperRunner } from '../cni/exec-runner.js';
+import { InProcessCni, ownNamespaces } from '../cni/in-process.js';
 import type { AgentConfig } from './config.js';
 import { EndpointApiServer } from './endpoints/api.js';
 import { EndpointRegistry } from './endpoints/registry.js';
@@ -69,6 +71,8 @@ export class Agent<S, P> {
   private registry: EndpointRegistry | undefined;
   private endpointApi: EndpointApiServer | undefined;
   private sweeper: EndpointSweeper | undefined;
+  /** Execs the in-process CNI plugin's `ip` children, so that the agent itself never forks per pod. */
+  private readonly cniCommands = new HelperRunner();
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly deps: AgentDeps<S, P>) {
@@ -175,6 +179,7 @@ export class Agent<S, P> {
         const podCIDRs = spec?.podCIDRs ?? (spec?.podCIDR !== undefined ? [spec.podCIDR] : []);
         return { name: config.nodeName, known: node !== undefined, podCIDRs };
       },
+      cni: new InProcessCni(config.endpointSocket, ownNamespaces(), this.cniCommands.run),
       metrics: this.metrics,
       log: this.log.child({ part: 'endpoint-api' }),
     });
@@ -217,6 +222,7 @@ export class Agent<S, P> {
     await Promise.all(informerList(this.informers).map((i) => i.stop()));
     await this.sweeper?.stop();
     await this.endpointApi?.close();
+    this.cniCommands.close();
     await this.syncLoop.stop();
     await this.probe.close();
     this.log.info('agent stopped');

@@ -23,6 +23,7 @@ import { prepareDatapath, releaseInterface, type PreparedDatapath } from './data
 import { requirePod, type CniEnv } from './env.js';
 import { CniCode, CniError } from './errors.js';
 import { crashPoint } from './hooks.js';
+import type { IpBatch } from './iproute.js';
 import { IpamStore } from './ipam.js';
 import { attachmentNames, GATEWAY_V4 } from './names.js';
 import { resolvePodCidrs } from './pod-cidr.js';
@@ -30,7 +31,7 @@ import { mark } from './timing.js';
 import type { CniInterface, CniIpConfig, CniResult, CniRoute } from './result.js';
 import { configurePod, createVeth, deleteVeth, type VethPlan } from './wiring.js';
 
-export async function cmdAdd(env: CniEnv, conf: NetConf, agent: AgentPort): Promise<CniResult> {
+export async function cmdAdd(env: CniEnv, conf: NetConf, agent: AgentPort, ip: IpBatch): Promise<CniResult> {
   const pod = requirePod(env);
   checkNetns(env.netns);
   const attachment = { containerId: env.containerId, ifname: env.ifname };
@@ -40,7 +41,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, agent: AgentPort): Prom
   mark('cidr');
   const allocs = store.allocate(attachment, cidrs);
   mark('ipam');
-  crashPoint('after-ipam');
+  crashPoint('after-ipam', env.crashAt);
   const v4 = allocs.find((a) => a.family === 4);
   if (v4 === undefined) throw new CniError(CniCode.NO_POD_CIDR, 'no IPv4 pod CIDR to allocate from (the datapath needs an IPv4 address per pod)');
 
@@ -57,10 +58,10 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, agent: AgentPort): Prom
   let hostIfindex: number | undefined; // set once its sl_lxc_v1 entry may exist
   let prepared: PreparedDatapath | undefined;
   try {
-    const host = createVeth(plan);
+    const host = await createVeth(ip, plan);
     if (conf.datapath === 'bpf' && host.replacedIfindex !== undefined) await releaseInterface(conf.pinRoot, host.replacedIfindex);
     mark('veth');
-    crashPoint('after-veth');
+    crashPoint('after-veth', env.crashAt);
     registered = true; // from here the agent may hold it, even if the request fails
     const registering = agent.register({
       containerId: env.containerId, ifname: env.ifname, netns: env.netns,
@@ -77,19 +78,19 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, agent: AgentPort): Prom
     if (prep.status === 'rejected') throw prep.reason;
     const endpoint = reg.value;
     mark('agent');
-    crashPoint('after-register');
+    crashPoint('after-register', env.crashAt);
     if (prepared !== undefined) {
       hostIfindex = host.ifindex;
       prepared.attach({ hostIfname: names.hostIfname, hostIfindex, endpointId: endpoint.endpointId, ipv4: v4.ip });
     }
     mark('programs');
-    crashPoint('after-attach');
-    configurePod(plan);
+    crashPoint('after-attach', env.crashAt);
+    await configurePod(ip, plan);
     mark('pod');
-    crashPoint('after-pod');
+    crashPoint('after-pod', env.crashAt);
   } catch (e) {
     if (e instanceof AgentUnreachable && e.neverSent) registered = false;
-    await undo(plan, registered, agent, store, conf.pinRoot, hostIfindex);
+    await undo(ip, plan, registered, agent, store, conf.pinRoot, hostIfindex);
     throw e;
   } finally {
     prepared?.close();
@@ -115,9 +116,9 @@ function checkNetns(path: string): void {
 }
 
 /** Best effort: leaves the address allocated when the agent may still hold the endpoint (DEL retries). */
-async function undo(plan: VethPlan, registered: boolean, agent: AgentPort, store: IpamStore, pinRoot: string, hostIfindex: number | undefined): Promise<void> {
+async function undo(ip: IpBatch, plan: VethPlan, registered: boolean, agent: AgentPort, store: IpamStore, pinRoot: string, hostIfindex: number | undefined): Promise<void> {
   try {
-    deleteVeth(plan.hostIfname, plan.attachment);
+    await deleteVeth(ip, plan.hostIfname, plan.attachment);
     if (hostIfindex !== undefined) await releaseInterface(pinRoot, hostIfindex);
   } catch {
     // DEL or GC will retry; the original error is what the runtime must see.

@@ -55,8 +55,11 @@ export interface NetConf {
   readonly validAttachments: readonly Attachment[] | undefined;
 }
 
+/** Where the agent serves its endpoint API unless the config says otherwise (the shim scans for the same default). */
+export const DEFAULT_AGENT_SOCKET = '/var/run/sluice/agent.sock';
+
 export const DEFAULTS = {
-  agentSocket: '/var/run/sluice/agent.sock',
+  agentSocket: DEFAULT_AGENT_SOCKET,
   mtu: 1500,
   pinRoot: '/sys/fs/bpf/sluice',
   timeoutMs: 30_000,

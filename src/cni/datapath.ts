@@ -139,14 +139,14 @@ export async function inspectDatapath(pinRoot: string, hostIfindex: number): Pro
  * snapshot belongs to a veth the later listing sees (or to one already gone),
  * and an entry written after the snapshot is not judged at all.
  */
-export async function collectInterfaces(pinRoot: string, liveIfindexes: () => ReadonlySet<number>, objectPath: string | undefined): Promise<number[]> {
+export async function collectInterfaces(pinRoot: string, liveIfindexes: () => Promise<ReadonlySet<number>>, objectPath: string | undefined): Promise<number[]> {
   const { openPinnedLxcInterfaces, removeStaleSharedLxc, sharedLxcDir } = await import('../datapath/lxc-shared.js');
   const ifaces = openPinnedLxcInterfaces(pinRoot);
   if (ifaces === undefined) return [];
   const removed: number[] = [];
   try {
     const snapshot = [...ifaces.map.entries()].map(([ifindex]) => ifindex);
-    const live = liveIfindexes();
+    const live = await liveIfindexes();
     for (const ifindex of snapshot) {
       if (!live.has(ifindex) && ifaces.map.delete(ifindex)) removed.push(ifindex);
     }

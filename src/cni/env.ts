@@ -14,6 +14,7 @@
 import { checkContainerId, checkIfname } from '../agent/endpoints/types.js';
 import { checkDnsLabel, checkDnsSubdomain } from '../policy/names.js';
 import { CniCode, CniError } from './errors.js';
+import { CRASH_ENV } from './hooks.js';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'STATUS', 'GC', 'VERSION'] as const;
 export type CniCommand = (typeof COMMANDS)[number];
@@ -38,6 +39,8 @@ export interface CniEnv {
   /** K8S_POD_NAMESPACE/K8S_POD_NAME when both are there. */
   readonly pod: PodRef | undefined;
   readonly path: readonly string[];
+  /** SLUICE_CNI_TEST_CRASH_AT (hooks.ts): a test hook, only ever set for the Node plugin process. */
+  readonly crashAt: string | undefined;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -89,6 +92,7 @@ export function readEnv(env: Env): CniEnv {
     args,
     pod: podRef(args),
     path: (env['CNI_PATH'] ?? '').split(':').filter((p) => p !== ''),
+    crashAt: env[CRASH_ENV],
   };
 }
 

@@ -19,8 +19,9 @@ import { collectInterfaces } from './datapath.js';
 import { removeAttachment } from './del.js';
 import { listHostLinks, ourVethIfindexes } from './host-links.js';
 import { IpamStore, ownerOf, parseOwner } from './ipam.js';
+import type { IpBatch } from './iproute.js';
 
-export async function cmdGc(conf: NetConf, agent: AgentPort): Promise<string[]> {
+export async function cmdGc(conf: NetConf, agent: AgentPort, ip: IpBatch): Promise<string[]> {
   const keep = new Set((conf.validAttachments ?? []).map(ownerOf));
   const store = IpamStore.forNetwork(conf.ipam.dataDir, conf.name);
   const stale = [...new Set(store.list().map((x) => x.owner))].filter((o) => !keep.has(o));
@@ -28,9 +29,9 @@ export async function cmdGc(conf: NetConf, agent: AgentPort): Promise<string[]> 
   for (const owner of stale) {
     const a = parseOwner(owner);
     if (a === undefined) continue; // not an attachment key: not ours to judge
-    await removeAttachment(a, store, agent, conf);
+    await removeAttachment(ip, a, store, agent, conf);
     removed.push(owner);
   }
-  if (conf.datapath === 'bpf') await collectInterfaces(conf.pinRoot, () => ourVethIfindexes(listHostLinks()), conf.bpfObject);
+  if (conf.datapath === 'bpf') await collectInterfaces(conf.pinRoot, async () => ourVethIfindexes(await listHostLinks(ip)), conf.bpfObject);
   return removed;
 }

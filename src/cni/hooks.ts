@@ -9,6 +9,7 @@ export const CRASH_ENV = 'SLUICE_CNI_TEST_CRASH_AT';
 
 export type CrashStep = 'after-ipam' | 'after-veth' | 'after-register' | 'after-attach' | 'after-pod';
 
-export function crashPoint(step: CrashStep, env: Readonly<Record<string, string | undefined>> = process.env): void {
-  if (env[CRASH_ENV] === step) process.kill(process.pid, 'SIGKILL');
+/** crashAt: the invocation's SLUICE_CNI_TEST_CRASH_AT (CniEnv.crashAt), never the agent's own environment. */
+export function crashPoint(step: CrashStep, crashAt: string | undefined): void {
+  if (crashAt === step) process.kill(process.pid, 'SIGKILL');
 }

@@ -8,7 +8,8 @@
  * namespace).
  */
 import { CniCode, CniError } from './errors.js';
-import { ipBatch, parseJsonOutputs } from './iproute.js';
+import { spawnSync } from 'node:child_process';
+import { parseJsonOutputs, type IpBatch } from './iproute.js';
 import { VETH_ALIAS_PREFIX, vethAlias } from './wiring.js';
 import type { Attachment } from './config.js';
 
@@ -19,11 +20,31 @@ export interface LinkSummary {
 }
 
 /**
- * Every link of the namespace. Throws when the listing fails or comes back
- * without even `lo`: an empty answer must never read as "every veth is gone".
+ * Every link of the namespace, through the caller's `ip` runner (the CNI's
+ * GC, which may run inside the agent: never a synchronous child there).
+ * Throws when the listing fails or comes back without even `lo`: an empty
+ * answer must never read as "every veth is gone".
  */
-export function listHostLinks(netns?: string): LinkSummary[] {
-  const raw = parseJsonOutputs(ipBatch(['link show'], { json: true, details: true, ...(netns !== undefined ? { netns } : {}) }))[0] ?? [];
+export async function listHostLinks(ip: IpBatch, netns?: string): Promise<LinkSummary[]> {
+  return linksOf(await ip(['link show'], { json: true, details: true, ...(netns !== undefined ? { netns } : {}) }), netns);
+}
+
+/**
+ * The same, synchronously, for the agent's periodic sweep (one short child
+ * every sweep interval; its callers' interface is synchronous).
+ */
+export function listHostLinksSync(netns?: string): LinkSummary[] {
+  const argv = [...(netns !== undefined ? ['nsenter', `--net=${netns}`] : []), 'ip', '-j', '-d', 'link', 'show'];
+  const [file, ...args] = argv as [string, ...string[]];
+  const r = spawnSync(file, args, { encoding: 'utf8' });
+  if (r.error !== undefined || r.status !== 0) {
+    throw new CniError(CniCode.INTERNAL, `${argv.join(' ')}: ${(r.stderr || r.error?.message || `exit ${String(r.status)}`).trim()}`);
+  }
+  return linksOf(r.stdout, netns);
+}
+
+function linksOf(stdout: string, netns: string | undefined): LinkSummary[] {
+  const raw = parseJsonOutputs(stdout)[0] ?? [];
   const out: LinkSummary[] = [];
   for (const r of raw) {
     const o = (r ?? {}) as Record<string, unknown>;

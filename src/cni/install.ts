@@ -1,9 +1,13 @@
 /**
  * `sluice-cni install`: puts the plugin where a runtime finds it.
  *
- *   <bin-dir>/sluice-cni              a /bin/sh wrapper that execs node on this build's plugin:
+ *   <bin-dir>/sluice-cni              the C front end (native/cni-shim, built by
+ *                                     scripts/build-cni-shim): forwards the invocation to the
+ *                                     agent, which runs the plugin in-process; falls back to ↓
+ *   <bin-dir>/sluice-cni-node         a /bin/sh wrapper that execs node on this build's plugin:
  *                                     the single-file bundle (scripts/build-cni-bundle.mjs,
  *                                     ~25 ms less start-up) or the tsc output's main.js
+ *                                     (--front node: installed as sluice-cni itself, no shim)
  *   <conf-dir>/<priority>-<name>.conflist   sluice-cni first, then the chained plugins
  *
  * The wrapper clears NODE_OPTIONS and NODE_EXTRA_CA_CERTS: the second alone
@@ -31,8 +35,13 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const ESM_MAIN = join(ROOT, 'dist/src/cni/main.js');
 const BUNDLE = join(ROOT, 'dist/bundle/cni/sluice-cni.cjs');
 const BUNDLE_INPUTS = join(ROOT, 'dist/bundle/cni/sluice-cni.inputs.json');
+const SHIM = join(ROOT, 'build/cni-shim/sluice-cni');
+/** The shim's fallback, beside it (native/cni-shim/sluice-cni.c: FALLBACK_NAME). */
+const NODE_PLUGIN = 'sluice-cni-node';
 const ENTRIES = ['auto', 'bundle', 'esm'] as const;
 type Entry = (typeof ENTRIES)[number];
+const FRONTS = ['auto', 'shim', 'node'] as const;
+type Front = (typeof FRONTS)[number];
 
 const USAGE = `usage:
   sluice-cni install --bin-dir DIR --conf-dir DIR [options]
@@ -54,6 +63,9 @@ install options:
   --entry auto|bundle|esm  what the wrapper runs: the single-file bundle (dist/bundle/cni/sluice-cni.cjs,
                          node scripts/build-cni-bundle.mjs) or dist/src/cni/main.js; auto (default): the
                          bundle when it was built from the current sources (a stale bundle is never used)
+  --front auto|shim|node   sluice-cni itself: the C front end (build/cni-shim/sluice-cni, scripts/build-cni-shim)
+                         with the node wrapper beside it as sluice-cni-node, or the node wrapper alone;
+                         auto (default): the shim when it is built
   --force                overwrite files that are not ours
 `;
 
@@ -66,6 +78,7 @@ interface InstallOptions {
   force: boolean;
   node: string;
   entry: Entry;
+  front: Front;
   plugin: Record<string, unknown>;
 }
 
@@ -88,7 +101,7 @@ export function runInstaller(argv: readonly string[]): number {
 }
 
 function parseOptions(args: readonly string[]): InstallOptions {
-  const o: InstallOptions = { binDir: '', confDir: '', name: 'sluice', priority: '05', chain: [], force: false, node: process.execPath, entry: 'auto', plugin: {} };
+  const o: InstallOptions = { binDir: '', confDir: '', name: 'sluice', priority: '05', chain: [], force: false, node: process.execPath, entry: 'auto', front: 'auto', plugin: {} };
   const ipam: Record<string, unknown> = { type: 'sluice' };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i] ?? '';
@@ -121,6 +134,10 @@ function parseOptions(args: readonly string[]): InstallOptions {
         if (!(ENTRIES as readonly string[]).includes(value)) throw new Error(`--entry "${value}": one of ${ENTRIES.join(', ')}`);
         o.entry = value as Entry;
         break;
+      case '--front':
+        if (!(FRONTS as readonly string[]).includes(value)) throw new Error(`--front "${value}": one of ${FRONTS.join(', ')}`);
+        o.front = value as Front;
+        break;
       default: throw new Error(`unknown option ${flag}\n${USAGE}`);
     }
   }
@@ -130,9 +147,13 @@ function parseOptions(args: readonly string[]): InstallOptions {
 }
 
 function install(o: InstallOptions): void {
-  const wrapperPath = join(o.binDir, PLUGIN_TYPE);
+  const pluginPath = join(o.binDir, PLUGIN_TYPE);
   const confPath = join(o.confDir, `${o.priority}-${o.name}.conflist`);
+  const shim = o.front === 'node' ? false : existsSync(SHIM);
+  if (o.front === 'shim' && !shim) throw new Error(`--front shim: ${SHIM} does not exist (bash scripts/build-cni-shim)`);
+  const wrapperPath = shim ? join(o.binDir, NODE_PLUGIN) : pluginPath;
   if (!o.force) {
+    refuseForeign(pluginPath, isOurWrapper, 'it is not a sluice-cni wrapper');
     refuseForeign(wrapperPath, isOurWrapper, 'it is not a sluice-cni wrapper');
     refuseForeign(confPath, isOurConflist, `its first plugin is not ${PLUGIN_TYPE}`);
   }
@@ -140,6 +161,12 @@ function install(o: InstallOptions): void {
   mkdirSync(o.confDir, { recursive: true });
   const entry = pluginEntry(o.entry);
   writeAtomic(wrapperPath, wrapper(o.node, entry), 0o755);
+  if (shim) {
+    writeAtomic(pluginPath, readFileSync(SHIM), 0o755);
+    process.stdout.write(`installed ${pluginPath} (front end; falls back to ${NODE_PLUGIN})\n`);
+  } else if (existsSync(join(o.binDir, NODE_PLUGIN)) && isOurWrapper(join(o.binDir, NODE_PLUGIN))) {
+    rmSync(join(o.binDir, NODE_PLUGIN)); // a shim install before: nothing execs it now
+  }
   const version = chainVersion(o.binDir, o.chain);
   const conflist = {
     cniVersion: version,
@@ -156,9 +183,9 @@ function install(o: InstallOptions): void {
 }
 
 function uninstall(o: InstallOptions): void {
-  const wrapperPath = join(o.binDir, PLUGIN_TYPE);
   const confPath = join(o.confDir, `${o.priority}-${o.name}.conflist`);
-  for (const [path, ours] of [[confPath, isOurConflist], [wrapperPath, isOurWrapper]] as const) {
+  const files = [[confPath, isOurConflist], [join(o.binDir, PLUGIN_TYPE), isOurWrapper], [join(o.binDir, NODE_PLUGIN), isOurWrapper]] as const;
+  for (const [path, ours] of files) {
     if (!existsSync(path)) continue;
     if (!ours(path) && !o.force) throw new Error(`${path} is not ours; left in place (--force removes it)`);
     rmSync(path);
@@ -237,9 +264,10 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Our wrapper script, or our shim binary (its marker string contains the wrapper's). */
 function isOurWrapper(path: string): boolean {
   try {
-    return readFileSync(path, 'utf8').includes(WRAPPER_MARKER);
+    return readFileSync(path).includes(WRAPPER_MARKER);
   } catch {
     return false;
   }
@@ -258,7 +286,7 @@ function refuseForeign(path: string, ours: (p: string) => boolean, why: string):
   if (existsSync(path) && !ours(path)) throw new Error(`${path} exists and ${why}; not overwriting it (use --force to replace it)`);
 }
 
-function writeAtomic(path: string, content: string, mode: number): void {
+function writeAtomic(path: string, content: string | Buffer, mode: number): void {
   const tmp = join(dirname(path), `.${process.pid}.sluice-cni.tmp`);
   writeFileSync(tmp, content, { mode });
   chmodSync(tmp, mode);

@@ -8,7 +8,7 @@
  * and carries iproute2's message, which callers inspect for errno text
  * ("File exists", "Cannot find device").
  */
-import { spawnSync } from 'node:child_process';
+import type { CommandRunner } from './command.js';
 import { CniCode, CniError } from './errors.js';
 
 export class IpCommandError extends CniError {
@@ -39,14 +39,26 @@ export interface IpOptions {
 }
 
 /** Runs `ip [-j] [-d] -batch -` with these lines; resolves to stdout. */
-export function ipBatch(lines: readonly string[], opts: IpOptions = {}): string {
-  const flags = [...(opts.json === true ? ['-j'] : []), ...(opts.details === true ? ['-d'] : []), '-batch', '-'];
-  const argv = opts.netns !== undefined ? ['nsenter', `--net=${opts.netns}`, 'ip', ...flags] : ['ip', ...flags];
-  const [file, ...args] = argv as [string, ...string[]];
-  const r = spawnSync(file, args, { input: `${lines.join('\n')}\n`, encoding: 'utf8', maxBuffer: 16 << 20 });
-  if (r.error !== undefined) throw new CniError(CniCode.INTERNAL, `cannot run ${file}: ${r.error.message} (is iproute2/util-linux installed?)`);
-  if (r.status !== 0) throw new IpCommandError(argv, lines, r.stderr);
-  return r.stdout;
+export type IpBatch = (lines: readonly string[], opts?: IpOptions) => Promise<string>;
+
+/**
+ * ipBatch running its `ip` (or `nsenter … ip`) through run: the Node
+ * plugin's own spawn, or the agent's command helper (command.ts).
+ */
+export function ipBatchWith(run: CommandRunner): IpBatch {
+  return async (lines, opts = {}) => {
+    const flags = [...(opts.json === true ? ['-j'] : []), ...(opts.details === true ? ['-d'] : []), '-batch', '-'];
+    const argv = opts.netns !== undefined ? ['nsenter', `--net=${opts.netns}`, 'ip', ...flags] : ['ip', ...flags];
+    const [file, ...args] = argv as [string, ...string[]];
+    let r;
+    try {
+      r = await run(file, args, `${lines.join('\n')}\n`);
+    } catch (e) {
+      throw new CniError(CniCode.INTERNAL, `cannot run ${file}: ${(e as Error).message} (is iproute2/util-linux installed?)`);
+    }
+    if (r.status !== 0) throw new IpCommandError(argv, lines, r.stderr);
+    return r.stdout;
+  };
 }
 
 /** The JSON arrays `ip -j -batch` printed, one per show command, in order. */

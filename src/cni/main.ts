@@ -8,9 +8,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { invoke } from './plugin.js';
-import { mark, timingLine } from './timing.js';
+import { mark, startTiming, timingLine } from './timing.js';
 
 async function main(): Promise<number> {
+  startTiming(process.env);
   mark('start');
   const argv = process.argv.slice(2);
   if (argv.length > 0) {

@@ -7,11 +7,13 @@
 import { AgentPort } from './agent.js';
 import { cmdAdd } from './add.js';
 import { cmdCheck } from './check.js';
+import { spawnCommand, type CommandRunner } from './command.js';
 import { decodeConfig, parseConfig, type NetConf } from './config.js';
 import { cmdDel } from './del.js';
 import { readCommand, readEnv, type CniCommand } from './env.js';
 import { CniCode, CniError } from './errors.js';
 import { cmdGc } from './gc.js';
+import { ipBatchWith } from './iproute.js';
 import { encodeResult } from './result.js';
 import { cmdStatus } from './status.js';
 import { CURRENT_VERSION, isSupported, requireVersionFor, SUPPORTED_VERSIONS } from './version.js';
@@ -24,7 +26,8 @@ export interface Outcome {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-export async function invoke(env: Env, stdin: string): Promise<Outcome> {
+/** run: how `ip` children are started (the Node plugin spawns them; the agent passes its command helper). */
+export async function invoke(env: Env, stdin: string, run: CommandRunner = spawnCommand): Promise<Outcome> {
   let version: string = CURRENT_VERSION;
   try {
     const command = readCommand(env);
@@ -38,20 +41,21 @@ export async function invoke(env: Env, stdin: string): Promise<Outcome> {
     const conf = parseConfig(raw);
     minimumVersion(command, conf);
     const agent = new AgentPort(conf.agentSocket, conf.timeoutMs);
+    const ip = ipBatchWith(run);
     switch (command) {
       case 'ADD':
-        return ok(`${JSON.stringify(encodeResult(await cmdAdd(cniEnv, conf, agent), conf.cniVersion))}\n`);
+        return ok(`${JSON.stringify(encodeResult(await cmdAdd(cniEnv, conf, agent, ip), conf.cniVersion))}\n`);
       case 'DEL':
-        await cmdDel(cniEnv, conf, agent);
+        await cmdDel(cniEnv, conf, agent, ip);
         return ok('');
       case 'CHECK':
-        await cmdCheck(cniEnv, conf, agent);
+        await cmdCheck(cniEnv, conf, agent, ip);
         return ok('');
       case 'STATUS':
         await cmdStatus(conf, agent);
         return ok('');
       case 'GC':
-        await cmdGc(conf, agent);
+        await cmdGc(conf, agent, ip);
         return ok('');
     }
   } catch (e) {

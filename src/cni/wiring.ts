@@ -27,7 +27,7 @@
 import { createHash } from 'node:crypto';
 import type { Attachment } from './config.js';
 import { CniCode, CniError } from './errors.js';
-import { ipBatch, IpCommandError, parseJsonOutputs } from './iproute.js';
+import { IpCommandError, parseJsonOutputs, type IpBatch } from './iproute.js';
 import { GATEWAY_V4, type AttachmentNames } from './names.js';
 
 export interface VethPlan extends AttachmentNames {
@@ -65,7 +65,7 @@ export interface CreatedVeth extends HostLink {
  * neighbour per pod address (no carrier until the pod end comes up). Replaces
  * a leftover veth of the same attachment (crashed ADD).
  */
-export function createVeth(p: VethPlan): CreatedVeth {
+export async function createVeth(ipBatch: IpBatch, p: VethPlan): Promise<CreatedVeth> {
   const dev = p.hostIfname;
   const lines = [
     `link add ${dev} mtu ${p.mtu} address ${p.hostMac} type veth peer name ${p.podIfname} mtu ${p.mtu} address ${p.podMac} netns ${p.netns}`,
@@ -82,11 +82,11 @@ export function createVeth(p: VethPlan): CreatedVeth {
   let replacedIfindex: number | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
-      const link = toHostLink(parseJsonOutputs(ipBatch(lines, { json: true, details: true }))[0]?.[0]);
+      const link = toHostLink(parseJsonOutputs(await ipBatch(lines, { json: true, details: true }))[0]?.[0]);
       return replacedIfindex === undefined ? link : { ...link, replacedIfindex };
     } catch (e) {
       if (!(e instanceof IpCommandError) || !e.says('File exists') || attempt > 0) throw e;
-      const existing = hostLink(p.hostIfname);
+      const existing = await hostLink(ipBatch, p.hostIfname);
       if (existing === undefined) {
         throw new CniError(CniCode.INTERFACE_EXISTS,
           `an interface named ${p.podIfname} already exists in ${p.netns}; choose another CNI_IFNAME or remove it`);
@@ -95,16 +95,16 @@ export function createVeth(p: VethPlan): CreatedVeth {
         throw new CniError(CniCode.INTERFACE_EXISTS,
           `host interface ${p.hostIfname} exists and is not this attachment's (alias ${JSON.stringify(existing.alias ?? '')}); remove it if it is stale`);
       }
-      deleteLink(p.hostIfname); // our own leftover from an interrupted ADD
+      await deleteLink(ipBatch, p.hostIfname); // our own leftover from an interrupted ADD
       replacedIfindex = existing.ifindex;
     }
   }
 }
 
 /** Pod end: addresses, up, routes via the link-local gateway, static neighbour. */
-export function configurePod(p: VethPlan): void {
+export async function configurePod(ipBatch: IpBatch, p: VethPlan): Promise<void> {
   const dev = p.podIfname;
-  ipBatch([
+  await ipBatch([
     `link set dev ${dev} addrgenmode none`,
     ...p.addresses.map((a) => `addr replace ${a} dev ${dev}`),
     `neigh replace ${GATEWAY_V4} lladdr ${p.hostMac} dev ${dev} nud permanent`,
@@ -115,9 +115,9 @@ export function configurePod(p: VethPlan): void {
 }
 
 /** The host link by name, or undefined when there is none. */
-export function hostLink(name: string): HostLink | undefined {
+export async function hostLink(ipBatch: IpBatch, name: string): Promise<HostLink | undefined> {
   try {
-    return toHostLink(parseJsonOutputs(ipBatch([`link show dev ${name}`], { json: true, details: true }))[0]?.[0]);
+    return toHostLink(parseJsonOutputs(await ipBatch([`link show dev ${name}`], { json: true, details: true }))[0]?.[0]);
   } catch (e) {
     if (e instanceof IpCommandError && e.says('does not exist')) return undefined;
     throw e;
@@ -125,9 +125,9 @@ export function hostLink(name: string): HostLink | undefined {
 }
 
 /** Deletes a link (its veth peer, routes and tc filters go with it); false when it was not there. */
-export function deleteLink(name: string): boolean {
+export async function deleteLink(ipBatch: IpBatch, name: string): Promise<boolean> {
   try {
-    ipBatch([`link del dev ${name}`]);
+    await ipBatch([`link del dev ${name}`]);
     return true;
   } catch (e) {
     if (e instanceof IpCommandError && (e.says('Cannot find device') || e.says('does not exist'))) return false;
@@ -142,11 +142,11 @@ export interface DeletedVeth {
 }
 
 /** Removes the attachment's host veth if it is ours (alias); the pod end goes with it. */
-export function deleteVeth(hostIfname: string, a: Attachment): DeletedVeth {
-  const link = hostLink(hostIfname);
+export async function deleteVeth(ipBatch: IpBatch, hostIfname: string, a: Attachment): Promise<DeletedVeth> {
+  const link = await hostLink(ipBatch, hostIfname);
   if (link === undefined) return { outcome: 'absent' };
   if (link.alias !== vethAlias(a)) return { outcome: 'foreign' };
-  return deleteLink(hostIfname) ? { outcome: 'deleted', ifindex: link.ifindex } : { outcome: 'absent' };
+  return (await deleteLink(ipBatch, hostIfname)) ? { outcome: 'deleted', ifindex: link.ifindex } : { outcome: 'absent' };
 }
 
 export interface PodView {
@@ -160,10 +160,10 @@ export interface PodView {
 }
 
 /** What CHECK needs to see of the pod end, in one nsenter. */
-export function inspectPod(netns: string, ifname: string): PodView {
+export async function inspectPod(ipBatch: IpBatch, netns: string, ifname: string): Promise<PodView> {
   let out: unknown[][];
   try {
-    out = parseJsonOutputs(ipBatch([`addr show dev ${ifname}`, `route show dev ${ifname}`], { netns, json: true, details: true }));
+    out = parseJsonOutputs(await ipBatch([`addr show dev ${ifname}`, `route show dev ${ifname}`], { netns, json: true, details: true }));
   } catch (e) {
     if (e instanceof IpCommandError && e.says('does not exist')) return { exists: false, addresses: [], routes: [] };
     throw e;

@@ -5,7 +5,8 @@ import { linkSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writ
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EndpointApiServer } from '../../src/agent/endpoints/api.js';
+import { EndpointApiServer, type CniExecPort } from '../../src/agent/endpoints/api.js';
+import { request as httpRequest } from 'node:http';
 import { EndpointApiError, EndpointClient } from '../../src/agent/endpoints/client.js';
 import { EndpointRegistry } from '../../src/agent/endpoints/registry.js';
 import { EndpointStateFile } from '../../src/agent/endpoints/state-file.js';
@@ -30,7 +31,7 @@ interface Ctx {
   sync: (wait: boolean) => Promise<void>;
 }
 
-async function withApi(fn: (c: Ctx) => Promise<void>): Promise<void> {
+async function withApi(fn: (c: Ctx) => Promise<void>, cni?: CniExecPort): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-agent-api-'));
   const socket = join(dir, 'run', 'agent.sock');
   const registry = await EndpointRegistry.open({ store: new EndpointStateFile(join(dir, 'endpoints.json')) });
@@ -45,6 +46,7 @@ async function withApi(fn: (c: Ctx) => Promise<void>): Promise<void> {
       ctx.syncs.push({ reason, wait });
       return ctx.sync(wait);
     },
+    ...(cni !== undefined ? { cni } : {}),
   });
   await server.listen(socket);
   try {
@@ -177,4 +179,51 @@ test('a stale socket is replaced; a live one or a non-socket file is refused', a
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** A raw HTTP exchange on the socket: status, headers, body bytes. */
+function raw(socket: string, method: string, path: string, body?: string): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath: socket, method, path, headers: body !== undefined ? { 'content-type': 'application/json' } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('POST /v1/cni/exec: the outcome as raw bytes with exit code and stdout length; a fallback is 421; GET counts', async () => {
+  const seen: unknown[] = [];
+  const cni: CniExecPort = {
+    exec: (body) => {
+      seen.push(body);
+      const env = (body as { env: { CNI_COMMAND: string } }).env;
+      return Promise.resolve(env.CNI_COMMAND === 'ADD'
+        ? { kind: 'done', outcome: { stdout: '{"cniVersion":"1.1.0","ips":["é"]}\n', stderr: 'warn\n', exitCode: 0 } }
+        : { kind: 'fallback', reason: 'not-here', detail: 'other netns' });
+    },
+    stats: () => ({ done: 1, fallback: { 'not-here': 1, 'not-mine': 0, 'not-in-process': 0 } }),
+  };
+  await withApi(async (c) => {
+    const done = await raw(c.socket, 'POST', '/v1/cni/exec', JSON.stringify({ env: { CNI_COMMAND: 'ADD' }, stdin: '{}', namespaces: {} }));
+    assert.equal(done.status, 200);
+    assert.equal(done.headers['x-sluice-cni-exit'], '0');
+    const outLen = Number(done.headers['x-sluice-cni-stdout']);
+    assert.equal(outLen, Buffer.byteLength('{"cniVersion":"1.1.0","ips":["é"]}\n'));
+    assert.equal(done.body.subarray(0, outLen).toString('utf8'), '{"cniVersion":"1.1.0","ips":["é"]}\n');
+    assert.equal(done.body.subarray(outLen).toString('utf8'), 'warn\n');
+    const fb = await raw(c.socket, 'POST', '/v1/cni/exec', JSON.stringify({ env: { CNI_COMMAND: 'DEL' }, stdin: '{}', namespaces: {} }));
+    assert.equal(fb.status, 421);
+    assert.deepEqual(JSON.parse(fb.body.toString('utf8')), { fallback: 'not-here', detail: 'other netns' });
+    assert.equal(seen.length, 2);
+    const stats = await raw(c.socket, 'GET', '/v1/cni/exec');
+    assert.deepEqual(JSON.parse(stats.body.toString('utf8')), { done: 1, fallback: { 'not-here': 1, 'not-mine': 0, 'not-in-process': 0 } });
+    assert.equal((await raw(c.socket, 'PUT', '/v1/cni/exec', '{}')).status, 400);
+  }, cni);
+  // Without a CNI port (an agent that does not run invocations): 404, on which the shim falls back.
+  await withApi(async (c) => {
+    assert.equal((await raw(c.socket, 'POST', '/v1/cni/exec', '{}')).status, 404);
+  });
 });

@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { hasHostVeth, listHostLinks, ourVethIfindexes } from '../../src/cni/host-links.js';
+import { spawnCommand } from '../../src/cni/command.js';
+import { hasHostVeth, listHostLinks, listHostLinksSync, ourVethIfindexes } from '../../src/cni/host-links.js';
+import { ipBatchWith } from '../../src/cni/iproute.js';
 import { attachmentNames } from '../../src/cni/names.js';
 import { vethAlias } from '../../src/cni/wiring.js';
 
@@ -16,7 +18,7 @@ function ip(...args: string[]): void {
   if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
 }
 
-test('lists links in another namespace; finds an attachment\'s veth by name or by ifindex with its alias', () => {
+test('lists links in another namespace; finds an attachment\'s veth by name or by ifindex with its alias', async () => {
   const ns = `sluice-sw-${randomBytes(4).toString('hex')}`;
   const path = `/var/run/netns/${ns}`;
   const a = { containerId: 'hl-pod', ifname: 'eth0' };
@@ -26,7 +28,8 @@ test('lists links in another namespace; finds an attachment\'s veth by name or b
   try {
     ip('-n', ns, 'link', 'add', name, 'type', 'veth', 'peer', 'name', 'foreign0');
     ip('-n', ns, 'link', 'set', 'dev', name, 'alias', vethAlias(a));
-    const links = listHostLinks(path);
+    const links = listHostLinksSync(path);
+    assert.deepEqual(await listHostLinks(ipBatchWith(spawnCommand), path), links, 'the async listing (CNI GC) sees the same');
     const mine = links.find((l) => l.ifname === name);
     const foreign = links.find((l) => l.ifname === 'foreign0');
     assert.ok(mine !== undefined && foreign !== undefined, JSON.stringify(links));
@@ -37,11 +40,12 @@ test('lists links in another namespace; finds an attachment\'s veth by name or b
     assert.equal(hasHostVeth(links, a, 'lxcrenamed000', mine.ifindex), true, 'by ifindex with the alias');
     assert.equal(hasHostVeth(links, other, attachmentNames(other).hostIfname, foreign.ifindex), false, 'an ifindex reused by another link does not count');
     ip('-n', ns, 'link', 'del', name); // its peer goes with it
-    const after = listHostLinks(path);
+    const after = listHostLinksSync(path);
     assert.deepEqual(after.map((l) => l.ifname), ['lo']);
     assert.equal(hasHostVeth(after, a, name, mine.ifindex), false);
   } finally {
     spawnSync('ip', ['netns', 'delete', ns]);
   }
-  assert.throws(() => listHostLinks(path), /nsenter/, 'a namespace that is gone is an error, never an empty listing');
+  assert.throws(() => listHostLinksSync(path), /nsenter/, 'a namespace that is gone is an error, never an empty listing');
+  await assert.rejects(listHostLinks(ipBatchWith(spawnCommand), path), /nsenter/, 'the same for the async listing');
 });

@@ -28,6 +28,10 @@ test('install writes an executable wrapper and a conflist; chains negotiate the 
     assert.equal(r.status, 0, r.stderr);
     const wrapper = join(bin, 'sluice-cni');
     assert.equal(statSync(wrapper).mode & 0o777, 0o755);
+    // sluice-cni is the C front end (an ELF binary); the node wrapper it falls back to lies beside it.
+    assert.equal(readFileSync(wrapper).subarray(0, 4).toString('latin1'), '\x7fELF');
+    assert.match(readFileSync(join(bin, 'sluice-cni-node'), 'utf8'), /^#!\/bin\/sh\n# sluice-cni wrapper/);
+    assert.equal(statSync(join(bin, 'sluice-cni-node')).mode & 0o777, 0o755);
     // The wrapper drops NODE_EXTRA_CA_CERTS/NODE_OPTIONS and answers VERSION like the plugin.
     const v = spawnSync(wrapper, [], { input: '', encoding: 'utf8', env: { CNI_COMMAND: 'VERSION', NODE_OPTIONS: '--no-such-flag' } });
     assert.equal(v.status, 0, v.stderr);
@@ -56,7 +60,14 @@ test('install writes an executable wrapper and a conflist; chains negotiate the 
     const un = cli(['uninstall', '--bin-dir', bin, '--conf-dir', conf]);
     assert.equal(un.status, 0, un.stderr);
     assert.equal(existsSync(wrapper), false);
+    assert.equal(existsSync(join(bin, 'sluice-cni-node')), false);
     assert.equal(existsSync(join(conf, '05-sluice.conflist')), false);
+
+    // --front node: the wrapper alone, as sluice-cni.
+    assert.equal(cli(['install', '--bin-dir', bin, '--conf-dir', conf, '--front', 'node']).status, 0);
+    assert.match(readFileSync(wrapper, 'utf8'), /^#!\/bin\/sh\n# sluice-cni wrapper/);
+    assert.equal(existsSync(join(bin, 'sluice-cni-node')), false);
+    assert.equal(cli(['uninstall', '--bin-dir', bin, '--conf-dir', conf]).status, 0);
     assert.equal(existsSync(join(conf, '05-other.conflist')), true);
     assert.equal(existsSync(join(bin, 'portmap')), true);
   } finally {
@@ -80,8 +91,8 @@ test('--entry: the wrapper runs the single-file bundle or main.js; auto never ta
     const runs = (entry: string): string => {
       const r = cli(['install', '--bin-dir', bin, '--conf-dir', conf, '--entry', entry]);
       assert.equal(r.status, 0, r.stderr);
-      const line = readFileSync(join(bin, 'sluice-cni'), 'utf8').split('\n').find((l) => l.startsWith('exec ')) ?? '';
-      // The plugin answers VERSION through whichever file the wrapper execs.
+      const line = readFileSync(join(bin, 'sluice-cni-node'), 'utf8').split('\n').find((l) => l.startsWith('exec ')) ?? '';
+      // The plugin answers VERSION (the shim falls back for it) through whichever file the wrapper execs.
       const v = spawnSync(join(bin, 'sluice-cni'), [], { input: '', encoding: 'utf8', env: { CNI_COMMAND: 'VERSION' } });
       assert.equal(v.status, 0, v.stderr);
       assert.deepEqual((JSON.parse(v.stdout) as { supportedVersions: string[] }).supportedVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']);
@@ -89,7 +100,7 @@ test('--entry: the wrapper runs the single-file bundle or main.js; auto never ta
     };
     assert.ok(runs('bundle').endsWith(`'${bundle}' "$@"`));
     assert.ok(runs('esm').endsWith(`'${CNI_MAIN}' "$@"`));
-    // auto, in a copy of the layout: the bundle while its recorded inputs match the sources, main.js once one differs.
+    // auto, in a copy of the layout (no shim built there: the wrapper is sluice-cni itself): the bundle while its recorded inputs match the sources, main.js once one differs.
     const root = join(dir, 'repo');
     const copy = join(root, 'dist', 'bundle', 'cni', 'sluice-cni.cjs');
     mkdirSync(dirname(copy), { recursive: true });

@@ -10,10 +10,13 @@ import { CniNode, podArgs } from './helpers/harness.js';
 
 const PODS = 50;
 
-test(`${PODS} parallel ADDs then ${PODS} parallel DELs: unique addresses, nothing leaked`, async () => {
-  const node = new CniNode('10.244.12.0/24');
+// agent in the root netns: every invocation is a Node plugin process (the shim falls back); in the node
+// netns: all 100 run concurrently inside the agent (the shim's fast path), sharing its event loop.
+for (const agentIn of ['root', 'node'] as const) {
+test(`${PODS} parallel ADDs then ${PODS} parallel DELs: unique addresses, nothing leaked (agent in the ${agentIn} netns)`, async () => {
+  const node = new CniNode(agentIn === 'root' ? '10.244.12.0/24' : '10.244.13.0/24');
   try {
-    await node.setUp();
+    await node.setUp({ agent: true, agentIn });
     const conf = node.conf();
     const pods = Array.from({ length: PODS }, (_, i) => ({ id: `par-${i}`, netns: node.addPodNetns(`q${i}`) }));
     const adds = await Promise.all(pods.map((p) =>
@@ -37,7 +40,11 @@ test(`${PODS} parallel ADDs then ${PODS} parallel DELs: unique addresses, nothin
     assert.deepEqual(node.hostVeths(), []);
     assert.deepEqual(node.hostRoutes(), []);
     assert.deepEqual(await node.agentClient().list(), []);
+    const stats = await node.inProcessStats();
+    assert.equal(agentIn === 'node' ? stats.done : stats.fallback['not-here'], 2 * PODS);
+    assert.equal(agentIn === 'node' ? stats.fallback['not-here'] : stats.done, 0);
   } finally {
     await node.tearDown();
   }
 });
+}

@@ -20,10 +20,13 @@ function nsName(path: string): string {
   return path.split('/').pop() ?? '';
 }
 
-test('ADD wires and protects a pod; CHECK passes, then fails after breakage; DEL cleans up twice', async () => {
+// The agent in the root netns: the shim's invocations are "not here" and run in the Node plugin (fallback);
+// in the node netns, where the plugin runs: the agent runs each one in-process (the shim's fast path).
+for (const agentIn of ['root', 'node'] as const) {
+test(`ADD wires and protects a pod; CHECK passes, then fails after breakage; DEL cleans up twice (agent in the ${agentIn} netns)`, async () => {
   const node = new CniNode();
   try {
-    await node.setUp();
+    await node.setUp({ agent: true, agentIn });
     const a = node.addPodNetns('a');
     const b = node.addPodNetns('b');
     const conf = node.conf({ mtu: 1400, dns: { nameservers: ['10.96.0.10'], search: ['default.svc.cluster.local'] } });
@@ -103,10 +106,16 @@ test('ADD wires and protects a pod; CHECK passes, then fails after breakage; DEL
     assert.equal(unknown.exitCode, 0, unknown.stdout);
     // The endpoint entries are the agent's to delete (not wired yet); the programs went with the veth.
     assert.ok(endpointEntries(node.pinRoot).length <= 2);
+    // 9 invocations: 2 ADD, 3 CHECK, 4 DEL — each ran where the agent's namespace says.
+    const stats = await node.inProcessStats();
+    assert.deepEqual(stats, agentIn === 'node'
+      ? { done: 9, fallback: { 'not-here': 0, 'not-mine': 0, 'not-in-process': 0 } }
+      : { done: 0, fallback: { 'not-here': 9, 'not-mine': 0, 'not-in-process': 0 } });
   } finally {
     await node.tearDown();
   }
 });
+}
 
 test('DEL succeeds when the netns is already gone', async () => {
   const node = new CniNode();

@@ -8,6 +8,9 @@
  *   GET    /v1/endpoints/{containerId}/{ifname}    → {endpoint} | 404
  *   DELETE /v1/endpoints/{containerId}/{ifname}    → {deleted, endpoint?} (200 even when absent)
  *   GET    /v1/node                                → {name, known, podCIDRs} (the CNI's IPAM range)
+ *   POST   /v1/cni/exec     {env, stdin, namespaces} → 200 the plugin's stdout+stderr (x-sluice-cni-exit,
+ *                                                   x-sluice-cni-stdout: its length) | 421 {fallback}
+ *   GET    /v1/cni/exec                            → {done, fallback: {reason: count}}
  *
  * POST answers only once the endpoint's policy is in the maps (the pod's
  * interface must not come up before), or 503 "unavailable" after the
@@ -18,6 +21,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { AgentError, asError, type AgentErrorCode } from '../errors.js';
 import { closeServer } from '../http-server.js';
+import type { InProcessAnswer, InProcessStats } from '../../cni/in-process.js';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { ReadinessReport } from '../readiness.js';
@@ -34,6 +38,13 @@ export interface EndpointApiDeps {
   readonly log: Logger;
   /** This node as the informer sees it (the CNI allocates pod IPs from its podCIDRs). */
   readonly node?: () => NodeInfo;
+  /** Runs a CNI invocation the sluice-cni front end forwarded (src/cni/in-process.ts). */
+  readonly cni?: CniExecPort;
+}
+
+export interface CniExecPort {
+  exec(body: unknown): Promise<InProcessAnswer>;
+  stats(): InProcessStats;
 }
 
 export interface NodeInfo {
@@ -45,6 +56,8 @@ export interface NodeInfo {
 }
 
 const MAX_BODY = 64 * 1024;
+/** A forwarded CNI config can carry a large prevResult; the shim reads at most 4 MiB of stdin. */
+const MAX_CNI_BODY = 4 * 1024 * 1024 + 64 * 1024;
 
 const STATUS_OF: Record<AgentErrorCode, number> = {
   'invalid-argument': 400,
@@ -61,6 +74,8 @@ const STATUS_OF: Record<AgentErrorCode, number> = {
 interface Reply {
   readonly status: number;
   readonly body: unknown;
+  /** Sent as is instead of JSON (the CNI front end writes these bytes back verbatim). */
+  readonly raw?: { readonly headers: Record<string, string>; readonly bytes: Buffer };
 }
 
 class InvalidRequest extends AgentError {
@@ -104,6 +119,11 @@ export class EndpointApiServer {
       else this.deps.log.info({ method: req.method, url: req.url, error: asError(e).message }, `endpoint API ${op} rejected`);
     }
     this.deps.metrics.endpointRequests.inc({ op, status: String(reply.status) });
+    if (reply.raw !== undefined) {
+      res.writeHead(reply.status, { ...reply.raw.headers, 'content-type': 'application/octet-stream', 'content-length': reply.raw.bytes.length });
+      res.end(reply.raw.bytes);
+      return;
+    }
     const text = `${JSON.stringify(reply.body)}\n`;
     res.writeHead(reply.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
@@ -126,6 +146,13 @@ export class EndpointApiServer {
       const node = this.deps.node;
       if (node === undefined) throw new AgentError('not-found', 'this agent does not serve /v1/node');
       return { op: 'node', run: () => Promise.resolve({ status: 200, body: node() }) };
+    }
+    if (parts.length === 3 && parts[1] === 'cni' && parts[2] === 'exec') {
+      const cni = this.deps.cni;
+      if (cni === undefined) throw new AgentError('not-found', 'this agent does not run CNI invocations'); // the shim falls back on 404
+      if (method === 'GET') return { op: 'cni-stats', run: () => Promise.resolve({ status: 200, body: cni.stats() }) };
+      if (method === 'POST') return { op: 'cni-exec', run: () => this.cniExec(cni, req) };
+      notAllowed('GET, POST');
     }
     if (parts[1] === 'endpoints' && parts.length === 2) {
       if (method === 'GET') return { op: 'list', run: () => Promise.resolve({ status: 200, body: { endpoints: this.deps.registry.list() } }) };
@@ -159,6 +186,19 @@ export class EndpointApiServer {
     return { status: result.created ? 201 : 200, body: { endpoint: result.endpoint } };
   }
 
+  /** 421 (Misdirected Request) for a fallback: nothing was done, the shim runs the Node plugin instead. */
+  private async cniExec(cni: CniExecPort, req: IncomingMessage): Promise<Reply> {
+    const answer = await cni.exec(await readJson(req, MAX_CNI_BODY));
+    if (answer.kind === 'fallback') return { status: 421, body: { fallback: answer.reason, detail: answer.detail } };
+    const { stdout, stderr, exitCode } = answer.outcome;
+    const out = Buffer.from(stdout, 'utf8');
+    return {
+      status: 200,
+      body: undefined,
+      raw: { headers: { 'x-sluice-cni-exit': String(exitCode), 'x-sluice-cni-stdout': String(out.length) }, bytes: Buffer.concat([out, Buffer.from(stderr, 'utf8')]) },
+    };
+  }
+
   private get(containerId: string, ifname: string): Reply {
     const e = this.deps.registry.get(containerId, ifname);
     if (e === undefined) throw new AgentError('not-found', `no endpoint ${containerId}/${ifname}`);
@@ -183,7 +223,7 @@ function checkPathParams(containerId: string, ifname: string): void {
   if (problems.length > 0) throw new InvalidRequest(problems);
 }
 
-function readJson(req: IncomingMessage): Promise<unknown> {
+function readJson(req: IncomingMessage, maxBody = MAX_BODY): Promise<unknown> {
   const type = req.headers['content-type'];
   if (type !== undefined && !/^application\/json\b/i.test(type)) {
     return Promise.reject(new AgentError('invalid-argument', `content-type must be application/json, got "${type}"`));
@@ -193,12 +233,12 @@ function readJson(req: IncomingMessage): Promise<unknown> {
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
+      if (size <= maxBody) chunks.push(c);
     });
     req.on('error', reject);
     req.on('end', () => {
-      if (size > MAX_BODY) {
-        reject(new AgentError('invalid-argument', `body larger than ${MAX_BODY} bytes`));
+      if (size > maxBody) {
+        reject(new AgentError('invalid-argument', `body larger than ${maxBody} bytes`));
         return;
       }
       try {

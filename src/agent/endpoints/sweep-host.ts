@@ -19,7 +19,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { errnoCode } from '../errors.js';
-import { hasHostVeth, listHostLinks } from '../../cni/host-links.js';
+import { hasHostVeth, listHostLinksSync } from '../../cni/host-links.js';
 import { IpamStore } from '../../cni/ipam.js';
 import { openPinnedLxcInterfaces } from '../../datapath/lxc-shared.js';
 import type { LinkSnapshot, SweepHost } from './sweep.js';
@@ -37,7 +37,7 @@ export interface NodeSweepHostOptions {
 export function nodeSweepHost(o: NodeSweepHostOptions): SweepHost {
   return {
     snapshotLinks(): LinkSnapshot {
-      const links = listHostLinks(o.hostNetns);
+      const links = listHostLinksSync(o.hostNetns);
       return { hasHostVeth: (e) => hasHostVeth(links, e, e.hostIfname, e.hostIfindex) };
     },
     netnsExists(path: string): boolean {

@@ -8,13 +8,21 @@
  *   /tmp/sluice-cni-<id>/     bin/ (the installed wrapper + Debian plugins), net.d/,
  *                             ipam/, agent state and socket
  *   /sys/fs/bpf/sluice-t-<id> the pinned maps (datapath "bpf")
- *   sluice-agent --datapath none against a fake API server (Node with a podCIDR)
+ *   sluice-agent --datapath none against a fake API server (Node with a podCIDR), in the
+ *                             root netns (the installed sluice-cni shim then falls back to the
+ *                             Node plugin: "not here") or, agentIn 'node', inside the node
+ *                             netns (the shim's fast path: the agent runs the plugin), reaching
+ *                             the API server through <dir>/api.sock (a unix socket crosses
+ *                             network namespaces; a forwarder in the node netns listens on the
+ *                             API server's port there)
  *
  * Plugins are invoked as libcni does: CNI_* environment + config on stdin,
  * result or error object on stdout.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { get } from 'node:http';
+import { connect, createServer, type Server } from 'node:net';
 import { existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,11 +82,19 @@ export class CniNode {
   agentArgs: readonly string[] = [];
   private agent: ChildProcess | undefined;
   private agentLog = '';
+  private agentIn: 'root' | 'node' = 'root';
+  /** The agent's --state-dir (endpoints.json, fsync'd per change); setUp's stateOnTmpfs moves it to /dev/shm. */
+  private agentStateDir = join(this.dir, 'agent-state');
+  private apiBridge: Server | undefined;
+  private apiForwarder: ChildProcess | undefined;
 
   constructor(readonly podCIDR = '10.244.7.0/24') {}
 
   /** Node netns, dirs, installed plugin (entry: what the wrapper runs, see install --entry), pin root; the agent when asked. */
-  async setUp(opts: { agent: boolean; entry?: 'auto' | 'bundle' | 'esm' } = { agent: true }): Promise<void> {
+  async setUp(opts: { agent: boolean; entry?: 'auto' | 'bundle' | 'esm'; agentIn?: 'root' | 'node'; stateOnTmpfs?: boolean } = { agent: true }): Promise<void> {
+    this.agentIn = opts.agentIn ?? 'root';
+    // On a node the agent's state dir is /var/run/sluice, a tmpfs; /tmp (and /run) on this VM are ext4.
+    if (opts.stateOnTmpfs === true) this.agentStateDir = `/dev/shm/sluice-cni-${this.id}-agent-state`;
     mkdirSync(this.dir, { recursive: true });
     sh('ip', ['netns', 'add', this.nodeNs]);
     this.nsExec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
@@ -94,7 +110,40 @@ export class CniNode {
     this.api.writeKubeconfig(join(this.dir, 'kubeconfig'));
     this.api.put(PATHS.namespaces, namespace('default'));
     this.api.put(PATHS.nodes, node(NODE_NAME, this.podCIDR));
+    if (this.agentIn === 'node') await this.bridgeApiIntoNodeNs();
     if (opts.agent) await this.startAgent();
+  }
+
+  /** The fake API server's 127.0.0.1:<port>, reachable from inside the node netns at the same address. */
+  private async bridgeApiIntoNodeNs(): Promise<void> {
+    const sock = join(this.dir, 'api.sock');
+    const bridge = createServer((c) => {
+      const up = connect(Number(new URL(this.api.url).port), '127.0.0.1');
+      c.pipe(up).pipe(c);
+      c.on('error', () => up.destroy());
+      up.on('error', () => c.destroy());
+    });
+    await new Promise<void>((resolve) => bridge.listen(sock, resolve));
+    this.apiBridge = bridge;
+    const script = `const net=require('node:net');net.createServer((c)=>{const u=net.connect(${JSON.stringify(sock)});c.pipe(u).pipe(c);` +
+      `c.on('error',()=>u.destroy());u.on('error',()=>c.destroy());}).listen(${new URL(this.api.url).port},'127.0.0.1',()=>console.log('up'));`;
+    const fwd = spawn('nsenter', [`--net=${this.netnsPath(this.nodeNs)}`, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.apiForwarder = fwd;
+    await new Promise<void>((resolve, reject) => {
+      fwd.stdout?.once('data', () => resolve());
+      fwd.once('exit', (code) => reject(new Error(`API forwarder in ${this.nodeNs} exited (${code})`)));
+    });
+  }
+
+  /** The agent's in-process CNI counters (GET /v1/cni/exec): invocations it ran, fallbacks by reason. */
+  inProcessStats(): Promise<{ done: number; fallback: Record<string, number> }> {
+    return new Promise((resolve, reject) => {
+      get({ socketPath: this.socket, path: '/v1/cni/exec' }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text) as { done: number; fallback: Record<string, number> }) : reject(new Error(`GET /v1/cni/exec: ${res.statusCode}: ${text}`))));
+      }).on('error', reject);
+    });
   }
 
   /** The plugin config (one plugin, as a runtime passes it), with overrides. */
@@ -149,9 +198,11 @@ export class CniNode {
 
   async startAgent(): Promise<void> {
     if (this.agent !== undefined) return;
-    const child = spawn(process.execPath, [
-      AGENT_MAIN, '--datapath', 'none', '--kubeconfig', join(this.dir, 'kubeconfig'), '--node-name', NODE_NAME,
-      '--state-dir', join(this.dir, 'agent-state'), '--endpoint-socket', this.socket, '--http-listen', '127.0.0.1:0', '--log-level', 'warn',
+    const nsenter = this.agentIn === 'node' ? ['nsenter', `--net=${this.netnsPath(this.nodeNs)}`] : [];
+    const [file, ...prefix] = [...nsenter, process.execPath] as unknown as [string, ...string[]];
+    const child = spawn(file, [
+      ...prefix, AGENT_MAIN, '--datapath', 'none', '--kubeconfig', join(this.dir, 'kubeconfig'), '--node-name', NODE_NAME,
+      '--state-dir', this.agentStateDir, '--endpoint-socket', this.socket, '--http-listen', '127.0.0.1:0', '--log-level', 'warn',
       ...this.agentArgs,
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (d: Buffer) => (this.agentLog += d.toString()));
@@ -210,6 +261,8 @@ export class CniNode {
   async tearDown(): Promise<void> {
     await this.stopAgent().catch(() => undefined);
     await this.api.stop().catch(() => undefined);
+    this.apiForwarder?.kill('SIGKILL');
+    this.apiBridge?.close();
     for (const ns of [...this.podNamespaces, this.nodeNs]) spawnSync('ip', ['netns', 'delete', ns]);
     try {
       removePinDir(this.pinRoot);
@@ -217,6 +270,7 @@ export class CniNode {
       // reported by scripts/test's leak check if it stays
     }
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.agentStateDir, { recursive: true, force: true });
   }
 }
 

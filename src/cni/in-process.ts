@@ -1,0 +1,118 @@
+/**
+ * The agent's side of the sluice-cni front end (native/cni-shim): one CNI
+ * invocation the shim forwarded — its CNI_* environment, its stdin and the
+ * identity of its network and mount namespaces — run through the same
+ * plugin code as the Node binary (plugin.ts), inside the warm agent.
+ *
+ * The answer is either the plugin's outcome (stdout, stderr, exit code, to
+ * be written back verbatim) or a fallback, decided before any work starts:
+ *   not-here  the shim runs in another network or mount namespace: host veths,
+ *             CNI_NETNS paths and `ip` would act on the wrong node
+ *   not-mine  the config names another agent socket, or cannot be read (the
+ *             Node plugin reports that exactly as it always did)
+ *   not-in-process  VERSION, or a request without a CNI command
+ * On a fallback the shim execs the Node plugin, so the two never both run.
+ *
+ * Concurrency: invocations interleave on the event loop. Everything the
+ * plugin shares with other invocations — in this process or Node plugin
+ * processes at the same time — is guarded by file-system atomicity
+ * (IPAM: symlink(2) EEXIST; pinned programs: rename), never by a lock held
+ * across an await; `ip` runs as async children, started by the agent's
+ * command helper (exec-runner.ts) so the agent never forks per pod.
+ */
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { spawnCommand, type CommandRunner } from './command.js';
+import { DEFAULT_AGENT_SOCKET } from './config.js';
+import { invoke, type Outcome } from './plugin.js';
+
+export type FallbackReason = 'not-here' | 'not-mine' | 'not-in-process';
+
+export type InProcessAnswer =
+  | { readonly kind: 'done'; readonly outcome: Outcome }
+  | { readonly kind: 'fallback'; readonly reason: FallbackReason; readonly detail: string };
+
+export interface NamespaceIds {
+  readonly net: string;
+  readonly mnt: string;
+}
+
+export interface InProcessStats {
+  readonly done: number;
+  readonly fallback: Readonly<Record<FallbackReason, number>>;
+}
+
+const RUN_IN_PROCESS = new Set(['ADD', 'DEL', 'CHECK', 'STATUS', 'GC']);
+
+/** "st_dev:st_ino" of /proc/self/ns/{net,mnt}: the shim sends the same of itself. */
+export function ownNamespaces(): NamespaceIds {
+  const id = (kind: string): string => {
+    const st = statSync(`/proc/self/ns/${kind}`, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  };
+  return { net: id('net'), mnt: id('mnt') };
+}
+
+export class InProcessCni {
+  private done = 0;
+  private readonly fallbacks: Record<FallbackReason, number> = { 'not-here': 0, 'not-mine': 0, 'not-in-process': 0 };
+  private readonly socket: string;
+
+  /** socketPath: the endpoint socket this agent serves; namespaces: its own (default: read once from /proc). */
+  /** run: how the plugin's `ip` children start (the agent passes its command helper, exec-runner.ts). */
+  constructor(socketPath: string, private readonly namespaces: NamespaceIds = ownNamespaces(), private readonly run: CommandRunner = spawnCommand) {
+    this.socket = resolve(socketPath);
+  }
+
+  stats(): InProcessStats {
+    return { done: this.done, fallback: { ...this.fallbacks } };
+  }
+
+  /** One forwarded invocation (the request body, unvalidated). */
+  async exec(body: unknown): Promise<InProcessAnswer> {
+    const req = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    const env = stringRecord(req['env']);
+    const ns = stringRecord(req['namespaces']);
+    const stdin = req['stdin'];
+    if (env === undefined || ns === undefined || typeof stdin !== 'string') return this.fallback('not-in-process', 'request needs env, stdin and namespaces');
+    if (!RUN_IN_PROCESS.has(env['CNI_COMMAND'] ?? '')) return this.fallback('not-in-process', `CNI_COMMAND ${JSON.stringify(env['CNI_COMMAND'] ?? '')}`);
+    if (ns['net'] !== this.namespaces.net || ns['mnt'] !== this.namespaces.mnt) {
+      return this.fallback('not-here', `shim namespaces net ${ns['net'] ?? '?'} mnt ${ns['mnt'] ?? '?'}, agent net ${this.namespaces.net} mnt ${this.namespaces.mnt}`);
+    }
+    const socket = configuredSocket(stdin);
+    if (socket !== this.socket) return this.fallback('not-mine', `config agentSocket ${socket ?? '(unreadable)'}, this agent serves ${this.socket}`);
+    // Only CNI_* reaches the plugin: no test hook or timing switch of the shim's caller applies here.
+    const cniEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('CNI_')));
+    const outcome = await invoke(cniEnv, stdin, this.run);
+    this.done++;
+    return { kind: 'done', outcome };
+  }
+
+  private fallback(reason: FallbackReason, detail: string): InProcessAnswer {
+    this.fallbacks[reason]++;
+    return { kind: 'fallback', reason, detail };
+  }
+}
+
+/** The config's agentSocket, resolved (default when absent); undefined when the config cannot say. */
+function configuredSocket(stdin: string): string | undefined {
+  let conf: unknown;
+  try {
+    conf = JSON.parse(stdin);
+  } catch {
+    return undefined;
+  }
+  if (typeof conf !== 'object' || conf === null || Array.isArray(conf)) return undefined;
+  const s = (conf as Record<string, unknown>)['agentSocket'] ?? DEFAULT_AGENT_SOCKET;
+  return typeof s === 'string' && s.startsWith('/') ? resolve(s) : undefined;
+}
+
+function stringRecord(v: unknown): Record<string, string> | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x !== 'string') return undefined;
+    out[k] = x;
+  }
+  return out;
+}
