@@ -58,8 +58,10 @@ export class InProcessCni {
   private readonly fallbacks: Record<FallbackReason, number> = { 'not-here': 0, 'not-mine': 0, 'not-in-process': 0 };
   private readonly socket: string;
 
-  /** socketPath: the endpoint socket this agent serves; namespaces: its own (default: read once from /proc). */
-  /** run: how the plugin's `ip` children start (the agent passes its command helper, exec-runner.ts). */
+  /**
+   * socketPath: the endpoint socket this agent serves; namespaces: its own (default: read once from
+   * /proc); run: how the plugin's `ip` children start (the agent passes its command helper, exec-runner.ts).
+   */
   constructor(socketPath: string, private readonly namespaces: NamespaceIds = ownNamespaces(), private readonly run: CommandRunner = spawnCommand) {
     this.socket = resolve(socketPath);
   }
