@@ -433,20 +433,63 @@ Napi::Value RtnlLinkGet(const Napi::CallbackInfo& info) {
   return found ? LinkObject(info.Env(), reply) : info.Env().Undefined();
 }
 
-// rtnlLinkDel(name) → false when there was no such link.
+// rtnlLinkDel(name) → Promise<false when there was no such link>. On a
+// libuv worker thread, in our own netns (the main thread is never elsewhere
+// while JS runs, so no worker starts elsewhere): deleting a veth waits for
+// RCU grace periods (tens of ms), which must not stall the agent's loop for a
+// burst of DELs.
+namespace {
+class LinkDelWorker : public Napi::AsyncWorker {
+ public:
+  LinkDelWorker(Napi::Env env, std::string name)
+      : Napi::AsyncWorker(env, "rtnlLinkDel"), deferred_(Napi::Promise::Deferred::New(env)), name_(std::move(name)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    Runner r;
+    if (r.sock.OpenError() != 0) {
+      failure_ = Failure{r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError())};
+      return;
+    }
+    Msg m(RTM_DELLINK, 0);
+    auto* ifi = m.Body<ifinfomsg>();
+    ifi->ifi_family = AF_UNSPEC;
+    m.Str(IFLA_IFNAME, name_);
+    std::string extack;
+    int err = r.sock.Do(m, extack);
+    if (err == ENODEV) return;
+    if (err != 0) {
+      failure_ = Failure{err, "link del dev " + name_ + ": " + ErrnoText(err)};
+      return;
+    }
+    found_ = true;
+  }
+  void OnOK() override {
+    if (failure_) {
+      ErrorInfo e{failure_->err, "rtnl"};
+      e.message = failure_->message;
+      e.ifname = name_;
+      deferred_.Reject(MakeBpfError(Env(), e));
+    } else {
+      deferred_.Resolve(Napi::Boolean::New(Env(), found_));
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string name_;
+  std::optional<Failure> failure_;
+  bool found_ = false;
+};
+}  // namespace
+
 Napi::Value RtnlLinkDel(const Napi::CallbackInfo& info) {
-  std::string name = GetString(info[0], "name");
-  Runner r;
-  if (r.sock.OpenError() != 0) Throw(info.Env(), Failure{r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError())}, name);
-  Msg m(RTM_DELLINK, 0);
-  auto* ifi = m.Body<ifinfomsg>();
-  ifi->ifi_family = AF_UNSPEC;
-  m.Str(IFLA_IFNAME, name);
-  std::string extack;
-  int err = r.sock.Do(m, extack);
-  if (err == ENODEV) return Napi::Boolean::New(info.Env(), false);
-  if (err != 0) Throw(info.Env(), Failure{err, "link del dev " + name + ": " + ErrnoText(err)}, name);
-  return Napi::Boolean::New(info.Env(), true);
+  auto* w = new LinkDelWorker(info.Env(), GetString(info[0], "name"));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 }  // namespace sluice

@@ -67,18 +67,18 @@ interface RtnlAddon {
   rtnlCreateVeth(r: VethRequest): RawLink;
   rtnlConfigurePod(r: PodRequest): void;
   rtnlLinkGet(name: string): RawLink | undefined;
-  rtnlLinkDel(name: string): boolean;
+  rtnlLinkDel(name: string): Promise<boolean>;
 }
 
 function toHostLink(l: RawLink): HostLink {
   return { ifindex: l.ifindex, mac: l.mac ?? '', mtu: l.mtu ?? 0, up: l.up, alias: l.alias, kind: l.kind };
 }
 
-async function call<T>(f: (a: RtnlAddon) => T): Promise<T> {
+async function call<T>(f: (a: RtnlAddon) => T | Promise<T>): Promise<T> {
   const { addon } = await import('../datapath/addon.js');
   const a = addon() as unknown as RtnlAddon;
   try {
-    return f(a);
+    return await f(a);
   } catch (e) {
     const err = e as { errno?: unknown; op?: unknown; message?: string };
     if (err.op === 'rtnl') throw new RtnlError(typeof err.errno === 'number' ? err.errno : 0, err.message ?? String(e));
