@@ -318,65 +318,112 @@ bool GetLink(Runner& r, const std::string& name, std::vector<char>& reply) {
 
 }  // namespace
 
-// rtnlCreateVeth({hostIfname, podIfname, mtu, hostMac, podMac, netns, alias, addresses, podMacForNeigh})
-// → the host link ({ifindex, mac, mtu, up, alias, kind}).
-Napi::Value RtnlCreateVeth(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto o = info[0].As<Napi::Object>();
-  std::string dev = GetString(Prop(o, "hostIfname"), "hostIfname");
-  std::string peer = GetString(Prop(o, "podIfname"), "podIfname");
-  std::string netns = GetString(Prop(o, "netns"), "netns");
-  std::string alias = GetString(Prop(o, "alias"), "alias");
-  uint32_t mtu = GetU32(Prop(o, "mtu"), "mtu");
+namespace {
+struct VethArgs {
+  std::string dev, peer, netns, alias;
+  uint32_t mtu;
   uint8_t hostMac[6], podMac[6];
-  if (!ParseMac(GetString(Prop(o, "hostMac"), "hostMac"), hostMac) || !ParseMac(GetString(Prop(o, "podMac"), "podMac"), podMac)) {
-    throw Napi::TypeError::New(env, "bad MAC address");
-  }
-  std::vector<Addr> addrs = GetAddrs(Prop(o, "addresses"));
+  std::vector<Addr> addrs;
+};
 
-  int nsfd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
-  if (nsfd < 0) Throw(env, Failure{errno, "open netns " + netns + ": " + ErrnoText(errno)}, dev, netns);
+// The host-side steps; no netns switch (the peer is created in the pod's
+// netns by fd), so this runs on a worker thread.
+void CreateVeth(const VethArgs& v, std::optional<Failure>& failure, std::vector<char>& reply) {
+  const std::string& dev = v.dev;
+  int nsfd = open(v.netns.c_str(), O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) {
+    failure = Failure{errno, "open netns " + v.netns + ": " + ErrnoText(errno)};
+    return;
+  }
   Runner r;
   if (r.sock.OpenError() != 0) {
     close(nsfd);
-    Throw(env, Failure{r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError())}, dev);
+    failure = Failure{r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError())};
+    return;
   }
   {
     Msg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
     auto* ifi = m.Body<ifinfomsg>();
     ifi->ifi_family = AF_UNSPEC;
     m.Str(IFLA_IFNAME, dev);
-    m.U32(IFLA_MTU, mtu);
-    m.Attr(IFLA_ADDRESS, hostMac, 6);
+    m.U32(IFLA_MTU, v.mtu);
+    m.Attr(IFLA_ADDRESS, v.hostMac, 6);
     size_t li = m.Nest(IFLA_LINKINFO);
     m.Str(IFLA_INFO_KIND, "veth");
     size_t data = m.Nest(IFLA_INFO_DATA);
     size_t p = m.Nest(VETH_INFO_PEER);
     auto* pifi = m.Raw<ifinfomsg>();
     pifi->ifi_family = AF_UNSPEC;
-    m.Str(IFLA_IFNAME, peer);
-    m.U32(IFLA_MTU, mtu);
-    m.Attr(IFLA_ADDRESS, podMac, 6);
+    m.Str(IFLA_IFNAME, v.peer);
+    m.U32(IFLA_MTU, v.mtu);
+    m.Attr(IFLA_ADDRESS, v.podMac, 6);
     m.U32(IFLA_NET_NS_FD, static_cast<uint32_t>(nsfd));
     m.End(p);
     m.End(data);
     m.End(li);
-    r.Step(m, "link add " + dev + " type veth peer name " + peer + " netns " + netns);
+    r.Step(m, "link add " + dev + " type veth peer name " + v.peer + " netns " + v.netns);
   }
   close(nsfd);
   int ifindex = r.failure ? 0 : static_cast<int>(if_nametoindex(dev.c_str()));
   if (!r.failure && ifindex == 0) r.failure = Failure{errno, "link show dev " + dev + ": " + ErrnoText(errno)};
-  SetLink(r, ifindex, "link set dev " + dev + " alias", false, &alias, false);
+  SetLink(r, ifindex, "link set dev " + dev + " alias", false, &v.alias, false);
   SetLink(r, ifindex, "link set dev " + dev + " addrgenmode none", false, nullptr, true);
   SetLink(r, ifindex, "link set dev " + dev + " up", true, nullptr, false);
-  for (const Addr& a : addrs) {
+  for (const Addr& a : v.addrs) {
     RouteReplace(r, ifindex, a, false, nullptr, "route replace " + a.text + " dev " + dev + " scope link");
-    NeighReplace(r, ifindex, a, podMac, "neigh replace " + a.text + " lladdr " + MacText(podMac, 6) + " dev " + dev + " nud permanent");
+    NeighReplace(r, ifindex, a, v.podMac, "neigh replace " + a.text + " lladdr " + MacText(v.podMac, 6) + " dev " + dev + " nud permanent");
   }
-  std::vector<char> reply;
   if (!r.failure && !GetLink(r, dev, reply) && !r.failure) r.failure = Failure{ENODEV, "link show dev " + dev + ": " + ErrnoText(ENODEV)};
-  if (r.failure) Throw(env, *r.failure, dev);
-  return LinkObject(env, reply);
+  failure = r.failure;
+}
+
+class CreateVethWorker : public Napi::AsyncWorker {
+ public:
+  CreateVethWorker(Napi::Env env, VethArgs args)
+      : Napi::AsyncWorker(env, "rtnlCreateVeth"), deferred_(Napi::Promise::Deferred::New(env)), args_(std::move(args)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { CreateVeth(args_, failure_, reply_); }
+  void OnOK() override {
+    if (failure_) {
+      ErrorInfo e{failure_->err, "rtnl"};
+      e.message = failure_->message;
+      e.ifname = args_.dev;
+      deferred_.Reject(MakeBpfError(Env(), e));
+    } else {
+      deferred_.Resolve(LinkObject(Env(), reply_));
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  VethArgs args_;
+  std::optional<Failure> failure_;
+  std::vector<char> reply_;
+};
+}  // namespace
+
+// rtnlCreateVeth({hostIfname, podIfname, mtu, hostMac, podMac, netns, alias, addresses})
+// → Promise<the host link ({ifindex, mac, mtu, up, alias, kind})>, on a worker thread.
+Napi::Value RtnlCreateVeth(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = info[0].As<Napi::Object>();
+  VethArgs v;
+  v.dev = GetString(Prop(o, "hostIfname"), "hostIfname");
+  v.peer = GetString(Prop(o, "podIfname"), "podIfname");
+  v.netns = GetString(Prop(o, "netns"), "netns");
+  v.alias = GetString(Prop(o, "alias"), "alias");
+  v.mtu = GetU32(Prop(o, "mtu"), "mtu");
+  if (!ParseMac(GetString(Prop(o, "hostMac"), "hostMac"), v.hostMac) || !ParseMac(GetString(Prop(o, "podMac"), "podMac"), v.podMac)) {
+    throw Napi::TypeError::New(env, "bad MAC address");
+  }
+  v.addrs = GetAddrs(Prop(o, "addresses"));
+  auto* w = new CreateVethWorker(env, std::move(v));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 // rtnlConfigurePod({netns, podIfname, addresses, gateway, hostMac}): in the pod's netns,

@@ -64,7 +64,7 @@ interface RawLink {
 }
 
 interface RtnlAddon {
-  rtnlCreateVeth(r: VethRequest): RawLink;
+  rtnlCreateVeth(r: VethRequest): Promise<RawLink>;
   rtnlConfigurePod(r: PodRequest): void;
   rtnlLinkGet(name: string): RawLink | undefined;
   rtnlLinkDel(name: string): Promise<boolean>;
