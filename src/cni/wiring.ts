@@ -17,8 +17,9 @@
  * chatter to drop.
  *
  * Order, so that no packet passes unprotected: create the pair with the pod
- * end down and the host end up with its routes and neighbours (one `ip`
- * process; a veth has no carrier while its peer is down, so nothing flows)
+ * end down and the host end up with its routes and neighbours (rtnetlink
+ * from the addon, rtnl.ts, or one `ip` process with SLUICE_CNI_NETLINK=0; a
+ * veth has no carrier while its peer is down, so nothing flows)
  * → (caller: register with the agent, attach tc on the host end) → pod end
  * up with its addresses and routes (carrier: traffic can flow only now).
  * The host veth carries an alias with the attachment's full hash, so a rerun
