@@ -12,7 +12,8 @@
         "src/netns.cc",
         "src/tc.cc",
         "src/ringbuf.cc",
-        "src/test_run.cc"
+        "src/test_run.cc",
+        "src/rtnl.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

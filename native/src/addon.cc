@@ -12,6 +12,7 @@
 #include "map.h"
 #include "object.h"
 #include "ringbuf.h"
+#include "rtnl.h"
 #include "tc.h"
 #include "test_run.h"
 
@@ -78,6 +79,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcDetach", Napi::Function::New<TcDetach>(env, "tcDetach"));
   exports.Set("tcQuery", Napi::Function::New<TcQuery>(env, "tcQuery"));
   exports.Set("testRun", Napi::Function::New<TestRun>(env, "testRun"));
+  exports.Set("rtnlCreateVeth", Napi::Function::New<RtnlCreateVeth>(env, "rtnlCreateVeth"));
+  exports.Set("rtnlConfigurePod", Napi::Function::New<RtnlConfigurePod>(env, "rtnlConfigurePod"));
+  exports.Set("rtnlLinkGet", Napi::Function::New<RtnlLinkGet>(env, "rtnlLinkGet"));
+  exports.Set("rtnlLinkDel", Napi::Function::New<RtnlLinkDel>(env, "rtnlLinkDel"));
   return exports;
 }
 

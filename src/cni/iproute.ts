@@ -10,6 +10,7 @@
  */
 import type { CommandRunner } from './command.js';
 import { CniCode, CniError } from './errors.js';
+import type { NetlinkOps } from './rtnl.js';
 
 export class IpCommandError extends CniError {
   constructor(
@@ -38,8 +39,12 @@ export interface IpOptions {
   readonly details?: boolean;
 }
 
-/** Runs `ip [-j] [-d] -batch -` with these lines; resolves to stdout. */
-export type IpBatch = (lines: readonly string[], opts?: IpOptions) => Promise<string>;
+/**
+ * Runs `ip [-j] [-d] -batch -` with these lines; resolves to stdout. With
+ * netlink set, wiring.ts does the hot-path steps (veth, pod, DEL) through
+ * rtnetlink instead (rtnl.ts); everything else still runs `ip`.
+ */
+export type IpBatch = ((lines: readonly string[], opts?: IpOptions) => Promise<string>) & { readonly netlink?: NetlinkOps };
 
 /**
  * ipBatch running its `ip` (or `nsenter … ip`) through run: the Node

@@ -15,6 +15,7 @@ import { CniCode, CniError } from './errors.js';
 import { cmdGc } from './gc.js';
 import { ipBatchWith } from './iproute.js';
 import { encodeResult } from './result.js';
+import { netlinkEnabled, netlinkOps } from './rtnl.js';
 import { cmdStatus } from './status.js';
 import { CURRENT_VERSION, isSupported, requireVersionFor, SUPPORTED_VERSIONS } from './version.js';
 
@@ -41,7 +42,7 @@ export async function invoke(env: Env, stdin: string, run: CommandRunner = spawn
     const conf = parseConfig(raw);
     minimumVersion(command, conf);
     const agent = new AgentPort(conf.agentSocket, conf.timeoutMs);
-    const ip = ipBatchWith(run);
+    const ip = netlinkEnabled(env) ? Object.assign(ipBatchWith(run), { netlink: netlinkOps }) : ipBatchWith(run);
     switch (command) {
       case 'ADD':
         return ok(`${JSON.stringify(encodeResult(await cmdAdd(cniEnv, conf, agent, ip), conf.cniVersion))}\n`);

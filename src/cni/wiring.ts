@@ -17,8 +17,9 @@
  * chatter to drop.
  *
  * Order, so that no packet passes unprotected: create the pair with the pod
- * end down and the host end up with its routes and neighbours (one `ip`
- * process; a veth has no carrier while its peer is down, so nothing flows)
+ * end down and the host end up with its routes and neighbours (rtnetlink
+ * from the addon, rtnl.ts, or one `ip` process with SLUICE_CNI_NETLINK=0; a
+ * veth has no carrier while its peer is down, so nothing flows)
  * → (caller: register with the agent, attach tc on the host end) → pod end
  * up with its addresses and routes (carrier: traffic can flow only now).
  * The host veth carries an alias with the attachment's full hash, so a rerun
@@ -29,6 +30,7 @@ import type { Attachment } from './config.js';
 import { CniCode, CniError } from './errors.js';
 import { IpCommandError, parseJsonOutputs, type IpBatch } from './iproute.js';
 import { GATEWAY_V4, type AttachmentNames } from './names.js';
+import { RtnlError } from './rtnl.js';
 
 export interface VethPlan extends AttachmentNames {
   readonly attachment: Attachment;
@@ -67,6 +69,7 @@ export interface CreatedVeth extends HostLink {
  */
 export async function createVeth(ipBatch: IpBatch, p: VethPlan): Promise<CreatedVeth> {
   const dev = p.hostIfname;
+  const nl = ipBatch.netlink;
   const lines = [
     `link add ${dev} mtu ${p.mtu} address ${p.hostMac} type veth peer name ${p.podIfname} mtu ${p.mtu} address ${p.podMac} netns ${p.netns}`,
     `link set dev ${dev} alias "${vethAlias(p.attachment)}"`,
@@ -82,10 +85,15 @@ export async function createVeth(ipBatch: IpBatch, p: VethPlan): Promise<Created
   let replacedIfindex: number | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
-      const link = toHostLink(parseJsonOutputs(await ipBatch(lines, { json: true, details: true }))[0]?.[0]);
+      const link = nl !== undefined
+        ? await nl.createVeth({
+          hostIfname: dev, podIfname: p.podIfname, netns: p.netns, mtu: p.mtu, hostMac: p.hostMac, podMac: p.podMac,
+          alias: vethAlias(p.attachment), addresses: p.addresses,
+        })
+        : toHostLink(parseJsonOutputs(await ipBatch(lines, { json: true, details: true }))[0]?.[0]);
       return replacedIfindex === undefined ? link : { ...link, replacedIfindex };
     } catch (e) {
-      if (!(e instanceof IpCommandError) || !e.says('File exists') || attempt > 0) throw e;
+      if (!(e instanceof IpCommandError || e instanceof RtnlError) || !e.says('File exists') || attempt > 0) throw e;
       const existing = await hostLink(ipBatch, p.hostIfname);
       if (existing === undefined) {
         throw new CniError(CniCode.INTERFACE_EXISTS,
@@ -104,6 +112,10 @@ export async function createVeth(ipBatch: IpBatch, p: VethPlan): Promise<Created
 /** Pod end: addresses, up, routes via the link-local gateway, static neighbour. */
 export async function configurePod(ipBatch: IpBatch, p: VethPlan): Promise<void> {
   const dev = p.podIfname;
+  if (ipBatch.netlink !== undefined) {
+    await ipBatch.netlink.configurePod({ netns: p.netns, podIfname: dev, addresses: p.addresses, gateway: GATEWAY_V4, hostMac: p.hostMac });
+    return;
+  }
   await ipBatch([
     `link set dev ${dev} addrgenmode none`,
     ...p.addresses.map((a) => `addr replace ${a} dev ${dev}`),
@@ -116,6 +128,7 @@ export async function configurePod(ipBatch: IpBatch, p: VethPlan): Promise<void>
 
 /** The host link by name, or undefined when there is none. */
 export async function hostLink(ipBatch: IpBatch, name: string): Promise<HostLink | undefined> {
+  if (ipBatch.netlink !== undefined) return ipBatch.netlink.linkGet(name);
   try {
     return toHostLink(parseJsonOutputs(await ipBatch([`link show dev ${name}`], { json: true, details: true }))[0]?.[0]);
   } catch (e) {
@@ -126,6 +139,7 @@ export async function hostLink(ipBatch: IpBatch, name: string): Promise<HostLink
 
 /** Deletes a link (its veth peer, routes and tc filters go with it); false when it was not there. */
 export async function deleteLink(ipBatch: IpBatch, name: string): Promise<boolean> {
+  if (ipBatch.netlink !== undefined) return ipBatch.netlink.linkDel(name);
   try {
     await ipBatch([`link del dev ${name}`]);
     return true;

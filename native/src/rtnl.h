@@ -1,0 +1,15 @@
+// rtnetlink calls for the CNI's veth plumbing (see rtnl.cc).
+#pragma once
+
+#include <napi.h>
+
+#include "common.h"
+
+namespace sluice {
+
+Napi::Value RtnlCreateVeth(const Napi::CallbackInfo& info);
+void RtnlConfigurePod(const Napi::CallbackInfo& info);
+Napi::Value RtnlLinkGet(const Napi::CallbackInfo& info);
+Napi::Value RtnlLinkDel(const Napi::CallbackInfo& info);
+
+}  // namespace sluice

@@ -1,0 +1,102 @@
+/**
+ * The veth plumbing as rtnetlink requests from the native addon
+ * (native/src/rtnl.cc) instead of `ip -batch` children: the same steps in the
+ * same order, each acked before the next. Selected per invocation
+ * (SLUICE_CNI_NETLINK=0 keeps the `ip` path); the addon is loaded on first use.
+ *
+ * Errors keep the `ip` path's shape: they name the step (as its `ip` line)
+ * and carry the errno text, and says() answers the same questions
+ * ("File exists") that wiring.ts asks of an IpCommandError.
+ */
+import type { HostLink } from './wiring.js';
+import { CniCode, CniError } from './errors.js';
+
+export interface VethRequest {
+  readonly hostIfname: string;
+  readonly podIfname: string;
+  readonly netns: string;
+  readonly mtu: number;
+  readonly hostMac: string;
+  readonly podMac: string;
+  readonly alias: string;
+  /** CIDRs ("10.1.0.7/32"): a host route and a neighbour per address. */
+  readonly addresses: readonly string[];
+}
+
+export interface PodRequest {
+  readonly netns: string;
+  readonly podIfname: string;
+  readonly addresses: readonly string[];
+  readonly gateway: string;
+  readonly hostMac: string;
+}
+
+export interface NetlinkOps {
+  createVeth(r: VethRequest): Promise<HostLink>;
+  configurePod(r: PodRequest): Promise<void>;
+  /** undefined when there is no such link. */
+  linkGet(name: string): Promise<HostLink | undefined>;
+  /** false when there was no such link. */
+  linkDel(name: string): Promise<boolean>;
+}
+
+export class RtnlError extends CniError {
+  constructor(
+    readonly errno: number,
+    readonly detail: string,
+  ) {
+    super(CniCode.INTERNAL, `netlink [${detail}]`);
+  }
+
+  /** The errno text (or the kernel's message) contains this. */
+  says(text: string): boolean {
+    return this.detail.includes(text);
+  }
+}
+
+interface RawLink {
+  ifindex: number;
+  up: boolean;
+  mac?: string;
+  mtu?: number;
+  alias?: string;
+  kind?: string;
+}
+
+interface RtnlAddon {
+  rtnlCreateVeth(r: VethRequest): Promise<RawLink>;
+  rtnlConfigurePod(r: PodRequest): void;
+  rtnlLinkGet(name: string): RawLink | undefined;
+  rtnlLinkDel(name: string): Promise<boolean>;
+}
+
+function toHostLink(l: RawLink): HostLink {
+  return { ifindex: l.ifindex, mac: l.mac ?? '', mtu: l.mtu ?? 0, up: l.up, alias: l.alias, kind: l.kind };
+}
+
+async function call<T>(f: (a: RtnlAddon) => T | Promise<T>): Promise<T> {
+  const { addon } = await import('../datapath/addon.js');
+  const a = addon() as unknown as RtnlAddon;
+  try {
+    return await f(a);
+  } catch (e) {
+    const err = e as { errno?: unknown; op?: unknown; message?: string };
+    if (err.op === 'rtnl') throw new RtnlError(typeof err.errno === 'number' ? err.errno : 0, err.message ?? String(e));
+    throw e;
+  }
+}
+
+export const netlinkOps: NetlinkOps = {
+  createVeth: async (r) => toHostLink(await call((a) => a.rtnlCreateVeth(r))),
+  configurePod: (r) => call((a) => a.rtnlConfigurePod(r)),
+  linkGet: async (name) => {
+    const l = await call((a) => a.rtnlLinkGet(name));
+    return l === undefined ? undefined : toHostLink(l);
+  },
+  linkDel: (name) => call((a) => a.rtnlLinkDel(name)),
+};
+
+/** The netlink path unless SLUICE_CNI_NETLINK=0 (in the invocation's env or ours). */
+export function netlinkEnabled(env: Readonly<Record<string, string | undefined>>): boolean {
+  return (env['SLUICE_CNI_NETLINK'] ?? process.env['SLUICE_CNI_NETLINK']) !== '0';
+}
