@@ -22,6 +22,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -187,7 +188,16 @@ Addr ParseAddr(Napi::Env env, const std::string& cidr) {
   a.family = a.text.find(':') != std::string::npos ? AF_INET6 : AF_INET;
   a.len = a.family == AF_INET ? 4 : 16;
   if (inet_pton(a.family, a.text.c_str(), a.bytes) != 1) throw Napi::TypeError::New(env, "bad address " + cidr);
-  a.prefix = static_cast<uint8_t>(slash == std::string::npos ? a.len * 8 : std::stoi(cidr.substr(slash + 1)));
+  a.prefix = static_cast<uint8_t>(a.len * 8);
+  if (slash != std::string::npos) {
+    // strtoul, not stoi: a malformed prefix is a TypeError for the caller, never a C++ exception
+    // escaping into node (which would abort the agent that runs the plugin).
+    const std::string p = cidr.substr(slash + 1);
+    char* end = nullptr;
+    unsigned long n = std::strtoul(p.c_str(), &end, 10);
+    if (p.empty() || *end != '\0' || n > a.len * 8) throw Napi::TypeError::New(env, "bad prefix length in " + cidr);
+    a.prefix = static_cast<uint8_t>(n);
+  }
   return a;
 }
 
