@@ -8,28 +8,12 @@
  * and carry the errno text, and says() answers the same questions
  * ("File exists") that wiring.ts asks of an IpCommandError.
  */
+import type { NativeAddon, NativeLink, NativePodRequest, NativeVethRequest } from '../datapath/addon.js';
 import type { HostLink } from './wiring.js';
 import { CniCode, CniError } from './errors.js';
 
-export interface VethRequest {
-  readonly hostIfname: string;
-  readonly podIfname: string;
-  readonly netns: string;
-  readonly mtu: number;
-  readonly hostMac: string;
-  readonly podMac: string;
-  readonly alias: string;
-  /** CIDRs ("10.1.0.7/32"): a host route and a neighbour per address. */
-  readonly addresses: readonly string[];
-}
-
-export interface PodRequest {
-  readonly netns: string;
-  readonly podIfname: string;
-  readonly addresses: readonly string[];
-  readonly gateway: string;
-  readonly hostMac: string;
-}
+export type VethRequest = NativeVethRequest;
+export type PodRequest = NativePodRequest;
 
 export interface NetlinkOps {
   createVeth(r: VethRequest): Promise<HostLink>;
@@ -54,29 +38,13 @@ export class RtnlError extends CniError {
   }
 }
 
-interface RawLink {
-  ifindex: number;
-  up: boolean;
-  mac?: string;
-  mtu?: number;
-  alias?: string;
-  kind?: string;
-}
-
-interface RtnlAddon {
-  rtnlCreateVeth(r: VethRequest): Promise<RawLink>;
-  rtnlConfigurePod(r: PodRequest): void;
-  rtnlLinkGet(name: string): RawLink | undefined;
-  rtnlLinkDel(name: string): Promise<boolean>;
-}
-
-function toHostLink(l: RawLink): HostLink {
+function toHostLink(l: NativeLink): HostLink {
   return { ifindex: l.ifindex, mac: l.mac ?? '', mtu: l.mtu ?? 0, up: l.up, alias: l.alias, kind: l.kind };
 }
 
-async function call<T>(f: (a: RtnlAddon) => T | Promise<T>): Promise<T> {
+async function call<T>(f: (a: NativeAddon) => T | Promise<T>): Promise<T> {
   const { addon } = await import('../datapath/addon.js');
-  const a = addon() as unknown as RtnlAddon;
+  const a = addon();
   try {
     return await f(a);
   } catch (e) {

@@ -41,6 +41,38 @@ export interface NativeIfRef {
   netns?: string;
 }
 
+/** A veth pair for native/src/rtnl.cc: the peer is created in netns (a path) directly. */
+export interface NativeVethRequest {
+  readonly hostIfname: string;
+  readonly podIfname: string;
+  readonly netns: string;
+  readonly mtu: number;
+  readonly hostMac: string;
+  readonly podMac: string;
+  readonly alias: string;
+  /** CIDRs ("10.1.0.7/32"): a host route and a neighbour per address. */
+  readonly addresses: readonly string[];
+}
+
+/** The pod end's addresses, gateway neighbour and routes, set inside netns. */
+export interface NativePodRequest {
+  readonly netns: string;
+  readonly podIfname: string;
+  readonly addresses: readonly string[];
+  readonly gateway: string;
+  readonly hostMac: string;
+}
+
+/** A link as rtnl.cc reports it. */
+export interface NativeLink {
+  readonly ifindex: number;
+  readonly up: boolean;
+  readonly mac?: string;
+  readonly mtu?: number;
+  readonly alias?: string;
+  readonly kind?: string;
+}
+
 export interface NativeAddon {
   setErrorFactory(factory: (details: BpfErrorDetails) => Error): void;
   numPossibleCpus(): number;
@@ -79,6 +111,11 @@ export interface NativeAddon {
     repeat: number,
     dataOutSize: number,
   ): { retval: number; durationNs: number; data: Buffer };
+  /** rtnetlink (native/src/rtnl.cc); failures throw errors with op "rtnl" and errno. */
+  rtnlCreateVeth(r: NativeVethRequest): Promise<NativeLink>;
+  rtnlConfigurePod(r: NativePodRequest): void;
+  rtnlLinkGet(name: string): NativeLink | undefined;
+  rtnlLinkDel(name: string): Promise<boolean>;
 }
 
 // dist/src/datapath/addon.js and src/datapath/addon.ts are both three levels
