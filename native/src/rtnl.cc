@@ -24,11 +24,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "netns.h"
+#include "own_thread.h"
 
 namespace sluice {
 namespace {
@@ -387,28 +389,22 @@ void CreateVeth(const VethArgs& v, std::optional<Failure>& failure, std::vector<
   failure = r.failure;
 }
 
-class CreateVethWorker : public Napi::AsyncWorker {
+class CreateVethJob : public OwnThreadJob {
  public:
-  CreateVethWorker(Napi::Env env, VethArgs args)
-      : Napi::AsyncWorker(env, "rtnlCreateVeth"), deferred_(Napi::Promise::Deferred::New(env)), args_(std::move(args)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
+  explicit CreateVethJob(VethArgs args) : args_(std::move(args)) {}
   void Execute() override { CreateVeth(args_, failure_, reply_); }
-  void OnOK() override {
+  void Settle(Napi::Env env, Napi::Promise::Deferred& deferred) override {
     if (failure_) {
       ErrorInfo e{failure_->err, "rtnl"};
       e.message = failure_->message;
       e.ifname = args_.dev;
-      deferred_.Reject(MakeBpfError(Env(), e));
+      deferred.Reject(MakeBpfError(env, e));
     } else {
-      deferred_.Resolve(LinkObject(Env(), reply_));
+      deferred.Resolve(LinkObject(env, reply_));
     }
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  Napi::Promise::Deferred deferred_;
   VethArgs args_;
   std::optional<Failure> failure_;
   std::vector<char> reply_;
@@ -416,7 +412,7 @@ class CreateVethWorker : public Napi::AsyncWorker {
 }  // namespace
 
 // rtnlCreateVeth({hostIfname, podIfname, mtu, hostMac, podMac, netns, alias, addresses})
-// → Promise<the host link ({ifindex, mac, mtu, up, alias, kind})>, on a worker thread.
+// → Promise<the host link ({ifindex, mac, mtu, up, alias, kind})>, on a thread of its own (own_thread.h).
 Napi::Value RtnlCreateVeth(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto o = info[0].As<Napi::Object>();
@@ -430,10 +426,7 @@ Napi::Value RtnlCreateVeth(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "bad MAC address");
   }
   v.addrs = GetAddrs(Prop(o, "addresses"));
-  auto* w = new CreateVethWorker(env, std::move(v));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return RunOnOwnThread(env, "rtnlCreateVeth", std::make_unique<CreateVethJob>(std::move(v)));
 }
 
 // rtnlConfigurePod({netns, podIfname, addresses, gateway, hostMac}): in the pod's netns,
@@ -491,18 +484,14 @@ Napi::Value RtnlLinkGet(const Napi::CallbackInfo& info) {
 }
 
 // rtnlLinkDel(name) → Promise<false when there was no such link>. On a
-// libuv worker thread, in our own netns (the main thread is never elsewhere
-// while JS runs, so no worker starts elsewhere): deleting a veth waits for
+// thread of its own (own_thread.h), in our own netns (a new thread starts in
+// its creator's, and the JS thread is never elsewhere while JS runs): deleting a veth waits for
 // RCU grace periods (tens of ms), which must not stall the agent's loop for a
 // burst of DELs.
 namespace {
-class LinkDelWorker : public Napi::AsyncWorker {
+class LinkDelJob : public OwnThreadJob {
  public:
-  LinkDelWorker(Napi::Env env, std::string name)
-      : Napi::AsyncWorker(env, "rtnlLinkDel"), deferred_(Napi::Promise::Deferred::New(env)), name_(std::move(name)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
+  explicit LinkDelJob(std::string name) : name_(std::move(name)) {}
   void Execute() override {
     Runner r;
     if (r.sock.OpenError() != 0) {
@@ -522,20 +511,18 @@ class LinkDelWorker : public Napi::AsyncWorker {
     }
     found_ = true;
   }
-  void OnOK() override {
+  void Settle(Napi::Env env, Napi::Promise::Deferred& deferred) override {
     if (failure_) {
       ErrorInfo e{failure_->err, "rtnl"};
       e.message = failure_->message;
       e.ifname = name_;
-      deferred_.Reject(MakeBpfError(Env(), e));
+      deferred.Reject(MakeBpfError(env, e));
     } else {
-      deferred_.Resolve(Napi::Boolean::New(Env(), found_));
+      deferred.Resolve(Napi::Boolean::New(env, found_));
     }
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::string name_;
   std::optional<Failure> failure_;
   bool found_ = false;
@@ -543,10 +530,7 @@ class LinkDelWorker : public Napi::AsyncWorker {
 }  // namespace
 
 Napi::Value RtnlLinkDel(const Napi::CallbackInfo& info) {
-  auto* w = new LinkDelWorker(info.Env(), GetString(info[0], "name"));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return RunOnOwnThread(info.Env(), "rtnlLinkDel", std::make_unique<LinkDelJob>(GetString(info[0], "name")));
 }
 
 }  // namespace sluice
