@@ -9,9 +9,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { openBpfDatapath } from '../../src/agent/datapath/bpf-writer.js';
 import type { MapSizes } from '../../src/agent/datapath/map-sizes.js';
+import { openSharedLxc, sharedLxcDir } from '../../src/datapath/lxc-shared.js';
 import { SluiceEndpointFlags } from '../../src/datapath/generated/abi.js';
 import { planApply } from '../../src/policy/apply-plan.js';
 import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';
@@ -65,6 +67,23 @@ test('a full policy map: the endpoint is marked POLICY_INCOMPLETE in place in a 
       assert.equal(dp.maps.endpoints.lookup(1)?.flags, INGRESS_ISOLATED, 'a complete apply clears the flag');
     } finally {
       dp.close();
+    }
+  } finally {
+    removeTestPinRoot(pinDir);
+  }
+});
+
+test('opening the datapath pins this build\'s node-shared lxc programs, so the first CNI ADD finds them loaded', () => {
+  const pinDir = createTestPinRoot();
+  try {
+    const dp = openBpfDatapath({ pinDir, mapSizes: { ipcache: 64, iphost: 64, policy: 64, endpoints: 16, conntrack: 1024 } });
+    dp.close();
+    assert.ok(existsSync(sharedLxcDir(pinDir)), 'the shared programs are pinned under the build\'s directory');
+    const shared = openSharedLxc({ pinRoot: pinDir });
+    try {
+      assert.equal(shared.loaded, false, 'an ADD after the agent started runs no verifier');
+    } finally {
+      shared.close();
     }
   } finally {
     removeTestPinRoot(pinDir);

@@ -13,9 +13,14 @@
  *   metrics map summed (drops by reason, NONE = forwarded).
  *
  * openBpfDatapath creates the maps missing from the pin dir with the
- * configured sizes and refuses pinned ones of another size (map-sizes.ts).
+ * configured sizes and refuses pinned ones of another size (map-sizes.ts),
+ * then makes sure this build's node-shared lxc programs are pinned
+ * (lxc-shared.ts): loading them runs the verifier for ~100 ms on the calling
+ * thread, which belongs in the agent's start, not in the first CNI ADD the
+ * agent runs in-process after an install or upgrade.
  */
 import { constants } from 'node:os';
+import { openSharedLxc } from '../../datapath/lxc-shared.js';
 import { dumpMetrics } from '../../datapath/maps/metrics.js';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../datapath/pinned-maps.js';
 import { applyPlan, type ApplyFailure, type ApplyReport } from '../../policy-engine/apply.js';
@@ -32,6 +37,7 @@ export function openBpfDatapath(opts: BpfDatapathOptions): BpfDatapath {
   const maps = openPinnedDatapathMaps(opts.pinDir);
   try {
     if (opts.mapSizes !== undefined) checkMapSizes(maps, opts.mapSizes, opts.pinDir);
+    openSharedLxc({ pinRoot: opts.pinDir, ...(opts.objectPath !== undefined ? { objectPath: opts.objectPath } : {}) }).close();
   } catch (e) {
     maps.close();
     throw e;
