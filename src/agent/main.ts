@@ -44,6 +44,7 @@ async function main(argv: readonly string[]): Promise<number> {
       } catch (e) {
         throw new Error(`--datapath bpf: cannot open or create the maps in ${config.pinDir}: ${asError(e).message}`, { cause: e });
       }
+      if (datapath.retiredPinsRemoved.length > 0) log.info({ pins: datapath.retiredPinsRemoved }, 'removed the pins of replaced map layouts');
       const seedFile = new CompileSeedFile(join(config.stateDir, COMPILE_SEED_FILE));
       let seed: StoredSeed | undefined;
       try {

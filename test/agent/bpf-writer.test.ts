@@ -9,10 +9,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, readdirSync } from 'node:fs';
 import { constants } from 'node:os';
+import { join } from 'node:path';
 import { openBpfDatapath } from '../../src/agent/datapath/bpf-writer.js';
 import type { MapSizes } from '../../src/agent/datapath/map-sizes.js';
+import { RETIRED_MAP_PINS } from '../../src/agent/datapath/retired-pins.js';
+import { addon } from '../../src/datapath/addon.js';
+import { LXC_MAP_LAYOUTS } from '../../src/datapath/lxc.js';
+import { FRAG_LAYOUT } from '../../src/datapath/maps/frag.js';
 import { openSharedLxc, sharedLxcDir } from '../../src/datapath/lxc-shared.js';
 import { SluiceEndpointFlags } from '../../src/datapath/generated/abi.js';
 import { planApply } from '../../src/policy/apply-plan.js';
@@ -22,6 +27,8 @@ import { netpol, pod, xyzCluster } from '../policy/xyz.js';
 import { createTestPinRoot, removeTestPinRoot } from '../helpers/pins.js';
 
 const { INGRESS_ISOLATED, POLICY_INCOMPLETE } = SluiceEndpointFlags;
+
+const SMALL_SIZES: MapSizes = { ipcache: 64, iphost: 64, policy: 64, endpoints: 16, conntrack: 1024 };
 
 function compileAll(cluster: Cluster, previous?: CompiledPolicy): CompiledPolicy {
   return compilePolicy({ cluster, endpoints: new Map(cluster.pods.map((p, i) => [p.id, i + 1])) }, previous);
@@ -76,7 +83,7 @@ test('a full policy map: the endpoint is marked POLICY_INCOMPLETE in place in a 
 test('opening the datapath pins this build\'s node-shared lxc programs, so the first CNI ADD finds them loaded', () => {
   const pinDir = createTestPinRoot();
   try {
-    const dp = openBpfDatapath({ pinDir, mapSizes: { ipcache: 64, iphost: 64, policy: 64, endpoints: 16, conntrack: 1024 } });
+    const dp = openBpfDatapath({ pinDir, mapSizes: SMALL_SIZES });
     dp.close();
     assert.ok(existsSync(sharedLxcDir(pinDir)), 'the shared programs are pinned under the build\'s directory');
     const shared = openSharedLxc({ pinRoot: pinDir });
@@ -85,6 +92,31 @@ test('opening the datapath pins this build\'s node-shared lxc programs, so the f
     } finally {
       shared.close();
     }
+  } finally {
+    removeTestPinRoot(pinDir);
+  }
+});
+
+test('opening the datapath removes the pins of replaced map layouts and only those', () => {
+  const pinDir = createTestPinRoot();
+  try {
+    openBpfDatapath({ pinDir, mapSizes: SMALL_SIZES }).close();
+    // An upgraded node: the old layouts' maps still pinned beside the new ones (any map will do as the stand-in).
+    const native = addon();
+    const fd = native.objGet(join(pinDir, FRAG_LAYOUT.name));
+    try {
+      for (const name of RETIRED_MAP_PINS) native.objPin(fd, join(pinDir, name));
+    } finally {
+      closeSync(fd);
+    }
+    const current = readdirSync(pinDir).filter((n) => !RETIRED_MAP_PINS.includes(n)).sort();
+    assert.ok(current.length > 0 && LXC_MAP_LAYOUTS.every((l) => current.includes(l.name)));
+    assert.deepEqual(LXC_MAP_LAYOUTS.filter((l) => RETIRED_MAP_PINS.includes(l.name)), [], 'no map this build uses is retired');
+
+    const dp = openBpfDatapath({ pinDir, mapSizes: SMALL_SIZES });
+    dp.close();
+    assert.deepEqual([...dp.retiredPinsRemoved].sort(), RETIRED_MAP_PINS.map((n) => join(pinDir, n)).sort());
+    assert.deepEqual(readdirSync(pinDir).sort(), current, 'every current pin stays');
   } finally {
     removeTestPinRoot(pinDir);
   }

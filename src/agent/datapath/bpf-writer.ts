@@ -14,6 +14,7 @@
  *
  * openBpfDatapath creates the maps missing from the pin dir with the
  * configured sizes and refuses pinned ones of another size (map-sizes.ts),
+ * removes the pins of map layouts this build replaced (retired-pins.ts),
  * then makes sure this build's node-shared lxc programs are pinned
  * (lxc-shared.ts): loading them runs the verifier for ~100 ms on the calling
  * thread, which belongs in the agent's start, not in the first CNI ADD the
@@ -29,11 +30,13 @@ import { stateFromMapContents } from '../../policy/datapath-state.js';
 import type { ApplyResult, DatapathStats, DatapathWriter, MapFailure, MapUsage, PacketCounter } from '../ports.js';
 import { agentMaps, checkMapSizes, createDatapathMaps, type CreateMapsOptions } from './map-sizes.js';
 import type { BpfState } from './policy-compiler.js';
+import { removeRetiredPins } from './retired-pins.js';
 
 export type BpfDatapathOptions = CreateMapsOptions;
 
 export function openBpfDatapath(opts: BpfDatapathOptions): BpfDatapath {
   createDatapathMaps(opts);
+  const retiredPinsRemoved = removeRetiredPins(opts.pinDir);
   const maps = openPinnedDatapathMaps(opts.pinDir);
   try {
     if (opts.mapSizes !== undefined) checkMapSizes(maps, opts.mapSizes, opts.pinDir);
@@ -42,7 +45,7 @@ export function openBpfDatapath(opts: BpfDatapathOptions): BpfDatapath {
     maps.close();
     throw e;
   }
-  return new BpfDatapath(maps);
+  return new BpfDatapath(maps, retiredPinsRemoved);
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
@@ -71,7 +74,8 @@ export function mapFailures(report: ApplyReport): MapFailure[] {
 }
 
 export class BpfDatapath implements DatapathWriter<BpfState, ApplyPlan>, DatapathStats {
-  constructor(readonly maps: PinnedDatapathMaps) {}
+  /** retiredPinsRemoved: pins of replaced map layouts this open removed (retired-pins.ts), for the log. */
+  constructor(readonly maps: PinnedDatapathMaps, readonly retiredPinsRemoved: readonly string[] = []) {}
 
   readCurrent(): Promise<BpfState> {
     const m = this.maps;
