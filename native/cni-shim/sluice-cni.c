@@ -6,11 +6,21 @@
  * stdout, stderr and exit code the agent returns. A node process per ADD
  * costs ~26 ms of start-up and ~60 ms CPU; this costs ~1 ms.
  *
+ * VERSION is answered here, without node and without the agent: the Node
+ * plugin prints one fixed answer for it whatever stdin holds (it reads stdin
+ * and ignores it: no config, bad JSON or any cniVersion give the same bytes),
+ * and that answer is compiled in from src/cni/version.ts (VERSION_ANSWER, via
+ * the generated plugin-constants.h: scripts/gen-cni-shim-header.mjs). Only
+ * where the Node plugin's output would differ does VERSION still go to it:
+ * arguments on the command line (the installer), SLUICE_CNI_TIMING=1 (its
+ * timing line on stderr), SLUICE_CNI_IN_PROCESS=0 (the Node plugin asked for).
+ *
  * Fallback: the Node plugin (<dir of this binary>/sluice-cni-node, the
  * installer's wrapper), exec'd with the same environment and stdin replayed
  * from a memfd, when
- *   - CNI_COMMAND is VERSION, missing, or SLUICE_CNI_IN_PROCESS=0, or a crash
- *     test hook (SLUICE_CNI_TEST_CRASH_AT) is set, or stdin exceeds 4 MiB;
+ *   - CNI_COMMAND is missing, VERSION in the cases above, or
+ *     SLUICE_CNI_IN_PROCESS=0, or a crash test hook (SLUICE_CNI_TEST_CRASH_AT)
+ *     is set, or stdin exceeds 4 MiB;
  *   - the config's agentSocket cannot be read with the minimal scan below (the
  *     Node plugin then reports the config error exactly as before);
  *   - the socket cannot be connected (agent down: the Node plugin answers 11,
@@ -20,10 +30,18 @@
  *     without this endpoint). Both come before the agent did any work.
  * Never both: once the request may have reached the agent's plugin code, a
  * failure is reported as code 11 and the shim does not fall back.
+ *
+ * Bounds: connecting and each write wait at most the config's timeoutMs (a
+ * healthy agent accepts at once; a timed-out connect sent nothing, so it falls
+ * back). The answer must come within AGENT_REQUESTS × timeoutMs +
+ * LOCAL_WORK_MS of the request (below), or the shim answers 11 naming the
+ * socket and the bound: a hung agent must not hang the runtime's call forever,
+ * and a retried ADD or DEL is idempotent.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,15 +49,31 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "plugin-constants.h" /* generated from src/cni: scripts/gen-cni-shim-header.mjs */
 
 /* The installer recognises its own binary by this string (never overwrites another's). */
 const char sluice_cni_marker[] = "# sluice-cni wrapper: written by `sluice-cni install` (shim)";
 
-#define DEFAULT_SOCKET "/var/run/sluice/agent.sock"
 #define FALLBACK_NAME "sluice-cni-node"
 #define MAX_STDIN (4u << 20)
+/*
+ * The wait for the agent's answer, from the config's timeoutMs (what the
+ * plugin allows each of its own agent requests, and the agent's endpoint wait
+ * is shorter still: sync.endpointTimeoutMs, 10 s). The longest legitimate
+ * invocation is an ADD making three in a row — the node's pod CIDRs, the
+ * registration (waits for the endpoint's policy to be in the maps), and on a
+ * failure the undo's unregister — plus its local work (veth, BPF attach,
+ * queueing behind other invocations in the agent): 5 s. Default 3 × 30 s + 5 s
+ * = 95 s. A GC unregistering many stale endpoints from a slow agent can exceed
+ * it: it then answers 11, keeps what it removed, and the next GC goes on.
+ */
+#define AGENT_REQUESTS 3
+#define LOCAL_WORK_MS 5000
 
 extern char **environ;
 
@@ -101,26 +135,37 @@ static void buf_json_string(struct buf *b, const char *s, size_t n)
 	buf_str(b, "\"");
 }
 
-/*
- * The config's top-level "agentSocket" string, or the default when the key is
- * absent. Returns 0 when it cannot tell (not an object, not a plain string,
- * escapes): the caller falls back and the Node plugin judges the config.
- */
-static int scan_agent_socket(const char *s, size_t n, char *out, size_t outsz)
+/* What the minimal scan below found for a key. */
+enum scan {
+	SCAN_ABSENT,
+	SCAN_STRING, /* *val: the text between the quotes, escapes left as they are */
+	SCAN_BARE,   /* *val: a number, true, false or null as written */
+	SCAN_OTHER,  /* an object or a list */
+	SCAN_UNREADABLE, /* not one JSON object, or the key twice: the Node plugin judges it */
+};
+
+static int json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* The config's top-level value for name: a minimal scan, not a JSON parser (the plugin validates the config). */
+static enum scan scan_top_level(const char *s, size_t n, const char *name, const char **val, size_t *vlen)
 {
-	size_t i = 0;
+	size_t i = 0, namelen = strlen(name);
 	int depth = 0;
 	int expect_key = 0;
 	const char *key = NULL;
 	size_t keylen = 0;
-	int found = 0;
+	enum scan found = SCAN_ABSENT;
 
-	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+	while (i < n && json_space(s[i]))
 		i++;
 	if (i >= n || s[i] != '{')
-		return 0;
+		return SCAN_UNREADABLE;
 	for (; i < n; i++) {
 		char c = s[i];
+		/* At the top level, after our key: this character starts (or precedes) its value. */
+		int ours = depth == 1 && key && keylen == namelen && memcmp(key, name, namelen) == 0;
+		if (ours && c != ':' && !json_space(c) && found != SCAN_ABSENT)
+			return SCAN_UNREADABLE; /* the key twice */
 		if (c == '"') {
 			size_t start = ++i;
 			while (i < n && s[i] != '"') {
@@ -129,25 +174,22 @@ static int scan_agent_socket(const char *s, size_t n, char *out, size_t outsz)
 				i++;
 			}
 			if (i >= n)
-				return 0;
+				return SCAN_UNREADABLE;
 			if (depth == 1 && expect_key) {
 				key = s + start;
 				keylen = i - start;
 				expect_key = 0;
-			} else if (depth == 1 && key && keylen == 11 && memcmp(key, "agentSocket", 11) == 0) {
-				size_t len = i - start;
-				if (memchr(s + start, '\\', len) || len == 0 || len >= outsz || found)
-					return 0;
-				memcpy(out, s + start, len);
-				out[len] = '\0';
-				found = 1;
-				key = NULL;
 			} else {
+				if (ours) {
+					found = SCAN_STRING;
+					*val = s + start;
+					*vlen = i - start;
+				}
 				key = NULL;
 			}
 		} else if (c == '{' || c == '[') {
-			if (depth == 1 && key && keylen == 11 && memcmp(key, "agentSocket", 11) == 0)
-				return 0; /* not a string */
+			if (ours)
+				found = SCAN_OTHER;
 			depth++;
 			if (c == '{' && depth == 1)
 				expect_key = 1;
@@ -159,27 +201,93 @@ static int scan_agent_socket(const char *s, size_t n, char *out, size_t outsz)
 		} else if (c == ',' && depth == 1) {
 			expect_key = 1;
 			key = NULL;
-		} else if (depth == 1 && key && keylen == 11 && memcmp(key, "agentSocket", 11) == 0 &&
-			   c != ':' && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-			return 0; /* a number, true, null: not a string */
+		} else if (ours && c != ':' && !json_space(c)) {
+			size_t start = i;
+			while (i + 1 < n && !json_space(s[i + 1]) && s[i + 1] != ',' && s[i + 1] != '}' && s[i + 1] != ']')
+				i++;
+			found = SCAN_BARE;
+			*val = s + start;
+			*vlen = i + 1 - start;
+			key = NULL;
 		}
 	}
-	if (depth != 0)
-		return 0;
-	if (!found) {
-		if (strlen(DEFAULT_SOCKET) >= outsz)
+	return depth == 0 ? found : SCAN_UNREADABLE;
+}
+
+/*
+ * The config's top-level "agentSocket" string, or the default when the key is
+ * absent. Returns 0 when it cannot tell (not an object, not a plain string,
+ * escapes): the caller falls back and the Node plugin judges the config.
+ */
+static int scan_agent_socket(const char *s, size_t n, char *out, size_t outsz)
+{
+	const char *val = SLUICE_CNI_DEFAULT_AGENT_SOCKET;
+	size_t len = strlen(val);
+	switch (scan_top_level(s, n, "agentSocket", &val, &len)) {
+	case SCAN_ABSENT:
+		break;
+	case SCAN_STRING:
+		if (len == 0 || memchr(val, '\\', len))
 			return 0;
-		strcpy(out, DEFAULT_SOCKET);
+		break;
+	default:
+		return 0;
 	}
+	if (len >= outsz)
+		return 0;
+	memcpy(out, val, len);
+	out[len] = '\0';
 	return 1;
 }
 
-/* Everything until EOF; limit: at most that many bytes (0: no limit). */
-static struct buf read_all(int fd, size_t limit)
+/*
+ * The config's top-level "timeoutMs" when it is a plain positive integer (at
+ * most 9 digits), else the plugin's default: only a bound on waiting for the agent,
+ * which rejects an invalid value itself (code 7), at once.
+ */
+static long long scan_timeout_ms(const char *s, size_t n)
+{
+	const char *val = NULL;
+	size_t len = 0;
+	if (scan_top_level(s, n, "timeoutMs", &val, &len) != SCAN_BARE || len == 0 || len > 9 ||
+	    strspn(val, "0123456789") < len)
+		return SLUICE_CNI_DEFAULT_TIMEOUT_MS;
+	long long ms = 0;
+	for (size_t i = 0; i < len; i++)
+		ms = ms * 10 + (val[i] - '0');
+	return ms > 0 ? ms : SLUICE_CNI_DEFAULT_TIMEOUT_MS;
+}
+
+static long long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * Everything until EOF into *out; limit: at most that many bytes (0: no
+ * limit). timeout_ms > 0: a deadline for all of it, not per read. Returns -1
+ * once the deadline passed before EOF, 0 otherwise (a read error ends it too).
+ */
+static int read_all(int fd, size_t limit, long long timeout_ms, struct buf *out)
 {
 	struct buf b = { 0 };
 	char chunk[65536];
+	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	int timed_out = 0;
 	for (;;) {
+		if (deadline) {
+			long long left = deadline - now_ms();
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			int ready = left > 0 ? poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left) : 0;
+			if (ready < 0 && errno == EINTR)
+				continue;
+			if (ready == 0) {
+				timed_out = 1;
+				break;
+			}
+		}
 		ssize_t r = read(fd, chunk, sizeof(chunk));
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -191,7 +299,8 @@ static struct buf read_all(int fd, size_t limit)
 	}
 	if (!b.p)
 		buf_add(&b, "", 0);
-	return b;
+	*out = b;
+	return timed_out ? -1 : 0;
 }
 
 /* Execs the Node plugin with stdin replayed; returns only on failure. */
@@ -252,12 +361,15 @@ static int write_all(int fd, const char *p, size_t n, int flags)
 }
 
 /* The spec's error object for a failure after the agent may have started: try again later. */
-static int try_again(const char *fmt, const char *detail)
+__attribute__((format(printf, 1, 2))) static int try_again(const char *fmt, ...)
 {
 	char msg[512];
-	snprintf(msg, sizeof(msg), fmt, detail);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	struct buf b = { 0 };
-	buf_str(&b, "{\"cniVersion\":\"1.1.0\",\"code\":11,\"msg\":");
+	buf_str(&b, "{\"cniVersion\":\"" SLUICE_CNI_CURRENT_VERSION "\",\"code\":11,\"msg\":");
 	buf_json_string(&b, msg, strlen(msg));
 	buf_str(&b, "}\n");
 	write_all(1, b.p, b.len, 0);
@@ -290,22 +402,39 @@ static const char *header(const char *head, const char *name)
 	return NULL;
 }
 
+static int env_is(const char *name, const char *value)
+{
+	const char *v = getenv(name);
+	return v && strcmp(v, value) == 0;
+}
+
 int main(int argc, char **argv)
 {
-	(void)argc;
-	struct buf in = read_all(0, 0);
+	/* All of stdin first, as the Node plugin reads it (VERSION included): the runtime's write never sees EPIPE. */
+	struct buf in;
+	read_all(0, 0, 0, &in);
 	const char *cmd = getenv("CNI_COMMAND");
-	const char *mode = getenv("SLUICE_CNI_IN_PROCESS");
+	int node_asked = env_is("SLUICE_CNI_IN_PROCESS", "0");
 	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
-	if (!cmd || !*cmd || strcmp(cmd, "VERSION") == 0 || (mode && strcmp(mode, "0") == 0) ||
+	/* VERSION: the Node plugin's bytes, unless its output would differ (see the top of this file). */
+	if (cmd && strcmp(cmd, "VERSION") == 0 && argc == 1 && !node_asked && !env_is("SLUICE_CNI_TIMING", "1")) {
+		write_all(1, SLUICE_CNI_VERSION_ANSWER, sizeof(SLUICE_CNI_VERSION_ANSWER) - 1, 0);
+		return 0;
+	}
+	if (!cmd || !*cmd || strcmp(cmd, "VERSION") == 0 || node_asked ||
 	    getenv("SLUICE_CNI_TEST_CRASH_AT") || in.len > MAX_STDIN || /* more than the agent takes */
 	    !scan_agent_socket(in.p, in.len, sock, sizeof(sock)))
 		return fallback(&in, argv);
 
+	long long timeout_ms = scan_timeout_ms(in.p, in.len);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	strcpy(addr.sun_path, sock);
+	/* Bounds connect (an agent whose accept backlog is full: EAGAIN, nothing sent, fall back) and each send. */
+	struct timeval send_timeout = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
 		if (fd >= 0)
 			close(fd);
@@ -338,9 +467,15 @@ int main(int argc, char **argv)
 			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", body.len);
 	buf_add(&req, body.p, body.len);
 	if (write_all(fd, req.p, req.len, MSG_NOSIGNAL) != 0)
-		return try_again("cannot send the invocation to the agent at %s; retry", sock);
+		return try_again("cannot send the invocation to the agent at %s (%s; timeoutMs %lld); retry", sock,
+				 strerror(errno), timeout_ms);
 
-	struct buf resp = read_all(fd, MAX_STDIN * 2);
+	long long wait_ms = AGENT_REQUESTS * timeout_ms + LOCAL_WORK_MS;
+	struct buf resp;
+	if (read_all(fd, MAX_STDIN * 2, wait_ms, &resp) != 0)
+		return try_again("the agent at %s took the invocation but did not answer within %lld ms "
+				 "(%d x timeoutMs %lld + %d ms); it may still complete it: retry",
+				 sock, wait_ms, AGENT_REQUESTS, timeout_ms, LOCAL_WORK_MS);
 	close(fd);
 	char *end = strstr(resp.p, "\r\n\r\n");
 	int status = 0;

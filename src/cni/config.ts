@@ -55,9 +55,10 @@ export interface NetConf {
   readonly validAttachments: readonly Attachment[] | undefined;
 }
 
-/** Where the agent serves its endpoint API unless the config says otherwise (the shim scans for the same default). */
+/** Where the agent serves its endpoint API unless the config says otherwise (the C shim gets it from here: scripts/gen-cni-shim-header.mjs). */
 export const DEFAULT_AGENT_SOCKET = '/var/run/sluice/agent.sock';
 
+/** agentSocket and timeoutMs are also the C shim's defaults (scripts/gen-cni-shim-header.mjs). */
 export const DEFAULTS = {
   agentSocket: DEFAULT_AGENT_SOCKET,
   mtu: 1500,

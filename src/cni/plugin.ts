@@ -17,7 +17,7 @@ import { ipBatchWith } from './iproute.js';
 import { encodeResult } from './result.js';
 import { netlinkEnabled, netlinkOps } from './rtnl.js';
 import { cmdStatus } from './status.js';
-import { CURRENT_VERSION, isSupported, requireVersionFor, SUPPORTED_VERSIONS } from './version.js';
+import { CURRENT_VERSION, isSupported, requireVersionFor, VERSION_ANSWER } from './version.js';
 
 export interface Outcome {
   readonly stdout: string;
@@ -33,7 +33,7 @@ export async function invoke(env: Env, stdin: string, run: CommandRunner = spawn
   try {
     const command = readCommand(env);
     if (command === 'VERSION') {
-      return ok(`${JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS })}\n`);
+      return ok(VERSION_ANSWER);
     }
     // The environment first, as libcni's skel does: a runtime that sends no container id gets told that.
     const cniEnv = readEnv(env);

@@ -9,6 +9,13 @@ export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] 
 export type CniVersion = (typeof SUPPORTED_VERSIONS)[number];
 export const CURRENT_VERSION: CniVersion = '1.1.0';
 
+/**
+ * What VERSION prints, whatever the environment's other variables and stdin say (stdin is not read for it).
+ * The C front end prints the same bytes without starting node: scripts/gen-cni-shim-header.mjs copies this
+ * string into its generated header at build time.
+ */
+export const VERSION_ANSWER = `${JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS })}\n`;
+
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 
 export function isSupported(v: string): v is CniVersion {

@@ -92,8 +92,8 @@ test('--entry: the wrapper runs the single-file bundle or main.js; auto never ta
       const r = cli(['install', '--bin-dir', bin, '--conf-dir', conf, '--entry', entry]);
       assert.equal(r.status, 0, r.stderr);
       const line = readFileSync(join(bin, 'sluice-cni-node'), 'utf8').split('\n').find((l) => l.startsWith('exec ')) ?? '';
-      // The plugin answers VERSION (the shim falls back for it) through whichever file the wrapper execs.
-      const v = spawnSync(join(bin, 'sluice-cni'), [], { input: '', encoding: 'utf8', env: { CNI_COMMAND: 'VERSION' } });
+      // The plugin answers VERSION through whichever file the wrapper execs (the shim, sluice-cni, answers it itself).
+      const v = spawnSync(join(bin, 'sluice-cni-node'), [], { input: '', encoding: 'utf8', env: { CNI_COMMAND: 'VERSION' } });
       assert.equal(v.status, 0, v.stderr);
       assert.deepEqual((JSON.parse(v.stdout) as { supportedVersions: string[] }).supportedVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']);
       return line;

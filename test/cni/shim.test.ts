@@ -3,13 +3,16 @@
  * plugin (sluice-cni-node beside it): whenever the agent cannot or must not
  * run an invocation, the answer is byte for byte the Node plugin's; once the
  * agent may have started, the shim never runs the plugin a second time.
+ * VERSION is the shim's own answer (the Node plugin's bytes, compiled in from
+ * src/cni/version.ts), and starts no node.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { CniNode, podArgs, type PluginRun } from './helpers/harness.js';
+import { SUPPORTED_VERSIONS } from '../../src/cni/version.js';
+import { CniNode, podArgs, runProcess, type PluginRun } from './helpers/harness.js';
 
 /** The parts of a run a runtime sees. */
 function seen(r: PluginRun): { exitCode: number | null; stdout: string } {
@@ -99,6 +102,91 @@ test('an agent that closes the connection after the request: code 11, and the No
     assert.equal(connections, 1);
     assert.deepEqual([...node.allocations()], []);
   } finally {
+    fake.close();
+    await node.tearDown();
+  }
+});
+
+/**
+ * The installed shim copied beside a sluice-cni-node that logs each exec (CNI_COMMAND) to `log` before running
+ * the real wrapper: the shim finds its fallback beside itself (/proc/self/exe), so the log lists every Node start.
+ */
+function spyShim(node: CniNode): { shim: string; log: string } {
+  const dir = join(node.dir, 'spy');
+  const log = join(dir, 'node-starts.log');
+  mkdirSync(dir);
+  copyFileSync(join(node.binDir, 'sluice-cni'), join(dir, 'sluice-cni'));
+  writeFileSync(join(dir, 'sluice-cni-node'), `#!/bin/sh\necho "$CNI_COMMAND" >> '${log}'\nexec '${join(node.binDir, 'sluice-cni-node')}' "$@"\n`, { mode: 0o755 });
+  return { shim: join(dir, 'sluice-cni'), log };
+}
+
+test('VERSION: the shim\'s own answer is byte for byte the Node plugin\'s, for any stdin, and starts no node', async () => {
+  const node = new CniNode('10.244.25.0/24');
+  try {
+    await node.setUp({ agent: false });
+    const { shim, log } = spyShim(node);
+    // The Node plugin ignores stdin for VERSION: valid, missing, unsupported or malformed cniVersion, no JSON at all.
+    const stdins: [string, string][] = [
+      ...SUPPORTED_VERSIONS.map((v): [string, string] => [`cniVersion ${v}`, JSON.stringify({ cniVersion: v })]),
+      ...SUPPORTED_VERSIONS.map((v): [string, string] => [`full config ${v}`, JSON.stringify(node.conf({ cniVersion: v }))]),
+      ['no cniVersion', '{}'],
+      ['cniVersion 0.2.0 (too old)', '{"cniVersion":"0.2.0"}'],
+      ['cniVersion 2.0.0 (too new)', '{"cniVersion":"2.0.0"}'],
+      ['cniVersion not a version', '{"cniVersion":"1.1"}'],
+      ['cniVersion a number', '{"cniVersion":110}'],
+      ['truncated JSON', '{"cniVersion": "1.1.0",'],
+      ['not JSON', 'not json'],
+      ['a list', '[]'],
+      ['null', 'null'],
+      ['empty stdin', ''],
+      ['over 4 MiB (more than the shim forwards)', JSON.stringify({ cniVersion: '1.1.0', pad: 'x'.repeat(5 << 20) })],
+    ];
+    const envs: [string, Record<string, string>][] = [
+      ['CNI_COMMAND alone', {}],
+      ['other CNI_* invalid', { CNI_CONTAINERID: '!', CNI_IFNAME: 'a-name-far-too-long', CNI_ARGS: 'junk', CNI_NETNS: 'relative' }],
+    ];
+    for (const [envWhat, extra] of envs) {
+      for (const [what, stdin] of stdins) {
+        const env = { PATH: process.env['PATH'] ?? '', CNI_COMMAND: 'VERSION', ...extra };
+        const viaShim = await runProcess(shim, [], env, stdin);
+        const viaNode = await runProcess(join(node.binDir, 'sluice-cni-node'), [], env, stdin);
+        assert.equal(viaShim.exitCode, 0, `${envWhat}, ${what}: ${viaShim.stdout}${viaShim.stderr}`);
+        assert.deepEqual({ ...seen(viaShim), stderr: viaShim.stderr }, { ...seen(viaNode), stderr: viaNode.stderr }, `${envWhat}, ${what}`);
+      }
+    }
+    assert.equal(existsSync(log), false, `the shim started node for VERSION: ${existsSync(log) ? readFileSync(log, 'utf8') : ''}`);
+    // The spy sees a Node start: SLUICE_CNI_TIMING=1 wants the Node plugin's timing line on stderr.
+    const timed = await runProcess(shim, [], { PATH: process.env['PATH'] ?? '', CNI_COMMAND: 'VERSION', SLUICE_CNI_TIMING: '1' }, '');
+    assert.equal(timed.exitCode, 0, timed.stderr);
+    assert.match(timed.stderr, /^sluice-cni timing: /);
+    assert.equal(readFileSync(log, 'utf8'), 'VERSION\n');
+  } finally {
+    await node.tearDown();
+  }
+});
+
+test('an agent that takes the request and never answers: code 11 naming the socket and the bound, no Node plugin', { timeout: 60_000 }, async () => {
+  const node = new CniNode('10.244.26.0/24');
+  const held: Socket[] = [];
+  const fake = createServer((c) => held.push(c)); // reads the request, never writes
+  try {
+    await node.setUp({ agent: false });
+    await new Promise<void>((resolve) => fake.listen(node.socket, resolve));
+    // timeoutMs 100: the shim waits 3 × 100 ms + 5 s for the answer.
+    const call = { command: 'ADD', containerId: 'ctr-hung', netns: node.addPodNetns('hung'), ifname: 'eth0', args: podArgs('hung') };
+    const run = await node.call(call, node.conf({ timeoutMs: 100 }));
+    assert.equal(run.exitCode, 1, run.stdout + run.stderr);
+    assert.equal(run.json?.['code'], 11, run.stdout);
+    assert.equal(run.json?.['cniVersion'], '1.1.0');
+    const msg = String(run.json?.['msg']);
+    assert.ok(msg.includes(node.socket), msg);
+    assert.match(msg, /did not answer within 5300 ms \(3 x timeoutMs 100 \+ 5000 ms\)/);
+    assert.match(run.stderr, /error 11: /);
+    // The Node plugin would have connected again.
+    assert.equal(held.length, 1);
+    assert.deepEqual([...node.allocations()], []);
+  } finally {
+    for (const c of held) c.destroy();
     fake.close();
     await node.tearDown();
   }
