@@ -39,6 +39,7 @@ import { ControlPlane } from '../src/lab/controlplane/controlplane.js';
 import { httpGet } from '../src/lab/controlplane/readiness.js';
 import { AgentProcess } from '../test/agent/helpers/agent-process.js';
 import { ApiClient, benchCluster, inParallel, nodeName, type BenchPod } from './agent-cluster.js';
+import { quantile } from './stats.js';
 
 const CILIUM_KIB_PER_POD = 10.5;
 
@@ -59,10 +60,6 @@ const num = (k: keyof typeof args): number => Number(args[k]);
 const ms = (t: number): string => `${t.toFixed(t < 10 ? 1 : 0)} ms`;
 const mib = (kib: number): string => `${(kib / 1024).toFixed(0)} MiB`;
 
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
-}
 
 const spread = (xs: readonly number[]): string => `p50 ${ms(quantile(xs, 0.5))}  p99 ${ms(quantile(xs, 0.99))}  max ${ms(Math.max(...xs))}  (n=${xs.length})`;
 

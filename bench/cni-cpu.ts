@@ -17,6 +17,7 @@ import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CniNode, podArgs } from '../test/cni/helpers/harness.js';
+import { quantile } from './stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,10 +41,6 @@ interface Variant {
   phases: string;
 }
 
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
-}
 
 /** user + system ms of the last invocation (/usr/bin/time -f "%U %S", 10 ms resolution). */
 function takeCpu(v: Variant): number {

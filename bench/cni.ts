@@ -24,7 +24,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CniNode, podArgs, runProcess, type PluginRun } from '../test/cni/helpers/harness.js';
+import { CniNode, must, podArgs, runProcess } from '../test/cni/helpers/harness.js';
+import { latencyRow, quantile } from './stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -51,15 +52,7 @@ interface Flavour {
   conf(): Record<string, unknown>;
 }
 
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
-}
 
-function must(r: PluginRun, what: string): PluginRun {
-  if (r.exitCode !== 0) throw new Error(`${what}: exit ${r.exitCode} ${r.signal ?? ''}: ${r.stdout}${r.stderr}`);
-  return r;
-}
 
 async function addDel(node: CniNode, f: Flavour, id: string, netns: string, s: Sample): Promise<void> {
   const call = { containerId: id, netns, ifname: 'eth0', args: podArgs(id) };
@@ -100,9 +93,6 @@ async function versionStarts(node: CniNode, plugin: string, n: number): Promise<
   return out;
 }
 
-function row(label: string, xs: readonly number[]): string {
-  return `${label.padEnd(34)} ${quantile(xs, 0.5).toFixed(1).padStart(8)} ${quantile(xs, 0.99).toFixed(1).padStart(8)} ${Math.max(...xs).toFixed(1).padStart(8)}`;
-}
 
 async function main(): Promise<void> {
   const node = new CniNode('10.244.40.0/24');
@@ -153,11 +143,11 @@ async function main(): Promise<void> {
     process.stdout.write(`${'case'.padEnd(34)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}\n`);
     for (const [name, r] of Object.entries(results)) {
       for (const [mode, s] of [['seq', r.seq], [`${CONCURRENCY}-way`, r.par]] as const) {
-        process.stdout.write(`${row(`${name} ADD ${mode}`, s.add)}\n${row(`${name} DEL ${mode}`, s.del)}\n`);
+        process.stdout.write(`${latencyRow(`${name} ADD ${mode}`, s.add)}\n${latencyRow(`${name} DEL ${mode}`, s.del)}\n`);
       }
     }
-    process.stdout.write(`${row('sluice-cni VERSION (shim, no node)', starts['sluice-cni'])}\n`);
-    process.stdout.write(`${row('sluice-cni-node VERSION (start-up)', starts['sluice-cni-node'])}\n${row('bridge VERSION (start-up)', starts.bridge)}\n\n`);
+    process.stdout.write(`${latencyRow('sluice-cni VERSION (shim, no node)', starts['sluice-cni'])}\n`);
+    process.stdout.write(`${latencyRow('sluice-cni-node VERSION (start-up)', starts['sluice-cni-node'])}\n${latencyRow('bridge VERSION (start-up)', starts.bridge)}\n\n`);
 
     const ours = results['sluice-cni'];
     const bridge = results['bridge + host-local'];

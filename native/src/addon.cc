@@ -83,6 +83,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rtnlConfigurePod", Napi::Function::New<RtnlConfigurePod>(env, "rtnlConfigurePod"));
   exports.Set("rtnlLinkGet", Napi::Function::New<RtnlLinkGet>(env, "rtnlLinkGet"));
   exports.Set("rtnlLinkDel", Napi::Function::New<RtnlLinkDel>(env, "rtnlLinkDel"));
+  exports.Set("rtnlLinkList", Napi::Function::New<RtnlLinkList>(env, "rtnlLinkList"));
+  exports.Set("rtnlLinkListSync", Napi::Function::New<RtnlLinkListSync>(env, "rtnlLinkListSync"));
+  exports.Set("rtnlPodView", Napi::Function::New<RtnlPodView>(env, "rtnlPodView"));
   return exports;
 }
 

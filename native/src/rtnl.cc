@@ -4,6 +4,12 @@
 // pod's netns on the calling thread (NetnsScope) and always switch back; the
 // socket is opened after entering, so it talks to that namespace.
 //
+// And the reads of CHECK and GC (the pod end's link, addresses and routes;
+// every link of a namespace): dumps (NLM_F_DUMP, read until NLMSG_DONE, read
+// again when the kernel flags them interrupted) whose answers equal what the
+// `ip -j` path parses, each on a thread of its own that enters the namespace
+// asked for (the JS thread never does for a read).
+//
 // Errors: op "rtnl", message "<step, as the ip line>: <errno text>[; kernel
 // extack]", errno set (EEXIST for a leftover, ENODEV for a missing link).
 #include "rtnl.h"
@@ -27,6 +33,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "netns.h"
@@ -113,43 +121,82 @@ class Socket {
   // Sends msg and waits for its ack; reply (if given) receives the first
   // non-error message's payload for a GET. Returns 0 or a positive errno.
   int Do(Msg& msg, std::string& extack, std::vector<char>* reply = nullptr) {
-    auto* h = msg.Hdr();
-    h->nlmsg_seq = ++seq_;
-    if (send(fd_, msg.Buf().data(), h->nlmsg_len, 0) < 0) return errno;
-    std::vector<char> buf(32768);
-    for (;;) {
-      ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return errno;
+    return Exchange(msg, [&](const nlmsghdr* r) {
+      if (r->nlmsg_type == NLMSG_ERROR) return ErrorOf(r, extack);
+      if (reply != nullptr && reply->empty()) reply->assign(reinterpret_cast<const char*>(r), reinterpret_cast<const char*>(r) + r->nlmsg_len);
+      return -1;
+    });
+  }
+
+  // Sends msg as a dump request (NLM_F_DUMP, no ack) and collects every
+  // reply message, however many datagrams they take, until NLMSG_DONE.
+  // interrupted: the kernel flagged the dump inconsistent (NLM_F_DUMP_INTR:
+  // the table changed while it was being read). Returns 0 or a positive errno.
+  int Dump(Msg& msg, std::string& extack, std::vector<std::vector<char>>& out, bool& interrupted) {
+    out.clear();
+    interrupted = false;
+    msg.Hdr()->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    return Exchange(msg, [&](const nlmsghdr* r) {
+      if (r->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
+      if (r->nlmsg_type == NLMSG_ERROR) return ErrorOf(r, extack);
+      if (r->nlmsg_type == NLMSG_DONE) {
+        // Its payload, when there is one, is the dump's final status (negative errno).
+        int status = r->nlmsg_len >= NLMSG_LENGTH(sizeof(int)) ? *static_cast<const int*>(NLMSG_DATA(r)) : 0;
+        return status < 0 ? -status : 0;
       }
-      int len = static_cast<int>(n);
-      for (auto* r = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(r, len); r = NLMSG_NEXT(r, len)) {
-        if (r->nlmsg_seq != seq_) continue;
-        if (r->nlmsg_type == NLMSG_ERROR) {
-          auto* e = static_cast<nlmsgerr*>(NLMSG_DATA(r));
-          if (e->error != 0 && (r->nlmsg_flags & NLM_F_ACK_TLVS)) {
-            size_t off = NLMSG_HDRLEN + sizeof(nlmsgerr);
-            if (!(r->nlmsg_flags & NLM_F_CAPPED)) off += e->msg.nlmsg_len - NLMSG_HDRLEN;
-            int alen = static_cast<int>(r->nlmsg_len) - static_cast<int>(off);
-            for (auto* a = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(r) + off); alen > 0 && RTA_OK(a, alen);
-                 a = RTA_NEXT(a, alen)) {
-              if (a->rta_type == NLMSGERR_ATTR_MSG) extack = static_cast<const char*>(RTA_DATA(a));
-            }
-          }
-          return -e->error;
-        }
-        if (reply != nullptr && reply->empty()) {
-          reply->assign(reinterpret_cast<char*>(r), reinterpret_cast<char*>(r) + r->nlmsg_len);
-        }
-      }
-    }
+      out.emplace_back(reinterpret_cast<const char*>(r), reinterpret_cast<const char*>(r) + r->nlmsg_len);
+      return -1;
+    });
   }
 
  private:
   int fd_ = -1;
   int err_ = 0;
   uint32_t seq_ = 0;
+
+  // Sends msg, then hands each message answering it to on(), datagram after
+  // datagram, until on() returns a status (0 or a positive errno; -1: more).
+  template <typename OnMessage>
+  int Exchange(Msg& msg, OnMessage on) {
+    auto* h = msg.Hdr();
+    h->nlmsg_seq = ++seq_;
+    if (send(fd_, msg.Buf().data(), h->nlmsg_len, 0) < 0) return errno;
+    std::vector<char> buf(32768);
+    for (;;) {
+      // Peek at the datagram's size first: a dump part may exceed any fixed buffer.
+      ssize_t n = recv(fd_, buf.data(), buf.size(), MSG_PEEK | MSG_TRUNC);
+      if (n >= 0 && static_cast<size_t>(n) > buf.size()) {
+        buf.resize(static_cast<size_t>(n));
+        continue;
+      }
+      if (n >= 0) n = recv(fd_, buf.data(), buf.size(), 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      int len = static_cast<int>(n);
+      for (auto* r = reinterpret_cast<const nlmsghdr*>(buf.data()); NLMSG_OK(r, len); r = NLMSG_NEXT(r, len)) {
+        if (r->nlmsg_seq != seq_) continue;
+        int status = on(r);
+        if (status >= 0) return status;
+      }
+    }
+  }
+
+  // An NLMSG_ERROR's errno (0 for an ack), and the kernel's extack message.
+  static int ErrorOf(const nlmsghdr* r, std::string& extack) {
+    auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(r));
+    if (e->error != 0 && (r->nlmsg_flags & NLM_F_ACK_TLVS)) {
+      size_t off = NLMSG_HDRLEN + sizeof(nlmsgerr);
+      if (!(r->nlmsg_flags & NLM_F_CAPPED)) off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+      int alen = static_cast<int>(r->nlmsg_len) - static_cast<int>(off);
+      for (auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(r) + off); alen > 0 && RTA_OK(a, alen);
+           a = RTA_NEXT(a, alen)) {
+        if (a->rta_type == NLMSGERR_ATTR_MSG) extack = static_cast<const char*>(RTA_DATA(a));
+      }
+    }
+    return -e->error;
+  }
 };
 
 struct Runner {
@@ -165,6 +212,27 @@ struct Runner {
       return false;
     }
     return true;
+  }
+  // Runs one dump into out; false (and failure set) when it failed. A dump
+  // the kernel flags as interrupted is read again: a listing that misses a
+  // link would tell GC that a live veth is gone.
+  bool Dump(Msg& m, const std::string& step, std::vector<std::vector<char>>& out) {
+    if (failure) return false;
+    constexpr int kAttempts = 5;
+    for (int attempt = 1;; attempt++) {
+      std::string extack;
+      bool interrupted = false;
+      int err = sock.Dump(m, extack, out, interrupted);
+      if (err != 0) {
+        failure = Failure{err, step + ": " + ErrnoText(err) + (extack.empty() ? "" : "; " + extack)};
+        return false;
+      }
+      if (!interrupted) return true;
+      if (attempt == kAttempts) {
+        failure = Failure{EAGAIN, step + ": dump interrupted by concurrent changes " + std::to_string(kAttempts) + " times"};
+        return false;
+      }
+    }
   }
 };
 
@@ -275,32 +343,44 @@ void NeighReplace(Runner& r, int ifindex, const Addr& dst, const uint8_t mac[6],
   r.Step(m, step);
 }
 
-// The link's fields, as `ip -j -d link show` gives them to toHostLink.
-Napi::Value LinkObject(Napi::Env env, const std::vector<char>& reply) {
-  auto* h = reinterpret_cast<const nlmsghdr*>(reply.data());
+// A link's fields, as `ip -j -d link show` gives them (toHostLink, linksOf):
+// read on any thread, made a JS object on the JS thread.
+struct LinkInfo {
+  int ifindex = 0;
+  bool up = false;
+  std::string name;
+  std::optional<std::string> mac, alias, kind;
+  std::optional<uint32_t> mtu;
+};
+
+std::string AttrString(const rtattr* a) {
+  return std::string(static_cast<const char*>(RTA_DATA(a)), strnlen(static_cast<const char*>(RTA_DATA(a)), RTA_PAYLOAD(a)));
+}
+
+LinkInfo ParseLink(const nlmsghdr* h) {
   auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
-  auto o = Napi::Object::New(env);
-  o.Set("ifindex", ifi->ifi_index);
-  o.Set("up", (ifi->ifi_flags & IFF_UP) != 0);
+  LinkInfo l;
+  l.ifindex = ifi->ifi_index;
+  l.up = (ifi->ifi_flags & IFF_UP) != 0;
   int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(ifinfomsg)));
   for (auto* a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
     switch (a->rta_type) {
       case IFLA_ADDRESS:
-        o.Set("mac", MacText(static_cast<const uint8_t*>(RTA_DATA(a)), RTA_PAYLOAD(a)));
+        l.mac = MacText(static_cast<const uint8_t*>(RTA_DATA(a)), RTA_PAYLOAD(a));
         break;
       case IFLA_MTU:
-        o.Set("mtu", *static_cast<const uint32_t*>(RTA_DATA(a)));
+        if (RTA_PAYLOAD(a) >= sizeof(uint32_t)) l.mtu = *static_cast<const uint32_t*>(RTA_DATA(a));
         break;
       case IFLA_IFNAME:
-        o.Set("name", std::string(static_cast<const char*>(RTA_DATA(a))));
+        l.name = AttrString(a);
         break;
       case IFLA_IFALIAS:
-        o.Set("alias", std::string(static_cast<const char*>(RTA_DATA(a)), strnlen(static_cast<const char*>(RTA_DATA(a)), RTA_PAYLOAD(a))));
+        l.alias = AttrString(a);
         break;
       case IFLA_LINKINFO: {
         int ilen = static_cast<int>(RTA_PAYLOAD(a));
-        for (auto* i = static_cast<rtattr*>(RTA_DATA(a)); RTA_OK(i, ilen); i = RTA_NEXT(i, ilen)) {
-          if (i->rta_type == IFLA_INFO_KIND) o.Set("kind", std::string(static_cast<const char*>(RTA_DATA(i))));
+        for (auto* i = static_cast<const rtattr*>(RTA_DATA(a)); RTA_OK(i, ilen); i = RTA_NEXT(i, ilen)) {
+          if (i->rta_type == IFLA_INFO_KIND) l.kind = AttrString(i);
         }
         break;
       }
@@ -308,6 +388,19 @@ Napi::Value LinkObject(Napi::Env env, const std::vector<char>& reply) {
         break;
     }
   }
+  return l;
+}
+
+// {ifindex, name, up, mac?, mtu?, alias?, kind?}: NativeLink in src/datapath/addon.ts.
+Napi::Object LinkObject(Napi::Env env, const LinkInfo& l) {
+  auto o = Napi::Object::New(env);
+  o.Set("ifindex", l.ifindex);
+  o.Set("name", l.name);
+  o.Set("up", l.up);
+  if (l.mac) o.Set("mac", *l.mac);
+  if (l.mtu) o.Set("mtu", *l.mtu);
+  if (l.alias) o.Set("alias", *l.alias);
+  if (l.kind) o.Set("kind", *l.kind);
   return o;
 }
 
@@ -400,7 +493,7 @@ class CreateVethJob : public OwnThreadJob {
       e.ifname = args_.dev;
       deferred.Reject(MakeBpfError(env, e));
     } else {
-      deferred.Resolve(LinkObject(env, reply_));
+      deferred.Resolve(LinkObject(env, ParseLink(reinterpret_cast<const nlmsghdr*>(reply_.data()))));
     }
   }
 
@@ -480,7 +573,7 @@ Napi::Value RtnlLinkGet(const Napi::CallbackInfo& info) {
   std::vector<char> reply;
   bool found = GetLink(r, name, reply);
   if (r.failure) Throw(info.Env(), *r.failure, name);
-  return found ? LinkObject(info.Env(), reply) : info.Env().Undefined();
+  return found ? LinkObject(info.Env(), ParseLink(reinterpret_cast<const nlmsghdr*>(reply.data()))) : info.Env().Undefined();
 }
 
 // rtnlLinkDel(name) → Promise<false when there was no such link>. On a
@@ -531,6 +624,229 @@ class LinkDelJob : public OwnThreadJob {
 
 Napi::Value RtnlLinkDel(const Napi::CallbackInfo& info) {
   return RunOnOwnThread(info.Env(), "rtnlLinkDel", std::make_unique<LinkDelJob>(GetString(info[0], "name")));
+}
+
+// The read side, for CHECK and GC (wiring.ts inspectPod, host-links.ts):
+// dumps whose answers match what the `ip` path parses out of `ip -j -d link
+// show`, `addr show dev X` and `route show dev X`. Each runs on a thread of
+// its own (own_thread.h), which enters the namespace asked for and dies
+// there: the JS thread never changes namespace for them.
+namespace {
+
+std::string AddrText(int family, const rtattr* a) {
+  char b[INET6_ADDRSTRLEN];
+  size_t want = family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
+  if (want == 0 || RTA_PAYLOAD(a) < want || inet_ntop(family, RTA_DATA(a), b, sizeof b) == nullptr) return "";
+  return b;
+}
+
+// Every link of the namespace (RTM_GETLINK dump), statistics left out.
+bool DumpLinks(Runner& r, std::vector<LinkInfo>& out) {
+  Msg m(RTM_GETLINK, 0);
+  m.Body<ifinfomsg>()->ifi_family = AF_UNSPEC;
+  m.U32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  std::vector<std::vector<char>> msgs;
+  if (!r.Dump(m, "link show", msgs)) return false;
+  for (const auto& msg : msgs) {
+    auto* h = reinterpret_cast<const nlmsghdr*>(msg.data());
+    if (h->nlmsg_type == RTM_NEWLINK && h->nlmsg_len >= NLMSG_LENGTH(sizeof(ifinfomsg))) out.push_back(ParseLink(h));
+  }
+  return true;
+}
+
+// The link's addresses, every family, in the kernel's order (as `ip addr show
+// dev X` lists them): "local/prefixlen", local being IFA_LOCAL, else IFA_ADDRESS.
+bool DumpAddrs(Runner& r, int ifindex, const std::string& dev, std::vector<std::string>& out) {
+  Msg m(RTM_GETADDR, 0);
+  auto* req = m.Body<ifaddrmsg>();
+  req->ifa_family = AF_UNSPEC;
+  req->ifa_index = static_cast<uint32_t>(ifindex);  // a filter only for kernels in strict mode; checked below
+  std::vector<std::vector<char>> msgs;
+  if (!r.Dump(m, "addr show dev " + dev, msgs)) return false;
+  for (const auto& msg : msgs) {
+    auto* h = reinterpret_cast<const nlmsghdr*>(msg.data());
+    if (h->nlmsg_type != RTM_NEWADDR || h->nlmsg_len < NLMSG_LENGTH(sizeof(ifaddrmsg))) continue;
+    auto* ifa = static_cast<const ifaddrmsg*>(NLMSG_DATA(h));
+    if (ifa->ifa_index != static_cast<uint32_t>(ifindex)) continue;
+    const rtattr* local = nullptr;
+    const rtattr* address = nullptr;
+    int len = static_cast<int>(IFA_PAYLOAD(h));
+    for (auto* a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+      if (a->rta_type == IFA_LOCAL) local = a;
+      if (a->rta_type == IFA_ADDRESS) address = a;
+    }
+    const rtattr* shown = local != nullptr ? local : address;
+    if (shown != nullptr) out.push_back(AddrText(ifa->ifa_family, shown) + "/" + std::to_string(ifa->ifa_prefixlen));
+  }
+  return true;
+}
+
+struct RouteInfo {
+  std::string dst;
+  std::optional<std::string> gateway;
+};
+
+// `ip route show dev X`: IPv4, table main, not cloned, RTA_OIF is the link
+// (a multipath route has none and is not listed). dst as ip prints it:
+// "default" for 0/0, a full-length prefix without its length.
+bool DumpRoutes(Runner& r, int ifindex, const std::string& dev, std::vector<RouteInfo>& out) {
+  Msg m(RTM_GETROUTE, 0);
+  m.Body<rtmsg>()->rtm_family = AF_INET;
+  std::vector<std::vector<char>> msgs;
+  if (!r.Dump(m, "route show dev " + dev, msgs)) return false;
+  for (const auto& msg : msgs) {
+    auto* h = reinterpret_cast<const nlmsghdr*>(msg.data());
+    if (h->nlmsg_type != RTM_NEWROUTE || h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) continue;
+    auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
+    if (rt->rtm_family != AF_INET || (rt->rtm_flags & RTM_F_CLONED)) continue;
+    uint32_t table = rt->rtm_table;
+    uint32_t oif = 0;
+    const rtattr* dst = nullptr;
+    const rtattr* gateway = nullptr;
+    int len = static_cast<int>(RTM_PAYLOAD(h));
+    for (auto* a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+      if (a->rta_type == RTA_TABLE && RTA_PAYLOAD(a) >= 4) table = *static_cast<const uint32_t*>(RTA_DATA(a));
+      if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) >= 4) oif = *static_cast<const uint32_t*>(RTA_DATA(a));
+      if (a->rta_type == RTA_DST) dst = a;
+      if (a->rta_type == RTA_GATEWAY) gateway = a;
+    }
+    if (table != RT_TABLE_MAIN || oif != static_cast<uint32_t>(ifindex)) continue;
+    RouteInfo ri;
+    if (dst != nullptr) {
+      ri.dst = AddrText(AF_INET, dst) + (rt->rtm_dst_len != 32 ? "/" + std::to_string(rt->rtm_dst_len) : "");
+    } else {
+      ri.dst = rt->rtm_dst_len != 0 ? "0/" + std::to_string(rt->rtm_dst_len) : "default";
+    }
+    if (gateway != nullptr) ri.gateway = AddrText(AF_INET, gateway);
+    out.push_back(std::move(ri));
+  }
+  return true;
+}
+
+// A read on a thread of its own, inside netns when one is given; the
+// answer (or the failure) becomes JS on the JS thread.
+class ReadJob : public OwnThreadJob {
+ public:
+  ReadJob(std::string netns, std::string ifname) : netns_(std::move(netns)), ifname_(std::move(ifname)) {}
+  void Execute() override {
+    NetnsScope scope(netns_, "rtnl");  // this thread only; it ends right after
+    if (scope.Error()) {
+      failure_ = Failure{scope.Error()->err, scope.Error()->message};
+      return;
+    }
+    Runner r;
+    if (r.sock.OpenError() != 0) {
+      failure_ = Failure{r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError())};
+      return;
+    }
+    Read(r);
+    failure_ = r.failure;
+  }
+  void Settle(Napi::Env env, Napi::Promise::Deferred& deferred) override {
+    if (failure_) deferred.Reject(Error(env));
+    else deferred.Resolve(Value(env));
+  }
+  // The same, synchronously: Execute on a thread of its own all the same, joined.
+  Napi::Value RunJoined(Napi::Env env) {
+    try {
+      std::thread t([this] { Execute(); });
+      t.join();
+    } catch (const std::system_error& e) {
+      throw Napi::Error::New(env, std::string("rtnl: cannot start a thread: ") + e.what());
+    }
+    if (failure_) throw Napi::Error(env, Error(env));
+    return Value(env);
+  }
+
+ protected:
+  virtual void Read(Runner& r) = 0;
+  virtual Napi::Value Value(Napi::Env env) = 0;
+  const std::string& Ifname() const { return ifname_; }
+
+ private:
+  Napi::Value Error(Napi::Env env) const {
+    ErrorInfo e{failure_->err, "rtnl"};
+    e.message = failure_->message;
+    e.ifname = ifname_;
+    e.netns = netns_;
+    return MakeBpfError(env, e);
+  }
+
+  std::string netns_, ifname_;
+  std::optional<Failure> failure_;
+};
+
+class LinkListJob : public ReadJob {
+ public:
+  explicit LinkListJob(std::string netns) : ReadJob(std::move(netns), "") {}
+
+ protected:
+  void Read(Runner& r) override { DumpLinks(r, links_); }
+  Napi::Value Value(Napi::Env env) override {
+    auto arr = Napi::Array::New(env, links_.size());
+    for (size_t i = 0; i < links_.size(); i++) arr.Set(static_cast<uint32_t>(i), LinkObject(env, links_[i]));
+    return arr;
+  }
+
+ private:
+  std::vector<LinkInfo> links_;
+};
+
+class PodViewJob : public ReadJob {
+ public:
+  PodViewJob(std::string netns, std::string ifname) : ReadJob(std::move(netns), std::move(ifname)) {}
+
+ protected:
+  void Read(Runner& r) override {
+    std::vector<char> reply;
+    if (!GetLink(r, Ifname(), reply)) return;  // no such link (or a failure, in r)
+    link_ = ParseLink(reinterpret_cast<const nlmsghdr*>(reply.data()));
+    DumpAddrs(r, link_->ifindex, Ifname(), addrs_);
+    DumpRoutes(r, link_->ifindex, Ifname(), routes_);  // nothing after a failure (Runner)
+  }
+  Napi::Value Value(Napi::Env env) override {
+    auto o = Napi::Object::New(env);
+    if (link_) o.Set("link", LinkObject(env, *link_));
+    auto addrs = Napi::Array::New(env, addrs_.size());
+    for (size_t i = 0; i < addrs_.size(); i++) addrs.Set(static_cast<uint32_t>(i), addrs_[i]);
+    o.Set("addresses", addrs);
+    auto routes = Napi::Array::New(env, routes_.size());
+    for (size_t i = 0; i < routes_.size(); i++) {
+      auto ro = Napi::Object::New(env);
+      ro.Set("dst", routes_[i].dst);
+      if (routes_[i].gateway) ro.Set("gateway", *routes_[i].gateway);
+      routes.Set(static_cast<uint32_t>(i), ro);
+    }
+    o.Set("routes", routes);
+    return o;
+  }
+
+ private:
+  std::optional<LinkInfo> link_;
+  std::vector<std::string> addrs_;
+  std::vector<RouteInfo> routes_;
+};
+
+}  // namespace
+
+// rtnlLinkList(netns?) → Promise<every link {ifindex, name, up, mac, mtu, alias?, kind?}>,
+// of our netns or of netns (a path).
+Napi::Value RtnlLinkList(const Napi::CallbackInfo& info) {
+  return RunOnOwnThread(info.Env(), "rtnlLinkList", std::make_unique<LinkListJob>(GetOptionalString(info[0], "netns")));
+}
+
+// rtnlLinkListSync(netns?): the same, for synchronous callers (the agent's
+// endpoint sweep); the calling thread waits, its namespace untouched.
+Napi::Value RtnlLinkListSync(const Napi::CallbackInfo& info) {
+  LinkListJob job(GetOptionalString(info[0], "netns"));
+  return job.RunJoined(info.Env());
+}
+
+// rtnlPodView(netns, ifname) → Promise<{link?, addresses: ["a.b.c.d/len"], routes: [{dst, gateway?}]}>:
+// what CHECK inspects of the pod end; no link when there is no such interface.
+Napi::Value RtnlPodView(const Napi::CallbackInfo& info) {
+  return RunOnOwnThread(info.Env(), "rtnlPodView",
+                        std::make_unique<PodViewJob>(GetString(info[0], "netns"), GetString(info[1], "ifname")));
 }
 
 }  // namespace sluice

@@ -1,4 +1,4 @@
-// rtnetlink calls for the CNI's veth plumbing (see rtnl.cc).
+// rtnetlink calls for the CNI's veth plumbing and the reads of CHECK and GC (see rtnl.cc).
 #pragma once
 
 #include <napi.h>
@@ -11,5 +11,8 @@ Napi::Value RtnlCreateVeth(const Napi::CallbackInfo& info);
 void RtnlConfigurePod(const Napi::CallbackInfo& info);
 Napi::Value RtnlLinkGet(const Napi::CallbackInfo& info);
 Napi::Value RtnlLinkDel(const Napi::CallbackInfo& info);
+Napi::Value RtnlLinkList(const Napi::CallbackInfo& info);
+Napi::Value RtnlLinkListSync(const Napi::CallbackInfo& info);
+Napi::Value RtnlPodView(const Napi::CallbackInfo& info);
 
 }  // namespace sluice

@@ -2,10 +2,11 @@
  * The host side's links as seen by anyone who has to decide whether an
  * attachment still exists without state of its own: the CNI's GC (which
  * sl_lxc_v1 entries still have their veth) and the agent's endpoint sweep
- * (which registered endpoints lost their veth). One `ip -j -d link show`, in
+ * (which registered endpoints lost their veth). One RTM_GETLINK dump from the
+ * addon (rtnl.ts), or with SLUICE_CNI_NETLINK=0 one `ip -j -d link show`, in
  * our own namespace or, for an agent that runs elsewhere, in the node's
- * namespace given by path (nsenter child; this process never changes
- * namespace).
+ * namespace given by path (an addon thread of its own or an nsenter child;
+ * this process's threads that run JS never change namespace).
  */
 import { CniCode, CniError } from './errors.js';
 import { spawnSync } from 'node:child_process';
@@ -20,20 +21,23 @@ export interface LinkSummary {
 }
 
 /**
- * Every link of the namespace, through the caller's `ip` runner (the CNI's
- * GC, which may run inside the agent: never a synchronous child there).
- * Throws when the listing fails or comes back without even `lo`: an empty
- * answer must never read as "every veth is gone".
+ * Every link of the namespace, through the caller's rtnetlink ops or its
+ * `ip` runner (the CNI's GC, which may run inside the agent: never a
+ * synchronous child there). Throws when the listing fails or comes back
+ * without even `lo`: an empty answer must never read as "every veth is gone".
  */
 export async function listHostLinks(ip: IpBatch, netns?: string): Promise<LinkSummary[]> {
+  if (ip.netlink !== undefined) return nonEmpty(await ip.netlink.listLinks(netns), netns);
   return linksOf(await ip(['link show'], { json: true, details: true, ...(netns !== undefined ? { netns } : {}) }), netns);
 }
 
 /**
- * The same, synchronously, for the agent's periodic sweep (one short child
- * every sweep interval; its callers' interface is synchronous).
+ * The same, synchronously, for the agent's periodic sweep (its callers'
+ * interface is synchronous): through netlink (rtnl.ts linkListerSync) when
+ * given, else one short `ip` child every sweep interval.
  */
-export function listHostLinksSync(netns?: string): LinkSummary[] {
+export function listHostLinksSync(netns?: string, netlink?: (netns?: string) => LinkSummary[]): LinkSummary[] {
+  if (netlink !== undefined) return nonEmpty(netlink(netns), netns);
   const argv = [...(netns !== undefined ? ['nsenter', `--net=${netns}`] : []), 'ip', '-j', '-d', 'link', 'show'];
   const [file, ...args] = argv as [string, ...string[]];
   const r = spawnSync(file, args, { encoding: 'utf8' });
@@ -51,10 +55,14 @@ function linksOf(stdout: string, netns: string | undefined): LinkSummary[] {
     if (typeof o['ifindex'] !== 'number' || typeof o['ifname'] !== 'string') continue;
     out.push({ ifindex: o['ifindex'], ifname: o['ifname'], alias: typeof o['ifalias'] === 'string' ? o['ifalias'] : undefined });
   }
-  if (out.length === 0) {
-    throw new CniError(CniCode.INTERNAL, `ip link show${netns !== undefined ? ` in ${netns}` : ''} listed no link at all (not even lo)`);
+  return nonEmpty(out, netns);
+}
+
+function nonEmpty(links: LinkSummary[], netns: string | undefined): LinkSummary[] {
+  if (links.length === 0) {
+    throw new CniError(CniCode.INTERNAL, `link show${netns !== undefined ? ` in ${netns}` : ''} listed no link at all (not even lo)`);
   }
-  return out;
+  return links;
 }
 
 /** Ifindexes of our host veths (alias "sluice <hash>"). */

@@ -173,8 +173,9 @@ export interface PodView {
   readonly routes: readonly { dst: string; gateway?: string }[];
 }
 
-/** What CHECK needs to see of the pod end, in one nsenter. */
+/** What CHECK needs to see of the pod end: three dumps on an addon thread inside netns, or one nsenter of `ip`. */
 export async function inspectPod(ipBatch: IpBatch, netns: string, ifname: string): Promise<PodView> {
+  if (ipBatch.netlink !== undefined) return ipBatch.netlink.inspectPod(netns, ifname);
   let out: unknown[][];
   try {
     out = parseJsonOutputs(await ipBatch([`addr show dev ${ifname}`, `route show dev ${ifname}`], { netns, json: true, details: true }));

@@ -66,11 +66,22 @@ export interface NativePodRequest {
 /** A link as rtnl.cc reports it. */
 export interface NativeLink {
   readonly ifindex: number;
+  readonly name: string;
   readonly up: boolean;
   readonly mac?: string;
   readonly mtu?: number;
   readonly alias?: string;
   readonly kind?: string;
+}
+
+/** What CHECK inspects of the pod end, read inside its netns (the fields `ip addr show` / `route show dev X` print). */
+export interface NativePodView {
+  /** Absent when the netns has no such interface. */
+  readonly link?: NativeLink;
+  /** Every family, "local/prefixlen", in the kernel's order. */
+  readonly addresses: readonly string[];
+  /** IPv4, table main, through the link: dst "default", "a.b.c.d" (a /32) or "a.b.c.d/len". */
+  readonly routes: readonly { readonly dst: string; readonly gateway?: string }[];
 }
 
 export interface NativeAddon {
@@ -116,6 +127,11 @@ export interface NativeAddon {
   rtnlConfigurePod(r: NativePodRequest): void;
   rtnlLinkGet(name: string): NativeLink | undefined;
   rtnlLinkDel(name: string): Promise<boolean>;
+  /** Every link of our netns, or of netns (a path), read on a thread of its own. */
+  rtnlLinkList(netns?: string): Promise<NativeLink[]>;
+  /** The same for synchronous callers: the calling thread waits and never changes namespace. */
+  rtnlLinkListSync(netns?: string): NativeLink[];
+  rtnlPodView(netns: string, ifname: string): Promise<NativePodView>;
 }
 
 // dist/src/datapath/addon.js and src/datapath/addon.ts are both three levels

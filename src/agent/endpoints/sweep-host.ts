@@ -1,7 +1,9 @@
 /**
  * The endpoint sweep's view of a real node (sweep.ts holds the decisions):
  *
- * - links: `ip -j -d link show` in the namespace that holds the host veths —
+ * - links: an RTM_GETLINK dump from the addon (`ip -j -d link show` with
+ *   SLUICE_CNI_NETLINK=0 in the agent's environment, as for its in-process
+ *   CNI) in the namespace that holds the host veths —
  *   the agent's own by default (on a node the agent and the CNI both run in
  *   the host netns), or `hostNetns` (a path) when the agent runs elsewhere,
  *   as in the CNI tests where a netns plays the node. The registry records
@@ -21,6 +23,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { errnoCode } from '../errors.js';
 import { hasHostVeth, listHostLinksSync } from '../../cni/host-links.js';
 import { IpamStore } from '../../cni/ipam.js';
+import { linkListerSync, netlinkEnabled } from '../../cni/rtnl.js';
+import { addon } from '../../datapath/addon.js';
 import { openPinnedLxcInterfaces } from '../../datapath/lxc-shared.js';
 import type { LinkSnapshot, SweepHost } from './sweep.js';
 import type { EndpointRecord } from './types.js';
@@ -35,9 +39,10 @@ export interface NodeSweepHostOptions {
 }
 
 export function nodeSweepHost(o: NodeSweepHostOptions): SweepHost {
+  const viaNetlink = netlinkEnabled(process.env);
   return {
     snapshotLinks(): LinkSnapshot {
-      const links = listHostLinksSync(o.hostNetns);
+      const links = listHostLinksSync(o.hostNetns, viaNetlink ? linkListerSync(addon()) : undefined);
       return { hasHostVeth: (e) => hasHostVeth(links, e, e.hostIfname, e.hostIfindex) };
     },
     netnsExists(path: string): boolean {

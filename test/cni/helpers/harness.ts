@@ -286,6 +286,12 @@ export async function runProcess(file: string, args: readonly string[], env: Rec
   return { exitCode, signal, stdout, stderr, json, ms: performance.now() - start };
 }
 
+/** The run, or an error naming what failed and how, when it did not exit 0. */
+export function must(r: PluginRun, what: string): PluginRun {
+  if (r.exitCode !== 0) throw new Error(`${what}: exit ${r.exitCode} ${r.signal ?? ''}: ${r.stdout}${r.stderr}`);
+  return r;
+}
+
 /** Pod args as the kubelet sends them. */
 export function podArgs(name: string, ns = 'default'): string {
   return `IgnoreUnknown=1;K8S_POD_NAMESPACE=${ns};K8S_POD_NAME=${name};K8S_POD_INFRA_CONTAINER_ID=x`;
