@@ -24,7 +24,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CniNode, must, podArgs, runProcess } from '../test/cni/helpers/harness.js';
+import { CniNode, must, podArgs, runProcess, type PluginRun } from '../test/cni/helpers/harness.js';
 import { latencyRow, quantile } from './stats.js';
 
 const { values: args } = parseArgs({
