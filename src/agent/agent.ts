@@ -22,7 +22,7 @@ import { EndpointStateFile, type EndpointStateStore } from './endpoints/state-fi
 import { EndpointSweeper, type SweepHost } from './endpoints/sweep.js';
 import { nodeSweepHost } from './endpoints/sweep-host.js';
 import { asError } from './errors.js';
-import { parseListenAddress, ProbeServer, type ListenAddress } from './http-server.js';
+import { formatListenAddress, parseListenAddress, ProbeServer, type ListenAddress } from './http-server.js';
 import { allSynced, createInformers, informerList, informerStatuses, type ClusterInformers } from './k8s/informers.js';
 import type { KubeTransport } from './k8s/transport.js';
 import type { Logger } from './logger.js';
@@ -213,7 +213,7 @@ export class Agent<S, P> {
       this.unsubscribe.push(informer.onChange(() => this.syncLoop.trigger(`${informer.resource.name} changed`)));
       informer.start();
     }
-    this.log.info({ node: config.nodeName, socket: config.endpointSocket, http: `${http.host}:${http.port}` }, 'agent started');
+    this.log.info({ node: config.nodeName, socket: config.endpointSocket, http: formatListenAddress(http) }, 'agent started');
     return { http };
   }
 

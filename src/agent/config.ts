@@ -12,7 +12,7 @@ import { DEFAULTS as CNI_DEFAULTS } from '../cni/config.js';
 import { checkDnsSubdomain } from '../policy/names.js';
 import { checkBackoffPolicy, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { AgentError, asError } from './errors.js';
-import { parseListenAddress } from './http-server.js';
+import { MAX_UNIX_PATH, parseListenAddress } from './http-server.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
 export const MAP_NAMES = ['ipcache', 'iphost', 'policy', 'endpoints', 'conntrack'] as const;
@@ -182,8 +182,8 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
   const stateDir = path(overrides.stateDir, 'stateDir', '--state-dir');
   const endpointSocket = path(overrides.endpointSocket, 'endpointSocket', '--endpoint-socket');
   // sockaddr_un.sun_path is 108 bytes with the terminating NUL.
-  if (Buffer.byteLength(endpointSocket) > 107) {
-    throw new AgentError('invalid-config', `endpointSocket: a unix socket path must be at most 107 bytes, got ${Buffer.byteLength(endpointSocket)}`, 'endpointSocket');
+  if (Buffer.byteLength(endpointSocket) > MAX_UNIX_PATH) {
+    throw new AgentError('invalid-config', `endpointSocket: a unix socket path must be at most ${MAX_UNIX_PATH} bytes, got ${Buffer.byteLength(endpointSocket)}`, 'endpointSocket');
   }
 
   const httpListen = pickString(overrides.httpListen, '--http-listen') ?? r.str('httpListen') ?? DEFAULT_CONFIG.httpListen;

@@ -1,10 +1,12 @@
 /**
  * The agent's HTTP endpoint for probes and scrapes (TCP, loopback by
- * default): /healthz (liveness), /readyz (readiness with a JSON detail of
- * every check; ?verbose is implied), /metrics (Prometheus text).
+ * default, or a unix socket: `unix:/abs/path`, reachable across network
+ * namespaces): /healthz (liveness), /readyz (readiness with a JSON detail
+ * of every check; ?verbose is implied), /metrics (Prometheus text).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenUnix } from './endpoints/unix-socket.js';
 import { AgentError, asError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { AgentMetrics } from './metrics.js';
@@ -17,19 +19,45 @@ export interface ProbeSources {
   readonly log: Logger;
 }
 
-export interface ListenAddress {
+export interface TcpListenAddress {
   readonly host: string;
   readonly port: number;
 }
 
-/** "127.0.0.1:9890", "[::1]:9890", ":9890" (all addresses) → host and port. */
+export interface UnixListenAddress {
+  /** Absolute path of the socket (root only: 0600 in a 0700 dir, as the endpoint socket). */
+  readonly path: string;
+}
+
+export type ListenAddress = TcpListenAddress | UnixListenAddress;
+
+const UNIX_PREFIX = 'unix:';
+/** sockaddr_un.sun_path holds 108 bytes with the terminating NUL. */
+export const MAX_UNIX_PATH = 107;
+
+/**
+ * "127.0.0.1:9890", "[::1]:9890", ":9890" (all addresses) → host and port;
+ * "unix:/abs/path" → a unix socket. A string is the reason it is neither.
+ */
 export function parseListenAddress(text: string): ListenAddress | string {
+  if (text.startsWith(UNIX_PREFIX)) {
+    const path = text.slice(UNIX_PREFIX.length);
+    if (!path.startsWith('/')) return `"${text}": a unix socket path must be absolute (unix:/path)`;
+    const bytes = Buffer.byteLength(path);
+    return bytes <= MAX_UNIX_PATH ? { path } : `a unix socket path must be at most ${MAX_UNIX_PATH} bytes, got ${bytes}`;
+  }
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
-  if (m === null) return `"${text}" is not host:port`;
+  if (m === null) return `"${text}" is not host:port or unix:/path`;
   const port = Number(m[3]);
   if (port > 65535) return `port ${port} is out of range 0..65535`;
   const host = m[1] ?? m[2] ?? '';
   return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+/** The address as --http-listen spells it. */
+export function formatListenAddress(a: ListenAddress): string {
+  if ('path' in a) return `${UNIX_PREFIX}${a.path}`;
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
 export class ProbeServer {
@@ -37,6 +65,10 @@ export class ProbeServer {
 
   constructor(private readonly sources: ProbeSources) {}
 
+  /** Listens; a TCP address comes back with the port picked for :0. */
+  listen(address: TcpListenAddress): Promise<TcpListenAddress>;
+  listen(address: UnixListenAddress): Promise<UnixListenAddress>;
+  listen(address: ListenAddress): Promise<ListenAddress>;
   async listen(address: ListenAddress): Promise<ListenAddress> {
     const server = createServer((req, res) => {
       this.handle(req, res).catch((e: unknown) => {
@@ -44,6 +76,11 @@ export class ProbeServer {
         if (!res.headersSent) send(res, 500, 'text/plain', `internal error: ${asError(e).message}\n`);
       });
     });
+    if ('path' in address) {
+      await listenUnix(server, address.path, 'httpListen');
+      this.server = server;
+      return address;
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e) => reject(new AgentError('io', `cannot listen on ${address.host}:${address.port}: ${e.message}`, 'httpListen')));
       server.listen(address.port, address.host, () => resolve());
@@ -53,6 +90,7 @@ export class ProbeServer {
     return { host: a.address, port: a.port };
   }
 
+  /** Stops listening (a unix socket file is removed by the close). */
   async close(): Promise<void> {
     const s = this.server;
     this.server = undefined;

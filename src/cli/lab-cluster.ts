@@ -47,7 +47,7 @@ export function clusterSummary(lab: ClusterLab, ms: number): string {
     `lab "${lab.plan.name}" up (cluster, ${(ms / 1000).toFixed(1)} s): ${pods}`,
     `kubeconfig: ${lab.kubeconfig}`,
     `kubectl:    alias kubectl='${kubectl} --kubeconfig ${lab.kubeconfig}'`,
-    `agent:      ${lab.agent.httpBase}/readyz, log ${lab.agent.config.logFile}`,
+    `agent:      ${lab.agent.curl('/readyz')}   (log ${lab.agent.config.logFile})`,
     '',
   ].join('\n');
 }

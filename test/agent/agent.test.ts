@@ -69,6 +69,7 @@ async function world(fn: (w: World) => Promise<void>): Promise<void> {
       const agent = new Agent({ config, log: logs.log, transport, compiler, writer, stats: writer });
       agents.push(agent);
       const { http } = await agent.start();
+      assert.ok('port' in http, 'httpListen is host:port');
       return { agent, compiler, port: http.port };
     },
   };

@@ -86,7 +86,9 @@ describe('the agent against a real kube-apiserver', () => {
       JSON.stringify({ status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } })]);
   const startAgent = async (): Promise<void> => {
     const a = new Agent({ config, log: logs.log, transport: new ClientNodeTransport(loadKubeConfig(config)), compiler: new FakeCompiler(), writer, stats: writer });
-    port = (await a.start()).http.port;
+    const { http } = await a.start();
+    assert.ok('port' in http, 'httpListen is host:port');
+    port = http.port;
     agent = a;
   };
   const metrics = async (): Promise<string> => (await httpGet({ url: `http://127.0.0.1:${port}/metrics` })).body;

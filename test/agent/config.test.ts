@@ -65,6 +65,7 @@ watch: {pageSize: 50, backoff: {jitter: 1}}
   assert.deepEqual(loadConfig({ configFile: sweep, nodeName: 'n', kubeconfig }, {}).sweep, { intervalMs: 0, graceMs: 5, hostNetns: '/var/run/netns/node', ipamDataDir: '/tmp/ipam' });
   const json = file('agent.json', JSON.stringify({ nodeName: 'json-node', httpListen: '127.0.0.1:0' }));
   assert.equal(loadConfig({ configFile: json, kubeconfig }, {}).httpListen, '127.0.0.1:0');
+  assert.equal(loadConfig({ nodeName: 'n', kubeconfig, httpListen: 'unix:/run/sluice/agent-http.sock' }, {}).httpListen, 'unix:/run/sluice/agent-http.sock');
 });
 
 test('the node name and kubeconfig from the environment; in-cluster detection', () => {
@@ -85,7 +86,9 @@ test('errors name the key', () => {
   fails({ ...base, inCluster: true }, 'kubeconfig', /not both/);
   fails({ ...base, pinDir: 'relative' }, 'pinDir', /absolute path/);
   fails({ ...base, endpointSocket: `/${'s'.repeat(120)}` }, 'endpointSocket', /at most 107 bytes/);
-  fails({ ...base, httpListen: 'nowhere' }, 'httpListen', /not host:port/);
+  fails({ ...base, httpListen: 'nowhere' }, 'httpListen', /not host:port or unix:\/path/);
+  fails({ ...base, httpListen: 'unix:run/agent-http.sock' }, 'httpListen', /must be absolute/);
+  fails({ ...base, httpListen: `unix:/${'s'.repeat(120)}` }, 'httpListen', /at most 107 bytes/);
   fails({ ...base, logLevel: 'loud' }, 'logLevel', /"loud" is not one of/);
   fails({ ...base, mapSizes: ['policy'] }, 'mapSizes', /not name=entries/);
   fails({ ...base, mapSizes: ['polcy=5'] }, 'mapSizes.polcy', /unknown map/);

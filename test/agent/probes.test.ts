@@ -1,8 +1,11 @@
 /** /healthz, /readyz and /metrics over real HTTP; readiness and liveness rules; metric sources. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
-import { parseListenAddress, ProbeServer } from '../../src/agent/http-server.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatListenAddress, parseListenAddress, ProbeServer } from '../../src/agent/http-server.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
 import { liveness, readiness, type ReadinessReport } from '../../src/agent/readiness.js';
 import type { InformerStatus } from '../../src/agent/k8s/informer.js';
@@ -11,9 +14,11 @@ import type { PacketCounter } from '../../src/agent/ports.js';
 import { ProblemReporter } from '../../src/agent/problems.js';
 import { captureLog } from './helpers/logs.js';
 
-function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
+/** A TCP port on 127.0.0.1, or a unix socket path. */
+function get(at: number | string, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
+  const where = typeof at === 'number' ? { host: '127.0.0.1', port: at } : { socketPath: at };
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
+    const req = request({ ...where, path, method }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
@@ -75,6 +80,35 @@ test('listen addresses', () => {
   assert.deepEqual(parseListenAddress(':80'), { host: '0.0.0.0', port: 80 });
   assert.equal(typeof parseListenAddress('localhost'), 'string');
   assert.equal(typeof parseListenAddress('h:70000'), 'string');
+  assert.deepEqual(parseListenAddress('unix:/run/sluice/agent-http.sock'), { path: '/run/sluice/agent-http.sock' });
+  const reason = (text: string): string => {
+    const r = parseListenAddress(text);
+    return typeof r === 'string' ? r : `parsed: ${JSON.stringify(r)}`;
+  };
+  assert.match(reason('unix:agent-http.sock'), /must be absolute/);
+  assert.match(reason(`unix:/${'s'.repeat(120)}`), /at most 107 bytes/);
+  for (const text of ['127.0.0.1:9890', '[::1]:0', 'unix:/run/x.sock']) {
+    const a = parseListenAddress(text);
+    assert.ok(typeof a !== 'string');
+    assert.equal(formatListenAddress(a), text);
+  }
+});
+
+test('the probe server on a unix socket: 0600, answers, and the socket is gone after close', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-probe-'));
+  const path = join(dir, 'run', 'http.sock');
+  const server = new ProbeServer({ readiness: () => ({ ready: true, checks: [] }), liveness: () => ({ name: 'sync', ok: true, detail: 'ok' }), metrics: new AgentMetrics(), log: captureLog().log });
+  try {
+    assert.deepEqual(await server.listen({ path }), { path });
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.deepEqual(await get(path, '/healthz'), { status: 200, type: 'text/plain', body: 'ok\n' });
+    assert.equal((await get(path, '/readyz')).status, 200);
+    await server.close();
+    assert.equal(existsSync(path), false);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the probe server answers /healthz, /readyz with detail, /metrics, and 404/405', async () => {

@@ -13,8 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { EndpointClient } from '../../src/agent/endpoints/client.js';
 import { BPFFS_MOUNT, ensureBpffsMounted, ensurePinDir, removePinDir } from '../../src/datapath/bpffs.js';
 import { isProcessAlive } from '../../src/lab/controlplane/process.js';
+import { httpGet } from '../../src/lab/controlplane/readiness.js';
 import type { LabState } from '../../src/lab/state.js';
 import { until } from '../agent/helpers/wait.js';
 import { clusterLabName } from './cluster-helpers.js';
@@ -73,7 +75,15 @@ test('lab up --cluster, kubectl apply -f examples/lab, lab down', async () => {
   assert.equal(alias?.[2], kubeconfig);
   const s = state();
   const { cluster } = s;
-  assert.ok(cluster !== undefined && cluster.pids.length === 4, 'etcd, apiserver, controller manager and agent are recorded');
+  assert.ok(cluster !== undefined && cluster.pids.length === 5, 'etcd, apiserver, controller manager, API forwarder and agent are recorded');
+
+  // The agent runs in the node netns, as the CNI does: every ADD ran in the agent, none fell back to the Node plugin.
+  const cni = await new EndpointClient(join(cluster.dir, 'agent.sock')).inProcessStats();
+  assert.deepEqual(cni, { done: 3, fallback: { 'not-here': 0, 'not-mine': 0, 'not-in-process': 0 } }, 'the 3 ADDs ran in the agent');
+  // The printed readyz command works (the agent's HTTP is a unix socket: no port reaches into the node netns).
+  const curl = /^agent: +curl --unix-socket (\S+) (http:\/\/agent\/readyz) /m.exec(up.stdout);
+  assert.ok(curl !== null, up.stdout);
+  assert.equal((await httpGet({ url: curl[2] ?? '', socketPath: curl[1] ?? '' })).status, 200);
 
   const status = await sluice('status', '--name', name);
   assert.equal(status.code, 0, status.stdout + status.stderr);

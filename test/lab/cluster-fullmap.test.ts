@@ -64,9 +64,8 @@ function policyMap(): { entries: number; maxEntries: number } {
   }
 }
 
-async function get(path: string): Promise<{ status: number; body: string }> {
-  const r = await fetch(`${c.lab.agent.httpBase}${path}`);
-  return { status: r.status, body: await r.text() };
+function get(path: string): Promise<{ status: number; body: string }> {
+  return c.lab.agent.get(path);
 }
 
 /** Packets the datapath dropped for `reason` (every direction), from the agent's /metrics. */

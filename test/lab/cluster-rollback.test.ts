@@ -1,8 +1,9 @@
 /**
  * A cluster lab whose `up` fails half-way — after the control plane, the
- * agent and pod a's CNI ADD, at pod b's namespace (a fault-injecting runner)
- * — rolls back everything: a DEL for a through the CNI, the agent and the
- * control plane stopped, namespaces, pins, files gone.
+ * API bridge, the agent and pod a's CNI ADD, at pod b's namespace (a
+ * fault-injecting runner) — rolls back everything: a DEL for a through the
+ * CNI, the agent, the bridge and the control plane stopped, namespaces, pins,
+ * files gone.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -43,7 +44,7 @@ test('a failure half-way through up --cluster rolls back the control plane, the 
       assert.match(e.message, new RegExp(`^lab "${name}": pod "b" failed: ip netns add sluice-${name}-b: injected failure; rolled back$`));
       return true;
     });
-    assert.equal(seen.pids.length, 4, 'etcd, apiserver, controller manager and the agent were running and recorded');
+    assert.equal(seen.pids.length, 5, 'etcd, apiserver, controller manager, the API forwarder and the agent were running and recorded');
     assert.equal(seen.attachments, 1, "pod a's attachment was recorded");
     assert.deepEqual(seen.pids.filter(isProcessAlive), [], 'no process is left');
     assert.equal(seen.cpDir !== undefined && existsSync(seen.cpDir), false, "the control plane's dir is gone");

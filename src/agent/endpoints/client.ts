@@ -6,6 +6,7 @@
  * "try again later").
  */
 import { request } from 'node:http';
+import type { InProcessStats } from '../../cni/in-process.js';
 import type { ReadinessReport } from '../readiness.js';
 import type { NodeInfo } from './api.js';
 import type { EndpointRecord, EndpointSpec, FieldProblem } from './types.js';
@@ -82,6 +83,12 @@ export class EndpointClient {
   async node(): Promise<NodeInfo> {
     const r = await this.call('GET', '/v1/node');
     return r.body as NodeInfo;
+  }
+
+  /** The in-process CNI's counters (GET /v1/cni/exec): invocations the agent ran, fallbacks to the Node plugin by reason. */
+  async inProcessStats(): Promise<InProcessStats> {
+    const r = await this.call('GET', '/v1/cni/exec');
+    return r.body as InProcessStats;
   }
 
   /** One request; resolves on 2xx, throws EndpointApiError otherwise. Exposed for raw protocol checks. */

@@ -1,14 +1,16 @@
 /**
  * The real sluice-agent (bin entry "sluice-agent", --datapath bpf) for a
  * cluster lab: started as a ManagedProcess (so it dies with whoever owns the
- * lab, even on SIGKILL), ready when its /readyz answers 200. The lab can
+ * lab, even on SIGKILL), inside the lab's node netns when told (`nsenter
+ * --net`, which execs: the pid is the agent's), ready when its /readyz
+ * answers 200. Its HTTP endpoint is a unix socket (`--http-listen unix:…`):
+ * a path reaches into the node netns, a loopback port would not. The lab can
  * stop it, kill it with SIGKILL and start it again with the same flags: the
  * agent's restart path (pinned maps, persisted endpoints) under test.
  */
 import { writeFile } from 'node:fs/promises';
 import { ManagedProcess } from '../controlplane/process.js';
-import { freePorts } from '../controlplane/ports.js';
-import { httpOk, waitReady } from '../controlplane/readiness.js';
+import { httpGet, httpOk, waitReady, type HttpResult } from '../controlplane/readiness.js';
 import { LabError } from '../errors.js';
 import { binEntry } from './bin-entries.js';
 
@@ -18,23 +20,25 @@ export interface AgentConfig {
   readonly pinDir: string;
   readonly stateDir: string;
   readonly endpointSocket: string;
+  /** The unix socket of /healthz, /readyz, /metrics. */
+  readonly httpSocket: string;
+  /** Path of the netns the agent runs in (undefined: this process's own). */
+  readonly netns?: string;
   readonly logFile: string;
   readonly logLevel?: string;
   /** `--map-size NAME=N` each (absent: the agent's defaults). */
   readonly mapSizes?: Readonly<Record<string, number>>;
   readonly readyTimeoutMs?: number;
   /**
-   * Where the lab's pods live for the agent's endpoint sweep: the node netns
-   * holding the host veths (the agent itself runs in the root netns) and the
-   * CNI's IPAM dir. Written to a config file, since the agent has no flags
-   * for them.
+   * The CNI's IPAM dir, where the agent's endpoint sweep releases addresses
+   * (the host veths are in the agent's own netns). Written to a config file,
+   * since the agent has no flag for it.
    */
-  readonly sweep?: { readonly hostNetns: string; readonly ipamDataDir: string; readonly configFile: string };
+  readonly sweep?: { readonly ipamDataDir: string; readonly configFile: string };
 }
 
 export class AgentProcess {
   private proc: ManagedProcess | undefined;
-  private port: number | undefined;
 
   constructor(readonly config: AgentConfig) {}
 
@@ -46,10 +50,14 @@ export class AgentProcess {
     return this.proc?.running ?? false;
   }
 
-  /** http://127.0.0.1:<port> of /healthz, /readyz, /metrics (fixed across restarts). */
-  get httpBase(): string {
-    if (this.port === undefined) throw new LabError('setup-failed', 'the agent was never started', 'agent');
-    return `http://127.0.0.1:${this.port}`;
+  /** A command a user can run for one of the agent's HTTP paths ("/readyz"). */
+  curl(path: string): string {
+    return `curl --unix-socket ${this.config.httpSocket} http://agent${path}`;
+  }
+
+  /** GET of /healthz, /readyz, /metrics… over the agent's HTTP socket (body up to 16 MiB); rejects when nobody answers. */
+  get(path: string, timeoutMs = 5000): Promise<HttpResult> {
+    return httpGet({ url: `http://agent${path}`, socketPath: this.config.httpSocket, timeoutMs, maxBody: 16 << 20 });
   }
 
   /**
@@ -58,7 +66,6 @@ export class AgentProcess {
    */
   async start(opts: { readonly wait?: boolean } = {}): Promise<number> {
     if (this.proc?.running) throw new LabError('setup-failed', 'the agent is running already', 'agent');
-    this.port ??= (await freePorts(1))[0];
     const c = this.config;
     if (c.sweep !== undefined) {
       const { configFile, ...sweep } = c.sweep;
@@ -66,11 +73,12 @@ export class AgentProcess {
     }
     this.proc = ManagedProcess.start({
       name: 'sluice-agent',
-      file: process.execPath,
+      file: c.netns !== undefined ? 'nsenter' : process.execPath,
       args: [
+        ...(c.netns !== undefined ? [`--net=${c.netns}`, process.execPath] : []),
         binEntry('sluice-agent'), '--datapath', 'bpf', '--kubeconfig', c.kubeconfig, '--node-name', c.nodeName,
         '--pin-dir', c.pinDir, '--state-dir', c.stateDir, '--endpoint-socket', c.endpointSocket,
-        '--http-listen', `127.0.0.1:${String(this.port)}`, '--log-level', c.logLevel ?? 'info',
+        '--http-listen', `unix:${c.httpSocket}`, '--log-level', c.logLevel ?? 'info',
         ...Object.entries(c.mapSizes ?? {}).flatMap(([name, n]) => ['--map-size', `${name}=${String(n)}`]),
         ...(c.sweep !== undefined ? ['--config', c.sweep.configFile] : []),
       ],
@@ -86,7 +94,7 @@ export class AgentProcess {
       component: 'sluice-agent',
       process: this.proc,
       deadlineMs: this.config.readyTimeoutMs ?? 60_000,
-      check: httpOk({ url: `${this.httpBase}/readyz` }),
+      check: httpOk({ url: 'http://agent/readyz', socketPath: this.config.httpSocket }),
     });
   }
 

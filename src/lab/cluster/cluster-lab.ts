@@ -30,6 +30,7 @@ import { type LabPaths, clusterDirFor, clusterLogFor, statePathFor } from '../na
 import { type LabPlan, type LabSpec, type PodPlan, checkLabName, resolveSpec } from '../spec.js';
 import { type ClusterAttachment, type ClusterRecord, type LabState, STATE_VERSION, readState, writeState } from '../state.js';
 import { AgentProcess } from './agent-process.js';
+import { ApiBridge } from './api-bridge.js';
 import { CniRuntime, POD_IFNAME } from './cni-runtime.js';
 import { clusterObjects, LAST_APPLIED, nodeName, runningStatus, type ClusterObjects, type KubeObject } from './objects.js';
 
@@ -52,6 +53,7 @@ export interface ClusterDownReport extends DownReport {
 export class ClusterLab {
   private attachments: ClusterAttachment[] = [];
   private pids = new Set<number>();
+  private apiBridge: ApiBridge | undefined;
   private stopped = false;
   private status: LabState['status'] = 'creating';
   /** The plan with what the CNI and the agent assigned (address, host veth, endpoint id). */
@@ -96,8 +98,10 @@ export class ClusterLab {
       pinDir: plan.pinRoot,
       stateDir: join(dir, 'agent'),
       endpointSocket: join(dir, 'agent.sock'),
+      httpSocket: join(dir, 'agent-http.sock'),
+      netns: netnsPath(plan.nodeNetns),
       logFile: join(dir, 'agent.log'),
-      sweep: { hostNetns: netnsPath(plan.nodeNetns), ipamDataDir: join(dir, 'ipam'), configFile: join(dir, 'agent.json') },
+      sweep: { ipamDataDir: join(dir, 'ipam'), configFile: join(dir, 'agent.json') },
       ...(deps.agentLogLevel !== undefined ? { logLevel: deps.agentLogLevel } : {}),
       ...(deps.agentMapSizes !== undefined ? { mapSizes: deps.agentMapSizes } : {}),
     });
@@ -122,6 +126,8 @@ export class ClusterLab {
       await lab.createObjects(objects);
       step = 'CNI install';
       await cni.install();
+      step = 'API bridge';
+      await lab.startApiBridge();
       step = 'agent';
       const agentMs = await agent.start();
       lab.pids.add(agent.pid ?? 0);
@@ -193,6 +199,7 @@ export class ClusterLab {
       }
     }
     await this.agent.stop().catch((e: unknown) => errors.push(`agent: ${asError(e).message}`));
+    await this.apiBridge?.stop().catch((e: unknown) => errors.push(`API bridge: ${asError(e).message}`));
     if (this.cp !== undefined) {
       await this.cp.stop().catch((e: unknown) => errors.push(`control plane: ${asError(e).message}`));
       removed.push(`control plane ${this.cp.dir}`);
@@ -213,6 +220,18 @@ export class ClusterLab {
     writeKubeconfig(this.kubeconfig, { server: cp.server, caPem: cp.caPem, token: cp.token, cluster: `sluice-${this.plan.name}` });
     await this.save();
     this.log(`control plane ready in ${seconds(cp.timings.totalMs)} (${cp.server})`);
+  }
+
+  /** The API server's address inside the node netns, where the agent runs (api-bridge.ts). */
+  private async startApiBridge(): Promise<void> {
+    this.apiBridge = await ApiBridge.start({
+      server: this.controlPlane.server,
+      netns: netnsPath(this.plan.nodeNetns),
+      socket: join(this.dir, 'api.sock'),
+      logFile: join(this.dir, 'api-forwarder.log'),
+    });
+    this.pids.add(this.apiBridge.pid ?? 0);
+    await this.save();
   }
 
   private async createObjects(objects: ClusterObjects): Promise<void> {

@@ -19,6 +19,10 @@ export interface HttpProbe {
   readonly insecure?: boolean;
   readonly token?: string;
   readonly timeoutMs?: number;
+  /** Connect to this unix socket instead of the url's host (the url still gives the path). */
+  readonly socketPath?: string;
+  /** The body is cut after this many characters (default 64 KiB). */
+  readonly maxBody?: number;
 }
 
 export interface HttpResult {
@@ -26,18 +30,20 @@ export interface HttpResult {
   readonly body: string;
 }
 
-/** One GET; resolves with status and body (capped at 64 KiB), rejects on network errors. */
+/** One GET; resolves with status and body (capped at maxBody), rejects on network errors. */
 export function httpGet(probe: HttpProbe): Promise<HttpResult> {
   const url = new URL(probe.url);
   const headers: Record<string, string> = {};
   if (probe.token !== undefined) headers.authorization = `Bearer ${probe.token}`;
   const timeout = probe.timeoutMs ?? 2000;
+  const maxBody = probe.maxBody ?? 65536;
+  const via = probe.socketPath !== undefined ? { socketPath: probe.socketPath } : {};
   return new Promise((resolve, reject) => {
     const onResponse = (res: import('node:http').IncomingMessage): void => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
-        if (body.length < 65536) body += d;
+        if (body.length < maxBody) body += d;
       });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
@@ -47,10 +53,11 @@ export function httpGet(probe: HttpProbe): Promise<HttpResult> {
         ? httpsRequest(url, {
             headers,
             timeout,
+            ...via,
             ...(probe.ca !== undefined ? { ca: probe.ca } : {}),
             rejectUnauthorized: probe.insecure !== true,
           }, onResponse)
-        : httpRequest(url, { headers, timeout }, onResponse);
+        : httpRequest(url, { headers, timeout, ...via }, onResponse);
     req.on('timeout', () => req.destroy(new Error(`no answer from ${probe.url} within ${timeout} ms`)));
     req.on('error', reject);
     req.end();

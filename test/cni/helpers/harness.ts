@@ -13,20 +13,20 @@
  *                             Node plugin: "not here") or, agentIn 'node', inside the node
  *                             netns (the shim's fast path: the agent runs the plugin), reaching
  *                             the API server through <dir>/api.sock (a unix socket crosses
- *                             network namespaces; a forwarder in the node netns listens on the
- *                             API server's port there)
+ *                             network namespaces; the lab's ApiBridge puts a forwarder in the node netns on the
+ *                             API server's port there: src/lab/cluster/api-bridge.ts)
  *
  * Plugins are invoked as libcni does: CNI_* environment + config on stdin,
  * result or error object on stdout.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { get } from 'node:http';
-import { connect, createServer, type Server } from 'node:net';
 import { existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EndpointClient } from '../../../src/agent/endpoints/client.js';
+import type { InProcessStats } from '../../../src/cni/in-process.js';
+import { ApiBridge } from '../../../src/lab/cluster/api-bridge.js';
 import { runWithInput } from '../../../src/lab/command.js';
 import { ensureBpffsMounted, ensurePinDir, removePinDir } from '../../../src/datapath/bpffs.js';
 import { FakeApiServer } from '../../agent/helpers/fake-apiserver.js';
@@ -85,8 +85,7 @@ export class CniNode {
   private agentIn: 'root' | 'node' = 'root';
   /** The agent's --state-dir (endpoints.json, fsync'd per change); setUp's stateOnTmpfs moves it to /dev/shm. */
   private agentStateDir = join(this.dir, 'agent-state');
-  private apiBridge: Server | undefined;
-  private apiForwarder: ChildProcess | undefined;
+  private apiBridge: ApiBridge | undefined;
 
   constructor(readonly podCIDR = '10.244.7.0/24') {}
 
@@ -116,34 +115,17 @@ export class CniNode {
 
   /** The fake API server's 127.0.0.1:<port>, reachable from inside the node netns at the same address. */
   private async bridgeApiIntoNodeNs(): Promise<void> {
-    const sock = join(this.dir, 'api.sock');
-    const bridge = createServer((c) => {
-      const up = connect(Number(new URL(this.api.url).port), '127.0.0.1');
-      c.pipe(up).pipe(c);
-      c.on('error', () => up.destroy());
-      up.on('error', () => c.destroy());
-    });
-    await new Promise<void>((resolve) => bridge.listen(sock, resolve));
-    this.apiBridge = bridge;
-    const script = `const net=require('node:net');net.createServer((c)=>{const u=net.connect(${JSON.stringify(sock)});c.pipe(u).pipe(c);` +
-      `c.on('error',()=>u.destroy());u.on('error',()=>c.destroy());}).listen(${new URL(this.api.url).port},'127.0.0.1',()=>console.log('up'));`;
-    const fwd = spawn('nsenter', [`--net=${this.netnsPath(this.nodeNs)}`, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    this.apiForwarder = fwd;
-    await new Promise<void>((resolve, reject) => {
-      fwd.stdout?.once('data', () => resolve());
-      fwd.once('exit', (code) => reject(new Error(`API forwarder in ${this.nodeNs} exited (${code})`)));
+    this.apiBridge = await ApiBridge.start({
+      server: this.api.url,
+      netns: this.netnsPath(this.nodeNs),
+      socket: join(this.dir, 'api.sock'),
+      logFile: join(this.dir, 'api-forwarder.log'),
     });
   }
 
   /** The agent's in-process CNI counters (GET /v1/cni/exec): invocations it ran, fallbacks by reason. */
-  inProcessStats(): Promise<{ done: number; fallback: Record<string, number> }> {
-    return new Promise((resolve, reject) => {
-      get({ socketPath: this.socket, path: '/v1/cni/exec' }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text) as { done: number; fallback: Record<string, number> }) : reject(new Error(`GET /v1/cni/exec: ${res.statusCode}: ${text}`))));
-      }).on('error', reject);
-    });
+  inProcessStats(): Promise<InProcessStats> {
+    return this.agentClient().inProcessStats();
   }
 
   /** The plugin config (one plugin, as a runtime passes it), with overrides. */
@@ -261,8 +243,7 @@ export class CniNode {
   async tearDown(): Promise<void> {
     await this.stopAgent().catch(() => undefined);
     await this.api.stop().catch(() => undefined);
-    this.apiForwarder?.kill('SIGKILL');
-    this.apiBridge?.close();
+    await this.apiBridge?.stop().catch(() => undefined);
     for (const ns of [...this.podNamespaces, this.nodeNs]) spawnSync('ip', ['netns', 'delete', ns]);
     try {
       removePinDir(this.pinRoot);
