@@ -10,7 +10,7 @@ export type CniVersion = (typeof SUPPORTED_VERSIONS)[number];
 export const CURRENT_VERSION: CniVersion = '1.1.0';
 
 /**
- * What VERSION prints, whatever the environment's other variables and stdin say (stdin is not read for it).
+ * What VERSION prints, whatever the environment's other variables and stdin say (stdin is read, then ignored).
  * The C front end prints the same bytes without starting node: scripts/gen-cni-shim-header.mjs copies this
  * string into its generated header at build time.
  */
