@@ -3,7 +3,8 @@
  * (native/src/own_thread.h), not on libuv's 4-thread pool: a burst of many
  * more than 4 must all settle, each with its own result or error, and leave
  * nothing behind. Runs in a node netns of its own; nothing touches the root
- * namespace.
+ * namespace. Namespaces are sluice-rt-<id>-*, so scripts/test's leak check
+ * would see one left behind.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,8 +31,8 @@ function ip(...args: string[]): string {
 
 test(`${COUNT} veth creates and deletes at once through the addon all settle, each with its own outcome, and leave no link`, () => {
   const id = randomBytes(3).toString('hex');
-  const nodeNs = `slrt-${id}-node`;
-  const podNs = `slrt-${id}-pod`;
+  const nodeNs = `sluice-rt-${id}-node`;
+  const podNs = `sluice-rt-${id}-pod`;
   const prefix = `slrt${id}v`;
   try {
     ip('netns', 'add', nodeNs);
