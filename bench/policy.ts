@@ -31,12 +31,11 @@ import { ensureBpffsMounted, removePinDir } from '../src/datapath/bpffs.js';
 import { loadLxc, type LxcDatapath } from '../src/datapath/lxc.js';
 import { formatPolicyClasses } from '../src/datapath/maps/policy-v3.js';
 import { testRun } from '../src/datapath/test-run.js';
-import { applyPlan } from '../src/policy-engine/apply.js';
+import { applyDatapathState, policyGroup, type PolicyGroup } from '../src/reconcile/policy-group.js';
 import { openingFrame } from '../src/policy-engine/packets.js';
-import { planApply } from '../src/policy/apply-plan.js';
 import { assembleCluster, buildCluster, type Cluster } from '../src/policy/cluster.js';
 import { compilePolicy, type CompiledPolicy } from '../src/policy/compile.js';
-import { EMPTY_DATAPATH_STATE, endpointDirection, unpackPolicyKey } from '../src/policy/datapath-state.js';
+import { endpointDirection, unpackPolicyKey } from '../src/policy/datapath-state.js';
 import { diffDatapath, diffSize } from '../src/policy/diff.js';
 import { validateNetworkPolicy } from '../src/policy/validate.js';
 import { policySpec, workload } from './policy-workload.js';
@@ -141,15 +140,16 @@ function allowedPair(compiled: CompiledPolicy, classes?: number): { e: number; s
 }
 
 /** Loads E's programs on a fresh pin root holding the whole compiled state; returns the write time. */
-function loadAll(compiled: CompiledPolicy, e: number): { lxc: LxcDatapath; pinRoot: string; writeMs: number } {
+function loadAll(compiled: CompiledPolicy, e: number): { lxc: LxcDatapath; pinRoot: string; writeMs: number; group: PolicyGroup } {
   const pinRoot = `/sys/fs/bpf/sluice-pb-${randomBytes(4).toString('hex')}`;
   const ep = compiled.endpoints.get(e);
   if (ep === undefined) throw new Error(`no endpoint ${e}`);
   const lxc = loadLxc({ pinRoot, endpoint: { endpointId: e, ipv4: Number(ep.pod.ip?.value ?? 0) } });
+  const group = policyGroup(lxc.maps);
   const t0 = performance.now();
-  const report = applyPlan(planApply(EMPTY_DATAPATH_STATE, compiled.datapath), lxc.maps);
+  const report = applyDatapathState(group, compiled.datapath);
   if (!report.ok) throw new Error(`initial apply failed: ${report.failures[0]?.message ?? '?'}`);
-  return { lxc, pinRoot, writeMs: performance.now() - t0 };
+  return { lxc, pinRoot, writeMs: performance.now() - t0, group };
 }
 
 /**
@@ -244,7 +244,7 @@ function main(): void {
 
   console.log(`\n2. one policy change at ${largestKey.replace('/', ' policies / ')} pods, applied to real pinned maps (a warm-up, then 5 changes of different shapes, one after the other)`);
   const { e } = allowedPair(largest.compiled);
-  const { lxc, pinRoot, writeMs } = loadAll(largest.compiled, e);
+  const { lxc, pinRoot, writeMs, group } = loadAll(largest.compiled, e);
   try {
     console.log(`   initial full write: ${largest.compiled.stats.policyEntries.toLocaleString('en')} policy entries + ${largest.compiled.stats.ipcacheEntries} ipcache + ${largest.compiled.stats.endpoints} endpoints in ${ms(writeMs)}`);
     let current = largest.compiled;
@@ -266,15 +266,14 @@ function main(): void {
       const next = compilePolicy({ cluster: snapshot.value, endpoints }, current);
       const t1 = performance.now();
       const diff = diffDatapath(current.datapath, next.datapath);
-      const plan = planApply(current.datapath, next.datapath, diff);
       const t2 = performance.now();
-      const report = applyPlan(plan, lxc.maps);
+      const report = applyDatapathState(group, next.datapath);
       const t3 = performance.now();
       if (!report.ok) throw new Error(`change failed: ${report.failures[0]?.message ?? '?'}`);
       if (i > 0) totals.push(t3 - t0);
       console.log(
         `   ${i === 0 ? '(warm-up) ' : ''}ns-${ns}/pol-${round}: ${ms(t3 - t0)} = recompile ${ms(t1 - t0)} (${next.stats.recomputed} endpoint-directions recomputed, ${next.stats.reused} reused) ` +
-          `+ diff/plan ${ms(t2 - t1)} + map writes ${ms(t3 - t2)}; diff ${diffSize(diff)} entries ` +
+          `+ diff ${ms(t2 - t1)} + owners' plan and writes ${ms(t3 - t2)}; diff ${diffSize(diff)} entries ` +
           `(policy +${diff.policy.added.length} ~${diff.policy.changed.length} -${diff.policy.removed.length}, endpoints ~${diff.endpoints.changed.length}, ipcache ${diff.ipcache.added.length + diff.ipcache.changed.length + diff.ipcache.removed.length})`,
       );
       current = next;

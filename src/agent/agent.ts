@@ -4,8 +4,8 @@
  * here decides policy; it wires
  *
  *   informers ─┐
- *              ├─ change → sync loop: snapshot → compile → plan → apply
- *   endpoints ─┘                         (ports: compiler, datapath writer)
+ *              ├─ change → sync loop: snapshot → one round over the map owners
+ *   endpoints ─┘                         (port: SyncDatapath, src/reconcile)
  *
  * plus the endpoint API (unix socket), the probe/metrics server and the
  * problem reporter.
@@ -27,26 +27,24 @@ import { allSynced, createInformers, informerList, informerStatuses, type Cluste
 import type { KubeTransport } from './k8s/transport.js';
 import type { Logger } from './logger.js';
 import { AgentMetrics } from './metrics.js';
-import type { DatapathStats, DatapathWriter, PolicyCompiler } from './ports.js';
+import type { DatapathStats, SyncDatapath } from './ports.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { ProblemReporter } from './problems.js';
 import { liveness, readiness, type ReadinessReport } from './readiness.js';
 import { buildSnapshot } from './snapshot.js';
 import { SyncLoop } from './sync-loop.js';
 
-export interface AgentDeps<S, P> {
+export interface AgentDeps {
   readonly config: AgentConfig;
   readonly log: Logger;
   readonly transport: KubeTransport;
-  readonly compiler: PolicyCompiler<S, P>;
-  readonly writer: DatapathWriter<S, P>;
+  /** The map owners, run as one round per sync (datapath/reconcilers.ts; dry-run.ts for none). */
+  readonly datapath: SyncDatapath;
   readonly stats?: DatapathStats;
   readonly clock?: Clock;
   readonly random?: RandomSource;
   /** Default: endpoints.json in config.stateDir. */
   readonly endpointStore?: EndpointStateStore;
-  /** Told the state now in the maps after each sync that reached them (the bpf datapath keeps its compile seed). */
-  readonly onApplied?: (state: S) => void;
   /** What the endpoint sweep reads and frees; default: this node (links, netns paths, sl_lxc_v1, IPAM). */
   readonly sweepHost?: SweepHost;
   /** A sync running longer than this fails /healthz. Default 5 min. */
@@ -60,13 +58,13 @@ export interface StartedAgent {
 
 export const ENDPOINT_STATE_FILE = 'endpoints.json';
 
-export class Agent<S, P> {
+export class Agent {
   readonly metrics: AgentMetrics;
   readonly informers: ClusterInformers;
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly problems: ProblemReporter;
-  private readonly syncLoop: SyncLoop<S, P>;
+  private readonly syncLoop: SyncLoop;
   private readonly probe: ProbeServer;
   private registry: EndpointRegistry | undefined;
   private endpointApi: EndpointApiServer | undefined;
@@ -75,7 +73,7 @@ export class Agent<S, P> {
   private readonly cniCommands = new HelperRunner();
   private readonly unsubscribe: (() => void)[] = [];
 
-  constructor(private readonly deps: AgentDeps<S, P>) {
+  constructor(private readonly deps: AgentDeps) {
     const { config } = deps;
     this.log = deps.log;
     this.clock = deps.clock ?? systemClock;
@@ -117,9 +115,8 @@ export class Agent<S, P> {
     });
     this.problems = new ProblemReporter(this.log, this.metrics);
     const parsed = new SnapshotCache();
-    this.syncLoop = new SyncLoop<S, P>({
-      compiler: deps.compiler,
-      writer: deps.writer,
+    this.syncLoop = new SyncLoop({
+      datapath: deps.datapath,
       canSync: () => allSynced(this.informers) && this.registry !== undefined,
       snapshot: () => {
         const r = buildSnapshot({
@@ -143,7 +140,6 @@ export class Agent<S, P> {
       debounceMs: config.sync.debounceMs,
       maxDelayMs: config.sync.maxDelayMs,
       retry: config.sync.retry,
-      ...(deps.onApplied !== undefined ? { onApplied: deps.onApplied } : {}),
     });
     this.probe = new ProbeServer({
       readiness: () => this.readiness(),
@@ -170,7 +166,7 @@ export class Agent<S, P> {
       syncEndpoints: async (reason, wait) => {
         // An ADD waits for its sync: no debounce for it (informer bursts still coalesce).
         const revision = this.syncLoop.trigger(reason, { immediate: wait });
-        if (wait) await this.syncLoop.waitApplied(revision, config.sync.endpointTimeoutMs);
+        if (wait) await this.syncLoop.waitApplied(revision, config.sync.endpointTimeoutMs, this.deps.datapath.endpointOwners);
       },
       status: () => this.readiness(),
       node: () => {

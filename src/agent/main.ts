@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { Agent } from './agent.js';
 import { loadConfig } from './config.js';
-import { openBpfDatapath, type BpfDatapath } from './datapath/bpf-writer.js';
-import { BpfPolicyCompiler } from './datapath/policy-compiler.js';
+import { openBpfDatapath, type BpfDatapath } from './datapath/reconcilers.js';
 import { COMPILE_SEED_FILE, CompileSeedFile, SeedKeeper, type StoredSeed } from './datapath/seed-file.js';
-import { dryRunCompiler, dryRunWriter } from './dry-run.js';
+import { dryRunDatapath } from './dry-run.js';
 import { AgentError, asError } from './errors.js';
 import { parseCommandLine, USAGE } from './flags.js';
 import { ClientNodeTransport } from './k8s/client-transport.js';
@@ -39,36 +38,34 @@ async function main(argv: readonly string[]): Promise<number> {
     let datapath: BpfDatapath | undefined;
     let agent: { stop(): Promise<void> };
     if (cmd.datapath === 'bpf') {
-      try {
-        datapath = openBpfDatapath({ pinDir: config.pinDir, mapSizes: config.mapSizes });
-      } catch (e) {
-        throw new Error(`--datapath bpf: cannot open or create the maps in ${config.pinDir}: ${asError(e).message}`, { cause: e });
-      }
-      if (datapath.retiredPinsRemoved.length > 0) log.info({ pins: datapath.retiredPinsRemoved }, 'removed the pins of replaced map layouts');
       const seedFile = new CompileSeedFile(join(config.stateDir, COMPILE_SEED_FILE));
       let seed: StoredSeed | undefined;
       try {
         seed = await seedFile.load();
       } catch (e) {
-        // Not dangerous (the first plan is diffed against the maps): ids are reassigned instead.
+        // Not dangerous (the first round is diffed against the maps): ids are reassigned instead.
         log.warn({ err: asError(e), file: seedFile.path }, `compile seed ignored: ${asError(e).message}`);
       }
       log.info({ file: seedFile.path, identities: seed?.identityTable.byId.size ?? 0, rules: seed?.ruleTable.byId.size ?? 0 },
         seed !== undefined ? 'compile seed loaded: ids kept from the previous run' : 'no compile seed: ids start afresh');
       const keeper = new SeedKeeper(seedFile, log, seed);
-      const bpf = new Agent({
-        config, log, transport, compiler: new BpfPolicyCompiler(seed), writer: datapath, stats: datapath,
-        onApplied: (state) => {
-          if (state.compiled !== undefined) keeper.applied(state.compiled);
-        },
-      });
+      try {
+        datapath = openBpfDatapath({ pinDir: config.pinDir, mapSizes: config.mapSizes }, {
+          ...(seed !== undefined ? { seed } : {}),
+          onApplied: (compiled) => keeper.applied(compiled),
+        });
+      } catch (e) {
+        throw new Error(`--datapath bpf: cannot open or create the maps in ${config.pinDir}: ${asError(e).message}`, { cause: e });
+      }
+      if (datapath.retiredPinsRemoved.length > 0) log.info({ pins: datapath.retiredPinsRemoved }, 'removed the pins of replaced map layouts');
+      const bpf = new Agent({ config, log, transport, datapath, stats: datapath });
       agent = { stop: async () => {
         await bpf.stop();
         await keeper.flush();
       } };
       await bpf.start();
     } else {
-      const none = new Agent({ config, log, transport, compiler: dryRunCompiler, writer: dryRunWriter });
+      const none = new Agent({ config, log, transport, datapath: dryRunDatapath });
       agent = none;
       await none.start();
     }

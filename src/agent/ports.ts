@@ -1,62 +1,55 @@
 /**
- * What the agent needs from the policy compiler and the datapath, as small
- * interfaces of its own. The agent only wires: snapshot → compile → plan →
- * apply; what a compiled state or a plan contains is opaque to it (type
- * parameters S and P). Adapters over src/policy/compile*.ts and
- * src/datapath/** implement these; tests use fakes.
+ * What the agent needs from the datapath, as small interfaces of its own:
+ * rounds over the map owners (SyncDatapath) and counters read at scrape time
+ * (DatapathStats). datapath/reconcilers.ts implements them over
+ * src/reconcile; tests use fakes.
  */
+import type { MapFailure } from '../reconcile/reconciler.js';
 import type { AgentSnapshot } from './snapshot.js';
 
-/** Counts the agent exports as metrics for a compiled state. */
+/** Counts the agent exports as metrics after a round. */
 export interface StateSummary {
   readonly identities: number;
-  /** Entries the state wants per map, by map name. */
+  /** Entries the owners want per map, by map job name. */
   readonly entries?: Readonly<Record<string, number>>;
 }
 
-/**
- * Pure: snapshot → desired datapath state, and the ordered change from one
- * state to another. S is both what the maps hold (DatapathWriter.readCurrent)
- * and what a compile wants; an implementation may carry its memo for the next
- * incremental compile inside the states it returns.
- */
-export interface PolicyCompiler<S, P> {
-  /** `current` is what the maps hold now: the baseline for ids and revisions. */
-  compile(snapshot: AgentSnapshot, current: S): S;
-  /**
-   * The change that takes the maps from `current` to `desired`, ordered so
-   * that no step allows what either state denies (the compiler's guarantee).
-   */
-  plan(current: S, desired: S): P;
-  /** Map operations in the plan; 0 means nothing to write. */
-  planSize(plan: P): number;
-  summary(state: S): StateSummary;
-}
+export type { MapFailure };
 
-/** A map update that failed (e.g. E2BIG/ENOSPC: the map is full). */
-export interface MapFailure {
-  readonly map: string;
-  readonly message: string;
-  /** errno name or other machine-readable code, when known. */
-  readonly code?: string;
-  /** Endpoints with a failed write: they fail closed (drop reason POLICY_INCOMPLETE) until a complete apply. */
-  readonly endpoints?: readonly number[];
-  /** The same endpoints by pod ("default/b (endpoint 3)"), added by the sync loop, which knows the pods. */
-  readonly endpointNames?: readonly string[];
-}
-
-export interface ApplyResult {
-  /** Operations written. */
-  readonly applied: number;
-  /** Empty when the whole plan reached the maps. */
+/** One owner's part of a round, as the sync loop sees it. */
+export interface OwnerOutcome {
+  readonly name: string;
+  /** Its maps hold what the snapshot asks (nothing failed or was closed in its group). */
+  readonly complete: boolean;
   readonly failures: readonly MapFailure[];
 }
 
-/** The maps, as seen by the agent. */
-export interface DatapathWriter<S, P> {
-  /** What the pinned maps hold now, in the compiler's terms: the start of a restart, and the truth after a failure. */
-  readCurrent(): Promise<S>;
-  apply(plan: P): Promise<ApplyResult>;
+export interface RoundOutcome {
+  /** Entries the round's plans asked to write or delete (0: nothing to do). */
+  readonly planned: number;
+  /** Entries written or deleted. */
+  readonly operations: number;
+  readonly owners: readonly OwnerOutcome[];
+  readonly summary: StateSummary;
+  /** Time spent before the writes (read-back, compile, plan) and in them, in ms, for the phase metrics. */
+  readonly timings?: { readonly prepareMs: number; readonly writeMs: number };
+}
+
+/**
+ * The datapath as the sync loop drives it: a list of map owners
+ * (src/reconcile) run as one round per snapshot. What each owner wants and
+ * holds is opaque to the loop; it schedules rounds, tracks each owner's
+ * applied revision, retries and reports.
+ */
+export interface SyncDatapath {
+  /** The owners' names, in the order they run. */
+  readonly owners: readonly string[];
+  /** The owners whose maps decide a local endpoint's packets: an endpoint ADD waits on these only. */
+  readonly endpointOwners: readonly string[];
+  /** One round for this snapshot. Rejects only when no owner could run (e.g. the compile threw). */
+  reconcile(snapshot: AgentSnapshot): Promise<RoundOutcome>;
+  /** Every owner forgets its view of its maps: the next round reads them back. */
+  invalidate(): void;
 }
 
 export interface MapUsage {

@@ -1,33 +1,35 @@
 /**
- * The sync loop: changes (watch events, endpoint registrations) request a
- * sync; requests are debounced (a burst of events is one sync, but no
- * change waits longer than maxDelayMs), except an immediate one (an
- * endpoint ADD the CNI waits on); one sync runs at a time:
+ * The sync loop, a scheduler over the datapath's map owners: changes (watch
+ * events, endpoint registrations) request a sync; requests are debounced (a
+ * burst of events is one sync, but no change waits longer than maxDelayMs),
+ * except an immediate one (an endpoint ADD the CNI waits on); one sync runs
+ * at a time, as one round over every owner with one shared snapshot:
  *
- *   snapshot → compile → plan(current, desired) → apply → current = desired
+ *   snapshot → round (each owner: desired, diff against its maps, phased writes)
  *
- * `current` starts as what the pinned maps hold (a restarted agent applies
- * only the difference) and is re-read from the maps after any failure, so
- * the next plan starts from the truth, not from what we hoped we wrote.
- * A failed apply is retried with backoff and reported per map; the agent
- * keeps running. Nothing syncs before every informer has listed once: a
- * plan from half a cluster would delete the rest.
+ * Each owner starts from what its pinned maps hold (a restarted agent writes
+ * only the difference) and reads them back after any failure in its group,
+ * so the next round starts from the truth, not from what we hoped we wrote.
+ * A round with failures is retried with backoff and reported per map; the
+ * agent keeps running. Nothing syncs before every informer has listed once:
+ * a plan from half a cluster would delete the rest.
  *
- * Revisions: every request gets a number; waitApplied(r) resolves when a
- * sync that started after request r reached the maps. The endpoint API uses
- * it to answer the CNI only once the new pod's policy is enforced.
+ * Revisions: every request gets a number; each owner records the revision
+ * of the last round it completed. waitApplied(r, owners) resolves when those
+ * owners completed a round that started after request r: an endpoint ADD
+ * waits only on the owners that decide that endpoint's packets, so a failing
+ * owner elsewhere (another map full) does not hold up pods.
  */
 import { Backoff, DEFAULT_BACKOFF, type BackoffPolicy, type RandomSource } from './backoff.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { AgentError, asError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { AgentMetrics } from './metrics.js';
-import type { DatapathWriter, MapFailure, PolicyCompiler } from './ports.js';
+import type { MapFailure, RoundOutcome, SyncDatapath } from './ports.js';
 import type { AgentSnapshot, SnapshotResult } from './snapshot.js';
 
-export interface SyncLoopOptions<S, P> {
-  readonly compiler: PolicyCompiler<S, P>;
-  readonly writer: DatapathWriter<S, P>;
+export interface SyncLoopOptions {
+  readonly datapath: SyncDatapath;
   readonly snapshot: () => SnapshotResult;
   /** False until a sync may run (every informer listed once). */
   readonly canSync: () => boolean;
@@ -41,8 +43,14 @@ export interface SyncLoopOptions<S, P> {
   readonly maxDelayMs?: number;
   /** Retry of a failed sync. */
   readonly retry?: BackoffPolicy;
-  /** Called with the state now in the maps after each sync that reached them (after its waiters resolved); must not throw. */
-  readonly onApplied?: (state: S) => void;
+}
+
+export interface OwnerStatus {
+  readonly name: string;
+  /** The revision of the last round this owner completed (0: none yet). */
+  readonly appliedRevision: number;
+  /** Its maps whose last write failed. */
+  readonly failing: readonly MapFailure[];
 }
 
 export interface SyncStatus {
@@ -56,24 +64,28 @@ export interface SyncStatus {
   readonly lastError?: string;
   /** clock.now() when the running sync started, for liveness. */
   readonly runningSince?: number;
+  /** Per owner, in the order they run. */
+  readonly owners: readonly OwnerStatus[];
 }
 
 interface Waiter {
   readonly revision: number;
+  readonly owners: readonly string[];
   resolve(): void;
   reject(e: Error): void;
   timer: TimerHandle;
 }
 
-export class SyncLoop<S, P> {
+export class SyncLoop {
   private readonly clock: Clock;
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
   private readonly backoff: Backoff;
   private readonly log: Logger;
 
-  private current: S | undefined;
   private requested = 0;
+  private readonly ownerApplied = new Map<string, number>();
+  private readonly ownerFailures = new Map<string, readonly MapFailure[]>();
   private applied = 0;
   private firstSyncDone = false;
   private running = false;
@@ -89,7 +101,7 @@ export class SyncLoop<S, P> {
   private readonly waiters = new Set<Waiter>();
   private idle: Promise<void> = Promise.resolve();
 
-  constructor(private readonly options: SyncLoopOptions<S, P>) {
+  constructor(private readonly options: SyncLoopOptions) {
     this.clock = options.clock ?? systemClock;
     this.debounceMs = options.debounceMs ?? 20;
     this.maxDelayMs = options.maxDelayMs ?? 200;
@@ -112,18 +124,22 @@ export class SyncLoop<S, P> {
     return this.requested;
   }
 
-  /** Resolves when revision `r` is in the maps; rejects (code unavailable, with the reason) after timeoutMs. */
-  waitApplied(revision: number, timeoutMs: number): Promise<void> {
-    if (this.applied >= revision) return Promise.resolve();
+  /**
+   * Resolves when revision `r` is in the maps of `owners` (default: every
+   * owner); rejects (code unavailable, with the reason) after timeoutMs.
+   */
+  waitApplied(revision: number, timeoutMs: number, owners: readonly string[] = this.options.datapath.owners): Promise<void> {
+    if (this.appliedBy(owners) >= revision) return Promise.resolve();
     if (this.stopped) return Promise.reject(new AgentError('unavailable', 'the agent is stopping'));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         revision,
+        owners,
         resolve,
         reject,
         timer: this.clock.setTimer(timeoutMs, () => {
           this.waiters.delete(waiter);
-          reject(new AgentError('unavailable', `not in the datapath after ${timeoutMs} ms: ${this.whyNotApplied()}`));
+          reject(new AgentError('unavailable', `not in the datapath after ${timeoutMs} ms: ${this.whyNotApplied(owners)}`));
         }),
       };
       this.waiters.add(waiter);
@@ -137,6 +153,9 @@ export class SyncLoop<S, P> {
       appliedRevision: this.applied,
       running: this.running,
       failingMaps: this.failingMaps,
+      owners: this.options.datapath.owners.map((name) => ({
+        name, appliedRevision: this.ownerApplied.get(name) ?? 0, failing: this.ownerFailures.get(name) ?? [],
+      })),
     };
     return {
       ...s,
@@ -187,7 +206,6 @@ export class SyncLoop<S, P> {
     let retry = false;
     const t0 = this.clock.now();
     try {
-      this.current ??= await this.options.writer.readCurrent();
       const snap = this.options.snapshot();
       const t1 = this.clock.now();
       if (!snap.ok) {
@@ -196,36 +214,22 @@ export class SyncLoop<S, P> {
         this.log.error({ revision }, this.lastError);
         return;
       }
-      const desired = this.options.compiler.compile(snap.snapshot, this.current);
+      const round = await this.options.datapath.reconcile(snap.snapshot);
       const t2 = this.clock.now();
-      const plan = this.options.compiler.plan(this.current, desired);
-      const size = this.options.compiler.planSize(plan);
-      const t3 = this.clock.now();
-      const result = size > 0 ? await this.options.writer.apply(plan) : { applied: 0, failures: [] };
-      const t4 = this.clock.now();
-      metrics.mapOperations.inc(result.applied);
-      for (const [phase, ms] of [['snapshot', t1 - t0], ['compile', t2 - t1], ['plan', t3 - t2], ['apply', t4 - t3], ['total', t4 - t0]] as const) {
-        metrics.syncDuration.observe({ phase }, ms / 1000);
-      }
-      const summary = this.options.compiler.summary(desired);
-      metrics.identities.set(summary.identities);
-      for (const [map, n] of Object.entries(summary.entries ?? {})) metrics.desiredEntries.set({ map }, n);
-
-      if (result.failures.length > 0) {
-        this.recordFailures(namedFailures(result.failures, snap.snapshot), revision);
+      this.recordRound(round, revision, t0, t1, t2);
+      const failures = round.owners.flatMap((o) => o.failures);
+      if (failures.length > 0 || round.owners.some((o) => !o.complete)) {
+        this.recordFailures(namedFailures(failures, snap.snapshot), revision);
         metrics.syncs.inc({ result: 'failed' });
-        // The maps hold part of the plan: start the retry's plan from what is really there.
-        this.current = await this.options.writer.readCurrent();
+        this.wakeWaiters();
         retry = true;
         return;
       }
-      this.current = desired;
-      this.recordSuccess(revision, size, since, t4);
-      this.options.onApplied?.(desired);
+      this.recordSuccess(revision, round.planned, since, t2);
     } catch (e) {
       const error = asError(e);
       this.lastError = error.message;
-      this.current = undefined;
+      this.options.datapath.invalidate();
       metrics.syncs.inc({ result: 'error' });
       this.log.error({ err: error, revision }, `sync failed: ${error.message}`);
       retry = true;
@@ -234,6 +238,38 @@ export class SyncLoop<S, P> {
       this.runningSince = undefined;
       if (retry) this.scheduleRetry();
       else if (this.requested > revision) this.schedule(this.immediatePending ? 0 : this.debounceMs);
+    }
+  }
+
+  /** Metrics of a round, and each owner that completed it now holds `revision`. */
+  private recordRound(round: RoundOutcome, revision: number, t0: number, t1: number, t2: number): void {
+    const { metrics } = this.options;
+    metrics.mapOperations.inc(round.operations);
+    const prepare = round.timings?.prepareMs ?? t2 - t1;
+    const write = round.timings?.writeMs ?? 0;
+    for (const [phase, ms] of [['snapshot', t1 - t0], ['compile', prepare], ['apply', write], ['total', t2 - t0]] as const) {
+      metrics.syncDuration.observe({ phase }, ms / 1000);
+    }
+    metrics.identities.set(round.summary.identities);
+    for (const [map, n] of Object.entries(round.summary.entries ?? {})) metrics.desiredEntries.set({ map }, n);
+    for (const o of round.owners) {
+      if (o.complete) this.ownerApplied.set(o.name, Math.max(this.ownerApplied.get(o.name) ?? 0, revision));
+      this.ownerFailures.set(o.name, o.failures);
+    }
+  }
+
+  /** The revision every one of `owners` has completed (no owners: the loop's own). */
+  private appliedBy(owners: readonly string[]): number {
+    if (owners.length === 0) return this.applied;
+    return Math.min(...owners.map((o) => this.ownerApplied.get(o) ?? 0));
+  }
+
+  private wakeWaiters(): void {
+    for (const w of [...this.waiters]) {
+      if (w.revision > this.appliedBy(w.owners)) continue;
+      w.timer.cancel();
+      this.waiters.delete(w);
+      w.resolve();
     }
   }
 
@@ -254,12 +290,7 @@ export class SyncLoop<S, P> {
     } else if (operations > 0) {
       this.log.debug({ revision, operations }, 'sync applied');
     }
-    for (const w of [...this.waiters]) {
-      if (w.revision > this.applied) continue;
-      w.timer.cancel();
-      this.waiters.delete(w);
-      w.resolve();
-    }
+    this.wakeWaiters();
   }
 
   private recordFailures(failures: readonly MapFailure[], revision: number): void {
@@ -290,8 +321,10 @@ export class SyncLoop<S, P> {
     });
   }
 
-  private whyNotApplied(): string {
+  private whyNotApplied(owners: readonly string[]): string {
     if (!this.options.canSync()) return 'waiting for the first list of every informer from the API server';
+    const failing = owners.flatMap((o) => this.ownerFailures.get(o) ?? []);
+    if (failing.length > 0) return `map updates failing: ${failing.map((f) => `${f.map}: ${f.message}`).join('; ')}`;
     if (this.failingMaps.length > 0) return `map updates failing: ${this.failingMaps.map((f) => `${f.map}: ${f.message}`).join('; ')}`;
     if (this.lastError !== undefined) return `last sync failed: ${this.lastError}`;
     return 'the sync is still running';

@@ -8,7 +8,7 @@
  * The cluster is compiled with the ids of the previous apply
  * (lab-policy-store.ts), diffed against the lab's pinned maps as read back
  * (not against what was meant to be there), and only the difference is
- * written, in the plan's order. Exit codes: 0 applied, 2 bad input (naming
+ * written, by the agent's own map owners (src/reconcile/policy-group.ts). Exit codes: 0 applied, 2 bad input (naming
  * file and field), 1 the lab is missing or a write failed (reported; the
  * failure leaves pods closed, never open).
  */
@@ -16,11 +16,9 @@ import type { Command } from 'commander';
 import { openPinnedDatapathMaps } from '../datapath/pinned-maps.js';
 import { defaultLabPaths, policyStorePathFor, statePathFor } from '../lab/names.js';
 import { readState } from '../lab/state.js';
-import { applyPlan, type ApplyReport } from '../policy-engine/apply.js';
-import { planApply } from '../policy/apply-plan.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
-import { stateFromMapContents } from '../policy/datapath-state.js';
-import type { DatapathDiff } from '../policy/diff.js';
+import { diffDatapath, diffSize, type DatapathDiff } from '../policy/diff.js';
+import { applyDatapathState, policyGroup, type ApplyReport } from '../reconcile/policy-group.js';
 import { PolicyError } from '../policy/errors.js';
 import { labCluster } from './lab-policy-cluster.js';
 import { readStoredIds, writeStoredIds } from './lab-policy-store.js';
@@ -71,12 +69,14 @@ async function apply(opts: ApplyOptions): Promise<void> {
   const stored = await readStoredIds(storePath, state.createdAt);
   const maps = openPinnedDatapathMaps(state.plan.pinRoot);
   try {
-    const current = stateFromMapContents({ ipcache: maps.ipcache.entries(), endpoints: maps.endpoints.entries(), policy: maps.policy.entries() });
-    const compiled = compilePolicy({ cluster, endpoints }, { ...(stored ?? {}), datapath: current.state });
-    const plan = planApply(current.state, compiled.datapath, undefined, current.foreignPolicyKeys);
-    const report = opts.dryRun === true ? undefined : applyPlan(plan, maps);
+    const group = policyGroup(maps);
+    const current = group.current();
+    const compiled = compilePolicy({ cluster, endpoints }, { ...(stored ?? {}), datapath: current });
+    const diff = diffDatapath(current, compiled.datapath);
+    const report = opts.dryRun === true ? undefined : applyDatapathState(group, compiled.datapath);
     if (report !== undefined) await writeStoredIds(storePath, state.createdAt, { identityTable: compiled.identities.table, ruleTable: compiled.rules });
-    process.stdout.write(opts.output === 'json' ? `${JSON.stringify(summary(opts.name, compiled, plan.diff, report))}\n` : text(opts.name, compiled, plan.diff, plan.size, report));
+    const size = report?.planned ?? diffSize(diff);
+    process.stdout.write(opts.output === 'json' ? `${JSON.stringify(summary(opts.name, compiled, diff, report))}\n` : text(opts.name, compiled, diff, size, report));
     if (report !== undefined && !report.ok) process.exitCode = 1;
   } finally {
     maps.close();

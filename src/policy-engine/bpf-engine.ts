@@ -4,7 +4,7 @@
  * an address becomes an endpoint with its own instance of the lxc programs,
  * all sharing maps pinned in a temporary directory
  * (/sys/fs/bpf/sluice-pe-<random>, removed when done), the compiled state is
- * applied through the same plan and applier as anywhere else, and every
+ * applied by the agent's own map owners (src/reconcile), and every
  * question is a BPF_PROG_TEST_RUN of synthesized packets: the opening packet
  * through the source's from_container then the destination's to_container,
  * and, when that passed, the reply through the destination's from_container
@@ -23,17 +23,15 @@ import { loadLxc, LXC_OBJECT_PATH, type LxcDatapath } from '../datapath/lxc.js';
 import { setTraceAllowed } from '../datapath/maps/config.js';
 import { readEvents } from '../datapath/maps/events.js';
 import { testRun } from '../datapath/test-run.js';
-import { planApply } from '../policy/apply-plan.js';
 import type { Cluster } from '../policy/cluster.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
-import { EMPTY_DATAPATH_STATE, type DatapathState } from '../policy/datapath-state.js';
 import { PolicyError } from '../policy/errors.js';
 import type { TrafficProtocol } from '../policy/match.js';
 import type { RuleRef } from '../policy/model.js';
 import type { ClusterPod } from '../policy/objects.js';
 import type { Direction } from '../policy/policy-types.js';
 import type { Reachability } from '../policy/reachability.js';
-import { applyPlan, type ApplyReport } from './apply.js';
+import { applyDatapathState, policyGroup, type ApplyReport, type PolicyGroup } from '../reconcile/policy-group.js';
 import type { DirectionExplanation, Explanation, PolicyEngine } from './engine.js';
 import { openingFrame, replyFrame, type Flow } from './packets.js';
 
@@ -121,6 +119,8 @@ export class LoadedCluster {
   private readonly usedSourcePorts = new Set<number>();
   private readonly probedPorts = new Set<number>();
   private nextSourcePort = 1024;
+  /** The agent's map owners over the engine's maps (created with the first apply). */
+  private group: PolicyGroup | undefined;
 
   private constructor(
     readonly pinRoot: string,
@@ -155,7 +155,7 @@ export class LoadedCluster {
         loaded.set(ep.pod.id, { pod: ep.pod, endpointId, addr, lxc });
       }
       const lc = new LoadedCluster(pinRoot, compiled, loaded);
-      lc.apply(EMPTY_DATAPATH_STATE, compiled);
+      lc.apply(compiled);
       return lc;
     } catch (e) {
       for (const ep of loaded.values()) ep.lxc.close();
@@ -185,15 +185,16 @@ export class LoadedCluster {
     }
     if (endpoints.size !== this.endpoints.size) throw new BpfEngineError('no-address', 'update: the cluster lost pods; load it anew');
     const next = compilePolicy({ cluster, endpoints }, this.current);
-    const report = this.apply(this.current.datapath, next);
+    const report = this.apply(next);
     this.current = next;
     return report;
   }
 
-  private apply(from: DatapathState, to: CompiledPolicy): ApplyReport {
+  private apply(to: CompiledPolicy): ApplyReport {
     const first = this.endpoints.values().next().value;
-    if (first === undefined) return { ok: true, written: { ipcache: 0, endpoints: 0, policy: 0 }, failures: [], failClosed: { taintedIdentities: [], policyEntriesRemoved: 0, endpointsClosed: [] } };
-    const report = applyPlan(planApply(from, to.datapath), first.lxc.maps);
+    if (first === undefined) return { ok: true, written: { ipcache: 0, endpoints: 0, policy: 0 }, planned: 0, failures: [], failClosed: { taintedIdentities: [], policyEntriesRemoved: 0, endpointsClosed: [] } };
+    this.group ??= policyGroup(first.lxc.maps);
+    const report = applyDatapathState(this.group, to.datapath);
     if (!report.ok) {
       const why = report.failures.slice(0, 3).map((f) => `${f.map} ${f.key}: ${f.message}`).join('; ');
       throw new BpfEngineError('apply-failed', `applying the compiled maps failed (${report.failures.length} writes): ${why}`);

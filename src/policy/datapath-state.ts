@@ -18,16 +18,13 @@
  * every port of the protocol; 2^16 | port = exactly that port). Strings
  * would cost several times the memory at millions of entries.
  *
- * Conversion to and from the generated ABI structs goes through
- * src/datapath/maps/policy-key.ts, the one place that builds policy keys.
+ * Policy keys as the map holds them (the generated PolicyKey) are built
+ * from this form in src/datapath/maps/policy-key.ts, the one place that
+ * builds them; this module stays pure.
  */
-import {
-  SluiceDirection, SluicePolicyAction, SluicePolicyClass, type EndpointEntry, type IpcacheEntry, type IpcacheKey,
-  type PolicyEntry, type PolicyKey,
-} from '../datapath/generated/abi.js';
-import { policyKey, policyMatchOf } from '../datapath/maps/policy-key.js';
+import { SluiceDirection, SluicePolicyClass, type EndpointEntry, type IpcacheEntry, type IpcacheKey } from '../datapath/generated/abi.js';
 import type { Direction, Protocol } from './policy-types.js';
-import { IP_PROTOCOL, type PortPrefix } from './ports.js';
+import type { PortPrefix } from './ports.js';
 
 export interface DatapathState {
   readonly ipcache: ReadonlyMap<number, number>;
@@ -63,8 +60,8 @@ export function formatIpcachePrefix(prefix: number): string {
 
 // ---- policy ----------------------------------------------------------------------
 
-const DIRECTION_NUMBER: Readonly<Record<Direction, number>> = { ingress: SluiceDirection.INGRESS, egress: SluiceDirection.EGRESS };
-const PROTOCOL_SLOT: Readonly<Record<Protocol, number>> = { TCP: 1, UDP: 2, SCTP: 3 };
+export const DIRECTION_NUMBER: Readonly<Record<Direction, number>> = { ingress: SluiceDirection.INGRESS, egress: SluiceDirection.EGRESS };
+export const PROTOCOL_SLOT: Readonly<Record<Protocol, number>> = { TCP: 1, UDP: 2, SCTP: 3 };
 const SLOT_PROTOCOL: readonly (Protocol | undefined)[] = [undefined, 'TCP', 'UDP', 'SCTP'];
 const NODE_BITS = 17;
 const SLOT_BITS = 2;
@@ -107,35 +104,6 @@ export function unpackPolicyKey(packed: number): { readonly remoteIdentity: numb
   return { remoteIdentity, match: { kind: 'port', protocol, prefix: { port, bits } } };
 }
 
-/** The sl_policy_v3 key of a packed entry. */
-export function policyKeyOf(epdir: number, packed: number): PolicyKey {
-  const { endpointId, direction } = splitEndpointDirection(epdir);
-  const { remoteIdentity, match } = unpackPolicyKey(packed);
-  const dir = DIRECTION_NUMBER[direction];
-  if (match.kind === 'any') return policyKey({ endpointId, remoteIdentity, direction: dir });
-  return policyKey({ endpointId, remoteIdentity, direction: dir, protocol: IP_PROTOCOL[match.protocol], port: match.prefix });
-}
-
-export function policyEntryOf(ruleId: number): PolicyEntry {
-  return { action: SluicePolicyAction.ALLOW, ruleId };
-}
-
-/**
- * The inverse of policyKeyOf for a key read back from the map; undefined
- * for a key this compiler never writes (another protocol, bits set beyond
- * the prefix, a class out of range), which a sync then removes.
- */
-export function slotOfPolicyKey(key: PolicyKey): { readonly epdir: number; readonly packed: number } | undefined {
-  const direction = key.direction === SluiceDirection.INGRESS ? 'ingress' : key.direction === SluiceDirection.EGRESS ? 'egress' : undefined;
-  const m = policyMatchOf(key);
-  if (direction === undefined || m === undefined) return undefined;
-  const epdir = endpointDirection(key.endpointId, direction);
-  if (m.protocol === undefined || m.port === undefined) return { epdir, packed: packPolicyKey(key.remoteIdentity, { kind: 'any' }) };
-  const protocol = (Object.keys(PROTOCOL_SLOT) as Protocol[]).find((p) => IP_PROTOCOL[p] === m.protocol);
-  if (protocol === undefined) return undefined;
-  return { epdir, packed: packPolicyKey(key.remoteIdentity, { kind: 'port', protocol, prefix: m.port }) };
-}
-
 // ---- port classes (endpoint_entry.*_policy_classes) -------------------------------
 
 /** The port class (enum sluice_policy_class) of a packed key: its port prefix bits, or NO_PORTS. */
@@ -167,47 +135,4 @@ export function countPolicyEntries(state: DatapathState): number {
   let n = 0;
   for (const m of state.policy.values()) n += m.size;
   return n;
-}
-
-export interface MapContents {
-  readonly ipcache: Iterable<readonly [IpcacheKey, IpcacheEntry]>;
-  readonly endpoints: Iterable<readonly [number, EndpointEntry]>;
-  readonly policy: Iterable<readonly [PolicyKey, PolicyEntry]>;
-}
-
-export interface ReadBackState {
-  readonly state: DatapathState;
-  /** Policy keys this compiler never writes (wrong prefix arithmetic, unknown protocol): a sync deletes them. */
-  readonly foreignPolicyKeys: readonly PolicyKey[];
-}
-
-/**
- * Map contents as read back from the kernel, in the compiler's form, so that
- * a sync diffs the desired state against what is really there. An entry
- * whose action is not ALLOW is left out of the state: the diff then sees it
- * as missing and the apply overwrites it.
- */
-export function stateFromMapContents(contents: MapContents): ReadBackState {
-  const ipcache = new Map<number, number>();
-  for (const [k, v] of contents.ipcache) ipcache.set(ipcachePrefixOf(k), v.identity);
-  const endpoints = new Map<number, EndpointEntry>();
-  for (const [id, e] of contents.endpoints) {
-    endpoints.set(id, {
-      flags: e.flags, policyRevision: e.policyRevision, ingressPolicyClasses: e.ingressPolicyClasses, egressPolicyClasses: e.egressPolicyClasses,
-    });
-  }
-  const policy = new Map<number, Map<number, number>>();
-  const foreignPolicyKeys: PolicyKey[] = [];
-  for (const [k, v] of contents.policy) {
-    const slot = slotOfPolicyKey(k);
-    if (slot === undefined) {
-      foreignPolicyKeys.push(k);
-      continue;
-    }
-    if (v.action !== SluicePolicyAction.ALLOW) continue;
-    let m = policy.get(slot.epdir);
-    if (m === undefined) policy.set(slot.epdir, (m = new Map<number, number>()));
-    m.set(slot.packed, v.ruleId);
-  }
-  return { state: { ipcache, endpoints, policy }, foreignPolicyKeys };
 }

@@ -79,23 +79,35 @@ export interface StepFailure {
 }
 
 /**
- * A map owner, for one round: plan(input) computes the desired state, diffs
- * it against what the map holds (read back when the owner does not trust its
- * cache) and returns the steps; the scheduler runs them, then tells the owner
- * how the round ended (committed: every step of every owner succeeded, so the
- * desired state is now the map's; otherwise the owner must read back next time).
+ * A map owner. A round: plan(input) diffs what `input` wants against what
+ * the map holds (its cached view, or a read-back when it has none) and
+ * returns the steps; the scheduler runs them in phase order with every
+ * other owner's, then settles each owner: `complete` when nothing in its
+ * group failed or was closed, so the desired state is now the map's;
+ * otherwise the owner drops its view and reads the map back next time.
  *
  * I is the round's shared input (the agent's or the lab's).
  */
 export interface Reconciler<I> {
   /** The owner's name: metrics label, /readyz, logs ("endpoints", "policy"). */
   readonly name: string;
+  /**
+   * Owners whose maps decide together ("policy": endpoints, ipcache,
+   * policy) plan, fail and settle as one: when one of them cannot plan,
+   * none of them writes this round, and a failure in one makes all of them
+   * read back.
+   */
+  readonly group?: string;
   /** Steps that take the map from what it holds to what `input` wants. Throws only when the map cannot be read. */
   plan(input: I): readonly WriteStep[];
-  /** The round is over; `complete` when no step of this owner failed and no other owner closed anything. */
+  /** The round is over (see above). */
   settle(complete: boolean): void;
   /** Forget the cached view of the map: the next plan reads it back. */
   invalidate(): void;
-  /** Desired entries, for metrics (map job name → count). */
+  /** Fail-closed request: close this endpoint as a unit (the endpoints owner marks it). */
+  closeEndpoint?(endpointId: number, fail: (f: StepFailure) => void): void;
+  /** Fail-closed request: remove the allows that name one of these identities (the policy owner); returns entries removed. */
+  dropAllowsOf?(identities: ReadonlySet<number>, failClosed: FailClosed, fail: (f: StepFailure) => void): number;
+  /** Desired entries after the last plan, for metrics (map job name → count). */
   entries?(): Readonly<Record<string, number>>;
 }

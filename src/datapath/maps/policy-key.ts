@@ -7,8 +7,16 @@
  * each of its own prefix length. Pure: the compiler (src/policy) uses it
  * too.
  */
-import { SluicePolicyClass, type PolicyKey } from '../generated/abi.js';
-import { portPrefixRange, portRangeToPrefixes, type PortPrefix } from '../../policy/ports.js';
+import {
+  SluiceDirection, SluicePolicyAction, SluicePolicyClass, type EndpointEntry, type IpcacheEntry, type IpcacheKey, type PolicyEntry,
+  type PolicyKey,
+} from '../generated/abi.js';
+import {
+  DIRECTION_NUMBER, endpointDirection, ipcachePrefixOf, packPolicyKey, PROTOCOL_SLOT, splitEndpointDirection, unpackPolicyKey,
+  type DatapathState,
+} from '../../policy/datapath-state.js';
+import type { Protocol } from '../../policy/policy-types.js';
+import { IP_PROTOCOL, portPrefixRange, portRangeToPrefixes, type PortPrefix } from '../../policy/ports.js';
 
 /** The IP protocols a rule's ports apply to (NetworkPolicy: TCP, UDP, SCTP). */
 export const PORT_PROTOCOLS: Readonly<Record<'TCP' | 'UDP' | 'SCTP', number>> = { TCP: 6, UDP: 17, SCTP: 132 };
@@ -109,4 +117,97 @@ export function formatPolicyPorts(key: PolicyKey): string {
 function isPortPrefix(p: PortPrefix): boolean {
   return Number.isInteger(p.bits) && p.bits >= 0 && p.bits <= PORT_BITS && Number.isInteger(p.port) && p.port >= 0 &&
     p.port <= 0xffff && p.port % 2 ** (PORT_BITS - p.bits) === 0;
+}
+
+// ---- the compiler's packed entries (src/policy/datapath-state.ts) as map keys -------------
+
+/** The sl_policy_v3 key of a packed entry. */
+export function policyKeyOf(epdir: number, packed: number): PolicyKey {
+  const { endpointId, direction } = splitEndpointDirection(epdir);
+  const { remoteIdentity, match } = unpackPolicyKey(packed);
+  const dir = DIRECTION_NUMBER[direction];
+  if (match.kind === 'any') return policyKey({ endpointId, remoteIdentity, direction: dir });
+  return policyKey({ endpointId, remoteIdentity, direction: dir, protocol: IP_PROTOCOL[match.protocol], port: match.prefix });
+}
+
+export function policyEntryOf(ruleId: number): PolicyEntry {
+  return { action: SluicePolicyAction.ALLOW, ruleId };
+}
+
+/**
+ * The inverse of policyKeyOf for a key read back from the map; undefined
+ * for a key this compiler never writes (another protocol, bits set beyond
+ * the prefix, a class out of range), which a sync then removes.
+ */
+export function slotOfPolicyKey(key: PolicyKey): { readonly epdir: number; readonly packed: number } | undefined {
+  const direction = key.direction === SluiceDirection.INGRESS ? 'ingress' : key.direction === SluiceDirection.EGRESS ? 'egress' : undefined;
+  const m = policyMatchOf(key);
+  if (direction === undefined || m === undefined) return undefined;
+  const epdir = endpointDirection(key.endpointId, direction);
+  if (m.protocol === undefined || m.port === undefined) return { epdir, packed: packPolicyKey(key.remoteIdentity, { kind: 'any' }) };
+  const protocol = (Object.keys(PROTOCOL_SLOT) as Protocol[]).find((p) => IP_PROTOCOL[p] === m.protocol);
+  if (protocol === undefined) return undefined;
+  return { epdir, packed: packPolicyKey(key.remoteIdentity, { kind: 'port', protocol, prefix: m.port }) };
+}
+
+export interface MapContents {
+  readonly ipcache: Iterable<readonly [IpcacheKey, IpcacheEntry]>;
+  readonly endpoints: Iterable<readonly [number, EndpointEntry]>;
+  readonly policy: Iterable<readonly [PolicyKey, PolicyEntry]>;
+}
+
+export interface ReadBackState {
+  readonly state: DatapathState;
+  /** Policy keys this compiler never writes (wrong prefix arithmetic, unknown protocol): a sync deletes them. */
+  readonly foreignPolicyKeys: readonly PolicyKey[];
+}
+
+/**
+ * Map contents as read back from the kernel, in the compiler's form, so that
+ * a sync diffs the desired state against what is really there. An entry
+ * whose action is not ALLOW is left out of the state: the diff then sees it
+ * as missing and the apply overwrites it.
+ */
+export function stateFromMapContents(contents: MapContents): ReadBackState {
+  const ipcache = new Map<number, number>();
+  for (const [k, v] of contents.ipcache) ipcache.set(ipcachePrefixOf(k), v.identity);
+  const endpoints = new Map<number, EndpointEntry>();
+  for (const [id, e] of contents.endpoints) {
+    endpoints.set(id, {
+      flags: e.flags, policyRevision: e.policyRevision, ingressPolicyClasses: e.ingressPolicyClasses, egressPolicyClasses: e.egressPolicyClasses,
+    });
+  }
+  const { policy, foreign: foreignPolicyKeys } = readPolicyEntries(contents.policy);
+  return { state: { ipcache, endpoints, policy }, foreignPolicyKeys };
+}
+
+/** The policy map's entries in the compiler's form, and the keys it never writes (a round deletes those). */
+export function readPolicyEntries(entries: Iterable<readonly [PolicyKey, PolicyEntry]>): {
+  readonly policy: DatapathState['policy'];
+  readonly foreign: readonly PolicyKey[];
+} {
+  const policy = new Map<number, Map<number, number>>();
+  const foreign: PolicyKey[] = [];
+  for (const [k, v] of entries) {
+    const slot = slotOfPolicyKey(k);
+    if (slot === undefined) {
+      foreign.push(k);
+      continue;
+    }
+    if (v.action !== SluicePolicyAction.ALLOW) continue;
+    let m = policy.get(slot.epdir);
+    if (m === undefined) policy.set(slot.epdir, (m = new Map<number, number>()));
+    m.set(slot.packed, v.ruleId);
+  }
+  return { policy, foreign };
+}
+
+/** "endpoint 3 ingress identity 260 TCP port 8000-8063", for failure reports. */
+export function describePolicyKey(k: PolicyKey): string {
+  const dir = k.direction === SluiceDirection.INGRESS ? 'ingress' : 'egress';
+  const peer = k.remoteIdentity === 0 ? 'any peer' : `identity ${k.remoteIdentity}`;
+  const what = k.portPrefixlen === SluicePolicyClass.NO_PORTS
+    ? 'every protocol and port'
+    : `${PROTOCOL_NAMES.get(k.protocol) ?? `protocol ${k.protocol}`} port ${formatPolicyPorts(k)}`;
+  return `endpoint ${k.endpointId} ${dir} ${peer} ${what}`;
 }
