@@ -24,7 +24,7 @@ export class AgentMetrics {
 
   readonly syncDuration = new Histogram({
     name: 'sluice_agent_sync_duration_seconds',
-    help: 'Time spent in one sync, by phase (snapshot, compile, plan, apply, total).',
+    help: 'Time spent in one sync, by phase (snapshot; compile: read-back and policy compile; apply: every owner\'s plan and writes; total).',
     labelNames: ['phase'] as const,
     buckets: SYNC_BUCKETS,
     registers: [this.registry],

@@ -1,6 +1,6 @@
 /**
  * The wired agent over real HTTP and a real unix socket: client-node
- * transport against a fake API server, fake compiler and map writer. Covers
+ * transport against a fake API server and a fake datapath. Covers
  * readiness after the first sync, watch-driven recompiles, endpoint
  * registration waiting for the datapath, API-server outage and 410, and an
  * agent restart that keeps endpoints and writes nothing new.
@@ -17,7 +17,7 @@ import { EndpointClient } from '../../src/agent/endpoints/client.js';
 import { ClientNodeTransport } from '../../src/agent/k8s/client-transport.js';
 import { loadKubeConfig } from '../../src/agent/k8s/kubeconfig.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
-import { FakeCompiler, FakeWriter, type FakePlan, type FakeState } from './helpers/fake-datapath.js';
+import { FakeDatapath, type FakeState } from './helpers/fake-datapath.js';
 import { captureLog } from './helpers/logs.js';
 import { denyAll, namespace, node, PATHS, pod } from './helpers/objects.js';
 import { until } from './helpers/wait.js';
@@ -37,9 +37,9 @@ interface World {
   dir: string;
   api: FakeApiServer;
   config: AgentConfig;
-  writer: FakeWriter;
+  writer: FakeDatapath;
   logs: ReturnType<typeof captureLog>;
-  start(): Promise<{ agent: Agent<FakeState, FakePlan>; compiler: FakeCompiler; port: number }>;
+  start(): Promise<{ agent: Agent; compiler: { readonly compiled: FakeDatapath['compiled'] }; port: number }>;
 }
 
 async function world(fn: (w: World) => Promise<void>): Promise<void> {
@@ -58,15 +58,18 @@ async function world(fn: (w: World) => Promise<void>): Promise<void> {
     sync: { ...DEFAULT_CONFIG.sync, debounceMs: 5, maxDelayMs: 50, endpointTimeoutMs: 3000 },
     watch: { ...DEFAULT_CONFIG.watch, backoff: { initialMs: 50, maxMs: 200, factor: 2, jitter: 0.5 } },
   };
-  const writer = new FakeWriter();
+  const writer = new FakeDatapath();
   const logs = captureLog();
-  const agents: Agent<FakeState, FakePlan>[] = [];
+  const agents: Agent[] = [];
   const w: World = {
     dir, api, config, writer, logs,
     async start() {
-      const compiler = new FakeCompiler();
+      // A new agent process: its owners know nothing of the maps yet; what it compiles from here on is its own.
+      writer.invalidate();
+      const from = writer.compiled.length;
+      const compiler = { get compiled() { return writer.compiled.slice(from); } };
       const transport = new ClientNodeTransport(loadKubeConfig(config));
-      const agent = new Agent({ config, log: logs.log, transport, compiler, writer, stats: writer });
+      const agent = new Agent({ config, log: logs.log, transport, datapath: writer, stats: writer });
       agents.push(agent);
       const { http } = await agent.start();
       assert.ok('port' in http, 'httpListen is host:port');

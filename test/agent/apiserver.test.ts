@@ -4,7 +4,7 @@
  * src/lab/controlplane). If the binaries were never built these tests FAIL
  * with that instruction; they never skip.
  *
- * The datapath side is the fake compiler/writer (test/agent/helpers): these
+ * The datapath side is the fake datapath (test/agent/helpers): these
  * tests are about watching, resyncing and the endpoint API, not about maps.
  */
 import { after, before, describe, test } from 'node:test';
@@ -19,7 +19,7 @@ import { DEFAULT_CONFIG, type AgentConfig } from '../../src/agent/config.js';
 import { EndpointClient } from '../../src/agent/endpoints/client.js';
 import { ClientNodeTransport } from '../../src/agent/k8s/client-transport.js';
 import { loadKubeConfig } from '../../src/agent/k8s/kubeconfig.js';
-import { FakeCompiler, FakeWriter, type FakePlan, type FakeState } from './helpers/fake-datapath.js';
+import { FakeDatapath } from './helpers/fake-datapath.js';
 import { captureLog } from './helpers/logs.js';
 import { until } from './helpers/wait.js';
 
@@ -67,16 +67,16 @@ describe('the agent against a real kube-apiserver', () => {
   let startError: unknown;
   let dir = '';
   let config: AgentConfig;
-  const writer = new FakeWriter();
+  const writer = new FakeDatapath();
   const logs = captureLog();
-  let agent: Agent<FakeState, FakePlan> | undefined;
+  let agent: Agent | undefined;
   let port = 0;
 
   const plane = (): ControlPlane => {
     if (cp !== undefined) return cp;
     throw startError instanceof Error ? startError : new Error(`control plane did not start: ${String(startError)}`);
   };
-  const running = (): Agent<FakeState, FakePlan> => {
+  const running = (): Agent => {
     if (agent === undefined) throw new Error('the agent is not running');
     return agent;
   };
@@ -85,7 +85,7 @@ describe('the agent against a real kube-apiserver', () => {
     kubectl(['patch', 'pod', name, '-n', NS, '--subresource=status', '--type=merge', '-p',
       JSON.stringify({ status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } })]);
   const startAgent = async (): Promise<void> => {
-    const a = new Agent({ config, log: logs.log, transport: new ClientNodeTransport(loadKubeConfig(config)), compiler: new FakeCompiler(), writer, stats: writer });
+    const a = new Agent({ config, log: logs.log, transport: new ClientNodeTransport(loadKubeConfig(config)), datapath: writer, stats: writer });
     const { http } = await a.start();
     assert.ok('port' in http, 'httpListen is host:port');
     port = http.port;

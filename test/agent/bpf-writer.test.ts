@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { closeSync, existsSync, readdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { openBpfDatapath } from '../../src/agent/datapath/bpf-writer.js';
+import { openBpfDatapath } from '../../src/agent/datapath/reconcilers.js';
 import type { MapSizes } from '../../src/agent/datapath/map-sizes.js';
 import { RETIRED_MAP_PINS } from '../../src/agent/datapath/retired-pins.js';
 import { addon } from '../../src/datapath/addon.js';
@@ -20,7 +20,7 @@ import { LXC_MAP_LAYOUTS } from '../../src/datapath/lxc.js';
 import { FRAG_LAYOUT } from '../../src/datapath/maps/frag.js';
 import { openSharedLxc, sharedLxcDir } from '../../src/datapath/lxc-shared.js';
 import { SluiceEndpointFlags } from '../../src/datapath/generated/abi.js';
-import { planApply } from '../../src/policy/apply-plan.js';
+import { applyState, currentState } from './helpers/apply-state.js';
 import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';
 import type { Cluster } from '../../src/policy/cluster.js';
 import { netpol, pod, xyzCluster } from '../policy/xyz.js';
@@ -51,7 +51,7 @@ test('a full policy map: the endpoint is marked POLICY_INCOMPLETE in place in a 
         (e: { errno?: number }) => e.errno === constants.errno.E2BIG, 'the endpoints map is full');
       const revision = wide.datapath.endpoints.get(1)?.policyRevision ?? 0;
 
-      const result = await dp.apply(planApply(empty.datapath, wide.datapath));
+      const result = applyState(dp, wide.datapath);
       assert.equal(result.failures.length, 1, JSON.stringify(result.failures));
       const [f] = result.failures;
       assert.equal(f?.map, 'policy');
@@ -64,12 +64,12 @@ test('a full policy map: the endpoint is marked POLICY_INCOMPLETE in place in a 
       assert.equal(dp.maps.endpoints.lookup(2)?.flags, 0, 'x/b untouched');
 
       // The agent reads back and plans from there; a policy that fits clears the flag.
-      const current = await dp.readCurrent();
+      const current = { datapath: currentState(dp) };
       assert.equal((current.datapath.endpoints.get(1)?.flags ?? 0) & POLICY_INCOMPLETE, POLICY_INCOMPLETE, 'the flag reads back');
       const narrow = compileAll(xyzCluster([
         netpol('x', 'a-ports', { podSelector: pod('a'), ingress: [{ from: [{ podSelector: pod('b') }], ports: [{ port: 80 }] }] }),
       ]), wide);
-      const again = await dp.apply(planApply(current.datapath, narrow.datapath));
+      const again = applyState(dp, narrow.datapath);
       assert.deepEqual(again.failures, []);
       assert.equal(dp.maps.endpoints.lookup(1)?.flags, INGRESS_ISOLATED, 'a complete apply clears the flag');
     } finally {

@@ -1,6 +1,6 @@
 /**
  * Map sizes on a real kernel (src/agent/datapath/map-sizes.ts), and what a
- * map that is full reports (bpf-writer.ts mapFailures): maps created with
+ * map that is full reports (datapath/reconcilers.ts ownerFailures): maps created with
  * the configured sizes, pins of another size refused naming both sizes
  * (never recreated), a loader without sizes (the CNI) reusing the agent's
  * maps, and per-map failures (iphost vs ipcache by prefix, E2BIG, the entry
@@ -11,14 +11,14 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DEFAULT_CONFIG } from '../../src/agent/config.js';
-import { openBpfDatapath } from '../../src/agent/datapath/bpf-writer.js';
+import { openBpfDatapath } from '../../src/agent/datapath/reconcilers.js';
 import { AGENT_MAP_PINS, agentMaps, createDatapathMaps, type MapSizes } from '../../src/agent/datapath/map-sizes.js';
 import { AgentError } from '../../src/agent/errors.js';
 import { loadLxc } from '../../src/datapath/lxc.js';
 import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { BpfError } from '../../src/datapath/errors.js';
 import { FRAG_LAYOUT } from '../../src/datapath/maps/frag.js';
-import { planApply } from '../../src/policy/apply-plan.js';
+import { applyState, currentState } from './helpers/apply-state.js';
 import { EMPTY_DATAPATH_STATE, endpointDirection, ipcachePrefix, packPolicyKey, type DatapathState } from '../../src/policy/datapath-state.js';
 import { createTestPinRoot, removeTestPinRoot } from '../helpers/pins.js';
 
@@ -63,7 +63,7 @@ test('pinned maps of another size: an error naming the map and both sizes; the p
     const dp = openBpfDatapath({ pinDir, mapSizes: SMALL });
     const epdir = endpointDirection(9, 'ingress');
     const to: DatapathState = { ...EMPTY_DATAPATH_STATE, policy: new Map([[epdir, new Map([[packPolicyKey(500, { kind: 'any' }), 1]])]]) };
-    assert.deepEqual((await dp.apply(planApply(EMPTY_DATAPATH_STATE, to))).failures, []);
+    assert.deepEqual((applyState(dp, to)).failures, []);
     dp.close();
 
     assert.throws(
@@ -123,7 +123,7 @@ test('an apply into full maps: one failure per map, iphost told from ipcache, wi
           packPolicyKey(999, { kind: 'port', protocol: 'TCP', prefix: { port, bits: 16 } }), i + 1,
         ] as const))]]),
       };
-      const result = await dp.apply(planApply(EMPTY_DATAPATH_STATE, to));
+      const result = applyState(dp, to);
       const byMap = new Map(result.failures.map((f) => [f.map, f]));
       assert.deepEqual([...byMap.keys()].sort(), ['ipcache', 'iphost', 'policy']);
       // A full hash answers E2BIG, a full LPM trie ENOSPC.

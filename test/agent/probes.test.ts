@@ -33,7 +33,7 @@ const informer = (resource: string, synced: boolean, extra: Partial<InformerStat
   resource, synced, watching: true, objects: 3, resourceVersion: '9', restarts: 0, relists: 1, failures: 0, ...extra,
 });
 const sync = (extra: Partial<SyncStatus> = {}): SyncStatus => ({
-  firstSyncDone: true, requestedRevision: 4, appliedRevision: 4, running: false, failingMaps: [], ...extra,
+  firstSyncDone: true, requestedRevision: 4, appliedRevision: 4, running: false, failingMaps: [], owners: [], ...extra,
 });
 
 test('ready needs every informer synced and the first sync in the maps, and no failing map', () => {

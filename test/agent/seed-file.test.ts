@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompileSeedFile, decodeSeed, encodeSeed, SeedKeeper, storedSeedOf, type StoredSeed } from '../../src/agent/datapath/seed-file.js';
 import { AgentError } from '../../src/agent/errors.js';
-import { planApply } from '../../src/policy/apply-plan.js';
+import { diffDatapath, diffSize } from '../../src/policy/diff.js';
 import { buildCluster, type Cluster } from '../../src/policy/cluster.js';
 import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';
 import { flush } from './helpers/fake-clock.js';
@@ -49,9 +49,9 @@ test('a round trip keeps every id: seeded from the file, a compile against the s
   assert.deepEqual([...seed.revisions], [...now.endpoints].map(([id, e]) => [id, e.entry.policyRevision]));
 
   const restarted = compile(cluster(['p2', 'p3']), { ...seed, datapath: now.datapath });
-  assert.equal(planApply(now.datapath, restarted.datapath).size, 0, 'seeded: nothing to write');
+  assert.equal(diffSize(diffDatapath(now.datapath, restarted.datapath)), 0, 'seeded: nothing to write');
   const fresh = compile(cluster(['p2', 'p3']), { datapath: now.datapath });
-  assert.ok(planApply(now.datapath, fresh.datapath).size > 0, 'unseeded: ids differ and are rewritten');
+  assert.ok(diffSize(diffDatapath(now.datapath, fresh.datapath)) > 0, 'unseeded: ids differ and are rewritten');
 });
 
 test('an unreadable seed is an error naming the file and the field', () => {

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BpfPolicyCompiler, type BpfState } from '../../src/agent/datapath/policy-compiler.js';
+import { PolicyStage } from '../../src/agent/datapath/policy-stage.js';
 import { NAMESPACES, NETWORK_POLICIES, PODS, type SlimNamespace, type SlimNetworkPolicy, type SlimPod } from '../../src/agent/k8s/resources.js';
 import { ObjectStore } from '../../src/agent/k8s/store.js';
 import { SnapshotCache } from '../../src/agent/snapshot-cache.js';
@@ -88,13 +88,13 @@ test('unchanged objects come out as the same parsed objects; a changed one is pa
 test('with the cache, a policy change keeps the identity assignment (incremental compile)', () => {
   const s = stores();
   const cache = new SnapshotCache();
-  const compiler = new BpfPolicyCompiler();
-  const empty: BpfState = { datapath: EMPTY_DATAPATH_STATE, foreignPolicyKeys: [] };
-  const first = compiler.compile(snapshot(s, cache), empty);
+  const stage = new PolicyStage();
+  const first = stage.compile(snapshot(s, cache), EMPTY_DATAPATH_STATE);
   s.policies.upsert(slim(NETWORK_POLICIES, allowPolicy(81)));
-  const second = compiler.compile(snapshot(s, cache), first);
-  assert.equal(second.compiled?.stats.identitiesReused, true);
+  // The owners' views are what the last compile produced (a complete round): the compile is incremental.
+  const second = stage.compile(snapshot(s, cache), first.datapath);
+  assert.equal(second.stats.identitiesReused, true);
   assert.notEqual(second.datapath, first.datapath, 'the change itself is compiled');
-  const third = compiler.compile(snapshot(s, new SnapshotCache()), second);
-  assert.equal(third.compiled?.stats.identitiesReused, false, 'fresh objects: everything recomputed');
+  const third = stage.compile(snapshot(s, new SnapshotCache()), second.datapath);
+  assert.equal(third.stats.identitiesReused, false, 'fresh objects: everything recomputed');
 });

@@ -8,15 +8,16 @@ import { ObjectStore } from '../../src/agent/k8s/store.js';
 import { NAMESPACES, PODS, type SlimNamespace, type SlimPod } from '../../src/agent/k8s/resources.js';
 import { AgentError } from '../../src/agent/errors.js';
 import { FakeClock, flush } from './helpers/fake-clock.js';
-import { FakeCompiler, FakeWriter, type FakePlan, type FakeState } from './helpers/fake-datapath.js';
+import { FakeDatapath, fakePlanSize, type FakeState } from './helpers/fake-datapath.js';
 import { captureLog } from './helpers/logs.js';
 import { namespace, pod } from './helpers/objects.js';
 
 interface Setup {
   clock: FakeClock;
-  compiler: FakeCompiler;
-  writer: FakeWriter;
-  loop: SyncLoop<FakeState, FakePlan>;
+  /** The one fake datapath, by the two roles the tests read it in: what it compiled, what it wrote. */
+  compiler: FakeDatapath;
+  writer: FakeDatapath;
+  loop: SyncLoop;
   metrics: AgentMetrics;
   pods: ObjectStore<SlimPod>;
   gate: { open: boolean };
@@ -26,8 +27,8 @@ interface Setup {
 
 function setup(initial?: FakeState): Setup {
   const clock = new FakeClock();
-  const compiler = new FakeCompiler();
-  const writer = new FakeWriter(initial);
+  const writer = new FakeDatapath(initial);
+  const compiler = writer;
   const metrics = new AgentMetrics();
   const logs = captureLog();
   const namespaces = new ObjectStore<SlimNamespace>();
@@ -37,8 +38,8 @@ function setup(initial?: FakeState): Setup {
   const gate = { open: true };
   const s: Partial<Setup> = { clock, compiler, writer, metrics, pods, gate, logs, snapshots: 0 };
   const empty = new ObjectStore<never>();
-  s.loop = new SyncLoop<FakeState, FakePlan>({
-    compiler, writer, metrics, clock, log: logs.log,
+  s.loop = new SyncLoop({
+    datapath: writer, metrics, clock, log: logs.log,
     random: () => 0,
     debounceMs: 20,
     maxDelayMs: 100,
@@ -116,7 +117,7 @@ test('the first plan starts from what the maps hold (a restart applies only the 
   assert.equal(s.compiler.compiled[0]?.current.get('stale'), 'x', 'compiled against the maps as read');
   const plan = s.writer.applied[0];
   assert.ok(plan !== undefined);
-  assert.equal(s.compiler.planSize(plan), 1, 'only the stale entry changes');
+  assert.equal(fakePlanSize(plan), 1, 'only the stale entry changes');
   s.loop.trigger('again');
   await s.clock.advance(20);
   assert.equal(s.writer.applied.length, 1, 'an unchanged snapshot writes nothing');
@@ -186,24 +187,31 @@ test('an immediate request during a running sync runs right after it, without th
   assert.ok(s.writer.maps.has('a/p2'));
 });
 
-test('onApplied gets the state now in the maps, after each sync that reached them', async () => {
-  const applied: FakeState[] = [];
+test('per owner: a round its owner did not complete leaves its revision behind, and waitApplied on it waits for the retry', async () => {
   const s = setup();
-  const loop = new SyncLoop<FakeState, FakePlan>({
-    compiler: s.compiler, writer: s.writer, metrics: s.metrics, clock: s.clock, log: s.logs.log, random: () => 0,
-    canSync: () => true,
-    snapshot: () => buildSnapshot({ nodeName: 'n1', namespaces: new ObjectStore(), pods: new ObjectStore(), networkPolicies: new ObjectStore(),
-      nodes: new ObjectStore(), services: new ObjectStore(), endpointSlices: new ObjectStore(), endpoints: [] }),
-    onApplied: (state) => applied.push(state),
-  });
-  s.writer.failures.push([{ map: 'policy', message: 'E2BIG: map full', code: 'E2BIG' }]);
-  loop.trigger('change');
+  addPod(s, 'p1', '10.0.0.1');
+  const r1 = s.loop.trigger('first');
   await s.clock.advance(20);
-  assert.equal(applied.length, 0, 'not after a failed apply');
+  await s.loop.waitApplied(r1, 1, ['fake']);
+  assert.deepEqual(s.loop.status().owners, [{ name: 'fake', appliedRevision: r1, failing: [] }]);
+  s.writer.failures.push([{ map: 'policy', message: 'E2BIG: map full', code: 'E2BIG' }]);
+  addPod(s, 'p2', '10.0.0.2');
+  const r2 = s.loop.trigger('change');
+  let done = false;
+  const wait = s.loop.waitApplied(r2, 60_000, ['fake']).then(() => {
+    done = true;
+  });
+  await s.clock.advance(20);
+  const st = s.loop.status().owners[0];
+  assert.equal(st?.appliedRevision, r1, 'not after a failed round');
+  assert.deepEqual(st?.failing.map((f) => f.map), ['policy']);
+  assert.equal(done, false);
+  assert.equal(s.loop.status().appliedRevision, r1, 'the loop as a whole is behind too');
   await s.clock.advance(30_000);
-  assert.equal(applied.length, 1, 'after the retry reached the maps');
-  assert.deepEqual([...(applied[0] ?? [])], [...s.writer.maps], 'what the maps now hold');
-  await loop.stop();
+  await wait;
+  assert.equal(s.loop.status().owners[0]?.appliedRevision, r2, 'after the retry reached the maps');
+  assert.deepEqual(s.loop.status().owners[0]?.failing, []);
+  await s.loop.stop();
 });
 
 test('a failing map is reported, the maps re-read, and the sync retried with backoff until it recovers', async () => {
@@ -218,7 +226,7 @@ test('a failing map is reported, the maps re-read, and the sync retried with bac
   const st = s.loop.status();
   assert.equal(st.firstSyncDone, false);
   assert.deepEqual(st.failingMaps.map((f) => f.map), ['sl_policy_v2']);
-  assert.equal(s.writer.reads, 2, 'read again after the failure');
+  assert.equal(s.writer.reads, 1, 'the owner forgot its view; it reads back when the retry plans');
   const line = s.logs.find('map sl_policy_v2 update failed')[0];
   assert.ok(line !== undefined);
   assert.equal(line['level'], 'error');
@@ -233,6 +241,7 @@ test('a failing map is reported, the maps re-read, and the sync retried with bac
   assert.equal(s.writer.applied.length, 1, 'the retry waits its backoff');
   await s.clock.advance(1);
   assert.equal(s.writer.applied.length, 2, 'retried after 1 s');
+  assert.equal(s.writer.reads, 2, 'the retry planned from the maps as read back after the failure');
   await s.clock.advance(500);
   const e = await outcome;
   assert.ok(e instanceof AgentError && e.code === 'unavailable' && /sl_policy_v2: E2BIG/.test(e.message), String(e));
@@ -264,7 +273,7 @@ test('the latency and phase histograms are observed', async () => {
   const text = await s.metrics.registry.metrics();
   assert.match(text, /sluice_agent_sync_latency_seconds_count 1/);
   assert.match(text, /sluice_agent_sync_latency_seconds_sum 0\.02/);
-  for (const phase of ['snapshot', 'compile', 'plan', 'apply', 'total']) {
+  for (const phase of ['snapshot', 'compile', 'apply', 'total']) {
     assert.match(text, new RegExp(`sluice_agent_sync_duration_seconds_count\\{phase="${phase}"\\} 1`));
   }
   assert.match(text, /sluice_agent_identities 1/);

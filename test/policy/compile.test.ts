@@ -9,7 +9,8 @@ import { SluiceIdentityReserved, SluicePolicyClass } from '../../src/datapath/ge
 import { assembleCluster, buildCluster, type Cluster } from '../../src/policy/cluster.js';
 import { validateNetworkPolicy } from '../../src/policy/validate.js';
 import { compilePolicy, seedOf, type CompiledPolicy } from '../../src/policy/compile.js';
-import { endpointDirection, formatIpcachePrefix, policyClassMask, policyKeyOf, unpackPolicyKey } from '../../src/policy/datapath-state.js';
+import { policyKeyOf } from '../../src/datapath/maps/policy-key.js';
+import { endpointDirection, formatIpcachePrefix, policyClassMask, unpackPolicyKey } from '../../src/policy/datapath-state.js';
 import { diffDatapath, diffSize } from '../../src/policy/diff.js';
 import { PolicyError } from '../../src/policy/errors.js';
 import type { NetworkPolicy, NetworkPolicySpec, Pod } from '../../src/policy/k8s-types.js';

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { SluicePolicyAction, SluicePolicyClass } from '../../src/datapath/generated/abi.js';
 import {
   endpointDirection, formatIpcachePrefix, ipcacheKeyOf, ipcachePrefix, ipcachePrefixOf, packPolicyKey, policyClassMask,
-  policyClassOfPacked, policyKeyOf, sameEndpointEntry, slotOfPolicyKey, splitEndpointDirection, stateFromMapContents, unpackPolicyKey,
-  type PortMatch,
+  policyClassOfPacked, sameEndpointEntry, splitEndpointDirection, unpackPolicyKey, type PortMatch,
 } from '../../src/policy/datapath-state.js';
+import { policyKeyOf, slotOfPolicyKey, stateFromMapContents } from '../../src/datapath/maps/policy-key.js';
 import { seededRandom } from './random-cluster.js';
 
 test('ipcache prefixes round-trip and format', () => {

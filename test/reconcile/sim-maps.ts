@@ -6,8 +6,12 @@
  */
 import { constants } from 'node:os';
 import type { EndpointEntry, IpcacheEntry, IpcacheKey, PolicyEntry, PolicyKey } from '../../src/datapath/generated/abi.js';
-import type { MapName, MapWriter, PolicyMapWriters } from '../../src/policy-engine/apply.js';
-import { ipcachePrefixOf, slotOfPolicyKey, type DatapathState } from '../../src/policy/datapath-state.js';
+import { policyEntryOf, policyKeyOf, slotOfPolicyKey } from '../../src/datapath/maps/policy-key.js';
+import { ipcacheEntryOf, ipcacheKeyOf, ipcachePrefixOf, type DatapathState } from '../../src/policy/datapath-state.js';
+import type { MapStore } from '../../src/reconcile/map-writes.js';
+import type { PolicyMaps } from '../../src/reconcile/policy-group.js';
+
+export type MapName = 'ipcache' | 'endpoints' | 'policy';
 
 export class SimError extends Error {
   constructor(
@@ -29,13 +33,13 @@ export interface SimOptions {
   readonly batch?: boolean;
 }
 
-export class SimMaps implements PolicyMapWriters {
+export class SimMaps implements PolicyMaps {
   readonly ipcacheData = new Map<number, number>();
   readonly endpointData = new Map<number, EndpointEntry>();
   readonly policyData = new Map<number, Map<number, number>>();
-  readonly ipcache: MapWriter<IpcacheKey, IpcacheEntry>;
-  readonly endpoints: MapWriter<number, EndpointEntry>;
-  readonly policy: MapWriter<PolicyKey, PolicyEntry>;
+  readonly ipcache: MapStore<IpcacheKey, IpcacheEntry>;
+  readonly endpoints: MapStore<number, EndpointEntry>;
+  readonly policy: MapStore<PolicyKey, PolicyEntry>;
   writes = 0;
 
   constructor(from: DatapathState, private readonly options: SimOptions = {}) {
@@ -47,12 +51,14 @@ export class SimMaps implements PolicyMapWriters {
       size: () => this.ipcacheData.size,
       set: (k, v) => this.ipcacheData.set(ipcachePrefixOf(k), v.identity),
       del: (k) => this.ipcacheData.delete(ipcachePrefixOf(k)),
+      all: () => [...this.ipcacheData].map(([p, id]) => [ipcacheKeyOf(p), ipcacheEntryOf(id)] as const),
     });
     this.endpoints = this.writer('endpoints', {
       has: (k) => this.endpointData.has(k),
       size: () => this.endpointData.size,
       set: (k, v) => this.endpointData.set(k, v),
       del: (k) => this.endpointData.delete(k),
+      all: () => [...this.endpointData],
     });
     const slot = (k: PolicyKey): { epdir: number; packed: number } => {
       const s = slotOfPolicyKey(k);
@@ -78,6 +84,7 @@ export class SimMaps implements PolicyMapWriters {
         if (m !== undefined && m.size === 0) this.policyData.delete(s.epdir);
         return had;
       },
+      all: () => [...this.policyData].flatMap(([epdir, m]) => [...m].map(([packed, rule]) => [policyKeyOf(epdir, packed), policyEntryOf(rule)] as const)),
     });
   }
 
@@ -87,8 +94,8 @@ export class SimMaps implements PolicyMapWriters {
 
   private writer<K, V>(
     map: MapName,
-    ops: { has(k: K): boolean; size(): number; set(k: K, v: V): void; del(k: K): boolean },
-  ): MapWriter<K, V> {
+    ops: { has(k: K): boolean; size(): number; set(k: K, v: V): void; del(k: K): boolean; all(): (readonly [K, V])[] },
+  ): MapStore<K, V> {
     const update = (k: K, v: V): void => {
       if (this.options.failWrite?.(map, 'update') === true) throw new SimError(`${map}: injected failure`, constants.errno.EIO);
       const cap = this.options.capacity?.[map];
@@ -97,7 +104,8 @@ export class SimMaps implements PolicyMapWriters {
       this.writes++;
       this.options.afterWrite?.(map);
     };
-    const w: MapWriter<K, V> = {
+    const w: MapStore<K, V> = {
+      entries: () => ops.all(),
       update,
       delete: (k) => {
         if (this.options.failWrite?.(map, 'delete') === true) throw new SimError(`${map}: injected failure`, constants.errno.EIO);

@@ -10,8 +10,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SluiceEndpointFlags } from '../../src/datapath/generated/abi.js';
-import { applyPlan } from '../../src/policy-engine/apply.js';
-import { planApply } from '../../src/policy/apply-plan.js';
 import { buildCluster, type Cluster } from '../../src/policy/cluster.js';
 import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';
 import { lookupConnection, type LookupEnd } from '../../src/policy/datapath-lookup.js';
@@ -24,7 +22,16 @@ import type { TrafficProtocol } from '../../src/policy/match.js';
 import { evaluate } from '../../src/policy/model.js';
 import { randomCase, seededRandom, type RandomCase, type Rng } from '../policy/random-cluster.js';
 import { ALL, netpol, pod, xyzCluster } from '../policy/xyz.js';
+import { applyDatapathState, policyGroup, type ApplyReport } from '../../src/reconcile/policy-group.js';
+import { Phase, type Reconciler } from '../../src/reconcile/reconciler.js';
+import type { PolicyRoundInput } from '../../src/reconcile/policy-input.js';
+import { runRound } from '../../src/reconcile/round.js';
 import { SimMaps } from './sim-maps.js';
+
+/** One round of the policy group's owners from what `maps` hold to `to`. */
+function applyState(maps: SimMaps, to: DatapathState): ApplyReport {
+  return applyDatapathState(policyGroup(maps), to);
+}
 
 const { INGRESS_ISOLATED, POLICY_INCOMPLETE } = SluiceEndpointFlags;
 
@@ -130,10 +137,10 @@ test('the applier takes the maps from one state to the next, and an unchanged st
   const a = compileAll(xyzCluster([]));
   const b = compileAll(xyzCluster([netpol('x', 'p', { podSelector: pod('a'), ingress: [{ from: [{ podSelector: pod('b') }], ports: [{ port: 80 }] }] })]), a);
   const maps = new SimMaps(a.datapath);
-  const report = applyPlan(planApply(a.datapath, b.datapath), maps);
+  const report = applyState(maps, b.datapath);
   assert.ok(report.ok);
   assert.equal(diffSize(diffDatapath(maps.state, b.datapath)), 0);
-  const again = applyPlan(planApply(b.datapath, b.datapath), maps);
+  const again = applyState(maps, b.datapath);
   assert.equal(again.written.ipcache + again.written.policy + again.written.endpoints, 0);
 });
 
@@ -151,7 +158,7 @@ test('a policy rewritten from "S may send, D may not receive" to the reverse nev
       assert.equal(lookupConnection(maps.state, e.get('x/a')!, e.get('x/b')!, 'TCP', 80).allowed, false, `after write ${seen}`);
     },
   });
-  assert.ok(applyPlan(planApply(a.datapath, b.datapath), maps).ok);
+  assert.ok(applyState(maps, b.datapath).ok);
   assert.ok(seen > 0);
 });
 
@@ -175,7 +182,7 @@ test('no write of a transition allows what neither state allows (40 random trans
         }
       },
     });
-    assert.ok(applyPlan(planApply(ca.datapath, cb.datapath), maps).ok);
+    assert.ok(applyState(maps, cb.datapath).ok);
     assert.deepEqual(simulated(maps.state, b, extra, e), vb, `seed ${seed}: final state`);
   }
   assert.ok(writes > 200, `only ${writes} writes exercised`);
@@ -276,7 +283,7 @@ test('endpoints moving between port classes: after every write nothing neither s
         assert.deepEqual(visibleByNeither(maps.state, from, to), [], `step ${step}, write ${writes}`);
       },
     });
-    assert.ok(applyPlan(planApply(from, to), maps).ok);
+    assert.ok(applyState(maps, to).ok);
     assert.equal(diffSize(diffDatapath(maps.state, to)), 0, `step ${step}: maps hold the new state, masks included`);
     inMaps = maps.state;
     current = next;
@@ -290,9 +297,17 @@ test('maps read back after an apply died before its endpoint writes (new entries
     const cb = compileAll(xyzCluster([...(CLASS_STATES[j] ?? [])]), ca);
     const dead = new SimMaps(ca.datapath);
     // The dead apply: every step up to and including the policy upserts, no endpoint upsert or delete.
-    const plan = planApply(ca.datapath, cb.datapath);
-    const died = { ...plan, steps: plan.steps.filter((s) => s.kind !== 'endpoint-upsert' && s.kind !== 'endpoint-delete') };
-    assert.ok(applyPlan(died, dead).ok);
+    const g = policyGroup(dead);
+    const diesAfterRestrict: Reconciler<PolicyRoundInput> = {
+      name: g.endpoints.name,
+      group: g.endpoints.group,
+      plan: (input) => g.endpoints.plan(input).filter((s) => s.phase === Phase.RESTRICT),
+      settle: (complete) => g.endpoints.settle(complete),
+      invalidate: () => g.endpoints.invalidate(),
+      closeEndpoint: (id, fail) => g.endpoints.closeEndpoint(id, fail),
+    };
+    const round = runRound([diesAfterRestrict, g.ipcache, g.policy], { datapath: cb.datapath });
+    assert.deepEqual(round.owners.flatMap((o) => o.failures), []);
     const readBack: DatapathState = structuredClone(dead.state);
     const hidden = [...readBack.policy].some(([epdir, m]) => {
       const { endpointId, direction } = splitEndpointDirection(epdir);
@@ -314,7 +329,7 @@ test('maps read back after an apply died before its endpoint writes (new entries
         assert.deepEqual(visibleByNeither(maps.state, readBack, cc.datapath), [], `${i}->${j} died, ->${k}, write ${writes}`);
       },
     });
-    assert.ok(applyPlan(planApply(readBack, cc.datapath), maps).ok);
+    assert.ok(applyState(maps, cc.datapath).ok);
     assert.equal(diffSize(diffDatapath(maps.state, cc.datapath)), 0, `${i}->${j} died, ->${k}: final`);
     assert.deepEqual(simulated(maps.state, target, [], ends(target), CLASS_PROBES), vc);
     if (i === 1 && j === 2) assert.ok(hidden && writes > 0, 'the dead apply left entries its masks hide');
@@ -337,7 +352,7 @@ test('full maps and failing writes are reported, and the result allows at most w
       ...(mode === 1 ? { capacity: { ipcache: ca.datapath.ipcache.size } } : {}),
       ...(mode === 2 ? { failWrite: () => rng.chance(0.15) } : {}),
     });
-    const report = applyPlan(planApply(ca.datapath, cb.datapath), maps);
+    const report = applyState(maps, cb.datapath);
     failures += report.failures.length;
     closedSomething += report.failClosed.endpointsClosed.length + report.failClosed.taintedIdentities.length;
     assert.equal(report.ok, report.failures.length === 0);
@@ -355,7 +370,7 @@ test('a full policy map: isolation still lands, the missing allows deny, the rep
   const a = compileAll(xyzCluster([]));
   const b = compileAll(xyzCluster([netpol('x', 'allow-b', { podSelector: pod('a'), ingress: [{ from: [{ podSelector: pod('b') }] }] })]), a);
   const maps = new SimMaps(EMPTY_DATAPATH_STATE, { capacity: { policy: 0 } });
-  const report = applyPlan(planApply(EMPTY_DATAPATH_STATE, b.datapath), maps);
+  const report = applyState(maps, b.datapath);
   assert.equal(report.ok, false);
   assert.ok(report.failures.every((f) => f.map === 'policy' && f.step === 'policy-upsert' && f.errno === 7), JSON.stringify(report.failures));
   assert.match(report.failures[0]?.key ?? '', /^endpoint 1 ingress identity \d+ every protocol and port$/);
@@ -381,7 +396,7 @@ test('POLICY_INCOMPLETE: one allow of an endpoint that does not fit closes that 
   for (const batch of [false, true]) {
     // Room for everything but one entry; x/c's entry goes first (endpoint order), so x/a is the one cut short.
     const maps = new SimMaps(a.datapath, { batch, capacity: { policy: countEntries(b.datapath) - 1 } });
-    const report = applyPlan(planApply(a.datapath, b.datapath), maps);
+    const report = applyState(maps, b.datapath);
     assert.equal(report.failures.length, 1, JSON.stringify(report.failures));
     const closedId = report.failClosed.endpointsClosed[0];
     assert.deepEqual(report.failClosed.endpointsClosed, [closedId]);
@@ -403,7 +418,7 @@ test('POLICY_INCOMPLETE: marking needs no free slot (the endpoints map is full),
   const a = compileAll(xyzCluster([]));
   const b = threePorts();
   const maps = new SimMaps(a.datapath, { capacity: { policy: 1, endpoints: a.datapath.endpoints.size } });
-  const report = applyPlan(planApply(a.datapath, b.datapath), maps);
+  const report = applyState(maps, b.datapath);
   assert.ok(report.failures.every((f) => f.map === 'policy' && f.errno === 7), JSON.stringify(report.failures));
   assert.deepEqual(report.failClosed.endpointsClosed, [1, 3], 'x/a and x/c: each lost an allow');
   for (const id of [1, 3]) assert.equal((maps.endpointData.get(id)?.flags ?? 0) & POLICY_INCOMPLETE, POLICY_INCOMPLETE);
@@ -412,7 +427,7 @@ test('POLICY_INCOMPLETE: marking needs no free slot (the endpoints map is full),
   // As the agent does after a failure: read back, plan from what is there. Room now: the flags go.
   const readBack = maps.state;
   const roomy = new SimMaps(readBack);
-  const again = applyPlan(planApply(readBack, b.datapath), roomy);
+  const again = applyState(roomy, b.datapath);
   assert.deepEqual(again.failures, []);
   assert.deepEqual(again.failClosed.endpointsClosed, []);
   for (const [id, want] of b.datapath.endpoints) assert.deepEqual(roomy.endpointData.get(id), want, `endpoint ${id}`);
@@ -425,11 +440,11 @@ test('POLICY_INCOMPLETE read back (a restarted agent): a plan that fails again m
   const a = compileAll(xyzCluster([]));
   const b = threePorts();
   const first = new SimMaps(a.datapath, { capacity: { policy: 1 } });
-  applyPlan(planApply(a.datapath, b.datapath), first);
+  applyState(first, b.datapath);
   const readBack = first.state;
   const revision = readBack.endpoints.get(1)?.policyRevision ?? 0;
   const second = new SimMaps(readBack, { capacity: { policy: 1 } });
-  const report = applyPlan(planApply(readBack, b.datapath), second);
+  const report = applyState(second, b.datapath);
   assert.ok(report.failures.length > 0);
   assert.equal(second.endpointData.get(1)?.flags, INGRESS_ISOLATED | POLICY_INCOMPLETE, 'the endpoint upsert does not clear it');
   assert.ok((second.endpointData.get(1)?.policyRevision ?? 0) > revision);
@@ -439,7 +454,7 @@ test('POLICY_INCOMPLETE cannot be written: the endpoint entry goes instead (no e
   const a = compileAll(xyzCluster([]));
   const b = threePorts();
   const maps = new SimMaps(a.datapath, { capacity: { policy: 1 }, failWrite: (map, op) => map === 'endpoints' && op === 'update' });
-  const report = applyPlan(planApply(a.datapath, b.datapath), maps);
+  const report = applyState(maps, b.datapath);
   assert.deepEqual(report.failClosed.endpointsClosed, [1, 3]);
   assert.ok(report.failures.some((f) => f.step === 'endpoint-incomplete' && f.key === 'endpoint 1'), JSON.stringify(report.failures));
   assert.equal(maps.endpointData.has(1), false);
@@ -451,7 +466,7 @@ test('batches: a failure part-way is recorded once and the rest still goes in', 
   const b = compileAll(xyzCluster([netpol('x', 'p', { podSelector: ALL, ingress: [{ from: [{ namespaceSelector: {} }] }] })]));
   let n = 0;
   const maps = new SimMaps(EMPTY_DATAPATH_STATE, { batch: true, failWrite: (map, op) => map === 'policy' && op === 'update' && ++n === 3 });
-  const report = applyPlan(planApply(EMPTY_DATAPATH_STATE, b.datapath), maps);
+  const report = applyState(maps, b.datapath);
   assert.equal(report.failures.length, 1);
   assert.equal(report.written.policy, countEntries(b.datapath) - 1);
 });
