@@ -20,13 +20,17 @@
 import { constants } from 'node:os';
 import { openSharedLxc } from '../../datapath/lxc-shared.js';
 import { flushEndpointConnections } from '../../datapath/maps/conntrack.js';
+import { parseIpv4 } from '../../datapath/maps/ipv4.js';
 import { dumpMetrics } from '../../datapath/maps/metrics.js';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../datapath/pinned-maps.js';
+import type { CtConfig } from '../../datapath/generated/abi.js';
 import type { CompiledPolicy } from '../../policy/compile.js';
 import { appliedViewOf, EMPTY_APPLIED_VIEW, type AppliedView } from '../../reconcile/applied-view.js';
 import { EndpointsOwner } from '../../reconcile/endpoints.js';
 import { IpcacheOwner } from '../../reconcile/ipcache.js';
 import { PolicyOwner } from '../../reconcile/policy.js';
+import { CtConfigOwner, type CtConfigRoundInput } from '../../reconcile/ct-config.js';
+import { LxcInterfacesOwner, type LxcInterface, type LxcRoundInput } from '../../reconcile/lxc-interfaces.js';
 import type { PolicyRoundInput } from '../../reconcile/policy-input.js';
 import type { MapFailure, Reconciler, StepFailure } from '../../reconcile/reconciler.js';
 import { runRound, type OwnerReport } from '../../reconcile/round.js';
@@ -39,7 +43,7 @@ import { removeRetiredPins } from './retired-pins.js';
 export type BpfDatapathOptions = CreateMapsOptions;
 
 /** What the agent's owners read from a round. */
-export interface AgentRoundInput extends PolicyRoundInput {
+export interface AgentRoundInput extends PolicyRoundInput, LxcRoundInput, CtConfigRoundInput {
   readonly snapshot: AgentSnapshot;
 }
 
@@ -48,6 +52,23 @@ export interface AgentDatapathOptions {
   readonly seed?: ConstructorParameters<typeof PolicyStage>[0];
   /** Told every compile whose entries are now in the maps (the seed keeper). */
   readonly onApplied?: (compiled: CompiledPolicy) => void;
+  /** Conntrack lifetimes in ms; absent or 0: the datapath's defaults. */
+  readonly conntrack?: Partial<CtConfig>;
+}
+
+/** The registered local endpoints as sl_lxc_v1 entries (an endpoint without a valid address gets none: its interface drops everything). */
+export function lxcInterfaces(snapshot: AgentSnapshot): LxcInterface[] {
+  const out: LxcInterface[] = [];
+  for (const { endpoint } of snapshot.localEndpoints) {
+    let ipv4: number;
+    try {
+      ipv4 = parseIpv4(endpoint.ip);
+    } catch {
+      continue;
+    }
+    out.push({ hostIfindex: endpoint.hostIfindex, endpointId: endpoint.endpointId, ipv4 });
+  }
+  return out;
 }
 
 export function openBpfDatapath(opts: BpfDatapathOptions, datapath: AgentDatapathOptions = {}): BpfDatapath {
@@ -92,6 +113,8 @@ export class BpfDatapath implements SyncDatapath, DatapathStats {
   readonly endpointsOwner: EndpointsOwner;
   readonly ipcacheOwner: IpcacheOwner;
   readonly policyOwner: PolicyOwner;
+  readonly lxcOwner: LxcInterfacesOwner;
+  readonly ctConfigOwner: CtConfigOwner;
   private readonly list: readonly Reconciler<AgentRoundInput>[];
   private readonly stage: PolicyStage;
   private view: AppliedView = EMPTY_APPLIED_VIEW;
@@ -103,7 +126,9 @@ export class BpfDatapath implements SyncDatapath, DatapathStats {
     this.endpointsOwner = new EndpointsOwner(maps.endpoints, (id) => flushEndpointConnections(maps.conntrack, id));
     this.ipcacheOwner = new IpcacheOwner(maps.ipcache);
     this.policyOwner = new PolicyOwner(maps.policy);
-    this.list = [this.endpointsOwner, this.ipcacheOwner, this.policyOwner];
+    this.lxcOwner = new LxcInterfacesOwner(maps.interfaces);
+    this.ctConfigOwner = new CtConfigOwner(maps.ctConfig);
+    this.list = [this.endpointsOwner, this.ipcacheOwner, this.policyOwner, this.lxcOwner, this.ctConfigOwner];
   }
 
   get owners(): readonly string[] {
@@ -111,7 +136,7 @@ export class BpfDatapath implements SyncDatapath, DatapathStats {
   }
 
   get endpointOwners(): readonly string[] {
-    return [this.endpointsOwner.name, this.ipcacheOwner.name, this.policyOwner.name];
+    return [this.endpointsOwner.name, this.ipcacheOwner.name, this.policyOwner.name, this.lxcOwner.name];
   }
 
   /** What the maps hold now, by number → name (read-only; replaced after each complete round). */
@@ -124,7 +149,9 @@ export class BpfDatapath implements SyncDatapath, DatapathStats {
     const current = { ipcache: this.ipcacheOwner.current(), endpoints: this.endpointsOwner.current(), policy: this.policyOwner.current().policy };
     const compiled = this.stage.compile(snapshot, current);
     const t1 = performance.now();
-    const report = runRound(this.list, { snapshot, datapath: compiled.datapath });
+    const report = runRound(this.list, {
+      snapshot, datapath: compiled.datapath, interfaces: lxcInterfaces(snapshot), conntrack: this.options.conntrack ?? {},
+    });
     const t2 = performance.now();
     const owners: OwnerOutcome[] = report.owners.map((o) => ({ name: o.name, complete: o.complete, failures: ownerFailures(o, report.closedEndpoints) }));
     if (report.owners.every((o) => o.group !== 'policy' || o.complete)) this.publish(compiled);

@@ -1,0 +1,85 @@
+/**
+ * Owner of sl_lxc_v1 (src/datapath/maps/lxc-interfaces.ts): host veth
+ * ifindex → {endpoint id, pod IPv4}, how the node-shared lxc programs learn
+ * which endpoint a packet's interface serves (bpf/lib/config.h). Desired:
+ * one entry per registered local endpoint. The CNI attaches the programs
+ * only after its registration's round completed, which includes this owner,
+ * so an attached interface always has its entry; an interface whose entry
+ * is missing drops everything (INTERFACE_UNKNOWN).
+ *
+ *  - PUBLISH: entries new or changed (a re-run ADD on a new veth);
+ *  - RETIRE: entries of endpoints that went (DEL, the sweep) — this owner
+ *    is the only place an entry is deleted. Until then the entry is harmless:
+ *    its veth is gone with the pod, and a new veth that reuses the ifindex
+ *    is registered (and its entry rewritten here) before it gets programs.
+ */
+import type { EndpointConfig } from '../datapath/generated/abi.js';
+import { deleteAll, upsertAll, type MapStore } from './map-writes.js';
+import { Phase, type Reconciler, type WriteStep } from './reconciler.js';
+import { stepFailure } from './round.js';
+
+const MAP = 'lxc';
+
+/** A local endpoint as this owner needs it. */
+export interface LxcInterface {
+  readonly hostIfindex: number;
+  readonly endpointId: number;
+  /** Natural order (parseIpv4). */
+  readonly ipv4: number;
+}
+
+export interface LxcRoundInput {
+  readonly interfaces: readonly LxcInterface[];
+}
+
+export class LxcInterfacesOwner implements Reconciler<LxcRoundInput> {
+  readonly name = MAP;
+  private view: ReadonlyMap<number, EndpointConfig> | undefined;
+  private next: ReadonlyMap<number, EndpointConfig> | undefined;
+
+  constructor(private readonly map: MapStore<number, EndpointConfig>) {}
+
+  current(): ReadonlyMap<number, EndpointConfig> {
+    this.view ??= new Map([...this.map.entries()].map(([k, v]) => [k, { endpointId: v.endpointId, ipv4: v.ipv4 }]));
+    return this.view;
+  }
+
+  plan(input: LxcRoundInput): readonly WriteStep[] {
+    const from = this.current();
+    const to = new Map<number, EndpointConfig>(input.interfaces.map((i) => [i.hostIfindex, { endpointId: i.endpointId, ipv4: i.ipv4 }]));
+    this.next = to;
+    const upserts = [...to].filter(([k, v]) => {
+      const old = from.get(k);
+      return old === undefined || old.endpointId !== v.endpointId || old.ipv4 !== v.ipv4;
+    });
+    const deletes = [...from.keys()].filter((k) => !to.has(k));
+    const steps: WriteStep[] = [];
+    const key = (ifindex: number): string => `ifindex ${ifindex}`;
+    if (upserts.length > 0) {
+      steps.push({
+        phase: Phase.PUBLISH, kind: 'lxc-upsert', size: upserts.length,
+        run: (_fc, fail) => upsertAll(this.map, upserts, (k, e) => fail(stepFailure('lxc-upsert', MAP, key(k), e))),
+      });
+    }
+    if (deletes.length > 0) {
+      steps.push({
+        phase: Phase.RETIRE, kind: 'lxc-delete', size: deletes.length,
+        run: (_fc, fail) => deleteAll(this.map, deletes, (k, e) => fail(stepFailure('lxc-delete', MAP, key(k), e))),
+      });
+    }
+    return steps;
+  }
+
+  settle(complete: boolean): void {
+    this.view = complete ? this.next : undefined;
+    this.next = undefined;
+  }
+
+  invalidate(): void {
+    this.view = undefined;
+  }
+
+  entries(): Readonly<Record<string, number>> {
+    return { lxc: this.view?.size ?? 0 };
+  }
+}
