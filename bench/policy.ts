@@ -29,6 +29,7 @@ import type { ProgramInfo } from '../src/datapath/api.js';
 import { openObject } from '../src/datapath/bpf-object.js';
 import { ensureBpffsMounted, removePinDir } from '../src/datapath/bpffs.js';
 import { loadLxc, type LxcDatapath } from '../src/datapath/lxc.js';
+import { setTestRunEndpoint } from '../src/datapath/lxc-test-run.js';
 import { formatPolicyClasses } from '../src/datapath/maps/policy-v3.js';
 import { testRun } from '../src/datapath/test-run.js';
 import { applyDatapathState, policyGroup, type PolicyGroup } from '../src/reconcile/policy-group.js';
@@ -139,12 +140,14 @@ function allowedPair(compiled: CompiledPolicy, classes?: number): { e: number; s
   throw new Error('no peer-identity allow on a full TCP port in this workload');
 }
 
-/** Loads E's programs on a fresh pin root holding the whole compiled state; returns the write time. */
+/** Loads the programs, run as E, on a fresh pin root holding the whole compiled state; returns the write time. */
 function loadAll(compiled: CompiledPolicy, e: number): { lxc: LxcDatapath; pinRoot: string; writeMs: number; group: PolicyGroup } {
   const pinRoot = `/sys/fs/bpf/sluice-pb-${randomBytes(4).toString('hex')}`;
   const ep = compiled.endpoints.get(e);
   if (ep === undefined) throw new Error(`no endpoint ${e}`);
-  const lxc = loadLxc({ pinRoot, endpoint: { endpointId: e, ipv4: Number(ep.pod.ip?.value ?? 0) } });
+  const lxc = loadLxc({ pinRoot });
+  // Every run on this pin root is E's (src/datapath/lxc-test-run.ts).
+  setTestRunEndpoint(lxc.maps.interfaces, { endpointId: e, ipv4: Number(ep.pod.ip?.value ?? 0) });
   const group = policyGroup(lxc.maps);
   const t0 = performance.now();
   const report = applyDatapathState(group, compiled.datapath);

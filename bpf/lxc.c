@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The pod's veth programs, either one instance per endpoint (endpoint_config
- * in .rodata says which) or one node-shared instance that finds its endpoint
- * by interface (endpoint_config.endpoint_id == 0, see config_endpoint()).
+ * The pod's veth programs: one instance per node, which finds the endpoint
+ * a packet's interface serves in sl_lxc_v1 (see config_endpoint()).
  * Composition only: every step lives in bpf/lib/.
  *
  *   from_container: tc ingress of the host-side veth = packets leaving the

@@ -326,15 +326,11 @@ struct global_config {
 };
 
 /*
- * Who a program serves. Two modes (bpf/lib/config.h):
- *  - per endpoint: set in .rodata before load, one program instance per
- *    endpoint, so the verifier sees constants and no lookup is needed;
- *  - node-shared: .rodata endpoint_id == 0, and the program finds this struct
- *    per packet in the hash sl_lxc_v1, __u32 ifindex (the host veth the
- *    program is attached to) -> endpoint_config. One instance per node,
- *    loaded once; attaching a pod only writes its entry. A miss drops
- *    (SLUICE_DROP_INTERFACE_UNKNOWN: fail closed). endpoint_id 0 is never a
- *    valid entry.
+ * Who a program serves (bpf/lib/config.h): one program instance per node
+ * finds this struct per packet in the hash sl_lxc_v1, __u32 ifindex (the
+ * host veth the program is attached to) -> endpoint_config. Attaching a pod
+ * only writes its entry. A miss drops (SLUICE_DROP_INTERFACE_UNKNOWN: fail
+ * closed). endpoint_id 0 is never a valid entry.
  */
 struct endpoint_config {
 	__u32 endpoint_id;

@@ -1,30 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Configuration: per endpoint (constant, in .rodata) and node-wide (a map the
- * agent can change while programs run).
+ * Configuration: which endpoint a packet's interface serves, and node-wide
+ * switches. Both are maps the agent and the CNI change while programs run.
  */
 #ifndef SLUICE_LIB_CONFIG_H
 #define SLUICE_LIB_CONFIG_H
 
 #include "common.h"
 
-/*
- * Set by the loader (src/datapath/lxc.ts) between open and load. The kernel
- * freezes .rodata, so the verifier treats these as constants and prunes the
- * branches they disable (e.g. the source check when ipv4 is 0). One program
- * instance per endpoint: no per-packet lookup to learn who we are.
- * endpoint_id 0 (the default) makes the instance node-shared: see
- * config_endpoint().
- */
-const volatile struct endpoint_config endpoint_config = {};
-
 /* Capacity is part of the pinned map's identity: changing it needs _v2. */
 #define SLUICE_LXC_IFACES_MAX_ENTRIES (64 * 1024)
 
 /*
- * Node-shared mode: host veth ifindex -> the endpoint it serves, written by
- * the CNI before it attaches the shared programs and deleted after the veth
- * is gone (src/datapath/lxc-shared.ts).
+ * Host veth ifindex -> the endpoint it serves, written before the node-shared
+ * programs are attached to the veth (the CNI, the lab) and deleted after the
+ * veth is gone (src/datapath/lxc-shared.ts).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -37,11 +27,10 @@ struct {
 } sl_lxc_v1 SEC(".maps");
 
 /*
- * Which endpoint this packet's program serves. A per-endpoint instance
- * answers from .rodata (the verifier prunes the lookup); the node-shared one
- * looks up the interface it runs on. skb->ifindex is skb->dev's index: on tc
- * ingress the host veth that received the packet, on tc egress the host veth
- * about to transmit it — the attachment's interface either way. The entry is
+ * Which endpoint this packet's program serves: one program instance serves
+ * every pod of a node, so it looks up the interface it runs on. skb->ifindex
+ * is skb->dev's index: on tc ingress the host veth that received the packet,
+ * on tc egress the host veth about to transmit it — the attachment's interface either way. The entry is
  * copied so the whole packet is decided on one (id, address) pair.
  * Returns: CTX_ACT_OK, or -SLUICE_DROP_INTERFACE_UNKNOWN when the interface
  * has no entry (fail closed: a program on an interface nobody registered).
@@ -51,11 +40,6 @@ static __always_inline int config_endpoint(const struct __sk_buff *ctx, struct e
 	const struct endpoint_config *entry;
 	__u32 ifindex;
 
-	if (endpoint_config.endpoint_id) {
-		cfg->endpoint_id = endpoint_config.endpoint_id;
-		cfg->ipv4 = endpoint_config.ipv4;
-		return CTX_ACT_OK;
-	}
 	ifindex = ctx->ifindex;
 	entry = bpf_map_lookup_elem(&sl_lxc_v1, &ifindex);
 	if (!entry || !entry->endpoint_id)

@@ -1,14 +1,14 @@
 /**
- * The node-shared lxc instance: build/bpf/lxc.o loaded once per node with
- * endpoint_config.endpoint_id = 0, so its programs find their endpoint per
- * packet in sl_lxc_v1 by the host veth's ifindex (bpf/lib/config.h). Its two
+ * The node-shared lxc instance: build/bpf/lxc.o loaded once per node; its
+ * programs find their endpoint per packet in sl_lxc_v1 by the host veth's
+ * ifindex (bpf/lib/config.h). Its two
  * programs are pinned under the pin root, next to the maps they use:
  *
  *   <pinRoot>/lxc-<sha256(lxc.o)[:16]>/from_container
  *                                     /to_container
  *
  * so attaching a pod is an sl_lxc_v1 write plus two tc attaches by fd —
- * no verifier run (80–100 ms per pod with per-endpoint instances).
+ * no verifier run (a load costs 80–100 ms).
  *
  * - Keyed by the object's content: an upgraded lxc.o gets a directory of its
  *   own and is loaded once; a program of another build is never reused.
@@ -111,7 +111,7 @@ function closePair(p: FdPair): void {
 
 /** Loads the shared instance and renames its pins into dir (a concurrent winner's pins stay). */
 function loadAndPin(pinRoot: string, objectPath: string, dir: string): void {
-  const lxc = loadLxc({ pinRoot, objectPath, endpoint: { endpointId: 0, ipv4: 0 } });
+  const lxc = loadLxc({ pinRoot, objectPath });
   const tmp = join(pinRoot, `${TMP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     mkdirSync(tmp);

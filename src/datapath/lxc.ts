@@ -1,17 +1,19 @@
 /**
- * Loads bpf/lxc.c (build/bpf/lxc.o) for one endpoint: the endpoint's
- * constants go into the `endpoint_config` .rodata global before load
- * (endpoint id 0: the node-shared instance, see lxc-shared.ts), and the
- * maps are reused from (or created and pinned in) pinRoot, so every
- * endpoint's programs share one ipcache, policy hash, endpoint table,
- * conntrack, fragment table, metrics, counters, events and config.
- * Attaching the programs to the veth is the caller's (tc.ts), after it wrote
- * the endpoint's entry (maps/endpoints.ts): without one, every packet drops.
+ * Loads bpf/lxc.c (build/bpf/lxc.o): one program pair that serves every
+ * endpoint of a node, finding the endpoint per packet in sl_lxc_v1 by the
+ * interface it runs on (bpf/lib/config.h). The maps are reused from (or
+ * created and pinned in) pinRoot: ipcache, policy hash, endpoint table,
+ * conntrack, fragment table, metrics, counters, events, config and the
+ * interface table. Nodes pin the programs once per build (lxc-shared.ts);
+ * a direct load is for tests and the policy engine, which run the programs
+ * with BPF_PROG_TEST_RUN in a private pin root (lxc-test-run.ts).
+ * Attaching the programs to a veth is the caller's (tc.ts), after it wrote
+ * the veth's sl_lxc_v1 entry and the endpoint's entry (maps/endpoints.ts):
+ * without them, every packet drops.
  */
 import { fileURLToPath } from 'node:url';
 import type { LoadedObject, ProgramInfo, RawMap } from './api.js';
 import { openObject } from './bpf-object.js';
-import { endpointConfigCodec, type EndpointConfig } from './generated/abi.js';
 import { CONFIG_LAYOUT, openConfig, type ConfigMap } from './maps/config.js';
 import { CT_LAYOUT, openConntrack, type ConntrackMap } from './maps/conntrack.js';
 import { COUNTERS_LAYOUT, openCounters, type CountersMap } from './maps/counters.js';
@@ -27,14 +29,9 @@ import { openPolicyV3, POLICY_V3_LAYOUT, type PolicyV3Map } from './maps/policy-
 /** Where scripts/build-bpf puts the object, relative to this module in dist/. */
 export const LXC_OBJECT_PATH = fileURLToPath(new URL('../../../build/bpf/lxc.o', import.meta.url));
 
-/** The .rodata global in bpf/lib/config.h. */
-const ENDPOINT_CONFIG_GLOBAL = 'endpoint_config';
-
 export interface LoadLxcOptions {
   /** bpffs directory holding the shared maps (e.g. /sys/fs/bpf/sluice). */
   readonly pinRoot: string;
-  /** ipv4 in natural order (parseIpv4); 0 turns the source check off. */
-  readonly endpoint: EndpointConfig;
   readonly objectPath?: string;
 }
 
@@ -49,7 +46,7 @@ export interface LxcMaps {
   readonly counters: CountersMap;
   readonly config: ConfigMap;
   readonly events: RawMap;
-  /** Node-shared instance only: host veth ifindex → endpoint (lxc-shared.ts). */
+  /** Host veth ifindex → the endpoint it serves. */
   readonly interfaces: LxcInterfacesMap;
 }
 
@@ -88,10 +85,7 @@ export interface LxcDatapath {
 }
 
 export function loadLxc(opts: LoadLxcOptions): LxcDatapath {
-  const object = openObject(opts.objectPath ?? LXC_OBJECT_PATH, {
-    pinRoot: opts.pinRoot,
-    globals: { [ENDPOINT_CONFIG_GLOBAL]: endpointConfigCodec.encode(opts.endpoint) },
-  });
+  const object = openObject(opts.objectPath ?? LXC_OBJECT_PATH, { pinRoot: opts.pinRoot });
   try {
     return {
       object,

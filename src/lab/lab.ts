@@ -185,8 +185,9 @@ export class Lab {
   }
 
   /**
-   * Loads the pod's programs afresh (pinned maps reused) and swaps them in
-   * atomically: the agent's upgrade path, exercised in the lab.
+   * Loads the node's programs afresh (pinned maps reused), pins them in place
+   * of the old ones and swaps them in on the pod's veth atomically: the
+   * upgrade path, exercised in the lab.
    */
   async reload(name: string, pod: string): Promise<EndpointPrograms> {
     const found = await this.pod(name, pod);

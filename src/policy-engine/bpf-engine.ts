@@ -1,14 +1,16 @@
 /**
  * The BPF engine: answers reachability and explain questions with the real
  * datapath. The cluster is compiled (src/policy/compile.ts), every pod with
- * an address becomes an endpoint with its own instance of the lxc programs,
- * all sharing maps pinned in a temporary directory
- * (/sys/fs/bpf/sluice-pe-<random>, removed when done), the compiled state is
+ * an address becomes an endpoint, the lxc programs are loaded once with their
+ * maps pinned in a temporary directory (/sys/fs/bpf/sluice-pe-<random>,
+ * removed when done), as on a node, the compiled state is
  * applied by the agent's own map owners (src/reconcile), and every
  * question is a BPF_PROG_TEST_RUN of synthesized packets: the opening packet
  * through the source's from_container then the destination's to_container,
  * and, when that passed, the reply through the destination's from_container
- * then the source's to_container (it must pass: conntrack).
+ * then the source's to_container (it must pass: conntrack). Each run is
+ * made as its endpoint (runAs: the endpoint's sl_lxc_v1 entry for the test
+ * run's interface, src/datapath/lxc-test-run.ts).
  *
  * Every probe uses its own source port, so no probe is ever mistaken for the
  * reply of an earlier one; when a probed port was used as a source port
@@ -20,9 +22,9 @@ import type { ProgramInfo } from '../datapath/api.js';
 import { BPFFS_MOUNT, ensureBpffsMounted, ensurePinDir, removePinDir } from '../datapath/bpffs.js';
 import { SluiceEventType, sluiceDropReasonName, type SluiceEvent } from '../datapath/generated/abi.js';
 import { loadLxc, LXC_OBJECT_PATH, type LxcDatapath } from '../datapath/lxc.js';
+import { runAs } from '../datapath/lxc-test-run.js';
 import { setTraceAllowed } from '../datapath/maps/config.js';
 import { readEvents } from '../datapath/maps/events.js';
-import { testRun } from '../datapath/test-run.js';
 import type { Cluster } from '../policy/cluster.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
 import { PolicyError } from '../policy/errors.js';
@@ -111,6 +113,7 @@ interface LoadedEndpoint {
   readonly pod: ClusterPod;
   readonly endpointId: number;
   readonly addr: number;
+  /** The cluster's one program pair and its maps, the same for every endpoint. */
   readonly lxc: LxcDatapath;
 }
 
@@ -126,6 +129,7 @@ export class LoadedCluster {
     readonly pinRoot: string,
     private current: CompiledPolicy,
     private readonly endpoints: ReadonlyMap<string, LoadedEndpoint>,
+    private readonly lxc: LxcDatapath,
   ) {}
 
   /** What is loaded now. */
@@ -147,32 +151,32 @@ export class LoadedCluster {
     ensureBpffsMounted(bpffs);
     const pinRoot = join(bpffs, `sluice-pe-${randomBytes(6).toString('hex')}`);
     ensurePinDir(pinRoot);
-    const loaded = new Map<string, LoadedEndpoint>();
+    let lxc: LxcDatapath | undefined;
     try {
+      lxc = loadLxc({ pinRoot, objectPath: options.objectPath ?? LXC_OBJECT_PATH });
+      const loaded = new Map<string, LoadedEndpoint>();
       for (const [endpointId, ep] of compiled.endpoints) {
-        const addr = Number(ep.pod.ip?.value ?? 0);
-        const lxc = loadLxc({ pinRoot, endpoint: { endpointId, ipv4: addr }, objectPath: options.objectPath ?? LXC_OBJECT_PATH });
-        loaded.set(ep.pod.id, { pod: ep.pod, endpointId, addr, lxc });
+        loaded.set(ep.pod.id, { pod: ep.pod, endpointId, addr: Number(ep.pod.ip?.value ?? 0), lxc });
       }
-      const lc = new LoadedCluster(pinRoot, compiled, loaded);
+      const lc = new LoadedCluster(pinRoot, compiled, loaded, lxc);
       lc.apply(compiled);
       return lc;
     } catch (e) {
-      for (const ep of loaded.values()) ep.lxc.close();
+      lxc?.close();
       removePinDir(pinRoot);
       throw e;
     }
   }
 
   close(): void {
-    for (const ep of this.endpoints.values()) ep.lxc.close();
+    this.lxc.close();
     removePinDir(this.pinRoot);
   }
 
   /**
    * Moves the loaded datapath to `cluster` by the diff from what is loaded
    * (the incremental path an agent takes). The pods must be the same, with
-   * the same addresses: each has its own program instance.
+   * the same addresses: a run finds its endpoint by id and address.
    */
   update(cluster: Cluster): ApplyReport {
     const endpoints = new Map<string, number>();
@@ -208,13 +212,13 @@ export class LoadedCluster {
     const dst = this.endpoint(to, 'to');
     const flow: Flow = { protocol, src: src.addr, dst: dst.addr, sport: this.sourcePort(port, protocol), dport: protocol === 'ICMP' ? 0 : port };
     const forward = openingFrame(flow);
-    const egress = run(src.lxc.fromContainer, forward);
+    const egress = run(src, src.lxc.fromContainer, forward);
     if (egress === 'drop') return { flow, egress, allowed: false };
-    const ingress = run(dst.lxc.toContainer, forward);
+    const ingress = run(dst, dst.lxc.toContainer, forward);
     if (ingress === 'drop') return { flow, egress, ingress, allowed: false };
     const back = replyFrame(flow);
-    const replyEgress = run(dst.lxc.fromContainer, back);
-    const reply = replyEgress === 'drop' ? { egress: replyEgress } : { egress: replyEgress, ingress: run(src.lxc.toContainer, back) };
+    const replyEgress = run(dst, dst.lxc.fromContainer, back);
+    const reply = replyEgress === 'drop' ? { egress: replyEgress } : { egress: replyEgress, ingress: run(src, src.lxc.toContainer, back) };
     return { flow, egress, ingress, reply, allowed: true };
   }
 
@@ -313,17 +317,15 @@ export class LoadedCluster {
   }
 
   private flushConntrack(): void {
-    const first = this.endpoints.values().next().value;
-    if (first !== undefined) {
-      const ct = first.lxc.maps.conntrack;
-      ct.deleteBatch([...ct.entries()].map(([k]) => k));
-    }
+    const ct = this.lxc.maps.conntrack;
+    ct.deleteBatch([...ct.entries()].map(([k]) => k));
     this.usedSourcePorts.clear();
   }
 }
 
-function run(prog: ProgramInfo, data: Buffer): Pass {
-  const { retval } = testRun(prog, { data });
+/** One test run of prog as ep. */
+function run(ep: LoadedEndpoint, prog: ProgramInfo, data: Buffer): Pass {
+  const { retval } = runAs(ep.lxc.maps.interfaces, { endpointId: ep.endpointId, ipv4: ep.addr }, prog, { data });
   if (retval === TC_ACT_OK || retval === TC_ACT_REDIRECT) return 'pass';
   if (retval === TC_ACT_SHOT) return 'drop';
   throw new BpfEngineError('unexpected-verdict', `${prog.name} returned ${retval} (want TC_ACT_OK ${TC_ACT_OK} or TC_ACT_SHOT ${TC_ACT_SHOT})`);

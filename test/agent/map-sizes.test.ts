@@ -92,7 +92,7 @@ test('a loader that asks for no sizes (the CNI) reuses the agent\'s maps at thei
   await withPinDir((pinDir) => {
     createDatapathMaps({ pinDir, mapSizes: SMALL });
     const pinned = openPinnedDatapathMaps(pinDir);
-    const lxc = loadLxc({ pinRoot: pinDir, endpoint: { endpointId: 0, ipv4: 0 } });
+    const lxc = loadLxc({ pinRoot: pinDir });
     try {
       const ids = new Map(agentMaps(pinned).map(([name, raw]) => [name, raw.info.id]));
       for (const [name, raw] of agentMaps(lxc.maps)) {

@@ -13,9 +13,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   SluiceCtFlags, SluiceCtTcpState, SluiceDirection, SluiceDropReason, SluiceEventFlags,
-  type CtKey,
+  type CtKey, type EndpointConfig,
 } from '../../src/datapath/generated/abi.js';
-import type { LxcDatapath } from '../../src/datapath/lxc.js';
 import { setTraceAllowed } from '../../src/datapath/maps/config.js';
 import { CT_MAX_ENTRIES, dumpConntrack, monotonicNowNs, type ConntrackRow } from '../../src/datapath/maps/conntrack.js';
 import { writeCtConfig } from '../../src/datapath/maps/ct-config.js';
@@ -77,8 +76,8 @@ interface Outcome {
   readonly rule: number;
 }
 
-async function send(prog: LxcProgram, frame: Buffer, dp?: LxcDatapath): Promise<Outcome & { r: RunResult }> {
-  const r = await h.run(prog, frame, dp ? { dp } : {});
+async function send(prog: LxcProgram, frame: Buffer, as?: EndpointConfig): Promise<Outcome & { r: RunResult }> {
+  const r = await h.run(prog, frame, as ? { as } : {});
   const [ev] = r.events;
   assert.equal(r.events.length, 1, 'one event per packet (tracing on)');
   assert.ok(ev);
@@ -384,28 +383,28 @@ test('two endpoints of one node keep their own entries: the client\'s does not o
   const SERVER_EP = EP + 1;
   const SERVER = '10.0.1.6';
   serverPolicy();
-  const server = h.loadEndpoint({ endpointId: SERVER_EP, ipv4: parseIpv4(SERVER) });
+  const server = h.addEndpoint({ endpointId: SERVER_EP, ipv4: parseIpv4(SERVER) });
   h.dp.maps.ipcache.update(ipcacheKey(SERVER), { identity: 1006, flags: 0 });
   h.dp.maps.endpoints.update(EP, isolated('ingress')); // the client may send anything
   h.dp.maps.endpoints.update(SERVER_EP, isolated('both')); // the server accepts nothing yet
   const syn = ipv4Frame({ src: POD, dst: SERVER }, { proto: 'tcp', sport: 45000, dport: 8080, flags: SYN });
   const synAck = ipv4Frame({ src: SERVER, dst: POD }, { proto: 'tcp', sport: 8080, dport: 45000, flags: SYN | ACK });
-  const steps: [string, LxcProgram, Buffer, LxcDatapath | undefined, Outcome][] = [
+  const steps: [string, LxcProgram, Buffer, EndpointConfig | undefined, Outcome][] = [
     ['client egress', 'from_container', syn, undefined, fwd(NEW, 0)],
     ['server ingress: the client\'s entry is not the server\'s', 'to_container', syn, server, drop(DENIED)],
   ];
-  for (const [name, prog, frame, dp, want] of steps) {
-    const { r: _r, ...o } = await send(prog, frame, dp);
+  for (const [name, prog, frame, as, want] of steps) {
+    const { r: _r, ...o } = await send(prog, frame, as);
     assert.deepEqual(o, want, name);
   }
   h.dp.maps.policy.updateBatch(allowPorts(SERVER_EP, ID_POD, INGRESS, IPPROTO.TCP, 50, 8080));
-  const allowed: [string, LxcProgram, Buffer, LxcDatapath | undefined, Outcome][] = [
+  const allowed: [string, LxcProgram, Buffer, EndpointConfig | undefined, Outcome][] = [
     ['server ingress once allowed', 'to_container', syn, server, fwd(NEW, 50)],
     ['server egress: a reply (the server may send nothing)', 'from_container', synAck, server, fwd(REPLY, 50)],
     ['client ingress: a reply (the client accepts nothing)', 'to_container', synAck, undefined, fwd(REPLY, 0)],
   ];
-  for (const [name, prog, frame, dp, want] of allowed) {
-    const { r: _r, ...o } = await send(prog, frame, dp);
+  for (const [name, prog, frame, as, want] of allowed) {
+    const { r: _r, ...o } = await send(prog, frame, as);
     assert.deepEqual(o, want, name);
   }
   assert.deepEqual(dumpConntrack(h.dp.maps.conntrack).map((e) => [e.endpointId, e.local, e.remote, e.origDirection]), [

@@ -15,7 +15,6 @@ import { readDatapathCounter } from '../../src/datapath/maps/counters.js';
 import { ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
 import { dumpMetrics, readCounter } from '../../src/datapath/maps/metrics.js';
-import { testRun } from '../../src/datapath/test-run.js';
 import { eventFields, LxcHarness, oneCounter, TC_ACT_OK, TC_ACT_SHOT } from '../helpers/lxc-harness.js';
 import { ETH_P_IPV6, ethernet, ipv4Frame, TCP_FLAGS } from '../helpers/packet.js';
 import { allowAll, isolated } from '../helpers/policy.js';
@@ -116,7 +115,7 @@ test('events lost to a full ring buffer are counted; the verdicts and metrics st
   const fit = (1 << 20) / 64 - 1;
   const lostBefore = readDatapathCounter(h.dp.maps.counters, SluiceCounter.EVENTS_LOST);
   const droppedBefore = readCounter(h.dp.maps.metrics, EGRESS, SluiceDropReason.POLICY_DENIED).packets;
-  assert.equal(testRun(h.dp.fromContainer, { data: allowedOut, repeat }).retval, TC_ACT_SHOT);
+  assert.equal(h.testRun(h.dp.fromContainer, { data: allowedOut, repeat }).retval, TC_ACT_SHOT);
   assert.equal(readDatapathCounter(h.dp.maps.counters, SluiceCounter.EVENTS_LOST) - lostBefore, BigInt(repeat - fit));
   assert.equal(readCounter(h.dp.maps.metrics, EGRESS, SluiceDropReason.POLICY_DENIED).packets - droppedBefore, BigInt(repeat));
   await h.flush(); // the 16383 that fit

@@ -150,12 +150,12 @@ test('incomplete: ARP still passes, without an event', async () => {
 
 test('incomplete is per endpoint: another endpoint keeps its policy', async () => {
   setup(incomplete(isolated('ingress', 1), 2));
-  const other = h.loadEndpoint({ endpointId: OTHER_EP, ipv4: parseIpv4(POD) }); // closed with the harness
+  const other = h.addEndpoint({ endpointId: OTHER_EP, ipv4: parseIpv4(POD) });
   {
     h.dp.maps.endpoints.update(OTHER_EP, isolated('ingress', 1));
     h.dp.maps.policy.updateBatch(allowPorts(OTHER_EP, ID_PEER, INGRESS, IPPROTO.TCP, RULE + 5, 80));
     const run = async (frame: Buffer): Promise<[number, number]> => {
-      const r = await h.run('to_container', frame, { dp: other });
+      const r = await h.run('to_container', frame, { as: other });
       const [ev] = r.events;
       assert.ok(ev);
       return [r.retval, ev.dropReason];

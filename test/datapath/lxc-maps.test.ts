@@ -16,6 +16,7 @@ import {
 import { isBpfError } from '../../src/datapath/errors.js';
 import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { loadLxc, LXC_MAP_LAYOUTS } from '../../src/datapath/lxc.js';
+import { runAs } from '../../src/datapath/lxc-test-run.js';
 import { dumpConntrack, flushEndpointConnections, monotonicNowNs } from '../../src/datapath/maps/conntrack.js';
 import { dumpCounters, readDatapathCounter } from '../../src/datapath/maps/counters.js';
 import { CT_DEFAULTS, effectiveCtConfig, readCtConfig, writeCtConfig } from '../../src/datapath/maps/ct-config.js';
@@ -26,7 +27,6 @@ import { formatIpv4, formatIpv4Prefix, parseIpv4, parseIpv4Prefix } from '../../
 import { checkLayout, MapLayoutError } from '../../src/datapath/maps/layout.js';
 import { dumpMetrics, metricsIndex } from '../../src/datapath/maps/metrics.js';
 import { dumpPolicyV3 } from '../../src/datapath/maps/policy-v3.js';
-import { testRun } from '../../src/datapath/test-run.js';
 import { ipv4Fragments, ipv4Frame, TCP_FLAGS } from '../helpers/packet.js';
 import { withTestPinRoot } from '../helpers/pins.js';
 import { allowAll, allowPorts, isolated } from '../helpers/policy.js';
@@ -41,7 +41,7 @@ const { EGRESS, INGRESS } = SluiceDirection;
 
 test('every map in lxc.o has its module\'s pin name, type and codec sizes', () => {
   withTestPinRoot((pinRoot) => {
-    const dp = loadLxc({ pinRoot, endpoint });
+    const dp = loadLxc({ pinRoot });
     try {
       // Only .rodata besides ours: a new map must get a module and a layout.
       const maps = dp.object.maps().filter((m) => !m.name.endsWith('.rodata'));
@@ -61,10 +61,10 @@ test('every map in lxc.o has its module\'s pin name, type and codec sizes', () =
   });
 });
 
-test('a second endpoint reuses the pinned maps', () => {
+test('a second load (a restart, another build) reuses the pinned maps', () => {
   withTestPinRoot((pinRoot) => {
-    const a = loadLxc({ pinRoot, endpoint });
-    const b = loadLxc({ pinRoot, endpoint: { endpointId: 2, ipv4: parseIpv4('10.0.1.6') } });
+    const a = loadLxc({ pinRoot });
+    const b = loadLxc({ pinRoot });
     try {
       for (const layout of LAYOUTS) {
         assert.equal(b.object.map(layout.name).info.id, a.object.map(layout.name).info.id, layout.name);
@@ -85,14 +85,14 @@ test('a stale pin with another layout is refused, not reused', () => {
     execFileSync('bpftool', ['map', 'create', join(pinRoot, ENDPOINTS_LAYOUT.name), 'type', 'hash',
       'key', '8', 'value', String(endpointEntryCodec.size), 'entries', '16', 'name', ENDPOINTS_LAYOUT.name,
       'flags', '1']);
-    assert.throws(() => loadLxc({ pinRoot, endpoint }), (err: unknown) => isBpfError(err) && err.op === 'load' &&
+    assert.throws(() => loadLxc({ pinRoot }), (err: unknown) => isBpfError(err) && err.op === 'load' &&
       /couldn't reuse pinned map at '[^']*\/sl_endpoints_v2': parameter mismatch/.test(err.libbpfLog ?? ''));
   });
 });
 
 test('checkLayout names the property that differs', () => {
   withTestPinRoot((pinRoot) => {
-    const dp = loadLxc({ pinRoot, endpoint });
+    const dp = loadLxc({ pinRoot });
     try {
       const endpoints = dp.object.map(ENDPOINTS_LAYOUT.name).info;
       assert.throws(() => checkLayout(endpoints, { ...ENDPOINTS_LAYOUT, keySize: 8 }),
@@ -108,7 +108,7 @@ test('checkLayout names the property that differs', () => {
 
 test('ipcache tiers: /32s live in the host hash, shorter prefixes in the trie, and read as one map', () => {
   withTestPinRoot((pinRoot) => {
-    const dp = loadLxc({ pinRoot, endpoint });
+    const dp = loadLxc({ pinRoot });
     try {
       const { ipcache } = dp.maps;
       const applied = ipcache.updateBatch([
@@ -126,7 +126,7 @@ test('ipcache tiers: /32s live in the host hash, shorter prefixes in the trie, a
       dp.maps.endpoints.update(endpoint.endpointId, isolated('egress'));
       dp.maps.policy.updateBatch([allowAll(1, 1001, EGRESS, 11), allowAll(1, 300, EGRESS, 12)]);
       const to = (dst: string): number =>
-        testRun(dp.fromContainer, { data: ipv4Frame({ src: endpointAddress, dst }, { proto: 'udp', sport: 1, dport: 2 }) }).retval;
+        runAs(dp.maps.interfaces, endpoint, dp.fromContainer, { data: ipv4Frame({ src: endpointAddress, dst }, { proto: 'udp', sport: 1, dport: 2 }) }).retval;
       assert.equal(to('10.0.2.7'), 0); // allowed as identity 1001 (the /32)
       assert.equal(to('10.9.9.9'), 0); // allowed as identity 300 (the /8)
       assert.equal(to('10.0.2.8'), 2); // identity 1002: no entry, denied
@@ -140,7 +140,7 @@ test('ipcache tiers: /32s live in the host hash, shorter prefixes in the trie, a
 
 test('ensureIpcacheEntry writes an absent key and leaves a present one alone', () => {
   withTestPinRoot((pinRoot) => {
-    const dp = loadLxc({ pinRoot, endpoint });
+    const dp = loadLxc({ pinRoot });
     try {
       const key = ipcacheKey('10.0.3.3');
       assert.equal(ensureIpcacheEntry(dp.maps.ipcache, key, { identity: 700, flags: 0 }), true);
@@ -154,7 +154,7 @@ test('ensureIpcacheEntry writes an absent key and leaves a present one alone', (
 
 test('dumps: ipcache by address, policy with names and port ranges, endpoints, metrics summed and named', () => {
   withTestPinRoot((pinRoot) => {
-    const dp = loadLxc({ pinRoot, endpoint });
+    const dp = loadLxc({ pinRoot });
     try {
       const { ipcache, policy, metrics, endpoints } = dp.maps;
       ipcache.update(ipcacheKey('10.0.2.7'), { identity: 1001, flags: 0 });
@@ -185,8 +185,8 @@ test('dumps: ipcache by address, policy with names and port ranges, endpoints, m
       endpoints.delete(3);
       endpoints.update(1, endpointEntry({ ingress: false, egress: true }, 1));
       const frame = ipv4Frame({ src: '10.0.1.5', dst: '10.0.2.8' }, { proto: 'udp', sport: 1, dport: 2 });
-      assert.equal(testRun(dp.fromContainer, { data: frame }).retval, 2);
-      assert.equal(testRun(dp.toContainer, { data: frame }).retval, 0);
+      assert.equal(runAs(dp.maps.interfaces, endpoint, dp.fromContainer, { data: frame }).retval, 2);
+      assert.equal(runAs(dp.maps.interfaces, endpoint, dp.toContainer, { data: frame }).retval, 0);
       assert.deepEqual(dumpMetrics(metrics), [
         { direction: 'INGRESS', reason: 'NONE', packets: 1n, bytes: BigInt(frame.length) },
         { direction: 'EGRESS', reason: 'POLICY_DENIED', packets: 1n, bytes: BigInt(frame.length) },
@@ -199,7 +199,7 @@ test('dumps: ipcache by address, policy with names and port ranges, endpoints, m
 
 test('dumps: conntrack entries as the endpoint sees them, fragments, counters; an endpoint\'s entries flush', () => {
   withTestPinRoot((pinRoot) => {
-    const dp = loadLxc({ pinRoot, endpoint });
+    const dp = loadLxc({ pinRoot });
     try {
       const { conntrack, counters, frag } = dp.maps;
       ensureEndpoint(dp.maps.endpoints, 1);
@@ -210,7 +210,7 @@ test('dumps: conntrack entries as the endpoint sees them, fragments, counters; a
         { proto: 'udp', sport: 5000, dport: 53, payload: Buffer.alloc(64) }, 32);
       assert.ok(first);
       for (const [prog, data] of [[dp.fromContainer, syn], [dp.toContainer, ping], [dp.fromContainer, first]] as const) {
-        assert.equal(testRun(prog, { data }).retval, 0);
+        assert.equal(runAs(dp.maps.interfaces, endpoint, prog, { data }).retval, 0);
       }
       const rows = dumpConntrack(conntrack);
       assert.deepEqual(rows.map(({ expiresInMs: _, ...r }) => r), [
@@ -243,7 +243,7 @@ test('dumps: conntrack entries as the endpoint sees them, fragments, counters; a
 
 test('conntrack lifetimes: 0 is the default, writes keep the other fields, nonsense is refused', () => {
   withTestPinRoot((pinRoot) => {
-    const dp = loadLxc({ pinRoot, endpoint });
+    const dp = loadLxc({ pinRoot });
     try {
       const { ctConfig } = dp.maps;
       assert.deepEqual(effectiveCtConfig(ctConfig), CT_DEFAULTS);
@@ -260,7 +260,7 @@ test('conntrack lifetimes: 0 is the default, writes keep the other fields, nonse
 
 test('the pinned maps open from their pins alone, typed like the loader\'s', () => {
   withTestPinRoot((pinRoot) => {
-    const dp = loadLxc({ pinRoot, endpoint });
+    const dp = loadLxc({ pinRoot });
     const pinned = openPinnedDatapathMaps(pinRoot);
     try {
       dp.maps.endpoints.update(9, isolated('ingress', 3));

@@ -15,7 +15,6 @@ import { setTraceAllowed } from '../../src/datapath/maps/config.js';
 import { ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
 import { isBpfError } from '../../src/datapath/errors.js';
-import { testRun } from '../../src/datapath/test-run.js';
 import {
   directionOf, eventFields, expectedEvent, LxcHarness, oneCounter, TC_ACT_OK, TC_ACT_SHOT, type EventFields,
   type LxcProgram,
@@ -199,6 +198,6 @@ test('test-run refuses frames shorter than their L2 or L3 fixed header', () => {
   // Ethernet cannot be sent by a pod at all (INVALID_L2 guards skbs whose
   // header is missing from the packet, see parse_header()).
   for (const data of [Buffer.alloc(ETH_HLEN - 1), ethernet(ETH_P_IP, Buffer.alloc(19))]) {
-    assert.throws(() => testRun(h.dp.fromContainer, { data }), (err: unknown) => isBpfError(err) && err.code === 'EINVAL');
+    assert.throws(() => h.testRun(h.dp.fromContainer, { data }), (err: unknown) => isBpfError(err) && err.code === 'EINVAL');
   }
 });

@@ -1,14 +1,16 @@
 /**
- * The node-shared lxc instance (endpoint_config.endpoint_id == 0) under
- * BPF_PROG_TEST_RUN: it learns its endpoint from sl_lxc_v1 by skb->ifindex,
- * which a test run sets to the loopback device (ifindex 1), and fails closed
- * without an entry. Table: entry state → verdict and the one counter that
- * moved. The per-endpoint instance next to it ignores sl_lxc_v1.
+ * The lxc programs under BPF_PROG_TEST_RUN: they learn their endpoint from
+ * sl_lxc_v1 by skb->ifindex, which a test run sets to the loopback device
+ * (ifindex 1) unless the ctx names another device, and fail closed without
+ * an entry. Table: entry state → verdict and the one counter that moved.
+ * runAs (src/datapath/lxc-test-run.ts), which every other test run of the
+ * programs goes through, rests on exactly this.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SluiceDirection, SluiceDropReason, type EndpointConfig } from '../../src/datapath/generated/abi.js';
 import { loadLxc, type LxcDatapath } from '../../src/datapath/lxc.js';
+import { runAs, testRunIfindex } from '../../src/datapath/lxc-test-run.js';
 import { endpointEntry } from '../../src/datapath/maps/endpoints.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
 import { readCounter } from '../../src/datapath/maps/metrics.js';
@@ -65,9 +67,9 @@ function setUp(dp: LxcDatapath, row: Pick<Row, 'entry' | 'endpoints'>): void {
   for (const id of row.endpoints) endpoints.update(id, endpointEntry({ ingress: false, egress: false }, 0));
 }
 
-test('node-shared instance: verdict and counter by sl_lxc_v1 entry (BPF_PROG_TEST_RUN)', () => {
+test('verdict and counter by the sl_lxc_v1 entry of the test run\'s ifindex (BPF_PROG_TEST_RUN)', () => {
   withTestPinRoot((pinRoot) => {
-    const dp = loadLxc({ pinRoot, endpoint: { endpointId: 0, ipv4: 0 } });
+    const dp = loadLxc({ pinRoot });
     try {
       for (const row of ROWS) {
         setUp(dp, row);
@@ -84,18 +86,29 @@ test('node-shared instance: verdict and counter by sl_lxc_v1 entry (BPF_PROG_TES
   });
 });
 
-test('a per-endpoint instance never consults sl_lxc_v1: its .rodata endpoint decides', () => {
+test('runAs: the entry it writes is the one the run reads; each run is the endpoint it names', () => {
   withTestPinRoot((pinRoot) => {
-    const dp = loadLxc({ pinRoot, endpoint: entry(EP, POD) });
+    const dp = loadLxc({ pinRoot });
     try {
-      // No interface entry at all, and a contradicting one: the per-endpoint program forwards either way.
-      for (const e of [undefined, entry(99, '10.9.9.9')]) {
-        setUp(dp, { entry: e, endpoints: [EP] });
-        assert.equal(testRun(dp.fromContainer, { data: frame(POD, PEER) }).retval, TC_ACT_OK);
-        assert.equal(testRun(dp.fromContainer, { data: frame('10.0.1.6', PEER) }).retval, TC_ACT_SHOT, 'its own address is the source check');
-      }
+      setUp(dp, { entry: undefined, endpoints: [EP, EP + 1] });
+      assert.equal(testRun(dp.fromContainer, { data: frame(POD, PEER) }).retval, TC_ACT_SHOT, 'no entry yet');
+      assert.equal(runAs(dp.maps.interfaces, entry(EP, POD), dp.fromContainer, { data: frame(POD, PEER) }).retval, TC_ACT_OK);
+      assert.deepEqual(dp.maps.interfaces.lookup(TEST_RUN_IFINDEX), entry(EP, POD));
+      // Another endpoint of another address: POD is now a spoofed source, its own address passes.
+      const other = entry(EP + 1, '10.0.1.6');
+      assert.equal(runAs(dp.maps.interfaces, other, dp.fromContainer, { data: frame(POD, PEER) }).retval, TC_ACT_SHOT);
+      assert.equal(runAs(dp.maps.interfaces, other, dp.fromContainer, { data: frame('10.0.1.6', PEER) }).retval, TC_ACT_OK);
+      assert.equal(runAs(dp.maps.interfaces, entry(EP, POD), dp.fromContainer, { data: frame(POD, PEER) }).retval, TC_ACT_OK);
     } finally {
       dp.close();
     }
   });
+});
+
+test('testRunIfindex: the loopback device unless the ctx names one', () => {
+  const ctx = Buffer.alloc(192); // sizeof(struct __sk_buff)
+  assert.equal(testRunIfindex(undefined), TEST_RUN_IFINDEX);
+  assert.equal(testRunIfindex(ctx), TEST_RUN_IFINDEX);
+  ctx.writeUInt32LE(42, 40);
+  assert.equal(testRunIfindex(ctx), 42);
 });

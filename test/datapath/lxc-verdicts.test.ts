@@ -224,9 +224,9 @@ for (const row of rows) {
 
 test('an endpoint without an address (ipv4 0) has no source check', async () => {
   apply({});
-  const other = h.loadEndpoint({ endpointId: EP + 1, ipv4: 0 });
+  const other = h.addEndpoint({ endpointId: EP + 1, ipv4: 0 });
   const frame = ipv4Frame({ src: '10.0.1.6', dst: PEER }, tcp(40000, 80));
-  const r = await h.run('from_container', frame, { dp: other });
+  const r = await h.run('from_container', frame, { as: other });
   assert.equal(r.retval, TC_ACT_OK);
   assert.deepEqual(eventFields(r.events).map((e) => [e.endpointId, e.dropReason]), [[EP + 1, SluiceDropReason.NONE]]);
 });
@@ -242,12 +242,12 @@ test('an endpoint without an entry drops ARP too (nothing of an unknown pod pass
 
 test('endpoints sharing the maps are told apart by their endpoint id', async () => {
   apply({});
-  const other = h.loadEndpoint({ endpointId: EP + 2, ipv4: parseIpv4(POD) });
+  const other = h.addEndpoint({ endpointId: EP + 2, ipv4: parseIpv4(POD) });
   h.dp.maps.endpoints.update(EP + 2, isolated('egress'));
   h.dp.maps.policy.update(...allowAll(EP, ID_PEER, EGRESS, 9001)); // EP's entry: EP is not even isolated
   const frame = ipv4Frame({ src: POD, dst: PEER }, tcp(40000, 80));
   const mine = await h.run('from_container', frame);
-  const theirs = await h.run('from_container', frame, { dp: other });
+  const theirs = await h.run('from_container', frame, { as: other });
   assert.equal(mine.retval, TC_ACT_OK);
   assert.equal(theirs.retval, TC_ACT_SHOT);
   assert.deepEqual(eventFields(theirs.events).map((e) => [e.endpointId, e.dropReason]),

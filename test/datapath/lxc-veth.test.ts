@@ -17,7 +17,7 @@ import { SluiceDirection, SluiceDropReason, SluiceEventFlags } from '../../src/d
 import { setTraceAllowed } from '../../src/datapath/maps/config.js';
 import { ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
-import { attachTc } from '../../src/datapath/tc.js';
+import { attachTc, ensureClsact } from '../../src/datapath/tc.js';
 import { eventFields, expectedEvent, LxcHarness, oneCounter, type EventFields } from '../helpers/lxc-harness.js';
 import { ETH_HLEN, ETH_P_IP, ethernet, IPPROTO, ipv4Frame } from '../helpers/packet.js';
 
@@ -51,7 +51,10 @@ before(() => {
     ip('-n', POD_NS, 'link', 'set', 'eth0', 'up');
     h = LxcHarness.open({ endpointId: EP, ipv4: parseIpv4(POD) });
     const where = { ifname: HOST_IF, netns: `/var/run/netns/${HOST_NS}` };
-    hostIfindex = attachTc(where, 'ingress', h.dp.fromContainer.fd).ifindex;
+    // The veth's sl_lxc_v1 entry before the programs, as the CNI writes it.
+    hostIfindex = ensureClsact(where).ifindex;
+    h.dp.maps.interfaces.update(hostIfindex, h.endpoint);
+    attachTc(where, 'ingress', h.dp.fromContainer.fd);
     attachTc(where, 'egress', h.dp.toContainer.fd);
   } catch (err) {
     cleanup();

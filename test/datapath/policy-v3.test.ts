@@ -146,7 +146,7 @@ test('class masks: one bit per class used, formatted most specific first', () =>
 
 test('the kernel\'s hash agrees: looked up class by class, every port of random ranges matches once, its neighbours never', () => {
   withTestPinRoot((pinRoot) => {
-    const dp = loadLxc({ pinRoot, endpoint: { endpointId: 1, ipv4: 0 } });
+    const dp = loadLxc({ pinRoot });
     try {
       const { policy } = dp.maps;
       const next = prng(7);

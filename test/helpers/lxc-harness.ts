@@ -10,21 +10,23 @@
  * and the run's events are exactly those read before the sentinel's; the
  * sentinel's own drop is taken out of the metrics deltas.
  *
- * Every endpoint the harness loads gets an endpoint entry (not isolated) at
- * reset(), as the agent writes one before attaching: without it every packet
- * would be ENDPOINT_UNKNOWN.
+ * One program pair serves every endpoint, as on a node: a run simulates an
+ * endpoint by writing its sl_lxc_v1 entry for the test run's interface first
+ * (runAs, src/datapath/lxc-test-run.ts). Every endpoint the harness knows
+ * gets an endpoint entry (not isolated) at reset(), as the agent writes one
+ * before attaching: without it every packet would be ENDPOINT_UNKNOWN.
  */
-import type { ProgramInfo, RingBufferReader } from '../../src/datapath/api.js';
+import type { ProgramInfo, RingBufferReader, TestRunOptions, TestRunResult } from '../../src/datapath/api.js';
 import {
   SluiceCounter, SluiceDirection, SluiceDropReason, SluiceEventType, SluiceIdentityReserved, SluiceVerdict,
   type EndpointConfig, type SluiceEvent,
 } from '../../src/datapath/generated/abi.js';
 import { loadLxc, type LxcDatapath } from '../../src/datapath/lxc.js';
+import { runAs } from '../../src/datapath/lxc-test-run.js';
 import { readDatapathCounter } from '../../src/datapath/maps/counters.js';
 import { endpointEntry } from '../../src/datapath/maps/endpoints.js';
 import { readEvents } from '../../src/datapath/maps/events.js';
 import { metricsIndex, readCounter } from '../../src/datapath/maps/metrics.js';
-import { testRun } from '../../src/datapath/test-run.js';
 import { ethernet } from './packet.js';
 import { createTestPinRoot, removeTestPinRoot } from './pins.js';
 
@@ -63,22 +65,23 @@ const SENTINEL_FRAME = ethernet(SENTINEL_ETHERTYPE, Buffer.alloc(SENTINEL_LEN - 
 export class LxcHarness {
   private pending: SluiceEvent[] = [];
   private waiter: (() => void) | undefined;
-  private readonly extra: LxcDatapath[] = [];
   private readonly endpointIds: number[] = [];
   private reader: RingBufferReader | undefined;
 
   private constructor(
     readonly pinRoot: string,
     readonly dp: LxcDatapath,
+    /** The endpoint a run simulates unless told otherwise. */
+    readonly endpoint: EndpointConfig,
   ) {}
 
-  /** Loads lxc.o for endpoint in a fresh pin root and starts reading events. */
+  /** Loads lxc.o in a fresh pin root, runs it as endpoint by default, and starts reading events. */
   static open(endpoint: EndpointConfig): LxcHarness {
     const pinRoot = createTestPinRoot();
     let dp: LxcDatapath | undefined;
     try {
-      dp = loadLxc({ pinRoot, endpoint });
-      const harness = new LxcHarness(pinRoot, dp);
+      dp = loadLxc({ pinRoot });
+      const harness = new LxcHarness(pinRoot, dp, endpoint);
       harness.endpointIds.push(endpoint.endpointId);
       harness.reset();
       harness.reader = readEvents(dp.maps.events, (events) => harness.deliver(events));
@@ -91,16 +94,19 @@ export class LxcHarness {
   }
 
   /**
-   * Another instance of the programs for a different endpoint, sharing this
-   * harness's pinned maps (as every endpoint on a node does), with a
-   * not-isolated endpoint entry. Closed with the harness.
+   * Another endpoint served by the same programs and maps (as every endpoint
+   * on a node is), with a not-isolated endpoint entry: pass it as run()'s
+   * `as` to simulate it.
    */
-  loadEndpoint(endpoint: EndpointConfig): LxcDatapath {
-    const dp = loadLxc({ pinRoot: this.pinRoot, endpoint });
-    this.extra.push(dp);
+  addEndpoint(endpoint: EndpointConfig): EndpointConfig {
     this.endpointIds.push(endpoint.endpointId);
     this.dp.maps.endpoints.update(endpoint.endpointId, endpointEntry({ ingress: false, egress: false }, 0));
-    return dp;
+    return endpoint;
+  }
+
+  /** One BPF_PROG_TEST_RUN of program as `as` (default: the harness's endpoint), events not collected. */
+  testRun(program: ProgramInfo, opts: TestRunOptions, as: EndpointConfig = this.endpoint): TestRunResult {
+    return runAs(this.dp.maps.interfaces, as, program, opts);
   }
 
   /**
@@ -120,13 +126,14 @@ export class LxcHarness {
     endpoints.updateBatch(this.endpointIds.map((id) => [id, endpointEntry({ ingress: false, egress: false }, 0)] as const));
   }
 
-  /** Runs one frame through a program; see the file comment for events. */
-  async run(prog: LxcProgram, frame: Buffer, opts: { ctx?: Buffer; dp?: LxcDatapath } = {}): Promise<RunResult> {
-    const program = programOf(opts.dp ?? this.dp, prog);
+  /** Runs one frame through a program as `as` (default: the harness's endpoint); see the file comment for events. */
+  async run(prog: LxcProgram, frame: Buffer, opts: { ctx?: Buffer; as?: EndpointConfig } = {}): Promise<RunResult> {
+    const program = programOf(this.dp, prog);
+    const as = opts.as ?? this.endpoint;
     let retval = -1;
     const seen = await this.observe(directionOf(prog), (sentinel) => {
-      retval = testRun(program, opts.ctx ? { data: frame, ctx: opts.ctx } : { data: frame }).retval;
-      testRun(program, { data: sentinel });
+      retval = this.testRun(program, opts.ctx ? { data: frame, ctx: opts.ctx } : { data: frame }, as).retval;
+      this.testRun(program, { data: sentinel }, as);
     }, [frame]);
     return { retval, ...seen };
   }
@@ -166,12 +173,11 @@ export class LxcHarness {
       seen = this.pending.length;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await this.observe(SluiceDirection.INGRESS, (sentinel) => void testRun(this.dp.toContainer, { data: sentinel }), []);
+    await this.observe(SluiceDirection.INGRESS, (sentinel) => void this.testRun(this.dp.toContainer, { data: sentinel }), []);
   }
 
   close(): void {
     this.reader?.stop();
-    for (const dp of this.extra) dp.close();
     this.dp.close();
     removeTestPinRoot(this.pinRoot);
   }

@@ -304,7 +304,7 @@ test('pinned maps survive the process that created them', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [child, pinRoot]);
     assert.match(stdout, /written/);
     // The child has exited; only the pins hold the maps now.
-    const lxc = loadLxc({ pinRoot, endpoint: { endpointId: 1, ipv4: 0 } });
+    const lxc = loadLxc({ pinRoot });
     try {
       const key = policyKey({ endpointId: 77, remoteIdentity: 7777, direction: SluiceDirection.EGRESS });
       assert.deepEqual(lxc.maps.policy.lookup(key), { action: SluicePolicyAction.ALLOW, ruleId: 7 });

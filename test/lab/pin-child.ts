@@ -12,7 +12,7 @@ import { policyKey } from '../../src/datapath/maps/policy-v3.js';
 const pinRoot = process.argv[2];
 if (pinRoot) {
   ensureBpffsMounted();
-  const lxc = loadLxc({ pinRoot, endpoint: { endpointId: 77, ipv4: 0 } });
+  const lxc = loadLxc({ pinRoot });
   lxc.maps.policy.update(policyKey({ endpointId: 77, remoteIdentity: 7777, direction: SluiceDirection.EGRESS }),
     { action: SluicePolicyAction.ALLOW, ruleId: 7 });
   lxc.maps.endpoints.update(77, endpointEntry({ ingress: false, egress: true }, 1));
