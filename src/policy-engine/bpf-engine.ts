@@ -33,6 +33,7 @@ import type { RuleRef } from '../policy/model.js';
 import type { ClusterPod } from '../policy/objects.js';
 import type { Direction } from '../policy/policy-types.js';
 import type { Reachability } from '../policy/reachability.js';
+import { appliedViewOf, EMPTY_APPLIED_VIEW, type AppliedView } from '../reconcile/applied-view.js';
 import { applyDatapathState, policyGroup, type ApplyReport, type PolicyGroup } from '../reconcile/policy-group.js';
 import type { DirectionExplanation, Explanation, PolicyEngine } from './engine.js';
 import { openingFrame, replyFrame, type Flow } from './packets.js';
@@ -124,6 +125,8 @@ export class LoadedCluster {
   private nextSourcePort = 1024;
   /** The agent's map owners over the engine's maps (created with the first apply). */
   private group: PolicyGroup | undefined;
+  /** What the numbers in the maps mean, replaced by every apply that reached them. */
+  private view: AppliedView = EMPTY_APPLIED_VIEW;
 
   private constructor(
     readonly pinRoot: string,
@@ -203,6 +206,7 @@ export class LoadedCluster {
       const why = report.failures.slice(0, 3).map((f) => `${f.map} ${f.key}: ${f.message}`).join('; ');
       throw new BpfEngineError('apply-failed', `applying the compiled maps failed (${report.failures.length} writes): ${why}`);
     }
+    this.view = appliedViewOf(to, this.view.generation + 1);
     return report;
   }
 
@@ -274,8 +278,9 @@ export class LoadedCluster {
   private direction(direction: Direction, ep: LoadedEndpoint, pass: Pass, event: SluiceEvent | undefined): DirectionExplanation {
     const isolatedBy = this.isolatedBy(ep, direction);
     const ruleId = event?.ruleId ?? 0;
-    const rule = ruleId === 0 ? undefined : this.compiled.rules.byId.get(ruleId);
-    const rules: RuleRef[] = rule === undefined ? [] : [rule];
+    // The rule id the datapath reported, named by what the maps hold now (the applied view).
+    const rule = ruleId === 0 ? undefined : this.view.rule(ruleId);
+    const rules: RuleRef[] = rule === undefined ? [] : [{ policy: rule.policy, direction: rule.direction, index: rule.index }];
     const extra = {
       ...(event === undefined ? {} : { remoteIdentity: direction === 'egress' ? event.dstIdentity : event.srcIdentity }),
       ...(event !== undefined && event.eventType === SluiceEventType.DROP ? { dropReason: sluiceDropReasonName(event.dropReason) } : {}),
