@@ -17,7 +17,7 @@ import { EndpointClient } from '../../src/agent/endpoints/client.js';
 import { ClientNodeTransport } from '../../src/agent/k8s/client-transport.js';
 import { loadKubeConfig } from '../../src/agent/k8s/kubeconfig.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
-import { FakeDatapath, type FakeState } from './helpers/fake-datapath.js';
+import { FakeDatapath } from './helpers/fake-datapath.js';
 import { captureLog } from './helpers/logs.js';
 import { denyAll, namespace, node, PATHS, pod } from './helpers/objects.js';
 import { until } from './helpers/wait.js';

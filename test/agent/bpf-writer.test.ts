@@ -34,7 +34,7 @@ function compileAll(cluster: Cluster, previous?: CompiledPolicy): CompiledPolicy
   return compilePolicy({ cluster, endpoints: new Map(cluster.pods.map((p, i) => [p.id, i + 1])) }, previous);
 }
 
-test('a full policy map: the endpoint is marked POLICY_INCOMPLETE in place in a full endpoints map, reported, then cleared', async () => {
+test('a full policy map: the endpoint is marked POLICY_INCOMPLETE in place in a full endpoints map, reported, then cleared', () => {
   const empty = compileAll(xyzCluster([]));
   const wide = compileAll(xyzCluster([
     netpol('x', 'a-ports', { podSelector: pod('a'), ingress: [{ from: [{ podSelector: pod('b') }], ports: [{ port: 80 }, { port: 81 }, { port: 82 }] }] }),

@@ -18,7 +18,7 @@ import { loadLxc } from '../../src/datapath/lxc.js';
 import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { BpfError } from '../../src/datapath/errors.js';
 import { FRAG_LAYOUT } from '../../src/datapath/maps/frag.js';
-import { applyState, currentState } from './helpers/apply-state.js';
+import { applyState } from './helpers/apply-state.js';
 import { EMPTY_DATAPATH_STATE, endpointDirection, ipcachePrefix, packPolicyKey, type DatapathState } from '../../src/policy/datapath-state.js';
 import { createTestPinRoot, removeTestPinRoot } from '../helpers/pins.js';
 
@@ -59,7 +59,7 @@ test('the defaults are applied too (not lxc.o\'s compiled sizes)', async () => {
 });
 
 test('pinned maps of another size: an error naming the map and both sizes; the pins and their entries stay', async () => {
-  await withPinDir(async (pinDir) => {
+  await withPinDir((pinDir) => {
     const dp = openBpfDatapath({ pinDir, mapSizes: SMALL });
     const epdir = endpointDirection(9, 'ingress');
     const to: DatapathState = { ...EMPTY_DATAPATH_STATE, policy: new Map([[epdir, new Map([[packPolicyKey(500, { kind: 'any' }), 1]])]]) };
@@ -107,7 +107,7 @@ test('a loader that asks for no sizes (the CNI) reuses the agent\'s maps at thei
 });
 
 test('an apply into full maps: one failure per map, iphost told from ipcache, with the errno and the entry', async () => {
-  await withPinDir(async (pinDir) => {
+  await withPinDir((pinDir) => {
     const dp = openBpfDatapath({ pinDir, mapSizes: { ...SMALL, iphost: 1, ipcache: 1 } });
     try {
       const ip = (a: number, b: number, c: number, d: number): number => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;

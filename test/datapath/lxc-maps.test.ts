@@ -20,9 +20,9 @@ import { runAs } from '../../src/datapath/lxc-test-run.js';
 import { dumpConntrack, flushEndpointConnections, monotonicNowNs } from '../../src/datapath/maps/conntrack.js';
 import { dumpCounters, readDatapathCounter } from '../../src/datapath/maps/counters.js';
 import { CT_DEFAULTS, effectiveCtConfig, readCtConfig, writeCtConfig } from '../../src/datapath/maps/ct-config.js';
-import { dumpEndpoints, endpointEntry, ensureEndpoint, ENDPOINTS_LAYOUT } from '../../src/datapath/maps/endpoints.js';
+import { dumpEndpoints, endpointEntry, ENDPOINTS_LAYOUT } from '../../src/datapath/maps/endpoints.js';
 import { dumpFrag } from '../../src/datapath/maps/frag.js';
-import { dumpIpcache, ensureIpcacheEntry, IPCACHE_LAYOUT, ipcacheKey } from '../../src/datapath/maps/ipcache.js';
+import { dumpIpcache, IPCACHE_LAYOUT, ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { formatIpv4, formatIpv4Prefix, parseIpv4, parseIpv4Prefix } from '../../src/datapath/maps/ipv4.js';
 import { checkLayout, MapLayoutError } from '../../src/datapath/maps/layout.js';
 import { dumpMetrics, metricsIndex } from '../../src/datapath/maps/metrics.js';
@@ -138,20 +138,6 @@ test('ipcache tiers: /32s live in the host hash, shorter prefixes in the trie, a
   });
 });
 
-test('ensureIpcacheEntry writes an absent key and leaves a present one alone', () => {
-  withTestPinRoot((pinRoot) => {
-    const dp = loadLxc({ pinRoot });
-    try {
-      const key = ipcacheKey('10.0.3.3');
-      assert.equal(ensureIpcacheEntry(dp.maps.ipcache, key, { identity: 700, flags: 0 }), true);
-      assert.equal(ensureIpcacheEntry(dp.maps.ipcache, key, { identity: 701, flags: 0 }), false);
-      assert.deepEqual(dp.maps.ipcache.lookup(key), { identity: 700, flags: 0 });
-    } finally {
-      dp.close();
-    }
-  });
-});
-
 test('dumps: ipcache by address, policy with names and port ranges, endpoints, metrics summed and named', () => {
   withTestPinRoot((pinRoot) => {
     const dp = loadLxc({ pinRoot });
@@ -169,9 +155,8 @@ test('dumps: ipcache by address, policy with names and port ranges, endpoints, m
         { endpointId: 1, direction: 'INGRESS', remoteIdentity: 1001, protocol: 'UDP', ports: '53', action: 'ALLOW', ruleId: 10 },
         { endpointId: 1, direction: 'EGRESS', remoteIdentity: 1001, protocol: '*', ports: '*', action: 'ALLOW', ruleId: 5 },
       ]);
-      assert.equal(ensureEndpoint(endpoints, 1), true);
+      endpoints.update(1, endpointEntry({ ingress: false, egress: false }, 0, { ingress: 0, egress: 0 }));
       endpoints.update(2, isolated('both', 7));
-      assert.equal(ensureEndpoint(endpoints, 2), false, 'an existing entry is kept');
       assert.deepEqual(dumpEndpoints(endpoints), [
         { endpointId: 1, ingressIsolated: false, egressIsolated: false, policyRevision: 0, ingressClasses: '', egressClasses: '',
           policyIncomplete: false, otherFlags: 0 },
@@ -202,7 +187,7 @@ test('dumps: conntrack entries as the endpoint sees them, fragments, counters; a
     const dp = loadLxc({ pinRoot });
     try {
       const { conntrack, counters, frag } = dp.maps;
-      ensureEndpoint(dp.maps.endpoints, 1);
+      dp.maps.endpoints.update(1, endpointEntry({ ingress: false, egress: false }, 0, { ingress: 0, egress: 0 }));
       const before = monotonicNowNs();
       const syn = ipv4Frame({ src: '10.0.1.5', dst: '10.0.2.7' }, { proto: 'tcp', sport: 40000, dport: 80, flags: TCP_FLAGS.SYN });
       const ping = ipv4Frame({ src: '10.0.2.7', dst: '10.0.1.5' }, { proto: 'icmp', type: 8, code: 0, id: 77 });

@@ -7,10 +7,8 @@
  * its mask names; bumping the revision makes conntrack re-check the
  * endpoint's existing connections.
  */
-import { constants } from 'node:os';
 import type { RawMap, TypedMap } from '../api.js';
 import { BpfMapType, typedMap } from '../bpf-map.js';
-import { isBpfError } from '../errors.js';
 import { endpointEntryCodec, SluiceEndpointFlags, type EndpointEntry } from '../generated/abi.js';
 import { checkLayout, u32Codec, type MapLayout } from './layout.js';
 import { ALL_POLICY_CLASSES, formatPolicyClasses } from './policy-key.js';
@@ -51,20 +49,6 @@ export function endpointEntry(isolation: Isolation, policyRevision: number,
   const flags = (isolation.ingress ? SluiceEndpointFlags.INGRESS_ISOLATED : 0) |
     (isolation.egress ? SluiceEndpointFlags.EGRESS_ISOLATED : 0);
   return { flags, policyRevision, ingressPolicyClasses: classes.ingress, egressPolicyClasses: classes.egress };
-}
-
-/**
- * Writes a not-isolated entry at revision 0 unless the endpoint has one
- * already (a reload keeps whatever policy wrote). Returns true when it wrote.
- */
-export function ensureEndpoint(map: EndpointsMap, endpointId: number): boolean {
-  try {
-    map.update(endpointId, endpointEntry({ ingress: false, egress: false }, 0, { ingress: 0, egress: 0 }), 'noexist');
-    return true;
-  } catch (e) {
-    if (isBpfError(e) && e.errno === constants.errno.EEXIST) return false;
-    throw e;
-  }
 }
 
 export interface EndpointRow {

@@ -6,9 +6,7 @@
  * Callers see one map and never route entries themselves. Keys are built from
  * prefix strings so that nobody does the LPM arithmetic (host bits zero) by hand.
  */
-import { constants } from 'node:os';
 import type { RawMap, TypedMap, UpdateMode } from '../api.js';
-import { isBpfError } from '../errors.js';
 import { BpfMapType, typedMap } from '../bpf-map.js';
 import { ipcacheEntryCodec, ipcacheKeyCodec, type IpcacheEntry, type IpcacheKey } from '../generated/abi.js';
 import { formatIpv4Prefix, parseIpv4Prefix } from './ipv4.js';
@@ -62,17 +60,6 @@ export function openIpcache(hostsRaw: RawMap, prefixesRaw: RawMap): IpcacheMap {
     updateBatch: (entries, mode?: UpdateMode) => split(entries, ([k]) => k, (m, part) => m.updateBatch(part, mode)),
     deleteBatch: (keys) => split(keys, (k) => k, (m, part) => m.deleteBatch(part)),
   };
-}
-
-/** Writes key → entry unless the key is there already; true when it wrote. */
-export function ensureIpcacheEntry(map: IpcacheMap, key: IpcacheKey, entry: IpcacheEntry): boolean {
-  try {
-    map.update(key, entry, 'noexist');
-    return true;
-  } catch (e) {
-    if (isBpfError(e) && e.errno === constants.errno.EEXIST) return false;
-    throw e;
-  }
 }
 
 /** "10.0.0.0/8" or "10.1.2.3" (a /32) → the LPM key. Throws on host bits. */

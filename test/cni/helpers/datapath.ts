@@ -1,17 +1,20 @@
 /**
- * What the agent's map writer will do once it is wired (issue 4): give each
- * registered endpoint its entry in sl_endpoints_v2. The agent runs with
+ * What the agent's endpoints owner does for a pod no policy selects: give
+ * each registered endpoint its entry in sl_endpoints_v2. The agent runs with
  * --datapath none in these tests, so the test writes the entries itself,
  * after checking that without them the programs drop everything.
  */
 import { spawnSync } from 'node:child_process';
-import { ensureEndpoint } from '../../../src/datapath/maps/endpoints.js';
+import { endpointEntry } from '../../../src/datapath/maps/endpoints.js';
 import { openPinnedDatapathMaps } from '../../../src/datapath/pinned-maps.js';
 
 export function admitEndpoints(pinRoot: string, endpointIds: readonly number[]): void {
   const maps = openPinnedDatapathMaps(pinRoot);
   try {
-    for (const id of endpointIds) ensureEndpoint(maps.endpoints, id);
+    for (const id of endpointIds) {
+      // A not-isolated entry where none is (what the agent's endpoints owner writes for a pod no policy selects).
+      if (maps.endpoints.lookup(id) === undefined) maps.endpoints.update(id, endpointEntry({ ingress: false, egress: false }, 0, { ingress: 0, egress: 0 }));
+    }
   } finally {
     maps.close();
   }
