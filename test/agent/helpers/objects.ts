@@ -1,5 +1,5 @@
 /** Raw API objects for agent tests, in the JSON shape the API server serves. */
-import type { EndpointRecord } from '../../../src/agent/endpoints/types.js';
+import type { EndpointRecord } from '../../../src/endpoint/contract.js';
 
 export function namespace(name: string, labels: Record<string, string> = {}): Record<string, unknown> {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } } };
