@@ -12,7 +12,7 @@
  *   not-here  the shim runs in another network or mount namespace: host veths,
  *             CNI_NETNS paths and the pin root would be the wrong node's
  *   not-mine  the config names another agent socket, or cannot be read (the
- *             Node plugin reports that exactly as it always does)
+ *             Node plugin reports that itself)
  *   not-in-process  VERSION, or a request without a CNI command
  * On a fallback the shim execs the Node plugin, so the two never both run.
  *

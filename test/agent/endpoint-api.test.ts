@@ -12,15 +12,10 @@ import { EndpointError } from '../../src/endpoint/contract.js';
 import { EndpointRegistry } from '../../src/agent/endpoints/registry.js';
 import { EndpointService } from '../../src/agent/endpoints/service.js';
 import { EndpointStateFile } from '../../src/agent/endpoints/state-file.js';
-import type { EndpointSpec } from '../../src/endpoint/contract.js';
 import { AgentError } from '../../src/agent/errors.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
 import { captureLog } from './helpers/logs.js';
-
-const SPEC: EndpointSpec = {
-  containerId: 'c0ffee', ifname: 'eth0', netns: '/var/run/netns/pod1', podNamespace: 'default', podName: 'web',
-  ip: '10.9.0.5', hostIfname: 'lxc1', hostIfindex: 21,
-};
+import { ENDPOINT_SPEC as SPEC } from './helpers/objects.js';
 
 interface Ctx {
   dir: string;

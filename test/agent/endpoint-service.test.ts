@@ -13,13 +13,9 @@ import { EndpointRegistry } from '../../src/agent/endpoints/registry.js';
 import { EndpointService, toEndpointError } from '../../src/agent/endpoints/service.js';
 import { EndpointStateFile } from '../../src/agent/endpoints/state-file.js';
 import { AgentError } from '../../src/agent/errors.js';
-import { EndpointError, type EndpointSpec, type NodeInfo } from '../../src/endpoint/contract.js';
+import { EndpointError, type NodeInfo } from '../../src/endpoint/contract.js';
 import { captureLog, type CapturedLog } from './helpers/logs.js';
-
-const SPEC: EndpointSpec = {
-  containerId: 'c0ffee', ifname: 'eth0', netns: '/var/run/netns/pod1', podNamespace: 'default', podName: 'web',
-  ip: '10.9.0.5', hostIfname: 'lxc1', hostIfindex: 21,
-};
+import { ENDPOINT_SPEC as SPEC } from './helpers/objects.js';
 
 interface Ctx {
   service: EndpointService;
