@@ -32,7 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { EndpointClient } from '../src/agent/endpoints/client.js';
+import { EndpointClient } from '../src/endpoint/client.js';
 import { BPFFS_MOUNT, ensureBpffsMounted, removePinDir } from '../src/datapath/bpffs.js';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../src/datapath/pinned-maps.js';
 import { ControlPlane } from '../src/lab/controlplane/controlplane.js';
@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     const ids: number[] = [];
     for (const [i, p] of local.entries()) {
       const t0 = performance.now();
-      const { endpoint } = await endpoints.add({
+      const { endpoint } = await endpoints.register({
         containerId: `bench${i}`, ifname: 'eth0', netns: `/var/run/netns/sluice-ag-bench${i}`, podNamespace: p.namespace, podName: p.name,
         ip: p.ip, hostIfname: `sluice-ag-b${i}`, hostIfindex: 100_000 + i,
       });

@@ -1,16 +1,13 @@
 /**
  * bench/cni-check: CHECK and GC latency of sluice-cni as a runtime sees it
  * (exec of the installed binary, env + stdin, answer on stdout), sequential,
- * through the rtnetlink path (the default) and the `ip` path
- * (SLUICE_CNI_NETLINK=0), each through the C front end with the agent
- * in-process and through the Node plugin (sluice-cni-node).
+ * through the C front end with the agent in-process and through the Node
+ * plugin (sluice-cni-node).
  *
  * A node namespace with PODS attached pods (datapath "bpf"), all of them on
  * GC's valid list: every GC lists the node's links and sweeps sl_lxc_v1 but
  * removes nothing. The agent runs in the node namespace (the shim's fast
- * path); it reads SLUICE_CNI_NETLINK from its own environment (in-process
- * invocations see only CNI_*), so the `ip` rows restart it with the
- * variable set. Everything happens inside sluice-cni-<id>-* namespaces.
+ * path). Everything happens inside sluice-cni-<id>-* namespaces.
  *
  *   node dist/bench/cni-check.js [--ops N] [--pods N] [--json FILE]
  */
@@ -52,30 +49,21 @@ async function main(): Promise<void> {
     }
     const gcConf = { ...node.conf(), 'cni.dev/valid-attachments': pods.map((p) => ({ containerID: p.id, ifname: 'eth0' })) };
 
-    for (const path of ['netlink', 'ip'] as const) {
-      if (path === 'ip') {
-        await node.stopAgent();
-        process.env['SLUICE_CNI_NETLINK'] = '0';
-        await node.startAgent();
-        delete process.env['SLUICE_CNI_NETLINK'];
-      }
-      const env = path === 'ip' ? { SLUICE_CNI_NETLINK: '0' } : {};
-      for (const plugin of ['sluice-cni', 'sluice-cni-node']) {
-        const check: number[] = [];
-        const gc: number[] = [];
-        for (let i = 0; i < OPS + 1; i++) {
-          const p = pods[i % pods.length] as Pod;
-          const c = must(await node.call({ command: 'CHECK', containerId: p.id, netns: p.netns, ifname: 'eth0', args: podArgs(p.id), env },
-            { ...node.conf(), prevResult: p.result }, plugin), `${plugin} CHECK ${p.id} (${path})`);
-          const g = must(await node.call({ command: 'GC', env }, gcConf, plugin), `${plugin} GC (${path})`);
-          if (i > 0) { // the first of each is a warm-up
-            check.push(c.ms);
-            gc.push(g.ms);
-          }
+    for (const plugin of ['sluice-cni', 'sluice-cni-node']) {
+      const check: number[] = [];
+      const gc: number[] = [];
+      for (let i = 0; i < OPS + 1; i++) {
+        const p = pods[i % pods.length] as Pod;
+        const c = must(await node.call({ command: 'CHECK', containerId: p.id, netns: p.netns, ifname: 'eth0', args: podArgs(p.id) },
+          { ...node.conf(), prevResult: p.result }, plugin), `${plugin} CHECK ${p.id}`);
+        const g = must(await node.call({ command: 'GC' }, gcConf, plugin), `${plugin} GC`);
+        if (i > 0) { // the first of each is a warm-up
+          check.push(c.ms);
+          gc.push(g.ms);
         }
-        results[`${plugin} CHECK ${path}`] = check;
-        results[`${plugin} GC ${path}`] = gc;
       }
+      results[`${plugin} CHECK`] = check;
+      results[`${plugin} GC`] = gc;
     }
     if (node.allocations().size !== PODS) throw new Error(`GC removed attachments: ${node.allocations().size} of ${PODS} left`);
 
@@ -85,7 +73,6 @@ async function main(): Promise<void> {
     for (const [name, xs] of Object.entries(results)) process.stdout.write(`${latencyRow(name, xs, 40)}\n`);
     if (args.json !== undefined) writeFileSync(args.json, JSON.stringify({ ops: OPS, pods: PODS, results }, null, 2));
   } finally {
-    delete process.env['SLUICE_CNI_NETLINK'];
     await node.tearDown();
   }
 }

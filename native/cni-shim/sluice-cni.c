@@ -11,7 +11,7 @@
  * and ignores it: no config, bad JSON or any cniVersion give the same bytes),
  * and that answer is compiled in from src/cni/version.ts (VERSION_ANSWER, via
  * the generated plugin-constants.h: scripts/gen-cni-shim-header.mjs). Only
- * where the Node plugin's output would differ does VERSION still go to it:
+ * where the Node plugin's output would differ does VERSION go to it:
  * arguments on the command line (the installer), SLUICE_CNI_TIMING=1 (its
  * timing line on stderr), SLUICE_CNI_IN_PROCESS=0 (the Node plugin asked for).
  *
@@ -22,9 +22,9 @@
  *     SLUICE_CNI_IN_PROCESS=0, or a crash test hook (SLUICE_CNI_TEST_CRASH_AT)
  *     is set, or stdin exceeds 4 MiB;
  *   - the config's agentSocket cannot be read with the minimal scan below (the
- *     Node plugin then reports the config error exactly as before);
+ *     Node plugin then reports the config error itself);
  *   - the socket cannot be connected (agent down: the Node plugin answers 11,
- *     or 50 for STATUS, as it always did);
+ *     or 50 for STATUS);
  *   - the agent answers 421 ("not mine": another socket in the config,
  *     "not here": another network or mount namespace) or 404 (an agent
  *     without this endpoint). Both come before the agent did any work.

@@ -1,17 +1,19 @@
-// rtnetlink for the CNI's hot path (src/cni/wiring.ts): the same steps as its
-// `ip -batch` lines, as raw NETLINK_ROUTE requests, each acked before the
-// next (a failure stops there, like `ip -batch`). Pod-side steps enter the
+// rtnetlink for the CNI (src/cni/rtnl.ts, used by wiring.ts and
+// host-links.ts): the veth and pod steps as raw NETLINK_ROUTE requests, each
+// acked before the next (a failure stops there). Pod-side steps enter the
 // pod's netns on the calling thread (NetnsScope) and always switch back; the
 // socket is opened after entering, so it talks to that namespace.
 //
 // And the reads of CHECK and GC (the pod end's link, addresses and routes;
 // every link of a namespace): dumps (NLM_F_DUMP, read until NLMSG_DONE, read
-// again when the kernel flags them interrupted) whose answers equal what the
-// `ip -j` path parses, each on a thread of its own that enters the namespace
-// asked for (the JS thread never does for a read).
+// again when the kernel flags them interrupted) whose answers equal what
+// `ip -j` shows (test/cni/rtnl-read.test.ts compares them), each on a thread
+// of its own that enters the namespace asked for (the JS thread never does
+// for a read).
 //
-// Errors: op "rtnl", message "<step, as the ip line>: <errno text>[; kernel
-// extack]", errno set (EEXIST for a leftover, ENODEV for a missing link).
+// Errors: op "rtnl", message "<step, named as the equivalent ip command>:
+// <errno text>[; kernel extack]", errno set (EEXIST for a leftover, ENODEV
+// for a missing link).
 #include "rtnl.h"
 
 #include <arpa/inet.h>
@@ -343,7 +345,7 @@ void NeighReplace(Runner& r, int ifindex, const Addr& dst, const uint8_t mac[6],
   r.Step(m, step);
 }
 
-// A link's fields, as `ip -j -d link show` gives them (toHostLink, linksOf):
+// A link's fields, as `ip -j -d link show` gives them (rtnl.ts toHostLink, toSummary):
 // read on any thread, made a JS object on the JS thread.
 struct LinkInfo {
   int ifindex = 0;
@@ -627,8 +629,8 @@ Napi::Value RtnlLinkDel(const Napi::CallbackInfo& info) {
 }
 
 // The read side, for CHECK and GC (wiring.ts inspectPod, host-links.ts):
-// dumps whose answers match what the `ip` path parses out of `ip -j -d link
-// show`, `addr show dev X` and `route show dev X`. Each runs on a thread of
+// dumps whose answers match what `ip -j -d link show`, `addr show dev X` and
+// `route show dev X` show. Each runs on a thread of
 // its own (own_thread.h), which enters the namespace asked for and dies
 // there: the JS thread never changes namespace for them.
 namespace {

@@ -13,11 +13,11 @@
 import { join } from 'node:path';
 import type { RandomSource } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
-import { HelperRunner } from '../cni/exec-runner.js';
-import { InProcessCni, ownNamespaces } from '../cni/in-process.js';
+import { InProcessCni } from '../cni/in-process.js';
 import type { AgentConfig } from './config.js';
 import { EndpointApiServer } from './endpoints/api.js';
 import { EndpointRegistry } from './endpoints/registry.js';
+import { EndpointService } from './endpoints/service.js';
 import { EndpointStateFile, type EndpointStateStore } from './endpoints/state-file.js';
 import { EndpointSweeper, type SweepHost } from './endpoints/sweep.js';
 import { nodeSweepHost } from './endpoints/sweep-host.js';
@@ -69,8 +69,6 @@ export class Agent {
   private registry: EndpointRegistry | undefined;
   private endpointApi: EndpointApiServer | undefined;
   private sweeper: EndpointSweeper | undefined;
-  /** Execs the in-process CNI plugin's `ip` children, so that the agent itself never forks per pod. */
-  private readonly cniCommands = new HelperRunner();
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly deps: AgentDeps) {
@@ -161,7 +159,8 @@ export class Agent {
     this.registry = registry;
     this.log.info({ endpoints: registry.size }, `endpoint registry loaded: ${registry.size} endpoints`);
 
-    const api = new EndpointApiServer({
+    // One endpoint service for both transports: the in-process plugin calls it directly, the Node plugin over HTTP.
+    const endpoints = new EndpointService({
       registry,
       syncEndpoints: async (reason, wait) => {
         // An ADD waits for its sync: no debounce for it (informer bursts still coalesce).
@@ -175,7 +174,11 @@ export class Agent {
         const podCIDRs = spec?.podCIDRs ?? (spec?.podCIDR !== undefined ? [spec.podCIDR] : []);
         return { name: config.nodeName, known: node !== undefined, podCIDRs };
       },
-      cni: new InProcessCni(config.endpointSocket, ownNamespaces(), this.cniCommands.run),
+      log: this.log.child({ part: 'endpoints' }),
+    });
+    const api = new EndpointApiServer({
+      endpoints,
+      cni: new InProcessCni({ socketPath: config.endpointSocket, endpoints }),
       metrics: this.metrics,
       log: this.log.child({ part: 'endpoint-api' }),
     });
@@ -218,7 +221,6 @@ export class Agent {
     await Promise.all(informerList(this.informers).map((i) => i.stop()));
     await this.sweeper?.stop();
     await this.endpointApi?.close();
-    this.cniCommands.close();
     await this.syncLoop.stop();
     await this.probe.close();
     this.log.info('agent stopped');

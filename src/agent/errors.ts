@@ -29,14 +29,4 @@ export class AgentError extends Error {
   }
 }
 
-/** Narrows an unknown thrown value to an Error, for messages and causes. */
-export function asError(e: unknown): Error {
-  return e instanceof Error ? e : new Error(String(e));
-}
-
-/** The errno code of a Node system error ("ENOENT"), if it has one. */
-export function errnoCode(e: unknown): string | undefined {
-  if (typeof e !== 'object' || e === null || !('code' in e)) return undefined;
-  const code = e.code;
-  return typeof code === 'string' ? code : undefined;
-}
+export { asError, errnoCode } from '../common/errors.js';

@@ -10,17 +10,9 @@
  */
 import type { InformerStatus } from './k8s/informer.js';
 import type { SyncStatus } from './sync-loop.js';
+import type { Check, ReadinessReport } from '../endpoint/contract.js';
 
-export interface Check {
-  readonly name: string;
-  readonly ok: boolean;
-  readonly detail: string;
-}
-
-export interface ReadinessReport {
-  readonly ready: boolean;
-  readonly checks: readonly Check[];
-}
+export type { Check, ReadinessReport };
 
 export function readiness(informers: readonly InformerStatus[], sync: SyncStatus): ReadinessReport {
   const checks: Check[] = [];

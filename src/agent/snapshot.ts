@@ -13,7 +13,7 @@ import { assembleCluster, type Cluster } from '../policy/cluster.js';
 import { formatIssue, type PolicyIssue, type PolicyWarning } from '../policy/errors.js';
 import type { ClusterNamespace, ClusterPod } from '../policy/objects.js';
 import type { Policy } from '../policy/policy-types.js';
-import type { EndpointRecord } from './endpoints/types.js';
+import type { EndpointRecord } from '../endpoint/contract.js';
 import type { ReadonlyStore } from './k8s/store.js';
 import {
   objectKey, type SlimEndpointSlice, type SlimNamespace, type SlimNetworkPolicy, type SlimNode, type SlimPod, type SlimService,

@@ -5,8 +5,8 @@
  * is in the maps).
  *
  *   1. allocate (idempotent per attachment)   ipam.ts
- *   2. veth pair, pod end down; host end up     wiring.ts
- *      with routes (no carrier: one `ip`)
+ *   2. veth pair, pod end down; host end up     wiring.ts (rtnetlink)
+ *      with routes (no carrier yet)
  *   3. register with the agent → endpoint id   (waits until its policy is in the maps)
  *   4. sl_lxc_v1 entry, attach the node-shared   datapath.ts (datapath "bpf"; opened, or
  *      tc programs                              loaded by the first ADD, during step 3)
@@ -17,13 +17,12 @@
  * DEL, a rerun ADD or GC finds and removes.
  */
 import { statSync } from 'node:fs';
-import { AgentUnreachable, type AgentPort } from './agent.js';
+import { AgentUnreachable, type CniAgent } from './agent.js';
 import type { NetConf } from './config.js';
 import { prepareDatapath, releaseInterface, type PreparedDatapath } from './datapath.js';
 import { requirePod, type CniEnv } from './env.js';
 import { CniCode, CniError } from './errors.js';
 import { crashPoint } from './hooks.js';
-import type { IpBatch } from './iproute.js';
 import { IpamStore } from './ipam.js';
 import { attachmentNames, GATEWAY_V4 } from './names.js';
 import { resolvePodCidrs } from './pod-cidr.js';
@@ -31,7 +30,7 @@ import { mark } from './timing.js';
 import type { CniInterface, CniIpConfig, CniResult, CniRoute } from './result.js';
 import { configurePod, createVeth, deleteVeth, type VethPlan } from './wiring.js';
 
-export async function cmdAdd(env: CniEnv, conf: NetConf, agent: AgentPort, ip: IpBatch): Promise<CniResult> {
+export async function cmdAdd(env: CniEnv, conf: NetConf, agent: CniAgent): Promise<CniResult> {
   const pod = requirePod(env);
   checkNetns(env.netns);
   const attachment = { containerId: env.containerId, ifname: env.ifname };
@@ -58,7 +57,7 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, agent: AgentPort, ip: I
   let hostIfindex: number | undefined; // set once its sl_lxc_v1 entry may exist
   let prepared: PreparedDatapath | undefined;
   try {
-    const host = await createVeth(ip, plan);
+    const host = await createVeth(plan);
     if (conf.datapath === 'bpf' && host.replacedIfindex !== undefined) await releaseInterface(conf.pinRoot, host.replacedIfindex);
     mark('veth');
     crashPoint('after-veth', env.crashAt);
@@ -85,12 +84,12 @@ export async function cmdAdd(env: CniEnv, conf: NetConf, agent: AgentPort, ip: I
     }
     mark('programs');
     crashPoint('after-attach', env.crashAt);
-    await configurePod(ip, plan);
+    await configurePod(plan);
     mark('pod');
     crashPoint('after-pod', env.crashAt);
   } catch (e) {
     if (e instanceof AgentUnreachable && e.neverSent) registered = false;
-    await undo(ip, plan, registered, agent, store, conf.pinRoot, hostIfindex);
+    await undo(plan, registered, agent, store, conf.pinRoot, hostIfindex);
     throw e;
   } finally {
     prepared?.close();
@@ -116,9 +115,9 @@ function checkNetns(path: string): void {
 }
 
 /** Best effort: leaves the address allocated when the agent may still hold the endpoint (DEL retries). */
-async function undo(ip: IpBatch, plan: VethPlan, registered: boolean, agent: AgentPort, store: IpamStore, pinRoot: string, hostIfindex: number | undefined): Promise<void> {
+async function undo(plan: VethPlan, registered: boolean, agent: CniAgent, store: IpamStore, pinRoot: string, hostIfindex: number | undefined): Promise<void> {
   try {
-    await deleteVeth(ip, plan.hostIfname, plan.attachment);
+    await deleteVeth(plan.hostIfname, plan.attachment);
     if (hostIfindex !== undefined) await releaseInterface(pinRoot, hostIfindex);
   } catch {
     // DEL or GC will retry; the original error is what the runtime must see.

@@ -15,17 +15,16 @@
  * a later plugin modify them); only the ones we listed must exist.
  */
 import { existsSync } from 'node:fs';
-import type { AgentPort } from './agent.js';
+import type { CniAgent } from './agent.js';
 import type { NetConf } from './config.js';
 import { inspectDatapath } from './datapath.js';
 import type { CniEnv } from './env.js';
 import { CniCode, CniError } from './errors.js';
 import { IpamStore, ownerOf } from './ipam.js';
-import { attachmentNames, GATEWAY_V4 } from './names.js';
-import type { IpBatch } from './iproute.js';
-import { hostLink, inspectPod, vethAlias } from './wiring.js';
+import { attachmentNames, GATEWAY_V4, vethAlias } from './names.js';
+import { hostLink, inspectPod } from './wiring.js';
 
-export async function cmdCheck(env: CniEnv, conf: NetConf, agent: AgentPort, ip: IpBatch): Promise<void> {
+export async function cmdCheck(env: CniEnv, conf: NetConf, agent: CniAgent): Promise<void> {
   const prev = conf.prevResult;
   if (prev === undefined) throw new CniError(CniCode.INVALID_CONFIG, 'invalid network config: CHECK needs prevResult (the result of the ADD being checked)');
   const attachment = { containerId: env.containerId, ifname: env.ifname };
@@ -37,7 +36,7 @@ export async function cmdCheck(env: CniEnv, conf: NetConf, agent: AgentPort, ip:
   if (podIface === undefined) problems.push(`prevResult lists no container interface ${env.ifname}`);
   const addresses = prev.ips.filter((ip) => ip.interface === podIndex).map((ip) => ip.address);
 
-  const host = await hostLink(ip, names.hostIfname);
+  const host = await hostLink(names.hostIfname);
   if (host === undefined) problems.push(`host veth ${names.hostIfname} is missing`);
   else {
     if (host.alias !== vethAlias(attachment)) problems.push(`host interface ${names.hostIfname} is not this attachment's veth (alias ${JSON.stringify(host.alias ?? '')})`);
@@ -48,7 +47,7 @@ export async function cmdCheck(env: CniEnv, conf: NetConf, agent: AgentPort, ip:
 
   if (!existsSync(env.netns)) problems.push(`netns ${env.netns} does not exist`);
   else {
-    const pod = await inspectPod(ip, env.netns, env.ifname);
+    const pod = await inspectPod(env.netns, env.ifname);
     if (!pod.exists) problems.push(`interface ${env.ifname} is missing in ${env.netns}`);
     else {
       if (pod.kind !== 'veth') problems.push(`${env.ifname} is a ${pod.kind ?? 'unknown'} link, not a veth`);

@@ -16,7 +16,9 @@
  * attaches the pinned programs by fd — the object is loaded (verifier) only
  * by the first ADD of a build on a node. The entry is written before the
  * attach, so the programs never see the interface unknown once the pod is
- * up; DEL deletes it after the veth (and with it the filters) is gone.
+ * up; DEL deletes it after the veth (and with it the filters) is gone,
+ * through releaseLxcInterfaces (src/datapath/lxc-shared.ts), the one path
+ * that deletes sl_lxc_v1 entries.
  */
 import { CniCode, CniError } from './errors.js';
 
@@ -89,19 +91,14 @@ export async function prepareDatapath(pinRoot: string, objectPath: string | unde
 }
 
 /**
- * Deletes the interface's sl_lxc_v1 entry (after its veth is gone); false
- * when there was none. Ifindexes are allocated cyclically, so a gone veth's
- * index is not handed to the next one at once.
+ * Deletes the interface's sl_lxc_v1 entry (after its veth is gone) through
+ * the map's one deletion path (releaseLxcInterfaces); false when there was
+ * none. Ifindexes are allocated cyclically, so a gone veth's index is not
+ * handed to the next one at once.
  */
 export async function releaseInterface(pinRoot: string, ifindex: number): Promise<boolean> {
-  const { openPinnedLxcInterfaces } = await import('../datapath/lxc-shared.js');
-  const ifaces = openPinnedLxcInterfaces(pinRoot);
-  if (ifaces === undefined) return false;
-  try {
-    return ifaces.map.delete(ifindex);
-  } finally {
-    ifaces.close();
-  }
+  const { releaseLxcInterfaces } = await import('../datapath/lxc-shared.js');
+  return releaseLxcInterfaces(pinRoot, [{ ifindex }]).length > 0;
 }
 
 export interface HostDatapathView {
@@ -137,22 +134,21 @@ export async function inspectDatapath(pinRoot: string, hostIfindex: number): Pro
  * The entries are read before liveIfindexes() lists the links: an ADD running
  * meanwhile creates its veth before it writes its entry, so an entry in the
  * snapshot belongs to a veth the later listing sees (or to one already gone),
- * and an entry written after the snapshot is not judged at all.
+ * and an entry written after the snapshot is not judged at all. An entry is
+ * deleted only while it still names the endpoint the snapshot saw.
  */
 export async function collectInterfaces(pinRoot: string, liveIfindexes: () => Promise<ReadonlySet<number>>, objectPath: string | undefined): Promise<number[]> {
-  const { openPinnedLxcInterfaces, removeStaleSharedLxc, sharedLxcDir } = await import('../datapath/lxc-shared.js');
+  const { openPinnedLxcInterfaces, releaseLxcInterfaces, removeStaleSharedLxc, sharedLxcDir } = await import('../datapath/lxc-shared.js');
   const ifaces = openPinnedLxcInterfaces(pinRoot);
   if (ifaces === undefined) return [];
-  const removed: number[] = [];
+  let snapshot: { ifindex: number; endpointId: number }[];
   try {
-    const snapshot = [...ifaces.map.entries()].map(([ifindex]) => ifindex);
-    const live = await liveIfindexes();
-    for (const ifindex of snapshot) {
-      if (!live.has(ifindex) && ifaces.map.delete(ifindex)) removed.push(ifindex);
-    }
+    snapshot = [...ifaces.map.entries()].map(([ifindex, e]) => ({ ifindex, endpointId: e.endpointId }));
   } finally {
     ifaces.close();
   }
+  const live = await liveIfindexes();
+  const removed = releaseLxcInterfaces(pinRoot, snapshot.filter((e) => !live.has(e.ifindex)));
   removeStaleSharedLxc(pinRoot, sharedLxcDir(pinRoot, objectPath));
   return removed;
 }

@@ -13,7 +13,7 @@
  * hold the endpoint either (ADD registers only after allocating, DEL
  * releases only after unregistering), and DEL succeeds.
  */
-import type { AgentPort } from './agent.js';
+import type { CniAgent } from './agent.js';
 import type { Attachment, NetConf } from './config.js';
 import { releaseInterface } from './datapath.js';
 import type { CniEnv } from './env.js';
@@ -21,17 +21,16 @@ import { CniCode, CniError } from './errors.js';
 import { IpamStore, ownerOf } from './ipam.js';
 import { attachmentNames } from './names.js';
 import { mark } from './timing.js';
-import type { IpBatch } from './iproute.js';
 import { deleteVeth } from './wiring.js';
 
-export async function cmdDel(env: CniEnv, conf: NetConf, agent: AgentPort, ip: IpBatch): Promise<void> {
+export async function cmdDel(env: CniEnv, conf: NetConf, agent: CniAgent): Promise<void> {
   const attachment = { containerId: env.containerId, ifname: env.ifname };
-  await removeAttachment(ip, attachment, IpamStore.forNetwork(conf.ipam.dataDir, conf.name), agent, conf);
+  await removeAttachment(attachment, IpamStore.forNetwork(conf.ipam.dataDir, conf.name), agent, conf);
 }
 
 /** Shared by DEL and GC. */
-export async function removeAttachment(ip: IpBatch, a: Attachment, store: IpamStore, agent: AgentPort, conf: NetConf): Promise<void> {
-  const veth = await deleteVeth(ip, attachmentNames(a).hostIfname, a);
+export async function removeAttachment(a: Attachment, store: IpamStore, agent: CniAgent, conf: NetConf): Promise<void> {
+  const veth = await deleteVeth(attachmentNames(a).hostIfname, a);
   mark('veth');
   // Detached (the filters went with the veth): now its entry. A veth that was
   // already gone leaves its entry to GC, which sees every interface.

@@ -11,7 +11,7 @@
  * every runtime that adds keys of its own does. Every error names the
  * variable, so whoever wired the runtime can fix it in one round.
  */
-import { checkContainerId, checkIfname } from '../agent/endpoints/types.js';
+import { checkContainerId, checkIfname } from '../endpoint/contract.js';
 import { checkDnsLabel, checkDnsSubdomain } from '../policy/names.js';
 import { CniCode, CniError } from './errors.js';
 import { CRASH_ENV } from './hooks.js';

@@ -56,6 +56,3 @@ export class CniError extends Error {
     super(message, options);
   }
 }
-
-// Shared with the agent: a dependency-free module.
-export { asError, errnoCode } from '../agent/errors.js';

@@ -13,15 +13,14 @@
  * interfaces that are no longer one of our host veths (a DEL that found the
  * veth already gone, a crash) and the pinned programs of older lxc.o builds.
  */
-import type { AgentPort } from './agent.js';
+import type { CniAgent } from './agent.js';
 import type { NetConf } from './config.js';
 import { collectInterfaces } from './datapath.js';
 import { removeAttachment } from './del.js';
 import { listHostLinks, ourVethIfindexes } from './host-links.js';
 import { IpamStore, ownerOf, parseOwner } from './ipam.js';
-import type { IpBatch } from './iproute.js';
 
-export async function cmdGc(conf: NetConf, agent: AgentPort, ip: IpBatch): Promise<string[]> {
+export async function cmdGc(conf: NetConf, agent: CniAgent): Promise<string[]> {
   const keep = new Set((conf.validAttachments ?? []).map(ownerOf));
   const store = IpamStore.forNetwork(conf.ipam.dataDir, conf.name);
   const stale = [...new Set(store.list().map((x) => x.owner))].filter((o) => !keep.has(o));
@@ -29,9 +28,9 @@ export async function cmdGc(conf: NetConf, agent: AgentPort, ip: IpBatch): Promi
   for (const owner of stale) {
     const a = parseOwner(owner);
     if (a === undefined) continue; // not an attachment key: not ours to judge
-    await removeAttachment(ip, a, store, agent, conf);
+    await removeAttachment(a, store, agent, conf);
     removed.push(owner);
   }
-  if (conf.datapath === 'bpf') await collectInterfaces(conf.pinRoot, async () => ourVethIfindexes(await listHostLinks(ip)), conf.bpfObject);
+  if (conf.datapath === 'bpf') await collectInterfaces(conf.pinRoot, async () => ourVethIfindexes(await listHostLinks()), conf.bpfObject);
   return removed;
 }

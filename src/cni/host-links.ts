@@ -3,64 +3,37 @@
  * attachment still exists without state of its own: the CNI's GC (which
  * sl_lxc_v1 entries still have their veth) and the agent's endpoint sweep
  * (which registered endpoints lost their veth). One RTM_GETLINK dump from the
- * addon (rtnl.ts), or with SLUICE_CNI_NETLINK=0 one `ip -j -d link show`, in
- * our own namespace or, for an agent that runs elsewhere, in the node's
- * namespace given by path (an addon thread of its own or an nsenter child;
- * this process's threads that run JS never change namespace).
+ * addon (rtnl.ts), in our own namespace or, for an agent that runs
+ * elsewhere, in the node's namespace given by path (read on an addon thread
+ * that enters it; the threads that run JS never change namespace).
  */
-import { CniCode, CniError } from './errors.js';
-import { spawnSync } from 'node:child_process';
-import { parseJsonOutputs, type IpBatch } from './iproute.js';
-import { VETH_ALIAS_PREFIX, vethAlias } from './wiring.js';
+import type { NativeAddon } from '../datapath/addon.js';
 import type { Attachment } from './config.js';
-
-export interface LinkSummary {
-  readonly ifindex: number;
-  readonly ifname: string;
-  readonly alias: string | undefined;
-}
+import { CniCode, CniError } from './errors.js';
+import { VETH_ALIAS_PREFIX, vethAlias } from './names.js';
+import { linkListerSync, netlinkOps, type LinkSummary } from './rtnl.js';
 
 /**
- * Every link of the namespace, through the caller's rtnetlink ops or its
- * `ip` runner (the CNI's GC, which may run inside the agent: never a
- * synchronous child there). Throws when the listing fails or comes back
- * without even `lo`: an empty answer must never read as "every veth is gone".
+ * Every link of the namespace (the CNI's GC, which may run inside the agent:
+ * the dump runs on an addon thread). Throws when the listing fails or comes
+ * back without even `lo`: an empty answer must never read as "every veth is
+ * gone".
  */
-export async function listHostLinks(ip: IpBatch, netns?: string): Promise<LinkSummary[]> {
-  if (ip.netlink !== undefined) return nonEmpty(await ip.netlink.listLinks(netns), netns);
-  return linksOf(await ip(['link show'], { json: true, details: true, ...(netns !== undefined ? { netns } : {}) }), netns);
+export async function listHostLinks(netns?: string): Promise<LinkSummary[]> {
+  return nonEmpty(await netlinkOps.listLinks(netns), netns);
 }
 
 /**
  * The same, synchronously, for the agent's periodic sweep (its callers'
- * interface is synchronous): through netlink (rtnl.ts linkListerSync) when
- * given, else one short `ip` child every sweep interval.
+ * interface is synchronous), through the addon the caller has loaded.
  */
-export function listHostLinksSync(netns?: string, netlink?: (netns?: string) => LinkSummary[]): LinkSummary[] {
-  if (netlink !== undefined) return nonEmpty(netlink(netns), netns);
-  const argv = [...(netns !== undefined ? ['nsenter', `--net=${netns}`] : []), 'ip', '-j', '-d', 'link', 'show'];
-  const [file, ...args] = argv as [string, ...string[]];
-  const r = spawnSync(file, args, { encoding: 'utf8' });
-  if (r.error !== undefined || r.status !== 0) {
-    throw new CniError(CniCode.INTERNAL, `${argv.join(' ')}: ${(r.stderr || r.error?.message || `exit ${String(r.status)}`).trim()}`);
-  }
-  return linksOf(r.stdout, netns);
-}
-
-function linksOf(stdout: string, netns: string | undefined): LinkSummary[] {
-  const raw = parseJsonOutputs(stdout)[0] ?? [];
-  const out: LinkSummary[] = [];
-  for (const r of raw) {
-    const o = (r ?? {}) as Record<string, unknown>;
-    if (typeof o['ifindex'] !== 'number' || typeof o['ifname'] !== 'string') continue;
-    out.push({ ifindex: o['ifindex'], ifname: o['ifname'], alias: typeof o['ifalias'] === 'string' ? o['ifalias'] : undefined });
-  }
-  return nonEmpty(out, netns);
+export function listHostLinksSync(a: NativeAddon, netns?: string): LinkSummary[] {
+  return nonEmpty(linkListerSync(a)(netns), netns);
 }
 
 function nonEmpty(links: LinkSummary[], netns: string | undefined): LinkSummary[] {
   if (links.length === 0) {
-    throw new CniError(CniCode.INTERNAL, `link show${netns !== undefined ? ` in ${netns}` : ''} listed no link at all (not even lo)`);
+    throw new CniError(CniCode.INTERNAL, `link dump${netns !== undefined ? ` in ${netns}` : ''} listed no link at all (not even lo)`);
   }
   return links;
 }

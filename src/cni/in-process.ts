@@ -2,14 +2,17 @@
  * The agent's side of the sluice-cni front end (native/cni-shim): one CNI
  * invocation the shim forwarded — its CNI_* environment, its stdin and the
  * identity of its network and mount namespaces — run through the same
- * plugin code as the Node binary (plugin.ts), inside the warm agent.
+ * plugin code as the Node binary (plugin.ts), inside the warm agent. The
+ * plugin reaches the agent through the EndpointPort the agent hands in (its
+ * endpoint service, called directly), not through the agent's own socket.
  *
  * The answer is either the plugin's outcome (stdout, stderr, exit code, to
- * be written back verbatim) or a fallback, decided before any work starts:
+ * be written back verbatim) or a fallback, decided before any work starts
+ * (CniFallbackReason in src/endpoint/contract.ts):
  *   not-here  the shim runs in another network or mount namespace: host veths,
- *             CNI_NETNS paths and `ip` would act on the wrong node
+ *             CNI_NETNS paths and the pin root would be the wrong node's
  *   not-mine  the config names another agent socket, or cannot be read (the
- *             Node plugin reports that exactly as it always did)
+ *             Node plugin reports that itself)
  *   not-in-process  VERSION, or a request without a CNI command
  * On a fallback the shim execs the Node plugin, so the two never both run.
  *
@@ -17,29 +20,17 @@
  * plugin shares with other invocations — in this process or Node plugin
  * processes at the same time — is guarded by file-system atomicity
  * (IPAM: symlink(2) EEXIST; pinned programs: rename), never by a lock held
- * across an await; `ip` runs as async children, started by the agent's
- * command helper (exec-runner.ts) so the agent never forks per pod.
+ * across an await; rtnetlink requests run on addon threads of their own.
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { spawnCommand, type CommandRunner } from './command.js';
+import type { CniExecAnswer, CniExecStats, CniFallbackReason, EndpointPort } from '../endpoint/contract.js';
 import { DEFAULT_AGENT_SOCKET } from './config.js';
-import { invoke, type Outcome } from './plugin.js';
-
-export type FallbackReason = 'not-here' | 'not-mine' | 'not-in-process';
-
-export type InProcessAnswer =
-  | { readonly kind: 'done'; readonly outcome: Outcome }
-  | { readonly kind: 'fallback'; readonly reason: FallbackReason; readonly detail: string };
+import { invoke } from './plugin.js';
 
 export interface NamespaceIds {
   readonly net: string;
   readonly mnt: string;
-}
-
-export interface InProcessStats {
-  readonly done: number;
-  readonly fallback: Readonly<Record<FallbackReason, number>>;
 }
 
 const RUN_IN_PROCESS = new Set(['ADD', 'DEL', 'CHECK', 'STATUS', 'GC']);
@@ -53,25 +44,34 @@ export function ownNamespaces(): NamespaceIds {
   return { net: id('net'), mnt: id('mnt') };
 }
 
+export interface InProcessCniOptions {
+  /** The endpoint socket this agent serves: a config naming another one is not this agent's. */
+  readonly socketPath: string;
+  /** The agent's endpoint service: the plugin's calls to the agent. */
+  readonly endpoints: EndpointPort;
+  /** The agent's own namespaces; default: read once from /proc. */
+  readonly namespaces?: NamespaceIds;
+}
+
 export class InProcessCni {
   private done = 0;
-  private readonly fallbacks: Record<FallbackReason, number> = { 'not-here': 0, 'not-mine': 0, 'not-in-process': 0 };
+  private readonly fallbacks: Record<CniFallbackReason, number> = { 'not-here': 0, 'not-mine': 0, 'not-in-process': 0 };
   private readonly socket: string;
+  private readonly namespaces: NamespaceIds;
+  private readonly endpoints: EndpointPort;
 
-  /**
-   * socketPath: the endpoint socket this agent serves; namespaces: its own (default: read once from
-   * /proc); run: how the plugin's `ip` children start (the agent passes its command helper, exec-runner.ts).
-   */
-  constructor(socketPath: string, private readonly namespaces: NamespaceIds = ownNamespaces(), private readonly run: CommandRunner = spawnCommand) {
-    this.socket = resolve(socketPath);
+  constructor(options: InProcessCniOptions) {
+    this.socket = resolve(options.socketPath);
+    this.namespaces = options.namespaces ?? ownNamespaces();
+    this.endpoints = options.endpoints;
   }
 
-  stats(): InProcessStats {
+  stats(): CniExecStats {
     return { done: this.done, fallback: { ...this.fallbacks } };
   }
 
   /** One forwarded invocation (the request body, unvalidated). */
-  async exec(body: unknown): Promise<InProcessAnswer> {
+  async exec(body: unknown): Promise<CniExecAnswer> {
     const req = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     const env = stringRecord(req['env']);
     const ns = stringRecord(req['namespaces']);
@@ -85,12 +85,12 @@ export class InProcessCni {
     if (socket !== this.socket) return this.fallback('not-mine', `config agentSocket ${socket ?? '(unreadable)'}, this agent serves ${this.socket}`);
     // Only CNI_* reaches the plugin: no test hook or timing switch of the shim's caller applies here.
     const cniEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('CNI_')));
-    const outcome = await invoke(cniEnv, stdin, this.run);
+    const outcome = await invoke(cniEnv, stdin, () => this.endpoints);
     this.done++;
     return { kind: 'done', outcome };
   }
 
-  private fallback(reason: FallbackReason, detail: string): InProcessAnswer {
+  private fallback(reason: CniFallbackReason, detail: string): CniExecAnswer {
     this.fallbacks[reason]++;
     return { kind: 'fallback', reason, detail };
   }

@@ -165,7 +165,7 @@ function install(o: InstallOptions): void {
     writeAtomic(pluginPath, readFileSync(SHIM), 0o755);
     process.stdout.write(`installed ${pluginPath} (front end; falls back to ${NODE_PLUGIN})\n`);
   } else if (existsSync(join(o.binDir, NODE_PLUGIN)) && isOurWrapper(join(o.binDir, NODE_PLUGIN))) {
-    rmSync(join(o.binDir, NODE_PLUGIN)); // a shim install before: nothing execs it now
+    rmSync(join(o.binDir, NODE_PLUGIN)); // left by a shim install: without the shim nothing execs it
   }
   const version = chainVersion(o.binDir, o.chain);
   const conflist = {

@@ -20,7 +20,8 @@ import { mkdirSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSy
 import { join } from 'node:path';
 import { formatCidr, formatIp, parseIp, type Cidr, type IpAddress } from '../policy/cidr.js';
 import type { Attachment } from './config.js';
-import { CniCode, CniError, errnoCode } from './errors.js';
+import { errnoCode } from '../common/errors.js';
+import { CniCode, CniError } from './errors.js';
 
 export interface Allocation {
   readonly ip: string;

@@ -7,6 +7,7 @@
  * installer and the BPF addon load on demand.
  */
 import { readFileSync } from 'node:fs';
+import { EndpointClient } from '../endpoint/client.js';
 import { invoke } from './plugin.js';
 import { mark, startTiming, timingLine } from './timing.js';
 
@@ -24,7 +25,7 @@ async function main(): Promise<number> {
   } catch {
     // No stdin (closed): VERSION needs none; the others report a decode error.
   }
-  const out = await invoke(process.env, stdin);
+  const out = await invoke(process.env, stdin, (conf) => new EndpointClient(conf.agentSocket, { timeoutMs: conf.timeoutMs }));
   process.stdout.write(out.stdout);
   if (out.stderr !== '') process.stderr.write(out.stderr);
   mark('done');

@@ -5,6 +5,9 @@
  *
  *   host veth  "lxc" + 11 hex digits of sha256(containerId/ifname)  (14 ≤ 15 bytes)
  *   MACs       locally administered unicast, from the same hash
+ *   alias      "sluice " + the full hash, on the host veth: marks it as this
+ *              attachment's, so a rerun ADD, DEL, GC or the agent's sweep
+ *              never takes another's veth for its own
  *
  * 44 bits of hash: two attachments on one node collide with probability
  * ~n²/2⁴⁵ (5e-8 for 1,000 pods); ADD then fails with "file exists", never
@@ -24,13 +27,24 @@ export interface AttachmentNames {
   readonly podMac: string;
 }
 
+export const VETH_ALIAS_PREFIX = 'sluice ';
+
+/** The alias that marks a host veth as this attachment's. */
+export function vethAlias(a: Attachment): string {
+  return `${VETH_ALIAS_PREFIX}${attachmentHash(a).toString('hex')}`;
+}
+
 export function attachmentNames(a: Attachment): AttachmentNames {
-  const h = createHash('sha256').update(`${a.containerId}/${a.ifname}`).digest();
+  const h = attachmentHash(a);
   return {
     hostIfname: `${HOST_VETH_PREFIX}${h.toString('hex').slice(0, 11)}`,
     hostMac: mac(0x06, h.subarray(8, 13)),
     podMac: mac(0x02, h.subarray(16, 21)),
   };
+}
+
+function attachmentHash(a: Attachment): Buffer {
+  return createHash('sha256').update(`${a.containerId}/${a.ifname}`).digest();
 }
 
 function mac(first: number, rest: Buffer): string {

@@ -3,32 +3,31 @@
  * out. Errors become the spec's error object ({cniVersion, code, msg,
  * details}) on stdout with exit 1 — libcni's invoke parses stdout, not
  * stderr — and a one-line copy on stderr for the runtime's log.
+ *
+ * The agent is reached through the EndpointPort the caller connects for the
+ * config: the HTTP client on conf.agentSocket in the Node plugin (main.ts),
+ * the agent's own endpoint service when the agent runs the plugin
+ * (in-process.ts).
  */
-import { AgentPort } from './agent.js';
+import type { CniOutcome, EndpointPort } from '../endpoint/contract.js';
+import { CniAgent } from './agent.js';
 import { cmdAdd } from './add.js';
 import { cmdCheck } from './check.js';
-import { spawnCommand, type CommandRunner } from './command.js';
 import { decodeConfig, parseConfig, type NetConf } from './config.js';
 import { cmdDel } from './del.js';
 import { readCommand, readEnv, type CniCommand } from './env.js';
 import { CniCode, CniError } from './errors.js';
 import { cmdGc } from './gc.js';
-import { ipBatchWith } from './iproute.js';
 import { encodeResult } from './result.js';
-import { netlinkEnabled, netlinkOps } from './rtnl.js';
 import { cmdStatus } from './status.js';
 import { CURRENT_VERSION, isSupported, requireVersionFor, VERSION_ANSWER } from './version.js';
 
-export interface Outcome {
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly exitCode: number;
-}
-
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** run: how `ip` children are started (the Node plugin spawns them; the agent passes its command helper). */
-export async function invoke(env: Env, stdin: string, run: CommandRunner = spawnCommand): Promise<Outcome> {
+/** How the plugin reaches the agent the config names. */
+export type ConnectAgent = (conf: NetConf) => EndpointPort;
+
+export async function invoke(env: Env, stdin: string, connect: ConnectAgent): Promise<CniOutcome> {
   let version: string = CURRENT_VERSION;
   try {
     const command = readCommand(env);
@@ -41,22 +40,21 @@ export async function invoke(env: Env, stdin: string, run: CommandRunner = spawn
     if (typeof raw['cniVersion'] === 'string' && isSupported(raw['cniVersion'])) version = raw['cniVersion'];
     const conf = parseConfig(raw);
     minimumVersion(command, conf);
-    const agent = new AgentPort(conf.agentSocket, conf.timeoutMs);
-    const ip = netlinkEnabled(env) ? Object.assign(ipBatchWith(run), { netlink: netlinkOps }) : ipBatchWith(run);
+    const agent = new CniAgent(connect(conf), conf.agentSocket);
     switch (command) {
       case 'ADD':
-        return ok(`${JSON.stringify(encodeResult(await cmdAdd(cniEnv, conf, agent, ip), conf.cniVersion))}\n`);
+        return ok(`${JSON.stringify(encodeResult(await cmdAdd(cniEnv, conf, agent), conf.cniVersion))}\n`);
       case 'DEL':
-        await cmdDel(cniEnv, conf, agent, ip);
+        await cmdDel(cniEnv, conf, agent);
         return ok('');
       case 'CHECK':
-        await cmdCheck(cniEnv, conf, agent, ip);
+        await cmdCheck(cniEnv, conf, agent);
         return ok('');
       case 'STATUS':
         await cmdStatus(conf, agent);
         return ok('');
       case 'GC':
-        await cmdGc(conf, agent, ip);
+        await cmdGc(conf, agent);
         return ok('');
     }
   } catch (e) {
@@ -72,6 +70,6 @@ function minimumVersion(command: CniCommand, conf: NetConf): void {
   if (command === 'STATUS' || command === 'GC') requireVersionFor(command, conf.cniVersion, '1.1.0');
 }
 
-function ok(stdout: string): Outcome {
+function ok(stdout: string): CniOutcome {
   return { stdout, stderr: '', exitCode: 0 };
 }

@@ -5,11 +5,11 @@
  * the Node are skipped until the datapath carries IPv6.
  */
 import type { Cidr } from '../policy/cidr.js';
-import type { AgentPort } from './agent.js';
+import type { CniAgent } from './agent.js';
 import { parsePodCidrs, type NetConf } from './config.js';
 import { CniCode, CniError } from './errors.js';
 
-export async function resolvePodCidrs(conf: NetConf, agent: AgentPort): Promise<Cidr[]> {
+export async function resolvePodCidrs(conf: NetConf, agent: CniAgent): Promise<Cidr[]> {
   if (conf.ipam.podCIDRs.length > 0) return [...conf.ipam.podCIDRs];
   const node = await agent.node();
   if (!node.known) {

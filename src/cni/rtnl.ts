@@ -1,22 +1,50 @@
 /**
- * The veth plumbing as rtnetlink requests from the native addon
- * (native/src/rtnl.cc) instead of `ip -batch` children: the same steps in the
- * same order, each acked before the next; and the reads of CHECK and GC (the
- * pod end's link, addresses and routes; every host link) as dumps with the
- * same answers as the `ip` path's. Selected per invocation
- * (SLUICE_CNI_NETLINK=0 keeps the `ip` path); the addon is loaded on first use.
+ * Links as the CNI sees them, through rtnetlink from the native addon
+ * (native/src/rtnl.cc), loaded on first use: the veth plumbing of ADD (each
+ * request acked before the next), the deletes of DEL, and the reads of
+ * CHECK and GC (the pod end's link, addresses and routes; every host link).
+ * No `ip` process runs. Creates, deletes and dumps, which block for RCU
+ * grace periods or many datagrams, run on threads of their own
+ * (native/src/own_thread.h), not on libuv's pool; configuring the pod end and
+ * looking up one link are short and run on the calling thread (which enters
+ * the pod's netns and is back in its own before any JS runs).
  *
- * Errors keep the `ip` path's shape: they name the step (as its `ip` line)
- * and carry the errno text, and says() answers the same questions
- * ("File exists") that wiring.ts asks of an IpCommandError.
+ * Errors are RtnlError: the step that failed and the errno text, which
+ * says() matches ("File exists").
  */
 import type { NativeAddon, NativeLink, NativePodRequest, NativePodView, NativeVethRequest } from '../datapath/addon.js';
-import type { LinkSummary } from './host-links.js';
-import type { HostLink, PodView } from './wiring.js';
 import { CniCode, CniError } from './errors.js';
 
 export type VethRequest = NativeVethRequest;
 export type PodRequest = NativePodRequest;
+
+/** A host link as ADD, CHECK and DEL need it. */
+export interface HostLink {
+  readonly ifindex: number;
+  readonly mac: string;
+  readonly mtu: number;
+  readonly up: boolean;
+  readonly alias: string | undefined;
+  readonly kind: string | undefined;
+}
+
+/** One entry of a link listing (GC, the agent's endpoint sweep). */
+export interface LinkSummary {
+  readonly ifindex: number;
+  readonly ifname: string;
+  readonly alias: string | undefined;
+}
+
+/** The pod end as CHECK sees it; routes: IPv4, main table, through the interface ("default" or a CIDR, a /32 without its length). */
+export interface PodView {
+  readonly exists: boolean;
+  readonly mac?: string;
+  readonly mtu?: number;
+  readonly up?: boolean;
+  readonly kind?: string;
+  readonly addresses: readonly string[];
+  readonly routes: readonly { dst: string; gateway?: string }[];
+}
 
 export interface NetlinkOps {
   createVeth(r: VethRequest): Promise<HostLink>;
@@ -99,9 +127,4 @@ export function linkListerSync(a: NativeAddon): (netns?: string) => LinkSummary[
       throw rtnlError(e);
     }
   };
-}
-
-/** The netlink path unless SLUICE_CNI_NETLINK=0 (in the invocation's env or ours). */
-export function netlinkEnabled(env: Readonly<Record<string, string | undefined>>): boolean {
-  return (env['SLUICE_CNI_NETLINK'] ?? process.env['SLUICE_CNI_NETLINK']) !== '0';
 }

@@ -7,12 +7,12 @@
  *       closed until the maps take the change).
  * Success prints nothing.
  */
-import type { AgentPort } from './agent.js';
+import type { CniAgent } from './agent.js';
 import type { NetConf } from './config.js';
 import { CniCode, CniError } from './errors.js';
 import { resolvePodCidrs } from './pod-cidr.js';
 
-export async function cmdStatus(conf: NetConf, agent: AgentPort): Promise<void> {
+export async function cmdStatus(conf: NetConf, agent: CniAgent): Promise<void> {
   let report;
   try {
     report = await agent.status();

@@ -188,3 +188,34 @@ export function openPinnedLxcInterfaces(pinRoot: string): PinnedLxcInterfaces | 
     throw e;
   }
 }
+
+/** One sl_lxc_v1 entry to delete. */
+export interface LxcEntryRelease {
+  readonly ifindex: number;
+  /** Delete only while the entry still names this endpoint id (undefined: whatever it names). */
+  readonly endpointId?: number;
+}
+
+/**
+ * Deletes sl_lxc_v1 entries: the one place that removes any (CNI DEL and a
+ * failed ADD after their veth is gone, CNI GC, the agent's endpoint sweep).
+ * Each entry goes only if it is there and, when endpointId is given, still
+ * names that endpoint: an interface re-registered meanwhile keeps its new
+ * entry. Returns the ifindexes whose entries were removed; none when the map
+ * was never pinned under pinRoot (no shared load there yet).
+ */
+export function releaseLxcInterfaces(pinRoot: string, entries: readonly LxcEntryRelease[]): number[] {
+  if (entries.length === 0) return [];
+  const ifaces = openPinnedLxcInterfaces(pinRoot);
+  if (ifaces === undefined) return [];
+  const removed: number[] = [];
+  try {
+    for (const e of entries) {
+      if (e.endpointId !== undefined && ifaces.map.lookup(e.ifindex)?.endpointId !== e.endpointId) continue;
+      if (ifaces.map.delete(e.ifindex)) removed.push(e.ifindex);
+    }
+  } finally {
+    ifaces.close();
+  }
+  return removed;
+}

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from '../../src/agent/agent.js';
 import { DEFAULT_CONFIG, type AgentConfig } from '../../src/agent/config.js';
-import { EndpointClient } from '../../src/agent/endpoints/client.js';
+import { EndpointClient } from '../../src/endpoint/client.js';
 import { ClientNodeTransport } from '../../src/agent/k8s/client-transport.js';
 import { loadKubeConfig } from '../../src/agent/k8s/kubeconfig.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
@@ -128,12 +128,12 @@ test('an endpoint ADD answers once its pod is in the maps, with the registered I
     w.api.put(PATHS.pods, pod('shop', 'new', { node: 'node-a' })); // no IP yet: the kubelet has not reported it
     await w.start();
     const client = new EndpointClient(w.config.endpointSocket);
-    const { endpoint: e, created } = await client.add(endpoint);
+    const { endpoint: e, created } = await client.register(endpoint);
     assert.equal(created, true);
     // By the time the ADD answered, the maps already held the endpoint and its pod's address.
     assert.equal(w.writer.maps.get(`endpoint/${e.endpointId}`), 'shop/new');
     assert.equal(w.writer.maps.get('shop/new'), '10.9.0.7');
-    await client.delete('ctr-new', 'eth0');
+    await client.unregister('ctr-new', 'eth0');
     await until('the endpoint gone from the maps', () => !w.writer.maps.has(`endpoint/${e.endpointId}`));
   });
 });
@@ -164,7 +164,7 @@ test('a restarted agent keeps its endpoints and, with nothing changed, writes no
     seed(w.api);
     w.api.put(PATHS.pods, pod('shop', 'new', { node: 'node-a', ip: '10.9.0.7' }));
     const first = await w.start();
-    const { endpoint: e } = await new EndpointClient(w.config.endpointSocket).add(endpoint);
+    const { endpoint: e } = await new EndpointClient(w.config.endpointSocket).register(endpoint);
     const before = w.writer.applied.length;
     await first.agent.stop();
 

@@ -16,7 +16,7 @@ import { ControlPlane } from '../../src/lab/controlplane/controlplane.js';
 import { httpGet } from '../../src/lab/controlplane/readiness.js';
 import { Agent } from '../../src/agent/agent.js';
 import { DEFAULT_CONFIG, type AgentConfig } from '../../src/agent/config.js';
-import { EndpointClient } from '../../src/agent/endpoints/client.js';
+import { EndpointClient } from '../../src/endpoint/client.js';
 import { ClientNodeTransport } from '../../src/agent/k8s/client-transport.js';
 import { loadKubeConfig } from '../../src/agent/k8s/kubeconfig.js';
 import { FakeDatapath } from './helpers/fake-datapath.js';
@@ -183,7 +183,7 @@ spec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: http}]}
     await kubectl(['apply', '-f', '-'], podYaml('fresh', 'node-a'));
     await until('the pod in the cache', () => running().informers.pods.store.get(`${NS}/fresh`));
     const client = new EndpointClient(config.endpointSocket);
-    const { endpoint } = await client.add({
+    const { endpoint } = await client.register({
       containerId: 'abc', ifname: 'eth0', netns: '/var/run/netns/fresh', podNamespace: NS, podName: 'fresh',
       ip: '10.244.1.11', hostIfname: 'lxcfresh', hostIfindex: 7001,
     });

@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EndpointClient } from '../../src/agent/endpoints/client.js';
+import { EndpointClient } from '../../src/endpoint/client.js';
 import { BPFFS_MOUNT, ensureBpffsMounted, removePinDir } from '../../src/datapath/bpffs.js';
 import { SluiceEndpointFlags } from '../../src/datapath/generated/abi.js';
 import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
@@ -87,7 +87,7 @@ test('--datapath bpf: kubectl apply/delete of a default-deny policy reaches the 
     await until('ready', async () => (await httpGet({ url: `http://127.0.0.1:${port}/readyz` })).status === 200, 20_000);
 
     // POST answers once the endpoint's policy is in the maps.
-    const { endpoint } = await new EndpointClient(socket).add({
+    const { endpoint } = await new EndpointClient(socket).register({
       containerId: 'web1', ifname: 'eth0', netns: '/var/run/netns/web1', podNamespace: NS, podName: 'web',
       ip: '10.244.1.10', hostIfname: 'lxcweb1', hostIfindex: 4242,
     });

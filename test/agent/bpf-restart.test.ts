@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPILE_SEED_FILE, decodeSeed } from '../../src/agent/datapath/seed-file.js';
-import { EndpointClient } from '../../src/agent/endpoints/client.js';
+import { EndpointClient } from '../../src/endpoint/client.js';
 import type { RawMap } from '../../src/datapath/api.js';
 import { BPFFS_MOUNT, ensureBpffsMounted, removePinDir } from '../../src/datapath/bpffs.js';
 import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
@@ -95,7 +95,7 @@ test('a restarted agent keeps every id: first plan empty, maps byte-identical; w
     assert.equal((await agent.line('no compile seed: ids start afresh'))['identities'], 0);
     const client = new EndpointClient(socket);
     for (const [i, name] of ['web', 'client'].entries()) {
-      await client.add({
+      await client.register({
         containerId: `seed${i}`, ifname: 'eth0', netns: `/var/run/netns/sluice-ag-seed${i}`, podNamespace: NS, podName: name,
         ip: ips[name] ?? '', hostIfname: `sluice-ag-s${i}`, hostIfindex: 4300 + i,
       });

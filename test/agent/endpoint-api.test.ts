@@ -1,4 +1,4 @@
-/** The endpoint API over a real unix socket, with the client the CNI will use. */
+/** The endpoint API over a real unix socket, with the HTTP client the Node plugin uses. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { linkSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -7,18 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EndpointApiServer, type CniExecPort } from '../../src/agent/endpoints/api.js';
 import { request as httpRequest } from 'node:http';
-import { EndpointApiError, EndpointClient } from '../../src/agent/endpoints/client.js';
+import { EndpointClient } from '../../src/endpoint/client.js';
+import { EndpointError } from '../../src/endpoint/contract.js';
 import { EndpointRegistry } from '../../src/agent/endpoints/registry.js';
+import { EndpointService } from '../../src/agent/endpoints/service.js';
 import { EndpointStateFile } from '../../src/agent/endpoints/state-file.js';
-import type { EndpointSpec } from '../../src/agent/endpoints/types.js';
 import { AgentError } from '../../src/agent/errors.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
 import { captureLog } from './helpers/logs.js';
-
-const SPEC: EndpointSpec = {
-  containerId: 'c0ffee', ifname: 'eth0', netns: '/var/run/netns/pod1', podNamespace: 'default', podName: 'web',
-  ip: '10.9.0.5', hostIfname: 'lxc1', hostIfindex: 21,
-};
+import { ENDPOINT_SPEC as SPEC } from './helpers/objects.js';
 
 interface Ctx {
   dir: string;
@@ -37,17 +34,17 @@ async function withApi(fn: (c: Ctx) => Promise<void>, cni?: CniExecPort): Promis
   const registry = await EndpointRegistry.open({ store: new EndpointStateFile(join(dir, 'endpoints.json')) });
   const metrics = new AgentMetrics();
   const ctx: Ctx = { dir, socket, client: new EndpointClient(socket, { timeoutMs: 5000 }), registry, syncs: [], metrics, sync: () => Promise.resolve() };
-  const server = new EndpointApiServer({
+  const log = captureLog().log;
+  const endpoints = new EndpointService({
     registry,
-    metrics,
-    log: captureLog().log,
+    log,
     status: () => ({ ready: false, checks: [{ name: 'datapath', ok: false, detail: 'first sync not in the maps yet' }] }),
     syncEndpoints: (reason, wait) => {
       ctx.syncs.push({ reason, wait });
       return ctx.sync(wait);
     },
-    ...(cni !== undefined ? { cni } : {}),
   });
+  const server = new EndpointApiServer({ endpoints, metrics, log, ...(cni !== undefined ? { cni } : {}) });
   await server.listen(socket);
   try {
     await fn(ctx);
@@ -59,7 +56,7 @@ async function withApi(fn: (c: Ctx) => Promise<void>, cni?: CniExecPort): Promis
 
 function isApiError(code: string, status: number, field?: string, message?: RegExp): (e: unknown) => boolean {
   return (e) => {
-    if (!(e instanceof EndpointApiError)) return false;
+    if (!(e instanceof EndpointError)) return false;
     assert.equal(e.code, code, e.message);
     assert.equal(e.status, status);
     if (field !== undefined) assert.equal(e.field, field);
@@ -79,20 +76,20 @@ test('the socket is mode 0600 inside a 0700 directory', async () => {
 
 test('add → 201 after the datapath sync, repeat → 200, get, list, delete (idempotent)', async () => {
   await withApi(async (c) => {
-    const added = await c.client.add(SPEC);
+    const added = await c.client.register(SPEC);
     assert.equal(added.created, true);
     assert.equal(added.endpoint.endpointId, 1);
     assert.equal(added.endpoint.ip, '10.9.0.5');
     assert.deepEqual(c.syncs, [{ reason: 'endpoint added', wait: true }]);
-    const again = await c.client.add(SPEC);
+    const again = await c.client.register(SPEC);
     assert.equal(again.created, false);
     assert.deepEqual(again.endpoint, added.endpoint);
     assert.deepEqual(await c.client.get('c0ffee', 'eth0'), added.endpoint);
     assert.equal(await c.client.get('nope', 'eth0'), undefined);
     assert.deepEqual(await c.client.list(), [added.endpoint]);
-    assert.deepEqual(await c.client.delete('c0ffee', 'eth0'), added.endpoint);
+    assert.deepEqual(await c.client.unregister('c0ffee', 'eth0'), added.endpoint);
     assert.equal(c.syncs.at(-1)?.wait, false, 'a delete does not wait for the datapath');
-    assert.equal(await c.client.delete('c0ffee', 'eth0'), undefined, 'a second DEL succeeds');
+    assert.equal(await c.client.unregister('c0ffee', 'eth0'), undefined, 'a second DEL succeeds');
     assert.deepEqual(await c.client.list(), []);
     const text = await c.metrics.registry.metrics();
     assert.match(text, /sluice_agent_endpoint_requests_total\{op="add",status="201"\} 1/);
@@ -101,9 +98,9 @@ test('add → 201 after the datapath sync, repeat → 200, get, list, delete (id
 
 test('bad input is 400 invalid-argument naming the field, with every problem listed', async () => {
   await withApi(async (c) => {
-    await assert.rejects(c.client.add({ ...SPEC, ip: '10.9.0.300' }), isApiError('invalid-argument', 400, 'ip', /10\.9\.0\.300/));
+    await assert.rejects(c.client.register({ ...SPEC, ip: '10.9.0.300' }), isApiError('invalid-argument', 400, 'ip', /10\.9\.0\.300/));
     await assert.rejects(c.client.call('POST', '/v1/endpoints', { ...SPEC, hostIfindex: -1, podName: 'Bad' }), (e: unknown) => {
-      assert.ok(e instanceof EndpointApiError);
+      assert.ok(e instanceof EndpointError);
       assert.deepEqual(e.problems?.map((p) => p.field), ['podName', 'hostIfindex']);
       return true;
     });
@@ -121,15 +118,15 @@ test('bad input is 400 invalid-argument naming the field, with every problem lis
 
 test('an IP held by another endpoint is 409 conflict', async () => {
   await withApi(async (c) => {
-    await c.client.add(SPEC);
-    await assert.rejects(c.client.add({ ...SPEC, containerId: 'other', hostIfindex: 22 }), isApiError('conflict', 409, 'ip', /c0ffee\/eth0/));
+    await c.client.register(SPEC);
+    await assert.rejects(c.client.register({ ...SPEC, containerId: 'other', hostIfindex: 22 }), isApiError('conflict', 409, 'ip', /c0ffee\/eth0/));
   });
 });
 
 test('when the policy does not reach the maps in time: 503 unavailable, endpoint stays registered', async () => {
   await withApi(async (c) => {
     c.sync = (wait) => (wait ? Promise.reject(new AgentError('unavailable', 'not in the datapath after 10 ms: map updates failing')) : Promise.resolve());
-    await assert.rejects(c.client.add(SPEC), isApiError('unavailable', 503, undefined, /map updates failing/));
+    await assert.rejects(c.client.register(SPEC), isApiError('unavailable', 503, undefined, /map updates failing/));
     assert.notEqual(c.registry.get('c0ffee', 'eth0'), undefined, 'the CNI DEL after a failed ADD cleans it up');
   });
 });
@@ -150,11 +147,14 @@ test('no agent: the client reports unreachable (the CNI retries later)', async (
 test('a stale socket is replaced; a live one or a non-socket file is refused', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-agent-sock-'));
   const deps = async (): Promise<ConstructorParameters<typeof EndpointApiServer>[0]> => ({
-    registry: await EndpointRegistry.open({ store: new EndpointStateFile(join(dir, 'e.json')) }),
+    endpoints: new EndpointService({
+      registry: await EndpointRegistry.open({ store: new EndpointStateFile(join(dir, 'e.json')) }),
+      log: captureLog().log,
+      status: () => ({ ready: true, checks: [] }),
+      syncEndpoints: () => Promise.resolve(),
+    }),
     metrics: new AgentMetrics(),
     log: captureLog().log,
-    status: () => ({ ready: true, checks: [] }),
-    syncEndpoints: () => Promise.resolve(),
   });
   try {
     const path = join(dir, 'agent.sock');

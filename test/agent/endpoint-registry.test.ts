@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EndpointRegistry } from '../../src/agent/endpoints/registry.js';
 import { EMPTY_STATE, EndpointStateFile, type EndpointState, type EndpointStateStore } from '../../src/agent/endpoints/state-file.js';
-import type { EndpointSpec } from '../../src/agent/endpoints/types.js';
+import type { EndpointSpec } from '../../src/endpoint/contract.js';
 import { AgentError } from '../../src/agent/errors.js';
 
 function spec(n: number, patch: Partial<EndpointSpec> = {}): EndpointSpec {

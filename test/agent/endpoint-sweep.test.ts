@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { EndpointRegistry } from '../../src/agent/endpoints/registry.js';
 import { EMPTY_STATE, type EndpointState, type EndpointStateStore } from '../../src/agent/endpoints/state-file.js';
 import { EndpointSweeper, type SweepHost, type SweepStep } from '../../src/agent/endpoints/sweep.js';
-import type { EndpointRecord, EndpointSpec } from '../../src/agent/endpoints/types.js';
+import type { EndpointRecord, EndpointSpec } from '../../src/endpoint/contract.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { captureLog } from './helpers/logs.js';
 

@@ -7,7 +7,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EndpointClient } from '../../src/agent/endpoints/client.js';
+import { EndpointClient } from '../../src/endpoint/client.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { namespace, PATHS, pod } from './helpers/objects.js';
 import { until } from './helpers/wait.js';
@@ -87,7 +87,7 @@ test('runs against an API server: JSON logs, ready, endpoint socket 0600, clean 
     assert.equal(await httpStatus(port, '/healthz'), 200);
     assert.equal(statSync(socket).mode & 0o777, 0o600);
     const client = new EndpointClient(socket);
-    const { endpoint } = await client.add({
+    const { endpoint } = await client.register({
       containerId: 'c1', ifname: 'eth0', netns: '/var/run/netns/x', podNamespace: 'default', podName: 'web', ip: '10.9.0.9', hostIfname: 'lxc9', hostIfindex: 9,
     });
     assert.equal(endpoint.endpointId, 1);

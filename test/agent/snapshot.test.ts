@@ -7,7 +7,7 @@ import {
   ENDPOINT_SLICES, NAMESPACES, NETWORK_POLICIES, NODES, PODS, SERVICES, type ResourceType, type SlimObject,
 } from '../../src/agent/k8s/resources.js';
 import { buildSnapshot, type SnapshotResult } from '../../src/agent/snapshot.js';
-import type { EndpointRecord } from '../../src/agent/endpoints/types.js';
+import type { EndpointRecord } from '../../src/endpoint/contract.js';
 import { denyAll, endpointRecord, namespace, node, pod } from './helpers/objects.js';
 
 function store<T extends SlimObject>(type: ResourceType<T>, raws: unknown[]): ObjectStore<T> {

@@ -2,37 +2,51 @@
  * InProcessCni, the agent's side of the sluice-cni front end: it runs an
  * invocation only when it is this agent's (its socket), from its namespaces
  * and a CNI command other than VERSION; every other request is a counted
- * fallback, decided before any plugin code runs.
+ * fallback, decided before any plugin code runs. An invocation it runs
+ * reaches the agent through the EndpointPort it was given, never the socket.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { InProcessCni, ownNamespaces } from '../../src/cni/in-process.js';
+import { EndpointError, type EndpointPort, type ReadinessReport } from '../../src/endpoint/contract.js';
 
 const NS = { net: '4:4026531840', mnt: '4:4026531841' };
+/** Nobody serves it: an invocation that used the socket would fail as unreachable. */
+const SOCKET = '/tmp/sluice-cni-inproc-none/agent.sock';
 
 function request(socket: string, env: Record<string, string>, conf: unknown = { cniVersion: '1.1.0', name: 'n', type: 'sluice-cni', agentSocket: socket }): unknown {
   return { env, stdin: typeof conf === 'string' ? conf : JSON.stringify(conf), namespaces: NS };
 }
 
+/** An EndpointPort that answers status and node from the test and records every call. */
+function fakePort(report: ReadinessReport, calls: string[] = []): EndpointPort {
+  const unexpected = (what: string): Promise<never> => Promise.reject(new EndpointError('internal', `unexpected ${what}`));
+  return {
+    status: () => (calls.push('status'), Promise.resolve(report)),
+    node: () => (calls.push('node'), Promise.resolve({ name: 'n1', known: true, podCIDRs: ['10.9.0.0/24'] })),
+    register: () => (calls.push('register'), unexpected('register')),
+    get: () => (calls.push('get'), unexpected('get')),
+    unregister: () => (calls.push('unregister'), unexpected('unregister')),
+    list: () => (calls.push('list'), unexpected('list')),
+  };
+}
+
 test('fallbacks: VERSION, a malformed request, other namespaces, another or unreadable agentSocket', async () => {
-  const socket = '/tmp/sluice-cni-inproc-none/agent.sock';
-  const cni = new InProcessCni(socket, NS);
+  const calls: string[] = [];
+  const cni = new InProcessCni({ socketPath: SOCKET, endpoints: fakePort({ ready: true, checks: [] }, calls), namespaces: NS });
   const status = { CNI_COMMAND: 'STATUS' };
   const cases: [unknown, string][] = [
-    [request(socket, { CNI_COMMAND: 'VERSION' }), 'not-in-process'],
-    [request(socket, {}), 'not-in-process'],
+    [request(SOCKET, { CNI_COMMAND: 'VERSION' }), 'not-in-process'],
+    [request(SOCKET, {}), 'not-in-process'],
     [{ env: status, namespaces: NS }, 'not-in-process'],
     [{ env: { CNI_COMMAND: 1 }, stdin: '{}', namespaces: NS }, 'not-in-process'],
-    [{ ...(request(socket, status) as object), namespaces: { ...NS, net: '4:1' } }, 'not-here'],
-    [{ ...(request(socket, status) as object), namespaces: { ...NS, mnt: '4:1' } }, 'not-here'],
-    [request(socket, status, { cniVersion: '1.1.0', agentSocket: '/run/other.sock' }), 'not-mine'],
-    [request(socket, status, { cniVersion: '1.1.0', agentSocket: 'agent.sock' }), 'not-mine'],
-    [request(socket, status, { cniVersion: '1.1.0' }), 'not-mine'], // the default socket is not this agent's
-    [request(socket, status, '{"cniVersion": '), 'not-mine'],
-    [request(socket, status, '[]'), 'not-mine'],
+    [{ ...(request(SOCKET, status) as object), namespaces: { ...NS, net: '4:1' } }, 'not-here'],
+    [{ ...(request(SOCKET, status) as object), namespaces: { ...NS, mnt: '4:1' } }, 'not-here'],
+    [request(SOCKET, status, { cniVersion: '1.1.0', agentSocket: '/run/other.sock' }), 'not-mine'],
+    [request(SOCKET, status, { cniVersion: '1.1.0', agentSocket: 'agent.sock' }), 'not-mine'],
+    [request(SOCKET, status, { cniVersion: '1.1.0' }), 'not-mine'], // the default socket is not this agent's
+    [request(SOCKET, status, '{"cniVersion": '), 'not-mine'],
+    [request(SOCKET, status, '[]'), 'not-mine'],
   ];
   for (const [body, reason] of cases) {
     const answer = await cni.exec(body);
@@ -40,25 +54,31 @@ test('fallbacks: VERSION, a malformed request, other namespaces, another or unre
     assert.equal(answer.kind === 'fallback' ? answer.reason : '', reason, JSON.stringify(body));
   }
   assert.deepEqual(cni.stats(), { done: 0, fallback: { 'not-here': 2, 'not-mine': 5, 'not-in-process': 4 } });
+  assert.deepEqual(calls, [], 'a fallback never reaches the agent');
 });
 
-test('its own invocation runs the plugin: STATUS against an agent socket nobody serves → 50', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-cni-inproc-'));
-  try {
-    const socket = join(dir, 'agent.sock');
-    const cni = new InProcessCni(join(dir, '.', 'agent.sock'), NS); // paths compare resolved
-    const answer = await cni.exec(request(socket, { CNI_COMMAND: 'STATUS' }));
-    assert.equal(answer.kind, 'done');
-    if (answer.kind !== 'done') return;
-    assert.equal(answer.outcome.exitCode, 1);
-    const err = JSON.parse(answer.outcome.stdout) as { code: number; msg: string };
-    assert.equal(err.code, 50);
-    assert.match(err.msg, new RegExp(`not reachable at ${socket}`));
-    assert.match(answer.outcome.stderr, /^sluice-cni: error 50: /);
-    assert.deepEqual(cni.stats(), { done: 1, fallback: { 'not-here': 0, 'not-mine': 0, 'not-in-process': 0 } });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+test('its own invocation runs the plugin against the port it was given, not the socket: STATUS of a not-ready agent → 50, of a ready one → success', async () => {
+  const calls: string[] = [];
+  const notReady = new InProcessCni({
+    socketPath: '/tmp/sluice-cni-inproc-none/./agent.sock', // paths compare resolved
+    endpoints: fakePort({ ready: false, checks: [{ name: 'datapath', ok: false, detail: 'first sync not in the maps yet' }] }, calls),
+    namespaces: NS,
+  });
+  const answer = await notReady.exec(request(SOCKET, { CNI_COMMAND: 'STATUS' }));
+  assert.equal(answer.kind, 'done');
+  if (answer.kind !== 'done') return;
+  assert.equal(answer.outcome.exitCode, 1);
+  const err = JSON.parse(answer.outcome.stdout) as { code: number; msg: string };
+  assert.equal(err.code, 50);
+  assert.match(err.msg, /sluice-agent is not ready: datapath: first sync not in the maps yet/);
+  assert.match(answer.outcome.stderr, /^sluice-cni: error 50: /);
+  assert.deepEqual(notReady.stats(), { done: 1, fallback: { 'not-here': 0, 'not-mine': 0, 'not-in-process': 0 } });
+  assert.deepEqual(calls, ['status']);
+
+  const ready = new InProcessCni({ socketPath: SOCKET, endpoints: fakePort({ ready: true, checks: [] }, calls), namespaces: NS });
+  const ok = await ready.exec(request(SOCKET, { CNI_COMMAND: 'STATUS' }));
+  assert.deepEqual(ok, { kind: 'done', outcome: { stdout: '', stderr: '', exitCode: 0 } });
+  assert.deepEqual(calls, ['status', 'status', 'node'], 'STATUS asked for readiness, then the node\'s pod CIDRs');
 });
 
 test('ownNamespaces: this process\'s net and mnt namespaces as "dev:ino", stable', () => {

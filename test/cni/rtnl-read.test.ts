@@ -1,7 +1,7 @@
 /**
  * The addon's rtnetlink reads for CHECK and GC (native/src/rtnl.cc
- * rtnlPodView, rtnlLinkList, rtnlLinkListSync) against the `ip` path they
- * replace, on the same namespaces: both paths, same answers. The pod end has
+ * rtnlPodView, rtnlLinkList, rtnlLinkListSync) against `ip -j -d` output as
+ * the oracle, on the same namespaces: same answers. The pod end has
  * several addresses (a secondary, an IPv6 one) and routes that `ip route
  * show dev X` must not list (another table, multipath, blackhole, IPv6,
  * another device) beside the ones it does; the node netns has enough links
@@ -44,7 +44,7 @@ interface View {
 const ip = (...args: string[]): string => sh('ip', args);
 const ipBatch = (netns: string, lines: readonly string[]): string => sh('ip', ['-n', netns, '-batch', '-'], `${lines.join('\n')}\n`);
 
-test('CHECK\'s pod view and GC\'s link listing through netlink equal the ip path\'s, link by link and address by address', () => {
+test('CHECK\'s pod view and GC\'s link listing through netlink equal what ip -j shows, link by link and address by address', () => {
   const id = randomBytes(3).toString('hex');
   const nodeNs = `sluice-rr-${id}-node`;
   const podNs = `sluice-rr-${id}-pod`;
@@ -92,7 +92,7 @@ test('CHECK\'s pod view and GC\'s link listing through netlink equal the ip path
 
     for (const x of pairs) {
       if (x.what.includes('missing netns')) continue;
-      assert.ok(x.ip.ok, `${x.what}, ip: ${x.ip.detail ?? ''}`);
+      assert.ok(x.ip.ok, `${x.what}, ip -j: ${x.ip.detail ?? ''}`);
       assert.ok(x.netlink.ok, `${x.what}, netlink: ${x.netlink.detail ?? ''}`);
       assert.deepEqual(x.netlink.value, x.ip.value, x.what);
     }
@@ -110,7 +110,7 @@ test('CHECK\'s pod view and GC\'s link listing through netlink equal the ip path
     const ifb0 = pair('pod view of ifb0').netlink.value as View;
     assert.equal(ifb0.up, false);
     assert.equal(ifb0.kind, 'ifb');
-    assert.equal((pair('pod view of lo').netlink.value as View).kind, '', 'no link kind: "" as the ip path gives it');
+    assert.equal((pair('pod view of lo').netlink.value as View).kind, '', 'no link kind: "", as for a link ip -j shows without one');
     assert.deepEqual(pair('pod view of missing0').netlink.value, { exists: false, addresses: [], routes: [] });
     const links = pair('links of our netns').netlink.value as { ifname: string; alias?: string }[];
     assert.equal(links.length, 1 + 1 + 2 * PAIRS, 'lo, the host veth and every extra pair');
@@ -119,7 +119,7 @@ test('CHECK\'s pod view and GC\'s link listing through netlink equal the ip path
 
     for (const what of ['pod view in a missing netns', 'links of a missing netns', 'links of a missing netns, sync']) {
       const x = pair(what);
-      assert.equal(x.ip.ok, false, `${what}: the ip path fails`);
+      assert.equal(x.ip.ok, false, `${what}: ip -j fails too`);
       assert.equal(x.netlink.ok, false, `${what}: netlink fails, never an empty answer`);
       assert.equal(x.netlink.errno, 2, `${what}: ENOENT: ${JSON.stringify(x.netlink)}`);
       assert.match(x.netlink.detail ?? '', new RegExp(`sluice-rr-${id}-gone`));

@@ -1,10 +1,15 @@
 /**
- * The addon's rtnetlink create and delete run each on a thread of their own
- * (native/src/own_thread.h), not on libuv's 4-thread pool: a burst of many
- * more than 4 must all settle, each with its own result or error, and leave
- * nothing behind. Runs in a node netns of its own; nothing touches the root
- * namespace. Namespaces are sluice-rt-<id>-*, so scripts/test's leak check
- * would see one left behind.
+ * The addon's rtnetlink creates and deletes run each on a thread of their own
+ * (native/src/own_thread.h), not on libuv's 4-thread pool: with the pool at
+ * its default size, a pool job started while 24 creates (then 24 deletes)
+ * are in flight settles while nearly all of them still run (in practice
+ * before the first: ~1 ms against ≥ 5 ms) — had they been queued on the
+ * pool, it would have waited behind 21 of them, as it does behind 24 pool
+ * jobs (the control, same child, more than half). And the burst still settles
+ * job by job, each with its own result or error, and leaves nothing behind.
+ * Runs in a node netns of its own; nothing touches the root namespace.
+ * Namespaces are sluice-rt-<id>-*, so scripts/test's leak check would see
+ * one left behind.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +20,12 @@ import { fileURLToPath } from 'node:url';
 
 const BURST = join(dirname(fileURLToPath(import.meta.url)), 'helpers/rtnl-burst.js');
 const COUNT = 24;
+
+interface Timing {
+  readonly probeMs: number;
+  readonly settledBeforeProbe: number;
+  readonly lastMs: number;
+}
 
 interface Settled {
   readonly ok: boolean;
@@ -29,7 +40,7 @@ function ip(...args: string[]): string {
   return r.stdout;
 }
 
-test(`${COUNT} veth creates and deletes at once through the addon all settle, each with its own outcome, and leave no link`, () => {
+test(`${COUNT} veth creates, then ${COUNT} deletes, at once through the addon do not queue on libuv's pool; each settles with its own outcome, and no link is left`, () => {
   const id = randomBytes(3).toString('hex');
   const nodeNs = `sluice-rt-${id}-node`;
   const podNs = `sluice-rt-${id}-pod`;
@@ -37,9 +48,22 @@ test(`${COUNT} veth creates and deletes at once through the addon all settle, ea
   try {
     ip('netns', 'add', nodeNs);
     ip('netns', 'add', podNs);
-    const r = spawnSync('ip', ['netns', 'exec', nodeNs, process.execPath, BURST, `/run/netns/${podNs}`, String(COUNT), prefix], { encoding: 'utf8', timeout: 60_000 });
+    const env = { ...process.env };
+    delete env['UV_THREADPOOL_SIZE']; // the pool at its default 4 threads, which 24 queued jobs would fill
+    const r = spawnSync('ip', ['netns', 'exec', nodeNs, process.execPath, BURST, `/run/netns/${podNs}`, String(COUNT), prefix], { encoding: 'utf8', timeout: 60_000, env });
     assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { created: Settled[]; readDuringCreates: Settled; deleted: Settled[]; deletedAgain: Settled[]; badNetns: Settled };
+    const out = JSON.parse(r.stdout) as {
+      created: Settled[]; createTiming: Timing; deleted: Settled[]; deleteTiming: Timing; deletedAgain: Settled[]; badNetns: Settled; controlTiming: Timing;
+    };
+    const timings = JSON.stringify({ create: out.createTiming, delete: out.deleteTiming, control: out.controlTiming });
+
+    // The probe can see queuing: behind 24 pool jobs it waits until most have settled.
+    assert.ok(out.controlTiming.settledBeforeProbe > COUNT / 2, `the control's probe waited behind the pool jobs: ${timings}`);
+    // The addon's jobs leave the pool free: the probe settles while nearly all of them still run.
+    for (const [what, t] of [['creates', out.createTiming], ['deletes', out.deleteTiming]] as const) {
+      assert.ok(t.settledBeforeProbe <= COUNT / 4, `a pool job during ${COUNT} ${what} did not queue behind them: ${timings}`);
+      assert.ok(t.probeMs < t.lastMs, `the pool job during the ${what} did not wait for the burst: ${timings}`);
+    }
 
     assert.equal(out.created.length, COUNT);
     out.created.forEach((c, i) => {
@@ -50,7 +74,6 @@ test(`${COUNT} veth creates and deletes at once through the addon all settle, ea
       assert.equal(link.mtu, 1400);
     });
     assert.equal(new Set(out.created.map((c) => (c.value as { ifindex: number }).ifindex)).size, COUNT, 'distinct links');
-    assert.deepEqual(out.readDuringCreates, { ok: true, value: true });
     assert.deepEqual(out.deleted, Array.from({ length: COUNT }, () => ({ ok: true, value: true })), 'every delete found its link');
     assert.deepEqual(out.deletedAgain, Array.from({ length: COUNT }, () => ({ ok: true, value: false })), 'a second delete finds none');
     assert.equal(out.badNetns.ok, false);

@@ -8,7 +8,7 @@
  */
 import { AgentError } from '../errors.js';
 import type { EndpointState, EndpointStateStore } from './state-file.js';
-import { attachmentKey, sameSpec, type EndpointRecord, type EndpointSpec } from './types.js';
+import { attachmentKey, sameSpec, type EndpointRecord, type EndpointSpec } from '../../endpoint/contract.js';
 
 export interface RegistryOptions {
   readonly store: EndpointStateStore;

@@ -10,7 +10,7 @@
  * policy of running pods.
  */
 import { parseStateObject, readStateText, stateCorrupt, writeStateText } from '../state-files.js';
-import { validateEndpointRecord, type EndpointRecord } from './types.js';
+import { validateEndpointRecord, type EndpointRecord } from '../../endpoint/contract.js';
 
 export const STATE_VERSION = 1;
 

@@ -1,9 +1,8 @@
 /**
  * The endpoint sweep's view of a real node (sweep.ts holds the decisions):
  *
- * - links: an RTM_GETLINK dump from the addon (`ip -j -d link show` with
- *   SLUICE_CNI_NETLINK=0 in the agent's environment, as for its in-process
- *   CNI) in the namespace that holds the host veths —
+ * - links: an RTM_GETLINK dump from the addon in the namespace that holds
+ *   the host veths —
  *   the agent's own by default (on a node the agent and the CNI both run in
  *   the host netns), or `hostNetns` (a path) when the agent runs elsewhere,
  *   as in the CNI tests where a netns plays the node. The registry records
@@ -11,8 +10,9 @@
  * - netns: stat(2) of CNI_NETNS in the agent's mount namespace (the agent
  *   must see /var/run/netns; a path it cannot see would only ever look
  *   gone, so the veth evidence is required as well).
- * - sl_lxc_v1 under the agent's pin dir (the CNI's pinRoot), deleted only
- *   while it names the endpoint id being swept.
+ * - sl_lxc_v1 under the agent's pin dir (the CNI's pinRoot), deleted through
+ *   the map's one deletion path (releaseLxcInterfaces) only while it names
+ *   the endpoint id being swept.
  * - IPAM: the CNI's lock-free symlink store (src/cni/ipam.ts) under
  *   `ipamDataDir` (the CNI's ipam.dataDir). The registration does not name
  *   the CNI network, so every network directory is looked at; a link is
@@ -23,11 +23,10 @@ import { readdirSync, statSync } from 'node:fs';
 import { errnoCode } from '../errors.js';
 import { hasHostVeth, listHostLinksSync } from '../../cni/host-links.js';
 import { IpamStore } from '../../cni/ipam.js';
-import { linkListerSync, netlinkEnabled } from '../../cni/rtnl.js';
 import { addon } from '../../datapath/addon.js';
-import { openPinnedLxcInterfaces } from '../../datapath/lxc-shared.js';
+import { releaseLxcInterfaces } from '../../datapath/lxc-shared.js';
+import type { EndpointRecord } from '../../endpoint/contract.js';
 import type { LinkSnapshot, SweepHost } from './sweep.js';
-import type { EndpointRecord } from './types.js';
 
 export interface NodeSweepHostOptions {
   /** Path of the namespace holding the host veths; undefined: the agent's own. */
@@ -39,24 +38,16 @@ export interface NodeSweepHostOptions {
 }
 
 export function nodeSweepHost(o: NodeSweepHostOptions): SweepHost {
-  const viaNetlink = netlinkEnabled(process.env);
   return {
     snapshotLinks(): LinkSnapshot {
-      const links = listHostLinksSync(o.hostNetns, viaNetlink ? linkListerSync(addon()) : undefined);
+      const links = listHostLinksSync(addon(), o.hostNetns);
       return { hasHostVeth: (e) => hasHostVeth(links, e, e.hostIfname, e.hostIfindex) };
     },
     netnsExists(path: string): boolean {
       return statSync(path, { throwIfNoEntry: false }) !== undefined;
     },
     releaseLxcEntry(ifindex: number, endpointId: number): boolean {
-      const ifaces = openPinnedLxcInterfaces(o.pinDir);
-      if (ifaces === undefined) return false; // no CNI datapath on this node (yet)
-      try {
-        if (ifaces.map.lookup(ifindex)?.endpointId !== endpointId) return false;
-        return ifaces.map.delete(ifindex);
-      } finally {
-        ifaces.close();
-      }
+      return releaseLxcInterfaces(o.pinDir, [{ ifindex, endpointId }]).length > 0;
     },
     releaseAddress(ip: string, e: EndpointRecord): boolean {
       let released = false;

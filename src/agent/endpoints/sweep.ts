@@ -35,7 +35,7 @@
 import type { Clock, TimerHandle } from '../clock.js';
 import { asError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { attachmentKey, type EndpointRecord } from './types.js';
+import { attachmentKey, type EndpointRecord } from '../../endpoint/contract.js';
 
 export interface SweepRegistry {
   list(): EndpointRecord[];

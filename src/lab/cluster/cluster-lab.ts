@@ -14,7 +14,7 @@
  * whose owner is gone, or a half-made one.
  */
 import { createHash } from 'node:crypto';
-import { EndpointClient } from '../../agent/endpoints/client.js';
+import { EndpointClient } from '../../endpoint/client.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 /** Raw API objects for agent tests, in the JSON shape the API server serves. */
-import type { EndpointRecord } from '../../../src/agent/endpoints/types.js';
+import type { EndpointRecord, EndpointSpec } from '../../../src/endpoint/contract.js';
 
 export function namespace(name: string, labels: Record<string, string> = {}): Record<string, unknown> {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } } };
@@ -39,6 +39,12 @@ export function denyAll(ns: string, name = 'deny-all'): Record<string, unknown> 
 export function node(name: string, podCIDR = '10.9.0.0/24'): Record<string, unknown> {
   return { apiVersion: 'v1', kind: 'Node', metadata: { name }, spec: { podCIDR }, status: { addresses: [{ type: 'InternalIP', address: '192.0.2.1' }] } };
 }
+
+/** One registration as the CNI sends it. */
+export const ENDPOINT_SPEC: EndpointSpec = {
+  containerId: 'c0ffee', ifname: 'eth0', netns: '/var/run/netns/pod1', podNamespace: 'default', podName: 'web',
+  ip: '10.9.0.5', hostIfname: 'lxc1', hostIfindex: 21,
+};
 
 export function endpointRecord(id: number, ns: string, podName: string, ip: string): EndpointRecord {
   return {

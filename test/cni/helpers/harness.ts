@@ -24,8 +24,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EndpointClient } from '../../../src/agent/endpoints/client.js';
-import type { InProcessStats } from '../../../src/cni/in-process.js';
+import { EndpointClient } from '../../../src/endpoint/client.js';
+import type { CniExecStats } from '../../../src/endpoint/contract.js';
 import { ApiBridge } from '../../../src/lab/cluster/api-bridge.js';
 import { runWithInput } from '../../../src/lab/command.js';
 import { ensureBpffsMounted, ensurePinDir, removePinDir } from '../../../src/datapath/bpffs.js';
@@ -124,7 +124,7 @@ export class CniNode {
   }
 
   /** The agent's in-process CNI counters (GET /v1/cni/exec): invocations it ran, fallbacks by reason. */
-  inProcessStats(): Promise<InProcessStats> {
+  inProcessStats(): Promise<CniExecStats> {
     return this.agentClient().inProcessStats();
   }
 

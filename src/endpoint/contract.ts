@@ -1,14 +1,25 @@
 /**
- * An endpoint: one pod interface on this node, as the CNI plugin registers
- * it before the interface comes up. Identified by (containerId, ifname), as
- * the CNI spec identifies an attachment; the agent assigns the endpoint id
- * that the datapath keys policy by.
+ * The endpoint contract between the agent and its CNI plugin: what the
+ * plugin asks of the agent (the EndpointPort), the values that cross
+ * (EndpointSpec, EndpointRecord, NodeInfo, the readiness report, the
+ * forwarded CNI invocation and its answer) and how a request fails
+ * (EndpointError and its codes). Both sides import this module; it imports
+ * neither side, so the agent and the CNI never import each other for it.
  *
- * Requests are validated field by field; each problem names its field, so
- * the CNI can turn it into a precise error for the runtime.
+ * Two transports implement the port: the agent's endpoint service called
+ * directly (src/agent/endpoints/service.ts: the plugin the agent runs
+ * in-process for the C shim) and the HTTP client on the agent's unix socket
+ * (client.ts: the Node plugin, sluice-cni-node, and tools).
+ *
+ * An endpoint is one pod interface on this node, as the CNI plugin
+ * registers it before the interface comes up. Identified by (containerId,
+ * ifname), as the CNI spec identifies an attachment; the agent assigns the
+ * endpoint id that the datapath keys policy by. Requests are validated
+ * field by field; each problem names its field, so the CNI can turn it into
+ * a precise error for the runtime.
  */
-import { formatIp, parseIp } from '../../policy/cidr.js';
-import { checkDnsLabel, checkDnsSubdomain } from '../../policy/names.js';
+import { formatIp, parseIp } from '../policy/cidr.js';
+import { checkDnsLabel, checkDnsSubdomain } from '../policy/names.js';
 
 export interface EndpointSpec {
   /** CNI_CONTAINERID. */
@@ -175,4 +186,150 @@ function readSpec(obj: Record<string, unknown>, p: Problems): EndpointSpec | und
 /** Same attachment, same facts: a repeated ADD that changes nothing. */
 export function sameSpec(a: EndpointSpec, b: EndpointSpec): boolean {
   return SPEC_FIELDS.every((f) => a[f] === b[f]);
+}
+
+/** A registration's answer: created is false for a repeat (unchanged or updated). */
+export interface RegisterResult {
+  readonly endpoint: EndpointRecord;
+  readonly created: boolean;
+}
+
+export interface NodeInfo {
+  readonly name: string;
+  /** The Node object is in the agent's informer cache (false: not listed yet, or no such node). */
+  readonly known: boolean;
+  /** spec.podCIDRs (or [spec.podCIDR]); empty when the node has none (yet). */
+  readonly podCIDRs: readonly string[];
+}
+
+export interface Check {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/** The agent's readiness: ready once it can take an ADD (informers listed, first sync in the maps, maps accepting). */
+export interface ReadinessReport {
+  readonly ready: boolean;
+  readonly checks: readonly Check[];
+}
+
+/**
+ * Why an endpoint request failed. From the agent:
+ *   invalid-argument  a field is wrong (field, problems name it)
+ *   not-found         no such endpoint, path, or an agent that does not serve the request
+ *   conflict          e.g. the IP is registered to another endpoint
+ *   exhausted         no endpoint id left
+ *   unavailable       the endpoint's policy did not reach the maps in time (retry)
+ *   state-corrupt, io, internal   the agent failed
+ * From the HTTP transport itself:
+ *   unreachable       no agent answered (notSent: the connection failed, so the agent cannot have acted)
+ *   protocol          an answer that is not the API's
+ */
+export const ENDPOINT_ERROR_CODES = [
+  'invalid-argument', 'not-found', 'conflict', 'exhausted', 'unavailable', 'state-corrupt', 'io', 'internal', 'unreachable', 'protocol',
+] as const;
+export type EndpointErrorCode = (typeof ENDPOINT_ERROR_CODES)[number];
+
+export function isEndpointErrorCode(s: unknown): s is EndpointErrorCode {
+  return (ENDPOINT_ERROR_CODES as readonly unknown[]).includes(s);
+}
+
+export interface EndpointErrorDetails {
+  /** The request field at fault ("ip"). */
+  readonly field?: string;
+  /** Every field problem of an invalid request. */
+  readonly problems?: readonly FieldProblem[];
+  /** HTTP status, when the error came over HTTP (0: no answer). */
+  readonly status?: number;
+  /** unreachable only: the request never left this process (connect failed). */
+  readonly notSent?: boolean;
+  readonly cause?: unknown;
+}
+
+export class EndpointError extends Error {
+  override readonly name = 'EndpointError';
+  readonly field: string | undefined;
+  readonly problems: readonly FieldProblem[] | undefined;
+  readonly status: number | undefined;
+  readonly notSent: boolean;
+
+  constructor(
+    readonly code: EndpointErrorCode,
+    message: string,
+    details: EndpointErrorDetails = {},
+  ) {
+    super(message, details.cause !== undefined ? { cause: details.cause } : undefined);
+    this.field = details.field;
+    this.problems = details.problems;
+    this.status = details.status;
+    this.notSent = details.notSent ?? false;
+  }
+
+  /** The wire form of an agent's error: {code, message, field?, problems?}. */
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.field !== undefined ? { field: this.field } : {}),
+      ...(this.problems !== undefined ? { problems: this.problems } : {}),
+    };
+  }
+}
+
+/** An invalid request, named by its first problem; every problem is listed. */
+export function invalidRequest(problems: readonly FieldProblem[]): EndpointError {
+  const first = problems[0];
+  const message = first === undefined ? 'invalid request' : `${first.field === '' ? '' : `${first.field}: `}${first.message}`;
+  return new EndpointError('invalid-argument', message, { ...(first !== undefined && first.field !== '' ? { field: first.field } : {}), problems });
+}
+
+/**
+ * What the CNI plugin asks of the agent. Every method rejects with an
+ * EndpointError only.
+ */
+export interface EndpointPort {
+  /** Registers (or re-registers) the attachment; resolves once its policy is in the maps (else rejects: unavailable). */
+  register(spec: EndpointSpec): Promise<RegisterResult>;
+  /** undefined when the attachment is not registered. */
+  get(containerId: string, ifname: string): Promise<EndpointRecord | undefined>;
+  /** The removed record; undefined when there was none (success either way). */
+  unregister(containerId: string, ifname: string): Promise<EndpointRecord | undefined>;
+  list(): Promise<EndpointRecord[]>;
+  /** Readiness as the agent sees it; a not-ready agent still answers. */
+  status(): Promise<ReadinessReport>;
+  /** This node's name and pod CIDRs, as the agent's informer has them (the CNI's IPAM range). */
+  node(): Promise<NodeInfo>;
+}
+
+/*
+ * POST /v1/cni/exec: a CNI invocation that the sluice-cni front end
+ * (native/cni-shim) forwards to the agent, {env, stdin, namespaces: {net,
+ * mnt}} (its CNI_* environment, stdin and the "st_dev:st_ino" of its
+ * namespaces), and the answer.
+ */
+
+/** One plugin run: stdout (the result or the spec's error object), stderr, exit code. */
+export interface CniOutcome {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+/**
+ * Why the agent did not run a forwarded invocation (the shim then runs the Node plugin):
+ *   not-here        the shim runs in another network or mount namespace
+ *   not-mine        the config names another agent socket, or cannot be read
+ *   not-in-process  VERSION, or a request without a CNI command
+ */
+export type CniFallbackReason = 'not-here' | 'not-mine' | 'not-in-process';
+
+export type CniExecAnswer =
+  | { readonly kind: 'done'; readonly outcome: CniOutcome }
+  | { readonly kind: 'fallback'; readonly reason: CniFallbackReason; readonly detail: string };
+
+/** GET /v1/cni/exec: invocations the agent ran, fallbacks by reason. */
+export interface CniExecStats {
+  readonly done: number;
+  readonly fallback: Readonly<Record<CniFallbackReason, number>>;
 }
