@@ -32,6 +32,7 @@ import { addon } from './addon.js';
 import { openPinnedMap, type PinnedMap } from './bpf-map.js';
 import { isBpfError } from './errors.js';
 import { loadLxc, LXC_OBJECT_PATH } from './lxc.js';
+import type { EndpointConfig } from './generated/abi.js';
 import { LXC_IFACES_LAYOUT, openLxcInterfaces, type LxcInterfacesMap } from './maps/lxc-interfaces.js';
 
 const FROM_CONTAINER = 'from_container';
@@ -198,7 +199,8 @@ export interface LxcEntryRelease {
 
 /**
  * Deletes sl_lxc_v1 entries: the one place that removes any (CNI DEL and a
- * failed ADD after their veth is gone, CNI GC, the agent's endpoint sweep).
+ * failed ADD after their veth is gone, CNI GC, the agent's endpoint sweep,
+ * and through releaseFrom the agent's lxc-interfaces owner).
  * Each entry goes only if it is there and, when endpointId is given, still
  * names that endpoint: an interface re-registered meanwhile keeps its new
  * entry. Returns the ifindexes whose entries were removed; none when the map
@@ -208,14 +210,25 @@ export function releaseLxcInterfaces(pinRoot: string, entries: readonly LxcEntry
   if (entries.length === 0) return [];
   const ifaces = openPinnedLxcInterfaces(pinRoot);
   if (ifaces === undefined) return [];
-  const removed: number[] = [];
   try {
-    for (const e of entries) {
-      if (e.endpointId !== undefined && ifaces.map.lookup(e.ifindex)?.endpointId !== e.endpointId) continue;
-      if (ifaces.map.delete(e.ifindex)) removed.push(e.ifindex);
-    }
+    return releaseFrom(ifaces.map, entries);
   } finally {
     ifaces.close();
+  }
+}
+
+/** What releaseFrom needs of sl_lxc_v1 (the typed map; the agent's owner passes its own). */
+export interface LxcEntryStore {
+  lookup(ifindex: number): EndpointConfig | undefined;
+  delete(ifindex: number): boolean;
+}
+
+/** releaseLxcInterfaces on an open map: the agent's lxc-interfaces owner deletes through it too. */
+export function releaseFrom(map: LxcEntryStore, entries: readonly LxcEntryRelease[]): number[] {
+  const removed: number[] = [];
+  for (const e of entries) {
+    if (e.endpointId !== undefined && map.lookup(e.ifindex)?.endpointId !== e.endpointId) continue;
+    if (map.delete(e.ifindex)) removed.push(e.ifindex);
   }
   return removed;
 }

@@ -8,13 +8,14 @@
  * is missing drops everything (INTERFACE_UNKNOWN).
  *
  *  - PUBLISH: entries new or changed (a re-run ADD on a new veth);
- *  - RETIRE: entries of endpoints that went (DEL, the sweep) — this owner
- *    is the only place an entry is deleted. Until then the entry is harmless:
- *    its veth is gone with the pod, and a new veth that reuses the ifindex
- *    is registered (and its entry rewritten here) before it gets programs.
+ *  - RETIRE: entries no registered endpoint has (the CNI's DEL or the sweep
+ *    normally deleted them already), through the map's one deletion path
+ *    (releaseFrom in src/datapath/lxc-shared.ts), and only while the entry
+ *    still names the endpoint it named when read.
  */
 import type { EndpointConfig } from '../datapath/generated/abi.js';
-import { deleteAll, upsertAll, type MapStore } from './map-writes.js';
+import { releaseFrom, type LxcEntryStore } from '../datapath/lxc-shared.js';
+import { upsertAll, type MapStore } from './map-writes.js';
 import { Phase, type Reconciler, type WriteStep } from './reconciler.js';
 import { stepFailure } from './round.js';
 
@@ -37,7 +38,7 @@ export class LxcInterfacesOwner implements Reconciler<LxcRoundInput> {
   private view: ReadonlyMap<number, EndpointConfig> | undefined;
   private next: ReadonlyMap<number, EndpointConfig> | undefined;
 
-  constructor(private readonly map: MapStore<number, EndpointConfig>) {}
+  constructor(private readonly map: MapStore<number, EndpointConfig> & LxcEntryStore) {}
 
   current(): ReadonlyMap<number, EndpointConfig> {
     this.view ??= new Map([...this.map.entries()].map(([k, v]) => [k, { endpointId: v.endpointId, ipv4: v.ipv4 }]));
@@ -52,7 +53,7 @@ export class LxcInterfacesOwner implements Reconciler<LxcRoundInput> {
       const old = from.get(k);
       return old === undefined || old.endpointId !== v.endpointId || old.ipv4 !== v.ipv4;
     });
-    const deletes = [...from.keys()].filter((k) => !to.has(k));
+    const deletes = [...from].filter(([k]) => !to.has(k)).map(([ifindex, c]) => ({ ifindex, endpointId: c.endpointId }));
     const steps: WriteStep[] = [];
     const key = (ifindex: number): string => `ifindex ${ifindex}`;
     if (upserts.length > 0) {
@@ -64,7 +65,18 @@ export class LxcInterfacesOwner implements Reconciler<LxcRoundInput> {
     if (deletes.length > 0) {
       steps.push({
         phase: Phase.RETIRE, kind: 'lxc-delete', size: deletes.length,
-        run: (_fc, fail) => deleteAll(this.map, deletes, (k, e) => fail(stepFailure('lxc-delete', MAP, key(k), e))),
+        run: (_fc, fail) => {
+          // The map's one deletion path; an entry re-registered meanwhile (another endpoint now) stays.
+          let n = 0;
+          for (const d of deletes) {
+            try {
+              n += releaseFrom(this.map, [d]).length;
+            } catch (e) {
+              fail(stepFailure('lxc-delete', MAP, key(d.ifindex), e));
+            }
+          }
+          return n;
+        },
       });
     }
     return steps;

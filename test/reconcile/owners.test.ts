@@ -9,10 +9,13 @@ import type { MapStore } from '../../src/reconcile/map-writes.js';
 import { runRound } from '../../src/reconcile/round.js';
 
 /** A Map as a MapStore; `failUpdates` makes every update fail with E2BIG (a full map). */
-function memoryMap<V>(initial: readonly (readonly [number, V])[] = []): MapStore<number, V> & { data: Map<number, V>; failUpdates: boolean; reads: number } {
+function memoryMap<V>(initial: readonly (readonly [number, V])[] = []): MapStore<number, V> & {
+  data: Map<number, V>; failUpdates: boolean; reads: number; lookup(k: number): V | undefined;
+} {
   const data = new Map(initial);
   const m = {
     data,
+    lookup: (k: number) => data.get(k),
     failUpdates: false,
     reads: 0,
     entries: () => {
@@ -80,7 +83,8 @@ test('a round: an owner outside a group fails alone; the others complete', () =>
 });
 
 test('a round: an owner that cannot read its map writes nothing, and neither does the rest of its group', () => {
-  const broken: MapStore<number, EndpointConfig> = {
+  const broken: MapStore<number, EndpointConfig> & { lookup(k: number): EndpointConfig | undefined } = {
+    lookup: () => undefined,
     entries: () => {
       throw new Error('EPERM');
     },
