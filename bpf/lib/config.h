@@ -18,9 +18,6 @@
  */
 const volatile struct endpoint_config endpoint_config = {};
 
-/* Capacity is part of the pinned map's identity: changing it needs _v2. */
-#define SLUICE_LXC_IFACES_MAX_ENTRIES (64 * 1024)
-
 /*
  * Node-shared mode: host veth ifindex -> the endpoint it serves, written by
  * the CNI before it attaches the shared programs and deleted after the veth

@@ -36,9 +36,10 @@
 #include "flow.h"
 
 /*
- * The compiled capacity is a ceiling; the agent creates the map with its
- * mapSizes.policy (docs/agent.md), and a pinned map keeps its size. A
- * compiler that would exceed it gets E2BIG on the update (loud), and the
+ * The compiled capacity (SLUICE_POLICY_MAX_ENTRIES, sluice_abi.h) sizes a
+ * map nobody sized; the agent creates the map with its mapSizes.policy
+ * (docs/agent.md), and a pinned map keeps its size. A compiler that would
+ * exceed it gets E2BIG on the update (loud), and the
  * agent marks the endpoint SLUICE_EP_F_POLICY_INCOMPLETE: it drops every
  * policy decision (POLICY_INCOMPLETE), so nothing opens and the half that
  * did fit does not pass as the policy. Elements are allocated as
@@ -46,8 +47,6 @@
  * capacity when created: 4M buckets are 64 MB of kernel memory per node,
  * whatever the number of entries (measured: 67,109,760 bytes memlock empty).
  */
-#define SLUICE_POLICY_MAX_ENTRIES (4 * 1024 * 1024)
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct policy_key);

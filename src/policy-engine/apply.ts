@@ -13,8 +13,9 @@
 import { constants } from 'node:os';
 import { SluiceEndpointFlags, SluicePolicyClass, type EndpointEntry, type IpcacheEntry, type IpcacheKey, type PolicyEntry, type PolicyKey } from '../datapath/generated/abi.js';
 import { entriesAllowing, ipcacheTaint, type ApplyPlan, type ApplyStep } from '../policy/apply-plan.js';
-import { formatPolicyPorts, PROTOCOL_NAMES } from '../datapath/maps/policy-key.js';
+import { formatPolicyPorts } from '../datapath/maps/policy-key.js';
 import { formatIpcachePrefix, ipcachePrefixOf } from '../policy/datapath-state.js';
+import { ipProtocolName } from '../policy/protocols.js';
 
 /** What the applier needs of a map; TypedMap and IpcacheMap have it. */
 export interface MapWriter<K, V> {
@@ -244,7 +245,7 @@ function describePolicyKey(k: PolicyKey): string {
   const peer = k.remoteIdentity === 0 ? 'any peer' : `identity ${k.remoteIdentity}`;
   const what = k.portPrefixlen === SluicePolicyClass.NO_PORTS
     ? 'every protocol and port'
-    : `${PROTOCOL_NAMES.get(k.protocol) ?? `protocol ${k.protocol}`} port ${formatPolicyPorts(k)}`;
+    : `${ipProtocolName(k.protocol)} port ${formatPolicyPorts(k)}`;
   return `endpoint ${k.endpointId} ${dir} ${peer} ${what}`;
 }
 

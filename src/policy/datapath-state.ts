@@ -26,8 +26,10 @@ import {
   type PolicyEntry, type PolicyKey,
 } from '../datapath/generated/abi.js';
 import { policyKey, policyMatchOf } from '../datapath/maps/policy-key.js';
+import { formatIpv4 } from './cidr.js';
 import type { Direction, Protocol } from './policy-types.js';
-import { IP_PROTOCOL, type PortPrefix } from './ports.js';
+import type { PortPrefix } from './ports.js';
+import { IP_PROTOCOL } from './protocols.js';
 
 export interface DatapathState {
   readonly ipcache: ReadonlyMap<number, number>;
@@ -58,7 +60,7 @@ export function ipcacheEntryOf(identity: number): IpcacheEntry {
 /** "10.0.0.0/8". */
 export function formatIpcachePrefix(prefix: number): string {
   const { addr, prefixlen } = ipcacheKeyOf(prefix);
-  return `${[24, 16, 8, 0].map((s) => (addr >>> s) & 255).join('.')}/${prefixlen}`;
+  return `${formatIpv4(addr)}/${prefixlen}`;
 }
 
 // ---- policy ----------------------------------------------------------------------

@@ -9,10 +9,7 @@
  */
 import { SluicePolicyClass, type PolicyKey } from '../generated/abi.js';
 import { portPrefixRange, portRangeToPrefixes, type PortPrefix } from '../../policy/ports.js';
-
-/** The IP protocols a rule's ports apply to (NetworkPolicy: TCP, UDP, SCTP). */
-export const PORT_PROTOCOLS: Readonly<Record<'TCP' | 'UDP' | 'SCTP', number>> = { TCP: 6, UDP: 17, SCTP: 132 };
-export const PROTOCOL_NAMES: ReadonlyMap<number, string> = new Map<number, string>(Object.entries(PORT_PROTOCOLS).map(([n, p]) => [p, n]));
+import { carriesPorts, PORT_PROTOCOL_NAMES } from '../../policy/protocols.js';
 
 // Port prefixes are pure arithmetic shared with the compiler: one definition.
 export { portPrefixRange, portRangeToPrefixes, type PortPrefix };
@@ -28,7 +25,7 @@ export interface PolicyMatch {
   /** 0 = any peer (a rule whose from/to is omitted). */
   readonly remoteIdentity: number;
   readonly direction: number; // SluiceDirection
-  /** An IP protocol of PORT_PROTOCOLS; absent = every protocol and port (a rule without ports). */
+  /** An IP protocol that carries ports (TCP, UDP, SCTP); absent = every protocol and port (a rule without ports). */
   readonly protocol?: number;
   /** Absent = every port of the protocol. */
   readonly port?: PortPrefix;
@@ -46,8 +43,8 @@ export function policyKey(m: PolicyMatch): PolicyKey {
     if (m.port !== undefined) throw new RangeError(`policy key: a port (${m.port.port}/${m.port.bits}) needs a protocol`);
     return { endpointId, remoteIdentity, direction, protocol: 0, portPrefixlen: SluicePolicyClass.NO_PORTS, dport: 0 };
   }
-  if (!PROTOCOL_NAMES.has(m.protocol)) {
-    throw new RangeError(`policy key: protocol ${m.protocol} has no ports; want one of ${[...PROTOCOL_NAMES.values()].join(', ')} or none`);
+  if (!carriesPorts(m.protocol)) {
+    throw new RangeError(`policy key: protocol ${m.protocol} has no ports; want one of ${PORT_PROTOCOL_NAMES.join(', ')} or none`);
   }
   const port = m.port ?? { port: 0, bits: 0 };
   if (!isPortPrefix(port)) throw new RangeError(`policy key: port prefix ${port.port}/${port.bits} has bits set past its length`);
@@ -72,7 +69,7 @@ export function policyMatchOf(key: PolicyKey): PolicyMatch | undefined {
     return key.protocol === 0 && key.dport === 0 ? { endpointId, remoteIdentity, direction } : undefined;
   }
   const port = { port: key.dport, bits: key.portPrefixlen };
-  if (!PROTOCOL_NAMES.has(key.protocol) || !isPortPrefix(port)) return undefined;
+  if (!carriesPorts(key.protocol) || !isPortPrefix(port)) return undefined;
   return { endpointId, remoteIdentity, direction, protocol: key.protocol, port };
 }
 
