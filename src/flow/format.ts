@@ -4,7 +4,7 @@
  * serves the lab (pod names from its state) and, later, the agent (pods and
  * namespaces from the API server).
  */
-import { formatIpv4 } from '../datapath/maps/ipv4.js';
+import { formatIpv4 } from '../policy/cidr.js';
 import { carriesPorts, IP_PROTOCOL, ipProtocolName } from '../policy/protocols.js';
 import {
   SluiceDirection,
