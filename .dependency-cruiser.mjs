@@ -1,6 +1,5 @@
 // Import rules that lint checks (scripts/test, `npm run lint`): the layers of
-// the house rules (/work/shared/STYLE.md §5, CONTRIBUTING.md) as a machine
-// reads them. A violation prints "error <rule>: <from> → <to>" and fails the
+// CONTRIBUTING.md ("Layers") as a machine reads them. A violation prints "error <rule>: <from> → <to>" and fails the
 // run. test/lint/layers.test.ts proves each rule fires on a fixture tree.
 
 /** npm packages src/policy and src/lb may use: pure computation, no I/O. */

@@ -156,7 +156,7 @@ enum sluice_policy_class {
  * specific (16 port bits) down to 0 bits and then NO_PORTS, with dport
  * masked to the class; the first entry found decides (bpf/lib/policy.h).
  * Protocols without ports (ICMP, ...) try NO_PORTS only. That is the order
- * of the former LPM trie (sl_policy_v2), so the same entry and rule_id
+ * of a longest-prefix match, so the most specific entry and its rule_id
  * decide, but the cost depends on the endpoint's classes, not on how many
  * entries the map holds. Isolation lives in sl_endpoints_v2: only an
  * isolated direction consults this map, and there a miss drops
