@@ -5,6 +5,15 @@
 /** npm packages src/policy and src/lb may use: pure computation, no I/O. */
 const PURE_PACKAGES = ['yaml'];
 
+/**
+ * A rule: modules under `from` import nothing of the agent, the CNI, the lab or the CLI.
+ * @param {string} name @param {string} from @param {string} comment
+ * @returns {import('dependency-cruiser').IForbiddenRuleType}
+ */
+function belowAgentCniLabCli(name, from, comment) {
+  return { name, severity: 'error', comment, from: { path: from }, to: { path: '^src/(agent|cni|lab|cli)/' } };
+}
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 export default {
   forbidden: [
@@ -38,13 +47,8 @@ export default {
       from: { path: '^src/datapath/generated/' },
       to: { pathNot: ['^src/datapath/generated/', '^src/datapath/api\\.ts$'] },
     },
-    {
-      name: 'datapath-below-agent-cni-lab-cli',
-      severity: 'error',
-      comment: 'src/datapath wraps the kernel for everyone above it: it imports no agent, CNI, lab or CLI code.',
-      from: { path: '^src/datapath/' },
-      to: { path: '^src/(agent|cni|lab|cli)/' },
-    },
+    belowAgentCniLabCli('datapath-below-agent-cni-lab-cli', '^src/datapath/',
+      'src/datapath wraps the kernel for everyone above it: it imports no agent, CNI, lab or CLI code.'),
     {
       name: 'cni-below-agent',
       severity: 'error',
@@ -52,13 +56,8 @@ export default {
       from: { path: '^src/cni/' },
       to: { path: '^src/agent/' },
     },
-    {
-      name: 'reconcile-below-agent-cni-lab-cli',
-      severity: 'error',
-      comment: 'Reconcilers own maps for the agent and the lab alike: they import no agent, CNI, lab or CLI code.',
-      from: { path: '^src/reconcile/' },
-      to: { path: '^src/(agent|cni|lab|cli)/' },
-    },
+    belowAgentCniLabCli('reconcile-below-agent-cni-lab-cli', '^src/reconcile/',
+      'Reconcilers own maps for the agent and the lab alike: they import no agent, CNI, lab or CLI code.'),
     {
       name: 'not-to-unresolvable',
       severity: 'error',
