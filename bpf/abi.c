@@ -4,7 +4,14 @@
  * which scripts/gen-abi.mjs generates the TypeScript codecs. A type that is
  * not referenced here does not reach TypeScript.
  */
+#include <linux/in.h>
 #include "sluice_abi.h"
+
+/* The datapath compares packets with the kernel's IPPROTO_*; the ABI's names must be the same numbers. */
+_Static_assert(SLUICE_IPPROTO_ICMP == IPPROTO_ICMP, "SLUICE_IPPROTO_ICMP");
+_Static_assert(SLUICE_IPPROTO_TCP == IPPROTO_TCP, "SLUICE_IPPROTO_TCP");
+_Static_assert(SLUICE_IPPROTO_UDP == IPPROTO_UDP, "SLUICE_IPPROTO_UDP");
+_Static_assert(SLUICE_IPPROTO_SCTP == IPPROTO_SCTP, "SLUICE_IPPROTO_SCTP");
 
 struct sluice_abi_anchor {
 	struct ipcache_key ipcache_key;
@@ -36,6 +43,8 @@ struct sluice_abi_anchor {
 	enum sluice_ct_flags ct_flags;
 	enum sluice_ct_default_ms ct_default_ms;
 	enum sluice_counter counter;
+	enum sluice_ip_proto ip_proto;
+	enum sluice_map_capacity map_capacity;
 };
 
 struct sluice_abi_anchor sluice_abi_anchor __attribute__((used));

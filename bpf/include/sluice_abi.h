@@ -29,6 +29,18 @@ enum sluice_identity_reserved {
 	SLUICE_IDENTITY_FIRST = 256,
 };
 
+/*
+ * IP protocol numbers (IANA; the kernel's IPPROTO_*, which bpf/abi.c checks
+ * these equal) of the protocols Sluice names: the one protocol table of the
+ * control plane (src/policy/protocols.ts), used wherever a number meets a name.
+ */
+enum sluice_ip_proto {
+	SLUICE_IPPROTO_ICMP = 1,
+	SLUICE_IPPROTO_TCP = 6,
+	SLUICE_IPPROTO_UDP = 17,
+	SLUICE_IPPROTO_SCTP = 132,
+};
+
 /* Traffic direction, seen from the local endpoint. */
 enum sluice_direction {
 	SLUICE_DIR_INGRESS = 0, /* towards the pod: tc egress of the host veth */
@@ -144,7 +156,7 @@ enum sluice_policy_class {
  * specific (16 port bits) down to 0 bits and then NO_PORTS, with dport
  * masked to the class; the first entry found decides (bpf/lib/policy.h).
  * Protocols without ports (ICMP, ...) try NO_PORTS only. That is the order
- * of the former LPM trie (sl_policy_v2), so the same entry and rule_id
+ * of a longest-prefix match, so the most specific entry and its rule_id
  * decide, but the cost depends on the endpoint's classes, not on how many
  * entries the map holds. Isolation lives in sl_endpoints_v2: only an
  * isolated direction consults this map, and there a miss drops
@@ -154,7 +166,7 @@ struct policy_key {
 	__u32 endpoint_id;
 	__u32 remote_identity; /* 0 = any peer */
 	__u8 direction;        /* enum sluice_direction */
-	__u8 protocol;         /* IPPROTO_TCP / UDP / SCTP; 0 for SLUICE_POLICY_NO_PORTS */
+	__u8 protocol;         /* SLUICE_IPPROTO_TCP / UDP / SCTP; 0 for SLUICE_POLICY_NO_PORTS */
 	__u8 port_prefixlen;   /* enum sluice_policy_class: 0..16 port bits, or NO_PORTS */
 	__u8 pad0;
 	__be16 dport;          /* the first port_prefixlen bits of the port, the rest zero */
@@ -317,7 +329,24 @@ struct metrics_value {
 	__u64 bytes;
 };
 
-#define SLUICE_METRICS_ENTRIES (SLUICE_DIR_MAX * SLUICE_DROP_REASON_MAX)
+
+/*
+ * Compiled-in capacities: max_entries of the maps in bpf/lib/ (bytes for the
+ * ring buffer). A map created without a size of its own gets these; the
+ * agent creates the maps it sizes (config mapSizes) at the configured size,
+ * and a pinned map keeps the size it was created with. TypeScript reads them
+ * from the generated ABI, never retyped.
+ */
+enum sluice_map_capacity {
+	SLUICE_EVENTS_RING_BYTES = 1 << 20,            /* sl_events_v1: ~18k events of 56 bytes (+8 header) */
+	SLUICE_IPCACHE_MAX_ENTRIES = 512 * 1024,       /* sl_ipcache_v1 and sl_iphost_v1 */
+	SLUICE_POLICY_MAX_ENTRIES = 4 * 1024 * 1024,   /* sl_policy_v3 */
+	SLUICE_ENDPOINTS_MAX_ENTRIES = 64 * 1024,      /* sl_endpoints_v2 */
+	SLUICE_CT_MAX_ENTRIES = 256 * 1024,            /* sl_ct_v1 */
+	SLUICE_FRAG_MAX_ENTRIES = 8192,                /* sl_frag_v1: datagrams in flight as fragments at once */
+	SLUICE_LXC_IFACES_MAX_ENTRIES = 64 * 1024,     /* sl_lxc_v1 */
+	SLUICE_METRICS_ENTRIES = SLUICE_DIR_MAX * SLUICE_DROP_REASON_MAX, /* sl_metrics_v1: one slot per (direction, reason) */
+};
 
 /* config: array with one element. */
 struct global_config {

@@ -8,8 +8,6 @@
 
 #include "common.h"
 
-/* Capacity is part of the pinned map's identity: changing it needs _v2. */
-#define SLUICE_LXC_IFACES_MAX_ENTRIES (64 * 1024)
 
 /*
  * Host veth ifindex -> the endpoint it serves, written before the node-shared

@@ -100,12 +100,10 @@
 #include "policy.h"
 
 /*
- * Capacity is part of the pinned map's identity: changing it needs _v2. LRU
- * maps are preallocated: 256 Ki entries of 20 + 24 bytes plus the kernel's
+ * SLUICE_CT_MAX_ENTRIES (sluice_abi.h) unless the agent sizes it. LRU maps
+ * are preallocated: 256 Ki entries of 20 + 24 bytes plus the kernel's
  * per-element overhead is about 30 MB per node.
  */
-#define SLUICE_CT_MAX_ENTRIES (256 * 1024)
-
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, struct ct_key);

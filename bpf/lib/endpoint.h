@@ -16,9 +16,7 @@
 
 #include "common.h"
 
-/* Capacity is part of the pinned map's identity: changing it needs _v3. */
-#define SLUICE_ENDPOINTS_MAX_ENTRIES (64 * 1024)
-
+/* SLUICE_ENDPOINTS_MAX_ENTRIES (sluice_abi.h) unless the agent sizes it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);

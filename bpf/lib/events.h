@@ -10,9 +10,7 @@
 #include "flow.h"
 #include "counters.h"
 
-/* 1 MiB: about 18k events of 56 bytes (+8 header) between two agent reads. */
-#define SLUICE_EVENTS_RING_BYTES (1 << 20)
-
+/* SLUICE_EVENTS_RING_BYTES (sluice_abi.h): the events that fit between two agent reads. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, SLUICE_EVENTS_RING_BYTES);

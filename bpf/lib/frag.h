@@ -25,9 +25,7 @@
 #include "counters.h"
 #include "flow.h"
 
-/* Datagrams in flight as fragments at once; capacity is part of the pin (_v2). */
-#define SLUICE_FRAG_MAX_ENTRIES 8192
-
+/* Datagrams in flight as fragments at once: SLUICE_FRAG_MAX_ENTRIES (sluice_abi.h) unless the agent sizes it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, struct frag_key);

@@ -16,9 +16,7 @@
 #include "common.h"
 #include "flow.h"
 
-/* Capacity is part of the pinned map's identity: changing it needs _v2. */
-#define SLUICE_IPCACHE_MAX_ENTRIES (512 * 1024)
-
+/* Both maps: SLUICE_IPCACHE_MAX_ENTRIES (sluice_abi.h) unless the agent sizes them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__type(key, struct ipcache_key);

@@ -18,15 +18,16 @@
  * from/to is omitted: any peer), try each class the endpoint's entries use
  * in this direction (endpoint_policy_classes()), most specific first: 16
  * port bits down to 0, then NO_PORTS, dport masked to the class. The first
- * entry found decides: the same most specific entry, and rule_id, the LPM
- * trie of sl_policy_v2 found, but each step is one hash lookup whatever the
- * number of entries, and an endpoint typically uses two to four classes.
+ * entry found decides: the most specific entry, and its rule_id, as a
+ * longest-prefix match over (identity, protocol, port) would find it, but
+ * each step is one hash lookup whatever the number of entries, and an
+ * endpoint typically uses two to four classes.
  * Protocols without ports (ICMP, GRE, ...) try NO_PORTS only, so an ICMP
  * "code" in the dport field, or a port 0, never meets a port entry.
  *
- * Why not one trie: its depth grows with the number of entries of all
- * endpoints (measured in docs/datapath.md), so every pod's packets paid for
- * every other pod's policy.
+ * Why not one LPM trie: its depth grows with the number of entries of all
+ * endpoints (measured in docs/datapath.md), so every pod's packets would pay
+ * for every other pod's policy.
  */
 #ifndef SLUICE_LIB_POLICY_H
 #define SLUICE_LIB_POLICY_H
@@ -36,9 +37,10 @@
 #include "flow.h"
 
 /*
- * The compiled capacity is a ceiling; the agent creates the map with its
- * mapSizes.policy (docs/agent.md), and a pinned map keeps its size. A
- * compiler that would exceed it gets E2BIG on the update (loud), and the
+ * The compiled capacity (SLUICE_POLICY_MAX_ENTRIES, sluice_abi.h) sizes a
+ * map nobody sized; the agent creates the map with its mapSizes.policy
+ * (docs/agent.md), and a pinned map keeps its size. A compiler that would
+ * exceed it gets E2BIG on the update (loud), and the
  * agent marks the endpoint SLUICE_EP_F_POLICY_INCOMPLETE: it drops every
  * policy decision (POLICY_INCOMPLETE), so nothing opens and the half that
  * did fit does not pass as the policy. Elements are allocated as
@@ -46,8 +48,6 @@
  * capacity when created: 4M buckets are 64 MB of kernel memory per node,
  * whatever the number of entries (measured: 67,109,760 bytes memlock empty).
  */
-#define SLUICE_POLICY_MAX_ENTRIES (4 * 1024 * 1024)
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct policy_key);

@@ -9,13 +9,14 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULTS as CNI_DEFAULTS } from '../cni/config.js';
+import { SluiceMapCapacity } from '../datapath/generated/abi.js';
 import { checkDnsSubdomain } from '../policy/names.js';
 import { checkBackoffPolicy, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { AgentError, asError } from './errors.js';
 import { MAX_UNIX_PATH, parseListenAddress } from './http-server.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
-export const MAP_NAMES = ['ipcache', 'iphost', 'policy', 'endpoints', 'conntrack'] as const;
+export const MAP_NAMES = ['ipcache', 'iphost', 'policy', 'endpoints', 'conntrack', 'fragments', 'interfaces'] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 export const MAX_MAP_SIZE = 1 << 24;
 
@@ -73,8 +74,12 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   // drops traffic policy allows. iphost holds every pod IP of the cluster (Cilium's ipcache: 512k);
   // policy holds the allow entries of this node's endpoints (Cilium: 16k per endpoint, ~110 pods
   // per node). Hash buckets cost 16 bytes of kernel memory per slot whether used or not:
-  // 8 MiB for iphost, 16 MiB for policy; elements are allocated as they are written.
-  mapSizes: { ipcache: 16_384, iphost: 524_288, policy: 1_048_576, endpoints: 4_096, conntrack: 262_144 },
+  // 8 MiB for iphost, 16 MiB for policy; elements are allocated as they are written. Conntrack,
+  // fragments (LRU, preallocated) and interfaces keep lxc.o's compiled sizes.
+  mapSizes: {
+    ipcache: 16_384, iphost: 524_288, policy: 1_048_576, endpoints: 4_096, conntrack: SluiceMapCapacity.CT_MAX_ENTRIES,
+    fragments: SluiceMapCapacity.FRAG_MAX_ENTRIES, interfaces: SluiceMapCapacity.LXC_IFACES_MAX_ENTRIES,
+  },
   maxEndpointId: 65_535,
   sync: { debounceMs: 20, maxDelayMs: 200, endpointTimeoutMs: 10_000, retry: DEFAULT_BACKOFF },
   watch: { timeoutSeconds: 300, pageSize: 500, backoff: { initialMs: 800, maxMs: 30_000, factor: 2, jitter: 0.5 } },

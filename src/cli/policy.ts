@@ -11,11 +11,10 @@ import type { Command } from 'commander';
 import type { Cluster } from '../policy/cluster.js';
 import { PolicyError } from '../policy/errors.js';
 import type { TrafficProtocol } from '../policy/match.js';
+import { TRAFFIC_PROTOCOLS } from '../policy/model.js';
 import { modelEngine, type EngineName, type PolicyEngine } from '../policy-engine/engine.js';
 import { CliInputError, loadCluster } from './policy-input.js';
 import { explanationText, reachabilityJson, reachabilityTable } from './policy-format.js';
-
-const PROTOCOLS = ['TCP', 'UDP', 'SCTP', 'ICMP'] as const;
 
 interface CommonOptions {
   readonly file: string[];
@@ -58,7 +57,7 @@ function common(cmd: Command): Command {
   return cmd
     .option('-f, --file <path>', 'manifest file or directory (YAML or JSON; "-" = stdin); repeatable', (v: string, acc: string[]) => [...acc, v], [])
     .option('--port <n>', 'destination port (1..65535; not for ICMP)')
-    .option('--protocol <name>', `${PROTOCOLS.join(', ')}`, 'TCP')
+    .option('--protocol <name>', `${TRAFFIC_PROTOCOLS.join(', ')}`, 'TCP')
     .option('--engine <name>', 'model (the reference evaluator) or bpf (the datapath, via BPF_PROG_TEST_RUN)', 'model')
     .option('-o, --output <format>', 'table or json (explain: text or json)');
 }
@@ -68,8 +67,8 @@ async function prepare(
   outputs: readonly string[],
 ): Promise<{ cluster: Cluster; port: number; protocol: TrafficProtocol; engine: PolicyEngine; output: string }> {
   const protocol = opts.protocol.toUpperCase();
-  if (!(PROTOCOLS as readonly string[]).includes(protocol)) {
-    throw new CliInputError(`--protocol: "${opts.protocol}" is not one of ${PROTOCOLS.join(', ')}`);
+  if (!(TRAFFIC_PROTOCOLS as readonly string[]).includes(protocol)) {
+    throw new CliInputError(`--protocol: "${opts.protocol}" is not one of ${TRAFFIC_PROTOCOLS.join(', ')}`);
   }
   let port = 0;
   if (protocol !== 'ICMP') {

@@ -4,7 +4,8 @@
  * serves the lab (pod names from its state) and, later, the agent (pods and
  * namespaces from the API server).
  */
-import { formatIpv4 } from '../datapath/maps/ipv4.js';
+import { formatIpv4 } from '../policy/cidr.js';
+import { carriesPorts, IP_PROTOCOL, ipProtocolName } from '../policy/protocols.js';
 import {
   SluiceDirection,
   SluiceEventFlags,
@@ -16,16 +17,10 @@ import {
 /** A name for an address, when one is known (e.g. "lab/a"). */
 export type AddressNamer = (ipv4: number) => string | undefined;
 
-const PROTOCOLS: Readonly<Record<number, string>> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
-
-export function protocolName(n: number): string {
-  return PROTOCOLS[n] ?? `IP(${n})`;
-}
-
 /** "10.0.0.2:80 (a, id 256)" or "10.0.0.2 (a, id 256)" for port-less protocols. */
 function endpoint(addr: number, port: number, identity: number, protocol: number, name: AddressNamer): string {
   const host = formatIpv4(addr);
-  const withPort = protocol === 6 || protocol === 17 || protocol === 132 ? `${host}:${port}` : host;
+  const withPort = carriesPorts(protocol) ? `${host}:${port}` : host;
   const who = name(addr);
   return `${withPort} (${who ? `${who}, ` : ''}id ${identity})`;
 }
@@ -44,8 +39,8 @@ const FLAG_NOTES: ReadonlyArray<readonly [number, string]> = [
 export function formatEvent(ev: SluiceEvent, name: AddressNamer = () => undefined): string {
   const verdict = ev.eventType === SluiceEventType.DROP ? 'DROPPED' : 'FORWARDED';
   const dir = ev.direction === SluiceDirection.INGRESS ? 'to-pod' : 'from-pod';
-  const proto = protocolName(ev.protocol);
-  const icmp = ev.protocol === 1 ? ` type ${ev.sport} code ${ev.dport}` : '';
+  const proto = ipProtocolName(ev.protocol);
+  const icmp = ev.protocol === IP_PROTOCOL.ICMP ? ` type ${ev.sport} code ${ev.dport}` : '';
   const parts = [
     verdict.padEnd(9),
     `${endpoint(ev.saddr, ev.sport, ev.srcIdentity, ev.protocol, name)} -> ${endpoint(ev.daddr, ev.dport, ev.dstIdentity, ev.protocol, name)}`,

@@ -6,7 +6,7 @@
  * under test sees nothing a real pod could not send.
  */
 import type { TrafficProtocol } from '../policy/match.js';
-import { IP_PROTOCOL } from '../policy/ports.js';
+import { IP_PROTOCOL } from '../policy/protocols.js';
 
 export interface Flow {
   readonly protocol: TrafficProtocol;

@@ -71,11 +71,20 @@ export function cidrContainsCidr(outer: Cidr, inner: Cidr): boolean {
   );
 }
 
-export function formatIp(addr: IpAddress): string {
-  if (addr.family === 4) {
-    const n = Number(addr.value);
-    return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+/**
+ * The one IPv4 formatter: 0x0a000001 → "10.0.0.1" (an address in natural
+ * order, as the datapath codecs and IpAddress values hold it). Throws on
+ * anything but an unsigned 32-bit integer.
+ */
+export function formatIpv4(addr: number): string {
+  if (!Number.isInteger(addr) || addr < 0 || addr > 0xffff_ffff) {
+    throw new RangeError(`not a 32-bit address: ${addr}`);
   }
+  return `${addr >>> 24}.${(addr >>> 16) & 255}.${(addr >>> 8) & 255}.${addr & 255}`;
+}
+
+export function formatIp(addr: IpAddress): string {
+  if (addr.family === 4) return formatIpv4(Number(addr.value));
   const groups: string[] = [];
   for (let i = 7; i >= 0; i--) groups.push(((addr.value >> BigInt(i * 16)) & 0xffffn).toString(16));
   // Compress the longest run of two or more zero groups (RFC 5952).

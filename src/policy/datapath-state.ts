@@ -23,6 +23,7 @@
  * builds them; this module stays pure.
  */
 import { SluiceDirection, SluicePolicyClass, type EndpointEntry, type IpcacheEntry, type IpcacheKey } from '../datapath/generated/abi.js';
+import { formatIpv4 } from './cidr.js';
 import type { Direction, Protocol } from './policy-types.js';
 import type { PortPrefix } from './ports.js';
 
@@ -55,7 +56,7 @@ export function ipcacheEntryOf(identity: number): IpcacheEntry {
 /** "10.0.0.0/8". */
 export function formatIpcachePrefix(prefix: number): string {
   const { addr, prefixlen } = ipcacheKeyOf(prefix);
-  return `${[24, 16, 8, 0].map((s) => (addr >>> s) & 255).join('.')}/${prefixlen}`;
+  return `${formatIpv4(addr)}/${prefixlen}`;
 }
 
 // ---- policy ----------------------------------------------------------------------

@@ -5,9 +5,10 @@
  * Produced only by validate.ts.
  */
 import type { Cidr } from './cidr.js';
+import { PORT_PROTOCOL_NAMES } from './protocols.js';
 import type { Selector } from './selectors.js';
 
-export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
+export const PROTOCOLS = PORT_PROTOCOL_NAMES;
 /** Protocols a NetworkPolicy port can name. */
 export type Protocol = (typeof PROTOCOLS)[number];
 

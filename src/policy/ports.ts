@@ -1,16 +1,11 @@
 /**
- * Ports and protocols as the policy map sees them (struct policy_key in
- * bpf/include/sluice_abi.h): IP protocol numbers, and port ranges as the few
+ * Ports as the policy map sees them (struct policy_key in
+ * bpf/include/sluice_abi.h): port ranges as the few
  * aligned prefixes of the 16-bit port that cover them exactly (each prefix
  * length a port class), so that a range `port..endPort` costs O(log range)
  * entries and at most one hash lookup per class per packet, never one entry
  * per port.
  */
-import type { TrafficProtocol } from './match.js';
-
-/** IANA protocol numbers of the traffic policy can name (ICMP: port-less rules only). */
-export const IP_PROTOCOL: Readonly<Record<TrafficProtocol, number>> = { ICMP: 1, TCP: 6, UDP: 17, SCTP: 132 };
-
 /** A set of ports: every port whose first `bits` bits equal those of `port` (the rest of `port` is zero). */
 export interface PortPrefix {
   readonly port: number;

@@ -28,7 +28,7 @@ import { createTestPinRoot, removeTestPinRoot } from '../helpers/pins.js';
 
 const { INGRESS_ISOLATED, POLICY_INCOMPLETE } = SluiceEndpointFlags;
 
-const SMALL_SIZES: MapSizes = { ipcache: 64, iphost: 64, policy: 64, endpoints: 16, conntrack: 1024 };
+const SMALL_SIZES: MapSizes = { ipcache: 64, iphost: 64, policy: 64, endpoints: 16, conntrack: 1024, fragments: 64, interfaces: 16 };
 
 function compileAll(cluster: Cluster, previous?: CompiledPolicy): CompiledPolicy {
   return compilePolicy({ cluster, endpoints: new Map(cluster.pods.map((p, i) => [p.id, i + 1])) }, previous);
@@ -40,7 +40,7 @@ test('a full policy map: the endpoint is marked POLICY_INCOMPLETE in place in a 
     netpol('x', 'a-ports', { podSelector: pod('a'), ingress: [{ from: [{ podSelector: pod('b') }], ports: [{ port: 80 }, { port: 81 }, { port: 82 }] }] }),
   ]), empty);
   const endpoints = empty.datapath.endpoints.size;
-  const sizes: MapSizes = { ipcache: 64, iphost: 64, policy: 1, endpoints, conntrack: 1024 };
+  const sizes: MapSizes = { ...SMALL_SIZES, policy: 1, endpoints };
   const pinDir = createTestPinRoot();
   try {
     const dp = openBpfDatapath({ pinDir, mapSizes: sizes });

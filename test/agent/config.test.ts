@@ -47,15 +47,17 @@ test('a YAML file, then flags over it', () => {
   const cfg = file('agent.yaml', `
 nodeName: from-file
 logLevel: debug
-mapSizes: {policy: 1000}
+mapSizes: {policy: 1000, fragments: 2048}
 sync: {debounceMs: 5, retry: {initialMs: 100, maxMs: 200}}
 watch: {pageSize: 50, backoff: {jitter: 1}}
 `);
-  const c = loadConfig({ configFile: cfg, kubeconfig, logLevel: 'warn', mapSizes: ['ipcache=77'] }, {});
+  const c = loadConfig({ configFile: cfg, kubeconfig, logLevel: 'warn', mapSizes: ['ipcache=77', 'interfaces=300'] }, {});
   assert.equal(c.nodeName, 'from-file');
   assert.equal(c.logLevel, 'warn', 'the flag wins');
   assert.equal(c.mapSizes.policy, 1000);
   assert.equal(c.mapSizes.ipcache, 77);
+  assert.equal(c.mapSizes.fragments, 2048);
+  assert.equal(c.mapSizes.interfaces, 300);
   assert.equal(c.mapSizes.conntrack, DEFAULT_CONFIG.mapSizes.conntrack);
   assert.equal(c.sync.debounceMs, 5);
   assert.deepEqual(c.sync.retry, { ...DEFAULT_CONFIG.sync.retry, initialMs: 100, maxMs: 200 });

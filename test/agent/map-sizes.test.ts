@@ -22,7 +22,7 @@ import { applyState } from './helpers/apply-state.js';
 import { EMPTY_DATAPATH_STATE, endpointDirection, ipcachePrefix, packPolicyKey, type DatapathState } from '../../src/policy/datapath-state.js';
 import { createTestPinRoot, removeTestPinRoot } from '../helpers/pins.js';
 
-const SMALL: MapSizes = { ipcache: 2, iphost: 3, policy: 4, endpoints: 5, conntrack: 64 };
+const SMALL: MapSizes = { ipcache: 2, iphost: 3, policy: 4, endpoints: 5, conntrack: 64, fragments: 128, interfaces: 6 };
 
 async function withPinDir(fn: (pinDir: string) => Promise<void> | void): Promise<void> {
   const pinDir = createTestPinRoot();
@@ -48,6 +48,19 @@ test('the maps are created with the configured sizes, once', async () => {
     assert.deepEqual(pinnedSizes(pinDir), { ...SMALL });
     assert.equal(createDatapathMaps({ pinDir, mapSizes: SMALL }), false, 'all there: nothing loaded');
     openBpfDatapath({ pinDir, mapSizes: SMALL }).close();
+  });
+});
+
+test('the interfaces map holds as many entries as configured, and the kernel refuses one more', async () => {
+  await withPinDir((pinDir) => {
+    const dp = openBpfDatapath({ pinDir, mapSizes: SMALL });
+    try {
+      const entry = { endpointId: 1, ipv4: 0x0a000001 };
+      for (let ifindex = 1; ifindex <= SMALL.interfaces; ifindex++) dp.maps.interfaces.update(ifindex, entry);
+      assert.throws(() => dp.maps.interfaces.update(SMALL.interfaces + 1, entry), (e: unknown) => e instanceof BpfError && e.code === 'E2BIG');
+    } finally {
+      dp.close();
+    }
   });
 });
 

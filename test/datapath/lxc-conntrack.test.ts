@@ -16,7 +16,7 @@ import {
   type CtKey, type EndpointConfig,
 } from '../../src/datapath/generated/abi.js';
 import { setTraceAllowed } from '../../src/datapath/maps/config.js';
-import { CT_MAX_ENTRIES, dumpConntrack, monotonicNowNs, type ConntrackRow } from '../../src/datapath/maps/conntrack.js';
+import { dumpConntrack, monotonicNowNs, type ConntrackRow } from '../../src/datapath/maps/conntrack.js';
 import { writeCtConfig } from '../../src/datapath/maps/ct-config.js';
 import { ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
@@ -429,7 +429,7 @@ test('LRU: a full conntrack evicts entries nobody revisited; an evicted connecti
   // UDP entry is gone: the live connection must survive every round, the idle UDP entry must go within a few.
   const value = { expiresNs: monotonicNowNs() + 60_000_000_000n, policyRevision: 0, ruleId: 0, origDirection: EGRESS,
     tcpState: SluiceCtTcpState.ESTABLISHED, flags: 0 };
-  const round = CT_MAX_ENTRIES / 2;
+  const round = h.dp.maps.conntrack.raw.info.maxEntries / 2;
   let rounds = 0;
   for (; rounds < 8 && h.dp.maps.conntrack.lookup(udpKey) !== undefined; rounds++) {
     const filler = Array.from({ length: round }, (_, j) => {

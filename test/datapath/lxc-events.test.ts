@@ -8,7 +8,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  SluiceConfigFlags, SluiceCounter, SluiceDirection, SluiceDropReason, SluiceEventFlags, SluiceEventType,
+  SluiceConfigFlags, SluiceCounter, SluiceDirection, SluiceDropReason, SluiceEventFlags, SluiceEventType, SluiceMapCapacity,
+  sluiceEventCodec,
 } from '../../src/datapath/generated/abi.js';
 import { readGlobalConfig, setTraceAllowed, writeGlobalConfig } from '../../src/datapath/maps/config.js';
 import { readDatapathCounter } from '../../src/datapath/maps/counters.js';
@@ -109,10 +110,11 @@ test('events lost to a full ring buffer are counted; the verdicts and metrics st
   h.dp.maps.endpoints.update(EP, isolated('egress'));
   await h.flush();
   const repeat = 20_000;
-  // 1 MiB ring, 64 bytes per record (56-byte event + 8-byte header), and the
-  // kernel refuses a record that would fill all 2^20 bytes (it compares with
-  // size - 1): 16383 fit while nobody reads (test-run blocks the event loop).
-  const fit = (1 << 20) / 64 - 1;
+  // A record is the event plus an 8-byte header (56 + 8 = 64 bytes, 8-aligned),
+  // and the kernel refuses a record that would fill the whole ring (it
+  // compares with size - 1): with 1 MiB, 16383 fit while nobody reads
+  // (test-run blocks the event loop).
+  const fit = SluiceMapCapacity.EVENTS_RING_BYTES / (sluiceEventCodec.size + 8) - 1;
   const lostBefore = readDatapathCounter(h.dp.maps.counters, SluiceCounter.EVENTS_LOST);
   const droppedBefore = readCounter(h.dp.maps.metrics, EGRESS, SluiceDropReason.POLICY_DENIED).packets;
   assert.equal(h.testRun(h.dp.fromContainer, { data: allowedOut, repeat }).retval, TC_ACT_SHOT);

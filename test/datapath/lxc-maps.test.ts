@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  endpointEntryCodec, SluiceCounter, SluiceDirection, SluiceEndpointFlags,
+  endpointEntryCodec, SluiceCounter, SluiceDirection, SluiceEndpointFlags, SluiceMapCapacity,
 } from '../../src/datapath/generated/abi.js';
 import { isBpfError } from '../../src/datapath/errors.js';
 import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
@@ -55,6 +55,24 @@ test('every map in lxc.o has its module\'s pin name, type and codec sizes', () =
       }
       assert.equal(dp.fromContainer.name, 'from_container');
       assert.equal(dp.toContainer.name, 'to_container');
+    } finally {
+      dp.close();
+    }
+  });
+});
+
+test('maps created without sizes get the compiled capacities of the generated ABI', () => {
+  withTestPinRoot((pinRoot) => {
+    const dp = loadLxc({ pinRoot });
+    try {
+      const sizes = new Map(dp.object.maps().map((m) => [m.name, m.maxEntries]));
+      const C = SluiceMapCapacity;
+      assert.deepEqual(Object.fromEntries(['sl_events_v1', 'sl_ipcache_v1', 'sl_iphost_v1', 'sl_policy_v3', 'sl_endpoints_v2',
+        'sl_ct_v1', 'sl_frag_v1', 'sl_lxc_v1', 'sl_metrics_v1'].map((name) => [name, sizes.get(name)])), {
+        sl_events_v1: C.EVENTS_RING_BYTES, sl_ipcache_v1: C.IPCACHE_MAX_ENTRIES, sl_iphost_v1: C.IPCACHE_MAX_ENTRIES,
+        sl_policy_v3: C.POLICY_MAX_ENTRIES, sl_endpoints_v2: C.ENDPOINTS_MAX_ENTRIES, sl_ct_v1: C.CT_MAX_ENTRIES,
+        sl_frag_v1: C.FRAG_MAX_ENTRIES, sl_lxc_v1: C.LXC_IFACES_MAX_ENTRIES, sl_metrics_v1: C.METRICS_ENTRIES,
+      });
     } finally {
       dp.close();
     }

@@ -11,8 +11,9 @@ import { SluiceDirection, SluicePolicyAction, SluicePolicyClass, type PolicyKey 
 import { loadLxc } from '../../src/datapath/lxc.js';
 import {
   ALL_POLICY_CLASSES, dumpPolicyV3, formatPolicyClasses, policyClassesOf, policyKey, policyKeysForPorts, policyMatchOf,
-  portPrefixRange, portRangeToPrefixes, PORT_PROTOCOLS, type PortPrefix,
+  portPrefixRange, portRangeToPrefixes, type PortPrefix,
 } from '../../src/datapath/maps/policy-v3.js';
+import { IP_PROTOCOL } from '../../src/policy/protocols.js';
 import { withTestPinRoot } from '../helpers/pins.js';
 
 /** Deterministic pseudo-random generator, so a failure reproduces. */
@@ -101,10 +102,10 @@ const { NO_PORTS, PORT_FULL } = SluicePolicyClass;
 test('policyKey: no ports = class NO_PORTS, protocol = class 0, a port prefix its bits; refusals name the problem', () => {
   const base = { endpointId: 3, remoteIdentity: 300, direction: SluiceDirection.INGRESS };
   assert.deepEqual(policyKey(base), { ...base, protocol: 0, portPrefixlen: NO_PORTS, dport: 0 });
-  assert.deepEqual(policyKey({ ...base, protocol: PORT_PROTOCOLS.SCTP }), { ...base, protocol: 132, portPrefixlen: 0, dport: 0 });
-  assert.deepEqual(policyKey({ ...base, protocol: PORT_PROTOCOLS.TCP, port: { port: 443, bits: 16 } }),
+  assert.deepEqual(policyKey({ ...base, protocol: IP_PROTOCOL.SCTP }), { ...base, protocol: 132, portPrefixlen: 0, dport: 0 });
+  assert.deepEqual(policyKey({ ...base, protocol: IP_PROTOCOL.TCP, port: { port: 443, bits: 16 } }),
     { ...base, protocol: 6, portPrefixlen: PORT_FULL, dport: 443 });
-  assert.deepEqual(policyKeysForPorts(base, PORT_PROTOCOLS.UDP, 8080, 8090).map((k) => [k.portPrefixlen, k.dport]),
+  assert.deepEqual(policyKeysForPorts(base, IP_PROTOCOL.UDP, 8080, 8090).map((k) => [k.portPrefixlen, k.dport]),
     [[13, 8080], [15, 8088], [16, 8090]]);
   assert.throws(() => policyKey({ ...base, port: { port: 80, bits: 16 } }), /a port \(80\/16\) needs a protocol/);
   assert.throws(() => policyKey({ ...base, protocol: 1 }), /protocol 1 has no ports; want one of TCP, UDP, SCTP or none/);
@@ -158,7 +159,7 @@ test('the kernel\'s hash agrees: looked up class by class, every port of random 
         ranges.push([a, b]);
       }
       for (const [ruleId, [start, end]] of ranges.entries()) {
-        const keys = policyKeysForPorts(base, PORT_PROTOCOLS.TCP, start, end);
+        const keys = policyKeysForPorts(base, IP_PROTOCOL.TCP, start, end);
         policy.updateBatch(keys.map((k) => [k, { action: SluicePolicyAction.ALLOW, ruleId }] as const));
         const classes = [...new Set(keys.map((k) => k.portPrefixlen))];
         // The datapath's lookups: each class of the mask, the port masked to it. Every port, so nothing hides between blocks.
@@ -166,14 +167,14 @@ test('the kernel\'s hash agrees: looked up class by class, every port of random 
           let hits = 0;
           for (const c of classes) {
             const dport = c === 0 ? 0 : port & ((0xffff << (16 - c)) & 0xffff);
-            const hit = policy.lookup({ ...base, protocol: PORT_PROTOCOLS.TCP, portPrefixlen: c, dport });
+            const hit = policy.lookup({ ...base, protocol: IP_PROTOCOL.TCP, portPrefixlen: c, dport });
             if (hit !== undefined) hits += hit.ruleId === ruleId ? 1 : 100;
           }
           const want = port >= start && port <= end ? 1 : 0;
           if (hits !== want) assert.fail(`${start}-${end}: port ${port} matched ${hits} times`);
         }
         // Another protocol never matches a TCP range.
-        assert.equal(policy.lookup({ ...base, protocol: PORT_PROTOCOLS.UDP, portPrefixlen: keys[0]?.portPrefixlen ?? 0, dport: start }),
+        assert.equal(policy.lookup({ ...base, protocol: IP_PROTOCOL.UDP, portPrefixlen: keys[0]?.portPrefixlen ?? 0, dport: start }),
           undefined);
         if (ruleId === 2) {
           assert.deepEqual(dumpPolicyV3(policy), [{ endpointId: 5, direction: 'EGRESS', remoteIdentity: 400, protocol: 'TCP',

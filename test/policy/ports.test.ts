@@ -1,7 +1,7 @@
 /** Port ranges as LPM port prefixes: exact, disjoint, few. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IP_PROTOCOL, portPrefixRange, portRangeToPrefixes } from '../../src/policy/ports.js';
+import { portPrefixRange, portRangeToPrefixes } from '../../src/policy/ports.js';
 import { seededRandom } from './random-cluster.js';
 
 function covered(start: number, end: number): Set<number> {
@@ -50,8 +50,4 @@ test('bad ranges are refused', () => {
   assert.throws(() => portRangeToPrefixes(-1, 80), RangeError);
   assert.throws(() => portRangeToPrefixes(1, 65536), RangeError);
   assert.throws(() => portRangeToPrefixes(1.5, 2), RangeError);
-});
-
-test('protocol numbers are IANA', () => {
-  assert.deepEqual(IP_PROTOCOL, { ICMP: 1, TCP: 6, UDP: 17, SCTP: 132 });
 });

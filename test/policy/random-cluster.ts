@@ -7,6 +7,7 @@
  * SCTP, named ports on ingress and egress, empty and absent selectors,
  * explicit and implied policyTypes.
  */
+import { formatIpv4 } from '../../src/policy/cidr.js';
 import { buildCluster, type Cluster } from '../../src/policy/cluster.js';
 import { formatIssue } from '../../src/policy/errors.js';
 import type {
@@ -183,7 +184,7 @@ function randomIpBlock(rng: Rng, ips: readonly string[]): { cidr: string; except
 function prefixOf(ip: string, len: number): string {
   const n = ip.split('.').reduce((acc, p) => acc * 256 + Number(p), 0);
   const base = len === 0 ? 0 : Math.floor(n / 2 ** (32 - len)) * 2 ** (32 - len);
-  return `${[24, 16, 8, 0].map((s) => Math.floor(base / 2 ** s) % 256).join('.')}/${len}`;
+  return `${formatIpv4(base)}/${len}`;
 }
 
 function ports(rng: Rng): { ports?: NetworkPolicyPort[] } {

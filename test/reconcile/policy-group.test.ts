@@ -10,6 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SluiceEndpointFlags } from '../../src/datapath/generated/abi.js';
+import { formatIpv4 } from '../../src/policy/cidr.js';
 import { buildCluster, type Cluster } from '../../src/policy/cluster.js';
 import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';
 import { lookupConnection, type LookupEnd } from '../../src/policy/datapath-lookup.js';
@@ -73,7 +74,7 @@ function externals(c: Cluster): string[] {
       }
     }
   }
-  return [...out].sort((a, b) => a - b).slice(0, 8).map((n) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.'));
+  return [...out].sort((a, b) => a - b).slice(0, 8).map(formatIpv4);
 }
 
 function ipNumber(ip: string): number {

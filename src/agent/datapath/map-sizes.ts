@@ -19,7 +19,9 @@ import { openObject } from '../../datapath/bpf-object.js';
 import { LXC_MAP_LAYOUTS, LXC_OBJECT_PATH, type LxcMaps } from '../../datapath/lxc.js';
 import { CT_LAYOUT } from '../../datapath/maps/conntrack.js';
 import { ENDPOINTS_LAYOUT } from '../../datapath/maps/endpoints.js';
+import { FRAG_LAYOUT } from '../../datapath/maps/frag.js';
 import { IPCACHE_LAYOUT, IPHOST_LAYOUT } from '../../datapath/maps/ipcache.js';
+import { LXC_IFACES_LAYOUT } from '../../datapath/maps/lxc-interfaces.js';
 import { POLICY_V3_LAYOUT } from '../../datapath/maps/policy-v3.js';
 import { MAP_NAMES, type MapName } from '../config.js';
 import { AgentError } from '../errors.js';
@@ -33,6 +35,8 @@ export const AGENT_MAP_PINS: Readonly<Record<MapName, string>> = {
   policy: POLICY_V3_LAYOUT.name,
   endpoints: ENDPOINTS_LAYOUT.name,
   conntrack: CT_LAYOUT.name,
+  fragments: FRAG_LAYOUT.name,
+  interfaces: LXC_IFACES_LAYOUT.name,
 };
 
 /** The sizes as OpenOptions.maxEntries (by pin name). */
@@ -44,7 +48,8 @@ export function maxEntriesByPin(sizes: MapSizes): Record<string, number> {
 export function agentMaps(maps: LxcMaps): ReadonlyArray<readonly [MapName, RawMap]> {
   return [
     ['iphost', maps.ipcache.hosts.raw], ['ipcache', maps.ipcache.prefixes.raw], ['policy', maps.policy.raw],
-    ['endpoints', maps.endpoints.raw], ['conntrack', maps.conntrack.raw],
+    ['endpoints', maps.endpoints.raw], ['conntrack', maps.conntrack.raw], ['fragments', maps.frag.raw],
+    ['interfaces', maps.interfaces.raw],
   ];
 }
 

@@ -751,6 +751,53 @@ export function sluiceCounterName(n: number): string {
   return sluiceCounterNames.get(n) ?? `UNKNOWN(${n})`;
 }
 
+/** enum sluice_ip_proto. */
+export const SluiceIpProto = {
+  ICMP: 1,
+  TCP: 6,
+  UDP: 17,
+  SCTP: 132,
+} as const;
+export type SluiceIpProto = (typeof SluiceIpProto)[keyof typeof SluiceIpProto];
+
+const sluiceIpProtoNames = new Map<number, string>([
+  [1, 'ICMP'],
+  [6, 'TCP'],
+  [17, 'UDP'],
+  [132, 'SCTP'],
+]);
+/** The name of a sluice_ip_proto value, or "UNKNOWN(n)". */
+export function sluiceIpProtoName(n: number): string {
+  return sluiceIpProtoNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_map_capacity. */
+export const SluiceMapCapacity = {
+  EVENTS_RING_BYTES: 1048576,
+  IPCACHE_MAX_ENTRIES: 524288,
+  POLICY_MAX_ENTRIES: 4194304,
+  ENDPOINTS_MAX_ENTRIES: 65536,
+  CT_MAX_ENTRIES: 262144,
+  FRAG_MAX_ENTRIES: 8192,
+  LXC_IFACES_MAX_ENTRIES: 65536,
+  METRICS_ENTRIES: 128,
+} as const;
+export type SluiceMapCapacity = (typeof SluiceMapCapacity)[keyof typeof SluiceMapCapacity];
+
+const sluiceMapCapacityNames = new Map<number, string>([
+  [1048576, 'EVENTS_RING_BYTES'],
+  [524288, 'IPCACHE_MAX_ENTRIES'],
+  [4194304, 'POLICY_MAX_ENTRIES'],
+  [65536, 'ENDPOINTS_MAX_ENTRIES'],
+  [262144, 'CT_MAX_ENTRIES'],
+  [8192, 'FRAG_MAX_ENTRIES'],
+  [128, 'METRICS_ENTRIES'],
+]);
+/** The name of a sluice_map_capacity value, or "UNKNOWN(n)". */
+export function sluiceMapCapacityName(n: number): string {
+  return sluiceMapCapacityNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
 /** Every shared struct's codec, by C struct name (size checks, tests). */
 export const structCodecs: Readonly<Record<string, Codec<object>>> = {
   ipcache_key: ipcacheKeyCodec,

@@ -13,13 +13,11 @@ import { BpfMapType, typedMap } from '../bpf-map.js';
 import {
   ctEntryCodec, ctKeyCodec, SluiceCtFlags, sluiceCtTcpStateName, sluiceDirectionName, type CtEntry, type CtKey,
 } from '../generated/abi.js';
+import { carriesPorts, IP_PROTOCOL, ipProtocolName } from '../../policy/protocols.js';
 import { formatIpv4 } from './ipv4.js';
 import { checkLayout, type MapLayout } from './layout.js';
 
-/** SLUICE_CT_MAX_ENTRIES in bpf/lib/conntrack.h: the size when nobody sets one (agent `mapSizes.conntrack`). */
-export const CT_MAX_ENTRIES = 256 * 1024;
-
-/** No maxEntries: the size is the node's choice (set at creation), nothing here depends on it. */
+/** No maxEntries: the size is the node's choice (agent `mapSizes.conntrack`), nothing here depends on it. */
 export const CT_LAYOUT: MapLayout = {
   name: 'sl_ct_v1',
   type: BpfMapType.LRU_HASH,
@@ -49,7 +47,6 @@ export function flushEndpointConnections(map: ConntrackMap, endpointId: number):
   return n;
 }
 
-const PROTOCOLS: ReadonlyMap<number, string> = new Map([[1, 'ICMP'], [6, 'TCP'], [17, 'UDP'], [132, 'SCTP']]);
 const FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
   [SluiceCtFlags.REPLY_SEEN, 'REPLY_SEEN'], [SluiceCtFlags.FIN_ORIG, 'FIN_ORIG'], [SluiceCtFlags.FIN_REPLY, 'FIN_REPLY'],
 ];
@@ -76,7 +73,7 @@ export function dumpConntrack(map: ConntrackMap, now: bigint = monotonicNowNs())
       a.localPort - b.localPort || a.remoteAddr - b.remoteAddr || a.remotePort - b.remotePort)
     .map(([key, e]) => ({
       endpointId: key.endpointId,
-      protocol: PROTOCOLS.get(key.protocol) ?? `IP(${key.protocol})`,
+      protocol: ipProtocolName(key.protocol),
       local: side(key.protocol, key.localAddr, key.localPort),
       remote: side(key.protocol, key.remoteAddr, key.remotePort),
       origDirection: sluiceDirectionName(e.origDirection),
@@ -89,6 +86,6 @@ export function dumpConntrack(map: ConntrackMap, now: bigint = monotonicNowNs())
 }
 
 function side(protocol: number, addr: number, port: number): string {
-  if (protocol === 1) return port === 0 ? formatIpv4(addr) : `${formatIpv4(addr)} id ${port}`;
-  return protocol === 6 || protocol === 17 || protocol === 132 ? `${formatIpv4(addr)}:${port}` : formatIpv4(addr);
+  if (protocol === IP_PROTOCOL.ICMP) return port === 0 ? formatIpv4(addr) : `${formatIpv4(addr)} id ${port}`;
+  return carriesPorts(protocol) ? `${formatIpv4(addr)}:${port}` : formatIpv4(addr);
 }

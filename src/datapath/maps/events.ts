@@ -6,18 +6,15 @@
 import type { RawMap, RingBufferReader } from '../api.js';
 import { BpfMapType } from '../bpf-map.js';
 import { readRingBuffer } from '../ringbuf.js';
-import { sluiceEventCodec, type SluiceEvent } from '../generated/abi.js';
+import { SluiceMapCapacity, sluiceEventCodec, type SluiceEvent } from '../generated/abi.js';
 import { checkLayout, type MapLayout } from './layout.js';
-
-/** SLUICE_EVENTS_RING_BYTES in bpf/lib/events.h. */
-export const EVENTS_RING_BYTES = 1 << 20;
 
 export const EVENTS_LAYOUT: MapLayout = {
   name: 'sl_events_v1',
   type: BpfMapType.RINGBUF,
   keySize: 0,
   valueSize: 0,
-  maxEntries: EVENTS_RING_BYTES,
+  maxEntries: SluiceMapCapacity.EVENTS_RING_BYTES,
 };
 
 /** Checks raw is the events ring of this layout. */

@@ -10,15 +10,12 @@ import { fragEntryCodec, fragKeyCodec, type FragEntry, type FragKey } from '../g
 import { formatIpv4 } from './ipv4.js';
 import { checkLayout, type MapLayout } from './layout.js';
 
-/** SLUICE_FRAG_MAX_ENTRIES in bpf/lib/frag.h. */
-export const FRAG_MAX_ENTRIES = 8192;
-
+/** No maxEntries: the size is the node's choice (agent `mapSizes.frag`), nothing here depends on it. */
 export const FRAG_LAYOUT: MapLayout = {
   name: 'sl_frag_v1',
   type: BpfMapType.LRU_HASH,
   keySize: fragKeyCodec.size,
   valueSize: fragEntryCodec.size,
-  maxEntries: FRAG_MAX_ENTRIES,
 };
 
 export type FragMap = TypedMap<FragKey, FragEntry>;

@@ -2,7 +2,11 @@
  * IPv4 addresses as the generated codecs want them: a __be32 field is a
  * number in natural order (10.0.0.1 = 0x0a000001), encoded big-endian by the
  * codec. Parsing is strict: map keys built from a typo must fail loudly.
+ * Formatting is src/policy/cidr.ts's formatIpv4, the one IPv4 formatter.
  */
+import { formatIpv4 } from '../../policy/cidr.js';
+
+export { formatIpv4 };
 
 /** An IPv4 prefix in natural order, host bits zero. */
 export interface Ipv4Prefix {
@@ -19,14 +23,6 @@ export function parseIpv4(text: string): number {
     throw new RangeError(`not an IPv4 address: "${text}"`);
   }
   return parts.reduce((acc, p) => acc * 256 + Number(p), 0);
-}
-
-/** 0x0a000001 → "10.0.0.1". */
-export function formatIpv4(addr: number): string {
-  if (!Number.isInteger(addr) || addr < 0 || addr > 0xffff_ffff) {
-    throw new RangeError(`not a 32-bit address: ${addr}`);
-  }
-  return [24, 16, 8, 0].map((shift) => (addr >>> shift) & 0xff).join('.');
 }
 
 /** The netmask of a prefix length, as an unsigned 32-bit number. */

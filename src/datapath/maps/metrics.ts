@@ -6,19 +6,16 @@
 import type { PerCpuMap, RawMap } from '../api.js';
 import { BpfMapType, perCpuMap } from '../bpf-map.js';
 import {
-  metricsValueCodec, SluiceDirection, SluiceDropReason, sluiceDirectionName, sluiceDropReasonName, type MetricsValue,
+  metricsValueCodec, SluiceDirection, SluiceDropReason, SluiceMapCapacity, sluiceDirectionName, sluiceDropReasonName, type MetricsValue,
 } from '../generated/abi.js';
 import { checkLayout, u32Codec, type MapLayout } from './layout.js';
-
-/** SLUICE_METRICS_ENTRIES: one slot per (direction, reason). */
-export const METRICS_ENTRIES = SluiceDirection.MAX * SluiceDropReason.REASON_MAX;
 
 export const METRICS_LAYOUT: MapLayout = {
   name: 'sl_metrics_v1',
   type: BpfMapType.PERCPU_ARRAY,
   keySize: u32Codec.size,
   valueSize: metricsValueCodec.size,
-  maxEntries: METRICS_ENTRIES,
+  maxEntries: SluiceMapCapacity.METRICS_ENTRIES, // one slot per (direction, reason)
 };
 
 export type MetricsMap = PerCpuMap<number, MetricsValue>;

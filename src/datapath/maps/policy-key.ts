@@ -16,11 +16,8 @@ import {
   type DatapathState,
 } from '../../policy/datapath-state.js';
 import type { Protocol } from '../../policy/policy-types.js';
-import { IP_PROTOCOL, portPrefixRange, portRangeToPrefixes, type PortPrefix } from '../../policy/ports.js';
-
-/** The IP protocols a rule's ports apply to (NetworkPolicy: TCP, UDP, SCTP). */
-export const PORT_PROTOCOLS: Readonly<Record<'TCP' | 'UDP' | 'SCTP', number>> = { TCP: 6, UDP: 17, SCTP: 132 };
-export const PROTOCOL_NAMES: ReadonlyMap<number, string> = new Map<number, string>(Object.entries(PORT_PROTOCOLS).map(([n, p]) => [p, n]));
+import { portPrefixRange, portRangeToPrefixes, type PortPrefix } from '../../policy/ports.js';
+import { carriesPorts, IP_PROTOCOL, ipProtocolName, PORT_PROTOCOL_NAMES } from '../../policy/protocols.js';
 
 // Port prefixes are pure arithmetic shared with the compiler: one definition.
 export { portPrefixRange, portRangeToPrefixes, type PortPrefix };
@@ -36,7 +33,7 @@ export interface PolicyMatch {
   /** 0 = any peer (a rule whose from/to is omitted). */
   readonly remoteIdentity: number;
   readonly direction: number; // SluiceDirection
-  /** An IP protocol of PORT_PROTOCOLS; absent = every protocol and port (a rule without ports). */
+  /** An IP protocol that carries ports (TCP, UDP, SCTP); absent = every protocol and port (a rule without ports). */
   readonly protocol?: number;
   /** Absent = every port of the protocol. */
   readonly port?: PortPrefix;
@@ -54,8 +51,8 @@ export function policyKey(m: PolicyMatch): PolicyKey {
     if (m.port !== undefined) throw new RangeError(`policy key: a port (${m.port.port}/${m.port.bits}) needs a protocol`);
     return { endpointId, remoteIdentity, direction, protocol: 0, portPrefixlen: SluicePolicyClass.NO_PORTS, dport: 0 };
   }
-  if (!PROTOCOL_NAMES.has(m.protocol)) {
-    throw new RangeError(`policy key: protocol ${m.protocol} has no ports; want one of ${[...PROTOCOL_NAMES.values()].join(', ')} or none`);
+  if (!carriesPorts(m.protocol)) {
+    throw new RangeError(`policy key: protocol ${m.protocol} has no ports; want one of ${PORT_PROTOCOL_NAMES.join(', ')} or none`);
   }
   const port = m.port ?? { port: 0, bits: 0 };
   if (!isPortPrefix(port)) throw new RangeError(`policy key: port prefix ${port.port}/${port.bits} has bits set past its length`);
@@ -80,7 +77,7 @@ export function policyMatchOf(key: PolicyKey): PolicyMatch | undefined {
     return key.protocol === 0 && key.dport === 0 ? { endpointId, remoteIdentity, direction } : undefined;
   }
   const port = { port: key.dport, bits: key.portPrefixlen };
-  if (!PROTOCOL_NAMES.has(key.protocol) || !isPortPrefix(port)) return undefined;
+  if (!carriesPorts(key.protocol) || !isPortPrefix(port)) return undefined;
   return { endpointId, remoteIdentity, direction, protocol: key.protocol, port };
 }
 
@@ -208,6 +205,6 @@ export function describePolicyKey(k: PolicyKey): string {
   const peer = k.remoteIdentity === 0 ? 'any peer' : `identity ${k.remoteIdentity}`;
   const what = k.portPrefixlen === SluicePolicyClass.NO_PORTS
     ? 'every protocol and port'
-    : `${PROTOCOL_NAMES.get(k.protocol) ?? `protocol ${k.protocol}`} port ${formatPolicyPorts(k)}`;
+    : `${ipProtocolName(k.protocol)} port ${formatPolicyPorts(k)}`;
   return `endpoint ${k.endpointId} ${dir} ${peer} ${what}`;
 }

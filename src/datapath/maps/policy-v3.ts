@@ -11,7 +11,8 @@ import {
   type PolicyEntry, type PolicyKey,
 } from '../generated/abi.js';
 import { checkLayout, type MapLayout } from './layout.js';
-import { formatPolicyPorts, PROTOCOL_NAMES } from './policy-key.js';
+import { ipProtocolName } from '../../policy/protocols.js';
+import { formatPolicyPorts } from './policy-key.js';
 
 export * from './policy-key.js';
 
@@ -52,7 +53,7 @@ export function dumpPolicyV3(map: PolicyV3Map): PolicyV3Row[] {
       endpointId: key.endpointId,
       direction: sluiceDirectionName(key.direction),
       remoteIdentity: key.remoteIdentity,
-      protocol: key.portPrefixlen === SluicePolicyClass.NO_PORTS ? '*' : (PROTOCOL_NAMES.get(key.protocol) ?? String(key.protocol)),
+      protocol: key.portPrefixlen === SluicePolicyClass.NO_PORTS ? '*' : ipProtocolName(key.protocol),
       ports: formatPolicyPorts(key),
       action: sluicePolicyActionName(entry.action),
       ruleId: entry.ruleId,
