@@ -18,7 +18,10 @@
  * identity or with the identity of a shorter prefix around P, either of
  * which may claim facts those addresses do not have: those identities are
  * tainted (FailClosed.taintIdentities), so the policy owner removes every
- * allow naming them and closes the endpoints that wanted one.
+ * allow naming them and closes the endpoints that wanted one. The identity
+ * P should have had is missing there: every endpoint whose wanted allows
+ * name it is closed too (FailClosed.closeEndpointsAllowing), so its drops
+ * read POLICY_INCOMPLETE, not a plain denial.
  */
 import type { IpcacheEntry, IpcacheKey } from '../datapath/generated/abi.js';
 import { formatIpcachePrefix, ipcacheEntryOf, ipcacheKeyOf, ipcachePrefix, ipcachePrefixOf } from '../policy/datapath-state.js';
@@ -62,6 +65,8 @@ export class IpcacheOwner implements Reconciler<PolicyRoundInput> {
       fail(stepFailure(kind, k.prefixlen === 32 ? 'iphost' : 'ipcache', formatIpcachePrefix(ipcachePrefixOf(k)), e));
       tainted.push(ipcacheTaint(from, to, k));
     };
+    // The identity a failed upsert meant to give: allows for it miss these addresses, so whoever wants one is incomplete.
+    const missing: number[] = [];
     if (upserts.length > 0) {
       steps.push({
         phase: Phase.IPCACHE_UPSERT,
@@ -69,9 +74,13 @@ export class IpcacheOwner implements Reconciler<PolicyRoundInput> {
         size: upserts.length,
         run: (failClosed, fail) => {
           const tainted: number[][] = [];
-          const n = upsertAll(this.map, upserts.map((p) => [ipcacheKeyOf(p), ipcacheEntryOf(to.get(p) ?? 0)] as const),
-            (k, e) => failedAt('ipcache-upsert')(k, e, fail, tainted));
+          const n = upsertAll(this.map, upserts.map((p) => [ipcacheKeyOf(p), ipcacheEntryOf(to.get(p) ?? 0)] as const), (k, e) => {
+            failedAt('ipcache-upsert')(k, e, fail, tainted);
+            const wanted = to.get(ipcachePrefixOf(k));
+            if (wanted !== undefined) missing.push(wanted);
+          });
           for (const ids of tainted) failClosed.taintIdentities(ids);
+          if (missing.length > 0) failClosed.closeEndpointsAllowing(missing);
           return n;
         },
       });

@@ -23,7 +23,7 @@
  */
 import type { PolicyEntry, PolicyKey } from '../datapath/generated/abi.js';
 import { describePolicyKey, policyEntryOf, policyKeyOf, readPolicyEntries } from '../datapath/maps/policy-key.js';
-import { unpackPolicyKey, type DatapathState } from '../policy/datapath-state.js';
+import { splitEndpointDirection, unpackPolicyKey, type DatapathState } from '../policy/datapath-state.js';
 import { deleteAll, upsertAll, type MapStore } from './map-writes.js';
 import type { PolicyRoundInput } from './policy-input.js';
 import { Phase, type FailClosed, type Reconciler, type StepFailure, type WriteStep } from './reconciler.js';
@@ -108,6 +108,17 @@ export class PolicyOwner implements Reconciler<PolicyRoundInput> {
     const removed = deleteAll(this.map, keys, onFailClose(failClosed, fail));
     for (const id of wanted) failClosed.closeEndpoint(id);
     return removed;
+  }
+
+  endpointsAllowing(identities: ReadonlySet<number>): readonly number[] {
+    const out = new Set<number>();
+    for (const [epdir, entries] of this.round?.to ?? []) {
+      for (const packed of entries.keys()) {
+        const { remoteIdentity } = unpackPolicyKey(packed);
+        if (remoteIdentity !== 0 && identities.has(remoteIdentity)) out.add(splitEndpointDirection(epdir).endpointId);
+      }
+    }
+    return [...out].sort((a, b) => a - b);
   }
 
   settle(complete: boolean): void {

@@ -2,18 +2,18 @@
  * The contract every map owner meets. One reconciler owns one BPF map (or a
  * small family written as one unit): its desired state from the round's
  * input, the read-back of what the map holds, an ordered diff, the writes,
- * and the report of what failed. The scheduler (scheduler.ts) runs the list
+ * and the report of what failed. The agent's sync loop runs the list
  * in rounds over one shared input; nothing else writes the owner's maps.
  *
  * Writes are phased so that owners whose maps decide together (endpoints,
  * ipcache, policy) can interleave "restrict before relax" across maps: every
- * owner returns steps tagged with a phase, and the scheduler runs all steps
+ * owner returns steps tagged with a phase, and a round (round.ts) runs all steps
  * of phase 1 (of every owner), then phase 2, and so on. A failed write is
  * never thrown: the owner reports it, and may ask the others, through the
  * round's FailClosed, to close what the failure leaves uncertain.
  */
 
-/** Write phases, in the order the scheduler runs them (see apply order in docs/architecture.md). */
+/** Write phases, in the order a round runs them (docs/architecture.md). */
 export const Phase = {
   /** Endpoints that become more isolated get the union of old and new isolation. */
   RESTRICT: 1,
@@ -54,6 +54,8 @@ export interface FailClosed {
   closeEndpoint(endpointId: number): void;
   /** These identities may now stand for addresses that lack their facts: remove every allow that names one. */
   taintIdentities(identities: readonly number[]): void;
+  /** Addresses meant to carry these identities do not (yet): close every endpoint whose wanted allows name one. */
+  closeEndpointsAllowing(identities: readonly number[]): void;
   readonly closedEndpoints: ReadonlySet<number>;
   readonly taintedIdentities: ReadonlySet<number>;
 }
@@ -108,6 +110,8 @@ export interface Reconciler<I> {
   closeEndpoint?(endpointId: number, fail: (f: StepFailure) => void): void;
   /** Fail-closed request: remove the allows that name one of these identities (the policy owner); returns entries removed. */
   dropAllowsOf?(identities: ReadonlySet<number>, failClosed: FailClosed, fail: (f: StepFailure) => void): number;
+  /** The endpoints whose wanted allows (this round's desired state) name one of these identities specifically. */
+  endpointsAllowing?(identities: ReadonlySet<number>): readonly number[];
   /** Desired entries after the last plan, for metrics (map job name → count). */
   entries?(): Readonly<Record<string, number>>;
 }

@@ -74,6 +74,13 @@ export function runRound<I>(owners: readonly Reconciler<I>[], input: I): RoundRe
         o.closeEndpoint(id, ownerOfFailure(o));
       }
     },
+    closeEndpointsAllowing(ids) {
+      const set = new Set(ids);
+      for (const o of owners) {
+        if (o.endpointsAllowing === undefined || !runs(o)) continue;
+        for (const id of o.endpointsAllowing(set)) failClosed.closeEndpoint(id);
+      }
+    },
     taintIdentities(ids) {
       const fresh = new Set(ids.filter((id) => !tainted.has(id)));
       if (fresh.size === 0) return;

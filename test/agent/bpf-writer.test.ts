@@ -121,3 +121,29 @@ test('opening the datapath removes the pins of replaced map layouts and only tho
     removeTestPinRoot(pinDir);
   }
 });
+
+test('an endpoint that goes takes its conntrack entries with it; other endpoints keep theirs', () => {
+  const pinDir = createTestPinRoot();
+  try {
+    const dp = openBpfDatapath({ pinDir, mapSizes: SMALL_SIZES });
+    try {
+      const state = compileAll(xyzCluster([]));
+      assert.deepEqual(applyState(dp, state.datapath).failures, []);
+      const ct = (endpointId: number, port: number) => [
+        { endpointId, localAddr: 0x0a090001, remoteAddr: 0x0a090102, localPort: port, remotePort: 80, protocol: 6 },
+        { expiresNs: 1n << 62n, policyRevision: 1, ruleId: 0, origDirection: 1, tcpState: 0, flags: 0 },
+      ] as const;
+      for (const [k, v] of [ct(1, 40000), ct(1, 40001), ct(2, 40000)]) dp.maps.conntrack.update(k, v);
+      // Endpoint 1 (x/a) goes: the next round retires its entry and its connections.
+      const without = new Map(state.datapath.endpoints);
+      without.delete(1);
+      assert.deepEqual(applyState(dp, { ...state.datapath, endpoints: without }).failures, []);
+      assert.equal(dp.maps.endpoints.lookup(1), undefined);
+      assert.deepEqual([...dp.maps.conntrack.entries()].map(([k]) => [k.endpointId, k.localPort]), [[2, 40000]]);
+    } finally {
+      dp.close();
+    }
+  } finally {
+    removeTestPinRoot(pinDir);
+  }
+});

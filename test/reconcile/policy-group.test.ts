@@ -477,3 +477,17 @@ function countEntries(s: DatapathState): number {
   for (const m of s.policy.values()) n += m.size;
   return n;
 }
+
+test('a failed ipcache write closes the endpoints whose wanted allows name the identity the address should carry: their drops read POLICY_INCOMPLETE', () => {
+  const b = compileAll(xyzCluster([netpol('x', 'a-from-b', { podSelector: pod('a'), ingress: [{ from: [{ podSelector: pod('b') }] }] })]));
+  // Nothing in the maps yet; the ipcache has room for none of the pods' addresses.
+  const maps = new SimMaps(EMPTY_DATAPATH_STATE, { capacity: { ipcache: 0 } });
+  const report = applyState(maps, b.datapath);
+  assert.ok(report.failures.length > 0 && report.failures.every((f) => f.map === 'iphost' || f.map === 'ipcache'), JSON.stringify(report.failures));
+  assert.deepEqual(report.failClosed.taintedIdentities, [], 'no address had an identity before: none can claim facts it lacks');
+  const xa = 1; // x/a: the only endpoint with an allow for a specific peer
+  assert.deepEqual(report.failClosed.endpointsClosed, [xa]);
+  const entry = maps.endpointData.get(xa);
+  assert.ok(entry !== undefined && (entry.flags & POLICY_INCOMPLETE) !== 0, 'x/a is marked, so its drops say why');
+  for (const [id, e] of maps.endpointData) if (id !== xa) assert.equal(e.flags & POLICY_INCOMPLETE, 0, `endpoint ${id} is not closed`);
+});
