@@ -64,6 +64,20 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly ownerAppliedRevision = new Gauge({
+    name: 'sluice_agent_owner_applied_revision',
+    help: 'The sync revision each map owner last completed (its maps hold what that snapshot asked).',
+    labelNames: ['owner'] as const,
+    registers: [this.registry],
+  });
+
+  readonly ownerComplete = new Gauge({
+    name: 'sluice_agent_owner_complete',
+    help: '1 when the map owner completed the last round, 0 when something in its group failed.',
+    labelNames: ['owner'] as const,
+    registers: [this.registry],
+  });
+
   readonly endpointsFailedClosed = new Gauge({
     name: 'sluice_agent_endpoints_failed_closed',
     help: 'Local endpoints the last sync could not write completely: they drop every connection (POLICY_INCOMPLETE) until a sync writes their policy.',

@@ -2,7 +2,8 @@
  * Readiness and liveness, computed from the parts' status:
  * - ready once every informer has listed once and the first full sync is in
  *   the maps, and not while a map update is failing (the detail names the
- *   maps and the pods of the endpoints that fail closed);
+ *   maps and the pods of the endpoints that fail closed), with one check per
+ *   map owner (datapath/<owner>: its applied revision, or what fails);
  * - after that, a lost API-server connection is reported but does not make
  *   the agent unready: the datapath keeps enforcing the last known state,
  *   which is what a ready agent promises;
@@ -33,6 +34,15 @@ export function readiness(informers: readonly InformerStatus[], sync: SyncStatus
         ? `in sync (revision ${sync.appliedRevision} of ${sync.requestedRevision})`
         : `first sync not in the maps yet${sync.lastError !== undefined ? `: ${sync.lastError}` : ''}`,
   });
+  // Each map owner on its own: which one holds the datapath back, and since which revision.
+  for (const o of sync.owners) {
+    const failing = o.failing.map((f) => `${f.map}: ${f.message}`).join('; ');
+    checks.push({
+      name: `datapath/${o.name}`,
+      ok: o.appliedRevision > 0 && o.failing.length === 0,
+      detail: failing !== '' ? `failing: ${failing}` : o.appliedRevision > 0 ? `applied revision ${o.appliedRevision}` : 'no round completed yet',
+    });
+  }
   return { ready: checks.every((c) => c.ok), checks };
 }
 

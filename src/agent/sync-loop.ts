@@ -255,6 +255,8 @@ export class SyncLoop {
     for (const o of round.owners) {
       if (o.complete) this.ownerApplied.set(o.name, Math.max(this.ownerApplied.get(o.name) ?? 0, revision));
       this.ownerFailures.set(o.name, o.failures);
+      metrics.ownerAppliedRevision.set({ owner: o.name }, this.ownerApplied.get(o.name) ?? 0);
+      metrics.ownerComplete.set({ owner: o.name }, o.complete ? 1 : 0);
     }
   }
 

@@ -46,6 +46,22 @@ test('ready needs every informer synced and the first sync in the maps, and no f
   assert.match(full.checks.find((c) => c.name === 'datapath')?.detail ?? '', /sl_policy_v2: E2BIG$/);
 });
 
+test('one check per map owner: its applied revision, or what fails', () => {
+  const r = readiness([informer('pods', true)], sync({
+    owners: [
+      { name: 'endpoints', appliedRevision: 4, failing: [] },
+      { name: 'lxc', appliedRevision: 3, failing: [{ map: 'lxc', message: 'lxc-upsert ifindex 7: E2BIG' }] },
+      { name: 'ct-config', appliedRevision: 0, failing: [] },
+    ],
+  }));
+  assert.deepEqual(r.checks.filter((c) => c.name.startsWith('datapath/')).map((c) => [c.name, c.ok, c.detail]), [
+    ['datapath/endpoints', true, 'applied revision 4'],
+    ['datapath/lxc', false, 'failing: lxc: lxc-upsert ifindex 7: E2BIG'],
+    ['datapath/ct-config', false, 'no round completed yet'],
+  ]);
+  assert.equal(r.ready, false);
+});
+
 test('the datapath detail names the pods of the endpoints that fail closed, once each, by id when no pod is known', () => {
   const r = readiness([informer('pods', true)], sync({
     failingMaps: [

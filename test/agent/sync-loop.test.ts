@@ -210,6 +210,9 @@ test('per owner: a round its owner did not complete leaves its revision behind, 
   await s.clock.advance(30_000);
   await wait;
   assert.equal(s.loop.status().owners[0]?.appliedRevision, r2, 'after the retry reached the maps');
+  const text = await s.metrics.registry.metrics();
+  assert.match(text, new RegExp(`sluice_agent_owner_applied_revision\\{owner="fake"\\} ${r2}`));
+  assert.match(text, /sluice_agent_owner_complete\{owner="fake"\} 1/);
   assert.deepEqual(s.loop.status().owners[0]?.failing, []);
   await s.loop.stop();
 });
