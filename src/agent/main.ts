@@ -16,7 +16,7 @@ import { COMPILE_SEED_FILE, CompileSeedFile, SeedKeeper, type StoredSeed } from 
 import { dryRunCompiler, dryRunWriter } from './dry-run.js';
 import { AgentError, asError } from './errors.js';
 import { parseCommandLine, USAGE } from './flags.js';
-import { ClientNodeTransport } from './k8s/client-transport.js';
+import { ApiServerTransport } from './k8s/api-transport.js';
 import { loadKubeConfig } from './k8s/kubeconfig.js';
 import { createLogger, type Logger } from './logger.js';
 
@@ -34,7 +34,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     const config = loadConfig(cmd.overrides);
     log = createLogger(config.logLevel);
-    const transport = new ClientNodeTransport(loadKubeConfig(config));
+    const transport = new ApiServerTransport(loadKubeConfig(config));
     log.info({ server: transport.server(), node: config.nodeName, datapath: cmd.datapath, pinDir: config.pinDir }, 'starting');
     let datapath: BpfDatapath | undefined;
     let agent: { stop(): Promise<void> };

@@ -1,5 +1,5 @@
 /**
- * The wired agent over real HTTP and a real unix socket: client-node
+ * The wired agent over real HTTP and a real unix socket: the API server
  * transport against a fake API server, fake compiler and map writer. Covers
  * readiness after the first sync, watch-driven recompiles, endpoint
  * registration waiting for the datapath, API-server outage and 410, and an
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Agent } from '../../src/agent/agent.js';
 import { DEFAULT_CONFIG, type AgentConfig } from '../../src/agent/config.js';
 import { EndpointClient } from '../../src/agent/endpoints/client.js';
-import { ClientNodeTransport } from '../../src/agent/k8s/client-transport.js';
+import { ApiServerTransport } from '../../src/agent/k8s/api-transport.js';
 import { loadKubeConfig } from '../../src/agent/k8s/kubeconfig.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { FakeCompiler, FakeWriter, type FakePlan, type FakeState } from './helpers/fake-datapath.js';
@@ -65,7 +65,7 @@ async function world(fn: (w: World) => Promise<void>): Promise<void> {
     dir, api, config, writer, logs,
     async start() {
       const compiler = new FakeCompiler();
-      const transport = new ClientNodeTransport(loadKubeConfig(config));
+      const transport = new ApiServerTransport(loadKubeConfig(config));
       const agent = new Agent({ config, log: logs.log, transport, compiler, writer, stats: writer });
       agents.push(agent);
       const { http } = await agent.start();

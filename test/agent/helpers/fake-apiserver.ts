@@ -68,8 +68,7 @@ export class FakeApiServer {
     const doc = {
       apiVersion: 'v1',
       kind: 'Config',
-      // client-node refuses plain http unless TLS verification is off; this server has no TLS.
-      clusters: [{ name: 'fake', cluster: { server: this.url, 'insecure-skip-tls-verify': true } }],
+      clusters: [{ name: 'fake', cluster: { server: this.url } }],
       users: [{ name: 'u', user: { token: this.token } }],
       contexts: [{ name: 'c', context: { cluster: 'fake', user: 'u' } }],
       'current-context': 'c',
