@@ -4,7 +4,7 @@
  * cluster, and hands the compiler the very same ClusterPod /
  * ClusterNamespace / Policy objects as last time for everything that did
  * not change; each store's sorted list, re-sorted only when it changed; and
- * whole derived parts (the pods) while their inputs are the same objects. The compiler's incremental paths
+ * whole derived parts (the pods, the cluster's pod indexes) while their inputs are the same objects. The compiler's incremental paths
  * (src/policy/compile.ts) recognise "unchanged" by identity: with fresh
  * objects each sync it recomputes every identity and every endpoint.
  *
