@@ -17,6 +17,7 @@ import { parseNamespace, parsePod, type ClusterPod } from '../policy/objects.js'
 import { validateNetworkPolicy } from '../policy/validate.js';
 import type { SlimNamespace, SlimNetworkPolicy, SlimObject, SlimPod } from './k8s/resources.js';
 import type { ReadonlyStore } from './k8s/store.js';
+import { ValuePool } from './k8s/value-pool.js';
 
 type Parsed<F extends (raw: never) => unknown> = ReturnType<F>;
 
@@ -38,7 +39,18 @@ export class SnapshotCache {
   }
 
   pod(raw: SlimPod): Parsed<typeof parsePod> {
-    return memo(this.pods, raw, parsePod);
+    return memo(this.pods, raw, (r) => this.shareParts(parsePod(r)));
+  }
+
+  /** Parts that pods repeat (the labels and container ports of a ReplicaSet's pods): one instance each. */
+  private readonly values = new ValuePool();
+
+  private shareParts(r: Parsed<typeof parsePod>): Parsed<typeof parsePod> {
+    if (!r.ok || r.value === null) return r;
+    const pod = r.value;
+    const labels = this.values.share(pod.labels);
+    const ports = this.values.share(pod.ports);
+    return labels === pod.labels && ports === pod.ports ? r : { ...r, value: { ...pod, labels, ports } };
   }
 
   policy(raw: SlimNetworkPolicy): Parsed<typeof validateNetworkPolicy> {

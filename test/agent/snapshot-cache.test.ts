@@ -91,6 +91,20 @@ test('unchanged objects come out as the same parsed objects; a changed one is pa
   assert.notEqual(uncached.cluster.podsById.get('a/web'), three.cluster.podsById.get('a/web'), 'without a cache every sync parses afresh');
 });
 
+test('parsed pods with equal labels and container ports share them', () => {
+  const s = stores();
+  const cache = new SnapshotCache();
+  s.pods.upsert(slim(PODS, pod('a', 'web-2', { ip: '10.0.0.9', node: 'n2', labels: { app: 'web' } })));
+  const snap = snapshot(s, cache);
+  const web = snap.cluster.podsById.get('a/web');
+  const twin = snap.cluster.podsById.get('a/web-2');
+  assert.ok(web !== undefined && twin !== undefined);
+  assert.deepEqual(web.labels, { app: 'web' });
+  assert.equal(twin.labels, web.labels);
+  assert.equal(twin.ports, web.ports);
+  assert.notEqual(snap.cluster.podsById.get('a/client')?.labels, web.labels);
+});
+
 test('with the cache, a policy change keeps the identity assignment (incremental compile)', () => {
   const s = stores();
   const cache = new SnapshotCache();
