@@ -80,6 +80,20 @@ test('watch streams events and stop() ends it without a close callback', async (
   });
 });
 
+test('a watch event larger than a network chunk, with multi-byte text, arrives whole', async () => {
+  await withServer(async (api, t) => {
+    const events: WatchEvent[] = [];
+    t.watch('/api/v1/pods', { resourceVersion: '100' }, { onEvent: (e) => events.push(e), onClose: () => undefined });
+    await until(() => api.watching('/api/v1/pods') === 1, 'the watch to open');
+    const big = 'ü€'.repeat(200_000);
+    api.put('/api/v1/pods', { metadata: { name: 'p0', namespace: 'x', annotations: { big } } });
+    api.put('/api/v1/pods', { metadata: { name: 'p1', namespace: 'x' } });
+    await until(() => events.length === 2, 'two events');
+    assert.equal((events[0]?.object as { metadata: { annotations: { big: string } } }).metadata.annotations.big, big);
+    assert.equal((events[1]?.object as { metadata: { name: string } }).metadata.name, 'p1');
+  });
+});
+
 test('an expired version arrives as an ERROR event with code 410, then the stream closes', async () => {
   await withServer(async (api, t) => {
     api.put('/api/v1/pods', { metadata: { name: 'p0', namespace: 'x' } });
