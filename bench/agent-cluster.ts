@@ -10,6 +10,11 @@
  * subresource. Services have no selector and come with one EndpointSlice
  * each, written here rather than by the controller manager (whose 20 QPS
  * client would take minutes for thousands of slices).
+ *
+ * With `initialPods` the cluster comes in two steps: first every object
+ * with only that many pods (slices listing only those), then `growth` adds
+ * the other pods and fills the slices, so one run can measure an agent at
+ * two cluster sizes.
  */
 import { Agent as HttpsAgent, request } from 'node:https';
 import type { Pod } from '../src/policy/k8s-types.js';
@@ -20,6 +25,8 @@ export interface ClusterSize {
   readonly pods: number;
   readonly policies: number;
   readonly services: number;
+  /** Pods created first (the rest come as `growth`). Default: all of them. */
+  readonly initialPods?: number;
 }
 
 export interface ApiObject {
@@ -36,13 +43,24 @@ export interface BenchPod {
   readonly app: string;
 }
 
+/** What turns the initial cluster into the whole one. */
+export interface ClusterGrowth {
+  /** The pods past `initialPods`. */
+  readonly then: readonly ApiObject[];
+  readonly statuses: readonly ApiObject[];
+  /** Merge patches giving each EndpointSlice that gains backends its whole endpoint list. */
+  readonly slices: readonly ApiObject[];
+}
+
 export interface BenchCluster {
   /** In creation order: nodes and namespaces, then pods, policies, services and slices. */
   readonly first: readonly ApiObject[];
   readonly then: readonly ApiObject[];
   /** Status patches (path of the status subresource, merge-patch body). */
   readonly statuses: readonly ApiObject[];
+  /** Every pod, the initial ones first. */
   readonly pods: readonly BenchPod[];
+  readonly growth: ClusterGrowth;
 }
 
 export const nodeName = (i: number): string => `bench-node-${i}`;
@@ -55,21 +73,31 @@ export function benchCluster(size: ClusterSize): BenchCluster {
   }
   for (const ns of w.namespaces) first.push({ path: '/api/v1/namespaces', body: ns });
 
+  const initialPods = Math.min(size.initialPods ?? size.pods, size.pods);
   const then: ApiObject[] = [];
   const statuses: ApiObject[] = [];
+  const growth = { then: [] as ApiObject[], statuses: [] as ApiObject[], slices: [] as ApiObject[] };
   const pods: BenchPod[] = [];
   w.pods.forEach((p, i) => {
     const { namespace, name, labels } = p.metadata as { namespace: string; name: string; labels: Record<string, string> };
     const ip = p.status?.podIP ?? '';
     // Every node gets pods of every namespace: a node's endpoints meet all policy shapes.
     const node = nodeName((i + Math.floor(i / NAMESPACES)) % size.nodes);
-    then.push({ path: `/api/v1/namespaces/${namespace}/pods`, body: apiPod(p, node) });
-    statuses.push({
+    const into = i < initialPods ? { then, statuses } : growth;
+    into.then.push({ path: `/api/v1/namespaces/${namespace}/pods`, body: apiPod(p, node) });
+    into.statuses.push({
       path: `/api/v1/namespaces/${namespace}/pods/${name}/status`,
       body: { status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], conditions: [{ type: 'Ready', status: 'True' }] } },
     });
     pods.push({ namespace, name, node, ip, app: labels['app'] ?? '' });
   });
+  const firstPods = new Set(pods.slice(0, initialPods));
+  const endpointsOf = (backends: readonly BenchPod[]): unknown[] => backends.map((b) => ({
+    addresses: [b.ip],
+    conditions: { ready: true },
+    nodeName: b.node,
+    targetRef: { kind: 'Pod', namespace: b.namespace, name: b.name },
+  }));
   for (const pol of w.policies) {
     then.push({ path: `/apis/networking.k8s.io/v1/namespaces/${pol.metadata?.namespace ?? ''}/networkpolicies`, body: pol });
   }
@@ -82,24 +110,22 @@ export function benchCluster(size: ClusterSize): BenchCluster {
       body: { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } },
     });
     const backends = pods.filter((p) => p.namespace === ns && p.app === app);
+    const initial = backends.filter((b) => firstPods.has(b));
+    const slicePath = `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`;
+    if (initial.length < backends.length) growth.slices.push({ path: `${slicePath}/${name}-bench`, body: { endpoints: endpointsOf(backends) } });
     then.push({
-      path: `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`,
+      path: slicePath,
       body: {
         apiVersion: 'discovery.k8s.io/v1',
         kind: 'EndpointSlice',
         metadata: { name: `${name}-bench`, namespace: ns, labels: { 'kubernetes.io/service-name': name, 'endpointslice.kubernetes.io/managed-by': 'bench.sluice.dev' } },
         addressType: 'IPv4',
         ports: [{ name: 'http', port: 80, protocol: 'TCP' }],
-        endpoints: backends.map((b) => ({
-          addresses: [b.ip],
-          conditions: { ready: true },
-          nodeName: b.node,
-          targetRef: { kind: 'Pod', namespace: ns, name: b.name },
-        })),
+        endpoints: endpointsOf(initial),
       },
     });
   }
-  return { first, then, statuses, pods };
+  return { first, then, statuses, pods, growth };
 }
 
 function apiPod(p: Pod, node: string): unknown {

@@ -10,6 +10,11 @@
  * (bench/agent-cluster.ts). Then the real binary (dist/src/agent/main.js,
  * --datapath bpf, a private pin dir) is measured:
  *
+ *  0. memory per added pod: the cluster is first loaded with only
+ *     --marginal-from pods (1,000) and an agent started on it (its own pins
+ *     and state) until ready; after the other pods are added (and the
+ *     slices filled), the RSS of the agent of step 1 when ready, minus that
+ *     one's, over the pods added, is the marginal cost of a cluster pod;
  *  1. start → /readyz 200, and its RSS when ready and at peak (VmHWM);
  *  2. endpoint ADD through the endpoint socket for local pods (answers once
  *     the endpoint's policy is in the maps), so per-endpoint policy is compiled;
@@ -17,14 +22,17 @@
  *     sent as the merge PATCH kubectl would send, until the endpoint's
  *     policy revision in the pinned sl_endpoints map moves (p50/p99 over
  *     --changes); a few through the kubectl binary too, to show its own cost;
+ *     and the agent's own time per sync over the changes (from its metrics);
  *  4. a restart against the same maps and state dir: start → ready again,
  *     and the size of the first plan (0 = every id was kept).
  *
  * Goals (issue 4): ready < 10 s, RSS < 200 MB, apply → enforced p99 < 100 ms.
- * Cilium's published scale figure: ≈ 10.5 KiB agent memory per cluster pod.
+ * Goals (issue 10): ≤ 10 KiB per added pod, RSS when ready ≤ 120 MiB, a sync
+ * per policy change ≤ 15 ms. Cilium's published scale figure: ≈ 10.5 KiB
+ * agent memory per cluster pod.
  *
  *   node dist/bench/agent.js [--pods N] [--nodes N] [--policies N] [--services N]
- *                            [--endpoints N] [--changes N] [--kubectl N]
+ *                            [--endpoints N] [--changes N] [--kubectl N] [--marginal-from N (0: skip)]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -53,12 +61,16 @@ const { values: args } = parseArgs({
     changes: { type: 'string', default: '100' },
     kubectl: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '48' },
+    'marginal-from': { type: 'string', default: '1000' },
   },
 });
 const num = (k: keyof typeof args): number => Number(args[k]);
 
 const ms = (t: number): string => `${t.toFixed(t < 10 ? 1 : 0)} ms`;
 const mib = (kib: number): string => `${(kib / 1024).toFixed(0)} MiB`;
+const GOAL_KIB_PER_POD = 10;
+const GOAL_READY_MIB = 120;
+const GOAL_SYNC_MS = 15;
 
 
 const spread = (xs: readonly number[]): string => `p50 ${ms(quantile(xs, 0.5))}  p99 ${ms(quantile(xs, 0.99))}  max ${ms(Math.max(...xs))}  (n=${xs.length})`;
@@ -81,17 +93,41 @@ async function untilRevisionMoves(maps: PinnedDatapathMaps, endpointId: number, 
   }
 }
 
-/** Selected figures from the agent's /metrics: heap and the mean time per sync phase. */
-async function agentFigures(port: number): Promise<string> {
+const PHASES = ['snapshot', 'compile', 'plan', 'apply', 'total'] as const;
+
+/** What bench/agent reads of the agent's /metrics: heap (bytes) and the sync time per phase (s, summed, and the count). */
+interface AgentMetrics {
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+  readonly syncs: number;
+  readonly syncSeconds: Readonly<Record<(typeof PHASES)[number], number>>;
+}
+
+async function agentMetrics(port: number): Promise<AgentMetrics> {
   const text = (await httpGet({ url: `http://127.0.0.1:${port}/metrics` })).body;
   const value = (name: string): number => Number(new RegExp(`^sluice_agent_${name} ([0-9.e+-]+)`, 'm').exec(text)?.[1] ?? NaN);
-  const phases = ['snapshot', 'compile', 'plan', 'apply', 'total'].map((phase) => {
-    const sum = value(`sync_duration_seconds_sum{phase="${phase}"}`);
-    const count = value(`sync_duration_seconds_count{phase="${phase}"}`);
-    return `${phase} ${ms((sum / count) * 1000)}`;
-  });
-  const heap = `heap used ${mib(value('nodejs_heap_size_used_bytes') / 1024)} of ${mib(value('nodejs_heap_size_total_bytes') / 1024)}, external ${mib(value('nodejs_external_memory_bytes') / 1024)}`;
-  return `${heap}; mean sync (n=${value('sync_duration_seconds_count{phase="total"}')}): ${phases.join(', ')}`;
+  const syncSeconds = Object.fromEntries(PHASES.map((phase) => [phase, value(`sync_duration_seconds_sum{phase="${phase}"}`)])) as AgentMetrics['syncSeconds'];
+  return {
+    heapUsed: value('nodejs_heap_size_used_bytes'),
+    heapTotal: value('nodejs_heap_size_total_bytes'),
+    external: value('nodejs_external_memory_bytes'),
+    syncs: value('sync_duration_seconds_count{phase="total"}'),
+    syncSeconds,
+  };
+}
+
+/** Heap, and the mean time per sync phase of the syncs between `from` (default: none) and `to`. */
+function describeMetrics(to: AgentMetrics, from?: AgentMetrics): string {
+  const n = to.syncs - (from?.syncs ?? 0);
+  const phases = PHASES.map((phase) => `${phase} ${ms(((to.syncSeconds[phase] - (from?.syncSeconds[phase] ?? 0)) / n) * 1000)}`);
+  const heap = `heap used ${mib(to.heapUsed / 1024)} of ${mib(to.heapTotal / 1024)}, external ${mib(to.external / 1024)}`;
+  return `${heap}; mean sync (n=${n}): ${phases.join(', ')}`;
+}
+
+/** Mean ms of a whole sync between two readings. */
+function meanSyncMs(from: AgentMetrics, to: AgentMetrics): number {
+  return ((to.syncSeconds.total - from.syncSeconds.total) / (to.syncs - from.syncs)) * 1000;
 }
 
 function probePolicy(pod: BenchPod, port: number): Record<string, unknown> {
@@ -110,12 +146,13 @@ function probePolicy(pod: BenchPod, port: number): Record<string, unknown> {
 async function main(): Promise<void> {
   ensureBpffsMounted();
   const pinDir = `${BPFFS_MOUNT}/sluice-t-ag-${randomBytes(6).toString('hex')}`;
+  const smallPinDir = `${pinDir}-small`;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-agent-'));
   let cp: ControlPlane | undefined;
   let agent: AgentProcess | undefined;
   let api: ApiClient | undefined;
   try {
-    const size = { nodes: num('nodes'), pods: num('pods'), policies: num('policies'), services: num('services') };
+    const size = { nodes: num('nodes'), pods: num('pods'), policies: num('policies'), services: num('services'), initialPods: num('marginal-from') || num('pods') };
     console.log(`bench/agent: ${size.pods} pods on ${size.nodes} nodes, 100 namespaces, ${size.policies} policies, ${size.services} services (+ slices)`);
     let t = performance.now();
     cp = await ControlPlane.start();
@@ -132,16 +169,35 @@ async function main(): Promise<void> {
     console.log(`loaded ${objects} objects + ${cluster.statuses.length} status patches in ${ms(performance.now() - t)}`);
 
     const socket = join(dir, 'agent.sock');
-    const argv = [
-      '--datapath', 'bpf', '--pin-dir', pinDir, '--kubeconfig', cp.kubeconfigPath, '--node-name', nodeName(0),
-      '--state-dir', join(dir, 'state'), '--endpoint-socket', socket, '--http-listen', '127.0.0.1:0',
+    const kubeconfig = cp.kubeconfigPath;
+    const argvOf = (pins: string, state: string, endpointSocket: string): string[] => [
+      '--datapath', 'bpf', '--pin-dir', pins, '--kubeconfig', kubeconfig, '--node-name', nodeName(0),
+      '--state-dir', state, '--endpoint-socket', endpointSocket, '--http-listen', '127.0.0.1:0',
     ];
+    const argv = argvOf(pinDir, join(dir, 'state'), socket);
+
+    // 0. The same cluster with fewer pods: an agent of its own, until ready.
+    let small: { pods: number; rss: number; heapUsed: number } | undefined;
+    if (cluster.growth.then.length > 0) {
+      agent = new AgentProcess(argvOf(smallPinDir, join(dir, 'state-small'), join(dir, 'agent-small.sock')));
+      const ready = await agent.ready();
+      small = { pods: size.initialPods, rss: memory(agent.pid).rss, heapUsed: (await agentMetrics(ready.port)).heapUsed };
+      await agent.stop();
+      agent = undefined;
+      removePinDir(smallPinDir);
+      t = performance.now();
+      await inParallel(cluster.growth.then, num('concurrency'), (o) => client.create(o));
+      await inParallel(cluster.growth.statuses, num('concurrency'), (o) => client.mergePatch(o));
+      await inParallel(cluster.growth.slices, num('concurrency'), (o) => client.mergePatch(o));
+      console.log(`agent at ${small.pods} pods: RSS when ready ${mib(small.rss)}; added ${cluster.growth.then.length} pods ` +
+        `(+ ${cluster.growth.slices.length} slices filled) in ${ms(performance.now() - t)}`);
+    }
 
     // 1. Cold start.
     agent = new AgentProcess(argv);
     const cold = await agent.ready();
     const memReady = memory(agent.pid);
-    const figuresReady = await agentFigures(cold.port);
+    const metricsReady = await agentMetrics(cold.port);
 
     // 2. Local endpoints, one per namespace, each ADD answered once its policy is in the maps.
     const local = cluster.pods.filter((p, i, all) => p.node === nodeName(0) && all.findIndex((q) => q.node === p.node && q.namespace === p.namespace) === i).slice(0, num('endpoints'));
@@ -159,6 +215,7 @@ async function main(): Promise<void> {
     }
 
     // 3. apply → enforced.
+    const metricsBefore = await agentMetrics(cold.port);
     const probe = local[0];
     const probeId = ids[0];
     if (probe === undefined || probeId === undefined) throw new Error('no local endpoint to measure on');
@@ -192,7 +249,7 @@ async function main(): Promise<void> {
       maps.close();
     }
     const memAfter = memory(agent.pid);
-    const figuresAfter = await agentFigures(cold.port);
+    const metricsAfter = await agentMetrics(cold.port);
     const exitCode = await agent.stop();
     agent = undefined;
 
@@ -206,19 +263,31 @@ async function main(): Promise<void> {
 
     const kib = memReady.rss / size.pods;
     const p99 = quantile(applyMs, 0.99);
+    const perChange = meanSyncMs(metricsBefore, metricsAfter);
+    const met = (ok: boolean): string => (ok ? 'met' : 'MISSED');
     console.log('');
-    console.log(`start → ready (cold)       ${ms(cold.ms).padStart(9)}   goal < 10 s      ${cold.ms < 10_000 ? 'met' : 'MISSED'}`);
-    console.log(`RSS when ready             ${mib(memReady.rss).padStart(9)}   goal < 200 MB    ${memReady.rss * 1024 < 200e6 ? 'met' : 'MISSED'}`);
+    console.log(`start → ready (cold)       ${ms(cold.ms).padStart(9)}   goal < 10 s      ${met(cold.ms < 10_000)}`);
+    console.log(`RSS when ready             ${mib(memReady.rss).padStart(9)}   goal ≤ ${GOAL_READY_MIB} MiB   ${met(memReady.rss <= GOAL_READY_MIB * 1024)}`);
     console.log(`RSS after the changes      ${mib(memAfter.rss).padStart(9)}   peak (VmHWM) ${mib(memAfter.peak)}${memAfter.peak * 1024 < 200e6 ? '' : ' — over 200 MB'}`);
-    console.log(`memory per cluster pod     ${`${kib.toFixed(1)} KiB`.padStart(9)}   Cilium ≈ ${CILIUM_KIB_PER_POD} KiB/pod (${(kib / CILIUM_KIB_PER_POD).toFixed(2)}×)`);
-    console.log(`apply → enforced (PATCH)   ${spread(applyMs)}   goal p99 < 100 ms ${p99 < 100 ? 'met' : 'MISSED'}`);
+    if (small !== undefined) {
+      const added = size.pods - small.pods;
+      const slope = (memReady.rss - small.rss) / added;
+      const heapSlope = (metricsReady.heapUsed - small.heapUsed) / 1024 / added;
+      console.log(`memory per added pod       ${`${slope.toFixed(1)} KiB`.padStart(9)}   goal ≤ ${GOAL_KIB_PER_POD} KiB   ${met(slope <= GOAL_KIB_PER_POD)}` +
+        `   (RSS when ready ${mib(small.rss)} at ${small.pods} pods → ${mib(memReady.rss)} at ${size.pods}; heap used ${heapSlope.toFixed(1)} KiB/pod;` +
+        ` Cilium ≈ ${CILIUM_KIB_PER_POD} KiB/pod)`);
+    }
+    console.log(`RSS per cluster pod        ${`${kib.toFixed(1)} KiB`.padStart(9)}   (RSS when ready / pods, fixed cost included)`);
+    console.log(`sync per policy change     ${ms(perChange).padStart(9)}   goal ≤ ${GOAL_SYNC_MS} ms     ${met(perChange <= GOAL_SYNC_MS)}   (mean over the syncs of the changes)`);
+    console.log(`apply → enforced (PATCH)   ${spread(applyMs)}   goal p99 < 100 ms ${met(p99 < 100)}`);
     if (kubectlMs.length > 0) {
       console.log(`kubectl apply → enforced   ${spread(kubectlMs.map((k) => k.enforced))}`);
       console.log(`  the kubectl process      ${spread(kubectlMs.map((k) => k.process))}`);
     }
     console.log(`endpoint ADD (at scale)    ${spread(addMs)}`);
-    console.log(`agent when ready           ${figuresReady}`);
-    console.log(`agent after the changes    ${figuresAfter}`);
+    console.log(`agent when ready           ${describeMetrics(metricsReady)}`);
+    console.log(`agent after the ADDs       ${describeMetrics(metricsBefore, metricsReady)}`);
+    console.log(`agent after the changes    ${describeMetrics(metricsAfter, metricsBefore)}`);
     console.log(`SIGTERM exit code          ${String(exitCode)}`);
     console.log(`start → ready (restart)    ${ms(warm.ms).padStart(9)}   first plan: ${String(firstSync['operations'])} operations (0 = every id kept); RSS ${mib(memWarm.rss)}, peak ${mib(memWarm.peak)}`);
   } finally {
@@ -226,6 +295,7 @@ async function main(): Promise<void> {
     api?.close();
     await cp?.stop();
     removePinDir(pinDir);
+    removePinDir(smallPinDir);
     rmSync(dir, { recursive: true, force: true });
   }
 }

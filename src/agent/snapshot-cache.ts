@@ -4,7 +4,7 @@
  * cluster, and hands the compiler the very same ClusterPod /
  * ClusterNamespace / Policy objects as last time for everything that did
  * not change; each store's sorted list, re-sorted only when it changed; and
- * whole derived parts (the pods) while their inputs are the same objects. The compiler's incremental paths
+ * whole derived parts (the pods, the cluster's pod indexes) while their inputs are the same objects. The compiler's incremental paths
  * (src/policy/compile.ts) recognise "unchanged" by identity: with fresh
  * objects each sync it recomputes every identity and every endpoint.
  *
@@ -17,6 +17,7 @@ import { parseNamespace, parsePod, type ClusterPod } from '../policy/objects.js'
 import { validateNetworkPolicy } from '../policy/validate.js';
 import type { SlimNamespace, SlimNetworkPolicy, SlimObject, SlimPod } from './k8s/resources.js';
 import type { ReadonlyStore } from './k8s/store.js';
+import { ValuePool } from './k8s/value-pool.js';
 
 type Parsed<F extends (raw: never) => unknown> = ReturnType<F>;
 
@@ -38,7 +39,18 @@ export class SnapshotCache {
   }
 
   pod(raw: SlimPod): Parsed<typeof parsePod> {
-    return memo(this.pods, raw, parsePod);
+    return memo(this.pods, raw, (r) => this.shareParts(parsePod(r)));
+  }
+
+  /** Parts that pods repeat (the labels and container ports of a ReplicaSet's pods): one instance each. */
+  private readonly values = new ValuePool();
+
+  private shareParts(r: Parsed<typeof parsePod>): Parsed<typeof parsePod> {
+    if (!r.ok || r.value === null) return r;
+    const pod = r.value;
+    const labels = this.values.share(pod.labels);
+    const ports = this.values.share(pod.ports);
+    return labels === pod.labels && ports === pod.ports ? r : { ...r, value: { ...pod, labels, ports } };
   }
 
   policy(raw: SlimNetworkPolicy): Parsed<typeof validateNetworkPolicy> {

@@ -103,13 +103,19 @@ export function buildSnapshot(src: SnapshotSources): SnapshotResult {
     policies.push(r.value);
   }
 
-  const assembled = assembleCluster([...namespaces.values()], pods, policies);
-  if (!assembled.ok) {
+  // Pods and policies are cross-checked and indexed apart: the pod half (5,000 pods: maps by id and
+  // IP, the sorted list) is made again only when namespaces or pods change, not for a policy change.
+  const namespaceList = [...namespaces.values()];
+  const podHalf = parsed.derive('cluster-pods', [...namespaceList, podPart], () => assembleCluster(namespaceList, pods, []));
+  const policyHalf = assembleCluster(namespaceList, [], policies);
+  if (!podHalf.ok || !policyHalf.ok) {
     // Everything assembleCluster checks was screened above; reaching this is a bug, reported as such.
-    for (const e of assembled.errors) report('Cluster', e.object ?? '', 'error', formatIssue(e));
+    for (const e of [...(podHalf.ok ? [] : podHalf.errors), ...(policyHalf.ok ? [] : policyHalf.errors)]) {
+      report('Cluster', e.object ?? '', 'error', formatIssue(e));
+    }
     return { ok: false, problems };
   }
-  const cluster = assembled.value;
+  const cluster: Cluster = { ...podHalf.value, policies: policyHalf.value.policies, policiesByNamespace: policyHalf.value.policiesByNamespace };
 
   const localEndpoints: LocalEndpoint[] = [...src.endpoints]
     .sort((a, b) => a.endpointId - b.endpointId)

@@ -176,6 +176,7 @@ export function assignIdentities(
   options: AllocationOptions = {},
 ): IdentityAssignment {
   const boundaries = boundaryPrefixes(universe);
+  const shared = new SharedValues();
   const podSets: [ClusterPod, SecurityIdentity][] = [];
   for (const pod of cluster.pods) {
     if (pod.ip === undefined) continue;
@@ -183,15 +184,17 @@ export function assignIdentities(
     if (ns === undefined) throw new PolicyError('not-found', `Pod ${pod.id}: namespace "${pod.namespace}" is unknown`, 'namespace');
     const ip = Number(pod.ip.value);
     const terms = boundaries.termsOf(ip);
-    const namedPorts = new Map<string, number>();
+    const ports: [string, number][] = [];
     for (const p of pod.ports) {
       if (p.name === undefined) continue;
       const name = portName(p.name, p.protocol);
-      if (universe.egressPortNames.has(name)) namedPorts.set(name, p.port);
+      if (universe.egressPortNames.has(name)) ports.push([name, p.port]);
     }
     const base = identityLabels(pod, ns);
-    const labels = [...base.labels, ...terms.map((t) => `cidr:${t}`), ...[...namedPorts].map(([n, port]) => `port:${n}=${port}`)].sort(compare);
-    podSets.push([pod, { kind: 'pod', namespace: pod.namespace, podLabels: base.podLabels, terms, namedPorts, labels, key: JSON.stringify(labels) }]);
+    const labels = [...base.labels, ...terms.map((t) => `cidr:${t}`), ...ports.map(([n, port]) => `port:${n}=${port}`)].sort(compare).map(shared.string);
+    podSets.push([pod, {
+      kind: 'pod', namespace: pod.namespace, podLabels: shared.record(base.podLabels), terms, namedPorts: shared.portMap(ports), labels, key: JSON.stringify(labels),
+    }]);
   }
 
   const podPrefixes = new Set(podSets.map(([pod]) => ipcachePrefix(Number(pod.ip?.value ?? 0), 32)));
@@ -234,6 +237,42 @@ export function assignIdentities(
     for (const [name, port] of s.namedPorts) push(byPortName, name, [id, port] as [number, number]);
   }
   return { table, universe, podIdentity, ipcache, byNamespace, byTerm, byPortName };
+}
+
+/**
+ * One instance per distinct value within an assignment: thousands of pod
+ * identities repeat the same label strings (`ns:team=a`, `pod:app=web`),
+ * label sets and named-port maps, and every identity is kept in the table
+ * until the next assignment. Values are never mutated once made.
+ */
+class SharedValues {
+  private readonly strings = new Map<string, string>();
+  private readonly records = new Map<string, Readonly<Record<string, string>>>();
+  private readonly portMaps = new Map<string, ReadonlyMap<string, number>>();
+
+  readonly string = (s: string): string => {
+    const hit = this.strings.get(s);
+    if (hit !== undefined) return hit;
+    this.strings.set(s, s);
+    return s;
+  };
+
+  /** `r` (keys already in canonical order), or an equal record given before. */
+  record(r: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+    const key = JSON.stringify(r);
+    const hit = this.records.get(key);
+    if (hit !== undefined) return hit;
+    this.records.set(key, r);
+    return r;
+  }
+
+  /** A map of "name/PROTO" → port from `entries` (in pod order), shared with equal ones. */
+  portMap(entries: readonly (readonly [string, number])[]): ReadonlyMap<string, number> {
+    const key = JSON.stringify(entries);
+    let m = this.portMaps.get(key);
+    if (m === undefined) this.portMaps.set(key, (m = new Map(entries)));
+    return m;
+  }
 }
 
 /**

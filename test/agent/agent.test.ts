@@ -1,5 +1,5 @@
 /**
- * The wired agent over real HTTP and a real unix socket: client-node
+ * The wired agent over real HTTP and a real unix socket: the API server
  * transport against a fake API server and a fake datapath. Covers
  * readiness after the first sync, watch-driven recompiles, endpoint
  * registration waiting for the datapath, API-server outage and 410, and an
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Agent } from '../../src/agent/agent.js';
 import { DEFAULT_CONFIG, type AgentConfig } from '../../src/agent/config.js';
 import { EndpointClient } from '../../src/endpoint/client.js';
-import { ClientNodeTransport } from '../../src/agent/k8s/client-transport.js';
+import { ApiServerTransport } from '../../src/agent/k8s/api-transport.js';
 import { loadKubeConfig } from '../../src/agent/k8s/kubeconfig.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 import { FakeDatapath } from './helpers/fake-datapath.js';
@@ -68,7 +68,7 @@ async function world(fn: (w: World) => Promise<void>): Promise<void> {
       writer.invalidate();
       const from = writer.compiled.length;
       const compiler = { get compiled() { return writer.compiled.slice(from); } };
-      const transport = new ClientNodeTransport(loadKubeConfig(config));
+      const transport = new ApiServerTransport(loadKubeConfig(config));
       const agent = new Agent({ config, log: logs.log, transport, datapath: writer, stats: writer });
       agents.push(agent);
       const { http } = await agent.start();

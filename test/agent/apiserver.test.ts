@@ -17,7 +17,7 @@ import { httpGet } from '../../src/lab/controlplane/readiness.js';
 import { Agent } from '../../src/agent/agent.js';
 import { DEFAULT_CONFIG, type AgentConfig } from '../../src/agent/config.js';
 import { EndpointClient } from '../../src/endpoint/client.js';
-import { ClientNodeTransport } from '../../src/agent/k8s/client-transport.js';
+import { ApiServerTransport } from '../../src/agent/k8s/api-transport.js';
 import { loadKubeConfig } from '../../src/agent/k8s/kubeconfig.js';
 import { FakeDatapath } from './helpers/fake-datapath.js';
 import { captureLog } from './helpers/logs.js';
@@ -85,7 +85,7 @@ describe('the agent against a real kube-apiserver', () => {
     kubectl(['patch', 'pod', name, '-n', NS, '--subresource=status', '--type=merge', '-p',
       JSON.stringify({ status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } })]);
   const startAgent = async (): Promise<void> => {
-    const a = new Agent({ config, log: logs.log, transport: new ClientNodeTransport(loadKubeConfig(config)), datapath: writer, stats: writer });
+    const a = new Agent({ config, log: logs.log, transport: new ApiServerTransport(loadKubeConfig(config)), datapath: writer, stats: writer });
     const { http } = await a.start();
     assert.ok('port' in http, 'httpListen is host:port');
     port = http.port;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { jsonEqual, pick } from '../../src/agent/k8s/shape.js';
 import { NETWORK_POLICIES, NODES, objectKey, PODS, resourceVersionOf } from '../../src/agent/k8s/resources.js';
 import { ObjectStore } from '../../src/agent/k8s/store.js';
+import { ValuePool } from '../../src/agent/k8s/value-pool.js';
 
 const bigPod = {
   apiVersion: 'v1',
@@ -40,6 +41,18 @@ test('kept values are copied verbatim, not coerced', () => {
   assert.deepEqual(NODES.slim(odd), { metadata: { name: 'n', labels: 'not-a-map' }, spec: { podCIDR: 7 } });
   assert.equal(pick('text', { fields: { a: 'keep' } }), 'text');
   assert.deepEqual(pick([1, { a: 1, b: 2 }], { items: { fields: { a: 'keep' } } }), [1, { a: 1 }]);
+});
+
+test('parts marked shared come from the pool: the pods of a ReplicaSet keep one copy of their labels and containers', () => {
+  const pool = new ValuePool();
+  const a = PODS.slim(bigPod, pool);
+  const b = PODS.slim({ ...bigPod, metadata: { ...bigPod.metadata, name: 'web-2', uid: 'u2' }, status: { ...bigPod.status, podIP: '10.0.0.6' } }, pool);
+  assert.ok(a !== undefined && b !== undefined);
+  assert.equal(b.metadata.labels, a.metadata.labels);
+  assert.equal(b.spec?.containers, a.spec?.containers);
+  assert.notEqual(b.status, a.status);
+  assert.deepEqual(PODS.slim(bigPod), a, 'the same content without a pool');
+  assert.deepEqual(pick({ x: { a: 1, b: 2 } }, { fields: { x: { shared: { fields: { a: 'keep' } } } } }, pool), { x: { a: 1 } });
 });
 
 test('objects without a name are refused', () => {

@@ -78,11 +78,31 @@ test('unchanged objects come out as the same parsed objects; a changed one is pa
   });
   assert.ok(four.ok && five.ok);
   assert.equal(five.snapshot.cluster.pods[0], four.snapshot.cluster.pods[0], 'a policy change reuses the pods part');
+  assert.equal(five.snapshot.cluster.podsById, four.snapshot.cluster.podsById, 'and the pod indexes of the cluster');
+  assert.equal(five.snapshot.cluster.pods, four.snapshot.cluster.pods);
+  assert.notEqual(five.snapshot.cluster.policies, four.snapshot.cluster.policies, 'the policies are the new ones');
+  assert.equal(JSON.stringify(five.snapshot.cluster.policies[0]?.ingress[0]?.ports).includes('99'), true);
+  assert.notEqual(four.snapshot.cluster.podsById, three.cluster.podsById, 'a pod change indexes the pods again');
+  assert.ok(four.snapshot.cluster.podsById.has('a/noip'));
   assert.deepEqual(five.problems, four.problems, 'and still reports its problems (the pod without an IP)');
   assert.equal(five.problems.filter((p) => p.name === 'a/noip').length, 1);
 
   const uncached = snapshot(s, undefined);
   assert.notEqual(uncached.cluster.podsById.get('a/web'), three.cluster.podsById.get('a/web'), 'without a cache every sync parses afresh');
+});
+
+test('parsed pods with equal labels and container ports share them', () => {
+  const s = stores();
+  const cache = new SnapshotCache();
+  s.pods.upsert(slim(PODS, pod('a', 'web-2', { ip: '10.0.0.9', node: 'n2', labels: { app: 'web' } })));
+  const snap = snapshot(s, cache);
+  const web = snap.cluster.podsById.get('a/web');
+  const twin = snap.cluster.podsById.get('a/web-2');
+  assert.ok(web !== undefined && twin !== undefined);
+  assert.deepEqual(web.labels, { app: 'web' });
+  assert.equal(twin.labels, web.labels);
+  assert.equal(twin.ports, web.ports);
+  assert.notEqual(snap.cluster.podsById.get('a/client')?.labels, web.labels);
 });
 
 test('with the cache, a policy change keeps the identity assignment (incremental compile)', () => {

@@ -113,6 +113,28 @@ test('egress named ports make identities exact: same labels, different container
   ].sort());
 });
 
+test('pod identities share equal parts: pod label sets and named-port maps', () => {
+  const pods = [
+    mkPod('a', '10.0.0.1', { app: 'web' }, [{ name: 'http', port: 80 }]),
+    mkPod('b', '10.0.0.2', { app: 'web' }, [{ name: 'http', port: 8080 }]),
+    mkPod('c', '10.0.1.1', { app: 'web' }, [{ name: 'http', port: 80 }], 'y'),
+  ];
+  const c = all(cluster(pods, [netpol('x', 'out', spec({ podSelector: pod('nobody'), egress: [{ ports: [{ port: 'http' }] }] }))]));
+  const identity = (ref: string) => {
+    const s = c.identities.table.byId.get(idOf(c, ref));
+    if (s?.kind !== 'pod') throw new Error(`${ref}: no pod identity`);
+    return s;
+  };
+  const [a, b, y] = [identity('x/a'), identity('x/b'), identity('y/c')];
+  assert.notEqual(a, b, 'the port tells them apart');
+  assert.deepEqual(a.podLabels, { app: 'web' });
+  assert.equal(a.podLabels, b.podLabels, 'one record for equal pod labels');
+  assert.equal(a.podLabels, y.podLabels, 'across namespaces too');
+  assert.deepEqual([...a.namedPorts], [['http/TCP', 80]]);
+  assert.equal(a.namedPorts, y.namedPorts, 'one map for equal named ports');
+  assert.notEqual(a.namedPorts, b.namedPorts);
+});
+
 test('entry shapes: no ports = class NO_PORTS, protocol only = 0, ports and endPort ranges = port prefixes, SCTP, any peer = identity 0; the endpoint\'s class masks', () => {
   const pods = [mkPod('a', '10.0.0.1', { app: 'web' }, [{ name: 'http', port: 8080 }])];
   const c = all(cluster(pods, [

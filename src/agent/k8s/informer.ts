@@ -20,6 +20,7 @@ import { asError } from '../errors.js';
 import { ObjectStore, type ReadonlyStore, type StoreChange } from './store.js';
 import { objectKey, resourceVersionOf, type ResourceType, type SlimObject } from './resources.js';
 import { isExpired, statusToError, type KubeTransport, type WatchEvent, type WatchHandle } from './transport.js';
+import { ValuePool } from './value-pool.js';
 
 /** Why a watch ended: the server closed it, 410, a failure, silence, or stop(). */
 export type WatchEndReason = 'closed' | 'expired' | 'error' | 'idle' | 'stopped';
@@ -77,6 +78,8 @@ interface WatchEnd {
 
 export class Informer<T extends SlimObject> {
   private readonly objects = new ObjectStore<T>();
+  /** Parts many objects repeat, one instance each (the resource's shape marks them). */
+  private readonly pool = new ValuePool();
   private readonly listeners = new Set<ChangeListener<T>>();
   private readonly transport: KubeTransport;
   private readonly clock: Clock;
@@ -225,7 +228,7 @@ export class Informer<T extends SlimObject> {
       const page = await this.transport.list(this.resource.path, query);
       if (this.stopped) return;
       for (const raw of page.items) {
-        const slim = this.resource.slim(raw);
+        const slim = this.resource.slim(raw, this.pool);
         if (slim === undefined) this.hooks.onInvalidObject?.(this.resource.name, raw);
         else items.push(slim);
       }
@@ -298,7 +301,7 @@ export class Informer<T extends SlimObject> {
     }
     const rv = resourceVersionOf(event.object);
     if (event.type !== 'BOOKMARK') {
-      const slim = this.resource.slim(event.object);
+      const slim = this.resource.slim(event.object, this.pool);
       if (slim === undefined) {
         this.hooks.onInvalidObject?.(this.resource.name, event.object);
       } else {

@@ -6,6 +6,7 @@
  */
 import type { Namespace, NetworkPolicy, Pod } from '../../policy/k8s-types.js';
 import { pick, type Shape } from './shape.js';
+import type { ValuePool } from './value-pool.js';
 
 export interface SlimMeta {
   readonly name: string;
@@ -83,12 +84,12 @@ export interface ResourceType<T extends SlimObject> {
   readonly kind: string;
   /** Cluster-wide list/watch path. */
   readonly path: string;
-  /** The slim object, or undefined when the raw object has no usable metadata.name. */
-  slim(raw: unknown): T | undefined;
+  /** The slim object, or undefined when the raw object has no usable metadata.name; parts marked shared come from `pool`. */
+  slim(raw: unknown, pool?: ValuePool): T | undefined;
 }
 
 const META: Shape = {
-  fields: { name: 'keep', namespace: 'keep', labels: 'keep', uid: 'keep', deletionTimestamp: 'keep' },
+  fields: { name: 'keep', namespace: 'keep', labels: { shared: 'keep' }, uid: 'keep', deletionTimestamp: 'keep' },
 };
 
 const SHAPES = {
@@ -99,7 +100,8 @@ const SHAPES = {
         fields: {
           nodeName: 'keep',
           hostNetwork: 'keep',
-          containers: { items: { fields: { name: 'keep', ports: 'keep' } } },
+          // The pods of a ReplicaSet repeat these: one copy each (value-pool.ts).
+          containers: { shared: { items: { fields: { name: 'keep', ports: 'keep' } } } },
         },
       },
       status: { fields: { phase: 'keep', podIP: 'keep', podIPs: 'keep' } },
@@ -135,7 +137,7 @@ const SHAPES = {
       endpoints: {
         items: {
           fields: {
-            addresses: 'keep', conditions: 'keep', nodeName: 'keep', zone: 'keep',
+            addresses: 'keep', conditions: { shared: 'keep' }, nodeName: 'keep', zone: 'keep',
             targetRef: { fields: { kind: 'keep', namespace: 'keep', name: 'keep', uid: 'keep' } },
           },
         },
@@ -151,9 +153,9 @@ const SHAPES = {
  * JSON becomes a slim type; the policy and lb parsers re-check every field
  * they read, so a wrongly typed value is reported there, by name.
  */
-function slimmer<T extends SlimObject>(shape: Shape): (raw: unknown) => T | undefined {
-  return (raw) => {
-    const out = pick(raw, shape);
+function slimmer<T extends SlimObject>(shape: Shape): (raw: unknown, pool?: ValuePool) => T | undefined {
+  return (raw, pool) => {
+    const out = pick(raw, shape, pool);
     if (typeof out !== 'object' || out === null) return undefined;
     const meta = (out as { metadata?: unknown }).metadata;
     if (typeof meta !== 'object' || meta === null) return undefined;

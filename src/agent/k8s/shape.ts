@@ -8,6 +8,7 @@
  * Values of kept fields are copied verbatim, never coerced: a malformed value
  * must still reach the validators so that they can name it.
  */
+import type { ValuePool } from './value-pool.js';
 
 export type Shape =
   /** Keep the value as it is. */
@@ -15,17 +16,23 @@ export type Shape =
   /** An object: keep only these fields, each with its own shape. */
   | { readonly fields: Readonly<Record<string, Shape>> }
   /** A list: apply the shape to every element. */
-  | { readonly items: Shape };
+  | { readonly items: Shape }
+  /** Apply the shape, then take the pool's instance of the result (value-pool.ts): for parts many objects repeat. */
+  | { readonly shared: Shape };
 
-export function pick(value: unknown, shape: Shape): unknown {
+export function pick(value: unknown, shape: Shape, pool?: ValuePool): unknown {
   if (shape === 'keep') return value;
-  if ('items' in shape) return Array.isArray(value) ? value.map((v: unknown) => pick(v, shape.items)) : value;
+  if ('shared' in shape) {
+    const v = pick(value, shape.shared, pool);
+    return pool === undefined ? v : pool.share(v);
+  }
+  if ('items' in shape) return Array.isArray(value) ? value.map((v: unknown) => pick(v, shape.items, pool)) : value;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
   const src = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const [key, sub] of Object.entries(shape.fields)) {
     const v = src[key];
-    if (v !== undefined) out[key] = pick(v, sub);
+    if (v !== undefined) out[key] = pick(v, sub, pool);
   }
   return out;
 }

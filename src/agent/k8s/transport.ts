@@ -1,7 +1,7 @@
 /**
  * The two API-server calls an informer makes, as a port: a paginated list
- * and a watch stream. The production implementation (client-transport.ts)
- * rides on @kubernetes/client-node; tests substitute a scripted fake, so the
+ * and a watch stream. The production implementation (api-transport.ts)
+ * speaks HTTP to the API server; tests substitute a scripted fake, so the
  * informer's list/watch/relist/backoff logic is tested without a server.
  */
 

@@ -1,23 +1,23 @@
-/** The client-node transport over real HTTP against a fake API server. */
+/** The API server transport over real HTTP against a fake API server. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ClientNodeTransport } from '../../src/agent/k8s/client-transport.js';
+import { ApiServerTransport } from '../../src/agent/k8s/api-transport.js';
 import { loadKubeConfig } from '../../src/agent/k8s/kubeconfig.js';
 import { KubeApiError, type WatchEvent } from '../../src/agent/k8s/transport.js';
 import { AgentError } from '../../src/agent/errors.js';
 import { FakeApiServer } from './helpers/fake-apiserver.js';
 
-async function withServer(fn: (api: FakeApiServer, transport: ClientNodeTransport) => Promise<void>): Promise<void> {
+async function withServer(fn: (api: FakeApiServer, transport: ApiServerTransport) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-agent-ct-'));
   const api = new FakeApiServer();
   await api.start();
   try {
     api.writeKubeconfig(join(dir, 'kubeconfig'));
-    const transport = new ClientNodeTransport(loadKubeConfig({ kubeconfig: join(dir, 'kubeconfig'), inCluster: false }), { listTimeoutMs: 2000 });
+    const transport = new ApiServerTransport(loadKubeConfig({ kubeconfig: join(dir, 'kubeconfig'), inCluster: false }), { listTimeoutMs: 2000 });
     await fn(api, transport);
   } finally {
     await api.stop();
@@ -80,6 +80,20 @@ test('watch streams events and stop() ends it without a close callback', async (
   });
 });
 
+test('a watch event larger than a network chunk, with multi-byte text, arrives whole', async () => {
+  await withServer(async (api, t) => {
+    const events: WatchEvent[] = [];
+    t.watch('/api/v1/pods', { resourceVersion: '100' }, { onEvent: (e) => events.push(e), onClose: () => undefined });
+    await until(() => api.watching('/api/v1/pods') === 1, 'the watch to open');
+    const big = 'ü€'.repeat(200_000);
+    api.put('/api/v1/pods', { metadata: { name: 'p0', namespace: 'x', annotations: { big } } });
+    api.put('/api/v1/pods', { metadata: { name: 'p1', namespace: 'x' } });
+    await until(() => events.length === 2, 'two events');
+    assert.equal((events[0]?.object as { metadata: { annotations: { big: string } } }).metadata.annotations.big, big);
+    assert.equal((events[1]?.object as { metadata: { name: string } }).metadata.name, 'p1');
+  });
+});
+
 test('an expired version arrives as an ERROR event with code 410, then the stream closes', async () => {
   await withServer(async (api, t) => {
     api.put('/api/v1/pods', { metadata: { name: 'p0', namespace: 'x' } });
@@ -119,4 +133,31 @@ test('kubeconfig problems name the setting', () => {
   assert.throws(() => loadKubeConfig({ kubeconfig: '/nonexistent/kubeconfig', inCluster: false }),
     (e: unknown) => e instanceof AgentError && e.field === 'kubeconfig' && /nonexistent/.test(e.message));
   assert.throws(() => loadKubeConfig({ inCluster: false }), (e: unknown) => e instanceof AgentError && e.code === 'invalid-config');
+});
+
+test('a 401 makes the next request run the exec plugin again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-agent-ct-'));
+  const api = new FakeApiServer();
+  await api.start();
+  try {
+    // The plugin hands out whatever token the file holds now.
+    writeFileSync(join(dir, 'token'), 'stale');
+    writeFileSync(join(dir, 'plugin.sh'),
+      `#!/bin/sh\necho "{\\"apiVersion\\":\\"client.authentication.k8s.io/v1\\",\\"kind\\":\\"ExecCredential\\",\\"status\\":{\\"token\\":\\"$(cat ${dir}/token)\\"}}"\n`);
+    chmodSync(join(dir, 'plugin.sh'), 0o755);
+    writeFileSync(join(dir, 'kubeconfig'), JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
+      clusters: [{ name: 'fake', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'u', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: join(dir, 'plugin.sh'), interactiveMode: 'Never' } } }],
+      contexts: [{ name: 'c', context: { cluster: 'fake', user: 'u' } }],
+    }));
+    const t = new ApiServerTransport(loadKubeConfig({ kubeconfig: join(dir, 'kubeconfig'), inCluster: false }));
+    await assert.rejects(t.list('/api/v1/pods', {}), (e: unknown) => e instanceof KubeApiError && e.status === 401);
+    writeFileSync(join(dir, 'token'), api.token);
+    const page = await t.list('/api/v1/pods', {});
+    assert.deepEqual(page.items, []);
+  } finally {
+    await api.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
