@@ -93,7 +93,7 @@ async function untilRevisionMoves(maps: PinnedDatapathMaps, endpointId: number, 
   }
 }
 
-const PHASES = ['snapshot', 'compile', 'plan', 'apply', 'total'] as const;
+const PHASES = ['snapshot', 'compile', 'apply', 'total'] as const;
 
 /** What bench/agent reads of the agent's /metrics: heap (bytes) and the sync time per phase (s, summed, and the count). */
 interface AgentMetrics {
