@@ -7,6 +7,7 @@
  */
 import type { CtConfig } from '../datapath/generated/abi.js';
 import { upsertAll, type MapStore } from './map-writes.js';
+import { MapView } from './map-view.js';
 import { Phase, type Reconciler, type WriteStep } from './reconciler.js';
 import { stepFailure } from './round.js';
 
@@ -20,19 +21,22 @@ export interface CtConfigRoundInput {
 
 export class CtConfigOwner implements Reconciler<CtConfigRoundInput> {
   readonly name = MAP;
-  private view: CtConfig | undefined;
-  private next: CtConfig | undefined;
+  private readonly view: MapView<CtConfig | undefined>;
 
-  constructor(private readonly map: MapStore<number, CtConfig>) {}
+  constructor(private readonly map: MapStore<number, CtConfig>) {
+    this.view = new MapView(() => {
+      for (const [k, v] of map.entries()) if (k === 0) return v;
+      return undefined;
+    });
+  }
 
   current(): CtConfig | undefined {
-    if (this.view === undefined) for (const [k, v] of this.map.entries()) if (k === 0) this.view = v;
-    return this.view;
+    return this.view.current();
   }
 
   plan(input: CtConfigRoundInput): readonly WriteStep[] {
     const to = Object.fromEntries(KEYS.map((k) => [k, input.conntrack[k] ?? 0])) as unknown as CtConfig;
-    this.next = to;
+    this.view.ask(to);
     const from = this.current();
     if (from !== undefined && KEYS.every((k) => from[k] === to[k])) return [];
     return [{
@@ -42,11 +46,10 @@ export class CtConfigOwner implements Reconciler<CtConfigRoundInput> {
   }
 
   settle(complete: boolean): void {
-    this.view = complete ? this.next : undefined;
-    this.next = undefined;
+    this.view.settle(complete);
   }
 
   invalidate(): void {
-    this.view = undefined;
+    this.view.invalidate();
   }
 }

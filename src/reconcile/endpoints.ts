@@ -28,6 +28,7 @@ import { sameEndpointEntry } from '../policy/datapath-state.js';
 import { deleteAll, upsertAll, type MapStore } from './map-writes.js';
 import { Phase, type FailClosed, type Reconciler, type StepFailure, type WriteStep } from './reconciler.js';
 import { stepFailure } from './round.js';
+import { MapView } from './map-view.js';
 import type { PolicyRoundInput } from './policy-input.js';
 
 const MAP = 'endpoints';
@@ -38,28 +39,30 @@ export type FlushEndpointConnections = (endpointId: number) => number;
 export class EndpointsOwner implements Reconciler<PolicyRoundInput> {
   readonly name = MAP;
   readonly group = 'policy';
-  private view: ReadonlyMap<number, EndpointEntry> | undefined;
+  private readonly view: MapView<ReadonlyMap<number, EndpointEntry>>;
   private round: { readonly from: ReadonlyMap<number, EndpointEntry>; readonly to: ReadonlyMap<number, EndpointEntry> } | undefined;
   private readonly closed = new Set<number>();
 
   /** flushConnections: conntrack cleanup for retired endpoints (absent: none, e.g. maps without conntrack). */
-  constructor(private readonly map: MapStore<number, EndpointEntry>, private readonly flushConnections?: FlushEndpointConnections) {}
+  constructor(private readonly map: MapStore<number, EndpointEntry>, private readonly flushConnections?: FlushEndpointConnections) {
+    this.view = new MapView(() => {
+      const read = new Map<number, EndpointEntry>();
+      for (const [id, e] of map.entries()) {
+        read.set(id, { flags: e.flags, policyRevision: e.policyRevision, ingressPolicyClasses: e.ingressPolicyClasses, egressPolicyClasses: e.egressPolicyClasses });
+      }
+      return read;
+    });
+  }
 
   /** What the map holds (read back when no round has been trusted since the last failure). */
   current(): ReadonlyMap<number, EndpointEntry> {
-    if (this.view === undefined) {
-      const read = new Map<number, EndpointEntry>();
-      for (const [id, e] of this.map.entries()) {
-        read.set(id, { flags: e.flags, policyRevision: e.policyRevision, ingressPolicyClasses: e.ingressPolicyClasses, egressPolicyClasses: e.egressPolicyClasses });
-      }
-      this.view = read;
-    }
-    return this.view;
+    return this.view.current();
   }
 
   plan(input: PolicyRoundInput): readonly WriteStep[] {
     const from = this.current();
     const to = input.datapath.endpoints;
+    this.view.ask(to);
     this.round = { from, to };
     this.closed.clear();
     const restrict: [number, EndpointEntry][] = [];
@@ -113,16 +116,16 @@ export class EndpointsOwner implements Reconciler<PolicyRoundInput> {
   }
 
   settle(complete: boolean): void {
-    this.view = complete ? this.round?.to : undefined;
+    this.view.settle(complete);
     this.round = undefined;
   }
 
   invalidate(): void {
-    this.view = undefined;
+    this.view.invalidate();
   }
 
   entries(): Readonly<Record<string, number>> {
-    return { endpoints: this.view?.size ?? 0 };
+    return { endpoints: this.view.known()?.size ?? 0 };
   }
 
   private flush(id: number, fail: (f: StepFailure) => void): void {

@@ -27,7 +27,8 @@ import type { IpcacheEntry, IpcacheKey } from '../datapath/generated/abi.js';
 import { formatIpcachePrefix, ipcacheEntryOf, ipcacheKeyOf, ipcachePrefix, ipcachePrefixOf } from '../policy/datapath-state.js';
 import { deleteAll, upsertAll, type MapStore } from './map-writes.js';
 import type { PolicyRoundInput } from './policy-input.js';
-import { Phase, type Reconciler, type WriteStep } from './reconciler.js';
+import { MapView } from './map-view.js';
+import { Phase, type FailClosed, type Reconciler, type StepFailure, type WriteStep } from './reconciler.js';
 import { stepFailure } from './round.js';
 
 type Ipcache = ReadonlyMap<number, number>;
@@ -35,24 +36,24 @@ type Ipcache = ReadonlyMap<number, number>;
 export class IpcacheOwner implements Reconciler<PolicyRoundInput> {
   readonly name = 'ipcache';
   readonly group = 'policy';
-  private view: Ipcache | undefined;
-  private round: { readonly from: Ipcache; readonly to: Ipcache } | undefined;
+  private readonly view: MapView<Ipcache>;
 
-  constructor(private readonly map: MapStore<IpcacheKey, IpcacheEntry>) {}
+  constructor(private readonly map: MapStore<IpcacheKey, IpcacheEntry>) {
+    this.view = new MapView(() => {
+      const read = new Map<number, number>();
+      for (const [k, v] of map.entries()) read.set(ipcachePrefixOf(k), v.identity);
+      return read;
+    });
+  }
 
   current(): Ipcache {
-    if (this.view === undefined) {
-      const read = new Map<number, number>();
-      for (const [k, v] of this.map.entries()) read.set(ipcachePrefixOf(k), v.identity);
-      this.view = read;
-    }
-    return this.view;
+    return this.view.current();
   }
 
   plan(input: PolicyRoundInput): readonly WriteStep[] {
     const from = this.current();
     const to = input.datapath.ipcache;
-    this.round = { from, to };
+    this.view.ask(to);
     if (from === to) return [];
     // Prefixes are addr · 64 + prefixlen.
     const upserts: number[] = [];
@@ -61,59 +62,50 @@ export class IpcacheOwner implements Reconciler<PolicyRoundInput> {
     upserts.sort((a, b) => (b % 64) - (a % 64) || a - b);
     deletes.sort((a, b) => (a % 64) - (b % 64) || a - b);
     const steps: WriteStep[] = [];
-    const failedAt = (kind: string) => (k: IpcacheKey, e: unknown, fail: Parameters<WriteStep['run']>[1], tainted: number[][]): void => {
-      fail(stepFailure(kind, k.prefixlen === 32 ? 'iphost' : 'ipcache', formatIpcachePrefix(ipcachePrefixOf(k)), e));
-      tainted.push(ipcacheTaint(from, to, k));
-    };
-    // The identity a failed upsert meant to give: allows for it miss these addresses, so whoever wants one is incomplete.
-    const missing: number[] = [];
+    // A failed write at P: P's old identity and those of the prefixes around it may claim facts P's addresses
+    // lack (tainted), and the identity P should have had is missing there (whoever wants an allow for it is closed).
+    const write = (kind: string, op: (onFail: (k: IpcacheKey, e: unknown) => void) => number) =>
+      (failClosed: FailClosed, fail: (f: StepFailure) => void): number => {
+        const tainted: number[][] = [];
+        const missing: number[] = [];
+        const n = op((k, e) => {
+          fail(stepFailure(kind, k.prefixlen === 32 ? 'iphost' : 'ipcache', formatIpcachePrefix(ipcachePrefixOf(k)), e));
+          tainted.push(ipcacheTaint(from, to, k));
+          const wanted = to.get(ipcachePrefixOf(k));
+          if (wanted !== undefined) missing.push(wanted);
+        });
+        for (const ids of tainted) failClosed.taintIdentities(ids);
+        if (missing.length > 0) failClosed.closeEndpointsAllowing(missing);
+        return n;
+      };
     if (upserts.length > 0) {
       steps.push({
-        phase: Phase.IPCACHE_UPSERT,
-        kind: 'ipcache-upsert',
-        size: upserts.length,
-        run: (failClosed, fail) => {
-          const tainted: number[][] = [];
-          const n = upsertAll(this.map, upserts.map((p) => [ipcacheKeyOf(p), ipcacheEntryOf(to.get(p) ?? 0)] as const), (k, e) => {
-            failedAt('ipcache-upsert')(k, e, fail, tainted);
-            const wanted = to.get(ipcachePrefixOf(k));
-            if (wanted !== undefined) missing.push(wanted);
-          });
-          for (const ids of tainted) failClosed.taintIdentities(ids);
-          if (missing.length > 0) failClosed.closeEndpointsAllowing(missing);
-          return n;
-        },
+        phase: Phase.IPCACHE_UPSERT, kind: 'ipcache-upsert', size: upserts.length,
+        run: write('ipcache-upsert', (onFail) => upsertAll(this.map, upserts.map((p) => [ipcacheKeyOf(p), ipcacheEntryOf(to.get(p) ?? 0)] as const), onFail)),
       });
     }
     if (deletes.length > 0) {
       steps.push({
-        phase: Phase.IPCACHE_DELETE,
-        kind: 'ipcache-delete',
-        size: deletes.length,
-        run: (failClosed, fail) => {
-          const tainted: number[][] = [];
-          const n = deleteAll(this.map, deletes.map(ipcacheKeyOf), (k, e) => failedAt('ipcache-delete')(k, e, fail, tainted));
-          for (const ids of tainted) failClosed.taintIdentities(ids);
-          return n;
-        },
+        phase: Phase.IPCACHE_DELETE, kind: 'ipcache-delete', size: deletes.length,
+        run: write('ipcache-delete', (onFail) => deleteAll(this.map, deletes.map(ipcacheKeyOf), onFail)),
       });
     }
     return steps;
   }
 
   settle(complete: boolean): void {
-    this.view = complete ? this.round?.to : undefined;
-    this.round = undefined;
+    this.view.settle(complete);
   }
 
   invalidate(): void {
-    this.view = undefined;
+    this.view.invalidate();
   }
 
   entries(): Readonly<Record<string, number>> {
+    const held = this.view.known();
     let iphost = 0;
-    for (const p of this.view?.keys() ?? []) if (p % 64 === 32) iphost++;
-    return { iphost, ipcache: (this.view?.size ?? 0) - iphost };
+    for (const p of held?.keys() ?? []) if (p % 64 === 32) iphost++;
+    return { iphost, ipcache: (held?.size ?? 0) - iphost };
   }
 }
 

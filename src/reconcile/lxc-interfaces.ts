@@ -16,6 +16,7 @@
 import type { EndpointConfig } from '../datapath/generated/abi.js';
 import { releaseFrom, type LxcEntryStore } from '../datapath/lxc-shared.js';
 import { upsertAll, type MapStore } from './map-writes.js';
+import { MapView } from './map-view.js';
 import { Phase, type Reconciler, type WriteStep } from './reconciler.js';
 import { stepFailure } from './round.js';
 
@@ -35,20 +36,20 @@ export interface LxcRoundInput {
 
 export class LxcInterfacesOwner implements Reconciler<LxcRoundInput> {
   readonly name = MAP;
-  private view: ReadonlyMap<number, EndpointConfig> | undefined;
-  private next: ReadonlyMap<number, EndpointConfig> | undefined;
+  private readonly view: MapView<ReadonlyMap<number, EndpointConfig>>;
 
-  constructor(private readonly map: MapStore<number, EndpointConfig> & LxcEntryStore) {}
+  constructor(private readonly map: MapStore<number, EndpointConfig> & LxcEntryStore) {
+    this.view = new MapView(() => new Map([...map.entries()].map(([k, v]) => [k, { endpointId: v.endpointId, ipv4: v.ipv4 }])));
+  }
 
   current(): ReadonlyMap<number, EndpointConfig> {
-    this.view ??= new Map([...this.map.entries()].map(([k, v]) => [k, { endpointId: v.endpointId, ipv4: v.ipv4 }]));
-    return this.view;
+    return this.view.current();
   }
 
   plan(input: LxcRoundInput): readonly WriteStep[] {
     const from = this.current();
     const to = new Map<number, EndpointConfig>(input.interfaces.map((i) => [i.hostIfindex, { endpointId: i.endpointId, ipv4: i.ipv4 }]));
-    this.next = to;
+    this.view.ask(to);
     const upserts = [...to].filter(([k, v]) => {
       const old = from.get(k);
       return old === undefined || old.endpointId !== v.endpointId || old.ipv4 !== v.ipv4;
@@ -83,15 +84,14 @@ export class LxcInterfacesOwner implements Reconciler<LxcRoundInput> {
   }
 
   settle(complete: boolean): void {
-    this.view = complete ? this.next : undefined;
-    this.next = undefined;
+    this.view.settle(complete);
   }
 
   invalidate(): void {
-    this.view = undefined;
+    this.view.invalidate();
   }
 
   entries(): Readonly<Record<string, number>> {
-    return { lxc: this.view?.size ?? 0 };
+    return { lxc: this.view.known()?.size ?? 0 };
   }
 }

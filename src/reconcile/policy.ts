@@ -25,6 +25,7 @@ import type { PolicyEntry, PolicyKey } from '../datapath/generated/abi.js';
 import { describePolicyKey, policyEntryOf, policyKeyOf, readPolicyEntries } from '../datapath/maps/policy-key.js';
 import { splitEndpointDirection, unpackPolicyKey, type DatapathState } from '../policy/datapath-state.js';
 import { deleteAll, upsertAll, type MapStore } from './map-writes.js';
+import { MapView } from './map-view.js';
 import type { PolicyRoundInput } from './policy-input.js';
 import { Phase, type FailClosed, type Reconciler, type StepFailure, type WriteStep } from './reconciler.js';
 import { stepFailure } from './round.js';
@@ -35,20 +36,22 @@ type Policy = DatapathState['policy'];
 export class PolicyOwner implements Reconciler<PolicyRoundInput> {
   readonly name = MAP;
   readonly group = 'policy';
-  private view: { readonly policy: Policy; readonly foreign: readonly PolicyKey[] } | undefined;
+  private readonly view: MapView<{ readonly policy: Policy; readonly foreign: readonly PolicyKey[] }>;
   private round: { readonly from: Policy; readonly to: Policy } | undefined;
 
-  constructor(private readonly map: MapStore<PolicyKey, PolicyEntry>) {}
+  constructor(private readonly map: MapStore<PolicyKey, PolicyEntry>) {
+    this.view = new MapView(() => readPolicyEntries(map.entries()));
+  }
 
   /** What the map holds, in the compiler's form, and the keys it would never write. */
   current(): { readonly policy: Policy; readonly foreign: readonly PolicyKey[] } {
-    this.view ??= readPolicyEntries(this.map.entries());
-    return this.view;
+    return this.view.current();
   }
 
   plan(input: PolicyRoundInput): readonly WriteStep[] {
     const { policy: from, foreign } = this.current();
     const to = input.datapath.policy;
+    this.view.ask({ policy: to, foreign: [] });
     this.round = { from, to };
     const removed: PolicyKey[] = [...foreign];
     const added: (readonly [PolicyKey, PolicyEntry])[] = [];
@@ -122,17 +125,17 @@ export class PolicyOwner implements Reconciler<PolicyRoundInput> {
   }
 
   settle(complete: boolean): void {
-    this.view = complete && this.round !== undefined ? { policy: this.round.to, foreign: [] } : undefined;
+    this.view.settle(complete);
     this.round = undefined;
   }
 
   invalidate(): void {
-    this.view = undefined;
+    this.view.invalidate();
   }
 
   entries(): Readonly<Record<string, number>> {
     let n = 0;
-    for (const m of this.view?.policy.values() ?? []) n += m.size;
+    for (const m of this.view.known()?.policy.values() ?? []) n += m.size;
     return { policy: n };
   }
 }
