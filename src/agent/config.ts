@@ -46,6 +46,18 @@ export interface SweepConfig {
   readonly ipamDataDir: string;
 }
 
+/** Conntrack lifetimes per state, in ms (sl_ct_cfg_v1, the conntrack-config owner); 0 = the datapath's default. */
+export interface ConntrackConfig {
+  readonly tcpSynMs: number;
+  readonly tcpEstablishedMs: number;
+  readonly tcpFinMs: number;
+  readonly tcpClosedMs: number;
+  readonly udpMs: number;
+  readonly icmpMs: number;
+}
+
+export const CONNTRACK_KEYS = ['tcpSynMs', 'tcpEstablishedMs', 'tcpFinMs', 'tcpClosedMs', 'udpMs', 'icmpMs'] as const;
+
 export interface AgentConfig {
   readonly nodeName: string;
   /** Path of a kubeconfig; absent with inCluster = the pod's service account. */
@@ -62,6 +74,7 @@ export interface AgentConfig {
   readonly sync: SyncConfig;
   readonly watch: WatchConfig;
   readonly sweep: SweepConfig;
+  readonly conntrack: ConntrackConfig;
 }
 
 export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
@@ -84,11 +97,12 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   sync: { debounceMs: 20, maxDelayMs: 200, endpointTimeoutMs: 10_000, retry: DEFAULT_BACKOFF },
   watch: { timeoutSeconds: 300, pageSize: 500, backoff: { initialMs: 800, maxMs: 30_000, factor: 2, jitter: 0.5 } },
   sweep: { intervalMs: 30_000, graceMs: 60_000, ipamDataDir: CNI_DEFAULTS.ipamDataDir },
+  conntrack: { tcpSynMs: 0, tcpEstablishedMs: 0, tcpFinMs: 0, tcpClosedMs: 0, udpMs: 0, icmpMs: 0 },
 };
 
 const TOP_KEYS = [
   'nodeName', 'kubeconfig', 'inCluster', 'pinDir', 'stateDir', 'endpointSocket', 'httpListen', 'logLevel', 'mapSizes',
-  'maxEndpointId', 'sync', 'watch', 'sweep',
+  'maxEndpointId', 'sync', 'watch', 'sweep', 'conntrack',
 ] as const;
 const BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
 
@@ -229,7 +243,13 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
 
   const sweep = readSweep(r.section('sweep', ['intervalMs', 'graceMs', 'hostNetns', 'ipamDataDir']), src);
 
-  const base = { nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep };
+  const ct = r.section('conntrack', CONNTRACK_KEYS);
+  const conntrack = Object.fromEntries(CONNTRACK_KEYS.map((k) => [k, ct.int(k, 0, 0xffff_ffff) ?? DEFAULT_CONFIG.conntrack[k]])) as unknown as ConntrackConfig;
+
+  const base = {
+    nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep,
+    conntrack,
+  };
   return kubeconfig === undefined ? base : { ...base, kubeconfig };
 }
 

@@ -57,6 +57,7 @@ async function main(argv: readonly string[]): Promise<number> {
         datapath = openBpfDatapath({ pinDir: config.pinDir, mapSizes: config.mapSizes }, {
           ...(seed !== undefined ? { seed } : {}),
           onApplied: (compiled) => keeper.applied(compiled),
+          conntrack: config.conntrack,
         });
       } catch (e) {
         throw new Error(`--datapath bpf: cannot open or create the maps in ${config.pinDir}: ${asError(e).message}`, { cause: e });

@@ -65,6 +65,9 @@ watch: {pageSize: 50, backoff: {jitter: 1}}
   assert.equal(c.watch.backoff.jitter, 1);
   const sweep = file('sweep.yaml', 'sweep: {intervalMs: 0, graceMs: 5, hostNetns: /var/run/netns/node, ipamDataDir: /tmp/ipam}');
   assert.deepEqual(loadConfig({ configFile: sweep, nodeName: 'n', kubeconfig }, {}).sweep, { intervalMs: 0, graceMs: 5, hostNetns: '/var/run/netns/node', ipamDataDir: '/tmp/ipam' });
+  const ct = file('ct.yaml', 'conntrack: {udpMs: 5000, tcpEstablishedMs: 3600000}');
+  assert.deepEqual(loadConfig({ configFile: ct, nodeName: 'n', kubeconfig }, {}).conntrack, { ...DEFAULT_CONFIG.conntrack, udpMs: 5000, tcpEstablishedMs: 3_600_000 });
+  assert.deepEqual(c.conntrack, DEFAULT_CONFIG.conntrack, '0 everywhere: the datapath\'s defaults');
   const json = file('agent.json', JSON.stringify({ nodeName: 'json-node', httpListen: '127.0.0.1:0' }));
   assert.equal(loadConfig({ configFile: json, kubeconfig }, {}).httpListen, '127.0.0.1:0');
   assert.equal(loadConfig({ nodeName: 'n', kubeconfig, httpListen: 'unix:/run/sluice/agent-http.sock' }, {}).httpListen, 'unix:/run/sluice/agent-http.sock');
@@ -115,6 +118,8 @@ test('file errors name the dotted key and the file', () => {
     ['sweep: {hostNetns: netns/node}', 'sweep.hostNetns', /absolute path/],
     ['sweep: {ipamDataDir: ""}', 'sweep.ipamDataDir', /non-empty string/],
     ['sweep: {intervalMS: 5}', 'sweep.intervalMS', /unknown setting/],
+    ['conntrack: {udpMs: -5}', 'conntrack.udpMs', /integer 0\.\./],
+    ['conntrack: {udp: 5}', 'conntrack.udp', /unknown setting/],
   ];
   for (const [text, field, message] of cases) {
     const p = file('bad.yaml', text);
