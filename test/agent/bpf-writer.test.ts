@@ -19,7 +19,9 @@ import { addon } from '../../src/datapath/addon.js';
 import { LXC_MAP_LAYOUTS } from '../../src/datapath/lxc.js';
 import { FRAG_LAYOUT } from '../../src/datapath/maps/frag.js';
 import { openSharedLxc, sharedLxcDir } from '../../src/datapath/lxc-shared.js';
-import { SluiceEndpointFlags } from '../../src/datapath/generated/abi.js';
+import { SluiceCtDefaultMs, SluiceEndpointFlags } from '../../src/datapath/generated/abi.js';
+import { effectiveCtConfig } from '../../src/datapath/maps/ct-config.js';
+import { runRound } from '../../src/reconcile/round.js';
 import { applyState, currentState } from './helpers/apply-state.js';
 import { compilePolicy, type CompiledPolicy } from '../../src/policy/compile.js';
 import type { Cluster } from '../../src/policy/cluster.js';
@@ -140,6 +142,27 @@ test('an endpoint that goes takes its conntrack entries with it; other endpoints
       assert.deepEqual(applyState(dp, { ...state.datapath, endpoints: without }).failures, []);
       assert.equal(dp.maps.endpoints.lookup(1), undefined);
       assert.deepEqual([...dp.maps.conntrack.entries()].map(([k]) => [k.endpointId, k.localPort]), [[2, 40000]]);
+    } finally {
+      dp.close();
+    }
+  } finally {
+    removeTestPinRoot(pinDir);
+  }
+});
+
+test('the conntrack-config and lxc-interfaces owners write the pinned maps the programs read', () => {
+  const pinDir = createTestPinRoot();
+  try {
+    const dp = openBpfDatapath({ pinDir, mapSizes: SMALL_SIZES });
+    try {
+      const round = runRound<{ conntrack: { udpMs: number }; interfaces: { hostIfindex: number; endpointId: number; ipv4: number }[] }>(
+        [dp.ctConfigOwner, dp.lxcOwner], { conntrack: { udpMs: 5000 }, interfaces: [{ hostIfindex: 42, endpointId: 3, ipv4: 0x0a000003 }] });
+      assert.deepEqual(round.owners.map((o) => [o.name, o.complete]), [['ct-config', true], ['lxc', true]]);
+      assert.equal(effectiveCtConfig(dp.maps.ctConfig).udpMs, 5000);
+      assert.equal(effectiveCtConfig(dp.maps.ctConfig).icmpMs, SluiceCtDefaultMs.ICMP_MS, 'unset: the default');
+      assert.deepEqual(dp.maps.interfaces.lookup(42), { endpointId: 3, ipv4: 0x0a000003 });
+      runRound([dp.lxcOwner], { interfaces: [] });
+      assert.equal(dp.maps.interfaces.lookup(42), undefined, 'an interface no endpoint has any more is released');
     } finally {
       dp.close();
     }
