@@ -7,6 +7,7 @@ import { buildSnapshot, type SnapshotResult } from '../../src/agent/snapshot.js'
 import { ObjectStore } from '../../src/agent/k8s/store.js';
 import { NAMESPACES, PODS, type SlimNamespace, type SlimPod } from '../../src/agent/k8s/resources.js';
 import { AgentError } from '../../src/agent/errors.js';
+import type { SyncDatapath } from '../../src/agent/ports.js';
 import { FakeClock, flush } from './helpers/fake-clock.js';
 import { FakeDatapath, fakePlanSize, type FakeState } from './helpers/fake-datapath.js';
 import { captureLog } from './helpers/logs.js';
@@ -292,4 +293,48 @@ test('stop rejects pending waiters and schedules nothing more', async () => {
   s.loop.trigger('after stop');
   await s.clock.advance(1000);
   assert.equal(s.writer.reads, 0);
+});
+
+test('an owner that keeps failing holds up only those who wait on it: waitApplied on the others resolves', async () => {
+  const clock = new FakeClock();
+  const logs = captureLog();
+  const empty = new ObjectStore<never>();
+  let rounds = 0;
+  // Two owners: "policy" completes every round, "lb" fails every round (its map is full).
+  const datapath: SyncDatapath = {
+    owners: ['policy', 'lb'],
+    endpointOwners: ['policy'],
+    reconcile: () => {
+      rounds++;
+      return Promise.resolve({
+        planned: 2, operations: 1, summary: { identities: 0 },
+        owners: [
+          { name: 'policy', complete: true, failures: [] },
+          { name: 'lb', complete: false, failures: [{ map: 'lb', message: 'E2BIG: map full', code: 'E2BIG' }] },
+        ],
+      });
+    },
+    invalidate: () => undefined,
+  };
+  const loop = new SyncLoop({
+    datapath, metrics: new AgentMetrics(), clock, log: logs.log, random: () => 0, debounceMs: 20, maxDelayMs: 100,
+    retry: { initialMs: 1000, maxMs: 4000, factor: 2, jitter: 0.5 },
+    canSync: () => true,
+    snapshot: (): SnapshotResult => buildSnapshot({ nodeName: 'n1', namespaces: empty, pods: empty, networkPolicies: empty, nodes: empty, services: empty, endpointSlices: empty, endpoints: [] }),
+  });
+  const r = loop.trigger('endpoint added', { immediate: true });
+  let endpointDone = false;
+  let allDone = false;
+  const endpointWait = loop.waitApplied(r, 5000, datapath.endpointOwners).then(() => (endpointDone = true));
+  const allWait = loop.waitApplied(r, 5000).then(() => (allDone = true), (e: unknown) => e);
+  await clock.advance(0);
+  await endpointWait;
+  assert.equal(endpointDone, true, 'the endpoint\'s owners completed the round');
+  assert.equal(allDone, false, 'the failing owner has not');
+  assert.deepEqual(loop.status().owners.map((o) => [o.name, o.appliedRevision, o.failing.length]), [['policy', r, 0], ['lb', 0, 1]]);
+  await clock.advance(6000);
+  const outcome = await allWait;
+  assert.ok(outcome instanceof AgentError && /lb: E2BIG/.test(outcome.message), String(outcome));
+  assert.ok(rounds >= 2, 'retried with backoff');
+  await loop.stop();
 });
