@@ -46,6 +46,29 @@ export interface SweepConfig {
   readonly ipamDataDir: string;
 }
 
+/** Where and how the agent serves flows (src/flow, docs/flows.md). */
+export interface FlowsConfig {
+  /** Unix socket of the Observer API ("" turns the flow API off). */
+  readonly socket: string;
+  /** Flows kept in the ring (Hubble's default 4,095). */
+  readonly capacity: number;
+  /** Also serve on TCP with TLS. */
+  readonly tcp?: { readonly listen: string; readonly certFile: string; readonly keyFile: string; readonly clientCaFile?: string };
+  /** Write flows as Hubble exporter JSON lines to a file. */
+  readonly exporter?: ExporterConfig;
+}
+
+export interface ExporterConfig {
+  readonly file: string;
+  /** Rotate when the file would pass this size. */
+  readonly maxSizeBytes: number;
+  /** Rotated files kept (file.1 … file.N). */
+  readonly maxBackups: number;
+  /** FlowFilter lists as protojson objects (proto field names, enums by name). */
+  readonly allow: readonly unknown[];
+  readonly deny: readonly unknown[];
+}
+
 export interface AgentConfig {
   readonly nodeName: string;
   /** Path of a kubeconfig; absent with inCluster = the pod's service account. */
@@ -62,6 +85,7 @@ export interface AgentConfig {
   readonly sync: SyncConfig;
   readonly watch: WatchConfig;
   readonly sweep: SweepConfig;
+  readonly flows: FlowsConfig;
 }
 
 export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
@@ -84,11 +108,12 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   sync: { debounceMs: 20, maxDelayMs: 200, endpointTimeoutMs: 10_000, retry: DEFAULT_BACKOFF },
   watch: { timeoutSeconds: 300, pageSize: 500, backoff: { initialMs: 800, maxMs: 30_000, factor: 2, jitter: 0.5 } },
   sweep: { intervalMs: 30_000, graceMs: 60_000, ipamDataDir: CNI_DEFAULTS.ipamDataDir },
+  flows: { socket: '/var/run/sluice/hubble.sock', capacity: 4095 },
 };
 
 const TOP_KEYS = [
   'nodeName', 'kubeconfig', 'inCluster', 'pinDir', 'stateDir', 'endpointSocket', 'httpListen', 'logLevel', 'mapSizes',
-  'maxEndpointId', 'sync', 'watch', 'sweep',
+  'maxEndpointId', 'sync', 'watch', 'sweep', 'flows',
 ] as const;
 const BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
 
@@ -101,6 +126,7 @@ export interface ConfigOverrides {
   readonly pinDir?: string;
   readonly stateDir?: string;
   readonly endpointSocket?: string;
+  readonly flowsSocket?: string;
   readonly httpListen?: string;
   readonly logLevel?: string;
   /** "name=size" items from --map-size. */
@@ -229,7 +255,9 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
 
   const sweep = readSweep(r.section('sweep', ['intervalMs', 'graceMs', 'hostNetns', 'ipamDataDir']), src);
 
-  const base = { nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep };
+  const flows = readFlows(r.section('flows', ['socket', 'capacity', 'tcp', 'exporter']), overrides.flowsSocket, src);
+
+  const base = { nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep, flows };
   return kubeconfig === undefined ? base : { ...base, kubeconfig };
 }
 
@@ -247,6 +275,40 @@ function readSweep(s: Reader, source: string): SweepConfig {
     ipamDataDir: absolute('ipamDataDir') ?? d.ipamDataDir,
   };
   return hostNetns === undefined ? sweep : { ...sweep, hostNetns };
+}
+
+function readFlows(f: Reader, socketFlag: string | undefined, source: string): FlowsConfig {
+  const d = DEFAULT_CONFIG.flows;
+  const socket = socketFlag ?? f.strOrEmpty('socket') ?? d.socket;
+  if (socket !== '' && !isAbsolute(socket)) throw bad('flows.socket', `must be an absolute path or "", got "${socket}"`, source);
+  if (Buffer.byteLength(socket) > MAX_UNIX_PATH) throw bad('flows.socket', `a unix socket path must be at most ${MAX_UNIX_PATH} bytes`, source);
+  const capacity = f.int('capacity', 1, 1 << 20) ?? d.capacity;
+  const t = f.section('tcp', ['listen', 'certFile', 'keyFile', 'clientCaFile']);
+  const listen = t.str('listen');
+  let tcp: FlowsConfig['tcp'];
+  if (listen !== undefined) {
+    if (!/^[^\s]*:\d{1,5}$/.test(listen)) throw bad('flows.tcp.listen', `"${listen}" is not host:port`, source);
+    const certFile = t.str('certFile');
+    const keyFile = t.str('keyFile');
+    if (certFile === undefined || keyFile === undefined) throw bad('flows.tcp', 'TCP is served with TLS only: set certFile and keyFile', source);
+    const clientCaFile = t.str('clientCaFile');
+    tcp = { listen, certFile, keyFile, ...(clientCaFile !== undefined ? { clientCaFile } : {}) };
+  }
+  const e = f.section('exporter', ['file', 'maxSizeMb', 'maxBackups', 'allow', 'deny']);
+  const file = e.str('file');
+  let exporter: ExporterConfig | undefined;
+  if (file !== undefined) {
+    if (!isAbsolute(file)) throw bad('flows.exporter.file', `must be an absolute path, got "${file}"`, source);
+    exporter = {
+      file,
+      maxSizeBytes: Math.round((e.num('maxSizeMb') ?? 10) * 1024 * 1024),
+      maxBackups: e.int('maxBackups', 0, 1000) ?? 5,
+      allow: e.list('allow') ?? [],
+      deny: e.list('deny') ?? [],
+    };
+    if (!(exporter.maxSizeBytes >= 1024)) throw bad('flows.exporter.maxSizeMb', 'must be at least 0.001 (1 KiB)', source);
+  }
+  return { socket, capacity, ...(tcp !== undefined ? { tcp } : {}), ...(exporter !== undefined ? { exporter } : {}) };
 }
 
 function pickString(v: string | undefined, name: string): string | undefined {
@@ -276,6 +338,21 @@ class Reader {
     const v = this.obj[k];
     if (v === undefined || v === null) return undefined;
     if (typeof v !== 'string' || v === '') throw bad(this.key(k), `must be a non-empty string, got ${JSON.stringify(v)}`, this.source);
+    return v;
+  }
+
+  /** A string that may be empty (a setting that turns something off with ""). */
+  strOrEmpty(k: string): string | undefined {
+    const v = this.obj[k];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') throw bad(this.key(k), `must be a string, got ${JSON.stringify(v)}`, this.source);
+    return v;
+  }
+
+  list(k: string): unknown[] | undefined {
+    const v = this.obj[k];
+    if (v === undefined || v === null) return undefined;
+    if (!Array.isArray(v)) throw bad(this.key(k), 'must be a list', this.source);
     return v;
   }
 
