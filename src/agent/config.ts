@@ -353,7 +353,7 @@ class Reader {
     const v = this.obj[k];
     if (v === undefined || v === null) return undefined;
     if (!Array.isArray(v)) throw bad(this.key(k), 'must be a list', this.source);
-    return v;
+    return v as unknown[];
   }
 
   bool(k: string): boolean | undefined {

@@ -116,11 +116,11 @@ export function observeRequest(o: ObserveOptions, nowMs: number): ObserveRequest
     for (const side of ['source', 'destination'] as const) {
       const f: Record<string, unknown[]> = { ...base, ...from, ...to };
       for (const [name, values] of either) if (values.length > 0) f[`${side}_${name}`] = [...values];
-      whitelist.push(f as FlowFilter);
+      whitelist.push(f);
     }
   } else {
     const f = { ...base, ...from, ...to };
-    if (Object.keys(f).length > 0) whitelist.push(f as FlowFilter);
+    if (Object.keys(f).length > 0) whitelist.push(f);
   }
 
   const follow = o.follow === true;
