@@ -52,6 +52,11 @@ export interface FlowsConfig {
   readonly socket: string;
   /** Flows kept in the ring (Hubble's default 4,095). */
   readonly capacity: number;
+  /**
+   * Which allowed packets become flows (drops always do): 'off'; 'policy', one per
+   * connection policy decided (its opening packet, with the allowing rule); 'all', every packet.
+   */
+  readonly trace: 'off' | 'policy' | 'all';
   /** Also serve on TCP with TLS. */
   readonly tcp?: { readonly listen: string; readonly certFile: string; readonly keyFile: string; readonly clientCaFile?: string };
   /** Write flows as Hubble exporter JSON lines to a file. */
@@ -108,7 +113,7 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   sync: { debounceMs: 20, maxDelayMs: 200, endpointTimeoutMs: 10_000, retry: DEFAULT_BACKOFF },
   watch: { timeoutSeconds: 300, pageSize: 500, backoff: { initialMs: 800, maxMs: 30_000, factor: 2, jitter: 0.5 } },
   sweep: { intervalMs: 30_000, graceMs: 60_000, ipamDataDir: CNI_DEFAULTS.ipamDataDir },
-  flows: { socket: '/var/run/sluice/hubble.sock', capacity: 4095 },
+  flows: { socket: '/var/run/sluice/hubble.sock', capacity: 4095, trace: 'policy' },
 };
 
 const TOP_KEYS = [
@@ -255,7 +260,7 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
 
   const sweep = readSweep(r.section('sweep', ['intervalMs', 'graceMs', 'hostNetns', 'ipamDataDir']), src);
 
-  const flows = readFlows(r.section('flows', ['socket', 'capacity', 'tcp', 'exporter']), overrides.flowsSocket, src);
+  const flows = readFlows(r.section('flows', ['socket', 'capacity', 'trace', 'tcp', 'exporter']), overrides.flowsSocket, src);
 
   const base = { nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep, flows };
   return kubeconfig === undefined ? base : { ...base, kubeconfig };
@@ -283,6 +288,8 @@ function readFlows(f: Reader, socketFlag: string | undefined, source: string): F
   if (socket !== '' && !isAbsolute(socket)) throw bad('flows.socket', `must be an absolute path or "", got "${socket}"`, source);
   if (Buffer.byteLength(socket) > MAX_UNIX_PATH) throw bad('flows.socket', `a unix socket path must be at most ${MAX_UNIX_PATH} bytes`, source);
   const capacity = f.int('capacity', 1, 1 << 20) ?? d.capacity;
+  const trace = f.str('trace') ?? d.trace;
+  if (trace !== 'off' && trace !== 'policy' && trace !== 'all') throw bad('flows.trace', `"${trace}" is not off, policy or all`, source);
   const t = f.section('tcp', ['listen', 'certFile', 'keyFile', 'clientCaFile']);
   const listen = t.str('listen');
   let tcp: FlowsConfig['tcp'];
@@ -308,7 +315,7 @@ function readFlows(f: Reader, socketFlag: string | undefined, source: string): F
     };
     if (!(exporter.maxSizeBytes >= 1024)) throw bad('flows.exporter.maxSizeMb', 'must be at least 0.001 (1 KiB)', source);
   }
-  return { socket, capacity, ...(tcp !== undefined ? { tcp } : {}), ...(exporter !== undefined ? { exporter } : {}) };
+  return { socket, capacity, trace, ...(tcp !== undefined ? { tcp } : {}), ...(exporter !== undefined ? { exporter } : {}) };
 }
 
 function pickString(v: string | undefined, name: string): string | undefined {

@@ -84,6 +84,7 @@ export class FlowPart {
         onError: (e) => log.warn({ err: e, file: config.exporter?.file }, `flow exporter: write failed: ${e.message}`),
       });
     }
+    this.deps.source.setTraceMode(config.trace);
     this.lastLost = this.deps.source.lostEventsPerCpu();
     this.reader = this.deps.source.readEvents((events) => this.observer.ingest(events));
     this.lostTimer = setInterval(() => this.pollLost(), this.deps.lostPollMs ?? 1000);

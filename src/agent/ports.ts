@@ -84,4 +84,6 @@ export interface FlowSource {
   lostEventsPerCpu(): readonly bigint[];
   /** What the numbers in the maps mean now. */
   applied(): AppliedView;
+  /** Which allowed packets the datapath reports (drops always are). */
+  setTraceMode(mode: 'off' | 'policy' | 'all'): void;
 }

@@ -25,6 +25,7 @@ import { dumpMetrics } from '../../datapath/maps/metrics.js';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../datapath/pinned-maps.js';
 import { SluiceCounter, type CtConfig, type SluiceEvent } from '../../datapath/generated/abi.js';
 import { readEvents } from '../../datapath/maps/events.js';
+import { setTraceMode, type TraceMode } from '../../datapath/maps/config.js';
 import type { CompiledPolicy } from '../../policy/compile.js';
 import { appliedViewOf, EMPTY_APPLIED_VIEW, type AppliedView } from '../../reconcile/applied-view.js';
 import { EndpointsOwner } from '../../reconcile/endpoints.js';
@@ -185,6 +186,10 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
 
   readEvents(onEvents: (events: SluiceEvent[]) => void): { stop(): void } {
     return readEvents(this.maps.events, onEvents);
+  }
+
+  setTraceMode(mode: TraceMode): void {
+    setTraceMode(this.maps.config, mode);
   }
 
   lostEventsPerCpu(): readonly bigint[] {

@@ -40,3 +40,14 @@ export function setTraceAllowed(map: ConfigMap, on: boolean): void {
   const { flags } = readGlobalConfig(map);
   writeGlobalConfig(map, { flags: on ? (flags | bit) >>> 0 : (flags & ~bit) >>> 0 });
 }
+
+/** Which allowed packets the datapath reports: none, those policy decided (one per connection), or all. */
+export type TraceMode = 'off' | 'policy' | 'all';
+
+/** Sets the trace bits for a mode, keeping other flags. */
+export function setTraceMode(map: ConfigMap, mode: TraceMode): void {
+  const bits = SluiceConfigFlags.TRACE_ALLOWED | SluiceConfigFlags.TRACE_NEW;
+  const want = mode === 'all' ? SluiceConfigFlags.TRACE_ALLOWED : mode === 'policy' ? SluiceConfigFlags.TRACE_NEW : 0;
+  const { flags } = readGlobalConfig(map);
+  writeGlobalConfig(map, { flags: ((flags & ~bits) | want) >>> 0 });
+}
