@@ -122,7 +122,7 @@ export class FlowObserver {
       numFlows: this.ring.size,
       maxFlows: this.ring.capacity,
       seenFlows: this.ring.written,
-      uptimeNs: BigInt(Math.max(0, now - this.startedMs)) * 1_000_000n,
+      uptimeNs: BigInt(Math.round(Math.max(0, now - this.startedMs) * 1e6)),
       flowsRate: inWindow / span,
       lost,
     };

@@ -6,7 +6,7 @@ import { FlowObserver, type FlowReader, type ReadRequest } from '../../src/flow/
 import { ALLOWED, event, VIEW } from './helpers.js';
 
 function observer(capacity = 100): { obs: FlowObserver; clock: { ms: number } } {
-  const clock = { ms: 1_000_000 };
+  const clock = { ms: 1_000_000.25 }; // a clock with fractions of a ms, like performance-based ones
   const obs = new FlowObserver({ nodeName: 'n', view: () => VIEW, now: () => clock.ms, wallOffsetNs: () => 0n, capacity });
   return { obs, clock };
 }
