@@ -12,7 +12,7 @@ import { FlowExporter } from '../flow/server/exporter.js';
 import { ObserverGrpcServer, type ListenTarget } from '../flow/server/grpc-server.js';
 import { fromProtoJson } from '../flow/wire/json.js';
 import { observerSchema } from '../flow/wire/schema.js';
-import type { Clock } from './clock.js';
+import type { Clock, TimerHandle } from './clock.js';
 import type { FlowsConfig } from './config.js';
 import { AgentError, asError } from './errors.js';
 import type { FlowMetrics } from './flow-metrics.js';
@@ -41,7 +41,8 @@ export class FlowPart {
   private server: ObserverGrpcServer | undefined;
   private exporter: FlowExporter | undefined;
   private reader: { stop(): void } | undefined;
-  private lostTimer: NodeJS.Timeout | undefined;
+  private lostTimer: TimerHandle | undefined;
+  private stopped = false;
   private lastLost: readonly bigint[] = [];
   /** Where the API listens ("unix:/path", "host:port"). */
   addresses: readonly string[] = [];
@@ -72,9 +73,11 @@ export class FlowPart {
           throw new AgentError('invalid-config', `flows.exporter.${key}[${i}]: ${asError(e).message}`, `flows.exporter.${key}`);
         }
       });
+      const allow = filters(config.exporter.allow, 'allow');
+      const deny = filters(config.exporter.deny, 'deny');
       let predicate;
       try {
-        predicate = compileFilters(filters(config.exporter.allow, 'allow'), filters(config.exporter.deny, 'deny'));
+        predicate = compileFilters(allow, deny);
       } catch (e) {
         throw new AgentError('invalid-config', `flows.exporter: ${asError(e).message}`, 'flows.exporter');
       }
@@ -87,8 +90,7 @@ export class FlowPart {
     this.deps.source.setTraceMode(config.trace);
     this.lastLost = this.deps.source.lostEventsPerCpu();
     this.reader = this.deps.source.readEvents((events) => this.observer.ingest(events));
-    this.lostTimer = setInterval(() => this.pollLost(), this.deps.lostPollMs ?? 1000);
-    this.lostTimer.unref();
+    this.armLostPoll();
     const targets: ListenTarget[] = [];
     if (config.socket !== '') targets.push({ address: config.socket });
     if (config.tcp !== undefined) {
@@ -103,11 +105,20 @@ export class FlowPart {
   }
 
   async stop(): Promise<void> {
-    if (this.lostTimer !== undefined) clearInterval(this.lostTimer);
+    this.stopped = true;
+    this.lostTimer?.cancel();
     this.reader?.stop();
     this.pollLost();
     await this.server?.close();
     this.exporter?.close();
+  }
+
+  private armLostPoll(): void {
+    if (this.stopped) return;
+    this.lostTimer = this.deps.clock.setTimer(this.deps.lostPollMs ?? 1000, () => {
+      this.pollLost();
+      this.armLostPoll();
+    });
   }
 
   private pollLost(): void {
