@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
-import type { FlowFilter, Timestamp } from '../model.js';
+import type { GetFlowsRequestObject } from '../wire/messages.js';
 import { decodeMessage, encodeMessage, observerSchema, type ObserverSchema } from '../wire/schema.js';
 
 export interface ClientOptions {
@@ -16,15 +16,8 @@ export interface ClientOptions {
   readonly tls?: { readonly caFile?: string; readonly serverName?: string };
 }
 
-export interface GetFlowsRequestInput {
-  readonly number?: number;
-  readonly first?: boolean;
-  readonly follow?: boolean;
-  readonly whitelist?: readonly FlowFilter[];
-  readonly blacklist?: readonly FlowFilter[];
-  readonly since?: Timestamp;
-  readonly until?: Timestamp;
-}
+/** observer.GetFlowsRequest as a plain object (proto names). */
+export type GetFlowsRequestInput = GetFlowsRequestObject;
 
 /** Decoded observer.GetFlowsResponse (proto names). */
 export type GetFlowsResponseObject = Readonly<Record<string, unknown>>;
