@@ -387,7 +387,9 @@ struct sluice_event {
 	__u16 drop_reason; /* enum sluice_drop_reason */
 	__u16 flags;       /* enum sluice_event_flags */
 	__u32 rule_id;     /* policy_entry.rule_id that decided, 0 if none */
-	__u32 pad0;
+	__u8 tcp_flags;    /* TCP: the header's flag byte (FIN 0x01 … CWR 0x80); 0 otherwise and for later fragments */
+	__u8 pad0;
+	__u16 pad1;
 };
 
 #endif /* SLUICE_ABI_H */

@@ -32,6 +32,7 @@ import {
   type FlowEndpoint,
   type FlowPolicy,
   type Layer4,
+  type TcpFlags,
   type Timestamp,
 } from './model.js';
 
@@ -135,12 +136,23 @@ function remoteEndpoint(address: string, identity: number, view: AppliedView): F
 function layer4Of(ev: SluiceEvent): { l4?: Layer4 } {
   const ports = { source_port: ev.sport, destination_port: ev.dport };
   switch (ev.protocol) {
-    case IP_PROTOCOL.TCP: return { l4: { TCP: ports } };
+    case IP_PROTOCOL.TCP: return { l4: { TCP: ev.tcpFlags !== 0 ? { ...ports, flags: tcpFlagsOf(ev.tcpFlags) } : ports } };
     case IP_PROTOCOL.UDP: return { l4: { UDP: ports } };
     case IP_PROTOCOL.SCTP: return { l4: { SCTP: ports } };
     case IP_PROTOCOL.ICMP: return { l4: { ICMPv4: { type: ev.sport, code: ev.dport } } };
     default: return {};
   }
+}
+
+const TCP_FLAG_BITS: ReadonlyArray<readonly [keyof TcpFlags, number]> = [
+  ['FIN', 0x01], ['SYN', 0x02], ['RST', 0x04], ['PSH', 0x08], ['ACK', 0x10], ['URG', 0x20], ['ECE', 0x40], ['CWR', 0x80],
+];
+
+/** The TCP header's flag byte as Hubble's TCPFlags (set flags only). */
+export function tcpFlagsOf(byte: number): TcpFlags {
+  const out: Partial<Record<keyof TcpFlags, boolean>> = {};
+  for (const [name, bit] of TCP_FLAG_BITS) if (byte & bit) out[name] = true;
+  return out;
 }
 
 /** The policy behind a rule id, as Hubble's Policy message (labels name the rule). */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SluiceDirection, SluiceDropReason, SluiceEventFlags } from '../../src/datapath/generated/abi.js';
-import { flowOfEvent, flowsOfEvent } from '../../src/flow/enrich.js';
+import { flowOfEvent, flowsOfEvent, tcpFlagsOf } from '../../src/flow/enrich.js';
 import { EventTypeCode, TrafficDirection, Verdict } from '../../src/flow/model.js';
 import { ALLOWED, event, VIEW } from './helpers.js';
 
@@ -17,7 +17,9 @@ test('an ingress policy drop names both pods, the namespace, the direction and s
   assert.ok(f.source.labels?.includes('k8s:io.kubernetes.pod.namespace=shop'));
   assert.equal(f.drop_reason_desc, 133, 'POLICY_DENIED in Hubble\'s numbering');
   assert.equal(f.event_type.type, EventTypeCode.DROP);
-  assert.deepEqual(f.l4?.TCP, { source_port: 40000, destination_port: 80 });
+  assert.deepEqual(f.l4?.TCP, { source_port: 40000, destination_port: 80, flags: { SYN: true } });
+  assert.deepEqual(tcpFlagsOf(0x12 | 0x80), { SYN: true, ACK: true, CWR: true });
+  assert.equal(flowOfEvent(event({ tcpFlags: 0 }), ctx).l4?.TCP?.flags, undefined);
   assert.match(f.Summary ?? '', /no rule allowed it/);
   assert.equal(f.time.seconds, 1_700_000_001, 'monotonic + offset = wall time');
   assert.equal(f.node_name, 'node-1');

@@ -35,6 +35,7 @@ const CASES: ReadonlyArray<{ name: string; allow?: FlowFilter[]; deny?: FlowFilt
   { name: 'event type and sub type', allow: [{ event_type: [{ type: 1, match_sub_type: true, sub_type: 133 }] }], want: ['drop', 'outside'] },
   { name: 'drop reason', allow: [{ drop_reason_desc: [133] }], want: ['drop', 'outside'] },
   { name: 'reply false (tracked)', allow: [{ reply: [false] }], want: ['drop', 'allow', 'egressUdp', 'outside'] },
+  { name: 'TCP flags: every flag asked for is set', allow: [{ tcp_flags: [{ SYN: true }] }], deny: [{ tcp_flags: [{ SYN: true, ACK: true }] }], want: ['drop', 'allow', 'outside'] },
   { name: 'node name glob', allow: [{ node_name: ['node-*'] }], deny: [{ node_name: ['other'] }], want: ['drop', 'allow', 'egressUdp', 'outside'] },
   { name: 'an empty filter matches everything', allow: [{}], want: ['drop', 'allow', 'egressUdp', 'outside'] },
 ];

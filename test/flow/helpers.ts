@@ -25,7 +25,7 @@ export function event(over: Partial<SluiceEvent> = {}): SluiceEvent {
     saddr: CLIENT, daddr: WEB, sport: 40000, dport: 80, protocol: 6,
     eventType: SluiceEventType.DROP, verdict: 2, direction: SluiceDirection.INGRESS,
     srcIdentity: 300, dstIdentity: 301, endpointId: 2, ifindex: 12, pktLen: 60,
-    dropReason: 1, flags: SluiceEventFlags.CT_NEW, ruleId: 0,
+    dropReason: 1, flags: SluiceEventFlags.CT_NEW, ruleId: 0, tcpFlags: 0x02,
     ...over,
   };
 }

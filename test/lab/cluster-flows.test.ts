@@ -33,7 +33,7 @@ interface JsonFlow {
   readonly traffic_direction: string;
   readonly source: { readonly namespace?: string; readonly pod_name?: string };
   readonly destination: { readonly namespace?: string; readonly pod_name?: string };
-  readonly l4?: { readonly TCP?: { readonly destination_port: number } };
+  readonly l4?: { readonly TCP?: { readonly destination_port: number; readonly flags?: { readonly SYN?: boolean } } };
   readonly drop_reason_desc?: string;
   readonly ingress_allowed_by?: readonly { readonly name: string; readonly namespace: string; readonly labels?: readonly string[] }[];
   readonly Summary?: string;
@@ -90,6 +90,7 @@ test('a policy drop appears in `sluice observe --follow` within 1 s, naming pods
   assert.deepEqual([f.verdict, f.drop_reason_desc, f.traffic_direction], ['DROPPED', 'POLICY_DENIED', 'INGRESS']);
   assert.deepEqual([f.source.namespace, f.source.pod_name, f.destination.namespace, f.destination.pod_name], ['default', 'a', 'default', 'b']);
   assert.equal(f.l4?.TCP?.destination_port, 5201);
+  assert.equal(f.l4?.TCP?.flags?.SYN, true, 'the datapath reports the TCP flags: a SYN');
   assert.match(f.Summary ?? '', /no rule allowed it/);
   child.kill('SIGINT');
   const code = await new Promise<number | null>((r) => child.once('exit', (c2) => r(c2)));

@@ -401,6 +401,7 @@ export interface SluiceEvent {
   dropReason: number;
   flags: number;
   ruleId: number;
+  tcpFlags: number;
 }
 
 export const sluiceEventCodec: Codec<SluiceEvent> = {
@@ -424,6 +425,7 @@ export const sluiceEventCodec: Codec<SluiceEvent> = {
     b.writeUInt16LE(v.dropReason, 44);
     b.writeUInt16LE(v.flags, 46);
     b.writeUInt32LE(v.ruleId, 48);
+    b.writeUInt8(v.tcpFlags, 52);
     return b;
   },
   decode(b: Buffer, o = 0): SluiceEvent {
@@ -446,6 +448,7 @@ export const sluiceEventCodec: Codec<SluiceEvent> = {
       dropReason: b.readUInt16LE(o + 44),
       flags: b.readUInt16LE(o + 46),
       ruleId: b.readUInt32LE(o + 48),
+      tcpFlags: b.readUInt8(o + 52),
     };
   },
 };
