@@ -54,9 +54,10 @@ export interface FlowsConfig {
   readonly capacity: number;
   /**
    * Which allowed packets become flows (drops always do): 'off'; 'policy', one per
-   * connection policy decided (its opening packet, with the allowing rule); 'all', every packet.
+   * connection policy decided (its opening packet, with the allowing rule); 'tcp-flags', those
+   * and each TCP packet showing a flag its connection had not shown; 'all', every packet.
    */
-  readonly trace: 'off' | 'policy' | 'all';
+  readonly trace: 'off' | 'policy' | 'tcp-flags' | 'all';
   /** Also serve on TCP with TLS. */
   readonly tcp?: { readonly listen: string; readonly certFile: string; readonly keyFile: string; readonly clientCaFile?: string };
   /** Write flows as Hubble exporter JSON lines to a file. */
@@ -289,7 +290,9 @@ function readFlows(f: Reader, socketFlag: string | undefined, source: string): F
   if (Buffer.byteLength(socket) > MAX_UNIX_PATH) throw bad('flows.socket', `a unix socket path must be at most ${MAX_UNIX_PATH} bytes`, source);
   const capacity = f.int('capacity', 1, 1 << 20) ?? d.capacity;
   const trace = f.str('trace') ?? d.trace;
-  if (trace !== 'off' && trace !== 'policy' && trace !== 'all') throw bad('flows.trace', `"${trace}" is not off, policy or all`, source);
+  if (trace !== 'off' && trace !== 'policy' && trace !== 'tcp-flags' && trace !== 'all') {
+    throw bad('flows.trace', `"${trace}" is not off, policy, tcp-flags or all`, source);
+  }
   const t = f.section('tcp', ['listen', 'certFile', 'keyFile', 'clientCaFile']);
   const listen = t.str('listen');
   let tcp: FlowsConfig['tcp'];

@@ -85,5 +85,5 @@ export interface FlowSource {
   /** What the numbers in the maps mean now. */
   applied(): AppliedView;
   /** Which allowed packets the datapath reports (drops always are). */
-  setTraceMode(mode: 'off' | 'policy' | 'all'): void;
+  setTraceMode(mode: 'off' | 'policy' | 'tcp-flags' | 'all'): void;
 }

@@ -160,7 +160,7 @@ flows:
   const cases: [string, string, RegExp][] = [
     ['flows: {socket: relative.sock}', 'flows.socket', /absolute path/],
     ['flows: {capacity: 0}', 'flows.capacity', /integer 1\.\./],
-    ['flows: {trace: some}', 'flows.trace', /off, policy or all/],
+    ['flows: {trace: some}', 'flows.trace', /off, policy, tcp-flags or all/],
     ['flows: {tcp: {listen: ":4244"}}', 'flows.tcp', /TLS only/],
     ['flows: {tcp: {listen: "nowhere"}}', 'flows.tcp.listen', /host:port/],
     ['flows: {exporter: {file: out.log}}', 'flows.exporter.file', /absolute path/],

@@ -34,7 +34,7 @@ class FakeSource implements FlowSource {
   applied(): typeof VIEW {
     return VIEW;
   }
-  setTraceMode(mode: 'off' | 'policy' | 'all'): void {
+  setTraceMode(mode: 'off' | 'policy' | 'tcp-flags' | 'all'): void {
     this.trace = mode;
   }
 }
