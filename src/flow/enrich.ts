@@ -101,6 +101,27 @@ function timeOf(ktimeNs: bigint, offsetNs: bigint): Timestamp {
   return { seconds: Number(ns / 1_000_000_000n), nanos: Number(ns % 1_000_000_000n) };
 }
 
+/**
+ * Label lists by identity, per applied view: a view is immutable and replaced whole, so its
+ * answers can be kept as long as it lives (a WeakMap drops them with it). The lists are shared
+ * by every flow of that identity and never modified.
+ */
+const LABELS = new WeakMap<AppliedView, Map<number, readonly string[]>>();
+
+function labelsFor(view: AppliedView, id: number): readonly string[] {
+  let byId = LABELS.get(view);
+  if (byId === undefined) {
+    byId = new Map();
+    LABELS.set(view, byId);
+  }
+  let labels = byId.get(id);
+  if (labels === undefined) {
+    labels = Object.freeze(labelsOf(view.identity(id)));
+    byId.set(id, labels);
+  }
+  return labels;
+}
+
 /** "k8s:app=web" labels, plus the namespace label Hubble shows for pods. */
 function labelsOf(identity: AppliedIdentity | undefined): string[] {
   if (identity === undefined) return [];
@@ -112,24 +133,22 @@ function labelsOf(identity: AppliedIdentity | undefined): string[] {
 
 function localEndpoint(ev: SluiceEvent, view: AppliedView, identity: number): FlowEndpoint {
   const ep = view.endpoint(ev.endpointId);
-  const id = view.identity(identity);
   return {
     ID: ev.endpointId,
     identity,
     ...(ep !== undefined ? { namespace: ep.namespace, pod_name: ep.pod } : {}),
-    labels: labelsOf(id),
+    labels: labelsFor(view, identity),
   };
 }
 
 function remoteEndpoint(address: string, identity: number, view: AppliedView): FlowEndpoint {
   const pod = view.podAt(address);
-  const id = view.identity(identity);
-  const namespace = pod?.namespace ?? id?.namespace;
+  const namespace = pod?.namespace ?? view.identity(identity)?.namespace;
   return {
     identity,
     ...(namespace !== undefined ? { namespace } : {}),
     ...(pod !== undefined ? { pod_name: pod.pod } : {}),
-    labels: labelsOf(id),
+    labels: labelsFor(view, identity),
   };
 }
 
