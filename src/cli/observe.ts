@@ -4,6 +4,7 @@
  * on a terminal), json (Hubble's JSON: proto names, enum names, RFC 3339
  * times) or table. Ctrl-C and a closed pipe end the stream cleanly (exit 0).
  */
+import { dirname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { readState } from '../lab/state.js';
 import { defaultLabPaths, statePathFor } from '../lab/names.js';
@@ -171,16 +172,17 @@ export function registerObserveCommands(program: Command): void {
 
   program
     .command('status')
-    .description('the agent\'s flow API: flows held and seen, flow rate, lost events; with --lab also health and map pressure')
+    .description('the agent: health, flows held and seen, flow rate, lost events, map pressure')
     .option('--server <address>', `flow API (default $HUBBLE_SERVER or ${DEFAULT_FLOW_SERVER})`)
+    .option('--agent-http <address>', 'the agent\'s /readyz and /metrics: unix:/path or http://host:port (default with --lab: the lab agent\'s)')
     .option('--lab <name>', 'a cluster lab\'s agent')
-    .option('--metrics-url <url>', 'the agent\'s /metrics for lost events and map pressure (http://host:port/metrics)')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (o: { server?: string; lab?: string; metricsUrl?: string; output: string }) => {
+    .action(async (o: { server?: string; lab?: string; agentHttp?: string; output: string }) => {
       try {
         const { agentStatus, formatAgentStatus } = await import('./status.js');
         const server = await resolveServer(o.server, o.lab);
-        const report = await agentStatus({ server, ...(o.lab !== undefined ? { lab: o.lab } : {}), ...(o.metricsUrl !== undefined ? { metricsUrl: o.metricsUrl } : {}) });
+        const agentHttp = o.agentHttp ?? (o.lab !== undefined ? `unix:${join(dirname(server.slice('unix://'.length)), 'agent-http.sock')}` : undefined);
+        const report = await agentStatus({ server, ...(agentHttp !== undefined ? { agentHttp } : {}) });
         process.stdout.write(o.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatAgentStatus(report));
         if (!report.healthy) process.exitCode = 1;
       } catch (e) {

@@ -3,9 +3,8 @@
  * healthy, how many flows per second, are events being lost, how full are
  * the maps. Flows come from the Observer API (ServerStatus); health, lost
  * events and map pressure from the agent's HTTP endpoint (/readyz,
- * /metrics) when it is known (a cluster lab's, or --metrics-url).
+ * /metrics) when it is known (--agent-http, or a cluster lab's).
  */
-import { dirname, join } from 'node:path';
 import { httpGet, type HttpResult } from '../lab/controlplane/readiness.js';
 import { ObserverClient } from '../flow/server/client.js';
 
@@ -33,7 +32,20 @@ interface ServerStatusObject {
   num_flows?: number; max_flows?: number; seen_flows?: number; uptime_ns?: number; version?: string; flows_rate?: number;
 }
 
-export async function agentStatus(o: { server: string; lab?: string; metricsUrl?: string }): Promise<AgentStatusReport> {
+/**
+ * The agent's HTTP endpoint (/readyz, /metrics): "unix:/path" (a lab's agent serves on a unix socket) or
+ * "http://host:port".
+ */
+async function agentHttp(base: string, path: string): Promise<{ status: number; body: string } | undefined> {
+  if (base.startsWith('unix:')) {
+    return httpGet({ url: `http://agent${path}`, socketPath: base.slice('unix:'.length), timeoutMs: 3000, maxBody: 16 << 20 }).catch(() => undefined);
+  }
+  return fetch(`${base.replace(/\/$/, '')}${path}`, { signal: AbortSignal.timeout(3000) })
+    .then(async (r) => ({ status: r.status, body: await r.text() }))
+    .catch(() => undefined);
+}
+
+export async function agentStatus(o: { server: string; agentHttp?: string }): Promise<AgentStatusReport> {
   const client = new ObserverClient({ server: o.server });
   let flows: AgentStatusReport['flows'];
   try {
@@ -49,13 +61,10 @@ export async function agentStatus(o: { server: string; lab?: string; metricsUrl?
   }
   let ready: HttpResult | undefined;
   let metrics: string | undefined;
-  const socket = o.server.startsWith('unix://') && o.lab !== undefined ? join(dirname(o.server.slice('unix://'.length)), 'agent-http.sock') : undefined;
-  if (socket !== undefined) {
-    ready = await httpGet({ url: 'http://agent/readyz', socketPath: socket, timeoutMs: 3000 }).catch(() => undefined);
-    metrics = (await httpGet({ url: 'http://agent/metrics', socketPath: socket, timeoutMs: 3000, maxBody: 16 << 20 }).catch(() => undefined))?.body;
-  } else if (o.metricsUrl !== undefined) {
-    metrics = await fetch(o.metricsUrl).then((r) => r.text()).catch(() => undefined);
-    ready = await fetch(o.metricsUrl.replace(/\/metrics$/, '/readyz')).then(async (r) => ({ status: r.status, body: await r.text() })).catch(() => undefined);
+  if (o.agentHttp !== undefined) {
+    ready = await agentHttp(o.agentHttp, '/readyz');
+    metrics = (await agentHttp(o.agentHttp, '/metrics'))?.body;
+    ready ??= { status: 0, body: `no answer from ${o.agentHttp}` };
   }
   const healthy = !('error' in flows) && (ready === undefined || ready.status === 200);
   return {

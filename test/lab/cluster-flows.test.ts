@@ -118,10 +118,16 @@ test('Hubble\'s metrics count the flows; sluice status and the hubble CLI read t
   assert.match(metrics, /hubble_drop_total\{reason="POLICY_DENIED",protocol="TCP"\} [1-9]/);
   assert.match(metrics, /hubble_flows_processed_total\{protocol="TCP",type="PolicyVerdict",subtype="",verdict="FORWARDED"\} [1-9]/);
   assert.match(metrics, /hubble_policy_verdicts_total\{direction="ingress",match="l3-l4",action="forwarded"\} [1-9]/);
-  const status = await run(process.execPath, [main, 'status', '--server', server, '-o', 'json']).catch((e: { stdout: string }) => assert.fail(`sluice status: ${e.stdout}`));
-  const report = JSON.parse(status.stdout) as { healthy: boolean; flows: { held: number } };
-  assert.equal(report.healthy, true);
-  assert.ok(report.flows.held > 0);
+  const status = await run(process.execPath, [main, 'status', '--server', server, '--agent-http', `unix:${c.lab.agent.config.httpSocket}`, '-o', 'json'])
+    .catch((e: { stdout: string }) => assert.fail(`sluice status: ${e.stdout}`));
+  const report = JSON.parse(status.stdout) as { healthy: boolean; ready: string; flows: { held: number; ratePerSecond: number }; lostEvents: object; mapPressurePercent: Record<string, number> };
+  assert.deepEqual([report.healthy, report.ready], [true, 'ready']);
+  assert.ok(report.flows.held > 0 && report.flows.ratePerSecond > 0, JSON.stringify(report.flows));
+  assert.ok((report.mapPressurePercent['policy'] ?? -1) >= 0, `map pressure per map: ${JSON.stringify(report.mapPressurePercent)}`);
+  const text = await run(process.execPath, [main, 'status', '--server', server, '--agent-http', `unix:${c.lab.agent.config.httpSocket}`]);
+  assert.match(text.stdout, /^agent: healthy \(ready\)/);
+  assert.match(text.stdout, /lost events: none/);
+  assert.match(text.stdout, /map pressure: /);
   assert.ok(existsSync(HUBBLE), `${HUBBLE} is missing: run scripts/build-hubble-tools`);
   const h = await run(HUBBLE, ['observe', '--server', server, '--last', '50', '-o', 'json', '--verdict', 'DROPPED', '--to-pod', 'default/b']);
   const drops = h.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { flow: JsonFlow }).flow);
