@@ -62,7 +62,9 @@ after(async () => {
 
 test('grpcurl lists and describes the service and calls it, by reflection only', async () => {
   const list = await run(GRPCURL, ['-plaintext', target, 'list']);
-  assert.ok(list.stdout.split('\n').includes('observer.Observer'), list.stdout);
+  assert.deepEqual(list.stdout.trim().split('\n').sort(), ['grpc.health.v1.Health', 'observer.Observer']);
+  const health = await run(GRPCURL, ['-plaintext', '-d', '{"service": "hubble.server.Observer"}', target, 'grpc.health.v1.Health/Check']);
+  assert.equal((JSON.parse(health.stdout) as { status: string }).status, 'SERVING');
   const desc = await run(GRPCURL, ['-plaintext', target, 'describe', 'flow.FlowFilter']);
   assert.match(desc.stdout, /repeated string source_pod = 2;/);
   const status = await run(GRPCURL, ['-plaintext', target, 'observer.Observer/ServerStatus']);

@@ -12,7 +12,7 @@ import protobuf from 'protobufjs';
 export const PROTO_DIR = fileURLToPath(new URL('../../../../proto/', import.meta.url).href.replace('/dist/proto/', '/proto/'));
 
 /** The files of the API, in dependency order (imports first). */
-export const PROTO_FILES = ['relay/relay.proto', 'flow/flow.proto', 'observer/observer.proto'] as const;
+export const PROTO_FILES = ['relay/relay.proto', 'flow/flow.proto', 'observer/observer.proto', 'grpc/health/v1/health.proto'] as const;
 
 export interface ObserverSchema {
   readonly root: protobuf.Root;
