@@ -30,7 +30,7 @@ let socket: string;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-hf-grpc-'));
-  socket = join(dir, 'hubble.sock');
+  socket = join(dir, 'run', 'hubble.sock'); // run/ does not exist yet: listen creates it
   obs = new FlowObserver({ nodeName: 'node-1', view: () => VIEW, now: () => Date.now(), wallOffsetNs: () => 0n, capacity: 4095 });
   server = new ObserverGrpcServer({ observer: obs, version: 'test-1' });
   assert.deepEqual(await server.listen([{ address: socket }]), [`unix:${socket}`]);

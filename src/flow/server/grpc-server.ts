@@ -10,7 +10,8 @@
  * ring moves on without it; what the ring overwrote before the client caught
  * up reaches it as a LostEvent (HUBBLE_RING_BUFFER) with the count.
  */
-import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
@@ -65,6 +66,7 @@ export class ObserverGrpcServer {
     const bound: string[] = [];
     for (const t of targets) {
       if (t.address.startsWith('/')) {
+        mkdirSync(dirname(t.address), { recursive: true, mode: 0o755 });
         rmSync(t.address, { force: true });
         await this.bind(`unix:${t.address}`, grpc.ServerCredentials.createInsecure());
         chmodSync(t.address, 0o660);
