@@ -56,6 +56,25 @@ export default {
       from: { path: '^src/cni/' },
       to: { path: '^src/agent/' },
     },
+    {
+      name: 'pure-flow',
+      severity: 'error',
+      comment:
+        'The flow pipeline\'s pure parts (src/flow/*.ts: model, enrichment, ring, filters, observer, printing) import ' +
+        'their own folder, src/policy, the generated ABI and the applied view: no node built-in, no gRPC, no file; ' +
+        'the wire format (src/flow/wire) and the servers and clients (src/flow/server) hold the I/O.',
+      from: { path: '^src/flow/[^/]+\\.ts$' },
+      to: {
+        pathNot: [
+          '^src/flow/[^/]+\\.ts$',
+          '^src/policy/',
+          '^src/datapath/generated/abi\\.ts$',
+          '^src/reconcile/applied-view\\.ts$',
+        ],
+      },
+    },
+    belowAgentCniLabCli('flow-below-agent-cni-lab-cli', '^src/flow/',
+      'The flow pipeline serves the agent and the CLI alike: it imports no agent, CNI, lab or CLI code.'),
     belowAgentCniLabCli('reconcile-below-agent-cni-lab-cli', '^src/reconcile/',
       'Reconcilers own maps for the agent and the lab alike: they import no agent, CNI, lab or CLI code.'),
     {

@@ -91,6 +91,7 @@ enum sluice_event_flags {
 	SLUICE_EVENT_F_CT_REPLY = 32,       /* a tracked connection, in the reply direction */
 	SLUICE_EVENT_F_CT_RECHECKED = 64,   /* the endpoint's policy changed: re-checked */
 	SLUICE_EVENT_F_CT_RELATED = 128,    /* an ICMP error about a tracked connection */
+	SLUICE_EVENT_F_TCP_FLAGS_NEW = 256, /* a tracked TCP packet with a flag its connection had not shown yet */
 };
 
 /* Bits of sluice_global_config.flags. */
@@ -98,6 +99,7 @@ enum sluice_config_flags {
 	SLUICE_CFG_NONE = 0,
 	SLUICE_CFG_TRACE_ALLOWED = 1, /* emit a TRACE event for every allowed packet */
 	SLUICE_CFG_TRACE_NEW = 2,     /* ... for every allowed packet policy decided (CT_NEW) */
+	SLUICE_CFG_TRACE_TCP_FLAGS = 4, /* ... for every tracked TCP packet with a new flag (TCP_FLAGS_NEW): SYN-ACK, first data, FIN, RST */
 };
 
 /*
@@ -255,7 +257,7 @@ struct ct_entry {
 	__u8 orig_direction;   /* enum sluice_direction of the packet that opened it */
 	__u8 tcp_state;        /* enum sluice_ct_tcp_state */
 	__u8 flags;            /* enum sluice_ct_flags */
-	__u8 pad0;
+	__u8 tcp_flags_seen;   /* TCP flag bits seen so far, both directions (reported once each: SLUICE_CFG_TRACE_TCP_FLAGS) */
 	__u32 pad1;
 };
 
@@ -387,7 +389,9 @@ struct sluice_event {
 	__u16 drop_reason; /* enum sluice_drop_reason */
 	__u16 flags;       /* enum sluice_event_flags */
 	__u32 rule_id;     /* policy_entry.rule_id that decided, 0 if none */
-	__u32 pad0;
+	__u8 tcp_flags;    /* TCP: the header's flag byte (FIN 0x01 … CWR 0x80); 0 otherwise and for later fragments */
+	__u8 pad0;
+	__u16 pad1;
 };
 
 #endif /* SLUICE_ABI_H */

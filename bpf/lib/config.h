@@ -60,7 +60,7 @@ struct {
  * under SLUICE_CFG_TRACE_ALLOWED, those policy decided (decided) under
  * SLUICE_CFG_TRACE_NEW.
  */
-static __always_inline bool config_trace(bool decided)
+static __always_inline bool config_trace(bool decided, bool tcp_flags_new)
 {
 	__u32 zero = 0;
 	const struct global_config *cfg = bpf_map_lookup_elem(&sl_config_v1, &zero);
@@ -68,7 +68,8 @@ static __always_inline bool config_trace(bool decided)
 	/* A one-element array always has element 0; the check is for the verifier. */
 	if (!cfg)
 		return false;
-	return (cfg->flags & SLUICE_CFG_TRACE_ALLOWED) || (decided && (cfg->flags & SLUICE_CFG_TRACE_NEW));
+	return (cfg->flags & SLUICE_CFG_TRACE_ALLOWED) || (decided && (cfg->flags & SLUICE_CFG_TRACE_NEW)) ||
+	       (tcp_flags_new && (cfg->flags & SLUICE_CFG_TRACE_TCP_FLAGS));
 }
 
 #endif /* SLUICE_LIB_CONFIG_H */

@@ -296,6 +296,7 @@ static __always_inline void ct_create(const struct ct_state *ct, const struct fl
 			e.flags = SLUICE_CT_F_FIN_ORIG;
 		} else
 			e.tcp_state = SLUICE_CT_TCP_ESTABLISHED; /* picked up mid-stream */
+		e.tcp_flags_seen = f->tcp_flags; /* the opening packet is reported as the policy verdict */
 	}
 	e.expires_ns = ct->now + ct_lifetime_ns(f->protocol, e.tcp_state);
 	if (bpf_map_update_elem(&sl_ct_v1, &ct->key, &e, BPF_ANY))
@@ -377,17 +378,27 @@ static __always_inline void ct_tcp_advance(__u8 *state, __u8 *flags, __u8 tcp_fl
 
 /*
  * Advances a live entry (CT_ESTABLISHED / CT_REPLY) by f: TCP state, the
- * reply flag, the deadline. After a successful re-check (rechecked), the
- * entry also takes the endpoint's revision and the rule that now allows it.
- * Writes only what changed (see the top of this file for the deadline).
+ * reply flag, the flags seen, the deadline. After a successful re-check
+ * (rechecked), the entry also takes the endpoint's revision and the rule
+ * that now allows it. A TCP packet showing a flag its connection had not
+ * shown yet gets SLUICE_EVENT_F_TCP_FLAGS_NEW (trace.h reports it under
+ * SLUICE_CFG_TRACE_TCP_FLAGS). Writes only what changed (see the top of
+ * this file for the deadline). Two CPUs may both take a flag as new: the
+ * connection is then reported twice, never missed.
  */
-static __always_inline void ct_update(const struct ct_state *ct, const struct flow *f,
+static __always_inline void ct_update(const struct ct_state *ct, struct flow *f,
 				      bool rechecked, __u32 policy_revision)
 {
 	struct ct_entry *e = ct->entry;
 	__u8 state = e->tcp_state;
 	__u8 flags = e->flags;
+	__u8 seen = e->tcp_flags_seen;
 	__u64 lifetime, expires;
+
+	if (ct_tcp_flags_known(f) && (f->tcp_flags & ~seen)) {
+		e->tcp_flags_seen = seen | f->tcp_flags;
+		f->flags |= SLUICE_EVENT_F_TCP_FLAGS_NEW;
+	}
 
 	if (rechecked) {
 		e->rule_id = f->rule_id;

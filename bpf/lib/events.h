@@ -32,7 +32,7 @@ static __always_inline void events_emit(const struct __sk_buff *ctx, const struc
 		counter_inc(SLUICE_COUNTER_EVENTS_LOST);
 		return;
 	}
-	/* Reserved ring memory is not zeroed; zero it so pad0 is, too. */
+	/* Reserved ring memory is not zeroed; zero it so the padding is, too. */
 	__builtin_memset(ev, 0, sizeof(*ev));
 	ev->timestamp_ns = bpf_ktime_get_ns();
 	ev->saddr = f->saddr;
@@ -51,6 +51,7 @@ static __always_inline void events_emit(const struct __sk_buff *ctx, const struc
 	ev->drop_reason = reason;
 	ev->flags = f->flags;
 	ev->rule_id = f->rule_id;
+	ev->tcp_flags = f->protocol == IPPROTO_TCP ? f->tcp_flags : 0;
 	bpf_ringbuf_submit(ev, 0);
 }
 

@@ -7,6 +7,9 @@
  * SLUICE_CFG_TRACE_NEW is the cheap middle: one event per packet policy
  * decided (flagged CT_NEW: connection openings, untracked ICMP), with the
  * rule that allowed it — the policy verdicts, not the traffic.
+ * SLUICE_CFG_TRACE_TCP_FLAGS adds the packets of a tracked TCP connection
+ * that show a flag it had not shown yet (conntrack.h): a handful per
+ * connection (SYN-ACK, first PSH, FIN, RST), never one per packet.
  */
 #ifndef SLUICE_LIB_TRACE_H
 #define SLUICE_LIB_TRACE_H
@@ -22,7 +25,7 @@
 static __always_inline int send_forward(struct __sk_buff *ctx, struct flow *f, __u32 endpoint_id)
 {
 	metrics_account(f->direction, SLUICE_DROP_NONE, ctx->len);
-	if (config_trace(f->flags & SLUICE_EVENT_F_CT_NEW)) {
+	if (config_trace(f->flags & SLUICE_EVENT_F_CT_NEW, f->flags & SLUICE_EVENT_F_TCP_FLAGS_NEW)) {
 		ipcache_resolve(f); /* an established packet has not needed them so far */
 		events_emit(ctx, f, endpoint_id, SLUICE_EVENT_TRACE, SLUICE_VERDICT_FORWARDED,
 			    SLUICE_DROP_NONE);

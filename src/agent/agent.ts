@@ -27,7 +27,9 @@ import { allSynced, createInformers, informerList, informerStatuses, type Cluste
 import type { KubeTransport } from './k8s/transport.js';
 import type { Logger } from './logger.js';
 import { AgentMetrics } from './metrics.js';
-import type { DatapathStats, SyncDatapath } from './ports.js';
+import type { DatapathStats, FlowSource, SyncDatapath } from './ports.js';
+import { FlowMetrics } from './flow-metrics.js';
+import { FlowPart } from './flows.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { ProblemReporter } from './problems.js';
 import { liveness, readiness, type ReadinessReport } from './readiness.js';
@@ -47,6 +49,8 @@ export interface AgentDeps {
   readonly endpointStore?: EndpointStateStore;
   /** What the endpoint sweep reads and frees; default: this node (links, netns paths, sl_lxc_v1, IPAM). */
   readonly sweepHost?: SweepHost;
+  /** The datapath's events and lost counters: with it the agent serves flows (config.flows). */
+  readonly flows?: FlowSource;
   /** A sync running longer than this fails /healthz. Default 5 min. */
   readonly stuckAfterMs?: number;
 }
@@ -54,7 +58,12 @@ export interface AgentDeps {
 export interface StartedAgent {
   /** Where /healthz, /readyz and /metrics are served (the real port when the config asked for :0). */
   readonly http: ListenAddress;
+  /** Where the flow API listens ("unix:/path", "host:port"); empty without flows. */
+  readonly flows: readonly string[];
 }
+
+/** Reported by the flow API (ServerStatus, GetNodes). */
+export const AGENT_VERSION = 'sluice-agent 0.1.0';
 
 export const ENDPOINT_STATE_FILE = 'endpoints.json';
 
@@ -69,6 +78,8 @@ export class Agent {
   private registry: EndpointRegistry | undefined;
   private endpointApi: EndpointApiServer | undefined;
   private sweeper: EndpointSweeper | undefined;
+  /** The flow pipeline and its API; undefined without a FlowSource. */
+  readonly flows: FlowPart | undefined;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly deps: AgentDeps) {
@@ -139,6 +150,15 @@ export class Agent {
       maxDelayMs: config.sync.maxDelayMs,
       retry: config.sync.retry,
     });
+    this.flows = deps.flows === undefined ? undefined : new FlowPart({
+      config: config.flows,
+      nodeName: config.nodeName,
+      version: AGENT_VERSION,
+      source: deps.flows,
+      metrics: new FlowMetrics(this.metrics.registry),
+      clock: this.clock,
+      log: this.log.child({ part: 'flows' }),
+    });
     this.probe = new ProbeServer({
       readiness: () => this.readiness(),
       liveness: () => liveness(this.syncLoop.status(), this.clock.now(), deps.stuckAfterMs ?? 300_000),
@@ -184,6 +204,7 @@ export class Agent {
     });
     await api.listen(config.endpointSocket);
     this.endpointApi = api;
+    await this.flows?.start();
 
     const listen = parseListenAddress(config.httpListen);
     if (typeof listen === 'string') throw new Error(`httpListen: ${listen}`); // validated by loadConfig
@@ -213,13 +234,14 @@ export class Agent {
       informer.start();
     }
     this.log.info({ node: config.nodeName, socket: config.endpointSocket, http: formatListenAddress(http) }, 'agent started');
-    return { http };
+    return { http, flows: this.flows?.addresses ?? [] };
   }
 
   async stop(): Promise<void> {
     for (const u of this.unsubscribe.splice(0)) u();
     await Promise.all(informerList(this.informers).map((i) => i.stop()));
     await this.sweeper?.stop();
+    await this.flows?.stop();
     await this.endpointApi?.close();
     await this.syncLoop.stop();
     await this.probe.close();

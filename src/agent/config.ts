@@ -57,6 +57,34 @@ export interface ConntrackConfig {
 }
 
 export const CONNTRACK_KEYS = ['tcpSynMs', 'tcpEstablishedMs', 'tcpFinMs', 'tcpClosedMs', 'udpMs', 'icmpMs'] as const;
+/** Where and how the agent serves flows (src/flow, docs/flows.md). */
+export interface FlowsConfig {
+  /** Unix socket of the Observer API ("" turns the flow API off). */
+  readonly socket: string;
+  /** Flows kept in the ring (Hubble's default 4,095). */
+  readonly capacity: number;
+  /**
+   * Which allowed packets become flows (drops always do): 'off'; 'policy', one per
+   * connection policy decided (its opening packet, with the allowing rule); 'tcp-flags', those
+   * and each TCP packet showing a flag its connection had not shown; 'all', every packet.
+   */
+  readonly trace: 'off' | 'policy' | 'tcp-flags' | 'all';
+  /** Also serve on TCP with TLS. */
+  readonly tcp?: { readonly listen: string; readonly certFile: string; readonly keyFile: string; readonly clientCaFile?: string };
+  /** Write flows as Hubble exporter JSON lines to a file. */
+  readonly exporter?: ExporterConfig;
+}
+
+export interface ExporterConfig {
+  readonly file: string;
+  /** Rotate when the file would pass this size. */
+  readonly maxSizeBytes: number;
+  /** Rotated files kept (file.1 … file.N). */
+  readonly maxBackups: number;
+  /** FlowFilter lists as protojson objects (proto field names, enums by name). */
+  readonly allow: readonly unknown[];
+  readonly deny: readonly unknown[];
+}
 
 export interface AgentConfig {
   readonly nodeName: string;
@@ -75,6 +103,7 @@ export interface AgentConfig {
   readonly watch: WatchConfig;
   readonly sweep: SweepConfig;
   readonly conntrack: ConntrackConfig;
+  readonly flows: FlowsConfig;
 }
 
 export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
@@ -98,11 +127,12 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   watch: { timeoutSeconds: 300, pageSize: 500, backoff: { initialMs: 800, maxMs: 30_000, factor: 2, jitter: 0.5 } },
   sweep: { intervalMs: 30_000, graceMs: 60_000, ipamDataDir: CNI_DEFAULTS.ipamDataDir },
   conntrack: { tcpSynMs: 0, tcpEstablishedMs: 0, tcpFinMs: 0, tcpClosedMs: 0, udpMs: 0, icmpMs: 0 },
+  flows: { socket: '/var/run/sluice/hubble.sock', capacity: 4095, trace: 'policy' },
 };
 
 const TOP_KEYS = [
   'nodeName', 'kubeconfig', 'inCluster', 'pinDir', 'stateDir', 'endpointSocket', 'httpListen', 'logLevel', 'mapSizes',
-  'maxEndpointId', 'sync', 'watch', 'sweep', 'conntrack',
+  'maxEndpointId', 'sync', 'watch', 'sweep', 'conntrack', 'flows',
 ] as const;
 const BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
 
@@ -115,6 +145,7 @@ export interface ConfigOverrides {
   readonly pinDir?: string;
   readonly stateDir?: string;
   readonly endpointSocket?: string;
+  readonly flowsSocket?: string;
   readonly httpListen?: string;
   readonly logLevel?: string;
   /** "name=size" items from --map-size. */
@@ -245,10 +276,11 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
 
   const ct = r.section('conntrack', CONNTRACK_KEYS);
   const conntrack = Object.fromEntries(CONNTRACK_KEYS.map((k) => [k, ct.int(k, 0, 0xffff_ffff) ?? DEFAULT_CONFIG.conntrack[k]])) as unknown as ConntrackConfig;
+  const flows = readFlows(r.section('flows', ['socket', 'capacity', 'trace', 'tcp', 'exporter']), overrides.flowsSocket, src);
 
   const base = {
     nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep,
-    conntrack,
+    conntrack, flows,
   };
   return kubeconfig === undefined ? base : { ...base, kubeconfig };
 }
@@ -267,6 +299,44 @@ function readSweep(s: Reader, source: string): SweepConfig {
     ipamDataDir: absolute('ipamDataDir') ?? d.ipamDataDir,
   };
   return hostNetns === undefined ? sweep : { ...sweep, hostNetns };
+}
+
+function readFlows(f: Reader, socketFlag: string | undefined, source: string): FlowsConfig {
+  const d = DEFAULT_CONFIG.flows;
+  const socket = socketFlag ?? f.strOrEmpty('socket') ?? d.socket;
+  if (socket !== '' && !isAbsolute(socket)) throw bad('flows.socket', `must be an absolute path or "", got "${socket}"`, source);
+  if (Buffer.byteLength(socket) > MAX_UNIX_PATH) throw bad('flows.socket', `a unix socket path must be at most ${MAX_UNIX_PATH} bytes`, source);
+  const capacity = f.int('capacity', 1, 1 << 20) ?? d.capacity;
+  const trace = f.str('trace') ?? d.trace;
+  if (trace !== 'off' && trace !== 'policy' && trace !== 'tcp-flags' && trace !== 'all') {
+    throw bad('flows.trace', `"${trace}" is not off, policy, tcp-flags or all`, source);
+  }
+  const t = f.section('tcp', ['listen', 'certFile', 'keyFile', 'clientCaFile']);
+  const listen = t.str('listen');
+  let tcp: FlowsConfig['tcp'];
+  if (listen !== undefined) {
+    if (!/^[^\s]*:\d{1,5}$/.test(listen)) throw bad('flows.tcp.listen', `"${listen}" is not host:port`, source);
+    const certFile = t.str('certFile');
+    const keyFile = t.str('keyFile');
+    if (certFile === undefined || keyFile === undefined) throw bad('flows.tcp', 'TCP is served with TLS only: set certFile and keyFile', source);
+    const clientCaFile = t.str('clientCaFile');
+    tcp = { listen, certFile, keyFile, ...(clientCaFile !== undefined ? { clientCaFile } : {}) };
+  }
+  const e = f.section('exporter', ['file', 'maxSizeMb', 'maxBackups', 'allow', 'deny']);
+  const file = e.str('file');
+  let exporter: ExporterConfig | undefined;
+  if (file !== undefined) {
+    if (!isAbsolute(file)) throw bad('flows.exporter.file', `must be an absolute path, got "${file}"`, source);
+    exporter = {
+      file,
+      maxSizeBytes: Math.round((e.num('maxSizeMb') ?? 10) * 1024 * 1024),
+      maxBackups: e.int('maxBackups', 0, 1000) ?? 5,
+      allow: e.list('allow') ?? [],
+      deny: e.list('deny') ?? [],
+    };
+    if (!(exporter.maxSizeBytes >= 1024)) throw bad('flows.exporter.maxSizeMb', 'must be at least 0.001 (1 KiB)', source);
+  }
+  return { socket, capacity, trace, ...(tcp !== undefined ? { tcp } : {}), ...(exporter !== undefined ? { exporter } : {}) };
 }
 
 function pickString(v: string | undefined, name: string): string | undefined {
@@ -297,6 +367,21 @@ class Reader {
     if (v === undefined || v === null) return undefined;
     if (typeof v !== 'string' || v === '') throw bad(this.key(k), `must be a non-empty string, got ${JSON.stringify(v)}`, this.source);
     return v;
+  }
+
+  /** A string that may be empty (a setting that turns something off with ""). */
+  strOrEmpty(k: string): string | undefined {
+    const v = this.obj[k];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') throw bad(this.key(k), `must be a string, got ${JSON.stringify(v)}`, this.source);
+    return v;
+  }
+
+  list(k: string): unknown[] | undefined {
+    const v = this.obj[k];
+    if (v === undefined || v === null) return undefined;
+    if (!Array.isArray(v)) throw bad(this.key(k), 'must be a list', this.source);
+    return v as unknown[];
   }
 
   bool(k: string): boolean | undefined {

@@ -24,6 +24,7 @@ export const USAGE = `usage: sluice-agent [flags]
   --pin-dir DIR            bpffs directory of the pinned maps (default /sys/fs/bpf/sluice)
   --state-dir DIR          endpoint registry state (default /var/run/sluice)
   --endpoint-socket PATH   unix socket of the endpoint API (default /var/run/sluice/agent.sock)
+  --flows-socket PATH      unix socket of the flow API, Hubble's Observer (default /var/run/sluice/hubble.sock)
   --http-listen HOST:PORT  /healthz, /readyz and /metrics (default 127.0.0.1:9890)
   --log-level LEVEL        trace, debug, info, warn, error, fatal, silent (default info)
   --map-size NAME=N        map capacity, repeatable: ipcache, iphost, policy, endpoints, conntrack
@@ -46,6 +47,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         'pin-dir': { type: 'string' },
         'state-dir': { type: 'string' },
         'endpoint-socket': { type: 'string' },
+        'flows-socket': { type: 'string' },
         'http-listen': { type: 'string' },
         'log-level': { type: 'string' },
         'map-size': { type: 'string', multiple: true },
@@ -69,6 +71,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     pinDir: v['pin-dir'],
     stateDir: v['state-dir'],
     endpointSocket: v['endpoint-socket'],
+    flowsSocket: v['flows-socket'],
     httpListen: v['http-listen'],
     logLevel: v['log-level'],
     mapSizes: v['map-size'],

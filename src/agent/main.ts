@@ -63,7 +63,7 @@ async function main(argv: readonly string[]): Promise<number> {
         throw new Error(`--datapath bpf: cannot open or create the maps in ${config.pinDir}: ${asError(e).message}`, { cause: e });
       }
       if (datapath.retiredPinsRemoved.length > 0) log.info({ pins: datapath.retiredPinsRemoved }, 'removed the pins of replaced map layouts');
-      const bpf = new Agent({ config, log, transport, datapath, stats: datapath });
+      const bpf = new Agent({ config, log, transport, datapath, stats: datapath, flows: datapath });
       agent = { stop: async () => {
         await bpf.stop();
         await keeper.flush();

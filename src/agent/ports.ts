@@ -5,6 +5,8 @@
  * src/reconcile; tests use fakes.
  */
 import type { MapFailure } from '../reconcile/reconciler.js';
+import type { SluiceEvent } from '../datapath/generated/abi.js';
+import type { AppliedView } from '../reconcile/applied-view.js';
 import type { AgentSnapshot } from './snapshot.js';
 
 /** Counts the agent exports as metrics after a round. */
@@ -72,4 +74,16 @@ export interface DatapathStats {
   mapUsage(): readonly MapUsage[];
   /** Cumulative counters from the metrics map, summed over CPUs. */
   packetCounters(): readonly PacketCounter[];
+}
+
+/** What the flow pipeline reads from the datapath (datapath/reconcilers.ts; tests use fakes). */
+export interface FlowSource {
+  /** Starts delivering decoded datapath events; returns stop. */
+  readEvents(onEvents: (events: SluiceEvent[]) => void): { stop(): void };
+  /** Events the datapath could not emit (ring buffer full), per CPU, cumulative. */
+  lostEventsPerCpu(): readonly bigint[];
+  /** What the numbers in the maps mean now. */
+  applied(): AppliedView;
+  /** Which allowed packets the datapath reports (drops always are). */
+  setTraceMode(mode: 'off' | 'policy' | 'tcp-flags' | 'all'): void;
 }

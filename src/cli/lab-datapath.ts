@@ -6,12 +6,15 @@
  */
 import type { Command } from 'commander';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../datapath/pinned-maps.js';
-import { parseIpv4 } from '../datapath/maps/ipv4.js';
 import { dumpMetrics } from '../datapath/maps/metrics.js';
 import { readEvents } from '../datapath/maps/events.js';
-import type { SluiceEvent } from '../datapath/generated/abi.js';
 import { dumpCounters } from '../datapath/maps/counters.js';
-import { formatEvent } from '../flow/format.js';
+import { FlowObserver } from '../flow/observer.js';
+import { observeRequest, type ObserveOptions, type ObserveRequest } from '../flow/observe-request.js';
+import { ObserverClient, type GetFlowsResponseObject } from '../flow/server/client.js';
+import { readRequestOf, responseOf } from '../flow/wire/messages.js';
+import { EMPTY_APPLIED_VIEW, type AppliedView } from '../reconcile/applied-view.js';
+import { addObserveOptions, responsePrinter, streamFlows, type OutputFormat } from './observe.js';
 import { LabError } from '../lab/errors.js';
 import { defaultLabPaths, statePathFor } from '../lab/names.js';
 import { readState, type LabState } from '../lab/state.js';
@@ -38,31 +41,25 @@ async function withMaps<T>(state: LabState, fn: (maps: PinnedDatapathMaps) => T 
 }
 
 export function registerLabDatapathCommands(lab: Command, run: <A extends unknown[]>(fn: (...a: A) => Promise<void>) => (...a: A) => Promise<void>): void {
-  lab
-    .command('observe')
-    .description('print datapath events (drops; forwarded packets too with --trace) as they happen')
-    .option('--name <name>', 'lab name', 'dev')
-    .option('--count <n>', 'stop after n events')
-    .option('--timeout <seconds>', 'stop after this long')
-    .option('-o, --output <format>', 'text or json', 'text')
-    .action(
-      run(async (opts: LabOpt & { count?: string; timeout?: string; output: string }) => {
-        if (opts.output !== 'text' && opts.output !== 'json') {
-          throw new LabError('invalid-spec', `output "${opts.output}": want text or json`, 'output');
-        }
-        const state = await labState(opts.name);
-        const names = new Map(state.plan.pods.map((p) => [parseIpv4(p.ipv4), p.name]));
-        const limit = opts.count === undefined ? Infinity : positive(opts.count, 'count');
-        const seconds = opts.timeout === undefined ? Infinity : positive(opts.timeout, 'timeout');
-        await withMaps(state, (maps) => observe(maps, limit, seconds, (ev) => {
-          process.stdout.write(
-            opts.output === 'json'
-              ? `${JSON.stringify(ev, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`
-              : `${formatEvent(ev, (a) => names.get(a))}\n`,
-          );
-        }));
-      }),
-    );
+  addObserveOptions(
+    lab
+      .command('observe')
+      .description('print the lab\'s flows like `sluice observe`: from its agent\'s flow API (cluster labs), or from the pinned event ring (datapath labs: new flows only)')
+      .option('--name <name>', 'lab name', 'dev'),
+  ).action(
+    run(async (opts: ObserveOptions & LabOpt & { output: OutputFormat; trafficDirection?: string[] }) => {
+      const state = await readState(statePathFor(defaultLabPaths, opts.name));
+      if (!state) throw new LabError('not-found', `lab "${opts.name}" does not exist (no state file)`, 'name');
+      const req = observeRequest({ ...opts, ...(opts.trafficDirection !== undefined ? { direction: opts.trafficDirection } : {}) }, Date.now());
+      const out = { format: opts.output, color: process.stdout.isTTY === true, write: (t: string) => process.stdout.write(t) };
+      if (state.cluster?.flowsSocket !== undefined) {
+        process.exitCode = await streamFlows(new ObserverClient({ server: `unix://${state.cluster.flowsSocket}` }), req, out);
+        return;
+      }
+      const datapathLab = await labState(opts.name);
+      await withMaps(datapathLab, (maps) => observeRing(maps, datapathLab, req, responsePrinter(out)));
+    }),
+  );
 
   lab
     .command('metrics')
@@ -85,32 +82,64 @@ export function registerLabDatapathCommands(lab: Command, run: <A extends unknow
     );
 }
 
-function positive(text: string, field: string): number {
-  const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new LabError('invalid-spec', `${field}: want a positive number, got "${text}"`, field);
-  return n;
-}
 
-/** Streams events until `limit` were printed, `seconds` passed or SIGINT/SIGTERM. */
-function observe(maps: PinnedDatapathMaps, limit: number, seconds: number, print: (ev: SluiceEvent) => void): Promise<void> {
+/**
+ * The lab's own flow pipeline for a lab without an agent: the pinned event
+ * ring read in this process, named from the lab's plan (endpoint ids and
+ * addresses of its pods), filtered and printed as the agent's API would.
+ * Runs until Ctrl-C, SIGTERM or a closed stdout.
+ */
+function observeRing(maps: PinnedDatapathMaps, state: LabState, req: ObserveRequest, print: (r: GetFlowsResponseObject) => void): Promise<void> {
+  const view = labView(state);
+  const observer = new FlowObserver({
+    nodeName: state.plan.nodeNetns,
+    view: () => view,
+    now: () => Date.now(),
+    wallOffsetNs: () => BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint(),
+  });
+  const reader = observer.reader({ ...readRequestOf(req), follow: true, number: 0 });
   return new Promise((resolve) => {
-    let seen = 0;
-    const timers: NodeJS.Timeout[] = [];
+    let cancelWait: (() => void) | undefined;
     const finish = (): void => {
-      reader.stop();
-      timers.forEach(clearTimeout);
+      events.stop();
+      cancelWait?.();
       process.off('SIGINT', finish).off('SIGTERM', finish);
+      process.stdout.off('error', finish);
       resolve();
     };
-    const reader = readEvents(maps.events, (events) => {
-      for (const ev of events) {
-        if (seen >= limit) break;
-        print(ev);
-        seen++;
+    const pump = (): void => {
+      for (;;) {
+        const r = reader.next();
+        if (r === 'end') return finish();
+        if (r === 'wait') {
+          cancelWait = reader.onData(pump);
+          return;
+        }
+        print(responseOf(r, observer.nodeName));
       }
-      if (seen >= limit) finish();
-    });
-    if (Number.isFinite(seconds)) timers.push(setTimeout(finish, seconds * 1000));
+    };
+    const events = readEvents(maps.events, (evs) => observer.ingest(evs));
     process.on('SIGINT', finish).on('SIGTERM', finish);
+    process.stdout.on('error', finish);
+    pump();
   });
+}
+
+/** What a datapath lab's numbers mean: its pods by endpoint id and address (no policies: rule ids stay numbers). */
+function labView(state: LabState): AppliedView {
+  const byId = new Map(state.plan.pods.map((p) => [p.endpointId, p]));
+  const byIp = new Map(state.plan.pods.map((p) => [p.ipv4, p]));
+  const ns = state.plan.name;
+  return {
+    ...EMPTY_APPLIED_VIEW,
+    endpoint: (id) => {
+      const p = byId.get(id);
+      return p === undefined ? undefined : { endpointId: id, namespace: ns, pod: p.name, identity: p.identity };
+    },
+    podAt: (ip) => {
+      const p = byIp.get(ip);
+      return p === undefined ? undefined : { namespace: ns, pod: p.name, identity: p.identity };
+    },
+    endpoints: () => state.plan.pods.map((p) => ({ endpointId: p.endpointId, namespace: ns, pod: p.name, identity: p.identity })),
+  };
 }

@@ -37,6 +37,8 @@ export interface ClusterRecord {
   /** The kubectl binary of the control plane's build. */
   readonly kubectl: string;
   readonly node: string;
+  /** The agent's flow API (Hubble's Observer, unix socket): `sluice observe --server unix://…`, `hubble --server unix://…`. */
+  readonly flowsSocket?: string;
   /** The process that owns the control plane and the agent (they die with it). */
   readonly ownerPid: number;
   /** The control plane's temp dir (etcd data, certs), once it exists. */

@@ -49,6 +49,14 @@ export interface AppliedView {
   identity(id: number): AppliedIdentity | undefined;
   rule(id: number): AppliedRule | undefined;
   endpoints(): readonly AppliedEndpoint[];
+  /** The pod (any node) whose IPv4 address this is ("10.9.0.1"), with its identity. */
+  podAt(address: string): AppliedPod | undefined;
+}
+
+export interface AppliedPod {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly identity?: number;
 }
 
 export const EMPTY_APPLIED_VIEW: AppliedView = {
@@ -57,6 +65,7 @@ export const EMPTY_APPLIED_VIEW: AppliedView = {
   identity: () => undefined,
   rule: () => undefined,
   endpoints: () => [],
+  podAt: () => undefined,
 };
 
 /** The view of a compile; `generation` numbers successive views. */
@@ -82,6 +91,12 @@ export function appliedViewOf(compiled: CompiledPolicy, generation: number): App
   }
   const rules = new Map<number, AppliedRule>();
   for (const [ruleId, ref] of compiled.rules.byId) rules.set(ruleId, appliedRule(ruleId, ref));
+  const podAt = (address: string): AppliedPod | undefined => {
+    const pod = compiled.cluster.podsByIp.get(address);
+    if (pod === undefined) return undefined;
+    const identity = compiled.identities.podIdentity.get(pod.id);
+    return { namespace: pod.namespace, pod: pod.name, ...(identity !== undefined ? { identity } : {}) };
+  };
   const list = Object.freeze([...endpoints.values()].sort((a, b) => a.endpointId - b.endpointId));
   return Object.freeze({
     generation,
@@ -89,6 +104,7 @@ export function appliedViewOf(compiled: CompiledPolicy, generation: number): App
     identity: (id: number) => identities.get(id),
     rule: (id: number) => rules.get(id),
     endpoints: () => list,
+    podAt,
   });
 }
 

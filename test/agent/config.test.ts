@@ -143,3 +143,34 @@ test('command-line flags', () => {
   assert.throws(() => parseCommandLine(['--datapath', 'ebpf']), (e: unknown) => e instanceof AgentError && e.field === 'datapath');
   assert.throws(() => parseCommandLine(['stray']), (e: unknown) => e instanceof AgentError && /stray/.test(e.message));
 });
+
+test('flows: defaults, the socket flag, TCP with TLS only, the exporter; errors name the key', () => {
+  const d = loadConfig(base, {});
+  assert.deepEqual(d.flows, { socket: '/var/run/sluice/hubble.sock', capacity: 4095, trace: 'policy' });
+  assert.equal(loadConfig({ ...base, flowsSocket: '/run/x/hubble.sock' }, {}).flows.socket, '/run/x/hubble.sock');
+  assert.equal(parseCommandLine(['--flows-socket', '/s']).overrides.flowsSocket, '/s');
+  const c = loadConfig({ ...base, configFile: file('flows.yaml', `
+flows:
+  socket: ""
+  capacity: 100
+  trace: all
+  tcp: {listen: "0.0.0.0:4244", certFile: /c.pem, keyFile: /k.pem}
+  exporter: {file: /var/log/flows.log, maxSizeMb: 1, maxBackups: 2, allow: [{verdict: [DROPPED]}]}
+`) }, {});
+  assert.deepEqual(c.flows, {
+    socket: '', capacity: 100, trace: 'all',
+    tcp: { listen: '0.0.0.0:4244', certFile: '/c.pem', keyFile: '/k.pem' },
+    exporter: { file: '/var/log/flows.log', maxSizeBytes: 1048576, maxBackups: 2, allow: [{ verdict: ['DROPPED'] }], deny: [] },
+  });
+  const cases: [string, string, RegExp][] = [
+    ['flows: {socket: relative.sock}', 'flows.socket', /absolute path/],
+    ['flows: {capacity: 0}', 'flows.capacity', /integer 1\.\./],
+    ['flows: {trace: some}', 'flows.trace', /off, policy, tcp-flags or all/],
+    ['flows: {tcp: {listen: ":4244"}}', 'flows.tcp', /TLS only/],
+    ['flows: {tcp: {listen: "nowhere"}}', 'flows.tcp.listen', /host:port/],
+    ['flows: {exporter: {file: out.log}}', 'flows.exporter.file', /absolute path/],
+    ['flows: {exporter: {file: /o.log, allow: {}}}', 'flows.exporter.allow', /must be a list/],
+    ['flows: {sockett: /x}', 'flows.sockett', /unknown setting/],
+  ];
+  for (const [text, field, message] of cases) fails({ ...base, configFile: file('bad-flows.yaml', text) }, field, message);
+});

@@ -11,7 +11,7 @@ import {
   SluiceConfigFlags, SluiceCounter, SluiceDirection, SluiceDropReason, SluiceEventFlags, SluiceEventType, SluiceMapCapacity,
   sluiceEventCodec,
 } from '../../src/datapath/generated/abi.js';
-import { readGlobalConfig, setTraceAllowed, writeGlobalConfig } from '../../src/datapath/maps/config.js';
+import { readGlobalConfig, setTraceAllowed, setTraceMode, writeGlobalConfig } from '../../src/datapath/maps/config.js';
 import { readDatapathCounter } from '../../src/datapath/maps/counters.js';
 import { ipcacheKey } from '../../src/datapath/maps/ipcache.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
@@ -103,6 +103,35 @@ test('TRACE_NEW: one event per policy verdict (connection opened), with its rule
     [[SluiceEventFlags.CT_REPLY, 77]]);
   assert.deepEqual(eventFields((await h.run('from_container', ack)).events).map((e) => [e.flags, e.ruleId]),
     [[SluiceEventFlags.CT_ESTABLISHED, 77]]);
+});
+
+test('TRACE_TCP_FLAGS: a tracked TCP connection reports each packet with a new flag, not every packet', async () => {
+  setup();
+  h.dp.maps.endpoints.update(EP, isolated('egress'));
+  h.dp.maps.policy.update(...allowAll(EP, ID_PEER, EGRESS, 78));
+  setTraceMode(h.dp.maps.config, 'tcp-flags');
+  const { SYN, ACK, PSH, FIN } = TCP_FLAGS;
+  const out = (flags: number): Buffer => ipv4Frame({ src: POD, dst: PEER }, { proto: 'tcp', sport: 40600, dport: 80, flags });
+  const back = (flags: number): Buffer => ipv4Frame({ src: PEER, dst: POD }, { proto: 'tcp', sport: 80, dport: 40600, flags });
+  const NEW_FLAGS = SluiceEventFlags.TCP_FLAGS_NEW;
+  const seq: [string, Buffer, number[][]][] = [
+    ['from_container', out(SYN), [[SluiceEventFlags.CT_NEW, SYN]]], // the policy verdict
+    ['to_container', back(SYN | ACK), [[SluiceEventFlags.CT_REPLY | NEW_FLAGS, SYN | ACK]]], // ACK is new
+    ['from_container', out(ACK), []],
+    ['from_container', out(PSH | ACK), [[SluiceEventFlags.CT_ESTABLISHED | NEW_FLAGS, PSH | ACK]]],
+    ['to_container', back(PSH | ACK), []],
+    ['from_container', out(ACK), []],
+    ['from_container', out(FIN | ACK), [[SluiceEventFlags.CT_ESTABLISHED | NEW_FLAGS, FIN | ACK]]],
+    ['to_container', back(FIN | ACK), []], // FIN was seen (the other direction)
+  ];
+  for (const [prog, frame, want] of seq) {
+    const r = await h.run(prog as 'from_container' | 'to_container', frame);
+    assert.equal(r.retval, TC_ACT_OK);
+    assert.deepEqual(eventFields(r.events).map((e) => [e.flags, e.tcpFlags]), want, `${prog} flags ${frame[47]}`);
+  }
+  assert.equal(readGlobalConfig(h.dp.maps.config).flags, SluiceConfigFlags.TRACE_NEW | SluiceConfigFlags.TRACE_TCP_FLAGS);
+  setTraceMode(h.dp.maps.config, 'off');
+  assert.deepEqual((await h.run('from_container', out(SYN))).events, [], 'off: a new connection is not reported');
 });
 
 test('events lost to a full ring buffer are counted; the verdicts and metrics stand', async () => {

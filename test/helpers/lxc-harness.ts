@@ -18,7 +18,7 @@
  */
 import type { ProgramInfo, RingBufferReader, TestRunOptions, TestRunResult } from '../../src/datapath/api.js';
 import {
-  SluiceCounter, SluiceDirection, SluiceDropReason, SluiceEventType, SluiceIdentityReserved, SluiceVerdict,
+  SluiceCounter, SluiceDirection, SluiceDropReason, SluiceEventFlags, SluiceEventType, SluiceIdentityReserved, SluiceVerdict,
   type EndpointConfig, type SluiceEvent,
 } from '../../src/datapath/generated/abi.js';
 import { loadLxc, type LxcDatapath } from '../../src/datapath/lxc.js';
@@ -311,6 +311,15 @@ export function expectedEvent(ctx: EventContext, fields: Partial<EventFields>): 
     srcIdentity: SluiceIdentityReserved.UNKNOWN, dstIdentity: SluiceIdentityReserved.UNKNOWN,
     endpointId: ctx.endpointId, ifindex: ctx.ifindex, pktLen: ctx.frame.length,
     dropReason: SluiceDropReason.NONE, flags: 0, ruleId: 0,
+    // The flag byte when the TCP header was parsed (its ports are expected), except for later fragments.
+    tcpFlags: fields.protocol === 6 && fields.dport !== undefined && ((fields.flags ?? 0) & SluiceEventFlags.LATER_FRAG) === 0 ? tcpFlagsOf(ctx.frame) : 0,
     ...fields,
   };
+}
+
+/** The flag byte of an IPv4 frame's TCP header (what the datapath reports), 0 when the header is not all there. */
+function tcpFlagsOf(frame: Buffer): number {
+  if (frame.length < 34 || frame.readUInt16BE(12) !== 0x0800) return 0;
+  const l4 = 14 + ((frame[14] ?? 0) & 0x0f) * 4;
+  return frame.length >= l4 + 20 ? frame[l4 + 13] ?? 0 : 0;
 }

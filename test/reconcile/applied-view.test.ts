@@ -43,4 +43,11 @@ test('endpoint → pod, identity → namespace, labels and pods, rule id → pol
   assert.ok(cidr !== undefined && cidr.terms.some((t) => t.startsWith('192.168.0.0/16')), JSON.stringify(cidr));
   assert.ok(Object.isFrozen(view));
   assert.equal(EMPTY_APPLIED_VIEW.rule(1), undefined);
+
+  // Any pod of the cluster by its address (the remote side of a flow), with its identity.
+  const xb = cluster.podsById.get('x/b');
+  const byIp = [...cluster.podsByIp].find(([, p]) => p === xb)?.[0] ?? '';
+  assert.deepEqual(view.podAt(byIp), { namespace: 'x', pod: 'b', identity: compiled.identities.podIdentity.get('x/b') });
+  assert.equal(view.podAt('203.0.113.9'), undefined);
+  assert.equal(EMPTY_APPLIED_VIEW.podAt(byIp), undefined);
 });

@@ -23,7 +23,9 @@ import { flushEndpointConnections } from '../../datapath/maps/conntrack.js';
 import { parseIpv4 } from '../../datapath/maps/ipv4.js';
 import { dumpMetrics } from '../../datapath/maps/metrics.js';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../datapath/pinned-maps.js';
-import type { CtConfig } from '../../datapath/generated/abi.js';
+import { SluiceCounter, type CtConfig, type SluiceEvent } from '../../datapath/generated/abi.js';
+import { readEvents } from '../../datapath/maps/events.js';
+import { setTraceMode, type TraceMode } from '../../datapath/maps/config.js';
 import type { CompiledPolicy } from '../../policy/compile.js';
 import { appliedViewOf, EMPTY_APPLIED_VIEW, type AppliedView } from '../../reconcile/applied-view.js';
 import { EndpointsOwner } from '../../reconcile/endpoints.js';
@@ -34,7 +36,7 @@ import { LxcInterfacesOwner, type LxcInterface, type LxcRoundInput } from '../..
 import type { PolicyRoundInput } from '../../reconcile/policy-input.js';
 import type { MapFailure, Reconciler, StepFailure } from '../../reconcile/reconciler.js';
 import { runRound, type OwnerReport } from '../../reconcile/round.js';
-import type { DatapathStats, MapUsage, OwnerOutcome, PacketCounter, RoundOutcome, SyncDatapath } from '../ports.js';
+import type { DatapathStats, FlowSource, MapUsage, OwnerOutcome, PacketCounter, RoundOutcome, SyncDatapath } from '../ports.js';
 import type { AgentSnapshot } from '../snapshot.js';
 import { agentMaps, checkMapSizes, createDatapathMaps, type CreateMapsOptions } from './map-sizes.js';
 import { PolicyStage } from './policy-stage.js';
@@ -109,7 +111,7 @@ export function ownerFailures(report: OwnerReport, closed: readonly number[]): M
   });
 }
 
-export class BpfDatapath implements SyncDatapath, DatapathStats {
+export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
   readonly endpointsOwner: EndpointsOwner;
   readonly ipcacheOwner: IpcacheOwner;
   readonly policyOwner: PolicyOwner;
@@ -180,6 +182,18 @@ export class BpfDatapath implements SyncDatapath, DatapathStats {
 
   packetCounters(): readonly PacketCounter[] {
     return dumpMetrics(this.maps.metrics);
+  }
+
+  readEvents(onEvents: (events: SluiceEvent[]) => void): { stop(): void } {
+    return readEvents(this.maps.events, onEvents);
+  }
+
+  setTraceMode(mode: TraceMode): void {
+    setTraceMode(this.maps.config, mode);
+  }
+
+  lostEventsPerCpu(): readonly bigint[] {
+    return (this.maps.counters.lookup(SluiceCounter.EVENTS_LOST) ?? []).map((v) => v.value);
   }
 
   /** Releases the fds; the pinned maps keep enforcing. */

@@ -179,6 +179,7 @@ export interface CtEntry {
   origDirection: number;
   tcpState: number;
   flags: number;
+  tcpFlagsSeen: number;
 }
 
 export const ctEntryCodec: Codec<CtEntry> = {
@@ -191,6 +192,7 @@ export const ctEntryCodec: Codec<CtEntry> = {
     b.writeUInt8(v.origDirection, 16);
     b.writeUInt8(v.tcpState, 17);
     b.writeUInt8(v.flags, 18);
+    b.writeUInt8(v.tcpFlagsSeen, 19);
     return b;
   },
   decode(b: Buffer, o = 0): CtEntry {
@@ -202,6 +204,7 @@ export const ctEntryCodec: Codec<CtEntry> = {
       origDirection: b.readUInt8(o + 16),
       tcpState: b.readUInt8(o + 17),
       flags: b.readUInt8(o + 18),
+      tcpFlagsSeen: b.readUInt8(o + 19),
     };
   },
 };
@@ -401,6 +404,7 @@ export interface SluiceEvent {
   dropReason: number;
   flags: number;
   ruleId: number;
+  tcpFlags: number;
 }
 
 export const sluiceEventCodec: Codec<SluiceEvent> = {
@@ -424,6 +428,7 @@ export const sluiceEventCodec: Codec<SluiceEvent> = {
     b.writeUInt16LE(v.dropReason, 44);
     b.writeUInt16LE(v.flags, 46);
     b.writeUInt32LE(v.ruleId, 48);
+    b.writeUInt8(v.tcpFlags, 52);
     return b;
   },
   decode(b: Buffer, o = 0): SluiceEvent {
@@ -446,6 +451,7 @@ export const sluiceEventCodec: Codec<SluiceEvent> = {
       dropReason: b.readUInt16LE(o + 44),
       flags: b.readUInt16LE(o + 46),
       ruleId: b.readUInt32LE(o + 48),
+      tcpFlags: b.readUInt8(o + 52),
     };
   },
 };
@@ -568,6 +574,7 @@ export const SluiceEventFlags = {
   CT_REPLY: 32,
   CT_RECHECKED: 64,
   CT_RELATED: 128,
+  TCP_FLAGS_NEW: 256,
 } as const;
 export type SluiceEventFlags = (typeof SluiceEventFlags)[keyof typeof SluiceEventFlags];
 
@@ -580,6 +587,7 @@ const sluiceEventFlagsNames = new Map<number, string>([
   [32, 'CT_REPLY'],
   [64, 'CT_RECHECKED'],
   [128, 'CT_RELATED'],
+  [256, 'TCP_FLAGS_NEW'],
 ]);
 /** The name of a sluice_event_flags value, or "UNKNOWN(n)". */
 export function sluiceEventFlagsName(n: number): string {
@@ -591,6 +599,7 @@ export const SluiceConfigFlags = {
   NONE: 0,
   TRACE_ALLOWED: 1,
   TRACE_NEW: 2,
+  TRACE_TCP_FLAGS: 4,
 } as const;
 export type SluiceConfigFlags = (typeof SluiceConfigFlags)[keyof typeof SluiceConfigFlags];
 
@@ -598,6 +607,7 @@ const sluiceConfigFlagsNames = new Map<number, string>([
   [0, 'NONE'],
   [1, 'TRACE_ALLOWED'],
   [2, 'TRACE_NEW'],
+  [4, 'TRACE_TCP_FLAGS'],
 ]);
 /** The name of a sluice_config_flags value, or "UNKNOWN(n)". */
 export function sluiceConfigFlagsName(n: number): string {

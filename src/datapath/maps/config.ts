@@ -40,3 +40,27 @@ export function setTraceAllowed(map: ConfigMap, on: boolean): void {
   const { flags } = readGlobalConfig(map);
   writeGlobalConfig(map, { flags: on ? (flags | bit) >>> 0 : (flags & ~bit) >>> 0 });
 }
+
+/**
+ * Which allowed packets the datapath reports (drops always are): none; those policy decided (one
+ * per connection); those plus each tracked TCP packet that shows a new flag (a handful per
+ * connection: SYN-ACK, first PSH, FIN, RST); or every packet.
+ */
+export type TraceMode = 'off' | 'policy' | 'tcp-flags' | 'all';
+
+export const TRACE_MODES: readonly TraceMode[] = ['off', 'policy', 'tcp-flags', 'all'];
+
+const TRACE_BITS: Readonly<Record<TraceMode, number>> = {
+  off: 0,
+  policy: SluiceConfigFlags.TRACE_NEW,
+  'tcp-flags': SluiceConfigFlags.TRACE_NEW | SluiceConfigFlags.TRACE_TCP_FLAGS,
+  all: SluiceConfigFlags.TRACE_ALLOWED,
+};
+
+/** Sets the trace bits for a mode, keeping other flags. */
+export function setTraceMode(map: ConfigMap, mode: TraceMode): void {
+  const bits = SluiceConfigFlags.TRACE_ALLOWED | SluiceConfigFlags.TRACE_NEW | SluiceConfigFlags.TRACE_TCP_FLAGS;
+  const want = TRACE_BITS[mode];
+  const { flags } = readGlobalConfig(map);
+  writeGlobalConfig(map, { flags: ((flags & ~bits) | want) >>> 0 });
+}

@@ -20,6 +20,8 @@ export interface AgentConfig {
   readonly pinDir: string;
   readonly stateDir: string;
   readonly endpointSocket: string;
+  /** The unix socket of the flow API (Hubble's Observer). */
+  readonly flowsSocket?: string;
   /** The unix socket of /healthz, /readyz, /metrics. */
   readonly httpSocket: string;
   /** Path of the netns the agent runs in (undefined: this process's own). */
@@ -78,6 +80,7 @@ export class AgentProcess {
         ...(c.netns !== undefined ? [`--net=${c.netns}`, process.execPath] : []),
         binEntry('sluice-agent'), '--datapath', 'bpf', '--kubeconfig', c.kubeconfig, '--node-name', c.nodeName,
         '--pin-dir', c.pinDir, '--state-dir', c.stateDir, '--endpoint-socket', c.endpointSocket,
+        ...(c.flowsSocket !== undefined ? ['--flows-socket', c.flowsSocket] : []),
         '--http-listen', `unix:${c.httpSocket}`, '--log-level', c.logLevel ?? 'info',
         ...Object.entries(c.mapSizes ?? {}).flatMap(([name, n]) => ['--map-size', `${name}=${String(n)}`]),
         ...(c.sweep !== undefined ? ['--config', c.sweep.configFile] : []),
