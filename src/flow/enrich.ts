@@ -138,6 +138,7 @@ function localEndpoint(ev: SluiceEvent, view: AppliedView, identity: number): Fl
     identity,
     ...(ep !== undefined ? { namespace: ep.namespace, pod_name: ep.pod } : {}),
     labels: labelsFor(view, identity),
+    ...(ep?.workload !== undefined ? { workloads: [ep.workload] } : {}),
   };
 }
 
@@ -149,6 +150,7 @@ function remoteEndpoint(address: string, identity: number, view: AppliedView): F
     ...(namespace !== undefined ? { namespace } : {}),
     ...(pod !== undefined ? { pod_name: pod.pod } : {}),
     labels: labelsFor(view, identity),
+    ...(pod?.workload !== undefined ? { workloads: [pod.workload] } : {}),
   };
 }
 

@@ -5,6 +5,7 @@
  * checked; pods that are not endpoints of the pod network (host network,
  * finished) are left out, with a warning.
  */
+import { workloadOf, type OwnerReference, type Workload } from './workload.js';
 import { parseIp, type IpAddress } from './cidr.js';
 import { IssueList, type Checked } from './errors.js';
 import { arrayField, at, describe, isAbsent, isObject, objectField, stringField, stringMapField, type Obj } from './fields.js';
@@ -37,6 +38,8 @@ export interface ClusterPod {
   readonly ip?: IpAddress;
   /** Every container port, for resolving named ports. */
   readonly ports: readonly ContainerPortInfo[];
+  /** The Deployment, StatefulSet, … it belongs to (workload.ts); absent without a controller. */
+  readonly workload?: Workload;
 }
 
 export interface ObjectOptions {
@@ -95,8 +98,23 @@ export function parsePod(obj: Pod, options: ObjectOptions = {}): Checked<Cluster
   }
   const ports = parseContainerPorts(spec, issues);
   const ip = parsePodIp(status, issues);
-  const pod: ClusterPod = ip === undefined ? { namespace, name, id, labels, ports } : { namespace, name, id, labels, ip, ports };
+  const workload = workloadOf(ownerReferences(meta), labels);
+  const pod: ClusterPod = {
+    namespace, name, id, labels, ports, ...(ip !== undefined ? { ip } : {}), ...(workload !== undefined ? { workload } : {}),
+  };
   return issues.result(pod);
+}
+
+/** metadata.ownerReferences, the well-formed entries only (a workload is a label for flows, not policy input). */
+function ownerReferences(meta: Obj): OwnerReference[] {
+  const list = meta['ownerReferences'];
+  if (!Array.isArray(list)) return [];
+  const out: OwnerReference[] = [];
+  for (const o of list as unknown[]) {
+    if (!isObject(o) || typeof o['kind'] !== 'string' || typeof o['name'] !== 'string') continue;
+    out.push({ kind: o['kind'], name: o['name'], ...(o['controller'] === true ? { controller: true } : {}) });
+  }
+  return out;
 }
 
 /** The object, its metadata and its name; undefined (with the reason recorded) when it has no name. */

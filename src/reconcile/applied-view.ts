@@ -10,12 +10,14 @@
 import type { CompiledPolicy } from '../policy/compile.js';
 import type { RuleRef } from '../policy/model.js';
 import type { Direction } from '../policy/policy-types.js';
+import type { Workload } from '../policy/workload.js';
 
 export interface AppliedEndpoint {
   readonly endpointId: number;
   readonly namespace: string;
   readonly pod: string;
   readonly identity?: number;
+  readonly workload?: Workload;
 }
 
 export interface AppliedIdentity {
@@ -57,6 +59,7 @@ export interface AppliedPod {
   readonly namespace: string;
   readonly pod: string;
   readonly identity?: number;
+  readonly workload?: Workload;
 }
 
 export const EMPTY_APPLIED_VIEW: AppliedView = {
@@ -74,7 +77,10 @@ export function appliedViewOf(compiled: CompiledPolicy, generation: number): App
   for (const [endpointId, ep] of compiled.endpoints) {
     const { pod } = ep;
     const identity = compiled.identities.podIdentity.get(pod.id);
-    endpoints.set(endpointId, { endpointId, namespace: pod.namespace, pod: pod.name, ...(identity !== undefined ? { identity } : {}) });
+    endpoints.set(endpointId, {
+      endpointId, namespace: pod.namespace, pod: pod.name, ...(identity !== undefined ? { identity } : {}),
+      ...(pod.workload !== undefined ? { workload: pod.workload } : {}),
+    });
   }
   const podsOf = new Map<number, string[]>();
   for (const [podId, id] of compiled.identities.podIdentity) {
@@ -95,7 +101,9 @@ export function appliedViewOf(compiled: CompiledPolicy, generation: number): App
     const pod = compiled.cluster.podsByIp.get(address);
     if (pod === undefined) return undefined;
     const identity = compiled.identities.podIdentity.get(pod.id);
-    return { namespace: pod.namespace, pod: pod.name, ...(identity !== undefined ? { identity } : {}) };
+    return {
+      namespace: pod.namespace, pod: pod.name, ...(identity !== undefined ? { identity } : {}), ...(pod.workload !== undefined ? { workload: pod.workload } : {}),
+    };
   };
   const list = Object.freeze([...endpoints.values()].sort((a, b) => a.endpointId - b.endpointId));
   return Object.freeze({

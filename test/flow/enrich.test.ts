@@ -59,3 +59,17 @@ test('unknown endpoints, identities and rules still give a flow with the numbers
   assert.equal(f.IP.source, '11.0.0.1');
   assert.deepEqual(f.ingress_denied_by?.map((p) => p.name), ['rule-42']);
 });
+
+test('both sides carry their workload when their pods have a controller', () => {
+  const web = { kind: 'Deployment', name: 'web' };
+  const client = { kind: 'StatefulSet', name: 'client' };
+  const view = {
+    ...VIEW,
+    endpoint: (id: number) => { const e = VIEW.endpoint(id); return e === undefined ? undefined : { ...e, workload: id === 2 ? web : client }; },
+    podAt: (ip: string) => { const p = VIEW.podAt(ip); return p === undefined ? undefined : { ...p, workload: ip === '10.0.0.1' ? client : web }; },
+  };
+  const f = flowOfEvent(event(), { ...ctx, view });
+  assert.deepEqual(f.destination.workloads, [web], 'the local endpoint (ingress: the destination)');
+  assert.deepEqual(f.source.workloads, [client], 'the remote pod, by address');
+  assert.equal(flowOfEvent(event(), ctx).source.workloads, undefined, 'no controller: no workload');
+});

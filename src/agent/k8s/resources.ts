@@ -95,7 +95,8 @@ const META: Shape = {
 const SHAPES = {
   pod: {
     fields: {
-      metadata: META,
+      // A pod's controller names its workload in flows (policy/workload.ts); a ReplicaSet's pods share one copy.
+      metadata: { fields: { ...META.fields, ownerReferences: { shared: { items: { fields: { kind: 'keep', name: 'keep', controller: 'keep' } } } } } },
       spec: {
         fields: {
           nodeName: 'keep',
