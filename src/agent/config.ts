@@ -46,6 +46,24 @@ export interface SweepConfig {
   readonly ipamDataDir: string;
 }
 
+/**
+ * How this node reaches the other nodes' pods (agent/routing): native
+ * (routes to each podCIDR via the node's InternalIP) or vxlan (an overlay
+ * device). Absent: the agent installs no routes (a one-node setup, or a
+ * host whose routes someone else manages).
+ */
+export type RoutingMode = 'native' | 'vxlan';
+export const ROUTING_MODES: readonly RoutingMode[] = ['native', 'vxlan'];
+
+export interface RoutingConfig {
+  readonly mode: RoutingMode;
+  /** The node's fabric-facing device (its InternalIP is on it): where vxlan sends from. */
+  readonly device: string;
+  /** The VXLAN network id and UDP port (vxlan mode). */
+  readonly vni: number;
+  readonly port: number;
+}
+
 export interface AgentConfig {
   readonly nodeName: string;
   /** Path of a kubeconfig; absent with inCluster = the pod's service account. */
@@ -62,6 +80,7 @@ export interface AgentConfig {
   readonly sync: SyncConfig;
   readonly watch: WatchConfig;
   readonly sweep: SweepConfig;
+  readonly routing?: RoutingConfig;
 }
 
 export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
@@ -88,7 +107,7 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
 
 const TOP_KEYS = [
   'nodeName', 'kubeconfig', 'inCluster', 'pinDir', 'stateDir', 'endpointSocket', 'httpListen', 'logLevel', 'mapSizes',
-  'maxEndpointId', 'sync', 'watch', 'sweep',
+  'maxEndpointId', 'sync', 'watch', 'sweep', 'routing',
 ] as const;
 const BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
 
@@ -229,8 +248,25 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
 
   const sweep = readSweep(r.section('sweep', ['intervalMs', 'graceMs', 'hostNetns', 'ipamDataDir']), src);
 
-  const base = { nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep };
+  const routing = readRouting(r, src);
+
+  const base = {
+    nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep,
+    ...(routing !== undefined ? { routing } : {}),
+  };
   return kubeconfig === undefined ? base : { ...base, kubeconfig };
+}
+
+function readRouting(r: Reader, source: string): RoutingConfig | undefined {
+  if (!r.has('routing')) return undefined;
+  const s = r.section('routing', ['mode', 'device', 'vni', 'port']);
+  const mode = s.str('mode');
+  if (mode === undefined || !(ROUTING_MODES as readonly string[]).includes(mode)) {
+    throw bad('routing.mode', `want one of ${ROUTING_MODES.join(', ')}, got ${JSON.stringify(mode)}`, source);
+  }
+  const device = s.str('device');
+  if (device === undefined || !/^[A-Za-z0-9_.-]{1,15}$/.test(device)) throw bad('routing.device', `want an interface name, got ${JSON.stringify(device)}`, source);
+  return { mode: mode as RoutingMode, device, vni: s.int('vni', 1, 0xffffff) ?? 2, port: s.int('port', 1, 65535) ?? 8472 };
 }
 
 function readSweep(s: Reader, source: string): SweepConfig {
@@ -270,6 +306,10 @@ class Reader {
 
   private key(k: string): string {
     return this.prefix === '' ? k : `${this.prefix}.${k}`;
+  }
+
+  has(k: string): boolean {
+    return this.obj[k] !== undefined && this.obj[k] !== null;
   }
 
   str(k: string): string | undefined {

@@ -13,7 +13,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import { execRunner } from '../lab/command.js';
-import { ClusterLab, type ClusterLabDeps } from '../lab/cluster/cluster-lab.js';
+import { ClusterLab, type ClusterLabDeps, type ClusterOptions } from '../lab/cluster/cluster-lab.js';
 import { LabError, asError } from '../lab/errors.js';
 import { clusterLogFor, defaultLabPaths } from '../lab/names.js';
 import type { LabSpec } from '../lab/spec.js';
@@ -41,19 +41,22 @@ export function readLabManifests(files: readonly string[]): unknown[] {
 
 /** The lines `up` prints: pods, and how to reach the API server. */
 export function clusterSummary(lab: ClusterLab, ms: number): string {
-  const pods = lab.livePlan.pods.map((p) => `${p.name}=${p.ipv4}`).join(' ');
+  const pods = lab.livePlan.pods.map((p) => `${p.name}=${p.ipv4}${p.node !== undefined ? `@${p.node}` : ''}`).join(' ');
+  const nodes = lab.nodes.length > 1
+    ? lab.nodes.map((n) => `node:       ${n.plan.name} ${n.plan.internalIp ?? '-'} podCIDR ${n.plan.podCidr} zone ${n.plan.zone ?? '-'}  agent ${n.agent.curl('/readyz')}`)
+    : [`agent:      ${lab.agent.curl('/readyz')}   (log ${lab.agent.config.logFile})`];
   const kubectl = lab.controlPlane.binaries.kubectl;
   return [
     `lab "${lab.plan.name}" up (cluster, ${(ms / 1000).toFixed(1)} s): ${pods}`,
     `kubeconfig: ${lab.kubeconfig}`,
     `kubectl:    alias kubectl='${kubectl} --kubeconfig ${lab.kubeconfig}'`,
-    `agent:      ${lab.agent.curl('/readyz')}   (log ${lab.agent.config.logFile})`,
+    ...nodes,
     '',
   ].join('\n');
 }
 
 /** Runs the lab in this process until SIGINT/SIGTERM, then takes it down. */
-export async function clusterUpForeground(spec: LabSpec, files: readonly string[]): Promise<void> {
+export async function clusterUpForeground(spec: LabSpec, files: readonly string[], options: ClusterOptions = {}): Promise<void> {
   const t0 = performance.now();
   const manifests = readLabManifests(files);
   let stopRequested = false;
@@ -67,7 +70,7 @@ export async function clusterUpForeground(spec: LabSpec, files: readonly string[
   const deps: ClusterLabDeps = { runner: execRunner, paths: defaultLabPaths, log: (line) => process.stderr.write(`${line}\n`) };
   let lab: ClusterLab;
   try {
-    lab = await ClusterLab.up(deps, spec, manifests);
+    lab = await ClusterLab.up(deps, spec, manifests, options);
   } catch (e) {
     report({ ok: false, text: asError(e).message });
     throw e;

@@ -31,19 +31,22 @@ import { IpcacheOwner } from '../../reconcile/ipcache.js';
 import { PolicyOwner } from '../../reconcile/policy.js';
 import { CtConfigOwner, type CtConfigRoundInput } from '../../reconcile/ct-config.js';
 import { LxcInterfacesOwner, type LxcInterface, type LxcRoundInput } from '../../reconcile/lxc-interfaces.js';
+import { NodeRoutesOwner, type NodeNetworkPort, type NodeRoutesRoundInput } from '../../reconcile/node-routes.js';
 import type { PolicyRoundInput } from '../../reconcile/policy-input.js';
 import type { MapFailure, Reconciler, StepFailure } from '../../reconcile/reconciler.js';
 import { runRound, type OwnerReport } from '../../reconcile/round.js';
 import type { DatapathStats, MapUsage, OwnerOutcome, PacketCounter, RoundOutcome, SyncDatapath } from '../ports.js';
+import type { RoutingConfig } from '../config.js';
 import type { AgentSnapshot } from '../snapshot.js';
 import { agentMaps, checkMapSizes, createDatapathMaps, type CreateMapsOptions } from './map-sizes.js';
+import { nodeRoutingInput } from './node-routing.js';
 import { PolicyStage } from './policy-stage.js';
 import { removeRetiredPins } from './retired-pins.js';
 
 export type BpfDatapathOptions = CreateMapsOptions;
 
 /** What the agent's owners read from a round. */
-export interface AgentRoundInput extends PolicyRoundInput, LxcRoundInput, CtConfigRoundInput {
+export interface AgentRoundInput extends PolicyRoundInput, LxcRoundInput, CtConfigRoundInput, NodeRoutesRoundInput {
   readonly snapshot: AgentSnapshot;
 }
 
@@ -54,6 +57,8 @@ export interface AgentDatapathOptions {
   readonly onApplied?: (compiled: CompiledPolicy) => void;
   /** Conntrack lifetimes in ms; absent or 0: the datapath's defaults. */
   readonly conntrack?: Partial<CtConfig>;
+  /** Routes to the other nodes' pods (absent: none; the node-routes owner is not in the list). */
+  readonly routing?: { readonly config: RoutingConfig; readonly port: NodeNetworkPort };
 }
 
 /** The registered local endpoints as sl_lxc_v1 entries (an endpoint without a valid address gets none: its interface drops everything). */
@@ -115,6 +120,7 @@ export class BpfDatapath implements SyncDatapath, DatapathStats {
   readonly policyOwner: PolicyOwner;
   readonly lxcOwner: LxcInterfacesOwner;
   readonly ctConfigOwner: CtConfigOwner;
+  readonly nodeRoutesOwner: NodeRoutesOwner | undefined;
   private readonly list: readonly Reconciler<AgentRoundInput>[];
   private readonly stage: PolicyStage;
   private view: AppliedView = EMPTY_APPLIED_VIEW;
@@ -128,7 +134,8 @@ export class BpfDatapath implements SyncDatapath, DatapathStats {
     this.policyOwner = new PolicyOwner(maps.policy);
     this.lxcOwner = new LxcInterfacesOwner(maps.interfaces);
     this.ctConfigOwner = new CtConfigOwner(maps.ctConfig);
-    this.list = [this.endpointsOwner, this.ipcacheOwner, this.policyOwner, this.lxcOwner, this.ctConfigOwner];
+    this.nodeRoutesOwner = options.routing !== undefined ? new NodeRoutesOwner(options.routing.port) : undefined;
+    this.list = [this.endpointsOwner, this.ipcacheOwner, this.policyOwner, this.lxcOwner, this.ctConfigOwner, ...(this.nodeRoutesOwner !== undefined ? [this.nodeRoutesOwner] : [])];
   }
 
   get owners(): readonly string[] {
@@ -149,8 +156,10 @@ export class BpfDatapath implements SyncDatapath, DatapathStats {
     const current = { ipcache: this.ipcacheOwner.current(), endpoints: this.endpointsOwner.current(), policy: this.policyOwner.current().policy };
     const compiled = this.stage.compile(snapshot, current);
     const t1 = performance.now();
+    const routing = this.options.routing;
     const report = runRound(this.list, {
       snapshot, datapath: compiled.datapath, interfaces: lxcInterfaces(snapshot), conntrack: this.options.conntrack ?? {},
+      ...(routing !== undefined ? { nodeRouting: nodeRoutingInput(snapshot.nodes, snapshot.nodeName, routing.config) } : {}),
     });
     const t2 = performance.now();
     const owners: OwnerOutcome[] = report.owners.map((o) => ({ name: o.name, complete: o.complete, failures: ownerFailures(o, report.closedEndpoints) }));

@@ -1,0 +1,120 @@
+/**
+ * The cross-node checks both routing modes run (cluster-nodes.test.ts for
+ * native, cluster-vxlan.test.ts for vxlan), on a lab of pods a (default,
+ * app=client), b (default, app=web), c (namespace other, app=client), d
+ * (default, app=web), placed round-robin on three nodes: a and d on node 1,
+ * b on node 2, c on node 3. Every pod runs a UDP echo on 5301 (the test
+ * starts it); TCP probes count a refused connect as through.
+ */
+import assert from 'node:assert/strict';
+import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
+import { dumpIpcache } from '../../src/datapath/maps/ipcache.js';
+import { until } from '../agent/helpers/wait.js';
+import { ping } from './helpers.js';
+import { eventually, expectNow, type TestCluster } from './cluster-helpers.js';
+
+const manifests = [
+  { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'other' } },
+  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'a', labels: { app: 'client' } }, spec: { containers: [{ name: 'shell' }] } },
+  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'b', labels: { app: 'web' } }, spec: { containers: [{ name: 'srv' }] } },
+  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'c', namespace: 'other', labels: { app: 'client' } }, spec: { containers: [{ name: 'shell' }] } },
+  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'd', labels: { app: 'web' } }, spec: { containers: [{ name: 'srv' }] } },
+];
+
+/** web pods admit clients from namespaces labelled team=blue only. */
+const ALLOW_TEAM_BLUE = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-team-blue, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {team: blue}}}]
+`;
+
+/** ...and, within default, pods labelled role=trusted. */
+const ALLOW_TRUSTED = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-trusted, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {role: trusted}}}]
+`;
+
+async function reachability(c: TestCluster): Promise<void> {
+  // Across nodes, both ways, every protocol; then within node 1.
+  await expectNow(c, [
+    ['a', 'b', 'tcp', 5201, 'open'],
+    ['b', 'a', 'tcp', 5201, 'open'],
+    ['a', 'b', 'udp', 5301, 'open'],
+    ['b', 'c', 'udp', 5301, 'open'],
+    ['c', 'a', 'udp', 5301, 'open'],
+    ['c', 'b', 'tcp', 80, 'open'],
+    ['a', 'd', 'tcp', 80, 'open'],
+    ['d', 'a', 'udp', 5301, 'open'],
+  ]);
+  for (const [from, to] of [['a', 'b'], ['b', 'c'], ['c', 'a'], ['a', 'd']] as const) {
+    const r = await ping(c.lab.pod(from).netns, c.lab.pod(to).ipv4, 2);
+    assert.equal(r.received, 2, `ping ${from} -> ${to}`);
+  }
+}
+
+/** The identity each node's ipcache gives `ip` (undefined: none). */
+function identities(c: TestCluster, ip: string): (number | undefined)[] {
+  return c.lab.nodes.map((n) => {
+    const maps = openPinnedDatapathMaps(n.plan.pinRoot);
+    try {
+      return dumpIpcache(maps.ipcache).find((r) => r.prefix === `${ip}/32`)?.identity;
+    } finally {
+      maps.close();
+    }
+  });
+}
+
+async function policy(c: TestCluster): Promise<void> {
+  const kubectl = (args: string[], input?: string): Promise<string> => c.lab.kubectl(args, input);
+  await kubectl(['label', 'namespace', 'other', 'team=blue']);
+  await kubectl(['apply', '-f', '-'], ALLOW_TEAM_BLUE);
+  // b on node 2: a (node 1, default) is not admitted, c (node 3, other: team=blue) is.
+  await eventually(c, 'a', 'b', 'tcp', 5201, 'closed');
+  await expectNow(c, [
+    ['c', 'b', 'tcp', 5201, 'open'],
+    ['c', 'b', 'udp', 5301, 'open'],
+    ['a', 'b', 'udp', 5301, 'closed'],
+    ['a', 'd', 'tcp', 80, 'closed'], // same node as a: the same verdict
+    ['c', 'd', 'udp', 5301, 'open'],
+    ['b', 'a', 'tcp', 80, 'open'], // a is not selected
+  ]);
+  const ping0 = await ping(c.lab.pod('a').netns, c.lab.pod('b').ipv4, 1);
+  assert.equal(ping0.received, 0, 'ICMP from a to b dropped');
+
+  // A namespace label change: default joins team blue, a (node 1) gets into b (node 2).
+  await kubectl(['label', 'namespace', 'default', 'team=blue']);
+  await eventually(c, 'a', 'b', 'tcp', 5201, 'open');
+  await kubectl(['label', 'namespace', 'default', 'team-']);
+  await eventually(c, 'a', 'b', 'tcp', 5201, 'closed');
+
+  // A pod label change on node 1: every node's ipcache gives a the new identity.
+  await kubectl(['apply', '-f', '-'], ALLOW_TRUSTED);
+  const before = identities(c, c.lab.pod('a').ipv4);
+  assert.equal(new Set(before).size, 1, `one identity for a on every node: ${before.join(', ')}`);
+  assert.notEqual(before[0], undefined);
+  await kubectl(['label', 'pod', 'a', 'role=trusted']);
+  await eventually(c, 'a', 'b', 'tcp', 5201, 'open');
+  const after = await until('every node has a\'s new identity', () => {
+    const ids = identities(c, c.lab.pod('a').ipv4);
+    return new Set(ids).size === 1 && ids[0] !== before[0] ? ids : undefined;
+  });
+  assert.notEqual(after[0], undefined);
+  await expectNow(c, [['a', 'b', 'udp', 5301, 'open'], ['d', 'b', 'tcp', 5201, 'closed']]);
+  await kubectl(['label', 'pod', 'a', 'role-']);
+  await eventually(c, 'a', 'b', 'tcp', 5201, 'closed');
+  await kubectl(['delete', 'networkpolicy', 'web-team-blue', 'web-trusted']);
+  await eventually(c, 'a', 'b', 'tcp', 5201, 'open');
+}
+
+export const crossNodeSuite = { manifests, reachability, policy };
