@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { dumpIpcache } from '../../src/datapath/maps/ipcache.js';
 import { until } from '../agent/helpers/wait.js';
-import { ping } from './helpers.js';
+import { ping, tcpServe, tcpStream } from './helpers.js';
 import { eventually, expectNow, type TestCluster } from './cluster-helpers.js';
 
 const manifests = [
@@ -117,4 +117,41 @@ async function policy(c: TestCluster): Promise<void> {
   await eventually(c, 'a', 'b', 'tcp', 5201, 'open');
 }
 
-export const crossNodeSuite = { manifests, reachability, policy };
+/**
+ * kill -9 of node 2's agent (b's) during an 8 s TCP stream a (node 1) → b:
+ * every byte arrives in order with no pause ≥ 1 s; a label change made while
+ * the agent is dead (c's identity, on node 3) reaches node 2's ipcache once
+ * it is back.
+ */
+async function killDuringStream(c: TestCluster): Promise<void> {
+  const b = c.lab.pod('b');
+  const node2 = c.lab.node(b.node ?? '');
+  const server = await tcpServe(b.netns, b.ipv4, 5202);
+  try {
+    const stream = tcpStream(c.lab.pod('a').netns, b.ipv4, 5202, 8000);
+    await new Promise((r) => setTimeout(r, 1500));
+    await node2.agent.kill();
+    const before = identities(c, c.lab.pod('c').ipv4);
+    await c.lab.kubectl(['label', 'pod', 'c', '-n', 'other', 'stage=while-dead']);
+    await until('the live nodes have c\'s new identity', () => {
+      const ids = identities(c, c.lab.pod('c').ipv4);
+      return ids.filter((id, i) => c.lab.nodes[i] !== node2 && id !== before[i]).length === c.lab.nodes.length - 1 ? ids : undefined;
+    });
+    const readyMs = await node2.agent.start();
+    const summary = await stream;
+    assert.equal(summary.error, undefined, JSON.stringify(summary));
+    assert.equal(summary.server?.bytes, summary.written, 'every byte arrived, in order');
+    assert.ok(summary.written > 1 << 20, `the stream moved data (${summary.written} bytes)`);
+    assert.ok((summary.server?.maxGapMs ?? Infinity) < 1000, `no stall: longest pause ${summary.server?.maxGapMs} ms (agent ready after ${Math.round(readyMs)} ms)`);
+    const after = await until('node 2 caught up', () => {
+      const ids = identities(c, c.lab.pod('c').ipv4);
+      return new Set(ids).size === 1 && ids[0] !== before[0] ? ids : undefined;
+    });
+    assert.notEqual(after[0], undefined);
+  } finally {
+    server.kill();
+  }
+  await expectNow(c, [['a', 'b', 'tcp', 5201, 'open'], ['c', 'b', 'udp', 5301, 'open']]);
+}
+
+export const crossNodeSuite = { manifests, reachability, policy, killDuringStream };

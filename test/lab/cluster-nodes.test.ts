@@ -79,6 +79,10 @@ test('policy admitting one namespace only holds for clients on other nodes; labe
   await crossNodeSuite.policy(c);
 });
 
+test('kill -9 of one node\'s agent during a cross-node TCP stream: the stream survives, the agent catches up', async () => {
+  await crossNodeSuite.killDuringStream(c);
+});
+
 test('a node added to the running lab: its pods reach and are reached, the other agents keep running', async () => {
   const pids = c.lab.nodes.map((n) => n.agent.pid);
   const added = await c.lab.addNode({ pods: ['e'] });

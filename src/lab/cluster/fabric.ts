@@ -7,13 +7,19 @@
  * fab0 with it.
  *
  *   node netns sluice-<lab>-node<k>        fabric netns sluice-<lab>-fabric
- *   fab0 172.30.0.<10+k>/24   ═══ veth ═══  n<k> ── br0
+ *   fab0 172.30.0.<10+k>/24   ═══ veth ═══  n<k> ── br0      (MTU 1550)
  */
 import type { NetnsOps } from '../netns.js';
 import { fabricNetnsName } from '../names.js';
 import { FABRIC_IFNAME, type NodePlan } from './nodes.js';
 
 const BRIDGE = 'br0';
+/**
+ * The fabric's MTU: 1500 plus the 50 bytes of a VXLAN header, so that the
+ * vxlan device (fabric MTU − 50) carries the pods' 1500-byte packets whole in
+ * either routing mode (native routing uses 1500 of it).
+ */
+export const FABRIC_MTU = 1550;
 const DISABLE_IPV6 = ['net.ipv6.conf.all.disable_ipv6', 'net.ipv6.conf.default.disable_ipv6'] as const;
 
 export class LabFabric {
@@ -40,7 +46,8 @@ export class LabFabric {
   async attach(node: NodePlan): Promise<void> {
     if (node.internalIp === undefined) throw new Error(`node ${node.name} has no fabric address`);
     const port = `n${node.index}`;
-    await this.ops.ip(this.netns, ['link', 'add', port, 'type', 'veth', 'peer', 'name', FABRIC_IFNAME, 'netns', node.netns]);
+    const mtu = String(FABRIC_MTU);
+    await this.ops.ip(this.netns, ['link', 'add', port, 'mtu', mtu, 'type', 'veth', 'peer', 'name', FABRIC_IFNAME, 'mtu', mtu, 'netns', node.netns]);
     await this.ops.ip(this.netns, ['link', 'set', port, 'master', BRIDGE, 'up']);
     await this.ops.ip(node.netns, ['addr', 'add', `${node.internalIp}/24`, 'dev', FABRIC_IFNAME]);
     await this.ops.ip(node.netns, ['link', 'set', FABRIC_IFNAME, 'up']);
