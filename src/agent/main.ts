@@ -58,7 +58,7 @@ async function main(argv: readonly string[]): Promise<number> {
         datapath = openBpfDatapath({ pinDir: config.pinDir, mapSizes: config.mapSizes }, {
           ...(seed !== undefined ? { seed } : {}),
           onApplied: (compiled) => keeper.applied(compiled),
-          ...(config.routing !== undefined ? { routing: { config: config.routing, port: rtnlNodeNetwork() } } : {}),
+          ...(config.routing !== undefined ? { routing: { config: config.routing, port: rtnlNodeNetwork(config.pinDir) } } : {}),
         });
       } catch (e) {
         throw new Error(`--datapath bpf: cannot open or create the maps in ${config.pinDir}: ${asError(e).message}`, { cause: e });

@@ -4,10 +4,17 @@
  * own network namespace: routes of the owner's protocol, the vxlan device,
  * its FDB and neighbour entries. No `ip` process runs.
  */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { addon } from './addon.js';
+import { attachHost, loadHost } from './host.js';
 import { ROUTE_PROTOCOL, type LinkView, type NeighEntry, type NodeNetworkPort, type RouteEntry } from '../reconcile/node-routes.js';
 
-export function rtnlNodeNetwork(): NodeNetworkPort {
+/** The fabric program's pin, next to the node's maps (and the lxc programs' directory). */
+export const HOST_PIN = 'host_from_fabric';
+
+/** pinRoot: the node's pin dir, whose maps the fabric program shares. */
+export function rtnlNodeNetwork(pinRoot: string): NodeNetworkPort {
   const a = addon();
   return {
     listRoutes: (): RouteEntry[] =>
@@ -26,6 +33,17 @@ export function rtnlNodeNetwork(): NodeNetworkPort {
     setNeigh: (ifindex, family, n) => a.rtnlNeighSet({ ifindex, family, dst: n.dst, mac: n.mac }),
     delNeigh: (ifindex, family, n) => {
       a.rtnlNeighDel({ ifindex, family, dst: n.dst, mac: n.mac });
+    },
+    attachHostProgram: (devices, podCidr) => {
+      const prog = loadHost({ pinRoot, podCidr });
+      try {
+        for (const d of devices) attachHost(prog, d);
+        const pin = join(pinRoot, HOST_PIN);
+        rmSync(pin, { force: true });
+        a.objPin(prog.fromFabric.fd, pin);
+      } finally {
+        prog.close();
+      }
     },
   };
 }

@@ -17,6 +17,11 @@
  *   VTEP MAC → the peer's InternalIP. VTEP MACs are derived from the
  *   InternalIP (02:5c:<4 address bytes>), so no node needs to publish one.
  *
+ * The fabric program (bpf/host.c: a packet for a local pod whose source
+ * claims a local pod address drops) is attached on the fabric device, and in
+ * vxlan mode on the vxlan device, once this node's podCIDR is known, and
+ * again when it or the devices change (and once per process: replace).
+ *
  * The routes carry their own protocol number (ROUTE_PROTOCOL), so the owner
  * reads back and deletes only routes it wrote. Upserts run in the PUBLISH
  * phase, deletes in RETIRE.
@@ -48,6 +53,8 @@ export interface NodeRoutingInput {
   readonly port: number;
   /** This node's InternalIP (vxlan: the local VTEP); undefined until its Node has one. */
   readonly self: string | undefined;
+  /** This node's podCIDR (the fabric program's anti-spoof check); undefined until its Node has one. */
+  readonly selfPodCidr: string | undefined;
   readonly peers: readonly Peer[];
 }
 
@@ -86,6 +93,8 @@ export interface NodeNetworkPort {
   listNeigh(ifindex: number, family: number): NeighEntry[];
   setNeigh(ifindex: number, family: number, n: NeighEntry): void;
   delNeigh(ifindex: number, family: number, n: NeighEntry): void;
+  /** Loads (and pins) bpf/host.c for this podCIDR and attaches it on tc ingress of each device, replacing what is there. */
+  attachHostProgram(devices: readonly string[], podCidr: string): void;
 }
 
 interface Desired {
@@ -113,6 +122,8 @@ export class NodeRoutesOwner implements Reconciler<NodeRoutesRoundInput> {
   private view: Map<string, RouteEntry> | undefined;
   private next: Map<string, RouteEntry> | undefined;
   private wanted = 0;
+  /** What the fabric program was last attached for ("podCIDR devices"); undefined: not yet in this process. */
+  private hostAttached: string | undefined;
 
   constructor(private readonly port: NodeNetworkPort) {}
 
@@ -147,6 +158,17 @@ export class NodeRoutesOwner implements Reconciler<NodeRoutesRoundInput> {
         const kind = family === AF_BRIDGE ? 'fdb' : 'neigh';
         if (add.length > 0) steps.push(this.step(Phase.PUBLISH, `${kind}-upsert`, add, (n) => this.port.setNeigh(ifindex, family, n), (n) => `${n.mac} ${n.dst}`));
         if (drop.length > 0) steps.push(this.step(Phase.RETIRE, `${kind}-delete`, drop, (n) => this.port.delNeigh(ifindex, family, n), (n) => `${n.mac} ${n.dst}`));
+      }
+    }
+    if (r.selfPodCidr !== undefined) {
+      const devices = [r.device, ...(want.vxlanIfindex !== undefined ? [VXLAN_IFNAME] : [])];
+      const key = `${r.selfPodCidr} ${devices.join(',')}`;
+      const podCidr = r.selfPodCidr;
+      if (key !== this.hostAttached) {
+        steps.push(this.step(Phase.PUBLISH, 'host-program', [key], () => {
+          this.port.attachHostProgram(devices, podCidr);
+          this.hostAttached = key;
+        }, (k) => k));
       }
     }
     if (upserts.length > 0) steps.push(this.step(Phase.PUBLISH, 'route-upsert', upserts, (x) => this.port.setRoute(x), (x) => `${x.dst} via ${x.gateway}`));

@@ -10,7 +10,13 @@ import assert from 'node:assert/strict';
 import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { dumpIpcache } from '../../src/datapath/maps/ipcache.js';
 import { until } from '../agent/helpers/wait.js';
-import { ping, tcpServe, tcpStream } from './helpers.js';
+import { SluiceDirection, SluiceDropReason } from '../../src/datapath/generated/abi.js';
+import { readCounter } from '../../src/datapath/maps/metrics.js';
+import { hostAttached } from '../../src/datapath/host.js';
+import { fabricNetnsName } from '../../src/lab/names.js';
+import { netnsPath } from '../../src/lab/netns.js';
+import { ipv4Frame } from '../helpers/packet.js';
+import { inNetns, ping, sh, tcpServe, tcpStream } from './helpers.js';
 import { eventually, expectNow, type TestCluster } from './cluster-helpers.js';
 
 const manifests = [
@@ -154,4 +160,43 @@ async function killDuringStream(c: TestCluster): Promise<void> {
   await expectNow(c, [['a', 'b', 'tcp', 5201, 'open'], ['c', 'b', 'udp', 5301, 'open']]);
 }
 
-export const crossNodeSuite = { manifests, reachability, policy, killDuringStream };
+/** Node `index`'s counter of a drop reason (or NONE: forwarded) at ingress, from its pinned metrics map. */
+function ingressCount(c: TestCluster, index: number, reason: number): bigint {
+  const maps = openPinnedDatapathMaps(c.lab.nodes[index]!.plan.pinRoot);
+  try {
+    return readCounter(maps.metrics, SluiceDirection.INGRESS, reason).packets;
+  } finally {
+    maps.close();
+  }
+}
+
+/**
+ * The fabric program: attached on every node's fab0 (and sluice_vxlan); a
+ * frame put on the wire towards node 2 (from the fabric's bridge port) for b
+ * with a source in node 2's podCIDR drops with NODE_SPOOFED_SOURCE; the
+ * same frame from a's address (another node's pod) is not counted as a spoof.
+ */
+async function fabricSpoof(c: TestCluster, devices: readonly string[]): Promise<void> {
+  for (const n of c.lab.nodes) {
+    for (const d of devices) assert.notEqual(hostAttached(d, netnsPath(n.plan.netns)), undefined, `${n.plan.name} ${d}`);
+  }
+  const b = c.lab.pod('b');
+  const i = c.lab.nodes.findIndex((n) => n.plan.name === b.node);
+  const node = c.lab.nodes[i]!;
+  const [fab] = JSON.parse((await inNetns(node.plan.netns, ['ip', '-j', 'link', 'show', 'fab0'])).stdout) as { address: string }[];
+  const spoofSrc = node.plan.podCidr.replace(/\.0\/\d+$/, '.200');
+  const send = async (src: string): Promise<void> => {
+    const frame = ipv4Frame({ src, dst: b.ipv4 }, { proto: 'udp', sport: 4444, dport: 5301, payload: Buffer.from('spoof') }, { dst: fab?.address ?? '' });
+    const py = 'import socket,sys; s=socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind((sys.argv[1], 0)); s.send(bytes.fromhex(sys.argv[2]))';
+    const r = await sh('ip', ['netns', 'exec', fabricNetnsName(c.name), 'python3', '-c', py, `n${node.plan.index}`, frame.toString('hex')]);
+    assert.equal(r.code, 0, r.stderr);
+  };
+  const spoofed = ingressCount(c, i, SluiceDropReason.NODE_SPOOFED_SOURCE);
+  await send(c.lab.pod('a').ipv4);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(ingressCount(c, i, SluiceDropReason.NODE_SPOOFED_SOURCE), spoofed, 'another node\'s pod is no spoof');
+  await send(spoofSrc);
+  await until('the spoof is counted', () => ingressCount(c, i, SluiceDropReason.NODE_SPOOFED_SOURCE) === spoofed + 1n);
+}
+
+export const crossNodeSuite = { manifests, reachability, policy, killDuringStream, fabricSpoof };

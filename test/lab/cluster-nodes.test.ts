@@ -79,6 +79,10 @@ test('policy admitting one namespace only holds for clients on other nodes; labe
   await crossNodeSuite.policy(c);
 });
 
+test('the fabric program on every fab0: a frame for a local pod from a local pod\'s address drops with NODE_SPOOFED_SOURCE', async () => {
+  await crossNodeSuite.fabricSpoof(c, ['fab0']);
+});
+
 test('kill -9 of one node\'s agent during a cross-node TCP stream: the stream survives, the agent catches up', async () => {
   await crossNodeSuite.killDuringStream(c);
 });

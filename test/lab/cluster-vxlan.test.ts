@@ -63,6 +63,10 @@ test('policy admitting one namespace only, over VXLAN; label changes on a remote
   await crossNodeSuite.policy(c);
 });
 
+test('the fabric program on fab0 and sluice_vxlan of every node; a spoofed frame on the fabric drops', async () => {
+  await crossNodeSuite.fabricSpoof(c, ['fab0', 'sluice_vxlan']);
+});
+
 test('kill -9 of one node\'s agent during a cross-node TCP stream over VXLAN: the stream survives, the agent catches up', async () => {
   await crossNodeSuite.killDuringStream(c);
 });

@@ -23,15 +23,17 @@ export function podCidrv4(node: SlimNode): string | undefined {
 export function nodeRoutingInput(nodes: readonly SlimNode[], self: string, config: RoutingConfig): NodeRoutingInput {
   const peers: Peer[] = [];
   let selfIp: string | undefined;
+  let selfPodCidr: string | undefined;
   for (const n of nodes) {
     const name = n.metadata.name;
     const ip = internalIpv4(n);
     if (name === self) {
       selfIp = ip;
+      selfPodCidr = podCidrv4(n);
       continue;
     }
     const podCidr = podCidrv4(n);
     if (ip !== undefined && podCidr !== undefined) peers.push({ node: name, podCidr, internalIp: ip });
   }
-  return { mode: config.mode, device: config.device, vni: config.vni, port: config.port, self: selfIp, peers };
+  return { mode: config.mode, device: config.device, vni: config.vni, port: config.port, self: selfIp, selfPodCidr, peers };
 }
