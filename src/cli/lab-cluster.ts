@@ -13,9 +13,11 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import { execRunner } from '../lab/command.js';
+import { join } from 'node:path';
 import { ClusterLab, type ClusterLabDeps, type ClusterOptions } from '../lab/cluster/cluster-lab.js';
+import { controlRequest, serveControl } from '../lab/cluster/control.js';
 import { LabError, asError } from '../lab/errors.js';
-import { clusterLogFor, defaultLabPaths } from '../lab/names.js';
+import { clusterDirFor, clusterLogFor, defaultLabPaths } from '../lab/names.js';
 import type { LabSpec } from '../lab/spec.js';
 import { CliInputError, readSources } from './policy-input.js';
 
@@ -75,11 +77,28 @@ export async function clusterUpForeground(spec: LabSpec, files: readonly string[
     report({ ok: false, text: asError(e).message });
     throw e;
   }
+  // Several nodes: `sluice lab node add` asks this process for one more (control.ts).
+  const control = lab.nodes.length > 1
+    ? await serveControl(join(lab.dir, CONTROL_SOCKET), async (req) => {
+      const n = await lab.addNode({ ...(req.zone !== undefined ? { zone: req.zone } : {}), ...(req.pods !== undefined ? { pods: req.pods } : {}) });
+      const pods = lab.livePlan.pods.filter((p) => p.node === n.plan.name).map((p) => `${p.name}=${p.ipv4}`).join(' ');
+      return `node ${n.plan.name} up: ${n.plan.internalIp ?? '-'} podCIDR ${n.plan.podCidr} zone ${n.plan.zone ?? '-'}${pods !== '' ? `; pods ${pods}` : ''}\n`;
+    })
+    : undefined;
   report({ ok: true, text: clusterSummary(lab, performance.now() - t0) });
   if (!stopRequested) await new Promise<void>((r) => (wake = r));
+  control?.close();
   const down = await lab.stop();
   process.stderr.write(`lab "${lab.plan.name}" down: ${down.cluster.join(', ')}\n`);
   process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+}
+
+const CONTROL_SOCKET = 'control.sock';
+
+/** `sluice lab node add`: one more node (and pods on it) in a running several-node lab. */
+export async function clusterNodeAdd(name: string, opts: { readonly zone?: string; readonly pods?: readonly string[] }): Promise<void> {
+  const text = await controlRequest(join(clusterDirFor(defaultLabPaths, name), CONTROL_SOCKET), { op: 'node-add', ...opts });
+  process.stdout.write(text);
 }
 
 /** Starts the foreground variant detached and waits for its verdict. */

@@ -131,6 +131,24 @@ export function registerLabCommands(program: Command): void {
       }),
     );
 
+  lab
+    .command('node')
+    .description('nodes of a several-node cluster lab')
+    .command('add')
+    .description('add a node (namespace on the fabric, Node object, agent) and pods on it to a running lab')
+    .option('--name <name>', 'lab name', DEFAULT_LAB)
+    .option('--zone <zone>', 'its topology.kubernetes.io/zone (default zone<k>)')
+    .option('--pods <names>', 'comma-separated new pods to place on it')
+    .action(
+      run(async (opts: { name: string; zone?: string; pods?: string }) => {
+        const cluster = await import('./lab-cluster.js');
+        await cluster.clusterNodeAdd(opts.name, {
+          ...(opts.zone !== undefined ? { zone: opts.zone } : {}),
+          ...(opts.pods !== undefined ? { pods: opts.pods.split(',').map((p) => p.trim()) } : {}),
+        });
+      }),
+    );
+
   registerLabDatapathCommands(lab, run);
   registerLabPolicyCommands(lab);
 }
