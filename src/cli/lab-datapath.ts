@@ -28,8 +28,19 @@ async function labState(name: string): Promise<LabState> {
   return state;
 }
 
-async function withMaps<T>(state: LabState, fn: (maps: PinnedDatapathMaps) => T | Promise<T>): Promise<T> {
-  const maps = openPinnedDatapathMaps(state.plan.pinRoot);
+/** The pin root of a node of the lab: `node` by Node name (several-node cluster labs), else node 1's. */
+function pinRootOf(state: LabState, node: string | undefined): string {
+  if (node === undefined) return state.plan.pinRoot;
+  const found = state.cluster?.nodes?.find((n) => n.name === node);
+  if (found === undefined) {
+    const known = state.cluster?.nodes?.map((n) => n.name).join(', ') ?? 'one node: leave --node out';
+    throw new LabError('invalid-spec', `--node ${node}: not a node of lab "${state.plan.name}" (${known})`, 'node');
+  }
+  return found.pinRoot;
+}
+
+async function withMaps<T>(state: LabState, node: string | undefined, fn: (maps: PinnedDatapathMaps) => T | Promise<T>): Promise<T> {
+  const maps = openPinnedDatapathMaps(pinRootOf(state, node));
   try {
     return await fn(maps);
   } finally {
@@ -45,8 +56,9 @@ export function registerLabDatapathCommands(lab: Command, run: <A extends unknow
     .option('--count <n>', 'stop after n events')
     .option('--timeout <seconds>', 'stop after this long')
     .option('-o, --output <format>', 'text or json', 'text')
+    .option('--node <node>', 'a several-node cluster lab: this node\'s events (default: the first node\'s)')
     .action(
-      run(async (opts: LabOpt & { count?: string; timeout?: string; output: string }) => {
+      run(async (opts: LabOpt & { count?: string; timeout?: string; output: string; node?: string }) => {
         if (opts.output !== 'text' && opts.output !== 'json') {
           throw new LabError('invalid-spec', `output "${opts.output}": want text or json`, 'output');
         }
@@ -54,7 +66,7 @@ export function registerLabDatapathCommands(lab: Command, run: <A extends unknow
         const names = new Map(state.plan.pods.map((p) => [parseIpv4(p.ipv4), p.name]));
         const limit = opts.count === undefined ? Infinity : positive(opts.count, 'count');
         const seconds = opts.timeout === undefined ? Infinity : positive(opts.timeout, 'timeout');
-        await withMaps(state, (maps) => observe(maps, limit, seconds, (ev) => {
+        await withMaps(state, opts.node, (maps) => observe(maps, limit, seconds, (ev) => {
           process.stdout.write(
             opts.output === 'json'
               ? `${JSON.stringify(ev, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`
@@ -68,10 +80,11 @@ export function registerLabDatapathCommands(lab: Command, run: <A extends unknow
     .command('metrics')
     .description('packet and byte counters by direction and verdict/drop reason, then the datapath counters')
     .option('--name <name>', 'lab name', 'dev')
+    .option('--node <node>', 'a several-node cluster lab: this node\'s counters (default: the first node\'s)')
     .action(
-      run(async (opts: LabOpt) => {
+      run(async (opts: LabOpt & { node?: string }) => {
         const state = await labState(opts.name);
-        const [rows, counters] = await withMaps(state, (maps) => [dumpMetrics(maps.metrics), dumpCounters(maps.counters)] as const);
+        const [rows, counters] = await withMaps(state, opts.node, (maps) => [dumpMetrics(maps.metrics), dumpCounters(maps.counters)] as const);
         process.stdout.write(`${'DIRECTION'.padEnd(10)} ${'VERDICT/REASON'.padEnd(24)} ${'PACKETS'.padStart(8)} ${'BYTES'.padStart(10)}\n`);
         for (const r of rows) {
           const what = r.reason === 'NONE' ? 'FORWARDED' : `DROP ${r.reason}`;

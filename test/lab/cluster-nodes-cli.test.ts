@@ -2,7 +2,7 @@
  * `sluice lab up --cluster --nodes 3` as a user runs it (detached lab
  * process): the printed node lines, `lab status` with its NODE table and
  * every agent ready, `lab node add` of a fourth node with a pod that the
- * others reach, `lab exec` across nodes; then kill -9 of the lab process and
+ * others reach, `lab exec` across nodes, `lab metrics --node`; then kill -9 of the lab process and
  * `lab down`: no namespace (nodes, pods, fabric), pin directory (every
  * node's), file or process is left. Pins and state in directories of this
  * test ($SLUICE_LAB_BPFFS, $SLUICE_LAB_STATE_DIR).
@@ -78,6 +78,13 @@ test('lab up --cluster --nodes 3, status, node add, exec across nodes; down afte
     const ping = await sluice('exec', '--name', name, from, '--', 'ping', '-c1', '-W2', ipOf(to));
     assert.equal(ping.code, 0, `${from} -> ${to}: ${ping.stdout}${ping.stderr}`);
   }
+  // Each node's counters: b's node forwarded the pings to b.
+  const metrics = await sluice('metrics', '--name', name, '--node', `sluice-${name}-2`);
+  assert.equal(metrics.code, 0, metrics.stderr);
+  assert.match(metrics.stdout, /^INGRESS +FORWARDED +[1-9]/m);
+  const nope = await sluice('metrics', '--name', name, '--node', 'nope');
+  assert.equal(nope.code, 1);
+  assert.match(nope.stderr, new RegExp(`--node nope: not a node of lab "${name}" \\(sluice-${name}, sluice-${name}-2`));
   const after = await sluice('status', '--name', name);
   assert.equal(after.code, 0, after.stdout);
   assert.match(after.stdout, new RegExp(`^sluice-${name}-4 .* south +ready +1$`, 'm'));
