@@ -5,7 +5,8 @@
  *
  * The owner list, in order: endpoints, ipcache and policy (the "policy"
  * group, from one compile: policy-stage.ts), then lxc interfaces (host veth
- * → endpoint) and conntrack config. After a complete round of the policy
+ * → endpoint), conntrack config and, with the agent's `routing`, node routes
+ * (the other nodes' podCIDRs, vxlan, the fabric program: node-routing.ts). After a complete round of the policy
  * group the compile's ids go to the seed keeper and the applied view (what
  * the numbers in the maps mean) is replaced.
  *
