@@ -65,6 +65,7 @@ enum sluice_drop_reason {
 	SLUICE_DROP_FRAG_UNKNOWN = 9,    /* later fragment whose first fragment was not seen */
 	SLUICE_DROP_INTERFACE_UNKNOWN = 10, /* node-shared lxc program on an interface without an sl_lxc_v1 entry */
 	SLUICE_DROP_POLICY_INCOMPLETE = 11, /* the node could not write the endpoint's whole policy (SLUICE_EP_F_POLICY_INCOMPLETE) */
+	SLUICE_DROP_NODE_SPOOFED_SOURCE = 12, /* from another node (bpf/host.c), for a local pod, with a local pod's source */
 	SLUICE_DROP_REASON_MAX = 64,
 };
 

@@ -86,6 +86,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rtnlLinkList", Napi::Function::New<RtnlLinkList>(env, "rtnlLinkList"));
   exports.Set("rtnlLinkListSync", Napi::Function::New<RtnlLinkListSync>(env, "rtnlLinkListSync"));
   exports.Set("rtnlPodView", Napi::Function::New<RtnlPodView>(env, "rtnlPodView"));
+  exports.Set("rtnlRouteList", Napi::Function::New<RtnlRouteList>(env, "rtnlRouteList"));
+  exports.Set("rtnlRouteSet", Napi::Function::New<RtnlRouteSet>(env, "rtnlRouteSet"));
+  exports.Set("rtnlRouteDel", Napi::Function::New<RtnlRouteDel>(env, "rtnlRouteDel"));
+  exports.Set("rtnlVxlanCreate", Napi::Function::New<RtnlVxlanCreate>(env, "rtnlVxlanCreate"));
+  exports.Set("rtnlNeighList", Napi::Function::New<RtnlNeighList>(env, "rtnlNeighList"));
+  exports.Set("rtnlNeighSet", Napi::Function::New<RtnlNeighSet>(env, "rtnlNeighSet"));
+  exports.Set("rtnlNeighDel", Napi::Function::New<RtnlNeighDel>(env, "rtnlNeighDel"));
   return exports;
 }
 

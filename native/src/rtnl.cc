@@ -852,3 +852,243 @@ Napi::Value RtnlPodView(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace sluice
+
+// The agent's node routing (src/agent/routing): routes to the other nodes'
+// podCIDRs, a vxlan device, and its FDB and neighbour entries. Each call is
+// a few short requests in the caller's own namespace (the agent runs in its
+// node's), so it runs on the calling thread: the reconciler's plan and steps
+// are synchronous.
+namespace sluice {
+namespace {
+
+[[noreturn]] void ThrowRtnl(Napi::Env env, int err, const std::string& message) {
+  ErrorInfo e{err, "rtnl"};
+  e.message = message;
+  ThrowBpfError(env, e);
+}
+
+void RunOrThrow(Napi::Env env, Runner& r, Msg& m, const std::string& step) {
+  if (r.sock.OpenError() != 0) ThrowRtnl(env, r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError()));
+  if (!r.Step(m, step)) ThrowRtnl(env, r.failure->err, r.failure->message);
+}
+
+uint32_t OptU32(const Napi::Object& o, const char* name, uint32_t dflt) {
+  Napi::Value v = Prop(o, name);
+  return v.IsUndefined() || v.IsNull() ? dflt : GetU32(v, name);
+}
+
+}  // namespace
+
+// rtnlRouteList(protocol) → [{dst: "a.b.c.d/len", gateway?, ifindex, onlink}]:
+// IPv4 routes of table main whose protocol is `protocol` (the agent's own).
+Napi::Value RtnlRouteList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t proto = GetU32(info[0], "protocol");
+  Runner r;
+  if (r.sock.OpenError() != 0) ThrowRtnl(env, r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError()));
+  Msg m(RTM_GETROUTE, 0);
+  m.Body<rtmsg>()->rtm_family = AF_INET;
+  std::vector<std::vector<char>> msgs;
+  if (!r.Dump(m, "route show proto " + std::to_string(proto), msgs)) ThrowRtnl(env, r.failure->err, r.failure->message);
+  auto arr = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (const auto& msg : msgs) {
+    auto* h = reinterpret_cast<const nlmsghdr*>(msg.data());
+    if (h->nlmsg_type != RTM_NEWROUTE || h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) continue;
+    auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
+    if (rt->rtm_family != AF_INET || (rt->rtm_flags & RTM_F_CLONED) || rt->rtm_protocol != proto) continue;
+    uint32_t table = rt->rtm_table, oif = 0, mtu = 0;
+    const rtattr *dst = nullptr, *gateway = nullptr;
+    int len = static_cast<int>(RTM_PAYLOAD(h));
+    for (auto* a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+      if (a->rta_type == RTA_TABLE && RTA_PAYLOAD(a) >= 4) table = *static_cast<const uint32_t*>(RTA_DATA(a));
+      if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) >= 4) oif = *static_cast<const uint32_t*>(RTA_DATA(a));
+      if (a->rta_type == RTA_DST) dst = a;
+      if (a->rta_type == RTA_GATEWAY) gateway = a;
+      if (a->rta_type == RTA_METRICS) {
+        int mlen = static_cast<int>(RTA_PAYLOAD(a));
+        for (auto* x = static_cast<const rtattr*>(RTA_DATA(a)); RTA_OK(x, mlen); x = RTA_NEXT(x, mlen)) {
+          if (x->rta_type == RTAX_MTU && RTA_PAYLOAD(x) >= 4) mtu = *static_cast<const uint32_t*>(RTA_DATA(x));
+        }
+      }
+    }
+    if (table != RT_TABLE_MAIN) continue;
+    auto o = Napi::Object::New(env);
+    o.Set("dst", (dst != nullptr ? AddrText(AF_INET, dst) : std::string("0.0.0.0")) + "/" + std::to_string(rt->rtm_dst_len));
+    if (gateway != nullptr) o.Set("gateway", AddrText(AF_INET, gateway));
+    o.Set("ifindex", oif);
+    o.Set("onlink", (rt->rtm_flags & RTNH_F_ONLINK) != 0);
+    if (mtu != 0) o.Set("mtu", mtu);
+    arr.Set(n++, o);
+  }
+  return arr;
+}
+
+// rtnlRouteSet({dst, gateway?, ifindex?, protocol, onlink?, mtu?}): creates or
+// replaces the IPv4 route of table main to dst.
+void RtnlRouteSet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = info[0].As<Napi::Object>();
+  Addr dst = ParseAddr(env, GetString(Prop(o, "dst"), "dst"));
+  std::string gw = GetOptionalString(Prop(o, "gateway"), "gateway");
+  uint32_t oif = OptU32(o, "ifindex", 0);
+  uint32_t mtu = OptU32(o, "mtu", 0);
+  Napi::Value onlinkV = Prop(o, "onlink");
+  bool onlink = onlinkV.IsBoolean() && onlinkV.As<Napi::Boolean>().Value();
+  Msg m(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
+  auto* rt = m.Body<rtmsg>();
+  rt->rtm_family = AF_INET;
+  rt->rtm_dst_len = dst.prefix;
+  rt->rtm_table = RT_TABLE_MAIN;
+  rt->rtm_protocol = static_cast<uint8_t>(GetU32(Prop(o, "protocol"), "protocol"));
+  rt->rtm_scope = gw.empty() ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  rt->rtm_type = RTN_UNICAST;
+  if (onlink) rt->rtm_flags |= RTNH_F_ONLINK;
+  m.Attr(RTA_DST, dst.bytes, 4);
+  if (!gw.empty()) {
+    Addr g = ParseAddr(env, gw);
+    m.Attr(RTA_GATEWAY, g.bytes, 4);
+  }
+  if (oif != 0) m.U32(RTA_OIF, oif);
+  if (mtu != 0) {
+    size_t metrics = m.Nest(RTA_METRICS);
+    m.U32(RTAX_MTU, mtu);
+    m.End(metrics);
+  }
+  Runner r;
+  RunOrThrow(env, r, m, "route replace " + dst.text + "/" + std::to_string(dst.prefix) + (gw.empty() ? "" : " via " + gw));
+}
+
+// rtnlRouteDel({dst, protocol}) → false when there was no such route.
+Napi::Value RtnlRouteDel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = info[0].As<Napi::Object>();
+  Addr dst = ParseAddr(env, GetString(Prop(o, "dst"), "dst"));
+  Msg m(RTM_DELROUTE, 0);
+  auto* rt = m.Body<rtmsg>();
+  rt->rtm_family = AF_INET;
+  rt->rtm_dst_len = dst.prefix;
+  rt->rtm_table = RT_TABLE_MAIN;
+  rt->rtm_protocol = static_cast<uint8_t>(GetU32(Prop(o, "protocol"), "protocol"));
+  rt->rtm_scope = RT_SCOPE_NOWHERE;
+  m.Attr(RTA_DST, dst.bytes, 4);
+  Runner r;
+  if (r.sock.OpenError() != 0) ThrowRtnl(env, r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError()));
+  std::string extack;
+  int err = r.sock.Do(m, extack);
+  if (err == ESRCH) return Napi::Boolean::New(env, false);
+  if (err != 0) ThrowRtnl(env, err, "route del " + dst.text + "/" + std::to_string(dst.prefix) + ": " + ErrnoText(err) + (extack.empty() ? "" : "; " + extack));
+  return Napi::Boolean::New(env, true);
+}
+
+// rtnlVxlanCreate({name, vni, port, local, device, mac, mtu}): a vxlan link
+// (no learning: the agent writes the FDB), up. EEXIST when it exists.
+void RtnlVxlanCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = info[0].As<Napi::Object>();
+  std::string name = GetString(Prop(o, "name"), "name");
+  Addr local = ParseAddr(env, GetString(Prop(o, "local"), "local"));
+  uint8_t mac[6];
+  if (!ParseMac(GetString(Prop(o, "mac"), "mac"), mac)) throw Napi::TypeError::New(env, "bad MAC address");
+  std::string device = GetString(Prop(o, "device"), "device");
+  unsigned dev = if_nametoindex(device.c_str());
+  if (dev == 0) ThrowRtnl(env, ENODEV, "vxlan " + name + ": no device " + device);
+  Msg m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  auto* ifi = m.Body<ifinfomsg>();
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_flags = IFF_UP;
+  ifi->ifi_change = IFF_UP;
+  m.Str(IFLA_IFNAME, name);
+  m.Attr(IFLA_ADDRESS, mac, 6);
+  m.U32(IFLA_MTU, GetU32(Prop(o, "mtu"), "mtu"));
+  size_t linkinfo = m.Nest(IFLA_LINKINFO);
+  m.Str(IFLA_INFO_KIND, "vxlan");
+  size_t data = m.Nest(IFLA_INFO_DATA);
+  m.U32(IFLA_VXLAN_ID, GetU32(Prop(o, "vni"), "vni"));
+  m.Attr(IFLA_VXLAN_LOCAL, local.bytes, 4);
+  m.U32(IFLA_VXLAN_LINK, dev);
+  uint16_t port = htons(static_cast<uint16_t>(GetU32(Prop(o, "port"), "port")));
+  m.Attr(IFLA_VXLAN_PORT, &port, sizeof port);
+  m.U8(IFLA_VXLAN_LEARNING, 0);
+  m.End(data);
+  m.End(linkinfo);
+  Runner r;
+  RunOrThrow(env, r, m, "link add " + name + " type vxlan");
+}
+
+// rtnlNeighList(ifindex, family) → [{dst, mac, permanent}]: the link's
+// neighbours (family 2, AF_INET) or FDB entries (family 7, AF_BRIDGE; dst is
+// the remote VTEP).
+Napi::Value RtnlNeighList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t ifindex = GetU32(info[0], "ifindex");
+  uint32_t family = GetU32(info[1], "family");
+  Runner r;
+  if (r.sock.OpenError() != 0) ThrowRtnl(env, r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError()));
+  Msg m(RTM_GETNEIGH, 0);
+  m.Body<ndmsg>()->ndm_family = static_cast<uint8_t>(family);
+  std::vector<std::vector<char>> msgs;
+  if (!r.Dump(m, "neigh show", msgs)) ThrowRtnl(env, r.failure->err, r.failure->message);
+  auto arr = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (const auto& msg : msgs) {
+    auto* h = reinterpret_cast<const nlmsghdr*>(msg.data());
+    if (h->nlmsg_type != RTM_NEWNEIGH || h->nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg))) continue;
+    auto* nd = static_cast<const ndmsg*>(NLMSG_DATA(h));
+    if (nd->ndm_ifindex != static_cast<int>(ifindex) || nd->ndm_family != family) continue;
+    auto o = Napi::Object::New(env);
+    int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(ndmsg)));
+    for (auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(nd) + NLMSG_ALIGN(sizeof(ndmsg))); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+      if (a->rta_type == NDA_DST) o.Set("dst", AddrText(AF_INET, a));
+      if (a->rta_type == NDA_LLADDR && RTA_PAYLOAD(a) == 6) o.Set("mac", MacText(static_cast<const uint8_t*>(RTA_DATA(a)), 6));
+    }
+    o.Set("permanent", (nd->ndm_state & NUD_PERMANENT) != 0);
+    arr.Set(n++, o);
+  }
+  return arr;
+}
+
+namespace {
+Msg NeighMsg(Napi::Env env, const Napi::Object& o, uint16_t type, uint16_t flags, std::string& what) {
+  uint32_t family = GetU32(Prop(o, "family"), "family");
+  Addr dst = ParseAddr(env, GetString(Prop(o, "dst"), "dst"));
+  std::string macText = GetString(Prop(o, "mac"), "mac");
+  uint8_t mac[6];
+  if (!ParseMac(macText, mac)) throw Napi::TypeError::New(env, "bad MAC address");
+  Msg m(type, flags);
+  auto* nd = m.Body<ndmsg>();
+  nd->ndm_family = static_cast<uint8_t>(family);
+  nd->ndm_ifindex = static_cast<int>(GetU32(Prop(o, "ifindex"), "ifindex"));
+  nd->ndm_state = NUD_PERMANENT;
+  if (family == AF_BRIDGE) nd->ndm_flags = NTF_SELF;
+  m.Attr(NDA_DST, dst.bytes, 4);
+  m.Attr(NDA_LLADDR, mac, 6);
+  what = (family == AF_BRIDGE ? "fdb " : "neigh ") + macText + " dst " + dst.text;
+  return m;
+}
+}  // namespace
+
+// rtnlNeighSet({ifindex, family, dst, mac}): a permanent neighbour (AF_INET)
+// or FDB entry (AF_BRIDGE: mac → remote VTEP dst), created or replaced.
+void RtnlNeighSet(const Napi::CallbackInfo& info) {
+  std::string what;
+  Msg m = NeighMsg(info.Env(), info[0].As<Napi::Object>(), RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, what);
+  Runner r;
+  RunOrThrow(info.Env(), r, m, "replace " + what);
+}
+
+// rtnlNeighDel({ifindex, family, dst, mac}) → false when there was none.
+Napi::Value RtnlNeighDel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string what;
+  Msg m = NeighMsg(env, info[0].As<Napi::Object>(), RTM_DELNEIGH, 0, what);
+  Runner r;
+  if (r.sock.OpenError() != 0) ThrowRtnl(env, r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError()));
+  std::string extack;
+  int err = r.sock.Do(m, extack);
+  if (err == ENOENT) return Napi::Boolean::New(env, false);
+  if (err != 0) ThrowRtnl(env, err, "del " + what + ": " + ErrnoText(err));
+  return Napi::Boolean::New(env, true);
+}
+
+}  // namespace sluice

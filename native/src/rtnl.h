@@ -14,5 +14,12 @@ Napi::Value RtnlLinkDel(const Napi::CallbackInfo& info);
 Napi::Value RtnlLinkList(const Napi::CallbackInfo& info);
 Napi::Value RtnlLinkListSync(const Napi::CallbackInfo& info);
 Napi::Value RtnlPodView(const Napi::CallbackInfo& info);
+Napi::Value RtnlRouteList(const Napi::CallbackInfo& info);
+void RtnlRouteSet(const Napi::CallbackInfo& info);
+Napi::Value RtnlRouteDel(const Napi::CallbackInfo& info);
+void RtnlVxlanCreate(const Napi::CallbackInfo& info);
+Napi::Value RtnlNeighList(const Napi::CallbackInfo& info);
+void RtnlNeighSet(const Napi::CallbackInfo& info);
+Napi::Value RtnlNeighDel(const Napi::CallbackInfo& info);
 
 }  // namespace sluice

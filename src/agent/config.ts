@@ -86,6 +86,24 @@ export interface ExporterConfig {
   readonly deny: readonly unknown[];
 }
 
+/**
+ * How this node reaches the other nodes' pods (agent/routing): native
+ * (routes to each podCIDR via the node's InternalIP) or vxlan (an overlay
+ * device). Absent: the agent installs no routes (a one-node setup, or a
+ * host whose routes someone else manages).
+ */
+export type RoutingMode = 'native' | 'vxlan';
+export const ROUTING_MODES: readonly RoutingMode[] = ['native', 'vxlan'];
+
+export interface RoutingConfig {
+  readonly mode: RoutingMode;
+  /** The node's fabric-facing device (its InternalIP is on it): where vxlan sends from. */
+  readonly device: string;
+  /** The VXLAN network id and UDP port (vxlan mode). */
+  readonly vni: number;
+  readonly port: number;
+}
+
 export interface AgentConfig {
   readonly nodeName: string;
   /** Path of a kubeconfig; absent with inCluster = the pod's service account. */
@@ -104,6 +122,7 @@ export interface AgentConfig {
   readonly sweep: SweepConfig;
   readonly conntrack: ConntrackConfig;
   readonly flows: FlowsConfig;
+  readonly routing?: RoutingConfig;
 }
 
 export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
@@ -132,7 +151,7 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
 
 const TOP_KEYS = [
   'nodeName', 'kubeconfig', 'inCluster', 'pinDir', 'stateDir', 'endpointSocket', 'httpListen', 'logLevel', 'mapSizes',
-  'maxEndpointId', 'sync', 'watch', 'sweep', 'conntrack', 'flows',
+  'maxEndpointId', 'sync', 'watch', 'sweep', 'conntrack', 'flows', 'routing',
 ] as const;
 const BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
 
@@ -277,12 +296,25 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
   const ct = r.section('conntrack', CONNTRACK_KEYS);
   const conntrack = Object.fromEntries(CONNTRACK_KEYS.map((k) => [k, ct.int(k, 0, 0xffff_ffff) ?? DEFAULT_CONFIG.conntrack[k]])) as unknown as ConntrackConfig;
   const flows = readFlows(r.section('flows', ['socket', 'capacity', 'trace', 'tcp', 'exporter']), overrides.flowsSocket, src);
+  const routing = readRouting(r, src);
 
   const base = {
     nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep,
-    conntrack, flows,
+    conntrack, flows, ...(routing !== undefined ? { routing } : {}),
   };
   return kubeconfig === undefined ? base : { ...base, kubeconfig };
+}
+
+function readRouting(r: Reader, source: string): RoutingConfig | undefined {
+  if (!r.has('routing')) return undefined;
+  const s = r.section('routing', ['mode', 'device', 'vni', 'port']);
+  const mode = s.str('mode');
+  if (mode === undefined || !(ROUTING_MODES as readonly string[]).includes(mode)) {
+    throw bad('routing.mode', `want one of ${ROUTING_MODES.join(', ')}, got ${JSON.stringify(mode)}`, source);
+  }
+  const device = s.str('device');
+  if (device === undefined || !/^[A-Za-z0-9_.-]{1,15}$/.test(device)) throw bad('routing.device', `want an interface name, got ${JSON.stringify(device)}`, source);
+  return { mode: mode as RoutingMode, device, vni: s.int('vni', 1, 0xffffff) ?? 2, port: s.int('port', 1, 65535) ?? 8472 };
 }
 
 function readSweep(s: Reader, source: string): SweepConfig {
@@ -360,6 +392,10 @@ class Reader {
 
   private key(k: string): string {
     return this.prefix === '' ? k : `${this.prefix}.${k}`;
+  }
+
+  has(k: string): boolean {
+    return this.obj[k] !== undefined && this.obj[k] !== null;
   }
 
   str(k: string): string | undefined {

@@ -11,6 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Agent } from './agent.js';
 import { loadConfig } from './config.js';
 import { openBpfDatapath, type BpfDatapath } from './datapath/reconcilers.js';
+import { rtnlNodeNetwork } from '../datapath/routes.js';
 import { COMPILE_SEED_FILE, CompileSeedFile, SeedKeeper, type StoredSeed } from './datapath/seed-file.js';
 import { dryRunDatapath } from './dry-run.js';
 import { AgentError, asError } from './errors.js';
@@ -58,6 +59,7 @@ async function main(argv: readonly string[]): Promise<number> {
           ...(seed !== undefined ? { seed } : {}),
           onApplied: (compiled) => keeper.applied(compiled),
           conntrack: config.conntrack,
+          ...(config.routing !== undefined ? { routing: { config: config.routing, port: rtnlNodeNetwork(config.pinDir) } } : {}),
         });
       } catch (e) {
         throw new Error(`--datapath bpf: cannot open or create the maps in ${config.pinDir}: ${asError(e).message}`, { cause: e });

@@ -13,9 +13,11 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import { execRunner } from '../lab/command.js';
-import { ClusterLab, type ClusterLabDeps } from '../lab/cluster/cluster-lab.js';
+import { join } from 'node:path';
+import { ClusterLab, type ClusterLabDeps, type ClusterOptions } from '../lab/cluster/cluster-lab.js';
+import { controlRequest, serveControl } from '../lab/cluster/control.js';
 import { LabError, asError } from '../lab/errors.js';
-import { clusterLogFor, defaultLabPaths } from '../lab/names.js';
+import { clusterDirFor, clusterLogFor, defaultLabPaths } from '../lab/names.js';
 import type { LabSpec } from '../lab/spec.js';
 import { CliInputError, readSources } from './policy-input.js';
 
@@ -41,19 +43,22 @@ export function readLabManifests(files: readonly string[]): unknown[] {
 
 /** The lines `up` prints: pods, and how to reach the API server. */
 export function clusterSummary(lab: ClusterLab, ms: number): string {
-  const pods = lab.livePlan.pods.map((p) => `${p.name}=${p.ipv4}`).join(' ');
+  const pods = lab.livePlan.pods.map((p) => `${p.name}=${p.ipv4}${p.node !== undefined ? `@${p.node}` : ''}`).join(' ');
+  const nodes = lab.nodes.length > 1
+    ? lab.nodes.map((n) => `node:       ${n.plan.name} ${n.plan.internalIp ?? '-'} podCIDR ${n.plan.podCidr} zone ${n.plan.zone ?? '-'}  agent ${n.agent.curl('/readyz')}`)
+    : [`agent:      ${lab.agent.curl('/readyz')}   (log ${lab.agent.config.logFile})`];
   const kubectl = lab.controlPlane.binaries.kubectl;
   return [
     `lab "${lab.plan.name}" up (cluster, ${(ms / 1000).toFixed(1)} s): ${pods}`,
     `kubeconfig: ${lab.kubeconfig}`,
     `kubectl:    alias kubectl='${kubectl} --kubeconfig ${lab.kubeconfig}'`,
-    `agent:      ${lab.agent.curl('/readyz')}   (log ${lab.agent.config.logFile})`,
+    ...nodes,
     '',
   ].join('\n');
 }
 
 /** Runs the lab in this process until SIGINT/SIGTERM, then takes it down. */
-export async function clusterUpForeground(spec: LabSpec, files: readonly string[]): Promise<void> {
+export async function clusterUpForeground(spec: LabSpec, files: readonly string[], options: ClusterOptions = {}): Promise<void> {
   const t0 = performance.now();
   const manifests = readLabManifests(files);
   let stopRequested = false;
@@ -67,16 +72,33 @@ export async function clusterUpForeground(spec: LabSpec, files: readonly string[
   const deps: ClusterLabDeps = { runner: execRunner, paths: defaultLabPaths, log: (line) => process.stderr.write(`${line}\n`) };
   let lab: ClusterLab;
   try {
-    lab = await ClusterLab.up(deps, spec, manifests);
+    lab = await ClusterLab.up(deps, spec, manifests, options);
   } catch (e) {
     report({ ok: false, text: asError(e).message });
     throw e;
   }
+  // Several nodes: `sluice lab node add` asks this process for one more (control.ts).
+  const control = lab.nodes.length > 1
+    ? await serveControl(join(lab.dir, CONTROL_SOCKET), async (req) => {
+      const n = await lab.addNode({ ...(req.zone !== undefined ? { zone: req.zone } : {}), ...(req.pods !== undefined ? { pods: req.pods } : {}) });
+      const pods = lab.livePlan.pods.filter((p) => p.node === n.plan.name).map((p) => `${p.name}=${p.ipv4}`).join(' ');
+      return `node ${n.plan.name} up: ${n.plan.internalIp ?? '-'} podCIDR ${n.plan.podCidr} zone ${n.plan.zone ?? '-'}${pods !== '' ? `; pods ${pods}` : ''}\n`;
+    })
+    : undefined;
   report({ ok: true, text: clusterSummary(lab, performance.now() - t0) });
   if (!stopRequested) await new Promise<void>((r) => (wake = r));
+  control?.close();
   const down = await lab.stop();
   process.stderr.write(`lab "${lab.plan.name}" down: ${down.cluster.join(', ')}\n`);
   process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+}
+
+const CONTROL_SOCKET = 'control.sock';
+
+/** `sluice lab node add`: one more node (and pods on it) in a running several-node lab. */
+export async function clusterNodeAdd(name: string, opts: { readonly zone?: string; readonly pods?: readonly string[] }): Promise<void> {
+  const text = await controlRequest(join(clusterDirFor(defaultLabPaths, name), CONTROL_SOCKET), { op: 'node-add', ...opts });
+  process.stdout.write(text);
 }
 
 /** Starts the foreground variant detached and waits for its verdict. */

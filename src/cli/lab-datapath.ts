@@ -31,8 +31,19 @@ async function labState(name: string): Promise<LabState> {
   return state;
 }
 
-async function withMaps<T>(state: LabState, fn: (maps: PinnedDatapathMaps) => T | Promise<T>): Promise<T> {
-  const maps = openPinnedDatapathMaps(state.plan.pinRoot);
+/** The pin root of a node of the lab: `node` by Node name (several-node cluster labs), else node 1's. */
+function pinRootOf(state: LabState, node: string | undefined): string {
+  if (node === undefined) return state.plan.pinRoot;
+  const found = state.cluster?.nodes?.find((n) => n.name === node);
+  if (found === undefined) {
+    const known = state.cluster?.nodes?.map((n) => n.name).join(', ') ?? 'one node: leave --node out';
+    throw new LabError('invalid-spec', `--node ${node}: not a node of lab "${state.plan.name}" (${known})`, 'node');
+  }
+  return found.pinRoot;
+}
+
+async function withMaps<T>(state: LabState, node: string | undefined, fn: (maps: PinnedDatapathMaps) => T | Promise<T>): Promise<T> {
+  const maps = openPinnedDatapathMaps(pinRootOf(state, node));
   try {
     return await fn(maps);
   } finally {
@@ -40,24 +51,35 @@ async function withMaps<T>(state: LabState, fn: (maps: PinnedDatapathMaps) => T 
   }
 }
 
+/** A cluster lab's flow API: the named node's agent's, or the first node's. */
+function flowsSocketOf(state: LabState, node: string | undefined): string | undefined {
+  if (state.cluster === undefined) return undefined;
+  if (node === undefined) return state.cluster.flowsSocket;
+  const n = state.cluster.nodes?.find((x) => x.name === node);
+  if (n === undefined) throw new LabError('not-found', `lab "${state.plan.name}" has no node "${node}" (nodes: ${(state.cluster.nodes ?? []).map((x) => x.name).join(', ') || state.cluster.node})`, 'node');
+  return n.flowsSocket;
+}
+
 export function registerLabDatapathCommands(lab: Command, run: <A extends unknown[]>(fn: (...a: A) => Promise<void>) => (...a: A) => Promise<void>): void {
   addObserveOptions(
     lab
       .command('observe')
       .description('print the lab\'s flows like `sluice observe`: from its agent\'s flow API (cluster labs), or from the pinned event ring (datapath labs: new flows only)')
-      .option('--name <name>', 'lab name', 'dev'),
+      .option('--name <name>', 'lab name', 'dev')
+      .option('--node <node>', 'a several-node cluster lab: this node\'s flows (default: the first node\'s)'),
   ).action(
-    run(async (opts: ObserveOptions & LabOpt & { output: OutputFormat; trafficDirection?: string[] }) => {
+    run(async (opts: ObserveOptions & LabOpt & { output: OutputFormat; trafficDirection?: string[]; node?: string }) => {
       const state = await readState(statePathFor(defaultLabPaths, opts.name));
       if (!state) throw new LabError('not-found', `lab "${opts.name}" does not exist (no state file)`, 'name');
       const req = observeRequest({ ...opts, ...(opts.trafficDirection !== undefined ? { direction: opts.trafficDirection } : {}) }, Date.now());
       const out = { format: opts.output, color: process.stdout.isTTY === true, write: (t: string) => process.stdout.write(t) };
-      if (state.cluster?.flowsSocket !== undefined) {
-        process.exitCode = await streamFlows(new ObserverClient({ server: `unix://${state.cluster.flowsSocket}` }), req, out);
+      const socket = flowsSocketOf(state, opts.node);
+      if (socket !== undefined) {
+        process.exitCode = await streamFlows(new ObserverClient({ server: `unix://${socket}` }), req, out);
         return;
       }
       const datapathLab = await labState(opts.name);
-      await withMaps(datapathLab, (maps) => observeRing(maps, datapathLab, req, responsePrinter(out)));
+      await withMaps(datapathLab, opts.node, (maps) => observeRing(maps, datapathLab, req, responsePrinter(out)));
     }),
   );
 
@@ -65,10 +87,11 @@ export function registerLabDatapathCommands(lab: Command, run: <A extends unknow
     .command('metrics')
     .description('packet and byte counters by direction and verdict/drop reason, then the datapath counters')
     .option('--name <name>', 'lab name', 'dev')
+    .option('--node <node>', 'a several-node cluster lab: this node\'s counters (default: the first node\'s)')
     .action(
-      run(async (opts: LabOpt) => {
+      run(async (opts: LabOpt & { node?: string }) => {
         const state = await labState(opts.name);
-        const [rows, counters] = await withMaps(state, (maps) => [dumpMetrics(maps.metrics), dumpCounters(maps.counters)] as const);
+        const [rows, counters] = await withMaps(state, opts.node, (maps) => [dumpMetrics(maps.metrics), dumpCounters(maps.counters)] as const);
         process.stdout.write(`${'DIRECTION'.padEnd(10)} ${'VERDICT/REASON'.padEnd(24)} ${'PACKETS'.padStart(8)} ${'BYTES'.padStart(10)}\n`);
         for (const r of rows) {
           const what = r.reason === 'NONE' ? 'FORWARDED' : `DROP ${r.reason}`;

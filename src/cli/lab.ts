@@ -31,8 +31,14 @@ export function registerLabCommands(program: Command): void {
     .option('--cluster', 'real control plane + sluice-agent; pods attached by sluice-cni (prints a kubeconfig)')
     .option('-f, --file <path>', '--cluster: Pods/Namespaces describing the lab pods (labels, ports); repeatable', (v: string, acc: string[]) => [...acc, v], [])
     .option('--foreground', '--cluster: stay in the foreground; SIGINT/SIGTERM takes the lab down')
+    .option('--nodes <n>', '--cluster: nodes on a lab fabric, one agent each (pods round-robin unless spec.nodeName)', '1')
+    .option('--zones <zones>', '--cluster: topology.kubernetes.io/zone per node, comma-separated')
+    .option('--routing <mode>', '--cluster with --nodes ≥ 2: native or vxlan', 'native')
     .action(
-      run(async (opts: { name: string; pods: string; cidr?: string; datapath: boolean; cluster?: boolean; file: string[]; foreground?: boolean }) => {
+      run(async (opts: {
+        name: string; pods: string; cidr?: string; datapath: boolean; cluster?: boolean; file: string[]; foreground?: boolean;
+        nodes: string; zones?: string; routing: string;
+      }) => {
         const spec: LabSpec = {
           name: opts.name,
           pods: opts.pods.split(',').map((p) => p.trim()),
@@ -41,15 +47,19 @@ export function registerLabCommands(program: Command): void {
         };
         // Spec errors first, before the datapath (and the addon) is loaded.
         resolveSpec(spec, defaultLabPaths);
+        const nodes = Number(opts.nodes);
+        if (!Number.isInteger(nodes) || nodes < 1) throw new LabError('invalid-spec', `--nodes ${opts.nodes}: want a whole number ≥ 1`, 'nodes');
+        if (opts.routing !== 'native' && opts.routing !== 'vxlan') throw new LabError('invalid-spec', `--routing ${opts.routing}: want native or vxlan`, 'routing');
         if (opts.cluster === true) {
           if (!opts.datapath) throw new LabError('invalid-spec', '--cluster needs the datapath (drop --no-datapath)', 'datapath');
           const cluster = await import('./lab-cluster.js');
-          if (opts.foreground === true) await cluster.clusterUpForeground(spec, opts.file);
+          const options = { nodes, routing: opts.routing, ...(opts.zones !== undefined ? { zones: opts.zones.split(',').map((z) => z.trim()) } : {}) } as const;
+          if (opts.foreground === true) await cluster.clusterUpForeground(spec, opts.file, options);
           else await cluster.clusterUpDetached(process.argv.slice(1), opts.name);
           return;
         }
-        if (opts.file.length > 0 || opts.foreground === true) {
-          throw new LabError('invalid-spec', '-f and --foreground go with --cluster', 'cluster');
+        if (opts.file.length > 0 || opts.foreground === true || nodes !== 1 || opts.zones !== undefined) {
+          throw new LabError('invalid-spec', '-f, --foreground, --nodes and --zones go with --cluster', 'cluster');
         }
         const state = await (await makeLab(opts.datapath)).up(spec);
         const list = state.plan.pods.map((p) => `${p.name}=${p.ipv4}`).join(' ');
@@ -118,6 +128,24 @@ export function registerLabCommands(program: Command): void {
         process.stdout.write(
           `pod "${pod}": from_container prog ${programs.fromContainer}, to_container prog ${programs.toContainer}\n`,
         );
+      }),
+    );
+
+  lab
+    .command('node')
+    .description('nodes of a several-node cluster lab')
+    .command('add')
+    .description('add a node (namespace on the fabric, Node object, agent) and pods on it to a running lab')
+    .option('--name <name>', 'lab name', DEFAULT_LAB)
+    .option('--zone <zone>', 'its topology.kubernetes.io/zone (default zone<k>)')
+    .option('--pods <names>', 'comma-separated new pods to place on it')
+    .action(
+      run(async (opts: { name: string; zone?: string; pods?: string }) => {
+        const cluster = await import('./lab-cluster.js');
+        await cluster.clusterNodeAdd(opts.name, {
+          ...(opts.zone !== undefined ? { zone: opts.zone } : {}),
+          ...(opts.pods !== undefined ? { pods: opts.pods.split(',').map((p) => p.trim()) } : {}),
+        });
       }),
     );
 

@@ -132,6 +132,57 @@ export interface NativeAddon {
   /** The same for synchronous callers: the calling thread waits and never changes namespace. */
   rtnlLinkListSync(netns?: string): NativeLink[];
   rtnlPodView(netns: string, ifname: string): Promise<NativePodView>;
+  /** Node routing (routes.ts), in the caller's own netns, on the calling thread. */
+  rtnlRouteList(protocol: number): NativeRoute[];
+  rtnlRouteSet(r: NativeRouteRequest): void;
+  rtnlRouteDel(r: { readonly dst: string; readonly protocol: number }): boolean;
+  rtnlVxlanCreate(r: NativeVxlanRequest): void;
+  rtnlNeighList(ifindex: number, family: number): NativeNeigh[];
+  rtnlNeighSet(n: NativeNeighRequest): void;
+  rtnlNeighDel(n: NativeNeighRequest): boolean;
+}
+
+/** An IPv4 route of table main, as rtnl.cc lists it ("10.1.1.0/24"). */
+export interface NativeRoute {
+  readonly dst: string;
+  readonly gateway?: string;
+  readonly ifindex: number;
+  readonly onlink: boolean;
+  readonly mtu?: number;
+}
+
+export interface NativeRouteRequest {
+  readonly dst: string;
+  readonly gateway?: string;
+  readonly ifindex?: number;
+  readonly protocol: number;
+  readonly onlink?: boolean;
+  readonly mtu?: number;
+}
+
+export interface NativeVxlanRequest {
+  readonly name: string;
+  readonly vni: number;
+  readonly port: number;
+  /** The local VTEP address (on device). */
+  readonly local: string;
+  readonly device: string;
+  readonly mac: string;
+  readonly mtu: number;
+}
+
+/** A neighbour (family 2) or FDB entry (family 7: mac → remote VTEP dst). */
+export interface NativeNeigh {
+  readonly dst?: string;
+  readonly mac?: string;
+  readonly permanent: boolean;
+}
+
+export interface NativeNeighRequest {
+  readonly ifindex: number;
+  readonly family: number;
+  readonly dst: string;
+  readonly mac: string;
 }
 
 // dist/src/datapath/addon.js and src/datapath/addon.ts are both three levels

@@ -4,10 +4,12 @@
  * completely; `down` removes everything a lab may have left, with or without
  * a state file.
  */
-import { access } from 'node:fs/promises';
+import { access, readdir } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { removePinDir } from '../datapath/bpffs.js';
 import { type Runner } from './command.js';
 import { isProcessAlive } from './controlplane/process.js';
+import { httpGet } from './controlplane/readiness.js';
 import type { EndpointDatapath, EndpointPrograms } from './endpoint-datapath.js';
 import { LabError, asError } from './errors.js';
 import { LabNetwork } from './network.js';
@@ -41,9 +43,23 @@ export interface PodStatus {
   readonly programs: EndpointPrograms | undefined;
 }
 
+/** A node of a several-node cluster lab, and its agent's /readyz. */
+export interface NodeStatus {
+  readonly name: string;
+  readonly netns: string;
+  readonly netnsPresent: boolean;
+  readonly podCidr: string;
+  readonly internalIp: string | undefined;
+  readonly zone: string | undefined;
+  /** "ready", "not ready (HTTP 503)", or "down: <why>". */
+  readonly agent: string;
+}
+
 export interface LabStatusReport {
   readonly state: LabState;
   readonly nodePresent: boolean;
+  /** Several-node cluster labs only. */
+  readonly nodes?: readonly NodeStatus[];
   readonly pods: readonly PodStatus[];
   /** Cluster labs: whether the process owning the control plane and the agent runs. */
   readonly ownerAlive?: boolean;
@@ -144,17 +160,33 @@ export class Lab {
     const { plan } = state;
     const namespaces = new Set(await this.network.existing(plan.name));
     const nodePresent = namespaces.has(plan.nodeNetns);
-    const links = nodePresent ? await this.netns.links(plan.nodeNetns) : [];
+    const links = new Map<string, Awaited<ReturnType<NetnsOps['links']>>>();
+    const linksOf = async (ns: string): Promise<Awaited<ReturnType<NetnsOps['links']>>> => {
+      let l = links.get(ns);
+      if (l === undefined) links.set(ns, (l = namespaces.has(ns) ? await this.netns.links(ns) : []));
+      return l;
+    };
     const pods: PodStatus[] = [];
     for (const pod of plan.pods) {
-      const link = links.find((l) => l.ifname === pod.hostIfname);
+      const nodeNetns = pod.nodeNetns ?? plan.nodeNetns;
+      const link = (await linksOf(nodeNetns)).find((l) => l.ifname === pod.hostIfname);
       const programs =
-        plan.datapath && this.deps.datapath && link ? await this.deps.datapath.query(plan, pod) : undefined;
+        plan.datapath && this.deps.datapath && link ? await this.deps.datapath.query({ ...plan, nodeNetns }, pod) : undefined;
       pods.push({ pod, netnsPresent: namespaces.has(pod.netns), hostLinkUp: link?.up ?? false, programs });
     }
     const ownerAlive = state.cluster ? isProcessAlive(state.cluster.ownerPid) : undefined;
+    const nodes: NodeStatus[] | undefined = state.cluster?.nodes === undefined ? undefined : await Promise.all(state.cluster.nodes.map(async (n) => ({
+      name: n.name,
+      netns: n.netns,
+      netnsPresent: namespaces.has(n.netns),
+      podCidr: n.podCidr,
+      internalIp: n.internalIp,
+      zone: n.zone,
+      agent: await agentHealth(n.httpSocket),
+    })));
     const healthy =
       ownerAlive !== false &&
+      (nodes ?? []).every((n) => n.netnsPresent && n.agent === 'ready') &&
       state.status === 'ready' &&
       nodePresent &&
       pods.every(
@@ -163,7 +195,7 @@ export class Lab {
           p.hostLinkUp &&
           (!plan.datapath || (p.programs?.fromContainer !== undefined && p.programs.toContainer !== undefined)),
       );
-    return { state, nodePresent, pods, ...(ownerAlive !== undefined ? { ownerAlive } : {}), healthy };
+    return { state, nodePresent, ...(nodes !== undefined ? { nodes } : {}), pods, ...(ownerAlive !== undefined ? { ownerAlive } : {}), healthy };
   }
 
   /** The pod of a lab, by name. */
@@ -218,12 +250,34 @@ export class Lab {
     const hadPins = await exists(pinRoot);
     // Refuses anything not below a bpffs mount: a typo never deletes elsewhere.
     removePinDir(pinRoot);
+    // The other nodes' pins of a several-node cluster lab: <pinRoot>-node<k>.
+    for (const extra of await nodePinRoots(pinRoot)) removePinDir(extra);
     const statePath = statePathFor(this.deps.paths, name);
     const hadState = await exists(statePath);
     await removeState(statePath);
     // Ids of a lab that is gone must not seed a new lab of the same name.
     await removeState(policyStorePathFor(this.deps.paths, name));
     return { name, netns, pinRoot: hadPins ? pinRoot : undefined, stateFile: hadState ? statePath : undefined };
+  }
+}
+
+/** <pinRoot>-node<k>: pin roots of a cluster lab's nodes 2, 3, … */
+async function nodePinRoots(pinRoot: string): Promise<string[]> {
+  const prefix = `${basename(pinRoot)}-node`;
+  try {
+    return (await readdir(dirname(pinRoot))).filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length))).map((n) => `${dirname(pinRoot)}/${n}`);
+  } catch {
+    return [];
+  }
+}
+
+/** An agent's /readyz over its HTTP socket, as one word or a reason. */
+async function agentHealth(socketPath: string): Promise<string> {
+  try {
+    const r = await httpGet({ url: 'http://agent/readyz', socketPath, timeoutMs: 2000 });
+    return r.status === 200 ? 'ready' : `not ready (HTTP ${r.status})`;
+  } catch (e) {
+    return `down: ${asError(e).message}`;
   }
 }
 

@@ -57,6 +57,33 @@ export function pinRootFor(paths: LabPaths, lab: string): string {
   return `${paths.bpffs}/sluice-${lab}`;
 }
 
+/**
+ * A cluster lab's node `index` (1-based). Node 1 keeps the one-node lab's
+ * names (netns sluice-<lab>-node, pins <bpffs>/sluice-<lab>, files directly
+ * in <lab>.d); node k ≥ 2 gets netns sluice-<lab>-node<k>, pins
+ * <bpffs>/sluice-<lab>-node<k> and files in <lab>.d/node<k>/.
+ */
+export function nodeSuffix(index: number): string {
+  return index === 1 ? NODE_SUFFIX : `${NODE_SUFFIX}${index}`;
+}
+
+export function clusterNodeNetns(lab: string, index: number): string {
+  return `${netnsPrefix(lab)}${nodeSuffix(index)}`;
+}
+
+export function clusterNodePinRoot(paths: LabPaths, lab: string, index: number): string {
+  return index === 1 ? pinRootFor(paths, lab) : `${pinRootFor(paths, lab)}-${nodeSuffix(index)}`;
+}
+
+/** The namespace of the lab fabric: one bridge joining the nodes' fabric devices. */
+export function fabricNetnsName(lab: string): string {
+  return `${netnsPrefix(lab)}${FABRIC_SUFFIX}`;
+}
+
+export const FABRIC_SUFFIX = 'fabric';
+/** Pod names a cluster lab keeps for its nodes and fabric (node, node2, …, fabric). */
+export const RESERVED_POD_RE = /^(node\d*|fabric)$/;
+
 export function statePathFor(paths: LabPaths, lab: string): string {
   return `${paths.stateDir}/${lab}.json`;
 }

@@ -9,8 +9,8 @@ import { formatIpv4, formatIpv4Prefix, parseIpv4Prefix, type Ipv4Prefix } from '
 import {
   LAB_NAME_RE,
   type LabPaths,
-  NODE_SUFFIX,
   POD_NAME_RE,
+  RESERVED_POD_RE,
   hostIfname,
   labHash,
   nodeNetnsName,
@@ -46,6 +46,9 @@ export interface PodPlan {
   readonly podMac: string;
   readonly endpointId: number;
   readonly identity: number;
+  /** A several-node cluster lab's pod: its Node and that node's namespace (absent: the plan's nodeNetns). */
+  readonly node?: string;
+  readonly nodeNetns?: string;
 }
 
 export interface LabPlan {
@@ -71,7 +74,7 @@ export function resolveSpec(spec: LabSpec, paths: LabPaths): LabPlan {
     if (!POD_NAME_RE.test(pod)) {
       throw new LabError('invalid-spec', `pod "${pod}": want a DNS label of at most 32 characters`, field);
     }
-    if (pod === NODE_SUFFIX) throw new LabError('invalid-spec', `pod "${pod}": name is reserved for the node`, field);
+    if (RESERVED_POD_RE.test(pod)) throw new LabError('invalid-spec', `pod "${pod}": name is reserved for the lab's nodes and fabric`, field);
     if (seen.has(pod)) throw new LabError('invalid-spec', `pod "${pod}": listed twice`, field);
     seen.add(pod);
   });

@@ -28,6 +28,24 @@ export interface ClusterAttachment {
   readonly namespace: string;
   readonly containerId: string;
   readonly netns: string;
+  /** The Node the pod is on (absent in a one-node lab). */
+  readonly node?: string;
+}
+
+/** A node of a several-node cluster lab (nodes.ts NodePlan) and where its agent answers. */
+export interface ClusterNodeRecord {
+  readonly index: number;
+  readonly name: string;
+  readonly netns: string;
+  readonly podCidr: string;
+  readonly pinRoot: string;
+  readonly dir: string;
+  readonly internalIp?: string;
+  readonly zone?: string;
+  readonly httpSocket: string;
+  readonly agentLog: string;
+  /** This node's agent's flow API (unix socket). */
+  readonly flowsSocket?: string;
 }
 
 export interface ClusterRecord {
@@ -47,6 +65,8 @@ export interface ClusterRecord {
   readonly pids: readonly number[];
   /** Recorded before each ADD, so a DEL also follows a half-done one. */
   readonly attachments: readonly ClusterAttachment[];
+  /** Every node, when the lab has several (absent: one node, the plan's). */
+  readonly nodes?: readonly ClusterNodeRecord[];
 }
 
 export async function writeState(path: string, state: LabState): Promise<void> {

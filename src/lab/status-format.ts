@@ -11,7 +11,15 @@ export function formatStatus(r: LabStatusReport): string {
       ? `\nkubeconfig ${r.state.cluster.kubeconfig}  lab process ${r.state.cluster.ownerPid}${r.ownerAlive === false ? ' (GONE: control plane and agent with it)' : ''}` +
         '  (pods attached by sluice-cni; identities in the agent)'
       : '');
-  const rows: string[][] = [['POD', 'IP', 'NETNS', 'HOST-IF', 'ENDPOINT', 'IDENTITY', 'LINK', 'PROGRAMS']];
+  const nodes = r.nodes === undefined ? '' : `${table([
+    ['NODE', 'NETNS', 'INTERNAL-IP', 'POD-CIDR', 'ZONE', 'AGENT', 'PODS'],
+    ...r.nodes.map((n) => [
+      n.name, n.netnsPresent ? n.netns : `${n.netns} (MISSING)`, n.internalIp ?? '-', n.podCidr, n.zone ?? '-', n.agent,
+      String(plan.pods.filter((p) => p.node === n.name).length),
+    ]),
+  ]).join('\n')}\n`;
+  const multi = r.nodes !== undefined;
+  const rows: string[][] = [['POD', 'IP', ...(multi ? ['NODE'] : []), 'NETNS', 'HOST-IF', 'ENDPOINT', 'IDENTITY', 'LINK', 'PROGRAMS']];
   for (const p of r.pods) {
     const progs = p.programs
       ? `from=${p.programs.fromContainer ?? 'none'} to=${p.programs.toContainer ?? 'none'}`
@@ -21,6 +29,7 @@ export function formatStatus(r: LabStatusReport): string {
     rows.push([
       p.pod.name,
       p.pod.ipv4,
+      ...(multi ? [p.pod.node ?? '-'] : []),
       p.netnsPresent ? p.pod.netns : `${p.pod.netns} (MISSING)`,
       p.pod.hostIfname,
       String(p.pod.endpointId),
@@ -29,7 +38,10 @@ export function formatStatus(r: LabStatusReport): string {
       progs,
     ]);
   }
+  return `${head}\n${nodes}${table(rows).join('\n')}\n`;
+}
+
+function table(rows: readonly (readonly string[])[]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
-  const table = rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
-  return `${head}\n${table.join('\n')}\n`;
+  return rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
 }

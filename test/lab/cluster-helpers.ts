@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BPFFS_MOUNT, ensureBpffsMounted, ensurePinDir, removePinDir } from '../../src/datapath/bpffs.js';
-import { ClusterLab, downCluster } from '../../src/lab/cluster/cluster-lab.js';
+import { ClusterLab, downCluster, type ClusterOptions } from '../../src/lab/cluster/cluster-lab.js';
 import { execRunner } from '../../src/lab/command.js';
 import type { LabPaths } from '../../src/lab/names.js';
 import { until } from '../agent/helpers/wait.js';
@@ -37,6 +37,8 @@ export interface StartClusterOptions {
   readonly family?: string;
   /** The agent's --map-size items. */
   readonly agentMapSizes?: Readonly<Record<string, number>>;
+  /** Nodes, zones, routing (default: one node). */
+  readonly cluster?: ClusterOptions;
 }
 
 export async function startCluster(pods: readonly string[], manifests: readonly unknown[], opts: StartClusterOptions = {}): Promise<TestCluster> {
@@ -57,7 +59,7 @@ export async function startCluster(pods: readonly string[], manifests: readonly 
   };
   let lab: ClusterLab;
   try {
-    lab = await ClusterLab.up(deps, { name, pods }, manifests);
+    lab = await ClusterLab.up(deps, { name, pods }, manifests, opts.cluster ?? {});
   } catch (e) {
     await cleanup();
     throw e;
@@ -70,7 +72,7 @@ export async function startCluster(pods: readonly string[], manifests: readonly 
       try {
         const report = await lab.stop();
         const dels = report.cluster.filter((r) => r.startsWith('CNI DEL '));
-        assert.equal(dels.length, pods.length, `every pod was DELeted through the CNI: ${report.cluster.join(', ')}`);
+        assert.equal(dels.length, lab.livePlan.pods.length, `every pod was DELeted through the CNI: ${report.cluster.join(', ')}`);
       } finally {
         await cleanup();
       }

@@ -5,7 +5,8 @@
  *
  * The owner list, in order: endpoints, ipcache and policy (the "policy"
  * group, from one compile: policy-stage.ts), then lxc interfaces (host veth
- * → endpoint) and conntrack config. After a complete round of the policy
+ * → endpoint), conntrack config and, with the agent's `routing`, node routes
+ * (the other nodes' podCIDRs, vxlan, the fabric program: node-routing.ts). After a complete round of the policy
  * group the compile's ids go to the seed keeper and the applied view (what
  * the numbers in the maps mean) is replaced.
  *
@@ -33,19 +34,22 @@ import { IpcacheOwner } from '../../reconcile/ipcache.js';
 import { PolicyOwner } from '../../reconcile/policy.js';
 import { CtConfigOwner, type CtConfigRoundInput } from '../../reconcile/ct-config.js';
 import { LxcInterfacesOwner, type LxcInterface, type LxcRoundInput } from '../../reconcile/lxc-interfaces.js';
+import { NodeRoutesOwner, type NodeNetworkPort, type NodeRoutesRoundInput } from '../../reconcile/node-routes.js';
 import type { PolicyRoundInput } from '../../reconcile/policy-input.js';
 import type { MapFailure, Reconciler, StepFailure } from '../../reconcile/reconciler.js';
 import { runRound, type OwnerReport } from '../../reconcile/round.js';
 import type { DatapathStats, FlowSource, MapUsage, OwnerOutcome, PacketCounter, RoundOutcome, SyncDatapath } from '../ports.js';
+import type { RoutingConfig } from '../config.js';
 import type { AgentSnapshot } from '../snapshot.js';
 import { agentMaps, checkMapSizes, createDatapathMaps, type CreateMapsOptions } from './map-sizes.js';
+import { nodeRoutingInput } from './node-routing.js';
 import { PolicyStage } from './policy-stage.js';
 import { removeRetiredPins } from './retired-pins.js';
 
 export type BpfDatapathOptions = CreateMapsOptions;
 
 /** What the agent's owners read from a round. */
-export interface AgentRoundInput extends PolicyRoundInput, LxcRoundInput, CtConfigRoundInput {
+export interface AgentRoundInput extends PolicyRoundInput, LxcRoundInput, CtConfigRoundInput, NodeRoutesRoundInput {
   readonly snapshot: AgentSnapshot;
 }
 
@@ -56,6 +60,8 @@ export interface AgentDatapathOptions {
   readonly onApplied?: (compiled: CompiledPolicy) => void;
   /** Conntrack lifetimes in ms; absent or 0: the datapath's defaults. */
   readonly conntrack?: Partial<CtConfig>;
+  /** Routes to the other nodes' pods (absent: none; the node-routes owner is not in the list). */
+  readonly routing?: { readonly config: RoutingConfig; readonly port: NodeNetworkPort };
 }
 
 /** The registered local endpoints as sl_lxc_v1 entries (an endpoint without a valid address gets none: its interface drops everything). */
@@ -117,6 +123,7 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
   readonly policyOwner: PolicyOwner;
   readonly lxcOwner: LxcInterfacesOwner;
   readonly ctConfigOwner: CtConfigOwner;
+  readonly nodeRoutesOwner: NodeRoutesOwner | undefined;
   private readonly list: readonly Reconciler<AgentRoundInput>[];
   private readonly stage: PolicyStage;
   private view: AppliedView = EMPTY_APPLIED_VIEW;
@@ -130,7 +137,8 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
     this.policyOwner = new PolicyOwner(maps.policy);
     this.lxcOwner = new LxcInterfacesOwner(maps.interfaces);
     this.ctConfigOwner = new CtConfigOwner(maps.ctConfig);
-    this.list = [this.endpointsOwner, this.ipcacheOwner, this.policyOwner, this.lxcOwner, this.ctConfigOwner];
+    this.nodeRoutesOwner = options.routing !== undefined ? new NodeRoutesOwner(options.routing.port) : undefined;
+    this.list = [this.endpointsOwner, this.ipcacheOwner, this.policyOwner, this.lxcOwner, this.ctConfigOwner, ...(this.nodeRoutesOwner !== undefined ? [this.nodeRoutesOwner] : [])];
   }
 
   get owners(): readonly string[] {
@@ -151,8 +159,10 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
     const current = { ipcache: this.ipcacheOwner.current(), endpoints: this.endpointsOwner.current(), policy: this.policyOwner.current().policy };
     const compiled = this.stage.compile(snapshot, current);
     const t1 = performance.now();
+    const routing = this.options.routing;
     const report = runRound(this.list, {
       snapshot, datapath: compiled.datapath, interfaces: lxcInterfaces(snapshot), conntrack: this.options.conntrack ?? {},
+      ...(routing !== undefined ? { nodeRouting: nodeRoutingInput(snapshot.nodes, snapshot.nodeName, routing.config) } : {}),
     });
     const t2 = performance.now();
     const owners: OwnerOutcome[] = report.owners.map((o) => ({ name: o.name, complete: o.complete, failures: ownerFailures(o, report.closedEndpoints) }));

@@ -508,6 +508,7 @@ export const SluiceDropReason = {
   FRAG_UNKNOWN: 9,
   INTERFACE_UNKNOWN: 10,
   POLICY_INCOMPLETE: 11,
+  NODE_SPOOFED_SOURCE: 12,
   REASON_MAX: 64,
 } as const;
 export type SluiceDropReason = (typeof SluiceDropReason)[keyof typeof SluiceDropReason];
@@ -525,6 +526,7 @@ const sluiceDropReasonNames = new Map<number, string>([
   [9, 'FRAG_UNKNOWN'],
   [10, 'INTERFACE_UNKNOWN'],
   [11, 'POLICY_INCOMPLETE'],
+  [12, 'NODE_SPOOFED_SOURCE'],
   [64, 'REASON_MAX'],
 ]);
 /** The name of a sluice_drop_reason value, or "UNKNOWN(n)". */

@@ -37,7 +37,12 @@ export interface AgentConfig {
    * since the agent has no flag for it.
    */
   readonly sweep?: { readonly ipamDataDir: string; readonly configFile: string };
+  /** The agent's `routing` (written to the same config file): how it reaches the other nodes' pods. */
+  readonly routing?: { readonly mode: RoutingMode; readonly device: string };
 }
+
+/** The agent's routing modes (src/agent/config.ts). */
+export type RoutingMode = 'native' | 'vxlan';
 
 export class AgentProcess {
   private proc: ManagedProcess | undefined;
@@ -71,7 +76,8 @@ export class AgentProcess {
     const c = this.config;
     if (c.sweep !== undefined) {
       const { configFile, ...sweep } = c.sweep;
-      await writeFile(configFile, `${JSON.stringify({ sweep }, null, 2)}\n`, { mode: 0o600 });
+      const routing = c.routing !== undefined ? { routing: c.routing } : {};
+      await writeFile(configFile, `${JSON.stringify({ sweep, ...routing }, null, 2)}\n`, { mode: 0o600 });
     }
     this.proc = ManagedProcess.start({
       name: 'sluice-agent',

@@ -28,10 +28,12 @@ import { NetnsOps, netnsPath } from '../netns.js';
 import { LabNetwork } from '../network.js';
 import { type LabPaths, clusterDirFor, clusterLogFor, statePathFor } from '../names.js';
 import { type LabPlan, type LabSpec, type PodPlan, checkLabName, resolveSpec } from '../spec.js';
-import { type ClusterAttachment, type ClusterRecord, type LabState, STATE_VERSION, readState, writeState } from '../state.js';
-import { AgentProcess } from './agent-process.js';
+import { type ClusterAttachment, type ClusterNodeRecord, type ClusterRecord, type LabState, STATE_VERSION, readState, writeState } from '../state.js';
+import { AgentProcess, type RoutingMode } from './agent-process.js';
 import { ApiBridge } from './api-bridge.js';
 import { CniRuntime, POD_IFNAME } from './cni-runtime.js';
+import { LabFabric } from './fabric.js';
+import { FABRIC_IFNAME, nodeObject, planNodes, type NodePlan } from './nodes.js';
 import { clusterObjects, LAST_APPLIED, nodeName, runningStatus, type ClusterObjects, type KubeObject } from './objects.js';
 
 export interface ClusterLabDeps {
@@ -45,6 +47,23 @@ export interface ClusterLabDeps {
   readonly agentMapSizes?: Readonly<Record<string, number>>;
 }
 
+/** How many nodes, their zones, and how the agents route between them. */
+export interface ClusterOptions {
+  /** Default 1: the one-node lab. */
+  readonly nodes?: number;
+  /** topology.kubernetes.io/zone per node (nodes.ts). */
+  readonly zones?: readonly string[];
+  /** The agents' `routing` (default native; a one-node lab has nobody to route to). */
+  readonly routing?: RoutingMode;
+}
+
+/** One node of the lab: its namespace, agent, CNI and API bridge. */
+export interface LabNode {
+  readonly plan: NodePlan;
+  readonly agent: AgentProcess;
+  readonly cni: CniRuntime;
+}
+
 /** What `downCluster` removed beyond the generic lab parts. */
 export interface ClusterDownReport extends DownReport {
   readonly cluster: readonly string[];
@@ -53,7 +72,9 @@ export interface ClusterDownReport extends DownReport {
 export class ClusterLab {
   private attachments: ClusterAttachment[] = [];
   private pids = new Set<number>();
-  private apiBridge: ApiBridge | undefined;
+  private readonly bridges: ApiBridge[] = [];
+  private readonly labNodes: LabNode[];
+  private saving: Promise<void> = Promise.resolve();
   private stopped = false;
   private status: LabState['status'] = 'creating';
   /** The plan with what the CNI and the agent assigned (address, host veth, endpoint id). */
@@ -65,10 +86,39 @@ export class ClusterLab {
     readonly dir: string,
     readonly createdAt: string,
     private cp: ControlPlane | undefined,
-    readonly agent: AgentProcess,
-    readonly cni: CniRuntime,
+    nodes: readonly LabNode[],
+    private readonly routing: RoutingMode,
   ) {
     this.statePlan = plan;
+    this.labNodes = [...nodes];
+  }
+
+  /** The node by name; node 1 when name is undefined (a one-node lab records none). */
+  private nodeOf(name: string | undefined): LabNode {
+    const n = this.labNodes.find((x) => x.plan.name === name) ?? this.labNodes[0];
+    if (n === undefined) throw new LabError('setup-failed', 'the lab has no nodes', 'nodes');
+    return n;
+  }
+
+  /** Node 1's agent (the one-node lab's only one). */
+  get agent(): AgentProcess {
+    return this.nodeOf(undefined).agent;
+  }
+
+  /** Node 1's CNI. */
+  get cni(): CniRuntime {
+    return this.nodeOf(undefined).cni;
+  }
+
+  get nodes(): readonly LabNode[] {
+    return this.labNodes;
+  }
+
+  /** The node by Node name. */
+  node(name: string): LabNode {
+    const n = this.labNodes.find((x) => x.plan.name === name);
+    if (n === undefined) throw new LabError('unknown-pod', `unknown node "${name}" in lab "${this.plan.name}"`, 'node');
+    return n;
   }
 
   /**
@@ -76,14 +126,15 @@ export class ClusterLab {
    * (setup-failed, naming the step). `manifests`: Pods and Namespaces that
    * describe the lab pods (objects.ts).
    */
-  static async up(deps: ClusterLabDeps, spec: LabSpec, manifests: readonly unknown[] = []): Promise<ClusterLab> {
+  static async up(deps: ClusterLabDeps, spec: LabSpec, manifests: readonly unknown[] = [], options: ClusterOptions = {}): Promise<ClusterLab> {
     const plan = resolveSpec({ ...spec, datapath: true }, deps.paths);
-    const objects = clusterObjects(plan, manifests);
+    const nodePlans = planNodes(plan, deps.paths, { ...(options.nodes !== undefined ? { count: options.nodes } : {}), ...(options.zones !== undefined ? { zones: options.zones } : {}) });
+    const objects = clusterObjects(plan, manifests, nodePlans);
     const netns = new NetnsOps(deps.runner);
     const network = new LabNetwork(netns);
     const dir = clusterDirFor(deps.paths, plan.name);
     const found = [...(await network.existing(plan.name))].map((n) => `netns ${n}`);
-    for (const p of [statePathFor(deps.paths, plan.name), dir, plan.pinRoot]) if (existsSync(p)) found.push(p);
+    for (const p of [statePathFor(deps.paths, plan.name), dir, ...nodePlans.map((n) => n.pinRoot)]) if (existsSync(p)) found.push(p);
     if (found.length > 0) {
       throw new LabError('exists', `lab "${plan.name}" exists already (${found.join(', ')}); run \`sluice lab down --name ${plan.name}\``, 'name');
     }
@@ -92,48 +143,22 @@ export class ClusterLab {
     } catch (e) {
       throw new LabError('exists', `lab "${plan.name}": cannot create ${plan.nodeNetns}: ${asError(e).message}`, 'name', { cause: e });
     }
-    const agent = new AgentProcess({
-      kubeconfig: join(dir, 'kubeconfig'),
-      nodeName: nodeName(plan.name),
-      pinDir: plan.pinRoot,
-      stateDir: join(dir, 'agent'),
-      endpointSocket: join(dir, 'agent.sock'),
-      flowsSocket: join(dir, 'hubble.sock'),
-      httpSocket: join(dir, 'agent-http.sock'),
-      netns: netnsPath(plan.nodeNetns),
-      logFile: join(dir, 'agent.log'),
-      sweep: { ipamDataDir: join(dir, 'ipam'), configFile: join(dir, 'agent.json') },
-      ...(deps.agentLogLevel !== undefined ? { logLevel: deps.agentLogLevel } : {}),
-      ...(deps.agentMapSizes !== undefined ? { mapSizes: deps.agentMapSizes } : {}),
-    });
-    const cni = new CniRuntime({
-      dir: join(dir, 'cni'),
-      network: `sluice-${plan.name}`,
-      agentSocket: join(dir, 'agent.sock'),
-      pinRoot: plan.pinRoot,
-      ipamDir: join(dir, 'ipam'),
-      nodeNetns: plan.nodeNetns,
-    });
-    const lab = new ClusterLab(deps, plan, dir, new Date().toISOString(), undefined, agent, cni);
+    const routing = options.routing ?? 'native';
+    const lab = new ClusterLab(deps, plan, dir, new Date().toISOString(), undefined, nodePlans.map((n) => labNode(deps, plan, dir, n, routing)), routing);
     let step = 'state file';
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await lab.save();
-      step = 'node namespace';
-      await network.configureNode(plan);
+      for (const n of nodePlans) {
+        step = `node namespace ${n.netns}`;
+        await lab.createNodeNamespace(netns, network, n);
+      }
       step = 'control plane';
       await lab.startControlPlane();
       step = 'API objects';
       await lab.createObjects(objects);
-      step = 'CNI install';
-      await cni.install();
-      step = 'API bridge';
-      await lab.startApiBridge();
-      step = 'agent';
-      const agentMs = await agent.start();
-      lab.pids.add(agent.pid ?? 0);
-      await lab.save();
-      lab.log(`sluice-agent ready in ${seconds(agentMs)}`);
+      step = 'agents';
+      await Promise.all(lab.labNodes.map((n) => lab.startNode(n)));
       for (const p of objects.pods) {
         step = `pod "${p.pod}"`;
         await lab.attachPod(netns, p.pod, p.namespace, p.object);
@@ -152,6 +177,36 @@ export class ClusterLab {
       }
       throw new LabError('setup-failed', `lab "${plan.name}": ${step} failed: ${cause.message}${rollback || '; rolled back'}`, step, { cause });
     }
+  }
+
+  /**
+   * Adds a node to the running lab: its namespace on the fabric, its Node
+   * object (podCIDR and InternalIP as for the others), CNI, API bridge and
+   * agent, then `pods` (new lab pods, placed on it). The other agents learn
+   * the node from its Node object; none of them restarts.
+   */
+  async addNode(opts: { readonly zone?: string; readonly pods?: readonly string[] } = {}): Promise<LabNode> {
+    const netns = new NetnsOps(this.deps.runner);
+    const network = new LabNetwork(netns);
+    const [n] = planNodes(this.plan, this.deps.paths, { count: 1, ...(opts.zone !== undefined ? { zones: [opts.zone] } : {}) }, this.labNodes.length + 1);
+    if (n === undefined) throw new LabError('invalid-spec', 'no node planned', 'nodes');
+    const ln = labNode(this.deps, this.plan, this.dir, n, this.routing);
+    this.labNodes.push(ln);
+    await this.save();
+    await this.createNodeNamespace(netns, network, n);
+    await this.kubectl(['create', '-f', '-'], JSON.stringify(nodeObject(n)));
+    await this.startNode(ln);
+    for (const pod of opts.pods ?? []) {
+      const added = resolveSpec({ name: this.plan.name, pods: [...this.statePlan.pods.map((p) => p.name), pod], cidr: this.plan.cidr }, this.deps.paths);
+      const planned = added.pods.find((p) => p.name === pod);
+      if (planned === undefined) throw new LabError('invalid-spec', `pod ${pod} not planned`, 'pods');
+      this.statePlan = { ...this.statePlan, pods: [...this.statePlan.pods, planned] };
+      const object = clusterObjects({ ...this.plan, pods: [planned] }, [], [n]).pods[0];
+      if (object === undefined) throw new LabError('invalid-spec', `pod ${pod} has no object`, 'pods');
+      await this.kubectl(['create', '-f', '-'], JSON.stringify(object.object));
+      await this.attachPod(netns, pod, object.namespace, object.object);
+    }
+    return ln;
   }
 
   get controlPlane(): ControlPlane {
@@ -189,18 +244,20 @@ export class ClusterLab {
     this.stopped = true;
     const errors: string[] = [];
     const removed: string[] = [];
-    if (this.agent.running) {
-      for (const a of [...this.attachments].reverse()) {
-        try {
-          await this.cni.del({ containerId: a.containerId, netns: a.netns, podNamespace: a.namespace, podName: a.pod });
-          removed.push(`CNI DEL ${a.namespace}/${a.pod}`);
-        } catch (e) {
-          errors.push(asError(e).message);
-        }
+    for (const a of [...this.attachments].reverse()) {
+      const node = this.nodeOf(a.node);
+      if (!node.agent.running) continue;
+      try {
+        await node.cni.del({ containerId: a.containerId, netns: a.netns, podNamespace: a.namespace, podName: a.pod });
+        removed.push(`CNI DEL ${a.namespace}/${a.pod}`);
+      } catch (e) {
+        errors.push(asError(e).message);
       }
     }
-    await this.agent.stop().catch((e: unknown) => errors.push(`agent: ${asError(e).message}`));
-    await this.apiBridge?.stop().catch((e: unknown) => errors.push(`API bridge: ${asError(e).message}`));
+    for (const n of this.labNodes) {
+      await n.agent.stop().catch((e: unknown) => errors.push(`agent${n.plan.index > 1 ? ` of ${n.plan.name}` : ''}: ${asError(e).message}`));
+    }
+    for (const b of this.bridges) await b.stop().catch((e: unknown) => errors.push(`API bridge: ${asError(e).message}`));
     if (this.cp !== undefined) {
       await this.cp.stop().catch((e: unknown) => errors.push(`control plane: ${asError(e).message}`));
       removed.push(`control plane ${this.cp.dir}`);
@@ -223,20 +280,45 @@ export class ClusterLab {
     this.log(`control plane ready in ${seconds(cp.timings.totalMs)} (${cp.server})`);
   }
 
-  /** The API server's address inside the node netns, where the agent runs (api-bridge.ts). */
-  private async startApiBridge(): Promise<void> {
-    this.apiBridge = await ApiBridge.start({
+  /** A node's namespace (ip_forward on, IPv6 off), on the fabric when the lab has several nodes. */
+  private async createNodeNamespace(netns: NetnsOps, network: LabNetwork, n: NodePlan): Promise<void> {
+    if (n.index > 1) await netns.add(n.netns);
+    await network.configureNode({ ...this.plan, nodeNetns: n.netns });
+    await mkdir(n.dir, { recursive: true, mode: 0o700 });
+    if (n.internalIp === undefined) return;
+    const fabric = new LabFabric(netns, this.plan.name);
+    if (!(await fabric.exists())) await fabric.create();
+    // Node 1 of a lab that started with one node joins the fabric with the second.
+    for (const other of this.labNodes) {
+      if (other.plan.internalIp !== undefined || other.plan.index === n.index) continue;
+      throw new LabError('invalid-spec', `node ${other.plan.name} has no fabric address: start the lab with --nodes 2 or more to add nodes`, 'nodes');
+    }
+    await fabric.attach(n);
+  }
+
+  /**
+   * A node's CNI install, API bridge (the API server's address inside the
+   * node netns, where the agent runs: api-bridge.ts) and agent, up to /readyz.
+   */
+  private async startNode(n: LabNode): Promise<void> {
+    await n.cni.install();
+    const bridge = await ApiBridge.start({
       server: this.controlPlane.server,
-      netns: netnsPath(this.plan.nodeNetns),
-      socket: join(this.dir, 'api.sock'),
-      logFile: join(this.dir, 'api-forwarder.log'),
+      netns: netnsPath(n.plan.netns),
+      socket: join(n.plan.dir, 'api.sock'),
+      logFile: join(n.plan.dir, 'api-forwarder.log'),
     });
-    this.pids.add(this.apiBridge.pid ?? 0);
+    this.bridges.push(bridge);
+    this.pids.add(bridge.pid ?? 0);
     await this.save();
+    const agentMs = await n.agent.start();
+    this.pids.add(n.agent.pid ?? 0);
+    await this.save();
+    this.log(`sluice-agent${this.labNodes.length > 1 ? ` on ${n.plan.name}` : ''} ready in ${seconds(agentMs)}`);
   }
 
   private async createObjects(objects: ClusterObjects): Promise<void> {
-    const items = [objects.node, ...objects.namespaces, ...objects.pods.map((p) => p.object)];
+    const items = [...objects.nodes, ...objects.namespaces, ...objects.pods.map((p) => p.object)];
     // create, not apply: no last-applied annotation, so the user's later
     // `kubectl apply` of the same Pods changes nothing it may not change.
     await this.kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
@@ -248,8 +330,11 @@ export class ClusterLab {
   }
 
   private async attachPod(netns: NetnsOps, pod: string, namespace: string, object: KubeObject): Promise<void> {
-    const planned = this.plan.pods.find((p) => p.name === pod);
+    const planned = this.statePlan.pods.find((p) => p.name === pod);
     if (!planned) throw new Error(`no planned pod ${pod}`);
+    const spec = object['spec'] as { nodeName?: string } | undefined;
+    const node = this.nodeOf(spec?.nodeName);
+    const multi = this.labNodes.length > 1;
     await netns.add(planned.netns);
     await netns.ip(planned.netns, ['link', 'set', 'lo', 'up']);
     const attachment: ClusterAttachment = {
@@ -258,22 +343,30 @@ export class ClusterLab {
       netns: planned.netns,
       // 64 hex digits, like a runtime's sandbox id; unique per lab incarnation.
       containerId: createHash('sha256').update(`${this.plan.name}/${pod}/${this.createdAt}`).digest('hex'),
+      ...(multi ? { node: node.plan.name } : {}),
     };
     this.attachments.push(attachment);
     await this.save();
-    const r = await this.cni.add({ containerId: attachment.containerId, netns: planned.netns, podNamespace: namespace, podName: pod });
+    const r = await node.cni.add({ containerId: attachment.containerId, netns: planned.netns, podNamespace: namespace, podName: pod });
     // The agent numbers endpoints; identities follow labels, so none is recorded (0).
-    const registered = await new EndpointClient(this.agent.config.endpointSocket).get(attachment.containerId, POD_IFNAME);
+    const registered = await new EndpointClient(node.agent.config.endpointSocket).get(attachment.containerId, POD_IFNAME);
     await this.kubectl(['patch', 'pod', pod, '-n', namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify(runningStatus(object, r.ipv4, new Date()))]);
     this.statePlan = {
       ...this.statePlan,
-      pods: this.statePlan.pods.map((p) => (p.name === pod ? { ...p, ipv4: r.ipv4, hostIfname: r.hostIfname, hostMac: r.hostMac, podMac: r.podMac, endpointId: registered?.endpointId ?? 0, identity: 0 } : p)),
+      pods: this.statePlan.pods.map((p) => (p.name === pod ? { ...p, ipv4: r.ipv4, hostIfname: r.hostIfname, hostMac: r.hostMac, podMac: r.podMac, endpointId: registered?.endpointId ?? 0, identity: 0, ...(multi ? { node: node.plan.name, nodeNetns: node.plan.netns } : {}) } : p)),
     };
     await this.save();
-    this.log(`pod ${namespace}/${pod}: ${r.ipv4} on ${r.hostIfname} (CNI ADD ${Math.round(r.ms)} ms)`);
+    this.log(`pod ${namespace}/${pod}: ${r.ipv4} on ${r.hostIfname}${multi ? ` of ${node.plan.name}` : ''} (CNI ADD ${Math.round(r.ms)} ms)`);
   }
 
-  private async save(): Promise<void> {
+  /** Writes the state file; writes are queued (the nodes start in parallel, and share one temp file name). */
+  private save(): Promise<void> {
+    const next = this.saving.then(() => this.writeStateFile());
+    this.saving = next.catch(() => undefined);
+    return next;
+  }
+
+  private async writeStateFile(): Promise<void> {
     const record: ClusterRecord = {
       dir: this.dir,
       kubeconfig: this.kubeconfig,
@@ -284,6 +377,7 @@ export class ClusterLab {
       ...(this.cp !== undefined ? { controlPlaneDir: this.cp.dir } : {}),
       pids: [...this.pids].filter((p) => p > 0),
       attachments: this.attachments,
+      ...(this.labNodes.length > 1 ? { nodes: this.labNodes.map(nodeRecord) } : {}),
     };
     await writeState(statePathFor(this.deps.paths, this.plan.name), {
       version: STATE_VERSION,
@@ -364,4 +458,40 @@ function cmdline(pid: number): string[] {
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** A node's agent and CNI, with its files in the node's dir (node 1: the lab's dir, as in a one-node lab). */
+function labNode(deps: ClusterLabDeps, plan: LabPlan, dir: string, n: NodePlan, routing: RoutingMode): LabNode {
+  const d = n.dir;
+  const agent = new AgentProcess({
+    kubeconfig: join(dir, 'kubeconfig'),
+    nodeName: n.name,
+    pinDir: n.pinRoot,
+    stateDir: join(d, 'agent'),
+    endpointSocket: join(d, 'agent.sock'),
+    flowsSocket: join(d, 'hubble.sock'),
+    httpSocket: join(d, 'agent-http.sock'),
+    netns: netnsPath(n.netns),
+    logFile: join(d, 'agent.log'),
+    sweep: { ipamDataDir: join(d, 'ipam'), configFile: join(d, 'agent.json') },
+    ...(n.internalIp !== undefined ? { routing: { mode: routing, device: FABRIC_IFNAME } } : {}),
+    ...(deps.agentLogLevel !== undefined ? { logLevel: deps.agentLogLevel } : {}),
+    ...(deps.agentMapSizes !== undefined ? { mapSizes: deps.agentMapSizes } : {}),
+  });
+  const cni = new CniRuntime({
+    dir: join(d, 'cni'),
+    network: `sluice-${plan.name}`,
+    agentSocket: join(d, 'agent.sock'),
+    pinRoot: n.pinRoot,
+    ipamDir: join(d, 'ipam'),
+    nodeNetns: n.netns,
+  });
+  return { plan: n, agent, cni };
+}
+
+function nodeRecord(n: LabNode): ClusterNodeRecord {
+  return {
+    ...n.plan, httpSocket: n.agent.config.httpSocket, agentLog: n.agent.config.logFile,
+    ...(n.agent.config.flowsSocket !== undefined ? { flowsSocket: n.agent.config.flowsSocket } : {}),
+  };
 }

@@ -13,6 +13,7 @@
  */
 import { LabError } from '../errors.js';
 import type { LabPlan } from '../spec.js';
+import { nodeObject, type NodePlan } from './nodes.js';
 
 export const LAB_POD_NAMESPACE = 'default';
 export const PLACEHOLDER_IMAGE = 'registry.invalid/sluice-lab:1';
@@ -35,7 +36,10 @@ export interface LabPodObject {
 export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
 export interface ClusterObjects {
+  /** The first node's Node (the one-node lab's only one). */
   readonly node: KubeObject;
+  /** Every node's Node, in order. */
+  readonly nodes: readonly KubeObject[];
   /** Namespaces to create (never "default", which exists). */
   readonly namespaces: readonly KubeObject[];
   readonly pods: readonly LabPodObject[];
@@ -46,7 +50,12 @@ export function nodeName(lab: string): string {
   return `sluice-${lab}`;
 }
 
-export function clusterObjects(plan: LabPlan, manifests: readonly unknown[]): ClusterObjects {
+/**
+ * `nodes`: the lab's nodes (default: the one node of the plan). A Pod's
+ * spec.nodeName in the manifests places it; other pods go round-robin, in
+ * the plan's order.
+ */
+export function clusterObjects(plan: LabPlan, manifests: readonly unknown[], nodes?: readonly NodePlan[]): ClusterObjects {
   const described = new Map<string, KubeObject>();
   const namespaces = new Map<string, KubeObject>();
   manifests.forEach((m, i) => {
@@ -69,14 +78,19 @@ export function clusterObjects(plan: LabPlan, manifests: readonly unknown[]): Cl
     }
   });
 
-  const node = nodeName(plan.name);
-  const pods = plan.pods.map((p): LabPodObject => {
+  const nodeNames = nodes?.map((n) => n.name) ?? [nodeName(plan.name)];
+  const pods = plan.pods.map((p, i): LabPodObject => {
     const given = described.get(p.name);
     const meta = given ? metadata(given, `Pod ${p.name}`) : {};
     const namespace = typeof meta['namespace'] === 'string' ? meta['namespace'] : LAB_POD_NAMESPACE;
     const spec = given && typeof given['spec'] === 'object' && given['spec'] !== null ? (given['spec'] as KubeObject) : {};
     const containers = Array.isArray(spec['containers']) && spec['containers'].length > 0 ? spec['containers'] : [{ name: 'main' }];
     const annotations = { ...(meta['annotations'] as KubeObject | undefined) };
+    const asked = spec['nodeName'];
+    if (asked !== undefined && (typeof asked !== 'string' || !nodeNames.includes(asked))) {
+      throw invalid(`Pod ${p.name}: spec.nodeName ${JSON.stringify(asked)} is not a node of the lab (${nodeNames.join(', ')})`);
+    }
+    const node = typeof asked === 'string' ? asked : (nodeNames[i % nodeNames.length] as string);
     return {
       pod: p.name,
       namespace,
@@ -102,8 +116,10 @@ export function clusterObjects(plan: LabPlan, manifests: readonly unknown[]): Cl
     if (ns !== LAB_POD_NAMESPACE && !namespaces.has(ns)) namespaces.set(ns, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   }
   namespaces.delete(LAB_POD_NAMESPACE);
+  const nodeObjects = nodes?.map(nodeObject) ?? [nodeObject({ index: 1, name: nodeName(plan.name), netns: plan.nodeNetns, podCidr: plan.cidr, pinRoot: plan.pinRoot, dir: '' })];
   return {
-    node: { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: { 'kubernetes.io/hostname': node } }, spec: { podCIDR: plan.cidr, podCIDRs: [plan.cidr] } },
+    node: nodeObjects[0] as KubeObject,
+    nodes: nodeObjects,
     namespaces: [...namespaces.values()],
     pods,
   };

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The node's fabric-facing device (Cilium's bpf_host, for the traffic that
+ * arrives from other nodes): from_fabric runs on tc ingress of the device
+ * whose address is the node's InternalIP (and, in vxlan mode, of the vxlan
+ * device, where the decapsulated packets arrive). Composition only: parsing,
+ * events and drops are the lxc program's (bpf/lib/).
+ *
+ * What it checks: a packet for one of this node's pods (destination in the
+ * node's podCIDR) whose source claims to be one of this node's pods too is
+ * a spoof — this node's pods never reach each other over the fabric — and
+ * drops with SLUICE_DROP_NODE_SPOOFED_SOURCE. Everything else passes to the
+ * stack untouched: policy for pods is the to-container program's, which
+ * knows the sender's identity from the ipcache by source address. This is
+ * also where NodePort and external-IP traffic will be handled.
+ *
+ * The node's podCIDR is a load-time constant (the agent loads one instance
+ * per node and podCIDR: src/datapath/host.ts); 0/0 (mask 0) turns the check
+ * off.
+ */
+#include "common.h"
+#include "flow.h"
+#include "parse.h"
+#include "ipcache.h"
+#include "drop.h"
+#include "trace.h"
+
+/* The node's podCIDR, network byte order. */
+const volatile __u32 HOST_POD_CIDR_ADDR = 0;
+const volatile __u32 HOST_POD_CIDR_MASK = 0;
+
+static __always_inline bool host_local_pod_address(__be32 addr)
+{
+	return HOST_POD_CIDR_MASK != 0 && (addr & HOST_POD_CIDR_MASK) == HOST_POD_CIDR_ADDR;
+}
+
+/*
+ * Returns: CTX_ACT_OK, or -SLUICE_DROP_NODE_SPOOFED_SOURCE.
+ */
+static __always_inline int host_check_source(const struct flow *f)
+{
+	if (host_local_pod_address(f->daddr) && host_local_pod_address(f->saddr))
+		return -SLUICE_DROP_NODE_SPOOFED_SOURCE;
+	return CTX_ACT_OK;
+}
+
+SEC("tc")
+int from_fabric(struct __sk_buff *ctx)
+{
+	struct flow f;
+	int parsed, ret;
+
+	flow_init(&f, SLUICE_DIR_INGRESS);
+	ret = parsed = parse_packet(ctx, &f);
+	if (IS_ERR(ret))
+		goto drop;
+	if (parsed == PARSE_PASS_ARP)
+		return send_forward_untraced(ctx, &f);
+	ret = host_check_source(&f);
+	if (IS_ERR(ret)) {
+		ipcache_resolve(&f); /* the event names the identity the packet claimed */
+		goto drop;
+	}
+	return send_forward_untraced(ctx, &f);
+drop:
+	return send_drop(ctx, &f, 0, ret);
+}
+
+char LICENSE[] SEC("license") = "Apache-2.0";

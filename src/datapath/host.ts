@@ -1,0 +1,55 @@
+/**
+ * The node's fabric program (bpf/host.c, from_fabric): loaded with the
+ * node's podCIDR as a load-time constant, its maps (events, metrics,
+ * ipcache) reused from the node's pin root, so its drops reach the same
+ * event stream and counters as the lxc programs'. Attached on tc ingress of
+ * the fabric-facing device (and of the vxlan device in vxlan mode) with
+ * replace, so a second attach (agent restart, new build) swaps it in place.
+ */
+import { fileURLToPath } from 'node:url';
+import { openObject } from './bpf-object.js';
+import type { LoadedObject, ProgramInfo, TcAttachment } from './api.js';
+import { parseIpv4Prefix } from './maps/ipv4.js';
+import { attachTc, queryTc } from './tc.js';
+
+export const HOST_OBJECT_PATH = fileURLToPath(new URL('../../../build/bpf/host.o', import.meta.url));
+export const FROM_FABRIC = 'from_fabric';
+
+export interface HostProgram {
+  readonly object: LoadedObject;
+  readonly fromFabric: ProgramInfo;
+  close(): void;
+}
+
+/** A u32 in network byte order, as the program compares addresses. */
+function be32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+/** Loads host.o for a node whose pods take podCidr ("10.1.2.0/24"); undefined podCidr: the check is off. */
+export function loadHost(opts: { readonly podCidr: string | undefined; readonly pinRoot?: string; readonly objectPath?: string }): HostProgram {
+  const cidr = opts.podCidr === undefined ? { addr: 0, prefixlen: 0 } : parseIpv4Prefix(opts.podCidr);
+  const mask = cidr.prefixlen === 0 ? 0 : (0xffffffff << (32 - cidr.prefixlen)) >>> 0;
+  const object = openObject(opts.objectPath ?? HOST_OBJECT_PATH, {
+    ...(opts.pinRoot !== undefined ? { pinRoot: opts.pinRoot } : {}),
+    globals: { HOST_POD_CIDR_ADDR: be32((cidr.addr & mask) >>> 0), HOST_POD_CIDR_MASK: be32(mask) },
+  });
+  try {
+    return { object, fromFabric: object.program(FROM_FABRIC), close: () => object.close() };
+  } catch (e) {
+    object.close();
+    throw e;
+  }
+}
+
+/** Attaches from_fabric on tc ingress of the device (in the caller's netns), replacing what is there. */
+export function attachHost(prog: HostProgram, ifname: string): TcAttachment {
+  return attachTc({ ifname }, 'ingress', prog.fromFabric.fd, { replace: true });
+}
+
+/** The program id on the device's tc ingress, if any. */
+export function hostAttached(ifname: string, netns?: string): number | undefined {
+  return queryTc({ ifname, ...(netns !== undefined ? { netns } : {}) }, 'ingress')?.progId;
+}
