@@ -7,7 +7,8 @@
 # Stage "build" compiles what scripts/setup compiles on a developer machine:
 # the native addon (node-gyp, against Debian's nodejs headers and the system
 # libbpf), the BPF objects (clang), TypeScript, the CNI bundle (esbuild) and the
-# CNI front end (cc). The runtime stage is Debian's nodejs, libbpf1 and
+# CNI front end (cc; linked statically: the chart copies it onto nodes whose libc
+# may be older than trixie's). The runtime stage is Debian's nodejs, libbpf1 and
 # iproute2 plus those outputs and the production node modules, laid out under
 # /opt/sluice as in the repository, because the code finds build/bpf/lxc.o,
 # native/build/Release/sluice_bpf.node and the CNI files relative to itself.
@@ -41,7 +42,7 @@ COPY src src
 RUN printf '{"extends":"./tsconfig.json","include":["src/**/*.ts"]}\n' >tsconfig.image.json \
  && npx tsc -p tsconfig.image.json \
  && node scripts/build-cni-bundle.mjs \
- && bash scripts/build-cni-shim \
+ && SHIM_LDFLAGS=-static bash scripts/build-cni-shim \
  && npm prune --omit=dev --no-audit --no-fund --loglevel=error
 
 FROM ${BASE}
