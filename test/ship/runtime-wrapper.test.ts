@@ -14,11 +14,13 @@ import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const DROPPED = ['CAP_SYS_TIME', 'CAP_NET_RAW'];
 
 /** Capability names of a mask, as capsh decodes them ("CAP_CHOWN", …). */
@@ -44,7 +46,7 @@ describe('runtime wrapper', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sluice-rtw-'));
-    wrapper = (await run('bash', ['scripts/build-runtime-wrapper'])).stdout.trim();
+    wrapper = (await run('bash', [join(ROOT, 'scripts', 'build-runtime-wrapper')])).stdout.trim();
     const last = Number((await readFile('/proc/sys/kernel/cap_last_cap', 'utf8')).trim());
     const known = (1n << BigInt(last + 1)) - 1n;
     all = await decode(known);
