@@ -867,8 +867,18 @@ namespace {
   ThrowBpfError(env, e);
 }
 
-void RunOrThrow(Napi::Env env, Runner& r, Msg& m, const std::string& step) {
+// The runner's socket could not be opened: a JS exception naming the errno.
+void ThrowIfNoSocket(Napi::Env env, const Runner& r) {
   if (r.sock.OpenError() != 0) ThrowRtnl(env, r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError()));
+}
+
+// Runs one dump; a failure becomes a JS exception naming the step.
+void DumpOrThrow(Napi::Env env, Runner& r, Msg& m, const std::string& step, std::vector<std::vector<char>>& out) {
+  if (!r.Dump(m, step, out)) ThrowRtnl(env, r.failure->err, r.failure->message);
+}
+
+void RunOrThrow(Napi::Env env, Runner& r, Msg& m, const std::string& step) {
+  ThrowIfNoSocket(env, r);
   if (!r.Step(m, step)) ThrowRtnl(env, r.failure->err, r.failure->message);
 }
 
@@ -885,11 +895,11 @@ Napi::Value RtnlRouteList(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t proto = GetU32(info[0], "protocol");
   Runner r;
-  if (r.sock.OpenError() != 0) ThrowRtnl(env, r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError()));
+  ThrowIfNoSocket(env, r);
   Msg m(RTM_GETROUTE, 0);
   m.Body<rtmsg>()->rtm_family = AF_INET;
   std::vector<std::vector<char>> msgs;
-  if (!r.Dump(m, "route show proto " + std::to_string(proto), msgs)) ThrowRtnl(env, r.failure->err, r.failure->message);
+  DumpOrThrow(env, r, m, "route show proto " + std::to_string(proto), msgs);
   auto arr = Napi::Array::New(env);
   uint32_t n = 0;
   for (const auto& msg : msgs) {
@@ -973,7 +983,7 @@ Napi::Value RtnlRouteDel(const Napi::CallbackInfo& info) {
   rt->rtm_scope = RT_SCOPE_NOWHERE;
   m.Attr(RTA_DST, dst.bytes, 4);
   Runner r;
-  if (r.sock.OpenError() != 0) ThrowRtnl(env, r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError()));
+  ThrowIfNoSocket(env, r);
   std::string extack;
   int err = r.sock.Do(m, extack);
   if (err == ESRCH) return Napi::Boolean::New(env, false);
@@ -1024,11 +1034,11 @@ Napi::Value RtnlNeighList(const Napi::CallbackInfo& info) {
   uint32_t ifindex = GetU32(info[0], "ifindex");
   uint32_t family = GetU32(info[1], "family");
   Runner r;
-  if (r.sock.OpenError() != 0) ThrowRtnl(env, r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError()));
+  ThrowIfNoSocket(env, r);
   Msg m(RTM_GETNEIGH, 0);
   m.Body<ndmsg>()->ndm_family = static_cast<uint8_t>(family);
   std::vector<std::vector<char>> msgs;
-  if (!r.Dump(m, "neigh show", msgs)) ThrowRtnl(env, r.failure->err, r.failure->message);
+  DumpOrThrow(env, r, m, "neigh show", msgs);
   auto arr = Napi::Array::New(env);
   uint32_t n = 0;
   for (const auto& msg : msgs) {
@@ -1083,7 +1093,7 @@ Napi::Value RtnlNeighDel(const Napi::CallbackInfo& info) {
   std::string what;
   Msg m = NeighMsg(env, info[0].As<Napi::Object>(), RTM_DELNEIGH, 0, what);
   Runner r;
-  if (r.sock.OpenError() != 0) ThrowRtnl(env, r.sock.OpenError(), "netlink socket: " + ErrnoText(r.sock.OpenError()));
+  ThrowIfNoSocket(env, r);
   std::string extack;
   int err = r.sock.Do(m, extack);
   if (err == ENOENT) return Napi::Boolean::New(env, false);
