@@ -3,6 +3,7 @@
  * from a later process. Written atomically (temp file + rename) so a reader
  * never sees half a file.
  */
+import type { NodePlan } from './cluster/nodes.js';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { LabPlan, PodPlan } from './spec.js';
@@ -32,16 +33,8 @@ export interface ClusterAttachment {
   readonly node?: string;
 }
 
-/** A node of a several-node cluster lab (nodes.ts NodePlan) and where its agent answers. */
-export interface ClusterNodeRecord {
-  readonly index: number;
-  readonly name: string;
-  readonly netns: string;
-  readonly podCidr: string;
-  readonly pinRoot: string;
-  readonly dir: string;
-  readonly internalIp?: string;
-  readonly zone?: string;
+/** A node of a several-node cluster lab (its plan) and where its agent answers. */
+export interface ClusterNodeRecord extends NodePlan {
   readonly httpSocket: string;
   readonly agentLog: string;
   /** This node's agent's flow API (unix socket). */
