@@ -7,63 +7,24 @@
  * ($SLUICE_LAB_BPFFS, $SLUICE_LAB_STATE_DIR).
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { EndpointClient } from '../../src/endpoint/client.js';
-import { BPFFS_MOUNT, ensureBpffsMounted, ensurePinDir, removePinDir } from '../../src/datapath/bpffs.js';
-import { isProcessAlive } from '../../src/lab/controlplane/process.js';
 import { httpGet } from '../../src/lab/controlplane/readiness.js';
-import type { LabState } from '../../src/lab/state.js';
+import { isProcessAlive } from '../../src/lab/controlplane/process.js';
 import { until } from '../agent/helpers/wait.js';
-import { clusterLabName } from './cluster-helpers.js';
+import { DetachedLab } from './detached-lab.js';
 import { sh, tcpProbe } from './helpers.js';
 
-const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const lab = new DetachedLab('ld', 180000);
+const { name } = lab;
+const sluice = lab.sluice.bind(lab);
+const state = lab.state.bind(lab);
+const leftovers = lab.leftovers.bind(lab);
 const examples = fileURLToPath(new URL('../../../examples/lab', import.meta.url));
-const name = clusterLabName();
-ensureBpffsMounted();
-const bpffs = `${BPFFS_MOUNT}/sluice-t-ld-${name.slice(2)}`;
-ensurePinDir(bpffs);
-const stateDir = mkdtempSync(join(tmpdir(), 'sluice-ld-'));
-const env = { ...process.env, SLUICE_LAB_BPFFS: bpffs, SLUICE_LAB_STATE_DIR: stateDir };
 
-function sluice(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const started = performance.now();
-  return new Promise((resolve) => {
-    execFile(process.execPath, [main, 'lab', ...args], { env, encoding: 'utf8', timeout: 180_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      // Measured for the report (up/down of a cluster lab are the slow ones).
-      if (args[0] === 'up' || args[0] === 'down') process.stdout.write(`# sluice lab ${args[0]}: ${Math.round(performance.now() - started)} ms\n`);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function state(): LabState {
-  return JSON.parse(readFileSync(join(stateDir, `${name}.json`), 'utf8')) as LabState;
-}
-
-/** Everything of the lab that could be left: namespaces, pins, files, processes, the control plane's dir. */
-function leftovers(cpDir: string | undefined, pids: readonly number[]): string[] {
-  const found = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n.startsWith(`sluice-${name}-`));
-  found.push(...readdirSync(bpffs), ...readdirSync(stateDir));
-  if (cpDir !== undefined && existsSync(cpDir)) found.push(cpDir);
-  found.push(...pids.filter(isProcessAlive).map((p) => `pid ${p}`));
-  return found;
-}
-
-after(async () => {
-  await sluice('down', '--name', name);
-  removePinDir(bpffs);
-  rmSync(stateDir, { recursive: true, force: true });
-});
+after(() => lab.remove());
 
 test('lab up --cluster, kubectl apply -f examples/lab, lab down', async () => {
   const up = await sluice('up', '--cluster', '--name', name, '--pods', 'a,b,c', '-f', join(examples, 'pods.yaml'));
@@ -71,7 +32,7 @@ test('lab up --cluster, kubectl apply -f examples/lab, lab down', async () => {
   assert.match(up.stdout, new RegExp(`^lab "${name}" up \\(cluster, [\\d.]+ s\\): a=10\\.\\d+\\.0\\.1 b=10\\.\\d+\\.0\\.2 c=10\\.\\d+\\.0\\.3\\n`));
   const kubeconfig = /^kubeconfig: (\S+)$/m.exec(up.stdout)?.[1];
   const alias = /^kubectl: +alias kubectl='(\S+) --kubeconfig (\S+)'$/m.exec(up.stdout);
-  assert.equal(kubeconfig, join(stateDir, `${name}.d`, 'kubeconfig'));
+  assert.equal(kubeconfig, join(lab.stateDir, `${name}.d`, 'kubeconfig'));
   assert.equal(alias?.[2], kubeconfig);
   const s = state();
   const { cluster } = s;

@@ -8,54 +8,18 @@
  * test ($SLUICE_LAB_BPFFS, $SLUICE_LAB_STATE_DIR).
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { BPFFS_MOUNT, ensureBpffsMounted, ensurePinDir, removePinDir } from '../../src/datapath/bpffs.js';
 import { isProcessAlive } from '../../src/lab/controlplane/process.js';
-import type { LabState } from '../../src/lab/state.js';
 import { until } from '../agent/helpers/wait.js';
-import { clusterLabName } from './cluster-helpers.js';
+import { DetachedLab } from './detached-lab.js';
 
-const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const name = clusterLabName('hn');
-ensureBpffsMounted();
-const bpffs = `${BPFFS_MOUNT}/sluice-t-hn-${name.slice(2)}`;
-ensurePinDir(bpffs);
-const stateDir = mkdtempSync(join(tmpdir(), 'sluice-hn-'));
-const env = { ...process.env, SLUICE_LAB_BPFFS: bpffs, SLUICE_LAB_STATE_DIR: stateDir };
+const lab = new DetachedLab('hn', 240000);
+const { name } = lab;
+const sluice = lab.sluice.bind(lab);
+const state = lab.state.bind(lab);
+const leftovers = lab.leftovers.bind(lab);
 
-function sluice(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [main, 'lab', ...args], { env, encoding: 'utf8', timeout: 240_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
-
-function state(): LabState {
-  return JSON.parse(readFileSync(join(stateDir, `${name}.json`), 'utf8')) as LabState;
-}
-
-function leftovers(cpDir: string | undefined, pids: readonly number[]): string[] {
-  const found = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n.startsWith(`sluice-${name}-`));
-  found.push(...readdirSync(bpffs), ...readdirSync(stateDir));
-  if (cpDir !== undefined && existsSync(cpDir)) found.push(cpDir);
-  found.push(...pids.filter(isProcessAlive).map((p) => `pid ${p}`));
-  return found;
-}
-
-after(async () => {
-  await sluice('down', '--name', name);
-  removePinDir(bpffs);
-  rmSync(stateDir, { recursive: true, force: true });
-});
+after(() => lab.remove());
 
 test('lab up --cluster --nodes 3, status, node add, exec across nodes; down after kill -9 leaves nothing', async () => {
   const up = await sluice('up', '--cluster', '--name', name, '--nodes', '3', '--zones', 'east,west', '--routing', 'vxlan', '--pods', 'a,b,c');
