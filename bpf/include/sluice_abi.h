@@ -101,6 +101,7 @@ enum sluice_config_flags {
 	SLUICE_CFG_TRACE_ALLOWED = 1, /* emit a TRACE event for every allowed packet */
 	SLUICE_CFG_TRACE_NEW = 2,     /* ... for every allowed packet policy decided (CT_NEW) */
 	SLUICE_CFG_TRACE_TCP_FLAGS = 4, /* ... for every tracked TCP packet with a new flag (TCP_FLAGS_NEW): SYN-ACK, first data, FIN, RST */
+	SLUICE_CFG_LOCAL_REDIRECT = 8,  /* deliver allowed packets for local pods straight to their veth, past the node's stack (bpf/lib/local-redirect.h) */
 };
 
 /*
@@ -367,6 +368,22 @@ struct global_config {
 struct endpoint_config {
 	__u32 endpoint_id;
 	__be32 ipv4; /* the pod's address; 0 disables the source check */
+};
+
+/*
+ * local addresses: hash sl_lxc_addr_v1, a local pod's IPv4 -> the host veth
+ * that serves it: where bpf/lib/local-redirect.h delivers a packet for a
+ * local pod. Written by the owner of sl_lxc_v1, from the same endpoints. An
+ * entry is used only while sl_lxc_v1 agrees (the ifindex's entry carries the
+ * same address), so a stale one sends the packet to the node's stack, never
+ * to another pod.
+ */
+struct lxc_address_key {
+	__be32 addr;
+};
+
+struct lxc_address {
+	__u32 ifindex; /* the host veth; its sl_lxc_v1 entry names the address */
 };
 
 /* One ring-buffer record. A later fragment carries its first fragment's

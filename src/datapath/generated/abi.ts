@@ -385,6 +385,46 @@ export const endpointConfigCodec: Codec<EndpointConfig> = {
   },
 };
 
+/** struct lxc_address_key (4 bytes). */
+export interface LxcAddressKey {
+  addr: number; // network byte order on the wire; natural value here
+}
+
+export const lxcAddressKeyCodec: Codec<LxcAddressKey> = {
+  size: 4,
+  encode(v: LxcAddressKey): Buffer {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(v.addr, 0);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LxcAddressKey {
+    if (b.length - o < 4) throw new RangeError(`lxc_address_key: need 4 bytes, got ${b.length - o}`);
+    return {
+      addr: b.readUInt32BE(o + 0),
+    };
+  },
+};
+
+/** struct lxc_address (4 bytes). */
+export interface LxcAddress {
+  ifindex: number;
+}
+
+export const lxcAddressCodec: Codec<LxcAddress> = {
+  size: 4,
+  encode(v: LxcAddress): Buffer {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v.ifindex, 0);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LxcAddress {
+    if (b.length - o < 4) throw new RangeError(`lxc_address: need 4 bytes, got ${b.length - o}`);
+    return {
+      ifindex: b.readUInt32LE(o + 0),
+    };
+  },
+};
+
 /** struct sluice_event (56 bytes). */
 export interface SluiceEvent {
   timestampNs: bigint;
@@ -602,6 +642,7 @@ export const SluiceConfigFlags = {
   TRACE_ALLOWED: 1,
   TRACE_NEW: 2,
   TRACE_TCP_FLAGS: 4,
+  LOCAL_REDIRECT: 8,
 } as const;
 export type SluiceConfigFlags = (typeof SluiceConfigFlags)[keyof typeof SluiceConfigFlags];
 
@@ -610,6 +651,7 @@ const sluiceConfigFlagsNames = new Map<number, string>([
   [1, 'TRACE_ALLOWED'],
   [2, 'TRACE_NEW'],
   [4, 'TRACE_TCP_FLAGS'],
+  [8, 'LOCAL_REDIRECT'],
 ]);
 /** The name of a sluice_config_flags value, or "UNKNOWN(n)". */
 export function sluiceConfigFlagsName(n: number): string {
@@ -826,5 +868,7 @@ export const structCodecs: Readonly<Record<string, Codec<object>>> = {
   metrics_value: metricsValueCodec,
   global_config: globalConfigCodec,
   endpoint_config: endpointConfigCodec,
+  lxc_address_key: lxcAddressKeyCodec,
+  lxc_address: lxcAddressCodec,
   sluice_event: sluiceEventCodec,
 };
