@@ -30,6 +30,8 @@ struct sluice_abi_anchor {
 	struct endpoint_config endpoint_config;
 	struct lxc_address_key lxc_address_key;
 	struct lxc_address lxc_address;
+	struct node_route_key node_route_key;
+	struct node_route node_route;
 	struct sluice_event sluice_event;
 	enum sluice_identity_reserved identity_reserved;
 	enum sluice_direction direction;

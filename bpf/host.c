@@ -24,7 +24,7 @@
 #include "ipcache.h"
 #include "drop.h"
 #include "trace.h"
-#include "local-redirect.h"
+#include "host-routing.h"
 
 /* The node's podCIDR, network byte order. */
 const volatile __u32 HOST_POD_CIDR_ADDR = 0;
@@ -63,7 +63,7 @@ int from_fabric(struct __sk_buff *ctx)
 		goto drop;
 	}
 	send_forward_untraced(ctx, &f);
-	return local_redirect(ctx, &f); /* for a local pod: straight to its veth when redirect is on */
+	return host_routing(ctx, &f, false); /* for a local pod: straight to its veth when host routing is on */
 drop:
 	return send_drop(ctx, &f, 0, ret);
 }

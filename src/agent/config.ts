@@ -105,7 +105,7 @@ export interface RoutingConfig {
 }
 
 /**
- * Who forwards pod traffic on the node (bpf/lib/local-redirect.h): 'bpf',
+ * Who forwards pod traffic on the node (bpf/lib/host-routing.h): 'bpf',
  * the programs hand a packet for a local pod straight to its veth, past the
  * node's IP stack and netfilter; 'kernel', the node's stack forwards every
  * packet (needed when something in netfilter must see pod traffic, such as

@@ -1,10 +1,10 @@
 /**
- * Delivery to local pods past the node's stack (bpf/lib/local-redirect.h,
- * agent config hostRouting 'bpf', the default), on a two-node cluster lab
- * routed natively: pods a and c on node 1, b on node 2 (round-robin). A DROP
- * rule in node 1's FORWARD chain for packets to node 1's podCIDR shows which
- * of them the node's stack forwarded: with the redirect on, a → c (same
- * node) and b → a (from the fabric) never reach it;
+ * Host routing in the datapath (bpf/lib/host-routing.h, agent config
+ * hostRouting 'bpf', the default), on a two-node cluster lab routed
+ * natively: pods a and c on node 1, b on node 2 (round-robin). A DROP rule
+ * in a node's FORWARD chain for packets to one podCIDR shows which of them
+ * that node's stack forwarded: with host routing on, a → c (same node),
+ * b → a arriving from the fabric, and b → a leaving node 2 never reach it;
  * with it off, the stack forwards them and the rule drops them. Real packets,
  * real API server, real agents.
  */
@@ -12,9 +12,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openPinnedMap } from '../../src/datapath/bpf-map.js';
-import { CONFIG_LAYOUT, openConfig, readGlobalConfig, setLocalRedirect } from '../../src/datapath/maps/config.js';
+import { CONFIG_LAYOUT, openConfig, readGlobalConfig, setBpfHostRouting } from '../../src/datapath/maps/config.js';
 import { LXC_ADDRESSES_LAYOUT, openLxcAddresses } from '../../src/datapath/maps/lxc-addresses.js';
 import { LXC_IFACES_LAYOUT, openLxcInterfaces } from '../../src/datapath/maps/lxc-interfaces.js';
+import { NODE_ROUTES_LAYOUT, openNodeRoutes } from '../../src/datapath/maps/node-routes.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
 import { SluiceConfigFlags } from '../../src/datapath/generated/abi.js';
 import { until } from '../agent/helpers/wait.js';
@@ -25,6 +26,7 @@ let c: TestCluster;
 let node1Netns: string;
 let node1Pins: string;
 let node1PodCidr: string;
+let node2Netns: string;
 
 before(async () => {
   c = await startCluster(['a', 'b', 'c'], [], { family: 'hr', cluster: { nodes: 2, routing: 'native' } });
@@ -34,15 +36,20 @@ before(async () => {
   node1Netns = n1.plan.netns;
   node1Pins = n1.plan.pinRoot;
   node1PodCidr = n1.plan.podCidr;
+  node2Netns = c.lab.nodes[1]?.plan.netns ?? '';
 });
 
 after(async () => {
   await c?.close();
 });
 
-/** Runs body with node 1's config map open. */
-function withConfig<T>(body: (m: ReturnType<typeof openConfig>) => T): T {
-  const raw = openPinnedMap(join(node1Pins, CONFIG_LAYOUT.name));
+function node2Pins(): string {
+  return c.lab.nodes[1]?.plan.pinRoot ?? '';
+}
+
+/** Runs body with a node's config map open (node 1's by default). */
+function withConfig<T>(body: (m: ReturnType<typeof openConfig>) => T, pins = node1Pins): T {
+  const raw = openPinnedMap(join(pins, CONFIG_LAYOUT.name));
   try {
     return body(openConfig(raw));
   } finally {
@@ -50,20 +57,20 @@ function withConfig<T>(body: (m: ReturnType<typeof openConfig>) => T): T {
   }
 }
 
-/** Runs body with a DROP rule first in node 1's FORWARD chain, for packets to node 1's pods (replies to node 2 pass). */
-async function withForwardDrop(body: () => Promise<void>): Promise<void> {
+/** Runs body with a DROP rule first in the FORWARD chain of the node netns, for packets to node 1's pods (replies to node 2 pass). */
+async function withForwardDrop(body: () => Promise<void>, netns = node1Netns): Promise<void> {
   const rule = ['FORWARD', '-d', node1PodCidr, '-m', 'comment', '--comment', 'sluice-test-hr', '-j', 'DROP'];
-  const r = await inNetns(node1Netns, ['iptables', '-w', '-I', ...rule]);
+  const r = await inNetns(netns, ['iptables', '-w', '-I', ...rule]);
   assert.equal(r.code, 0, r.stderr);
   try {
     await body();
   } finally {
-    await inNetns(node1Netns, ['iptables', '-w', '-D', ...rule]);
+    await inNetns(netns, ['iptables', '-w', '-D', ...rule]);
   }
 }
 
-test('the agent turns the redirect on (hostRouting bpf by default) and publishes every local pod by address', async () => {
-  assert.ok((withConfig(readGlobalConfig).flags & SluiceConfigFlags.LOCAL_REDIRECT) !== 0);
+test('the agent turns host routing on (hostRouting bpf by default), publishes every local pod by address and mirrors its routes to the other node', async () => {
+  assert.ok((withConfig(readGlobalConfig).flags & SluiceConfigFlags.BPF_HOST_ROUTING) !== 0);
   const raw = openPinnedMap(join(node1Pins, LXC_ADDRESSES_LAYOUT.name));
   const ifRaw = openPinnedMap(join(node1Pins, LXC_IFACES_LAYOUT.name));
   try {
@@ -77,23 +84,41 @@ test('the agent turns the redirect on (hostRouting bpf by default) and publishes
     raw.close();
     ifRaw.close();
   }
+  const routesRaw = openPinnedMap(join(node1Pins, NODE_ROUTES_LAYOUT.name));
+  try {
+    const n2 = c.lab.nodes[1];
+    assert.ok(n2?.plan.internalIp);
+    const fab = JSON.parse((await inNetns(node1Netns, ['ip', '-j', 'link', 'show', 'fab0'])).stdout) as { ifindex: number; mtu: number }[];
+    assert.deepEqual([...openNodeRoutes(routesRaw).entries()], [[n2.plan.podCidr, { ifindex: fab[0]?.ifindex, nextHop: parseIpv4(n2.plan.internalIp), mtu: fab[0]?.mtu }]]);
+  } finally {
+    routesRaw.close();
+  }
 });
 
-test('redirect on: same-node and from-the-fabric packets for local pods skip the node\'s FORWARD chain; off: the stack forwards them', async () => {
+test('host routing on: same-node, from-the-fabric and to-another-node packets skip the node\'s FORWARD chain; off: the stack forwards them', async () => {
   const a = c.lab.pod('a');
   const b = c.lab.pod('b');
   const local = c.lab.pod('c');
   await withForwardDrop(async () => {
     assert.equal((await ping(a.netns, local.ipv4, 2)).received, 2, 'a → c on node 1');
     assert.equal((await ping(b.netns, a.ipv4, 2)).received, 2, 'b (node 2) → a (node 1)');
-    withConfig((m) => setLocalRedirect(m, false));
+    withConfig((m) => setBpfHostRouting(m, false));
     try {
       assert.equal((await ping(a.netns, local.ipv4, 2)).received, 0, 'the stack forwards a → c, and the rule drops it');
       assert.equal((await ping(b.netns, a.ipv4, 2)).received, 0, 'the stack forwards b → a, and the rule drops it');
     } finally {
-      withConfig((m) => setLocalRedirect(m, true));
+      withConfig((m) => setBpfHostRouting(m, true));
     }
   });
+  await withForwardDrop(async () => {
+    assert.equal((await ping(b.netns, a.ipv4, 2)).received, 2, 'b → a leaves node 2 by sl_noderoute_v1, past its FORWARD chain');
+    withConfig((m) => setBpfHostRouting(m, false), node2Pins());
+    try {
+      assert.equal((await ping(b.netns, a.ipv4, 2)).received, 0, 'node 2\'s stack forwards b → a, and the rule drops it');
+    } finally {
+      withConfig((m) => setBpfHostRouting(m, true), node2Pins());
+    }
+  }, node2Netns);
 });
 
 test('a redirected packet has its TTL decremented, as forwarding by the stack would', async () => {

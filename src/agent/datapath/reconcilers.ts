@@ -26,7 +26,7 @@ import { dumpMetrics } from '../../datapath/maps/metrics.js';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../datapath/pinned-maps.js';
 import { SluiceCounter, type CtConfig, type SluiceEvent } from '../../datapath/generated/abi.js';
 import { readEvents } from '../../datapath/maps/events.js';
-import { setLocalRedirect, setTraceMode, type TraceMode } from '../../datapath/maps/config.js';
+import { setBpfHostRouting, setTraceMode, type TraceMode } from '../../datapath/maps/config.js';
 import type { CompiledPolicy } from '../../policy/compile.js';
 import { appliedViewOf, EMPTY_APPLIED_VIEW, type AppliedView } from '../../reconcile/applied-view.js';
 import { EndpointsOwner } from '../../reconcile/endpoints.js';
@@ -135,13 +135,13 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
   constructor(readonly maps: PinnedDatapathMaps, private readonly options: AgentDatapathOptions = {}, readonly retiredPinsRemoved: readonly string[] = []) {
     this.stage = new PolicyStage(options.seed);
     // A node-wide switch, not per-round state: written once, before any round publishes an address.
-    setLocalRedirect(maps.config, options.hostRouting === 'bpf');
+    setBpfHostRouting(maps.config, options.hostRouting === 'bpf');
     this.endpointsOwner = new EndpointsOwner(maps.endpoints, (id) => flushEndpointConnections(maps.conntrack, id));
     this.ipcacheOwner = new IpcacheOwner(maps.ipcache);
     this.policyOwner = new PolicyOwner(maps.policy);
     this.lxcOwner = new LxcInterfacesOwner(maps);
     this.ctConfigOwner = new CtConfigOwner(maps.ctConfig);
-    this.nodeRoutesOwner = options.routing !== undefined ? new NodeRoutesOwner(options.routing.port) : undefined;
+    this.nodeRoutesOwner = options.routing !== undefined ? new NodeRoutesOwner(options.routing.port, maps.nodeRoutes) : undefined;
     this.list = [this.endpointsOwner, this.ipcacheOwner, this.policyOwner, this.lxcOwner, this.ctConfigOwner, ...(this.nodeRoutesOwner !== undefined ? [this.nodeRoutesOwner] : [])];
   }
 

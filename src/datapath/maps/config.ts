@@ -65,9 +65,9 @@ export function setTraceMode(map: ConfigMap, mode: TraceMode): void {
   writeGlobalConfig(map, { flags: ((flags & ~bits) | want) >>> 0 });
 }
 
-/** Turns delivery to local pods past the node's stack (bpf/lib/local-redirect.h) on or off, keeping other flags. */
-export function setLocalRedirect(map: ConfigMap, on: boolean): void {
-  const bit = SluiceConfigFlags.LOCAL_REDIRECT;
+/** Turns delivery to local pods past the node's stack (bpf/lib/host-routing.h) on or off, keeping other flags. */
+export function setBpfHostRouting(map: ConfigMap, on: boolean): void {
+  const bit = SluiceConfigFlags.BPF_HOST_ROUTING;
   const { flags } = readGlobalConfig(map);
   writeGlobalConfig(map, { flags: on ? (flags | bit) >>> 0 : (flags & ~bit) >>> 0 });
 }

@@ -1,6 +1,6 @@
 /**
  * sl_lxc_addr_v1: hash, local pod IPv4 → the host veth that serves it
- * (bpf/lib/local-redirect.h): where the programs deliver a packet for a local
+ * (bpf/lib/host-routing.h): where the programs deliver a packet for a local
  * pod when they forward it themselves. The datapath uses an entry only while
  * sl_lxc_v1 confirms it (that ifindex's entry carries the same address), so
  * an entry left behind by a gone pod sends packets to the node's stack, never
