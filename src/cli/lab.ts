@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { downCluster } from '../lab/cluster/cluster-lab.js';
+import type { PodDeleteRequest, PodFinishRequest, PodReadyRequest } from '../lab/cluster/control.js';
 import { execRunner } from '../lab/command.js';
 import { LabError, asError } from '../lab/errors.js';
 import { Lab } from '../lab/lab.js';
@@ -17,6 +18,8 @@ import { registerLabDatapathCommands } from './lab-datapath.js';
 import { registerLabPolicyCommands } from './lab-policy.js';
 
 const DEFAULT_LAB = 'dev';
+
+type PodRequest = PodReadyRequest | PodDeleteRequest | PodFinishRequest;
 
 export function registerLabCommands(program: Command): void {
   const lab = program.command('lab').description('a local lab: pods as network namespaces, the datapath on their veths');
@@ -148,6 +151,26 @@ export function registerLabCommands(program: Command): void {
         });
       }),
     );
+
+  const pod = lab.command('pod').description("a cluster lab's pods as a kubelet would change them (status, graceful delete)");
+  const podAction = (build: (pod: string, opts: { name: string; gracePeriod?: string }) => PodRequest) =>
+    run(async (name: string, opts: { name: string; gracePeriod?: string }) => {
+      const cluster = await import('./lab-cluster.js');
+      await cluster.clusterPodRequest(opts.name, build(name, opts));
+    });
+  pod.command('ready').description('report the pod ready (Ready condition True)').option('--name <name>', 'lab name', DEFAULT_LAB)
+    .argument('<pod>', 'pod name').action(podAction((p) => ({ op: 'pod-ready', pod: p, ready: true })));
+  pod.command('not-ready').description('report the pod not ready (Ready False): EndpointSlices mark it ready=false').option('--name <name>', 'lab name', DEFAULT_LAB)
+    .argument('<pod>', 'pod name').action(podAction((p) => ({ op: 'pod-ready', pod: p, ready: false })));
+  pod.command('delete').description('delete the Pod with a grace period: terminating (still serving) until it ends, then torn down and gone')
+    .option('--name <name>', 'lab name', DEFAULT_LAB).option('--grace-period <seconds>', 'seconds the pod stays terminating', '30')
+    .argument('<pod>', 'pod name').action(podAction((p, o) => {
+      const grace = Number(o.gracePeriod);
+      if (!Number.isInteger(grace) || grace < 0) throw new LabError('invalid-spec', `--grace-period ${String(o.gracePeriod)}: want whole seconds ≥ 0`, 'gracePeriod');
+      return { op: 'pod-delete', pod: p, gracePeriodSeconds: grace };
+    }));
+  pod.command('finish').description('end a terminating pod now (sandbox, then the object)').option('--name <name>', 'lab name', DEFAULT_LAB)
+    .argument('<pod>', 'pod name').action(podAction((p) => ({ op: 'pod-finish', pod: p })));
 
   registerLabDatapathCommands(lab, run);
   registerLabPolicyCommands(lab);

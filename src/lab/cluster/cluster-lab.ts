@@ -34,7 +34,8 @@ import { ApiBridge } from './api-bridge.js';
 import { CniRuntime, POD_IFNAME } from './cni-runtime.js';
 import { LabFabric } from './fabric.js';
 import { FABRIC_IFNAME, nodeObject, planNodes, type NodePlan } from './nodes.js';
-import { clusterObjects, LAST_APPLIED, nodeName, runningStatus, type ClusterObjects, type KubeObject } from './objects.js';
+import { clusterObjects, LAST_APPLIED, nodeName, type ClusterObjects, type KubeObject } from './objects.js';
+import { PodLifecycle } from './pod-lifecycle.js';
 
 export interface ClusterLabDeps {
   readonly runner: Runner;
@@ -79,6 +80,8 @@ export class ClusterLab {
   private status: LabState['status'] = 'creating';
   /** The plan with what the CNI and the agent assigned (address, host veth, endpoint id). */
   private statePlan: LabPlan;
+  /** What a kubelet would do with the pods' objects: status, readiness, graceful deletes. */
+  private readonly lifecycle: PodLifecycle;
 
   private constructor(
     private readonly deps: ClusterLabDeps,
@@ -91,6 +94,11 @@ export class ClusterLab {
   ) {
     this.statePlan = plan;
     this.labNodes = [...nodes];
+    this.lifecycle = new PodLifecycle({
+      kubectl: (args) => this.kubectl(args),
+      teardown: (pod) => this.teardownPod(pod),
+      log: (line) => this.log(line),
+    });
   }
 
   /** The node by name; node 1 when name is undefined (a one-node lab records none). */
@@ -235,6 +243,29 @@ export class ClusterLab {
   }
 
   /**
+   * Makes a pod ready or not ready, as a kubelet reports a readiness probe
+   * (the Pod's Ready condition; EndpointSlices follow it).
+   */
+  setPodReady(pod: string, ready: boolean): Promise<void> {
+    return this.lifecycle.setReady(this.pod(pod).name, ready);
+  }
+
+  /**
+   * Deletes a pod's object with a grace period: it is terminating (deletion
+   * timestamp set) and keeps serving until the period ends or `finishPod`;
+   * then its sandbox is torn down (CNI DEL, namespace) and the object deleted
+   * for good. 0: at once. Resolves when the delete is asked for.
+   */
+  deletePod(pod: string, gracePeriodSeconds: number): Promise<{ readonly deadline: Date }> {
+    return this.lifecycle.delete(this.pod(pod).name, gracePeriodSeconds);
+  }
+
+  /** Ends a (terminating) pod now: sandbox, then object. */
+  finishPod(pod: string): Promise<void> {
+    return this.lifecycle.finish(this.pod(pod).name);
+  }
+
+  /**
    * Removes everything: CNI DEL of every pod while the agent still answers,
    * then the agent, the control plane, the namespaces, pins, state and dir.
    * Idempotent; keeps going past failures and reports them at the end.
@@ -242,6 +273,7 @@ export class ClusterLab {
   async stop(): Promise<ClusterDownReport> {
     if (this.stopped) return { name: this.plan.name, netns: [], pinRoot: undefined, stateFile: undefined, cluster: [] };
     this.stopped = true;
+    this.lifecycle.close();
     const errors: string[] = [];
     const removed: string[] = [];
     for (const a of [...this.attachments].reverse()) {
@@ -350,13 +382,24 @@ export class ClusterLab {
     const r = await node.cni.add({ containerId: attachment.containerId, netns: planned.netns, podNamespace: namespace, podName: pod });
     // The agent numbers endpoints; identities follow labels, so none is recorded (0).
     const registered = await new EndpointClient(node.agent.config.endpointSocket).get(attachment.containerId, POD_IFNAME);
-    await this.kubectl(['patch', 'pod', pod, '-n', namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify(runningStatus(object, r.ipv4, new Date()))]);
+    await this.lifecycle.running(pod, namespace, object, { ip: r.ipv4, ...(node.plan.internalIp !== undefined ? { hostIp: node.plan.internalIp } : {}) });
     this.statePlan = {
       ...this.statePlan,
       pods: this.statePlan.pods.map((p) => (p.name === pod ? { ...p, ipv4: r.ipv4, hostIfname: r.hostIfname, hostMac: r.hostMac, podMac: r.podMac, endpointId: registered?.endpointId ?? 0, identity: 0, ...(multi ? { node: node.plan.name, nodeNetns: node.plan.netns } : {}) } : p)),
     };
     await this.save();
     this.log(`pod ${namespace}/${pod}: ${r.ipv4} on ${r.hostIfname}${multi ? ` of ${node.plan.name}` : ''} (CNI ADD ${Math.round(r.ms)} ms)`);
+  }
+
+  /** A pod's sandbox away (CNI DEL through its node's agent, its namespace), and the pod out of the plan. */
+  private async teardownPod(pod: string): Promise<void> {
+    const a = this.attachments.find((x) => x.pod === pod);
+    if (a === undefined) throw new LabError('unknown-pod', `pod ${pod} has no sandbox`, 'pod');
+    await this.nodeOf(a.node).cni.del({ containerId: a.containerId, netns: a.netns, podNamespace: a.namespace, podName: a.pod });
+    await new NetnsOps(this.deps.runner).delete(a.netns);
+    this.attachments = this.attachments.filter((x) => x !== a);
+    this.statePlan = { ...this.statePlan, pods: this.statePlan.pods.filter((p) => p.name !== pod) };
+    await this.save();
   }
 
   /** Writes the state file; writes are queued (the nodes start in parallel, and share one temp file name). */
