@@ -15,7 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { execRunner } from '../lab/command.js';
 import { join } from 'node:path';
 import { ClusterLab, type ClusterLabDeps, type ClusterOptions } from '../lab/cluster/cluster-lab.js';
-import { controlRequest, serveControl, type ControlRequest, type PodDeleteRequest, type PodFinishRequest, type PodReadyRequest } from '../lab/cluster/control.js';
+import { controlRequest, serveControl, type ControlRequest, type PodDeleteRequest, type PodFinishRequest, type PodReadyRequest, type ProxyRequest } from '../lab/cluster/control.js';
 import { LabError, asError } from '../lab/errors.js';
 import { clusterDirFor, clusterLogFor, defaultLabPaths } from '../lab/names.js';
 import type { LabSpec } from '../lab/spec.js';
@@ -45,7 +45,7 @@ export function readLabManifests(files: readonly string[]): unknown[] {
 export function clusterSummary(lab: ClusterLab, ms: number): string {
   const pods = lab.livePlan.pods.map((p) => `${p.name}=${p.ipv4}${p.node !== undefined ? `@${p.node}` : ''}`).join(' ');
   const nodes = lab.nodes.length > 1
-    ? lab.nodes.map((n) => `node:       ${n.plan.name} ${n.plan.internalIp ?? '-'} podCIDR ${n.plan.podCidr} zone ${n.plan.zone ?? '-'}  agent ${n.agent.curl('/readyz')}`)
+    ? lab.nodes.map((n) => `node:       ${n.plan.name} ${n.plan.internalIp ?? '-'} podCIDR ${n.plan.podCidr} zone ${n.plan.zone ?? '-'}  agent ${n.agent.curl('/readyz')}${proxyNote(lab, n.plan.name)}`)
     : [`agent:      ${lab.agent.curl('/readyz')}   (log ${lab.agent.config.logFile})`];
   const kubectl = lab.controlPlane.binaries.kubectl;
   return [
@@ -55,6 +55,12 @@ export function clusterSummary(lab: ClusterLab, ms: number): string {
     ...nodes,
     '',
   ].join('\n');
+}
+
+/** ", kube-proxy (mode) pid N, log …" for a node whose Services kube-proxy implements. */
+function proxyNote(lab: ClusterLab, node: string): string {
+  const kp = lab.kubeProxy(node);
+  return kp === undefined ? '' : `  kube-proxy ${kp.config.mode} pid ${String(kp.pid)} (log ${kp.config.logFile})`;
 }
 
 /** Runs the lab in this process until SIGINT/SIGTERM, then takes it down. */
@@ -108,11 +114,14 @@ async function handleControl(lab: ClusterLab, req: ControlRequest): Promise<stri
     case 'pod-finish':
       await lab.finishPod(req.pod);
       return `pod ${req.pod}: deleted\n`;
+    case 'proxy':
+      await lab.useProxy(req.proxy);
+      return `Services on ${lab.nodes.length} nodes: ${req.proxy}\n`;
   }
 }
 
-/** `sluice lab pod ready|not-ready|delete|finish`: asks the lab process. */
-export async function clusterPodRequest(name: string, req: PodReadyRequest | PodDeleteRequest | PodFinishRequest): Promise<void> {
+/** `sluice lab pod ready|not-ready|delete|finish` and `sluice lab proxy`: asks the lab process. */
+export async function clusterRequest(name: string, req: PodReadyRequest | PodDeleteRequest | PodFinishRequest | ProxyRequest): Promise<void> {
   process.stdout.write(await controlRequest(join(clusterDirFor(defaultLabPaths, name), CONTROL_SOCKET), req));
 }
 

@@ -8,6 +8,7 @@ import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { downCluster } from '../lab/cluster/cluster-lab.js';
 import type { PodDeleteRequest, PodFinishRequest, PodReadyRequest } from '../lab/cluster/control.js';
+import { SERVICE_PROXIES, parseServiceProxy } from '../lab/cluster/kube-proxy.js';
 import { execRunner } from '../lab/command.js';
 import { LabError, asError } from '../lab/errors.js';
 import { Lab } from '../lab/lab.js';
@@ -37,10 +38,11 @@ export function registerLabCommands(program: Command): void {
     .option('--nodes <n>', '--cluster: nodes on a lab fabric, one agent each (pods round-robin unless spec.nodeName)', '1')
     .option('--zones <zones>', '--cluster: topology.kubernetes.io/zone per node, comma-separated')
     .option('--routing <mode>', '--cluster with --nodes ≥ 2: native or vxlan', 'native')
+    .option('--proxy <proxy>', `--cluster: what implements Services: ${SERVICE_PROXIES.join(', ')} (kube-proxy needs --nodes ≥ 2)`, 'sluice')
     .action(
       run(async (opts: {
         name: string; pods: string; cidr?: string; datapath: boolean; cluster?: boolean; file: string[]; foreground?: boolean;
-        nodes: string; zones?: string; routing: string;
+        nodes: string; zones?: string; routing: string; proxy: string;
       }) => {
         const spec: LabSpec = {
           name: opts.name,
@@ -56,13 +58,16 @@ export function registerLabCommands(program: Command): void {
         if (opts.cluster === true) {
           if (!opts.datapath) throw new LabError('invalid-spec', '--cluster needs the datapath (drop --no-datapath)', 'datapath');
           const cluster = await import('./lab-cluster.js');
-          const options = { nodes, routing: opts.routing, ...(opts.zones !== undefined ? { zones: opts.zones.split(',').map((z) => z.trim()) } : {}) } as const;
+          const options = {
+            nodes, routing: opts.routing, proxy: parseServiceProxy(opts.proxy),
+            ...(opts.zones !== undefined ? { zones: opts.zones.split(',').map((z) => z.trim()) } : {}),
+          } as const;
           if (opts.foreground === true) await cluster.clusterUpForeground(spec, opts.file, options);
           else await cluster.clusterUpDetached(process.argv.slice(1), opts.name);
           return;
         }
-        if (opts.file.length > 0 || opts.foreground === true || nodes !== 1 || opts.zones !== undefined) {
-          throw new LabError('invalid-spec', '-f, --foreground, --nodes and --zones go with --cluster', 'cluster');
+        if (opts.file.length > 0 || opts.foreground === true || nodes !== 1 || opts.zones !== undefined || opts.proxy !== 'sluice') {
+          throw new LabError('invalid-spec', '-f, --foreground, --nodes, --zones and --proxy go with --cluster', 'cluster');
         }
         const state = await (await makeLab(opts.datapath)).up(spec);
         const list = state.plan.pods.map((p) => `${p.name}=${p.ipv4}`).join(' ');
@@ -156,7 +161,7 @@ export function registerLabCommands(program: Command): void {
   const podAction = (build: (pod: string, opts: { name: string; gracePeriod?: string }) => PodRequest) =>
     run(async (name: string, opts: { name: string; gracePeriod?: string }) => {
       const cluster = await import('./lab-cluster.js');
-      await cluster.clusterPodRequest(opts.name, build(name, opts));
+      await cluster.clusterRequest(opts.name, build(name, opts));
     });
   pod.command('ready').description('report the pod ready (Ready condition True)').option('--name <name>', 'lab name', DEFAULT_LAB)
     .argument('<pod>', 'pod name').action(podAction((p) => ({ op: 'pod-ready', pod: p, ready: true })));
@@ -171,6 +176,13 @@ export function registerLabCommands(program: Command): void {
     }));
   pod.command('finish').description('end a terminating pod now (sandbox, then the object)').option('--name <name>', 'lab name', DEFAULT_LAB)
     .argument('<pod>', 'pod name').action(podAction((p) => ({ op: 'pod-finish', pod: p })));
+
+  lab.command('proxy').description('hand Services over to another proxy on every node of a running cluster lab (kube-proxy rules cleaned up)')
+    .option('--name <name>', 'lab name', DEFAULT_LAB).argument('<proxy>', SERVICE_PROXIES.join(' | '))
+    .action(run(async (proxy: string, opts: { name: string }) => {
+      const cluster = await import('./lab-cluster.js');
+      await cluster.clusterRequest(opts.name, { op: 'proxy', proxy: parseServiceProxy(proxy) });
+    }));
 
   registerLabDatapathCommands(lab, run);
   registerLabPolicyCommands(lab);

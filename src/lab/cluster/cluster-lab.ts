@@ -18,6 +18,7 @@ import { EndpointClient } from '../../endpoint/client.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { findKubeProxy } from '../controlplane/binaries.js';
 import { ControlPlane, type ControlPlaneOptions } from '../controlplane/controlplane.js';
 import { writeKubeconfig } from '../controlplane/kubeconfig.js';
 import { isProcessAlive } from '../controlplane/process.js';
@@ -33,9 +34,10 @@ import { AgentProcess, type RoutingMode } from './agent-process.js';
 import { ApiBridge } from './api-bridge.js';
 import { CniRuntime, POD_IFNAME } from './cni-runtime.js';
 import { LabFabric } from './fabric.js';
-import { FABRIC_IFNAME, nodeObject, planNodes, type NodePlan } from './nodes.js';
+import { FABRIC_IFNAME, clusterCidr, nodeObject, planNodes, type NodePlan } from './nodes.js';
 import { clusterObjects, LAST_APPLIED, nodeName, type ClusterObjects, type KubeObject } from './objects.js';
 import { PodLifecycle } from './pod-lifecycle.js';
+import { KubeProxyProcess, kubeProxyMode, type ServiceProxy } from './kube-proxy.js';
 
 export interface ClusterLabDeps {
   readonly runner: Runner;
@@ -56,6 +58,12 @@ export interface ClusterOptions {
   readonly zones?: readonly string[];
   /** The agents' `routing` (default native; a one-node lab has nobody to route to). */
   readonly routing?: RoutingMode;
+  /**
+   * What implements Services on the nodes (default sluice). A kube-proxy
+   * mode runs the real kube-proxy in every node's namespace (kube-proxy.ts);
+   * it needs nodes with an address and a default route: --nodes 2 or more.
+   */
+  readonly proxy?: ServiceProxy;
 }
 
 /** One node of the lab: its namespace, agent, CNI and API bridge. */
@@ -82,6 +90,8 @@ export class ClusterLab {
   private statePlan: LabPlan;
   /** What a kubelet would do with the pods' objects: status, readiness, graceful deletes. */
   private readonly lifecycle: PodLifecycle;
+  /** kube-proxy per Node name, while the lab's proxy is a kube-proxy mode. */
+  private readonly kubeProxies = new Map<string, KubeProxyProcess>();
 
   private constructor(
     private readonly deps: ClusterLabDeps,
@@ -91,6 +101,7 @@ export class ClusterLab {
     private cp: ControlPlane | undefined,
     nodes: readonly LabNode[],
     private readonly routing: RoutingMode,
+    private serviceProxy: ServiceProxy,
   ) {
     this.statePlan = plan;
     this.labNodes = [...nodes];
@@ -138,6 +149,8 @@ export class ClusterLab {
     const plan = resolveSpec({ ...spec, datapath: true }, deps.paths);
     const nodePlans = planNodes(plan, deps.paths, { ...(options.nodes !== undefined ? { count: options.nodes } : {}), ...(options.zones !== undefined ? { zones: options.zones } : {}) });
     const objects = clusterObjects(plan, manifests, nodePlans);
+    const proxy = options.proxy ?? 'sluice';
+    checkProxy(proxy, nodePlans);
     const netns = new NetnsOps(deps.runner);
     const network = new LabNetwork(netns);
     const dir = clusterDirFor(deps.paths, plan.name);
@@ -152,7 +165,7 @@ export class ClusterLab {
       throw new LabError('exists', `lab "${plan.name}": cannot create ${plan.nodeNetns}: ${asError(e).message}`, 'name', { cause: e });
     }
     const routing = options.routing ?? 'native';
-    const lab = new ClusterLab(deps, plan, dir, new Date().toISOString(), undefined, nodePlans.map((n) => labNode(deps, plan, dir, n, routing)), routing);
+    const lab = new ClusterLab(deps, plan, dir, new Date().toISOString(), undefined, nodePlans.map((n) => labNode(deps, plan, dir, n, routing)), routing, proxy);
     let step = 'state file';
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -199,6 +212,7 @@ export class ClusterLab {
     const [n] = planNodes(this.plan, this.deps.paths, { count: 1, ...(opts.zone !== undefined ? { zones: [opts.zone] } : {}) }, this.labNodes.length + 1);
     if (n === undefined) throw new LabError('invalid-spec', 'no node planned', 'nodes');
     const ln = labNode(this.deps, this.plan, this.dir, n, this.routing);
+    checkProxy(this.serviceProxy, [n]);
     this.labNodes.push(ln);
     await this.save();
     await this.createNodeNamespace(netns, network, n);
@@ -215,6 +229,34 @@ export class ClusterLab {
       await this.attachPod(netns, pod, object.namespace, object.object);
     }
     return ln;
+  }
+
+  /** What implements Services on the nodes now. */
+  get proxy(): ServiceProxy {
+    return this.serviceProxy;
+  }
+
+  /** The kube-proxy of a node (by Node name), while one runs. */
+  kubeProxy(node: string): KubeProxyProcess | undefined {
+    return this.kubeProxies.get(node);
+  }
+
+  /**
+   * Hands Services over to another proxy on every node: the running
+   * kube-proxies stop and their rules are removed (`kube-proxy --cleanup`),
+   * then the new ones start; resolves once each has synced its rules.
+   */
+  async useProxy(proxy: ServiceProxy): Promise<void> {
+    checkProxy(proxy, this.labNodes.map((n) => n.plan));
+    const old = [...this.kubeProxies.values()];
+    this.kubeProxies.clear();
+    await Promise.all(old.map(async (kp) => {
+      await kp.stop();
+      await kp.cleanup();
+    }));
+    this.serviceProxy = proxy;
+    await this.save();
+    await Promise.all(this.labNodes.map((n) => this.startKubeProxy(n)));
   }
 
   get controlPlane(): ControlPlane {
@@ -286,6 +328,10 @@ export class ClusterLab {
         errors.push(asError(e).message);
       }
     }
+    for (const kp of this.kubeProxies.values()) {
+      // Its rules go with the node's namespace.
+      await kp.stop().catch((e: unknown) => errors.push(`kube-proxy on ${kp.config.nodeName}: ${asError(e).message}`));
+    }
     for (const n of this.labNodes) {
       await n.agent.stop().catch((e: unknown) => errors.push(`agent${n.plan.index > 1 ? ` of ${n.plan.name}` : ''}: ${asError(e).message}`));
     }
@@ -347,6 +393,29 @@ export class ClusterLab {
     this.pids.add(n.agent.pid ?? 0);
     await this.save();
     this.log(`sluice-agent${this.labNodes.length > 1 ? ` on ${n.plan.name}` : ''} ready in ${seconds(agentMs)}`);
+    await this.startKubeProxy(n);
+  }
+
+  /** The node's kube-proxy when the lab's proxy is a kube-proxy mode, up to its first sync. */
+  private async startKubeProxy(n: LabNode): Promise<void> {
+    const mode = kubeProxyMode(this.serviceProxy);
+    if (mode === undefined || n.plan.internalIp === undefined) return;
+    const kp = new KubeProxyProcess({
+      binary: findKubeProxy({ nft: mode === 'nftables' }),
+      mode,
+      kubeconfig: this.kubeconfig,
+      nodeName: n.plan.name,
+      nodeIp: n.plan.internalIp,
+      clusterCidr: clusterCidr(this.plan),
+      netns: netnsPath(n.plan.netns),
+      logFile: join(n.plan.dir, 'kube-proxy.log'),
+    }, this.deps.runner);
+    this.kubeProxies.set(n.plan.name, kp);
+    const started = kp.start();
+    this.pids.add(kp.pid ?? 0);
+    await this.save();
+    const ms = await started;
+    this.log(`kube-proxy (${mode}) on ${n.plan.name} synced in ${seconds(ms)}`);
   }
 
   private async createObjects(objects: ClusterObjects): Promise<void> {
@@ -419,6 +488,7 @@ export class ClusterLab {
       ownerPid: process.pid,
       ...(this.cp !== undefined ? { controlPlaneDir: this.cp.dir } : {}),
       pids: [...this.pids].filter((p) => p > 0),
+      ...(this.serviceProxy !== 'sluice' ? { proxy: this.serviceProxy } : {}),
       attachments: this.attachments,
       ...(this.labNodes.length > 1 ? { nodes: this.labNodes.map(nodeRecord) } : {}),
     };
@@ -530,6 +600,16 @@ function labNode(deps: ClusterLabDeps, plan: LabPlan, dir: string, n: NodePlan, 
     nodeNetns: n.netns,
   });
   return { plan: n, agent, cni };
+}
+
+/** A kube-proxy mode needs every node to have an address (and so the fabric's default route). */
+function checkProxy(proxy: ServiceProxy, nodes: readonly NodePlan[]): void {
+  const mode = kubeProxyMode(proxy);
+  if (mode === undefined) return;
+  if (nodes.some((n) => n.internalIp === undefined)) {
+    throw new LabError('invalid-spec', `proxy ${proxy}: kube-proxy needs nodes with an address and a default route: start the lab with --nodes 2 or more`, 'proxy');
+  }
+  findKubeProxy({ nft: mode === 'nftables' });
 }
 
 function nodeRecord(n: LabNode): ClusterNodeRecord {

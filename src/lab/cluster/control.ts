@@ -8,6 +8,7 @@
 import { createConnection, createServer, type Server } from 'node:net';
 import { listenUnix } from '../../agent/endpoints/unix-socket.js';
 import { LabError, asError } from '../errors.js';
+import type { ServiceProxy } from './kube-proxy.js';
 
 export interface NodeAddRequest {
   readonly op: 'node-add';
@@ -35,9 +36,15 @@ export interface PodFinishRequest {
   readonly pod: string;
 }
 
-export type ControlRequest = NodeAddRequest | PodReadyRequest | PodDeleteRequest | PodFinishRequest;
+/** Hands Services over to another proxy on every node. */
+export interface ProxyRequest {
+  readonly op: 'proxy';
+  readonly proxy: ServiceProxy;
+}
 
-const OPS: ReadonlySet<string> = new Set<ControlRequest['op']>(['node-add', 'pod-ready', 'pod-delete', 'pod-finish']);
+export type ControlRequest = NodeAddRequest | PodReadyRequest | PodDeleteRequest | PodFinishRequest | ProxyRequest;
+
+const OPS: ReadonlySet<string> = new Set<ControlRequest['op']>(['node-add', 'pod-ready', 'pod-delete', 'pod-finish', 'proxy']);
 
 export interface ControlAnswer {
   readonly ok: boolean;
