@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ClusterLab } from '../../src/lab/cluster/cluster-lab.js';
 import { execRunner } from '../../src/lab/command.js';
+import { isProcessAlive } from '../../src/lab/controlplane/process.js';
 import { LabError } from '../../src/lab/errors.js';
 import { checkClusterIpSpreads, checkNoEndpointsRefused, serveBackends, webPod, type ServiceLab } from '../lb/helpers/clusterip-checks.js';
 import { spread, type NameServer } from '../lb/helpers/traffic.js';
@@ -84,6 +85,17 @@ test('a not-ready backend leaves the ClusterIP and comes back when ready (kube-p
   await until('only b answers', async () => JSON.stringify(await answering()) === '["b"]', 30_000);
   await c.lab.setPodReady('c', true);
   await until('b and c answer again', async () => JSON.stringify(await answering()) === '["b","c"]', 30_000);
+});
+
+test('handing Services back to sluice stops every kube-proxy and leaves none of its rules', async () => {
+  const pids = c.lab.nodes.map((n) => c.lab.kubeProxy(n.plan.name)?.pid);
+  await c.lab.useProxy('sluice');
+  assert.equal(c.lab.proxy, 'sluice');
+  for (const [i, n] of c.lab.nodes.entries()) {
+    assert.equal(c.lab.kubeProxy(n.plan.name), undefined);
+    assert.equal(isProcessAlive(pids[i] ?? 0), false, `kube-proxy ${String(pids[i])} on ${n.plan.name} is gone`);
+    assert.deepEqual(await proxyRules(n.plan.netns), { iptables: 0, nft: [] }, `no kube-proxy rules left in ${n.plan.netns}`);
+  }
 });
 
 test('a one-node lab refuses kube-proxy before it creates anything', async () => {

@@ -18,7 +18,6 @@ import { EndpointClient } from '../../endpoint/client.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findKubeProxy } from '../controlplane/binaries.js';
 import { ControlPlane, type ControlPlaneOptions } from '../controlplane/controlplane.js';
 import { writeKubeconfig } from '../controlplane/kubeconfig.js';
 import { isProcessAlive } from '../controlplane/process.js';
@@ -37,7 +36,8 @@ import { LabFabric } from './fabric.js';
 import { FABRIC_IFNAME, clusterCidr, nodeObject, planNodes, type NodePlan } from './nodes.js';
 import { clusterObjects, LAST_APPLIED, nodeName, type ClusterObjects, type KubeObject } from './objects.js';
 import { PodLifecycle } from './pod-lifecycle.js';
-import { KubeProxyProcess, kubeProxyMode, type ServiceProxy } from './kube-proxy.js';
+import type { KubeProxyProcess, ServiceProxy } from './kube-proxy.js';
+import { NodeProxies } from './node-proxies.js';
 
 export interface ClusterLabDeps {
   readonly runner: Runner;
@@ -90,8 +90,8 @@ export class ClusterLab {
   private statePlan: LabPlan;
   /** What a kubelet would do with the pods' objects: status, readiness, graceful deletes. */
   private readonly lifecycle: PodLifecycle;
-  /** kube-proxy per Node name, while the lab's proxy is a kube-proxy mode. */
-  private readonly kubeProxies = new Map<string, KubeProxyProcess>();
+  /** What implements Services on the nodes, and the kube-proxies. */
+  private readonly proxies: NodeProxies;
 
   private constructor(
     private readonly deps: ClusterLabDeps,
@@ -101,7 +101,7 @@ export class ClusterLab {
     private cp: ControlPlane | undefined,
     nodes: readonly LabNode[],
     private readonly routing: RoutingMode,
-    private serviceProxy: ServiceProxy,
+    proxy: ServiceProxy,
   ) {
     this.statePlan = plan;
     this.labNodes = [...nodes];
@@ -110,6 +110,16 @@ export class ClusterLab {
       teardown: (pod) => this.teardownPod(pod),
       log: (line) => this.log(line),
     });
+    this.proxies = new NodeProxies({
+      runner: deps.runner,
+      kubeconfig: this.kubeconfig,
+      clusterCidr: clusterCidr(plan),
+      started: (pid) => {
+        this.pids.add(pid);
+        return this.save();
+      },
+      log: (line) => this.log(line),
+    }, proxy);
   }
 
   /** The node by name; node 1 when name is undefined (a one-node lab records none). */
@@ -150,7 +160,7 @@ export class ClusterLab {
     const nodePlans = planNodes(plan, deps.paths, { ...(options.nodes !== undefined ? { count: options.nodes } : {}), ...(options.zones !== undefined ? { zones: options.zones } : {}) });
     const objects = clusterObjects(plan, manifests, nodePlans);
     const proxy = options.proxy ?? 'sluice';
-    checkProxy(proxy, nodePlans);
+    NodeProxies.check(proxy, nodePlans);
     const netns = new NetnsOps(deps.runner);
     const network = new LabNetwork(netns);
     const dir = clusterDirFor(deps.paths, plan.name);
@@ -212,7 +222,7 @@ export class ClusterLab {
     const [n] = planNodes(this.plan, this.deps.paths, { count: 1, ...(opts.zone !== undefined ? { zones: [opts.zone] } : {}) }, this.labNodes.length + 1);
     if (n === undefined) throw new LabError('invalid-spec', 'no node planned', 'nodes');
     const ln = labNode(this.deps, this.plan, this.dir, n, this.routing);
-    checkProxy(this.serviceProxy, [n]);
+    NodeProxies.check(this.proxies.proxy, [n]);
     this.labNodes.push(ln);
     await this.save();
     await this.createNodeNamespace(netns, network, n);
@@ -233,12 +243,12 @@ export class ClusterLab {
 
   /** What implements Services on the nodes now. */
   get proxy(): ServiceProxy {
-    return this.serviceProxy;
+    return this.proxies.proxy;
   }
 
   /** The kube-proxy of a node (by Node name), while one runs. */
   kubeProxy(node: string): KubeProxyProcess | undefined {
-    return this.kubeProxies.get(node);
+    return this.proxies.get(node);
   }
 
   /**
@@ -247,16 +257,8 @@ export class ClusterLab {
    * then the new ones start; resolves once each has synced its rules.
    */
   async useProxy(proxy: ServiceProxy): Promise<void> {
-    checkProxy(proxy, this.labNodes.map((n) => n.plan));
-    const old = [...this.kubeProxies.values()];
-    this.kubeProxies.clear();
-    await Promise.all(old.map(async (kp) => {
-      await kp.stop();
-      await kp.cleanup();
-    }));
-    this.serviceProxy = proxy;
+    await this.proxies.use(proxy, this.labNodes.map((n) => n.plan));
     await this.save();
-    await Promise.all(this.labNodes.map((n) => this.startKubeProxy(n)));
   }
 
   get controlPlane(): ControlPlane {
@@ -328,10 +330,7 @@ export class ClusterLab {
         errors.push(asError(e).message);
       }
     }
-    for (const kp of this.kubeProxies.values()) {
-      // Its rules go with the node's namespace.
-      await kp.stop().catch((e: unknown) => errors.push(`kube-proxy on ${kp.config.nodeName}: ${asError(e).message}`));
-    }
+    errors.push(...await this.proxies.stop());
     for (const n of this.labNodes) {
       await n.agent.stop().catch((e: unknown) => errors.push(`agent${n.plan.index > 1 ? ` of ${n.plan.name}` : ''}: ${asError(e).message}`));
     }
@@ -393,29 +392,7 @@ export class ClusterLab {
     this.pids.add(n.agent.pid ?? 0);
     await this.save();
     this.log(`sluice-agent${this.labNodes.length > 1 ? ` on ${n.plan.name}` : ''} ready in ${seconds(agentMs)}`);
-    await this.startKubeProxy(n);
-  }
-
-  /** The node's kube-proxy when the lab's proxy is a kube-proxy mode, up to its first sync. */
-  private async startKubeProxy(n: LabNode): Promise<void> {
-    const mode = kubeProxyMode(this.serviceProxy);
-    if (mode === undefined || n.plan.internalIp === undefined) return;
-    const kp = new KubeProxyProcess({
-      binary: findKubeProxy({ nft: mode === 'nftables' }),
-      mode,
-      kubeconfig: this.kubeconfig,
-      nodeName: n.plan.name,
-      nodeIp: n.plan.internalIp,
-      clusterCidr: clusterCidr(this.plan),
-      netns: netnsPath(n.plan.netns),
-      logFile: join(n.plan.dir, 'kube-proxy.log'),
-    }, this.deps.runner);
-    this.kubeProxies.set(n.plan.name, kp);
-    const started = kp.start();
-    this.pids.add(kp.pid ?? 0);
-    await this.save();
-    const ms = await started;
-    this.log(`kube-proxy (${mode}) on ${n.plan.name} synced in ${seconds(ms)}`);
+    await this.proxies.start(n.plan);
   }
 
   private async createObjects(objects: ClusterObjects): Promise<void> {
@@ -488,7 +465,7 @@ export class ClusterLab {
       ownerPid: process.pid,
       ...(this.cp !== undefined ? { controlPlaneDir: this.cp.dir } : {}),
       pids: [...this.pids].filter((p) => p > 0),
-      ...(this.serviceProxy !== 'sluice' ? { proxy: this.serviceProxy } : {}),
+      ...(this.proxies.proxy !== 'sluice' ? { proxy: this.proxies.proxy } : {}),
       attachments: this.attachments,
       ...(this.labNodes.length > 1 ? { nodes: this.labNodes.map(nodeRecord) } : {}),
     };
@@ -600,16 +577,6 @@ function labNode(deps: ClusterLabDeps, plan: LabPlan, dir: string, n: NodePlan, 
     nodeNetns: n.netns,
   });
   return { plan: n, agent, cni };
-}
-
-/** A kube-proxy mode needs every node to have an address (and so the fabric's default route). */
-function checkProxy(proxy: ServiceProxy, nodes: readonly NodePlan[]): void {
-  const mode = kubeProxyMode(proxy);
-  if (mode === undefined) return;
-  if (nodes.some((n) => n.internalIp === undefined)) {
-    throw new LabError('invalid-spec', `proxy ${proxy}: kube-proxy needs nodes with an address and a default route: start the lab with --nodes 2 or more`, 'proxy');
-  }
-  findKubeProxy({ nft: mode === 'nftables' });
 }
 
 function nodeRecord(n: LabNode): ClusterNodeRecord {
