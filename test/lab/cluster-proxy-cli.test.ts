@@ -34,6 +34,9 @@ test('lab up --proxy kube-proxy-iptables, lab pod …, lab proxy kube-proxy-nfta
   }
   const first = state();
   assert.equal(first.cluster?.proxy, 'kube-proxy-iptables');
+  const status = await sluice('status', '--name', name);
+  assert.equal(status.code, 0, status.stdout + status.stderr);
+  assert.match(status.stdout, /^services: kube-proxy-iptables on every node$/m);
   const iptPids = kubeProxyPids();
   assert.equal(iptPids.length, 2, 'one kube-proxy per node, recorded');
 
