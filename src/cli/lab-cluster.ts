@@ -15,7 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { execRunner } from '../lab/command.js';
 import { join } from 'node:path';
 import { ClusterLab, type ClusterLabDeps, type ClusterOptions } from '../lab/cluster/cluster-lab.js';
-import { controlRequest, serveControl } from '../lab/cluster/control.js';
+import { controlRequest, serveControl, type ControlRequest, type PodDeleteRequest, type PodFinishRequest, type PodReadyRequest, type ProxyRequest } from '../lab/cluster/control.js';
 import { LabError, asError } from '../lab/errors.js';
 import { clusterDirFor, clusterLogFor, defaultLabPaths } from '../lab/names.js';
 import type { LabSpec } from '../lab/spec.js';
@@ -45,7 +45,7 @@ export function readLabManifests(files: readonly string[]): unknown[] {
 export function clusterSummary(lab: ClusterLab, ms: number): string {
   const pods = lab.livePlan.pods.map((p) => `${p.name}=${p.ipv4}${p.node !== undefined ? `@${p.node}` : ''}`).join(' ');
   const nodes = lab.nodes.length > 1
-    ? lab.nodes.map((n) => `node:       ${n.plan.name} ${n.plan.internalIp ?? '-'} podCIDR ${n.plan.podCidr} zone ${n.plan.zone ?? '-'}  agent ${n.agent.curl('/readyz')}`)
+    ? lab.nodes.map((n) => `node:       ${n.plan.name} ${n.plan.internalIp ?? '-'} podCIDR ${n.plan.podCidr} zone ${n.plan.zone ?? '-'}  agent ${n.agent.curl('/readyz')}${proxyNote(lab, n.plan.name)}`)
     : [`agent:      ${lab.agent.curl('/readyz')}   (log ${lab.agent.config.logFile})`];
   const kubectl = lab.controlPlane.binaries.kubectl;
   return [
@@ -55,6 +55,12 @@ export function clusterSummary(lab: ClusterLab, ms: number): string {
     ...nodes,
     '',
   ].join('\n');
+}
+
+/** ", kube-proxy (mode) pid N, log …" for a node whose Services kube-proxy implements. */
+function proxyNote(lab: ClusterLab, node: string): string {
+  const kp = lab.kubeProxy(node);
+  return kp === undefined ? '' : `  kube-proxy ${kp.config.mode} pid ${String(kp.pid)} (log ${kp.config.logFile})`;
 }
 
 /** Runs the lab in this process until SIGINT/SIGTERM, then takes it down. */
@@ -77,23 +83,47 @@ export async function clusterUpForeground(spec: LabSpec, files: readonly string[
     report({ ok: false, text: asError(e).message });
     throw e;
   }
-  // Several nodes: `sluice lab node add` asks this process for one more (control.ts).
-  const control = lab.nodes.length > 1
-    ? await serveControl(join(lab.dir, CONTROL_SOCKET), async (req) => {
-      const n = await lab.addNode({ ...(req.zone !== undefined ? { zone: req.zone } : {}), ...(req.pods !== undefined ? { pods: req.pods } : {}) });
-      const pods = lab.livePlan.pods.filter((p) => p.node === n.plan.name).map((p) => `${p.name}=${p.ipv4}`).join(' ');
-      return `node ${n.plan.name} up: ${n.plan.internalIp ?? '-'} podCIDR ${n.plan.podCidr} zone ${n.plan.zone ?? '-'}${pods !== '' ? `; pods ${pods}` : ''}\n`;
-    })
-    : undefined;
+  // `sluice lab node add` and `sluice lab pod …` ask this process (control.ts).
+  const control = await serveControl(join(lab.dir, CONTROL_SOCKET), (req) => handleControl(lab, req));
   report({ ok: true, text: clusterSummary(lab, performance.now() - t0) });
   if (!stopRequested) await new Promise<void>((r) => (wake = r));
-  control?.close();
+  control.close();
   const down = await lab.stop();
   process.stderr.write(`lab "${lab.plan.name}" down: ${down.cluster.join(', ')}\n`);
   process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
 }
 
 const CONTROL_SOCKET = 'control.sock';
+
+/** Carries out one control request on the lab this process owns; the answer's text. */
+async function handleControl(lab: ClusterLab, req: ControlRequest): Promise<string> {
+  switch (req.op) {
+    case 'node-add': {
+      if (lab.nodes.length < 2) throw new LabError('invalid-spec', 'a one-node lab has no fabric to add a node to: start it with --nodes 2 or more', 'nodes');
+      const n = await lab.addNode({ ...(req.zone !== undefined ? { zone: req.zone } : {}), ...(req.pods !== undefined ? { pods: req.pods } : {}) });
+      const pods = lab.livePlan.pods.filter((p) => p.node === n.plan.name).map((p) => `${p.name}=${p.ipv4}`).join(' ');
+      return `node ${n.plan.name} up: ${n.plan.internalIp ?? '-'} podCIDR ${n.plan.podCidr} zone ${n.plan.zone ?? '-'}${pods !== '' ? `; pods ${pods}` : ''}\n`;
+    }
+    case 'pod-ready':
+      await lab.setPodReady(req.pod, req.ready);
+      return `pod ${req.pod}: ${req.ready ? 'ready' : 'not ready'}\n`;
+    case 'pod-delete': {
+      const { deadline } = await lab.deletePod(req.pod, req.gracePeriodSeconds);
+      return req.gracePeriodSeconds === 0 ? `pod ${req.pod}: deleted\n` : `pod ${req.pod}: terminating until ${deadline.toISOString()}, then deleted\n`;
+    }
+    case 'pod-finish':
+      await lab.finishPod(req.pod);
+      return `pod ${req.pod}: deleted\n`;
+    case 'proxy':
+      await lab.useProxy(req.proxy);
+      return `Services on ${lab.nodes.length} nodes: ${req.proxy}\n`;
+  }
+}
+
+/** `sluice lab pod ready|not-ready|delete|finish` and `sluice lab proxy`: asks the lab process. */
+export async function clusterRequest(name: string, req: PodReadyRequest | PodDeleteRequest | PodFinishRequest | ProxyRequest): Promise<void> {
+  process.stdout.write(await controlRequest(join(clusterDirFor(defaultLabPaths, name), CONTROL_SOCKET), req));
+}
 
 /** `sluice lab node add`: one more node (and pods on it) in a running several-node lab. */
 export async function clusterNodeAdd(name: string, opts: { readonly zone?: string; readonly pods?: readonly string[] }): Promise<void> {

@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { downCluster } from '../lab/cluster/cluster-lab.js';
+import type { PodDeleteRequest, PodFinishRequest, PodReadyRequest } from '../lab/cluster/control.js';
+import { SERVICE_PROXIES, parseServiceProxy } from '../lab/cluster/kube-proxy.js';
 import { execRunner } from '../lab/command.js';
 import { LabError, asError } from '../lab/errors.js';
 import { Lab } from '../lab/lab.js';
@@ -17,6 +19,8 @@ import { registerLabDatapathCommands } from './lab-datapath.js';
 import { registerLabPolicyCommands } from './lab-policy.js';
 
 const DEFAULT_LAB = 'dev';
+
+type PodRequest = PodReadyRequest | PodDeleteRequest | PodFinishRequest;
 
 export function registerLabCommands(program: Command): void {
   const lab = program.command('lab').description('a local lab: pods as network namespaces, the datapath on their veths');
@@ -34,10 +38,11 @@ export function registerLabCommands(program: Command): void {
     .option('--nodes <n>', '--cluster: nodes on a lab fabric, one agent each (pods round-robin unless spec.nodeName)', '1')
     .option('--zones <zones>', '--cluster: topology.kubernetes.io/zone per node, comma-separated')
     .option('--routing <mode>', '--cluster with --nodes ≥ 2: native or vxlan', 'native')
+    .option('--proxy <proxy>', `--cluster: what implements Services: ${SERVICE_PROXIES.join(', ')} (kube-proxy needs --nodes ≥ 2)`, 'sluice')
     .action(
       run(async (opts: {
         name: string; pods: string; cidr?: string; datapath: boolean; cluster?: boolean; file: string[]; foreground?: boolean;
-        nodes: string; zones?: string; routing: string;
+        nodes: string; zones?: string; routing: string; proxy: string;
       }) => {
         const spec: LabSpec = {
           name: opts.name,
@@ -53,13 +58,16 @@ export function registerLabCommands(program: Command): void {
         if (opts.cluster === true) {
           if (!opts.datapath) throw new LabError('invalid-spec', '--cluster needs the datapath (drop --no-datapath)', 'datapath');
           const cluster = await import('./lab-cluster.js');
-          const options = { nodes, routing: opts.routing, ...(opts.zones !== undefined ? { zones: opts.zones.split(',').map((z) => z.trim()) } : {}) } as const;
+          const options = {
+            nodes, routing: opts.routing, proxy: parseServiceProxy(opts.proxy),
+            ...(opts.zones !== undefined ? { zones: opts.zones.split(',').map((z) => z.trim()) } : {}),
+          } as const;
           if (opts.foreground === true) await cluster.clusterUpForeground(spec, opts.file, options);
           else await cluster.clusterUpDetached(process.argv.slice(1), opts.name);
           return;
         }
-        if (opts.file.length > 0 || opts.foreground === true || nodes !== 1 || opts.zones !== undefined) {
-          throw new LabError('invalid-spec', '-f, --foreground, --nodes and --zones go with --cluster', 'cluster');
+        if (opts.file.length > 0 || opts.foreground === true || nodes !== 1 || opts.zones !== undefined || opts.proxy !== 'sluice') {
+          throw new LabError('invalid-spec', '-f, --foreground, --nodes, --zones and --proxy go with --cluster', 'cluster');
         }
         const state = await (await makeLab(opts.datapath)).up(spec);
         const list = state.plan.pods.map((p) => `${p.name}=${p.ipv4}`).join(' ');
@@ -148,6 +156,33 @@ export function registerLabCommands(program: Command): void {
         });
       }),
     );
+
+  const pod = lab.command('pod').description("a cluster lab's pods as a kubelet would change them (status, graceful delete)");
+  const podAction = (build: (pod: string, opts: { name: string; gracePeriod?: string }) => PodRequest) =>
+    run(async (name: string, opts: { name: string; gracePeriod?: string }) => {
+      const cluster = await import('./lab-cluster.js');
+      await cluster.clusterRequest(opts.name, build(name, opts));
+    });
+  pod.command('ready').description('report the pod ready (Ready condition True)').option('--name <name>', 'lab name', DEFAULT_LAB)
+    .argument('<pod>', 'pod name').action(podAction((p) => ({ op: 'pod-ready', pod: p, ready: true })));
+  pod.command('not-ready').description('report the pod not ready (Ready False): EndpointSlices mark it ready=false').option('--name <name>', 'lab name', DEFAULT_LAB)
+    .argument('<pod>', 'pod name').action(podAction((p) => ({ op: 'pod-ready', pod: p, ready: false })));
+  pod.command('delete').description('delete the Pod with a grace period: terminating (still serving) until it ends, then torn down and gone')
+    .option('--name <name>', 'lab name', DEFAULT_LAB).option('--grace-period <seconds>', 'seconds the pod stays terminating', '30')
+    .argument('<pod>', 'pod name').action(podAction((p, o) => {
+      const grace = Number(o.gracePeriod);
+      if (!Number.isInteger(grace) || grace < 0) throw new LabError('invalid-spec', `--grace-period ${String(o.gracePeriod)}: want whole seconds ≥ 0`, 'gracePeriod');
+      return { op: 'pod-delete', pod: p, gracePeriodSeconds: grace };
+    }));
+  pod.command('finish').description('end a terminating pod now (sandbox, then the object)').option('--name <name>', 'lab name', DEFAULT_LAB)
+    .argument('<pod>', 'pod name').action(podAction((p) => ({ op: 'pod-finish', pod: p })));
+
+  lab.command('proxy').description('hand Services over to another proxy on every node of a running cluster lab (kube-proxy rules cleaned up)')
+    .option('--name <name>', 'lab name', DEFAULT_LAB).argument('<proxy>', SERVICE_PROXIES.join(' | '))
+    .action(run(async (proxy: string, opts: { name: string }) => {
+      const cluster = await import('./lab-cluster.js');
+      await cluster.clusterRequest(opts.name, { op: 'proxy', proxy: parseServiceProxy(proxy) });
+    }));
 
   registerLabDatapathCommands(lab, run);
   registerLabPolicyCommands(lab);

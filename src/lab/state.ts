@@ -3,6 +3,7 @@
  * from a later process. Written atomically (temp file + rename) so a reader
  * never sees half a file.
  */
+import type { ServiceProxy } from './cluster/kube-proxy.js';
 import type { NodePlan } from './cluster/nodes.js';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -60,6 +61,8 @@ export interface ClusterRecord {
   readonly attachments: readonly ClusterAttachment[];
   /** Every node, when the lab has several (absent: one node, the plan's). */
   readonly nodes?: readonly ClusterNodeRecord[];
+  /** What implements Services when it is not Sluice: a kube-proxy mode (cluster/kube-proxy.ts). */
+  readonly proxy?: ServiceProxy;
 }
 
 export async function writeState(path: string, state: LabState): Promise<void> {

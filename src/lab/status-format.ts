@@ -9,7 +9,8 @@ export function formatStatus(r: LabStatusReport): string {
     (plan.datapath ? `  pins ${plan.pinRoot}` : '  no datapath') +
     (r.state.cluster
       ? `\nkubeconfig ${r.state.cluster.kubeconfig}  lab process ${r.state.cluster.ownerPid}${r.ownerAlive === false ? ' (GONE: control plane and agent with it)' : ''}` +
-        '  (pods attached by sluice-cni; identities in the agent)'
+        '  (pods attached by sluice-cni; identities in the agent)' +
+        (r.state.cluster.proxy !== undefined ? `\nservices: ${r.state.cluster.proxy} on every node` : '')
       : '');
   const nodes = r.nodes === undefined ? '' : `${table([
     ['NODE', 'NETNS', 'INTERNAL-IP', 'POD-CIDR', 'ZONE', 'AGENT', 'PODS'],

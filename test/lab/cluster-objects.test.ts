@@ -1,7 +1,7 @@
 /** The API objects of a cluster lab (src/lab/cluster/objects.ts): pure. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clusterObjects, LAST_APPLIED, PLACEHOLDER_IMAGE, runningStatus } from '../../src/lab/cluster/objects.js';
+import { clusterObjects, LAST_APPLIED, PLACEHOLDER_IMAGE } from '../../src/lab/cluster/objects.js';
 import { LabError } from '../../src/lab/errors.js';
 import { resolveSpec } from '../../src/lab/spec.js';
 
@@ -57,18 +57,4 @@ test('bad manifests fail naming the object', () => {
   bad([{ kind: 'NetworkPolicy', metadata: { name: 'p' } }], /kind NetworkPolicy: lab up takes Pods and Namespaces/);
   bad([{ kind: 'Pod' }], /manifest 1: no metadata/);
   bad(['x'], /manifest 1: not an object/);
-});
-
-test('runningStatus: Running, the address, Ready, a ready status per container', () => {
-  const pod = clusterObjects(plan, []).pods[0]?.object ?? {};
-  const s = runningStatus(pod, '10.9.0.1', new Date('2026-01-02T03:04:05.678Z'))['status'] as Record<string, unknown>;
-  assert.equal(s['phase'], 'Running');
-  assert.equal(s['podIP'], '10.9.0.1');
-  assert.deepEqual(s['podIPs'], [{ ip: '10.9.0.1' }]);
-  assert.deepEqual((s['conditions'] as { type: string; status: string; lastTransitionTime: string }[]).find((c) => c.type === 'Ready'), {
-    type: 'Ready',
-    status: 'True',
-    lastTransitionTime: '2026-01-02T03:04:05Z',
-  });
-  assert.deepEqual((s['containerStatuses'] as { name: string; ready: boolean }[]).map((c) => [c.name, c.ready]), [['main', true]]);
 });

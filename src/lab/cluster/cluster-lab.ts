@@ -33,8 +33,11 @@ import { AgentProcess, type RoutingMode } from './agent-process.js';
 import { ApiBridge } from './api-bridge.js';
 import { CniRuntime, POD_IFNAME } from './cni-runtime.js';
 import { LabFabric } from './fabric.js';
-import { FABRIC_IFNAME, nodeObject, planNodes, type NodePlan } from './nodes.js';
-import { clusterObjects, LAST_APPLIED, nodeName, runningStatus, type ClusterObjects, type KubeObject } from './objects.js';
+import { FABRIC_IFNAME, clusterCidr, nodeObject, planNodes, type NodePlan } from './nodes.js';
+import { clusterObjects, LAST_APPLIED, nodeName, type ClusterObjects, type KubeObject } from './objects.js';
+import { PodLifecycle } from './pod-lifecycle.js';
+import type { KubeProxyProcess, ServiceProxy } from './kube-proxy.js';
+import { NodeProxies } from './node-proxies.js';
 
 export interface ClusterLabDeps {
   readonly runner: Runner;
@@ -55,6 +58,12 @@ export interface ClusterOptions {
   readonly zones?: readonly string[];
   /** The agents' `routing` (default native; a one-node lab has nobody to route to). */
   readonly routing?: RoutingMode;
+  /**
+   * What implements Services on the nodes (default sluice). A kube-proxy
+   * mode runs the real kube-proxy in every node's namespace (kube-proxy.ts);
+   * it needs nodes with an address and a default route: --nodes 2 or more.
+   */
+  readonly proxy?: ServiceProxy;
 }
 
 /** One node of the lab: its namespace, agent, CNI and API bridge. */
@@ -79,6 +88,10 @@ export class ClusterLab {
   private status: LabState['status'] = 'creating';
   /** The plan with what the CNI and the agent assigned (address, host veth, endpoint id). */
   private statePlan: LabPlan;
+  /** What a kubelet would do with the pods' objects: status, readiness, graceful deletes. */
+  private readonly lifecycle: PodLifecycle;
+  /** What implements Services on the nodes, and the kube-proxies. */
+  private readonly proxies: NodeProxies;
 
   private constructor(
     private readonly deps: ClusterLabDeps,
@@ -88,9 +101,25 @@ export class ClusterLab {
     private cp: ControlPlane | undefined,
     nodes: readonly LabNode[],
     private readonly routing: RoutingMode,
+    proxy: ServiceProxy,
   ) {
     this.statePlan = plan;
     this.labNodes = [...nodes];
+    this.lifecycle = new PodLifecycle({
+      kubectl: (args) => this.kubectl(args),
+      teardown: (pod) => this.teardownPod(pod),
+      log: (line) => this.log(line),
+    });
+    this.proxies = new NodeProxies({
+      runner: deps.runner,
+      kubeconfig: this.kubeconfig,
+      clusterCidr: clusterCidr(plan),
+      started: (pid) => {
+        this.pids.add(pid);
+        return this.save();
+      },
+      log: (line) => this.log(line),
+    }, proxy);
   }
 
   /** The node by name; node 1 when name is undefined (a one-node lab records none). */
@@ -130,6 +159,8 @@ export class ClusterLab {
     const plan = resolveSpec({ ...spec, datapath: true }, deps.paths);
     const nodePlans = planNodes(plan, deps.paths, { ...(options.nodes !== undefined ? { count: options.nodes } : {}), ...(options.zones !== undefined ? { zones: options.zones } : {}) });
     const objects = clusterObjects(plan, manifests, nodePlans);
+    const proxy = options.proxy ?? 'sluice';
+    NodeProxies.check(proxy, nodePlans);
     const netns = new NetnsOps(deps.runner);
     const network = new LabNetwork(netns);
     const dir = clusterDirFor(deps.paths, plan.name);
@@ -144,7 +175,7 @@ export class ClusterLab {
       throw new LabError('exists', `lab "${plan.name}": cannot create ${plan.nodeNetns}: ${asError(e).message}`, 'name', { cause: e });
     }
     const routing = options.routing ?? 'native';
-    const lab = new ClusterLab(deps, plan, dir, new Date().toISOString(), undefined, nodePlans.map((n) => labNode(deps, plan, dir, n, routing)), routing);
+    const lab = new ClusterLab(deps, plan, dir, new Date().toISOString(), undefined, nodePlans.map((n) => labNode(deps, plan, dir, n, routing)), routing, proxy);
     let step = 'state file';
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -191,6 +222,7 @@ export class ClusterLab {
     const [n] = planNodes(this.plan, this.deps.paths, { count: 1, ...(opts.zone !== undefined ? { zones: [opts.zone] } : {}) }, this.labNodes.length + 1);
     if (n === undefined) throw new LabError('invalid-spec', 'no node planned', 'nodes');
     const ln = labNode(this.deps, this.plan, this.dir, n, this.routing);
+    NodeProxies.check(this.proxies.proxy, [n]);
     this.labNodes.push(ln);
     await this.save();
     await this.createNodeNamespace(netns, network, n);
@@ -207,6 +239,26 @@ export class ClusterLab {
       await this.attachPod(netns, pod, object.namespace, object.object);
     }
     return ln;
+  }
+
+  /** What implements Services on the nodes now. */
+  get proxy(): ServiceProxy {
+    return this.proxies.proxy;
+  }
+
+  /** The kube-proxy of a node (by Node name), while one runs. */
+  kubeProxy(node: string): KubeProxyProcess | undefined {
+    return this.proxies.get(node);
+  }
+
+  /**
+   * Hands Services over to another proxy on every node: the running
+   * kube-proxies stop and their rules are removed (`kube-proxy --cleanup`),
+   * then the new ones start; resolves once each has synced its rules.
+   */
+  async useProxy(proxy: ServiceProxy): Promise<void> {
+    await this.proxies.use(proxy, this.labNodes.map((n) => n.plan));
+    await this.save();
   }
 
   get controlPlane(): ControlPlane {
@@ -235,6 +287,29 @@ export class ClusterLab {
   }
 
   /**
+   * Makes a pod ready or not ready, as a kubelet reports a readiness probe
+   * (the Pod's Ready condition; EndpointSlices follow it).
+   */
+  setPodReady(pod: string, ready: boolean): Promise<void> {
+    return this.lifecycle.setReady(this.pod(pod).name, ready);
+  }
+
+  /**
+   * Deletes a pod's object with a grace period: it is terminating (deletion
+   * timestamp set) and keeps serving until the period ends or `finishPod`;
+   * then its sandbox is torn down (CNI DEL, namespace) and the object deleted
+   * for good. 0: at once. Resolves when the delete is asked for.
+   */
+  deletePod(pod: string, gracePeriodSeconds: number): Promise<{ readonly deadline: Date }> {
+    return this.lifecycle.delete(this.pod(pod).name, gracePeriodSeconds);
+  }
+
+  /** Ends a (terminating) pod now: sandbox, then object. */
+  finishPod(pod: string): Promise<void> {
+    return this.lifecycle.finish(this.pod(pod).name);
+  }
+
+  /**
    * Removes everything: CNI DEL of every pod while the agent still answers,
    * then the agent, the control plane, the namespaces, pins, state and dir.
    * Idempotent; keeps going past failures and reports them at the end.
@@ -242,6 +317,7 @@ export class ClusterLab {
   async stop(): Promise<ClusterDownReport> {
     if (this.stopped) return { name: this.plan.name, netns: [], pinRoot: undefined, stateFile: undefined, cluster: [] };
     this.stopped = true;
+    this.lifecycle.close();
     const errors: string[] = [];
     const removed: string[] = [];
     for (const a of [...this.attachments].reverse()) {
@@ -254,6 +330,7 @@ export class ClusterLab {
         errors.push(asError(e).message);
       }
     }
+    errors.push(...await this.proxies.stop());
     for (const n of this.labNodes) {
       await n.agent.stop().catch((e: unknown) => errors.push(`agent${n.plan.index > 1 ? ` of ${n.plan.name}` : ''}: ${asError(e).message}`));
     }
@@ -315,6 +392,7 @@ export class ClusterLab {
     this.pids.add(n.agent.pid ?? 0);
     await this.save();
     this.log(`sluice-agent${this.labNodes.length > 1 ? ` on ${n.plan.name}` : ''} ready in ${seconds(agentMs)}`);
+    await this.proxies.start(n.plan);
   }
 
   private async createObjects(objects: ClusterObjects): Promise<void> {
@@ -350,13 +428,24 @@ export class ClusterLab {
     const r = await node.cni.add({ containerId: attachment.containerId, netns: planned.netns, podNamespace: namespace, podName: pod });
     // The agent numbers endpoints; identities follow labels, so none is recorded (0).
     const registered = await new EndpointClient(node.agent.config.endpointSocket).get(attachment.containerId, POD_IFNAME);
-    await this.kubectl(['patch', 'pod', pod, '-n', namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify(runningStatus(object, r.ipv4, new Date()))]);
+    await this.lifecycle.running(pod, namespace, object, { ip: r.ipv4, ...(node.plan.internalIp !== undefined ? { hostIp: node.plan.internalIp } : {}) });
     this.statePlan = {
       ...this.statePlan,
       pods: this.statePlan.pods.map((p) => (p.name === pod ? { ...p, ipv4: r.ipv4, hostIfname: r.hostIfname, hostMac: r.hostMac, podMac: r.podMac, endpointId: registered?.endpointId ?? 0, identity: 0, ...(multi ? { node: node.plan.name, nodeNetns: node.plan.netns } : {}) } : p)),
     };
     await this.save();
     this.log(`pod ${namespace}/${pod}: ${r.ipv4} on ${r.hostIfname}${multi ? ` of ${node.plan.name}` : ''} (CNI ADD ${Math.round(r.ms)} ms)`);
+  }
+
+  /** A pod's sandbox away (CNI DEL through its node's agent, its namespace), and the pod out of the plan. */
+  private async teardownPod(pod: string): Promise<void> {
+    const a = this.attachments.find((x) => x.pod === pod);
+    if (a === undefined) throw new LabError('unknown-pod', `pod ${pod} has no sandbox`, 'pod');
+    await this.nodeOf(a.node).cni.del({ containerId: a.containerId, netns: a.netns, podNamespace: a.namespace, podName: a.pod });
+    await new NetnsOps(this.deps.runner).delete(a.netns);
+    this.attachments = this.attachments.filter((x) => x !== a);
+    this.statePlan = { ...this.statePlan, pods: this.statePlan.pods.filter((p) => p.name !== pod) };
+    await this.save();
   }
 
   /** Writes the state file; writes are queued (the nodes start in parallel, and share one temp file name). */
@@ -376,6 +465,7 @@ export class ClusterLab {
       ownerPid: process.pid,
       ...(this.cp !== undefined ? { controlPlaneDir: this.cp.dir } : {}),
       pids: [...this.pids].filter((p) => p > 0),
+      ...(this.proxies.proxy !== 'sluice' ? { proxy: this.proxies.proxy } : {}),
       attachments: this.attachments,
       ...(this.labNodes.length > 1 ? { nodes: this.labNodes.map(nodeRecord) } : {}),
     };

@@ -8,10 +8,18 @@
  *
  *   node netns sluice-<lab>-node<k>        fabric netns sluice-<lab>-fabric
  *   fab0 172.30.0.<10+k>/24   ═══ veth ═══  n<k> ── br0      (MTU 1550)
+ *   default via 172.30.0.1 dev fab0
+ *
+ * The default route gives each node what a real node has: a route for every
+ * destination, so packets to an address nobody holds (a Service's virtual
+ * IP before kube-proxy's DNAT or REJECT decides) pass the routing decision
+ * into netfilter's FORWARD hook instead of failing it with "network
+ * unreachable". Its gateway is an address of the fabric that nobody holds:
+ * what is not DNATed, rejected or routed to a podCIDR goes nowhere.
  */
 import type { NetnsOps } from '../netns.js';
 import { fabricNetnsName } from '../names.js';
-import { FABRIC_IFNAME, type NodePlan } from './nodes.js';
+import { FABRIC_GATEWAY, FABRIC_IFNAME, type NodePlan } from './nodes.js';
 
 const BRIDGE = 'br0';
 /**
@@ -51,5 +59,6 @@ export class LabFabric {
     await this.ops.ip(this.netns, ['link', 'set', port, 'master', BRIDGE, 'up']);
     await this.ops.ip(node.netns, ['addr', 'add', `${node.internalIp}/24`, 'dev', FABRIC_IFNAME]);
     await this.ops.ip(node.netns, ['link', 'set', FABRIC_IFNAME, 'up']);
+    await this.ops.ip(node.netns, ['route', 'add', 'default', 'via', FABRIC_GATEWAY, 'dev', FABRIC_IFNAME]);
   }
 }

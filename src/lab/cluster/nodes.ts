@@ -9,6 +9,8 @@
  * from the lab's cidr (10.<hash>.0.0/24 → node 2 gets 10.<hash>.1.0/24). The
  * fabric is 172.30.0.0/24 inside the lab's own namespaces (every lab can use
  * it: nothing of it reaches the root namespace); node k is 172.30.0.<10+k>.
+ * The cluster CIDR (kube-proxy's --cluster-cidr) is the lab's cidr widened
+ * to hold MAX_NODES blocks: every podCIDR a node of the lab can get.
  */
 import { join } from 'node:path';
 import { formatIpv4, formatIpv4Prefix, parseIpv4Prefix } from '../../datapath/maps/ipv4.js';
@@ -19,6 +21,8 @@ import type { LabPlan } from '../spec.js';
 export const MAX_NODES = 16;
 export const FABRIC_PREFIX = '172.30.0.0/24';
 const FABRIC_BASE = 0xac1e0000; // 172.30.0.0
+/** The nodes' default gateway: an address of the fabric that no node holds (fabric.ts). */
+export const FABRIC_GATEWAY = '172.30.0.1';
 /** The fabric-facing device in each node namespace (the tc program of bpf/host.c goes here). */
 export const FABRIC_IFNAME = 'fab0';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
@@ -84,6 +88,21 @@ export function planNodes(plan: LabPlan, paths: LabPaths, spec: NodesSpec = {}, 
     });
   }
   return out;
+}
+
+/**
+ * Every podCIDR the lab's nodes can get, as one prefix: the smallest that
+ * holds the first node's block and the MAX_NODES-th (10.<hash>.0.0/24 →
+ * 10.<hash>.0.0/20).
+ */
+export function clusterCidr(plan: LabPlan): string {
+  const cidr = parseIpv4Prefix(plan.cidr);
+  const first = cidr.addr;
+  const last = Math.min(0xffffffff, first + MAX_NODES * 2 ** (32 - cidr.prefixlen) - 1);
+  let prefixlen = cidr.prefixlen;
+  const maskOf = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0);
+  while (prefixlen > 0 && ((first & maskOf(prefixlen)) >>> 0) !== ((last & maskOf(prefixlen)) >>> 0)) prefixlen--;
+  return formatIpv4Prefix({ addr: (first & maskOf(prefixlen)) >>> 0, prefixlen });
 }
 
 /** The Node object of a lab node (status with its InternalIP: a Node takes its status on create). */

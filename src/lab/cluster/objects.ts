@@ -125,31 +125,6 @@ export function clusterObjects(plan: LabPlan, manifests: readonly unknown[], nod
   };
 }
 
-/** The status a kubelet would report for this pod, running with this address. */
-export function runningStatus(pod: KubeObject, ip: string, now: Date): KubeObject {
-  const at = now.toISOString().replace(/\.\d+Z$/, 'Z');
-  const cond = (type: string): KubeObject => ({ type, status: 'True', lastTransitionTime: at });
-  const spec = pod['spec'] as { containers?: { name?: unknown; image?: unknown }[] } | undefined;
-  return {
-    status: {
-      phase: 'Running',
-      podIP: ip,
-      podIPs: [{ ip }],
-      startTime: at,
-      conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map(cond),
-      containerStatuses: (spec?.containers ?? []).map((c) => ({
-        name: c.name,
-        image: c.image,
-        imageID: '',
-        ready: true,
-        started: true,
-        restartCount: 0,
-        state: { running: { startedAt: at } },
-      })),
-    },
-  };
-}
-
 function metadata(o: KubeObject, where: string): KubeObject {
   const meta = o['metadata'];
   if (typeof meta !== 'object' || meta === null) throw invalid(`${where}: no metadata`);

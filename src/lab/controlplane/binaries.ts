@@ -5,6 +5,7 @@
  * two can never disagree about which build a test runs.
  *
  *   ${SLUICE_CACHE:-/var/cache/sluice}/k8s-bin/kubernetes-<v>/{kube-apiserver,kube-controller-manager,kubectl}
+ *   ${SLUICE_CACHE:-/var/cache/sluice}/k8s-bin/kubernetes-<v>/kube-proxy   (--kube-proxy: the lab's peer proxy)
  *   ${SLUICE_CACHE:-/var/cache/sluice}/k8s-bin/etcd-<v>/etcd
  */
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
@@ -86,6 +87,11 @@ export function binaryPaths(versions: ControlPlaneVersions, root: string): Contr
   };
 }
 
+/** Where kube-proxy of these versions is (built by `scripts/build-controlplane --kube-proxy`; existence not checked). */
+export function kubeProxyPath(versions: ControlPlaneVersions, root: string): string {
+  return join(root, 'k8s-bin', `kubernetes-${versions.kubernetes}`, 'kube-proxy');
+}
+
 export interface FindBinariesOptions {
   readonly versionsFile?: string;
   readonly cacheRoot?: string;
@@ -105,14 +111,7 @@ export function findBinaries(options: FindBinariesOptions = {}): ControlPlaneBin
     throw new ControlPlaneError('versions-file', `cannot read ${file}`, undefined, { cause: e });
   }
   const bins = binaryPaths(parseVersions(text, file), options.cacheRoot ?? cacheRoot());
-  const missing = [bins.etcd, bins.kubeApiserver, bins.kubeControllerManager, bins.kubectl].filter((p) => {
-    try {
-      accessSync(p, constants.X_OK);
-      return false;
-    } catch {
-      return true;
-    }
-  });
+  const missing = [bins.etcd, bins.kubeApiserver, bins.kubeControllerManager, bins.kubectl].filter((p) => !isExecutable(p));
   if (missing.length > 0) {
     throw new ControlPlaneError(
       'binaries-missing',
@@ -120,4 +119,30 @@ export function findBinaries(options: FindBinariesOptions = {}): ControlPlaneBin
     );
   }
   return bins;
+}
+
+/**
+ * kube-proxy of the versions file's Kubernetes, checked executable; with
+ * `nft` set, also the `nft` binary its nftables mode runs (on $PATH). Missing
+ * ones are an error that says how to get them.
+ */
+export function findKubeProxy(options: FindBinariesOptions & { readonly nft?: boolean } = {}): string {
+  const file = options.versionsFile ?? defaultVersionsFile();
+  const path = kubeProxyPath(parseVersions(readFileSync(file, 'utf8'), file), options.cacheRoot ?? cacheRoot());
+  if (!isExecutable(path)) {
+    throw new ControlPlaneError('binaries-missing', `kube-proxy missing: ${path}; run \`bash scripts/build-controlplane --kube-proxy\``);
+  }
+  if (options.nft === true && !(process.env.PATH ?? '').split(':').some((d) => d !== '' && isExecutable(join(d, 'nft')))) {
+    throw new ControlPlaneError('binaries-missing', 'nft missing (kube-proxy\'s nftables mode runs it); run `bash scripts/build-controlplane --kube-proxy`, which installs nftables');
+  }
+  return path;
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
