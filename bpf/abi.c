@@ -28,6 +28,10 @@ struct sluice_abi_anchor {
 	struct metrics_value metrics_value;
 	struct global_config global_config;
 	struct endpoint_config endpoint_config;
+	struct lxc_address_key lxc_address_key;
+	struct lxc_address lxc_address;
+	struct node_route_key node_route_key;
+	struct node_route node_route;
 	struct sluice_event sluice_event;
 	enum sluice_identity_reserved identity_reserved;
 	enum sluice_direction direction;

@@ -24,6 +24,7 @@
 #include "ipcache.h"
 #include "drop.h"
 #include "trace.h"
+#include "host-routing.h"
 
 /* The node's podCIDR, network byte order. */
 const volatile __u32 HOST_POD_CIDR_ADDR = 0;
@@ -61,7 +62,8 @@ int from_fabric(struct __sk_buff *ctx)
 		ipcache_resolve(&f); /* the event names the identity the packet claimed */
 		goto drop;
 	}
-	return send_forward_untraced(ctx, &f);
+	send_forward_untraced(ctx, &f);
+	return host_routing(ctx, &f, false); /* for a local pod: straight to its veth when host routing is on */
 drop:
 	return send_drop(ctx, &f, 0, ret);
 }

@@ -30,6 +30,7 @@
 #include "conntrack.h"
 #include "drop.h"
 #include "trace.h"
+#include "host-routing.h"
 
 /*
  * Anti-spoofing for traffic leaving the pod: its source must be the pod's own
@@ -149,7 +150,9 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 	if (IS_ERR(ret))
 		goto drop_resolved;
 	frag_remember(&f);
-	return send_forward(ctx, &f, endpoint_id);
+	ret = send_forward(ctx, &f, endpoint_id);
+	/* Leaving the pod: sent on here when host routing is on (host-routing.h). */
+	return dir == SLUICE_DIR_EGRESS ? host_routing(ctx, &f, true) : ret;
 
 drop_resolved:
 	ipcache_resolve(&f); /* an IPv4 packet's drop event names both identities */

@@ -101,6 +101,7 @@ enum sluice_config_flags {
 	SLUICE_CFG_TRACE_ALLOWED = 1, /* emit a TRACE event for every allowed packet */
 	SLUICE_CFG_TRACE_NEW = 2,     /* ... for every allowed packet policy decided (CT_NEW) */
 	SLUICE_CFG_TRACE_TCP_FLAGS = 4, /* ... for every tracked TCP packet with a new flag (TCP_FLAGS_NEW): SYN-ACK, first data, FIN, RST */
+	SLUICE_CFG_BPF_HOST_ROUTING = 8, /* send allowed packets for pods on by the programs, past the node's stack (bpf/lib/host-routing.h) */
 };
 
 /*
@@ -347,7 +348,8 @@ enum sluice_map_capacity {
 	SLUICE_ENDPOINTS_MAX_ENTRIES = 64 * 1024,      /* sl_endpoints_v2 */
 	SLUICE_CT_MAX_ENTRIES = 256 * 1024,            /* sl_ct_v1 */
 	SLUICE_FRAG_MAX_ENTRIES = 8192,                /* sl_frag_v1: datagrams in flight as fragments at once */
-	SLUICE_LXC_IFACES_MAX_ENTRIES = 64 * 1024,     /* sl_lxc_v1 */
+	SLUICE_LXC_IFACES_MAX_ENTRIES = 64 * 1024,     /* sl_lxc_v1 and sl_lxc_addr_v1 */
+	SLUICE_NODE_ROUTES_MAX_ENTRIES = 16 * 1024,    /* sl_noderoute_v1: nodes of the cluster */
 	SLUICE_METRICS_ENTRIES = SLUICE_DIR_MAX * SLUICE_DROP_REASON_MAX, /* sl_metrics_v1: one slot per (direction, reason) */
 };
 
@@ -367,6 +369,39 @@ struct global_config {
 struct endpoint_config {
 	__u32 endpoint_id;
 	__be32 ipv4; /* the pod's address; 0 disables the source check */
+};
+
+/*
+ * local addresses: hash sl_lxc_addr_v1, a local pod's IPv4 -> the host veth
+ * that serves it: where bpf/lib/host-routing.h delivers a packet for a
+ * local pod. Written by the owner of sl_lxc_v1, from the same endpoints. An
+ * entry is used only while sl_lxc_v1 agrees (the ifindex's entry carries the
+ * same address), so a stale one sends the packet to the node's stack, never
+ * to another pod.
+ */
+struct lxc_address_key {
+	__be32 addr;
+};
+
+struct lxc_address {
+	__u32 ifindex; /* the host veth; its sl_lxc_v1 entry names the address */
+};
+
+/*
+ * node routes: LPM trie sl_noderoute_v1, another node's podCIDR -> how
+ * bpf/lib/host-routing.h sends a packet there: the same device and next hop
+ * as the kernel route the node-routes owner installs for that podCIDR (it
+ * writes both). prefixlen first, as the LPM trie needs.
+ */
+struct node_route_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
+struct node_route {
+	__u32 ifindex;    /* the fabric device (native) or the vxlan device */
+	__be32 next_hop;  /* the peer's InternalIP (native), its podCIDR's network address (vxlan) */
+	__u32 mtu;        /* the device's: longer non-GSO packets go to the stack */
 };
 
 /* One ring-buffer record. A later fragment carries its first fragment's

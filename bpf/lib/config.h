@@ -72,4 +72,13 @@ static __always_inline bool config_trace(bool decided, bool tcp_flags_new)
 	       (tcp_flags_new && (cfg->flags & SLUICE_CFG_TRACE_TCP_FLAGS));
 }
 
+/* Whether allowed packets for local pods skip the node's stack (bpf/lib/host-routing.h). */
+static __always_inline bool config_bpf_host_routing(void)
+{
+	__u32 zero = 0;
+	const struct global_config *cfg = bpf_map_lookup_elem(&sl_config_v1, &zero);
+
+	return cfg && (cfg->flags & SLUICE_CFG_BPF_HOST_ROUTING);
+}
+
 #endif /* SLUICE_LIB_CONFIG_H */

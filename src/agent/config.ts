@@ -104,6 +104,16 @@ export interface RoutingConfig {
   readonly port: number;
 }
 
+/**
+ * Who forwards pod traffic on the node (bpf/lib/host-routing.h): 'bpf',
+ * the programs hand a packet for a local pod straight to its veth, past the
+ * node's IP stack and netfilter; 'kernel', the node's stack forwards every
+ * packet (needed when something in netfilter must see pod traffic, such as
+ * kube-proxy's NAT rules).
+ */
+export type HostRouting = 'bpf' | 'kernel';
+export const HOST_ROUTINGS: readonly HostRouting[] = ['bpf', 'kernel'];
+
 export interface AgentConfig {
   readonly nodeName: string;
   /** Path of a kubeconfig; absent with inCluster = the pod's service account. */
@@ -123,6 +133,7 @@ export interface AgentConfig {
   readonly conntrack: ConntrackConfig;
   readonly flows: FlowsConfig;
   readonly routing?: RoutingConfig;
+  readonly hostRouting: HostRouting;
 }
 
 export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
@@ -147,11 +158,13 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   sweep: { intervalMs: 30_000, graceMs: 60_000, ipamDataDir: CNI_DEFAULTS.ipamDataDir },
   conntrack: { tcpSynMs: 0, tcpEstablishedMs: 0, tcpFinMs: 0, tcpClosedMs: 0, udpMs: 0, icmpMs: 0 },
   flows: { socket: '/var/run/sluice/hubble.sock', capacity: 4095, trace: 'policy' },
+  hostRouting: 'bpf',
 };
 
 const TOP_KEYS = [
   'nodeName', 'kubeconfig', 'inCluster', 'pinDir', 'stateDir', 'endpointSocket', 'httpListen', 'logLevel', 'mapSizes',
   'maxEndpointId', 'sync', 'watch', 'sweep', 'conntrack', 'flows', 'routing',
+  'hostRouting',
 ] as const;
 const BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
 
@@ -297,10 +310,14 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
   const conntrack = Object.fromEntries(CONNTRACK_KEYS.map((k) => [k, ct.int(k, 0, 0xffff_ffff) ?? DEFAULT_CONFIG.conntrack[k]])) as unknown as ConntrackConfig;
   const flows = readFlows(r.section('flows', ['socket', 'capacity', 'trace', 'tcp', 'exporter']), overrides.flowsSocket, src);
   const routing = readRouting(r, src);
+  const hostRouting = r.str('hostRouting') ?? DEFAULT_CONFIG.hostRouting;
+  if (!(HOST_ROUTINGS as readonly string[]).includes(hostRouting)) {
+    throw bad('hostRouting', `want one of ${HOST_ROUTINGS.join(', ')}, got ${JSON.stringify(hostRouting)}`, src);
+  }
 
   const base = {
     nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep,
-    conntrack, flows, ...(routing !== undefined ? { routing } : {}),
+    conntrack, flows, ...(routing !== undefined ? { routing } : {}), hostRouting: hostRouting as HostRouting,
   };
   return kubeconfig === undefined ? base : { ...base, kubeconfig };
 }

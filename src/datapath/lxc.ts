@@ -22,8 +22,10 @@ import { ENDPOINTS_LAYOUT, openEndpoints, type EndpointsMap } from './maps/endpo
 import { EVENTS_LAYOUT, openEvents } from './maps/events.js';
 import { FRAG_LAYOUT, openFrag, type FragMap } from './maps/frag.js';
 import { IPCACHE_LAYOUT, IPHOST_LAYOUT, openIpcache, type IpcacheMap } from './maps/ipcache.js';
+import { LXC_ADDRESSES_LAYOUT, openLxcAddresses, type LxcAddressesMap } from './maps/lxc-addresses.js';
 import { LXC_IFACES_LAYOUT, openLxcInterfaces, type LxcInterfacesMap } from './maps/lxc-interfaces.js';
 import { METRICS_LAYOUT, openMetrics, type MetricsMap } from './maps/metrics.js';
+import { NODE_ROUTES_LAYOUT, openNodeRoutes, type NodeRoutesMap } from './maps/node-routes.js';
 import { openPolicyV3, POLICY_V3_LAYOUT, type PolicyV3Map } from './maps/policy-v3.js';
 
 /** Where scripts/build-bpf puts the object, relative to this module in dist/. */
@@ -48,12 +50,17 @@ export interface LxcMaps {
   readonly events: RawMap;
   /** Host veth ifindex → the endpoint it serves. */
   readonly interfaces: LxcInterfacesMap;
+  /** Local pod address → its host veth (host routing). */
+  readonly addresses: LxcAddressesMap;
+  /** Another node's podCIDR → device and next hop (host routing). */
+  readonly nodeRoutes: NodeRoutesMap;
 }
 
 /** Every map of lxc.o by pin name (for checks that all are there and shared). */
 export const LXC_MAP_LAYOUTS = [
   IPHOST_LAYOUT, IPCACHE_LAYOUT, POLICY_V3_LAYOUT, ENDPOINTS_LAYOUT, CT_LAYOUT, CT_CONFIG_LAYOUT, FRAG_LAYOUT,
-  METRICS_LAYOUT, COUNTERS_LAYOUT, CONFIG_LAYOUT, EVENTS_LAYOUT, LXC_IFACES_LAYOUT,
+  METRICS_LAYOUT, COUNTERS_LAYOUT, CONFIG_LAYOUT, EVENTS_LAYOUT, LXC_IFACES_LAYOUT, LXC_ADDRESSES_LAYOUT,
+  NODE_ROUTES_LAYOUT,
 ] as const;
 
 /** Types each map, opened by name through `open` (an object's maps or pins). */
@@ -70,6 +77,8 @@ export function openLxcMaps(open: (name: string) => RawMap): LxcMaps {
     config: openConfig(open(CONFIG_LAYOUT.name)),
     events: openEvents(open(EVENTS_LAYOUT.name)),
     interfaces: openLxcInterfaces(open(LXC_IFACES_LAYOUT.name)),
+    addresses: openLxcAddresses(open(LXC_ADDRESSES_LAYOUT.name)),
+    nodeRoutes: openNodeRoutes(open(NODE_ROUTES_LAYOUT.name)),
   };
 }
 

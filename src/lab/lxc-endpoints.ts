@@ -105,7 +105,7 @@ function publishEndpoint(maps: PinnedDatapathMaps, pod: PodPlan, ifindex: number
     : new Map([...now.endpoints, [pod.endpointId, endpointEntry({ ingress: false, egress: false }, 0, { ingress: 0, egress: 0 })]]);
   const report = applyDatapathState(group, { ...now, ipcache, endpoints });
   if (!report.ok) throw new Error(`pod ${pod.name}: ${report.failures.map((f) => `${f.step} ${f.key}: ${f.message}`).join('; ')}`);
-  const lxc = new LxcInterfacesOwner(maps.interfaces);
+  const lxc = new LxcInterfacesOwner(maps);
   const interfaces = [...lxc.current()].filter(([k]) => k !== ifindex).map(([hostIfindex, c]) => ({ hostIfindex, endpointId: c.endpointId, ipv4: c.ipv4 }));
   interfaces.push({ hostIfindex: ifindex, endpointId: pod.endpointId, ipv4: parseIpv4(pod.ipv4) });
   const round = runRound([lxc], { interfaces });

@@ -25,7 +25,17 @@
  * The routes carry their own protocol number (ROUTE_PROTOCOL), so the owner
  * reads back and deletes only routes it wrote. Upserts run in the PUBLISH
  * phase, deletes in RETIRE.
+ *
+ * Each route is mirrored into sl_noderoute_v1 (podCIDR → device, next hop,
+ * device MTU), where the pods' programs look it up to send a packet on
+ * themselves (bpf/lib/host-routing.h): written after the kernel route in
+ * PUBLISH, deleted before it in RETIRE, so the programs learn a route after
+ * the kernel and forget it first.
  */
+import type { NodeRoute } from '../datapath/generated/abi.js';
+import { parseIpv4 } from '../datapath/maps/ipv4.js';
+import { deleteAll, upsertAll, type MapStore } from './map-writes.js';
+import { MapView } from './map-view.js';
 import { Phase, type Reconciler, type StepFailure, type WriteStep } from './reconciler.js';
 import { stepFailure } from './round.js';
 
@@ -116,6 +126,7 @@ export function vtepNextHop(podCidr: string): string {
 }
 
 const MAP = 'node-routes';
+const BPF_MAP = 'node-routes-bpf';
 
 export class NodeRoutesOwner implements Reconciler<NodeRoutesRoundInput> {
   readonly name = MAP;
@@ -124,8 +135,12 @@ export class NodeRoutesOwner implements Reconciler<NodeRoutesRoundInput> {
   private wanted = 0;
   /** What the fabric program was last attached for ("podCIDR devices"); undefined: not yet in this process. */
   private hostAttached: string | undefined;
+  private readonly mirror: MapView<ReadonlyMap<string, NodeRoute>>;
 
-  constructor(private readonly port: NodeNetworkPort) {}
+  /** routes: sl_noderoute_v1, the programs' copy of the routes (podCIDR → route). */
+  constructor(private readonly port: NodeNetworkPort, private readonly routes: MapStore<string, NodeRoute>) {
+    this.mirror = new MapView(() => new Map(routes.entries()));
+  }
 
   plan(input: NodeRoutesRoundInput): readonly WriteStep[] {
     const r = input.nodeRouting;
@@ -172,17 +187,46 @@ export class NodeRoutesOwner implements Reconciler<NodeRoutesRoundInput> {
       }
     }
     if (upserts.length > 0) steps.push(this.step(Phase.PUBLISH, 'route-upsert', upserts, (x) => this.port.setRoute(x), (x) => `${x.dst} via ${x.gateway}`));
+    steps.push(...this.planMirror(want.routes, new Map([[fabric.ifindex, fabric.mtu], ...(vxlan !== undefined ? [[vxlan.ifindex, vxlan.mtu] as const] : [])])));
     if (deletes.length > 0) steps.push(this.step(Phase.RETIRE, 'route-delete', deletes, (d) => this.port.delRoute(d), (d) => d));
+    return steps;
+  }
+
+  /** sl_noderoute_v1 steps: upserts after the kernel routes' (PUBLISH), deletes before theirs (RETIRE). */
+  private planMirror(routes: ReadonlyMap<string, RouteEntry>, mtus: ReadonlyMap<number, number>): WriteStep[] {
+    const from = this.mirror.current();
+    const to = new Map<string, NodeRoute>([...routes].map(([dst, r]) => [dst, { ifindex: r.ifindex, nextHop: parseIpv4(r.gateway), mtu: mtus.get(r.ifindex) ?? 0 }]));
+    this.mirror.ask(to);
+    const upserts = [...to].filter(([dst, r]) => {
+      const old = from.get(dst);
+      return old === undefined || old.ifindex !== r.ifindex || old.nextHop !== r.nextHop || old.mtu !== r.mtu;
+    });
+    const deletes = [...from.keys()].filter((dst) => !to.has(dst));
+    const steps: WriteStep[] = [];
+    if (deletes.length > 0) {
+      steps.push({
+        phase: Phase.RETIRE, kind: 'bpf-route-delete', size: deletes.length,
+        run: (_fc, fail) => deleteAll(this.routes, deletes, (k, e) => fail(stepFailure('bpf-route-delete', BPF_MAP, k, e))),
+      });
+    }
+    if (upserts.length > 0) {
+      steps.push({
+        phase: Phase.PUBLISH, kind: 'bpf-route-upsert', size: upserts.length,
+        run: (_fc, fail) => upsertAll(this.routes, upserts, (k, e) => fail(stepFailure('bpf-route-upsert', BPF_MAP, k, e))),
+      });
+    }
     return steps;
   }
 
   settle(complete: boolean): void {
     this.view = complete ? this.next : undefined;
     this.next = undefined;
+    this.mirror.settle(complete);
   }
 
   invalidate(): void {
     this.view = undefined;
+    this.mirror.invalidate();
   }
 
   entries(): Readonly<Record<string, number>> {

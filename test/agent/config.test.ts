@@ -174,3 +174,9 @@ flows:
   ];
   for (const [text, field, message] of cases) fails({ ...base, configFile: file('bad-flows.yaml', text) }, field, message);
 });
+
+test('hostRouting: bpf by default, kernel when asked; anything else names the key', () => {
+  assert.equal(loadConfig(base, {}).hostRouting, 'bpf');
+  assert.equal(loadConfig({ ...base, configFile: file('hr.yaml', 'hostRouting: kernel') }, {}).hostRouting, 'kernel');
+  fails({ ...base, configFile: file('bad-hr.yaml', 'hostRouting: ebpf') }, 'hostRouting', /want one of bpf, kernel, got "ebpf"/);
+});

@@ -13,6 +13,15 @@ import {
   AF_BRIDGE, AF_INET, NodeRoutesOwner, VXLAN_IFNAME, vtepMac, type NeighEntry, type NodeNetworkPort, type NodeRoutingInput, type RouteEntry,
 } from '../../src/reconcile/node-routes.js';
 import { runRound } from '../../src/reconcile/round.js';
+import type { MapStore } from '../../src/reconcile/map-writes.js';
+import type { NodeRoute } from '../../src/datapath/generated/abi.js';
+import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
+
+/** sl_noderoute_v1 in memory. */
+function memoryRoutes(): MapStore<string, NodeRoute> & { data: Map<string, NodeRoute> } {
+  const data = new Map<string, NodeRoute>();
+  return { data, entries: () => [...data], update: (k, v) => void data.set(k, v), delete: (k) => data.delete(k) };
+}
 
 interface FakeNet extends NodeNetworkPort {
   routes: Map<string, RouteEntry>;
@@ -72,14 +81,19 @@ test('input: every other node with a podCIDR and an InternalIP is a peer; this n
   assert.deepEqual([r.self, r.selfPodCidr], ['172.30.0.11', '10.9.0.0/24']);
 });
 
-test('native: a route per peer via its InternalIP on the fabric device; the fabric program attached once', () => {
+test('native: a route per peer via its InternalIP on the fabric device, mirrored for the programs; the fabric program attached once', () => {
   const net = fakeNet();
-  const owner = new NodeRoutesOwner(net);
+  const mirror = memoryRoutes();
+  const owner = new NodeRoutesOwner(net, mirror);
   const round = runRound([owner], { nodeRouting: routing('native') });
   assert.equal(round.owners[0]?.complete, true);
   assert.deepEqual([...net.routes.values()], [
     { dst: '10.9.1.0/24', gateway: '172.30.0.12', ifindex: 3, onlink: false },
     { dst: '10.9.2.0/24', gateway: '172.30.0.13', ifindex: 3, onlink: false },
+  ]);
+  assert.deepEqual([...mirror.data], [
+    ['10.9.1.0/24', { ifindex: 3, nextHop: parseIpv4('172.30.0.12'), mtu: 1550 }],
+    ['10.9.2.0/24', { ifindex: 3, nextHop: parseIpv4('172.30.0.13'), mtu: 1550 }],
   ]);
   assert.deepEqual(net.hosts, ['10.9.0.0/24 fab0']);
   const again = runRound([owner], { nodeRouting: routing('native') });
@@ -92,16 +106,24 @@ test('native: a node that goes loses its route; a moved address is replaced', ()
   const net = fakeNet();
   net.routes.set('10.9.7.0/24', { dst: '10.9.7.0/24', gateway: '172.30.0.17', ifindex: 3, onlink: false }); // ours, stale
   net.routes.set('10.9.1.0/24', { dst: '10.9.1.0/24', gateway: '172.30.0.99', ifindex: 3, onlink: false }); // ours, moved
-  const owner = new NodeRoutesOwner(net);
+  const mirror = memoryRoutes();
+  mirror.data.set('10.9.7.0/24', { ifindex: 3, nextHop: parseIpv4('172.30.0.17'), mtu: 1550 });
+  const owner = new NodeRoutesOwner(net, mirror);
   runRound([owner], { nodeRouting: routing('native', NODES.slice(0, 2)) });
   assert.deepEqual([...net.routes.keys()], ['10.9.1.0/24']);
   assert.equal(net.routes.get('10.9.1.0/24')?.gateway, '172.30.0.12');
+  assert.deepEqual([...mirror.data], [['10.9.1.0/24', { ifindex: 3, nextHop: parseIpv4('172.30.0.12'), mtu: 1550 }]], 'the mirror follows');
 });
 
 test('vxlan: the device (fabric MTU − 50, this node\'s VTEP), an FDB and a neighbour entry and an onlink route per peer', () => {
   const net = fakeNet();
-  const owner = new NodeRoutesOwner(net);
+  const mirror = memoryRoutes();
+  const owner = new NodeRoutesOwner(net, mirror);
   runRound([owner], { nodeRouting: routing('vxlan') });
+  assert.deepEqual([...mirror.data], [
+    ['10.9.1.0/24', { ifindex: 9, nextHop: parseIpv4('10.9.1.0'), mtu: 1500 }],
+    ['10.9.2.0/24', { ifindex: 9, nextHop: parseIpv4('10.9.2.0'), mtu: 1500 }],
+  ], 'the vxlan device, the next hop its neighbour entry resolves, its MTU');
   assert.deepEqual(net.vxlan, [{ name: VXLAN_IFNAME, vni: 2, port: 8472, local: '172.30.0.11', device: 'fab0', mac: vtepMac('172.30.0.11'), mtu: 1500 }]);
   assert.equal(vtepMac('172.30.0.12'), '02:5c:ac:1e:00:0c');
   assert.deepEqual(net.neigh.get(`9/${AF_BRIDGE}`), [{ dst: '172.30.0.12', mac: '02:5c:ac:1e:00:0c' }, { dst: '172.30.0.13', mac: '02:5c:ac:1e:00:0d' }]);
@@ -115,14 +137,14 @@ test('vxlan: the device (fabric MTU − 50, this node\'s VTEP), an FDB and a nei
 
 test('vxlan without this node\'s InternalIP: the owner cannot plan, and says why', () => {
   const net = fakeNet();
-  const round = runRound([new NodeRoutesOwner(net)], { nodeRouting: routing('vxlan', [node('n1', '10.9.0.0/24', undefined), ...NODES.slice(1)]) });
+  const round = runRound([new NodeRoutesOwner(net, memoryRoutes())], { nodeRouting: routing('vxlan', [node('n1', '10.9.0.0/24', undefined), ...NODES.slice(1)]) });
   assert.match(round.owners[0]?.planError?.message ?? '', /vxlan needs this node's InternalIP/);
 });
 
 test('a refused route is reported by destination; the next round reads the routes back and retries', () => {
   const net = fakeNet();
   net.failRoute = '10.9.2.0/24';
-  const owner = new NodeRoutesOwner(net);
+  const owner = new NodeRoutesOwner(net, memoryRoutes());
   const round = runRound([owner], { nodeRouting: routing('native') });
   assert.equal(round.owners[0]?.complete, false);
   assert.deepEqual(round.owners[0]?.failures.map((f) => [f.step, f.map, f.key, f.errno]), [['route-upsert', 'node-routes', '10.9.2.0/24 via 172.30.0.13', 101]]);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants } from 'node:os';
-import type { CtConfig, EndpointConfig } from '../../src/datapath/generated/abi.js';
+import type { CtConfig, EndpointConfig, LxcAddress } from '../../src/datapath/generated/abi.js';
 import { CtConfigOwner } from '../../src/reconcile/ct-config.js';
 import { LxcInterfacesOwner } from '../../src/reconcile/lxc-interfaces.js';
 import type { MapStore } from '../../src/reconcile/map-writes.js';
@@ -31,21 +31,35 @@ function memoryMap<V>(initial: readonly (readonly [number, V])[] = []): MapStore
   return m;
 }
 
-test('lxc interfaces: one entry per registered endpoint, stale entries deleted, unchanged ones not rewritten', () => {
+test('lxc interfaces: one entry per registered endpoint, by ifindex and by address; stale entries deleted, unchanged ones not rewritten', () => {
   const map = memoryMap<EndpointConfig>([[7, { endpointId: 1, ipv4: 0x0a000002 }], [9, { endpointId: 4, ipv4: 0x0a000009 }]]);
-  const owner = new LxcInterfacesOwner(map);
-  const round = runRound([owner], { interfaces: [{ hostIfindex: 7, endpointId: 1, ipv4: 0x0a000002 }, { hostIfindex: 12, endpointId: 2, ipv4: 0x0a000003 }] });
-  assert.equal(round.planned, 2, 'one new entry, one stale entry; the unchanged one is left alone');
-  assert.deepEqual([...map.data].sort(([a], [b]) => a - b), [[7, { endpointId: 1, ipv4: 0x0a000002 }], [12, { endpointId: 2, ipv4: 0x0a000003 }]]);
+  const addresses = memoryMap<LxcAddress>([[0x0a000002, { ifindex: 7 }], [0x0a000009, { ifindex: 9 }]]);
+  const owner = new LxcInterfacesOwner({ interfaces: map, addresses });
+  const want = [{ hostIfindex: 7, endpointId: 1, ipv4: 0x0a000002 }, { hostIfindex: 12, endpointId: 2, ipv4: 0x0a000003 }, { hostIfindex: 13, endpointId: 5, ipv4: 0 }];
+  const round = runRound([owner], { interfaces: want });
+  assert.equal(round.planned, 5, 'by ifindex two new entries and one stale, by address one of each; the unchanged ones are left alone');
+  assert.deepEqual([...map.data].sort(([a], [b]) => a - b), [[7, { endpointId: 1, ipv4: 0x0a000002 }], [12, { endpointId: 2, ipv4: 0x0a000003 }], [13, { endpointId: 5, ipv4: 0 }]]);
+  assert.deepEqual([...addresses.data].sort(([a], [b]) => a - b), [[0x0a000002, { ifindex: 7 }], [0x0a000003, { ifindex: 12 }]], 'an endpoint without an address has no address entry');
   assert.deepEqual(round.owners[0]?.complete, true);
-  const again = runRound([owner], { interfaces: [{ hostIfindex: 7, endpointId: 1, ipv4: 0x0a000002 }, { hostIfindex: 12, endpointId: 2, ipv4: 0x0a000003 }] });
+  const again = runRound([owner], { interfaces: want });
   assert.equal(again.planned, 0);
   assert.equal(map.reads, 1, 'a complete round is trusted: no read-back');
+  assert.equal(addresses.reads, 1);
+});
+
+test('lxc interfaces: an address that moves to another veth is rewritten', () => {
+  const map = memoryMap<EndpointConfig>();
+  const addresses = memoryMap<LxcAddress>();
+  const owner = new LxcInterfacesOwner({ interfaces: map, addresses });
+  runRound([owner], { interfaces: [{ hostIfindex: 7, endpointId: 1, ipv4: 0x0a000002 }] });
+  runRound([owner], { interfaces: [{ hostIfindex: 8, endpointId: 2, ipv4: 0x0a000002 }] });
+  assert.deepEqual([...addresses.data], [[0x0a000002, { ifindex: 8 }]]);
+  assert.deepEqual([...map.data], [[8, { endpointId: 2, ipv4: 0x0a000002 }]]);
 });
 
 test('lxc interfaces: a failed write is reported by ifindex and the next round reads the map back', () => {
   const map = memoryMap<EndpointConfig>();
-  const owner = new LxcInterfacesOwner(map);
+  const owner = new LxcInterfacesOwner({ interfaces: map, addresses: memoryMap<LxcAddress>() });
   map.failUpdates = true;
   const round = runRound([owner], { interfaces: [{ hostIfindex: 5, endpointId: 3, ipv4: 1 }] });
   assert.equal(round.owners[0]?.complete, false);
@@ -75,7 +89,7 @@ test('a round: an owner outside a group fails alone; the others complete', () =>
   const ctMap = memoryMap<CtConfig>([[0, { tcpSynMs: 0, tcpEstablishedMs: 0, tcpFinMs: 0, tcpClosedMs: 0, udpMs: 0, icmpMs: 0 }]]);
   lxcMap.failUpdates = true;
   const round = runRound<{ interfaces: { hostIfindex: number; endpointId: number; ipv4: number }[]; conntrack: { udpMs: number } }>(
-    [new LxcInterfacesOwner(lxcMap), new CtConfigOwner(ctMap)],
+    [new LxcInterfacesOwner({ interfaces: lxcMap, addresses: memoryMap<LxcAddress>() }), new CtConfigOwner(ctMap)],
     { interfaces: [{ hostIfindex: 3, endpointId: 1, ipv4: 1 }], conntrack: { udpMs: 9 } },
   );
   assert.deepEqual(round.owners.map((o) => [o.name, o.complete]), [['lxc', false], ['ct-config', true]]);
@@ -91,8 +105,8 @@ test('a round: an owner that cannot read its map writes nothing, and neither doe
     update: () => assert.fail('no write'),
     delete: () => assert.fail('no write'),
   };
-  const a = new LxcInterfacesOwner(broken);
-  const b = new LxcInterfacesOwner(memoryMap<EndpointConfig>());
+  const a = new LxcInterfacesOwner({ interfaces: broken, addresses: memoryMap<LxcAddress>() });
+  const b = new LxcInterfacesOwner({ interfaces: memoryMap<EndpointConfig>(), addresses: memoryMap<LxcAddress>() });
   const grouped = (o: LxcInterfacesOwner, name: string) => Object.assign(Object.create(o) as LxcInterfacesOwner, { name, group: 'g' });
   const round = runRound([grouped(a, 'a'), grouped(b, 'b')], { interfaces: [{ hostIfindex: 1, endpointId: 1, ipv4: 1 }] });
   assert.equal(round.operations, 0);

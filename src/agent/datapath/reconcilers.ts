@@ -26,7 +26,7 @@ import { dumpMetrics } from '../../datapath/maps/metrics.js';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../datapath/pinned-maps.js';
 import { SluiceCounter, type CtConfig, type SluiceEvent } from '../../datapath/generated/abi.js';
 import { readEvents } from '../../datapath/maps/events.js';
-import { setTraceMode, type TraceMode } from '../../datapath/maps/config.js';
+import { setBpfHostRouting, setTraceMode, type TraceMode } from '../../datapath/maps/config.js';
 import type { CompiledPolicy } from '../../policy/compile.js';
 import { appliedViewOf, EMPTY_APPLIED_VIEW, type AppliedView } from '../../reconcile/applied-view.js';
 import { EndpointsOwner } from '../../reconcile/endpoints.js';
@@ -39,7 +39,7 @@ import type { PolicyRoundInput } from '../../reconcile/policy-input.js';
 import type { MapFailure, Reconciler, StepFailure } from '../../reconcile/reconciler.js';
 import { runRound, type OwnerReport } from '../../reconcile/round.js';
 import type { DatapathStats, FlowSource, MapUsage, OwnerOutcome, PacketCounter, RoundOutcome, SyncDatapath } from '../ports.js';
-import type { RoutingConfig } from '../config.js';
+import type { HostRouting, RoutingConfig } from '../config.js';
 import type { AgentSnapshot } from '../snapshot.js';
 import { agentMaps, checkMapSizes, createDatapathMaps, type CreateMapsOptions } from './map-sizes.js';
 import { nodeRoutingInput } from './node-routing.js';
@@ -62,6 +62,8 @@ export interface AgentDatapathOptions {
   readonly conntrack?: Partial<CtConfig>;
   /** Routes to the other nodes' pods (absent: none; the node-routes owner is not in the list). */
   readonly routing?: { readonly config: RoutingConfig; readonly port: NodeNetworkPort };
+  /** Who forwards packets for local pods (config hostRouting); absent: the node's stack. */
+  readonly hostRouting?: HostRouting;
 }
 
 /** The registered local endpoints as sl_lxc_v1 entries (an endpoint without a valid address gets none: its interface drops everything). */
@@ -132,12 +134,14 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
   /** retiredPinsRemoved: pins of replaced map layouts this open removed (retired-pins.ts), for the log. */
   constructor(readonly maps: PinnedDatapathMaps, private readonly options: AgentDatapathOptions = {}, readonly retiredPinsRemoved: readonly string[] = []) {
     this.stage = new PolicyStage(options.seed);
+    // A node-wide switch, not per-round state: written once, before any round publishes an address.
+    setBpfHostRouting(maps.config, options.hostRouting === 'bpf');
     this.endpointsOwner = new EndpointsOwner(maps.endpoints, (id) => flushEndpointConnections(maps.conntrack, id));
     this.ipcacheOwner = new IpcacheOwner(maps.ipcache);
     this.policyOwner = new PolicyOwner(maps.policy);
-    this.lxcOwner = new LxcInterfacesOwner(maps.interfaces);
+    this.lxcOwner = new LxcInterfacesOwner(maps);
     this.ctConfigOwner = new CtConfigOwner(maps.ctConfig);
-    this.nodeRoutesOwner = options.routing !== undefined ? new NodeRoutesOwner(options.routing.port) : undefined;
+    this.nodeRoutesOwner = options.routing !== undefined ? new NodeRoutesOwner(options.routing.port, maps.nodeRoutes) : undefined;
     this.list = [this.endpointsOwner, this.ipcacheOwner, this.policyOwner, this.lxcOwner, this.ctConfigOwner, ...(this.nodeRoutesOwner !== undefined ? [this.nodeRoutesOwner] : [])];
   }
 

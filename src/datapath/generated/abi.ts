@@ -385,6 +385,95 @@ export const endpointConfigCodec: Codec<EndpointConfig> = {
   },
 };
 
+/** struct lxc_address_key (4 bytes). */
+export interface LxcAddressKey {
+  addr: number; // network byte order on the wire; natural value here
+}
+
+export const lxcAddressKeyCodec: Codec<LxcAddressKey> = {
+  size: 4,
+  encode(v: LxcAddressKey): Buffer {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(v.addr, 0);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LxcAddressKey {
+    if (b.length - o < 4) throw new RangeError(`lxc_address_key: need 4 bytes, got ${b.length - o}`);
+    return {
+      addr: b.readUInt32BE(o + 0),
+    };
+  },
+};
+
+/** struct lxc_address (4 bytes). */
+export interface LxcAddress {
+  ifindex: number;
+}
+
+export const lxcAddressCodec: Codec<LxcAddress> = {
+  size: 4,
+  encode(v: LxcAddress): Buffer {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v.ifindex, 0);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LxcAddress {
+    if (b.length - o < 4) throw new RangeError(`lxc_address: need 4 bytes, got ${b.length - o}`);
+    return {
+      ifindex: b.readUInt32LE(o + 0),
+    };
+  },
+};
+
+/** struct node_route_key (8 bytes). */
+export interface NodeRouteKey {
+  prefixlen: number;
+  addr: number; // network byte order on the wire; natural value here
+}
+
+export const nodeRouteKeyCodec: Codec<NodeRouteKey> = {
+  size: 8,
+  encode(v: NodeRouteKey): Buffer {
+    const b = Buffer.alloc(8);
+    b.writeUInt32LE(v.prefixlen, 0);
+    b.writeUInt32BE(v.addr, 4);
+    return b;
+  },
+  decode(b: Buffer, o = 0): NodeRouteKey {
+    if (b.length - o < 8) throw new RangeError(`node_route_key: need 8 bytes, got ${b.length - o}`);
+    return {
+      prefixlen: b.readUInt32LE(o + 0),
+      addr: b.readUInt32BE(o + 4),
+    };
+  },
+};
+
+/** struct node_route (12 bytes). */
+export interface NodeRoute {
+  ifindex: number;
+  nextHop: number; // network byte order on the wire; natural value here
+  mtu: number;
+}
+
+export const nodeRouteCodec: Codec<NodeRoute> = {
+  size: 12,
+  encode(v: NodeRoute): Buffer {
+    const b = Buffer.alloc(12);
+    b.writeUInt32LE(v.ifindex, 0);
+    b.writeUInt32BE(v.nextHop, 4);
+    b.writeUInt32LE(v.mtu, 8);
+    return b;
+  },
+  decode(b: Buffer, o = 0): NodeRoute {
+    if (b.length - o < 12) throw new RangeError(`node_route: need 12 bytes, got ${b.length - o}`);
+    return {
+      ifindex: b.readUInt32LE(o + 0),
+      nextHop: b.readUInt32BE(o + 4),
+      mtu: b.readUInt32LE(o + 8),
+    };
+  },
+};
+
 /** struct sluice_event (56 bytes). */
 export interface SluiceEvent {
   timestampNs: bigint;
@@ -602,6 +691,7 @@ export const SluiceConfigFlags = {
   TRACE_ALLOWED: 1,
   TRACE_NEW: 2,
   TRACE_TCP_FLAGS: 4,
+  BPF_HOST_ROUTING: 8,
 } as const;
 export type SluiceConfigFlags = (typeof SluiceConfigFlags)[keyof typeof SluiceConfigFlags];
 
@@ -610,6 +700,7 @@ const sluiceConfigFlagsNames = new Map<number, string>([
   [1, 'TRACE_ALLOWED'],
   [2, 'TRACE_NEW'],
   [4, 'TRACE_TCP_FLAGS'],
+  [8, 'BPF_HOST_ROUTING'],
 ]);
 /** The name of a sluice_config_flags value, or "UNKNOWN(n)". */
 export function sluiceConfigFlagsName(n: number): string {
@@ -792,6 +883,7 @@ export const SluiceMapCapacity = {
   CT_MAX_ENTRIES: 262144,
   FRAG_MAX_ENTRIES: 8192,
   LXC_IFACES_MAX_ENTRIES: 65536,
+  NODE_ROUTES_MAX_ENTRIES: 16384,
   METRICS_ENTRIES: 128,
 } as const;
 export type SluiceMapCapacity = (typeof SluiceMapCapacity)[keyof typeof SluiceMapCapacity];
@@ -803,6 +895,7 @@ const sluiceMapCapacityNames = new Map<number, string>([
   [65536, 'ENDPOINTS_MAX_ENTRIES'],
   [262144, 'CT_MAX_ENTRIES'],
   [8192, 'FRAG_MAX_ENTRIES'],
+  [16384, 'NODE_ROUTES_MAX_ENTRIES'],
   [128, 'METRICS_ENTRIES'],
 ]);
 /** The name of a sluice_map_capacity value, or "UNKNOWN(n)". */
@@ -826,5 +919,9 @@ export const structCodecs: Readonly<Record<string, Codec<object>>> = {
   metrics_value: metricsValueCodec,
   global_config: globalConfigCodec,
   endpoint_config: endpointConfigCodec,
+  lxc_address_key: lxcAddressKeyCodec,
+  lxc_address: lxcAddressCodec,
+  node_route_key: nodeRouteKeyCodec,
+  node_route: nodeRouteCodec,
   sluice_event: sluiceEventCodec,
 };

@@ -64,3 +64,10 @@ export function setTraceMode(map: ConfigMap, mode: TraceMode): void {
   const { flags } = readGlobalConfig(map);
   writeGlobalConfig(map, { flags: ((flags & ~bits) | want) >>> 0 });
 }
+
+/** Turns delivery to local pods past the node's stack (bpf/lib/host-routing.h) on or off, keeping other flags. */
+export function setBpfHostRouting(map: ConfigMap, on: boolean): void {
+  const bit = SluiceConfigFlags.BPF_HOST_ROUTING;
+  const { flags } = readGlobalConfig(map);
+  writeGlobalConfig(map, { flags: on ? (flags | bit) >>> 0 : (flags & ~bit) >>> 0 });
+}

@@ -39,15 +39,28 @@ export interface AgentConfig {
   readonly sweep?: { readonly ipamDataDir: string; readonly configFile: string };
   /** The agent's `routing` (written to the same config file): how it reaches the other nodes' pods. */
   readonly routing?: { readonly mode: RoutingMode; readonly device: string };
+  /** The agent's `hostRouting` (same config file); absent: the agent's default (bpf). */
+  readonly hostRouting?: HostRouting;
 }
+
+/** Who forwards pod traffic on the node (the agent's config `hostRouting`, src/agent/config.ts). */
+export type HostRouting = 'bpf' | 'kernel';
 
 /** The agent's routing modes (src/agent/config.ts). */
 export type RoutingMode = 'native' | 'vxlan';
 
 export class AgentProcess {
   private proc: ManagedProcess | undefined;
+  private hostRouting: HostRouting | undefined;
 
-  constructor(readonly config: AgentConfig) {}
+  constructor(readonly config: AgentConfig) {
+    this.hostRouting = config.hostRouting;
+  }
+
+  /** The hostRouting the next start writes (a running agent keeps its own until restarted). */
+  setHostRouting(mode: HostRouting): void {
+    this.hostRouting = mode;
+  }
 
   get pid(): number | undefined {
     return this.proc?.running ? this.proc.pid : undefined;
@@ -77,7 +90,8 @@ export class AgentProcess {
     if (c.sweep !== undefined) {
       const { configFile, ...sweep } = c.sweep;
       const routing = c.routing !== undefined ? { routing: c.routing } : {};
-      await writeFile(configFile, `${JSON.stringify({ sweep, ...routing }, null, 2)}\n`, { mode: 0o600 });
+      const hostRouting = this.hostRouting !== undefined ? { hostRouting: this.hostRouting } : {};
+      await writeFile(configFile, `${JSON.stringify({ sweep, ...routing, ...hostRouting }, null, 2)}\n`, { mode: 0o600 });
     }
     this.proc = ManagedProcess.start({
       name: 'sluice-agent',
