@@ -31,23 +31,6 @@ export function k8sTool(tool: K8sTool): string {
 }
 
 /**
- * Why no Docker engine can be had here, or undefined when one answers or
- * scripts/docker-engine can start one (dockerd installed, running as root):
- * the kind test starts the engine itself and stops it by its pid.
- */
-export async function dockerEngineUnavailable(): Promise<string | undefined> {
-  const answers = await dockerUnusable();
-  if (answers === undefined) return undefined;
-  if (process.getuid?.() !== 0) return `${answers}; starting one needs root`;
-  try {
-    await run('sh', ['-c', 'command -v dockerd && command -v containerd'], { timeout: 10_000 });
-    return undefined;
-  } catch {
-    return `${answers}; no dockerd to start (apt-get install docker.io)`;
-  }
-}
-
-/**
  * Why Docker cannot be used here, or undefined when an engine answers
  * `docker info`. Tests that need it are reported as not run with this reason.
  */

@@ -1,13 +1,14 @@
 // Sluice on a real three-node kind cluster (kind/up: one control plane, two
 // workers, no kube-proxy, the chart installed, native routing), checked with
 // the real kubectl and torn down in `after` whatever happened: the cluster,
-// its Docker network, and the Docker engine when this test started it (by
-// its pid, scripts/docker-engine stop).
+// its Docker network and its kubeconfig.
 //
-// Needs Docker: an engine that answers, or dockerd installed so that
-// scripts/docker-engine can start one (as root). Without either every test
-// here is reported as not run (skipped, with the reason), never as passed;
-// with Docker, a cluster that does not come up fails them.
+// Needs a Docker engine, decided as for the image test: when `docker info`
+// does not answer, every test here is reported as not run (skipped, with the
+// reason), never as passed; with an engine, a cluster that does not come up
+// fails them. The test neither starts nor stops an engine (npm test never
+// does): `bash kind/test` starts one where none answers, runs this file, and
+// stops that engine by its pid however the run ends.
 //
 // Proves: pods get addresses from sluice-cni run inside the agent's pod (the
 // node has no Node.js, so nothing else could); agnhost pods reach each other
@@ -16,7 +17,7 @@
 // established connection across nodes keeps flowing (the pinned maps stay);
 // a second upgrade to VXLAN routing still carries pods across nodes.
 //
-// Time here: about 3-4 min with every image cached (kind/build-images,
+// Time here: about 2.5 min with every image cached (kind/build-images,
 // scripts/build-image, kind/build-test-images); a cold build of the node
 // images adds about 5 min, of the Sluice image about 6.
 import { strict as assert } from 'node:assert';
@@ -29,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { runWithInput } from '../../src/lab/command.js';
 import { findBinaries } from '../../src/lab/controlplane/binaries.js';
-import { dockerEngineUnavailable, dockerUnusable, k8sTool } from '../helpers/k8s-tools.js';
+import { dockerUnusable, k8sTool } from '../helpers/k8s-tools.js';
 
 const exec = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -38,8 +39,9 @@ const NAME = `sluice-kd${process.pid}`;
 const NETWORK = `sluice-kd-net${process.pid}`;
 const KUBECONFIG = join(ROOT, '.cache', `kind-${NAME}.kubeconfig`);
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const unavailable = await dockerEngineUnavailable();
-const skip = unavailable ?? false;
+const unusable = await dockerUnusable();
+// Each test carries the reason, so the run counts them as skipped (a skipped suite counts nothing).
+const skip = unusable ?? false;
 
 async function run(file: string, args: readonly string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
   try {
@@ -156,17 +158,12 @@ async function helmUpgrade(...sets: string[]): Promise<void> {
 }
 
 describe('kind', () => {
-  let startedEngine = false;
   const worker = `${NAME}-worker`;
   const worker2 = `${NAME}-worker2`;
   let web = '';
 
   before(async () => {
-    if (unavailable !== undefined) return;
-    if ((await dockerUnusable()) !== undefined) {
-      await run('bash', [join(ROOT, 'scripts', 'docker-engine'), 'start', '--kind'], { timeoutMs: 5 * 60_000 });
-      startedEngine = true;
-    }
+    if (unusable !== undefined) return;
     await run('bash', [join(ROOT, 'kind', 'up')], { timeoutMs: 40 * 60_000, env: { SLUICE_KIND_NAME: NAME, SLUICE_KIND_NETWORK: NETWORK, SLUICE_KIND_ROUTING: 'native' } });
     const image = (await run('bash', [join(ROOT, 'kind', 'build-test-images')], { timeoutMs: 20 * 60_000 })).trim().split('\n').pop() ?? '';
     assert.equal(image, AGNHOST);
@@ -183,7 +180,7 @@ describe('kind', () => {
   });
 
   after(async () => {
-    if (unavailable !== undefined) return;
+    if (unusable !== undefined) return;
     const problems: string[] = [];
     const step = async (what: string, f: () => Promise<unknown>): Promise<void> => {
       await f().catch((e: Error) => problems.push(`${what}: ${e.message}`));
@@ -194,7 +191,6 @@ describe('kind', () => {
       if (nets.trim() !== '') await run(DOCKER, ['network', 'rm', NETWORK]);
     });
     await step('rm kubeconfig', () => run('rm', ['-f', KUBECONFIG]));
-    if (startedEngine) await step('docker-engine stop', () => run('bash', [join(ROOT, 'scripts', 'docker-engine'), 'stop'], { timeoutMs: 2 * 60_000 }));
     assert.deepEqual(problems, [], 'teardown');
   });
 
