@@ -57,6 +57,8 @@ COPY --from=build /src/build/bpf build/bpf
 COPY --from=build /src/build/cni-shim/sluice-cni build/cni-shim/
 COPY --from=build /src/dist/src dist/src
 COPY --from=build /src/dist/bundle dist/bundle
+# The flow API's protobuf schema, loaded by the agent at start (src/flow/wire/schema.ts).
+COPY proto proto
 # sluice-agent, sluice (the CLI) and sluice-cni (the plugin, and `sluice-cni install`).
 RUN printf '#!/bin/sh\nexec /usr/bin/node /opt/sluice/%s "$@"\n' dist/src/agent/main.js >/usr/local/bin/sluice-agent \
  && printf '#!/bin/sh\nexec /usr/bin/node /opt/sluice/%s "$@"\n' dist/src/cli/main.js >/usr/local/bin/sluice \

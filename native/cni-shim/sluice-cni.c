@@ -31,6 +31,13 @@
  * Never both: once the request may have reached the agent's plugin code, a
  * failure is reported as code 11 and the shim does not fall back.
  *
+ * Paths: with its namespaces the shim sends the identity of every path the
+ * plugin may open, as this process sees them — CNI_NETNS, every absolute path
+ * string in the config, and the plugin's default paths (agent socket, pin
+ * root, IPAM dir). An agent in another mount namespace (a DaemonSet pod) runs
+ * the invocation only when each path the plugin will touch has the same
+ * identity for it (src/cni/path-identity.ts, which reads the same format).
+ *
  * Bounds: connecting and each write wait at most the config's timeoutMs (a
  * healthy agent accepts at once; a timed-out connect sent nothing, so it falls
  * back). The answer must come within AGENT_REQUESTS × timeoutMs +
@@ -377,6 +384,99 @@ __attribute__((format(printf, 1, 2))) static int try_again(const char *fmt, ...)
 	return 1;
 }
 
+/*
+ * The identity of a path for the agent (src/cni/path-identity.ts): "dev:ino"
+ * of the path (stat, symlinks followed; a netns bind mount stats as its
+ * namespace), or of its nearest existing ancestor followed by "/" and the
+ * rest of the path when it does not exist yet. Returns -1 when it cannot be
+ * read (the agent then sees no identity for it).
+ */
+static int path_identity(const char *path, size_t len, char *out, size_t outsz)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	if (len == 0 || len >= sizeof(dir) || path[0] != '/')
+		return -1;
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	size_t cut = len;
+	while (stat(dir, &st) != 0) {
+		if ((errno != ENOENT && errno != ENOTDIR) || cut == 1)
+			return -1;
+		char *slash = strrchr(dir, '/');
+		cut = slash == dir ? 1 : (size_t)(slash - dir);
+		dir[cut] = '\0';
+	}
+	const char *rest = path + cut;
+	if (*rest == '/')
+		rest++;
+	int n = snprintf(out, outsz, "%llu:%llu%s%.*s", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+			 cut < len ? "/" : "", (int)(path + len - rest), rest);
+	return n > 0 && (size_t)n < outsz ? 0 : -1;
+}
+
+#define MAX_PATHS 32
+
+/* Paths whose identity the shim sends: no duplicates, at most MAX_PATHS. */
+struct paths {
+	const char *p[MAX_PATHS];
+	size_t len[MAX_PATHS];
+	int n;
+};
+
+static void paths_add(struct paths *ps, const char *p, size_t len)
+{
+	if (len == 0 || p[0] != '/' || memchr(p, '\\', len) || ps->n == MAX_PATHS)
+		return;
+	for (int i = 0; i < ps->n; i++)
+		if (ps->len[i] == len && memcmp(ps->p[i], p, len) == 0)
+			return;
+	ps->p[ps->n] = p;
+	ps->len[ps->n] = len;
+	ps->n++;
+}
+
+/* Every string in the config that starts with "/" (keys too: harmless), without escapes. */
+static void paths_from_config(struct paths *ps, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '"')
+			continue;
+		size_t start = ++i;
+		int escaped = 0;
+		while (i < n && s[i] != '"') {
+			if (s[i] == '\\') {
+				escaped = 1;
+				i++;
+			}
+			i++;
+		}
+		if (i >= n)
+			return;
+		if (!escaped)
+			paths_add(ps, s + start, i - start);
+	}
+}
+
+/* ,"paths":{"<path>":"<identity>",…} */
+static void buf_paths(struct buf *b, const struct paths *ps)
+{
+	char id[PATH_MAX + 64];
+	int first = 1;
+	buf_str(b, ",\"paths\":{");
+	for (int i = 0; i < ps->n; i++) {
+		if (path_identity(ps->p[i], ps->len[i], id, sizeof(id)) != 0)
+			continue;
+		if (!first)
+			buf_str(b, ",");
+		first = 0;
+		buf_json_string(b, ps->p[i], ps->len[i]);
+		buf_str(b, ":");
+		buf_json_string(b, id, strlen(id));
+	}
+	buf_str(b, "}");
+}
+
 static int ns_identity(const char *path, char *out, size_t outsz)
 {
 	struct stat st;
@@ -460,7 +560,17 @@ int main(int argc, char **argv)
 	}
 	buf_str(&body, "},\"stdin\":");
 	buf_json_string(&body, in.p, in.len);
-	buf_printf(&body, ",\"namespaces\":{\"net\":\"%s\",\"mnt\":\"%s\"}}", netns, mntns);
+	buf_printf(&body, ",\"namespaces\":{\"net\":\"%s\",\"mnt\":\"%s\"}", netns, mntns);
+	struct paths paths = { .n = 0 };
+	const char *cni_netns = getenv("CNI_NETNS");
+	if (cni_netns)
+		paths_add(&paths, cni_netns, strlen(cni_netns));
+	paths_from_config(&paths, in.p, in.len);
+	paths_add(&paths, SLUICE_CNI_DEFAULT_AGENT_SOCKET, strlen(SLUICE_CNI_DEFAULT_AGENT_SOCKET));
+	paths_add(&paths, SLUICE_CNI_DEFAULT_PIN_ROOT, strlen(SLUICE_CNI_DEFAULT_PIN_ROOT));
+	paths_add(&paths, SLUICE_CNI_DEFAULT_IPAM_DATA_DIR, strlen(SLUICE_CNI_DEFAULT_IPAM_DATA_DIR));
+	buf_paths(&body, &paths);
+	buf_str(&body, "}");
 
 	struct buf req = { 0 };
 	buf_printf(&req, "POST /v1/cni/exec HTTP/1.1\r\nHost: sluice-agent\r\nContent-Type: application/json\r\n"

@@ -19,6 +19,9 @@
  * The conflist's cniVersion is the highest version every plugin of the chain
  * supports, asked of each binary with VERSION: Debian's portmap/bandwidth
  * (1.1.1) stop at 1.0.0, and a 1.1.0 list would make them fail with code 1.
+ * --cni-version caps it for the runtime: containerd 1.7's libcni (1.1) reads
+ * results up to 1.0.0 and fails every ADD answered in 1.1.0 ("unsupported CNI
+ * result version").
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -53,6 +56,8 @@ install options:
   --name NAME            network name (default sluice)
   --priority NN          conflist file prefix; runtimes take the first file (default 05)
   --chain a,b            plugins chained after sluice-cni, e.g. portmap,bandwidth (must be in --bin-dir)
+  --cni-version V        the highest cniVersion the conflist may have: what the runtime's libcni reads
+                         (containerd 1.7: 1.0.0); default: the highest sluice-cni and the chain support
   --agent-socket PATH    the agent's endpoint socket (default /var/run/sluice/agent.sock)
   --pod-cidr CIDR        ipam.podCIDRs (default: the Node's spec.podCIDRs, from the agent)
   --ipam-dir DIR         ipam.dataDir (default /var/run/sluice/ipam)
@@ -75,6 +80,7 @@ interface InstallOptions {
   name: string;
   priority: string;
   chain: string[];
+  maxVersion: CniVersion | undefined;
   force: boolean;
   node: string;
   entry: Entry;
@@ -101,7 +107,7 @@ export function runInstaller(argv: readonly string[]): number {
 }
 
 function parseOptions(args: readonly string[]): InstallOptions {
-  const o: InstallOptions = { binDir: '', confDir: '', name: 'sluice', priority: '05', chain: [], force: false, node: process.execPath, entry: 'auto', front: 'auto', plugin: {} };
+  const o: InstallOptions = { binDir: '', confDir: '', name: 'sluice', priority: '05', chain: [], maxVersion: undefined, force: false, node: process.execPath, entry: 'auto', front: 'auto', plugin: {} };
   const ipam: Record<string, unknown> = { type: 'sluice' };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i] ?? '';
@@ -123,6 +129,10 @@ function parseOptions(args: readonly string[]): InstallOptions {
         o.priority = value;
         break;
       case '--chain': o.chain = value.split(',').filter((s) => s !== ''); break;
+      case '--cni-version':
+        if (!isSupported(value)) throw new Error(`--cni-version "${value}": one of ${SUPPORTED_VERSIONS.join(', ')}`);
+        o.maxVersion = value;
+        break;
       case '--agent-socket': o.plugin['agentSocket'] = value; break;
       case '--pod-cidr': ipam['podCIDRs'] = value.split(','); break;
       case '--ipam-dir': ipam['dataDir'] = value; break;
@@ -167,7 +177,7 @@ function install(o: InstallOptions): void {
   } else if (existsSync(join(o.binDir, NODE_PLUGIN)) && isOurWrapper(join(o.binDir, NODE_PLUGIN))) {
     rmSync(join(o.binDir, NODE_PLUGIN)); // left by a shim install: without the shim nothing execs it
   }
-  const version = chainVersion(o.binDir, o.chain);
+  const version = chainVersion(o.binDir, o.chain, o.maxVersion);
   const conflist = {
     cniVersion: version,
     name: o.name,
@@ -199,9 +209,9 @@ const CHAINED_CAPABILITIES: Record<string, Record<string, unknown>> = {
   bandwidth: { capabilities: { bandwidth: true } },
 };
 
-/** The highest version sluice-cni and every chained plugin support. */
-function chainVersion(binDir: string, chain: readonly string[]): CniVersion {
-  let common: CniVersion[] = [...SUPPORTED_VERSIONS];
+/** The highest version sluice-cni and every chained plugin support, at most `max`. */
+function chainVersion(binDir: string, chain: readonly string[], max: CniVersion | undefined): CniVersion {
+  let common: CniVersion[] = SUPPORTED_VERSIONS.filter((v) => max === undefined || compareVersions(v, max) <= 0);
   for (const type of chain) {
     const bin = join(binDir, type);
     if (!existsSync(bin)) throw new Error(`chained plugin ${type} is not in ${binDir} (install it there, e.g. from containernetworking-plugins)`);

@@ -305,8 +305,9 @@ export interface EndpointPort {
 /*
  * POST /v1/cni/exec: a CNI invocation that the sluice-cni front end
  * (native/cni-shim) forwards to the agent, {env, stdin, namespaces: {net,
- * mnt}} (its CNI_* environment, stdin and the "st_dev:st_ino" of its
- * namespaces), and the answer.
+ * mnt}, paths: {path: identity}} (its CNI_* environment, stdin, the
+ * "st_dev:st_ino" of its namespaces, and of the paths the plugin may open as
+ * the shim sees them: src/cni/path-identity.ts), and the answer.
  */
 
 /** One plugin run: stdout (the result or the spec's error object), stderr, exit code. */

@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InProcessCni, ownNamespaces } from '../../src/cni/in-process.js';
+import type { DevIno, StatIdentity } from '../../src/cni/path-identity.js';
 import { EndpointError, type EndpointPort, type ReadinessReport } from '../../src/endpoint/contract.js';
 
 const NS = { net: '4:4026531840', mnt: '4:4026531841' };
@@ -87,4 +88,31 @@ test('ownNamespaces: this process\'s net and mnt namespaces as "dev:ino", stable
   assert.match(a.mnt, /^\d+:\d+$/);
   assert.notEqual(a.net, a.mnt);
   assert.deepEqual(ownNamespaces(), a);
+});
+
+test('a shim in another mount namespace runs in-process only when every path the plugin touches has the same identity for the agent', async () => {
+  const files: Record<string, DevIno> = { [SOCKET]: '9:1', '/sys/fs/bpf/sluice': '8:2', '/var/run/netns/p': '4:3', '/var/run/sluice': '9:4' };
+  const stat: StatIdentity = (p) => files[p] ?? 'absent';
+  const calls: string[] = [];
+  const cni = new InProcessCni({ socketPath: SOCKET, endpoints: fakePort({ ready: true, checks: [] }, calls), namespaces: NS, statIdentity: stat });
+  const same = { [SOCKET]: '9:1', '/sys/fs/bpf/sluice': '8:2', '/var/run/netns/p': '4:3', '/var/run/sluice/ipam': '9:4/ipam' };
+  const body = (paths: unknown, env: Record<string, string> = { CNI_COMMAND: 'STATUS', CNI_NETNS: '/var/run/netns/p' }): unknown =>
+    ({ ...(request(SOCKET, env) as object), namespaces: { ...NS, mnt: '4:1' }, paths });
+  assert.deepEqual(await cni.exec(body(same)), { kind: 'done', outcome: { stdout: '', stderr: '', exitCode: 0 } });
+  const refused: [unknown, RegExp][] = [
+    [body(undefined), /\/var\/run\/netns\/p: the front end sent no identity of it/],
+    [body({ ...same, '/var/run/netns/p': '4:99' }), /\/var\/run\/netns\/p: 4:99 for the front end, 4:3 here/],
+    [body({ ...same, '/sys/fs/bpf/sluice': '8:1/sluice' }), /\/sys\/fs\/bpf: 8:1 for the front end, absent here/],
+    [body({ ...same, '/var/run/sluice/ipam': '9:5/ipam' }), /\/var\/run\/sluice: 9:5 for the front end, 9:4 here/],
+    [body(same, { CNI_COMMAND: 'STATUS', CNI_NETNS: '/proc/42/ns/net' }), /\/proc\/42\/ns\/net: the front end sent no identity/],
+  ];
+  for (const [b, detail] of refused) {
+    const answer = await cni.exec(b);
+    assert.equal(answer.kind, 'fallback');
+    if (answer.kind !== 'fallback') continue;
+    assert.equal(answer.reason, 'not-here');
+    assert.match(answer.detail, detail);
+  }
+  assert.deepEqual(cni.stats(), { done: 1, fallback: { 'not-here': 5, 'not-mine': 0, 'not-in-process': 0 } });
+  assert.deepEqual(calls, ['status', 'node'], 'only the matching invocation reached the agent');
 });

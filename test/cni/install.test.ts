@@ -75,6 +75,27 @@ test('install writes an executable wrapper and a conflist; chains negotiate the 
   }
 });
 
+test('--cni-version caps the conflist\'s version for the runtime\'s libcni; an unknown version is refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-cni-install-'));
+  try {
+    const bin = join(dir, 'bin');
+    const conf = join(dir, 'net.d');
+    const version = (): unknown => (JSON.parse(readFileSync(join(conf, '05-sluice.conflist'), 'utf8')) as { cniVersion: unknown }).cniVersion;
+    assert.equal(cli(['install', '--bin-dir', bin, '--conf-dir', conf]).status, 0);
+    assert.equal(version(), '1.1.0');
+    const r = cli(['install', '--bin-dir', bin, '--conf-dir', conf, '--cni-version', '1.0.0']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /cniVersion 1\.0\.0/);
+    assert.equal(version(), '1.0.0');
+    const bad = cli(['install', '--bin-dir', bin, '--conf-dir', conf, '--cni-version', '1.2.0']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--cni-version "1\.2\.0": one of 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0/);
+    assert.equal(version(), '1.0.0');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('unknown installer flags exit 2 with usage', () => {
   const r = cli(['install', '--bogus', 'x']);
   assert.equal(r.status, 2);

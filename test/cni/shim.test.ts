@@ -11,8 +11,10 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { DEFAULTS } from '../../src/cni/config.js';
+import { pathIdentity } from '../../src/cni/path-identity.js';
 import { SUPPORTED_VERSIONS } from '../../src/cni/version.js';
-import { CniNode, podArgs, runProcess, type PluginRun } from './helpers/harness.js';
+import { CniNode, must, podArgs, runProcess, type PluginRun } from './helpers/harness.js';
 
 /** The parts of a run a runtime sees. */
 function seen(r: PluginRun): { exitCode: number | null; stdout: string } {
@@ -187,6 +189,66 @@ test('an agent that takes the request and never answers: code 11 naming the sock
     assert.deepEqual([...node.allocations()], []);
   } finally {
     for (const c of held) c.destroy();
+    fake.close();
+    await node.tearDown();
+  }
+});
+
+test('the shim in a mount namespace of its own: the agent runs it when every path the plugin touches leads to the same file, else the Node plugin does ("not here")', async () => {
+  const node = new CniNode('10.244.26.0/24');
+  try {
+    await node.setUp({ agent: true, agentIn: 'node' });
+    const netns = node.addPodNetns('m1');
+    const other = node.addPodNetns('m2');
+    const pod = { containerId: 'ctr-m1', netns, ifname: 'eth0', args: podArgs('m1') };
+    // A copy of the node's mounts: the same files (the IPAM dir does not exist yet: its parent is compared).
+    const added = must(await node.call({ command: 'ADD', ...pod, mountNs: 'true' }, node.conf()), 'ADD from another mount namespace');
+    const checkConf = node.conf({ prevResult: added.json });
+    must(await node.call({ command: 'CHECK', ...pod, mountNs: 'true' }, checkConf), 'CHECK from another mount namespace');
+    assert.deepEqual(await node.inProcessStats(), { done: 2, fallback: { 'not-here': 0, 'not-mine': 0, 'not-in-process': 0 } });
+    // CNI_NETNS leads to another namespace for the shim: the agent must not configure the one it sees.
+    const swapped = await node.call({ command: 'CHECK', ...pod, mountNs: `mount --bind ${other} ${netns}` }, checkConf);
+    assert.equal(swapped.exitCode, 1, 'the Node plugin checked the namespace the shim sees, which has no eth0');
+    assert.match(swapped.stdout, /eth0/);
+    // The IPAM dir hidden by another file system for the shim: STATUS (harmless) goes to the Node plugin.
+    must(await node.call({ command: 'STATUS', mountNs: `mount -t tmpfs sluice-cni-t ${node.ipamDir}` }, node.conf()), 'STATUS');
+    assert.deepEqual(await node.inProcessStats(), { done: 2, fallback: { 'not-here': 2, 'not-mine': 0, 'not-in-process': 0 } });
+    must(await node.call({ command: 'DEL', ...pod, mountNs: 'true' }, node.conf()), 'DEL from another mount namespace');
+    assert.equal((await node.inProcessStats()).done, 3);
+    assert.deepEqual(node.hostVeths(), []);
+    assert.deepEqual([...node.allocations()], []);
+  } finally {
+    await node.tearDown();
+  }
+});
+
+test('the shim sends the identity of CNI_NETNS, each absolute path of its config and the plugin\'s default paths, as path-identity.ts computes them', async () => {
+  const node = new CniNode('10.244.27.0/24');
+  let body = '';
+  const fake = createServer((c) => {
+    let data = '';
+    c.on('data', (d: Buffer) => {
+      data += d.toString();
+      const head = data.indexOf('\r\n\r\n');
+      const len = Number(/content-length: (\d+)/i.exec(data)?.[1] ?? -1);
+      if (head < 0 || Buffer.byteLength(data) - head - 4 < len) return;
+      if (body === '') body = data.slice(head + 4);
+      c.end('HTTP/1.1 421 Misdirected Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    });
+  });
+  try {
+    await node.setUp({ agent: false });
+    await new Promise<void>((resolve) => fake.listen(node.socket, resolve));
+    const netns = node.addPodNetns('id');
+    const missing = join(node.dir, 'not', 'there');
+    const conf = node.conf({ bpfObject: missing, dns: { search: ['/escaped\\/path', 'relative/path'] } });
+    await node.call({ command: 'STATUS', netns }, conf);
+    const sent = (JSON.parse(body) as { paths: Record<string, string> }).paths;
+    const expected = [netns, node.socket, node.pinRoot, node.ipamDir, missing, DEFAULTS.agentSocket, DEFAULTS.pinRoot, DEFAULTS.ipamDataDir];
+    assert.deepEqual(Object.keys(sent).sort(), [...new Set(expected)].sort());
+    for (const p of expected) assert.equal(sent[p], pathIdentity(p), p);
+    assert.match(sent[missing] ?? '', /^\d+:\d+\/not\/there$/, 'a missing path: its nearest ancestor and the rest');
+  } finally {
     fake.close();
     await node.tearDown();
   }

@@ -10,7 +10,7 @@
  *   GET    /v1/endpoints/{containerId}/{ifname}    → {endpoint} | 404
  *   DELETE /v1/endpoints/{containerId}/{ifname}    → {deleted, endpoint?} (200 even when absent)
  *   GET    /v1/node                                → {name, known, podCIDRs} (the CNI's IPAM range)
- *   POST   /v1/cni/exec     {env, stdin, namespaces} → 200 the plugin's stdout+stderr (x-sluice-cni-exit,
+ *   POST   /v1/cni/exec     {env, stdin, namespaces, paths} → 200 the plugin's stdout+stderr (x-sluice-cni-exit,
  *                                                   x-sluice-cni-stdout: its length) | 421 {fallback}
  *   GET    /v1/cni/exec                            → {done, fallback: {reason: count}}
  *

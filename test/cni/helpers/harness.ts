@@ -56,6 +56,12 @@ export interface CallArgs {
   readonly args?: string;
   /** Extra environment (test hooks), or overrides; undefined values remove a variable. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Run the plugin in a mount namespace of its own (`unshare -m`, private propagation), as a
+   * runtime on a node runs it apart from the agent's pod; this shell script runs there first
+   * (mounts that hide or replace paths), then the plugin.
+   */
+  readonly mountNs?: string;
 }
 
 export function sh(file: string, args: readonly string[], input?: string): string {
@@ -175,7 +181,10 @@ export class CniNode {
       if (v === undefined) delete env[k];
       else env[k] = v;
     }
-    return runProcess('nsenter', [`--net=${this.netnsPath(this.nodeNs)}`, join(this.binDir, plugin)], env, typeof conf === 'string' ? conf : JSON.stringify(conf));
+    const argv = [`--net=${this.netnsPath(this.nodeNs)}`, join(this.binDir, plugin)];
+    const stdin = typeof conf === 'string' ? conf : JSON.stringify(conf);
+    if (c.mountNs === undefined) return runProcess('nsenter', argv, env, stdin);
+    return runProcess('unshare', ['-m', '--propagation', 'private', 'sh', '-ec', `${c.mountNs}\nexec nsenter "$@"`, 'sh', ...argv], env, stdin);
   }
 
   async startAgent(): Promise<void> {
