@@ -1,6 +1,7 @@
 /**
  * bench/crossnode: pod-to-pod TCP throughput (iperf3) and request/response
- * latency (64-byte messages, p50/p99) on a two-node cluster lab — same node
+ * latency (sockperf ping-pong, 64-byte TCP messages, full round trips,
+ * p50/p99) on a two-node cluster lab — same node
  * (a → b, node 1) and across nodes (a → c, node 1 → node 2) — routed natively
  * and over VXLAN, each beside the same path with no programs attached, in
  * one run. "No programs": the lxc programs are detached from the pods' host
@@ -8,7 +9,7 @@
  * device and MTUs stay. Rounds alternate programs / none so that drift hits
  * both alike; medians over rounds.
  *
- *   node dist/bench/crossnode.js [--rounds N] [--seconds S] [--requests N]
+ *   node dist/bench/crossnode.js [--rounds N] [--seconds S]   (S: each iperf3 and each sockperf run)
  *
  * MTU: native 1500 (the pods'); vxlan: the vxlan device is the fabric's 1550
  * minus 50, so pods keep 1500 (docs/lab.md "Several nodes").
@@ -17,7 +18,6 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { addon } from '../src/datapath/addon.js';
 import { BPFFS_MOUNT, ensureBpffsMounted, ensurePinDir, removePinDir } from '../src/datapath/bpffs.js';
@@ -36,13 +36,10 @@ const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '3' },
-    requests: { type: 'string', default: '3000' },
   },
 });
 const ROUNDS = Number(args.rounds);
 const SECONDS = Number(args.seconds);
-const REQUESTS = Number(args.requests);
-const RR_TOOL = fileURLToPath(new URL('./rr-tool.js', import.meta.url));
 
 type Path = 'same node' | 'across nodes';
 const PATHS: readonly (readonly [Path, string, string])[] = [['same node', 'a', 'b'], ['across nodes', 'a', 'c']];
@@ -94,17 +91,28 @@ function setPrograms(lab: ClusterLab, mode: RoutingMode, on: boolean): void {
   }
 }
 
+/** sockperf's "percentile 99.000 =  41.230" lines (µs). */
+function percentile(out: string, q: string): number {
+  const m = new RegExp(`percentile ${q.replace('.', '\\.')} =\\s+([0-9.]+)`).exec(out);
+  if (m === null) throw new Error(`sockperf printed no percentile ${q}: ${out}`);
+  return Number(m[1]);
+}
+
+/**
+ * Request/response latency with sockperf (Debian's; C, busy-polling the
+ * socket: no event loop or collector adds its own jitter to the tail).
+ */
 async function rr(serverNs: string, serverIp: string, clientNs: string, port: number): Promise<{ p50Us: number; p99Us: number }> {
-  const server = spawn('ip', ['netns', 'exec', serverNs, process.execPath, RR_TOOL, 'server', serverIp, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn('ip', ['netns', 'exec', serverNs, 'sockperf', 'server', '--tcp', '-i', serverIp, '-p', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await new Promise<void>((resolve, reject) => {
-      server.stdout.once('data', () => resolve());
-      server.once('exit', (code) => reject(new Error(`rr-tool server exited (${String(code)})`)));
+      server.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('Starting')) resolve();
+      });
+      server.once('exit', (code) => reject(new Error(`sockperf server exited (${String(code)})`)));
     });
-    const r = await inNetns(clientNs, [process.execPath, RR_TOOL, 'client', serverIp, String(port), String(REQUESTS), '64'], 60_000);
-    const v = JSON.parse(r.stdout) as { p50Us?: number; p99Us?: number; error?: string };
-    if (v.p50Us === undefined || v.p99Us === undefined) throw new Error(`rr-tool: ${r.stdout} ${r.stderr}`);
-    return { p50Us: v.p50Us, p99Us: v.p99Us };
+    const r = await inNetns(clientNs, ['sockperf', 'ping-pong', '--tcp', '-i', serverIp, '-p', String(port), '-t', String(SECONDS), '-m', '64', '--full-rtt', '--no-rdtsc'], 60_000);
+    return { p50Us: percentile(r.stdout, '50.000'), p99Us: percentile(r.stdout, '99.000') };
   } finally {
     server.kill('SIGKILL');
   }
@@ -165,7 +173,7 @@ async function benchMode(mode: RoutingMode): Promise<string[]> {
 
 async function main(): Promise<void> {
   ensureBpffsMounted();
-  console.log(`bench/crossnode: 2-node cluster lab, iperf3 ${SECONDS} s, ${REQUESTS} x 64-byte TCP request/response, ${ROUNDS} rounds (medians), programs vs none alternating`);
+  console.log(`bench/crossnode: 2-node cluster lab, iperf3 ${SECONDS} s, sockperf ping-pong ${SECONDS} s (64-byte TCP, full round trips), ${ROUNDS} rounds (medians), programs vs none alternating`);
   console.log('MTU: native 1500; vxlan 1500 on sluice_vxlan (fabric 1550 - 50)');
   const rows: string[] = [];
   for (const mode of ['native', 'vxlan'] as const) rows.push(...(await benchMode(mode)));
