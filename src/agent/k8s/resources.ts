@@ -68,6 +68,8 @@ export interface SlimEndpoint {
   readonly conditions?: { readonly ready?: boolean; readonly serving?: boolean; readonly terminating?: boolean };
   readonly nodeName?: string;
   readonly zone?: string;
+  /** Topology hints the controller manager writes (trafficDistribution). */
+  readonly hints?: { readonly forZones?: readonly { readonly name?: string }[]; readonly forNodes?: readonly { readonly name?: string }[] };
   readonly targetRef?: { readonly kind?: string; readonly namespace?: string; readonly name?: string; readonly uid?: string };
 }
 
@@ -138,7 +140,7 @@ const SHAPES = {
       endpoints: {
         items: {
           fields: {
-            addresses: 'keep', conditions: { shared: 'keep' }, nodeName: 'keep', zone: 'keep',
+            addresses: 'keep', conditions: { shared: 'keep' }, nodeName: 'keep', zone: 'keep', hints: { shared: 'keep' },
             targetRef: { fields: { kind: 'keep', namespace: 'keep', name: 'keep', uid: 'keep' } },
           },
         },

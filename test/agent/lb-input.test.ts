@@ -1,0 +1,135 @@
+/** API objects (as the informers store them) → the load balancer's input, field by field as kube-proxy reads them. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ENDPOINT_SLICES, NODES, SERVICES } from '../../src/agent/k8s/resources.js';
+import { DEFAULT_AFFINITY_SECONDS, lbInputOf, localNodeOf, serviceOf, sliceOf } from '../../src/agent/lb-input.js';
+import { compileServices } from '../../src/lb/compile.js';
+
+const slimService = (raw: unknown) => {
+  const s = SERVICES.slim(raw);
+  assert.ok(s !== undefined);
+  return s;
+};
+const slimSlice = (raw: unknown) => {
+  const s = ENDPOINT_SLICES.slim(raw);
+  assert.ok(s !== undefined);
+  return s;
+};
+
+test('a Service: API defaults applied (type ClusterIP, protocol TCP, unnamed port ""), clusterIP when clusterIPs is absent', () => {
+  const r = serviceOf(slimService({ metadata: { name: 'web', namespace: 'ns', labels: { a: 'b' } }, spec: { clusterIP: '10.96.0.10', ports: [{ port: 80, targetPort: 8080 }] } }));
+  assert.ok(r.ok);
+  assert.equal(r.value.type, 'ClusterIP');
+  assert.deepEqual(r.value.clusterIPs, ['10.96.0.10']);
+  assert.deepEqual(r.value.ports, [{ name: '', protocol: 'TCP', port: 80 }]);
+  assert.deepEqual(r.value.labels, { a: 'b' });
+  assert.equal(r.value.affinitySeconds, undefined);
+  assert.equal(r.value.internalTrafficPolicy, 'Cluster');
+  assert.equal(r.value.externalTrafficPolicy, 'Cluster');
+});
+
+test('a LoadBalancer Service: clusterIPs, nodePorts, external and ingress IPs, ClientIP affinity and Local policies', () => {
+  const r = serviceOf(slimService({
+    metadata: { name: 'lb', namespace: 'ns' },
+    spec: {
+      type: 'LoadBalancer', clusterIP: '10.96.0.1', clusterIPs: ['10.96.0.11', 'fd00::11'],
+      ports: [{ name: 'dns', protocol: 'UDP', port: 53, nodePort: 30053 }, { name: 'web', protocol: 'TCP', port: 80 }],
+      externalIPs: ['203.0.113.250'], sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 125 } },
+      externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local',
+    },
+    status: { loadBalancer: { ingress: [{ ip: '198.51.100.10' }, { hostname: 'lb.example' }] } },
+  }));
+  assert.ok(r.ok);
+  assert.deepEqual(r.value.clusterIPs, ['10.96.0.11', 'fd00::11'], 'clusterIPs wins over clusterIP');
+  assert.deepEqual(r.value.ports, [{ name: 'dns', protocol: 'UDP', port: 53, nodePort: 30053 }, { name: 'web', protocol: 'TCP', port: 80 }]);
+  assert.deepEqual(r.value.externalIPs, ['203.0.113.250']);
+  assert.deepEqual(r.value.loadBalancerIPs, ['198.51.100.10'], 'a hostname-only ingress has no IP to program');
+  assert.equal(r.value.affinitySeconds, 125);
+  assert.equal(r.value.externalTrafficPolicy, 'Local');
+  assert.equal(r.value.internalTrafficPolicy, 'Local');
+});
+
+test('ClientIP affinity without a config gets the API default timeout; an out-of-range one leaves the Service out', () => {
+  const base = { metadata: { name: 's', namespace: 'ns' }, spec: { clusterIP: '10.96.0.1', ports: [{ port: 80 }], sessionAffinity: 'ClientIP' } };
+  const r = serviceOf(slimService(base));
+  assert.ok(r.ok);
+  assert.equal(r.value.affinitySeconds, DEFAULT_AFFINITY_SECONDS);
+  const bad = serviceOf(slimService({ ...base, spec: { ...base.spec, sessionAffinityConfig: { clientIP: { timeoutSeconds: 90000 } } } }));
+  assert.equal(bad.ok, false);
+  assert.match(bad.ok ? '' : bad.error, /timeoutSeconds: want 1\.\.86400, got 90000/);
+});
+
+test('a malformed Service is named by field; the others are still adapted', () => {
+  const good = slimService({ metadata: { name: 'good', namespace: 'ns' }, spec: { clusterIP: '10.96.0.1', ports: [{ port: 80 }] } });
+  const badPort = slimService({ metadata: { name: 'bad-port', namespace: 'ns' }, spec: { clusterIP: '10.96.0.2', ports: [{ port: 70000 }] } });
+  const badProto = slimService({ metadata: { name: 'bad-proto', namespace: 'ns' }, spec: { clusterIP: '10.96.0.3', ports: [{ port: 80, protocol: 'ICMP' }] } });
+  const badType = slimService({ metadata: { name: 'bad-type', namespace: 'ns' }, spec: { type: 'Magic', clusterIP: '10.96.0.4' } });
+  const { input, problems } = lbInputOf('n1', [], [good, badPort, badProto, badType], []);
+  assert.deepEqual(input.services.map((s) => s.name), ['good']);
+  assert.deepEqual(problems.map((p) => [p.kind, p.name, p.severity]), [
+    ['Service', 'ns/bad-port', 'error'], ['Service', 'ns/bad-proto', 'error'], ['Service', 'ns/bad-type', 'error'],
+  ]);
+  assert.match(problems[0]?.message ?? '', /^spec\.ports\[0\]\.port: want a port 1\.\.65535, got 70000/);
+  assert.match(problems[1]?.message ?? '', /^spec\.ports\[0\]\.protocol: want one of TCP, UDP, SCTP, got "ICMP"/);
+  assert.match(problems[2]?.message ?? '', /^spec\.type: /);
+});
+
+test('an EndpointSlice: its Service from the service-name label, whoever manages it; nil ready/serving mean true, nil terminating false', () => {
+  const r = sliceOf(slimSlice({
+    metadata: { name: 'web-abc', namespace: 'ns', labels: { 'kubernetes.io/service-name': 'web', 'endpointslice.kubernetes.io/managed-by': 'someone-else' } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', protocol: 'TCP', port: 8080 }, { port: 9090 }, { name: 'noport' }],
+    endpoints: [
+      { addresses: ['10.0.0.1'], nodeName: 'n1', zone: 'z1', hints: { forZones: [{ name: 'z1' }], forNodes: [{ name: 'n1' }] } },
+      { addresses: ['10.0.0.2'], conditions: { ready: false, serving: true, terminating: true } },
+    ],
+  }));
+  assert.ok(r?.ok);
+  assert.equal(r.value.serviceName, 'web');
+  assert.deepEqual(r.value.ports, [{ name: 'http', protocol: 'TCP', port: 8080 }, { name: '', protocol: 'TCP', port: 9090 }]);
+  assert.deepEqual(r.warnings, ['ports[2]: no port number: skipped']);
+  assert.deepEqual(r.value.endpoints, [
+    { addresses: ['10.0.0.1'], ready: true, serving: true, terminating: false, nodeName: 'n1', zone: 'z1', hints: { forZones: ['z1'], forNodes: ['n1'] } },
+    { addresses: ['10.0.0.2'], ready: false, serving: true, terminating: true },
+  ]);
+});
+
+test('a slice without the service-name label belongs to no Service: skipped without a problem', () => {
+  assert.equal(sliceOf(slimSlice({ metadata: { name: 'orphan', namespace: 'ns' }, addressType: 'IPv4', endpoints: [] })), undefined);
+  const { input, problems } = lbInputOf('n1', [], [], [slimSlice({ metadata: { name: 'orphan', namespace: 'ns' }, addressType: 'IPv4' })]);
+  assert.deepEqual(input.slices, []);
+  assert.deepEqual(problems, []);
+});
+
+test('a slice with a non-boolean condition is left out and named', () => {
+  const { input, problems } = lbInputOf('n1', [], [], [slimSlice({
+    metadata: { name: 'bad', namespace: 'ns', labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4', endpoints: [{ addresses: ['10.0.0.1'], conditions: { ready: 'yes' } }],
+  })]);
+  assert.deepEqual(input.slices, []);
+  assert.deepEqual(problems.map((p) => [p.kind, p.name, p.message]), [['EndpointSlice', 'ns/bad', 'endpoints[0].conditions.ready: want a boolean: its endpoints are left out']]);
+});
+
+test('the local node: its name and its Node\'s zone label (none when the Node is not known)', () => {
+  const nodes = [NODES.slim({ metadata: { name: 'n1', labels: { 'topology.kubernetes.io/zone': 'z1' } } }), NODES.slim({ metadata: { name: 'n2' } })]
+    .filter((n) => n !== undefined);
+  assert.deepEqual(localNodeOf('n1', nodes), { name: 'n1', zone: 'z1' });
+  assert.deepEqual(localNodeOf('n2', nodes), { name: 'n2' });
+  assert.deepEqual(localNodeOf('n3', nodes), { name: 'n3' });
+});
+
+test('the slice shape keeps topology hints: PreferSameZone from API objects selects this zone\'s endpoints', () => {
+  const nodes = [NODES.slim({ metadata: { name: 'n1', labels: { 'topology.kubernetes.io/zone': 'z1' } } })].filter((n) => n !== undefined);
+  const service = slimService({ metadata: { name: 'web', namespace: 'ns' }, spec: { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80 }] } });
+  const slice = slimSlice({
+    metadata: { name: 'web-1', namespace: 'ns', labels: { 'kubernetes.io/service-name': 'web' }, managedFields: [{ manager: 'x' }] },
+    addressType: 'IPv4', ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
+    endpoints: [
+      { addresses: ['10.0.0.1'], conditions: { ready: true }, zone: 'z1', hints: { forZones: [{ name: 'z1' }] } },
+      { addresses: ['10.0.0.2'], conditions: { ready: true }, zone: 'z2', hints: { forZones: [{ name: 'z2' }] } },
+    ],
+  });
+  const { input } = lbInputOf('n1', nodes, [service], [slice]);
+  const compiled = compileServices(input.services, input.slices, input.node);
+  assert.deepEqual(compiled.frontends.get('10.96.0.10:80/TCP')?.backends.map((b) => b.ip), ['10.0.0.1']);
+});
