@@ -15,7 +15,8 @@
  *    Service and is skipped, as kube-proxy does); whoever manages it. Ports
  *    without a number are skipped. Conditions as kube-proxy reads them:
  *    ready and serving nil mean true, terminating nil means false.
- *  - Node: this node's topology.kubernetes.io/zone label.
+ *  - Node: this node's topology.kubernetes.io/zone label, and its InternalIP
+ *    and ExternalIP addresses (where its NodePorts answer).
  */
 import type { EndpointSlice, L4Protocol, LocalNode, Service, ServicePort, ServiceType, SliceEndpoint, SlicePort, TrafficPolicy } from '../lb/model.js';
 import { objectKey, type SlimEndpointSlice, type SlimNode, type SlimService } from './k8s/resources.js';
@@ -33,6 +34,8 @@ export interface LbInput {
   readonly services: readonly Service[];
   readonly slices: readonly EndpointSlice[];
   readonly node: LocalNode;
+  /** This node's InternalIP and ExternalIP addresses (status.addresses): a NodePort answers on each. */
+  readonly nodeAddresses: readonly string[];
 }
 
 /** An object left out of the load balancer's input, or used with a caveat. */
@@ -201,6 +204,17 @@ export function localNodeOf(nodeName: string, nodes: readonly SlimNode[]): Local
   return { name: nodeName, ...(typeof zone === 'string' && zone !== '' ? { zone } : {}) };
 }
 
+/** This node's InternalIP and ExternalIP addresses, in the Node's order, each once. */
+export function localNodeAddresses(nodeName: string, nodes: readonly SlimNode[]): string[] {
+  const listed: unknown = nodes.find((n) => n.metadata.name === nodeName)?.status?.addresses;
+  if (!Array.isArray(listed)) return [];
+  const out = new Set<string>();
+  for (const a of listed as unknown[]) {
+    if (isRecord(a) && (a.type === 'InternalIP' || a.type === 'ExternalIP') && typeof a.address === 'string' && a.address !== '') out.add(a.address);
+  }
+  return [...out];
+}
+
 /** The load balancer's whole input from the caches, with the objects it left out or used with a caveat. */
 export function lbInputOf(
   nodeName: string, nodes: readonly SlimNode[], services: readonly SlimService[], slices: readonly SlimEndpointSlice[],
@@ -223,5 +237,5 @@ export function lbInputOf(
     for (const w of r.warnings) problems.push({ kind: 'EndpointSlice', name: objectKey(raw), severity: 'warning', message: w });
     outSlices.push(r.value);
   }
-  return { input: { services: out, slices: outSlices, node: localNodeOf(nodeName, nodes) }, problems };
+  return { input: { services: out, slices: outSlices, node: localNodeOf(nodeName, nodes), nodeAddresses: localNodeAddresses(nodeName, nodes) }, problems };
 }

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ENDPOINT_SLICES, NODES, SERVICES } from '../../src/agent/k8s/resources.js';
-import { DEFAULT_AFFINITY_SECONDS, lbInputOf, localNodeOf, serviceOf, sliceOf } from '../../src/agent/lb-input.js';
+import { DEFAULT_AFFINITY_SECONDS, lbInputOf, localNodeAddresses, localNodeOf, serviceOf, sliceOf } from '../../src/agent/lb-input.js';
 import { compileServices } from '../../src/lb/compile.js';
 
 const slimService = (raw: unknown) => {
@@ -116,6 +116,16 @@ test('the local node: its name and its Node\'s zone label (none when the Node is
   assert.deepEqual(localNodeOf('n1', nodes), { name: 'n1', zone: 'z1' });
   assert.deepEqual(localNodeOf('n2', nodes), { name: 'n2' });
   assert.deepEqual(localNodeOf('n3', nodes), { name: 'n3' });
+});
+
+test('the local node\'s addresses: InternalIP and ExternalIP, each once; none for an unknown Node', () => {
+  const nodes = [NODES.slim({
+    metadata: { name: 'n1' },
+    status: { addresses: [{ type: 'InternalIP', address: '192.168.1.5' }, { type: 'Hostname', address: 'n1' }, { type: 'ExternalIP', address: '203.0.113.5' }, { type: 'InternalIP', address: '192.168.1.5' }] },
+  })].filter((n) => n !== undefined);
+  assert.deepEqual(localNodeAddresses('n1', nodes), ['192.168.1.5', '203.0.113.5']);
+  assert.deepEqual(localNodeAddresses('n2', nodes), []);
+  assert.deepEqual(lbInputOf('n1', nodes, [], []).input.nodeAddresses, ['192.168.1.5', '203.0.113.5']);
 });
 
 test('the slice shape keeps topology hints: PreferSameZone from API objects selects this zone\'s endpoints', () => {
