@@ -1,0 +1,381 @@
+/**
+ * Owner of the load balancer's maps (src/datapath/maps/lb-*.ts, bpf/lib/lb.h):
+ * frontends sl_lb_svc_v1, backends sl_lb_be_v1 and backend tables
+ * sl_lb_tbl_v1; of the datapath's ClientIP affinities sl_lb_aff_v1 it
+ * deletes a deleted service's. Desired state: lb-desired.ts from the round's
+ * Services, EndpointSlices and node.
+ *
+ * Ids. A service (one Service port) has a service id, a backend (one
+ * serving endpoint of one service) a backend id; both are read back from
+ * the maps, so they stay what they were across rounds and across an agent
+ * restart: a service keeps the id its frontends carry in sl_lb_svc_v1, a
+ * backend the id under which sl_lb_be_v1 holds its service, address and
+ * port. New ones count up from the highest id seen (a freed id is not
+ * reused until the counter wraps, so conntrack entries naming an old
+ * backend never meet a new one under its id).
+ *
+ * Writes, in the order the datapath needs (a packet never sees a table
+ * naming a backend not yet written, or a frontend whose table is not):
+ * PUBLISH backends → tables (a whole new inner array swapped in, lb-tables)
+ * → frontends; RETIRE frontends → tables → backends → affinities of
+ * services gone. A write that fails (a full map: E2BIG) stops the rest of
+ * that service's writes this round, so what is in place keeps working and
+ * nothing half-written is reachable; the failure is reported, the owner
+ * reads the maps back and the round is retried.
+ */
+import { constants } from 'node:os';
+import {
+  SluiceLbAlgorithm, SluiceLbBackendFlags, SluiceLbScope, SluiceLbSet, SluiceLbSvcFlags,
+  type LbAffinityKey, type LbBackend, type LbSvcEntry, type LbSvcKey, type LbTableKey,
+} from '../datapath/generated/abi.js';
+import { formatIpv4, parseIpv4 } from '../datapath/maps/ipv4.js';
+import { IP_PROTOCOL, ipProtocolName } from '../policy/protocols.js';
+import { lbDesired, MaglevCache, type LbAlgorithm, type LbDesired, type LbDesiredInput, type LbSet } from './lb-desired.js';
+import { deleteAll, errnoOf, upsertAll, type MapStore } from './map-writes.js';
+import { MapView } from './map-view.js';
+import { Phase, type Reconciler, type StepFailure, type WriteStep } from './reconciler.js';
+import { stepFailure } from './round.js';
+
+/** The backend tables as the owner writes them (LbTables of lb-tables.ts; tests may fake it). */
+export interface LbTablesStore {
+  replace(key: LbTableKey, backendIds: ArrayLike<number>): void;
+  read(key: LbTableKey): Uint32Array | undefined;
+  delete(key: LbTableKey): boolean;
+  keys(): LbTableKey[];
+}
+
+export interface LbOwnerMaps {
+  readonly services: MapStore<LbSvcKey, LbSvcEntry>;
+  readonly backends: MapStore<number, LbBackend>;
+  readonly tables: LbTablesStore;
+  readonly affinity: MapStore<LbAffinityKey, unknown>;
+}
+
+/** What the round gives the owner: the Services, slices and node (the agent's LbInput); absent: nothing to do. */
+export interface LbRoundInput {
+  readonly lb?: Omit<LbDesiredInput, 'algorithm' | 'maglevTableSize'>;
+}
+
+export interface LbOwnerOptions {
+  /** Default maglev. */
+  readonly algorithm?: LbAlgorithm;
+  /** Default 16381 (src/lb/maglev.ts). */
+  readonly maglevTableSize?: number;
+}
+
+/** The maps' contents (read back, or what a complete round wrote). */
+interface LbState {
+  /** By frontendId(). */
+  readonly frontends: ReadonlyMap<string, readonly [LbSvcKey, LbSvcEntry]>;
+  readonly backends: ReadonlyMap<number, LbBackend>;
+  /** By tableId(). */
+  readonly tables: ReadonlyMap<string, readonly [LbTableKey, Uint32Array]>;
+}
+
+const MAP = { services: 'lb-services', backends: 'lb-backends', tables: 'lb-tables', affinity: 'lb-affinity' } as const;
+const MAX_ID = 0xffff_ffff;
+
+const frontendId = (k: LbSvcKey): string => `${k.addr}:${k.port}:${k.protocol}:${k.scope}`;
+const tableId = (k: LbTableKey): string => `${k.serviceId}:${k.backendSet}`;
+const backendIdentity = (serviceId: number, addr: number, port: number): string => `${serviceId}/${addr}:${port}`;
+const formatFrontendKey = (k: LbSvcKey): string =>
+  `${formatIpv4(k.addr)}:${k.port}/${ipProtocolName(k.protocol)} ${k.scope === SluiceLbScope.EXTERNAL ? 'external' : 'pod'}`;
+
+function sameEntry(a: LbSvcEntry | undefined, b: LbSvcEntry): boolean {
+  return a !== undefined && a.serviceId === b.serviceId && a.affinityTimeoutS === b.affinityTimeoutS &&
+    a.backendSet === b.backendSet && a.algorithm === b.algorithm && a.flags === b.flags;
+}
+
+function sameBackend(a: LbBackend | undefined, b: LbBackend): boolean {
+  return a !== undefined && a.addr === b.addr && a.port === b.port && a.flags === b.flags && a.serviceId === b.serviceId;
+}
+
+function sameIds(a: Uint32Array | undefined, b: Uint32Array): boolean {
+  if (a === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Ids counting up from the highest seen, skipping those in use, wrapping to 1 after 2^32-1. */
+class IdCounter {
+  private next = 1;
+
+  /** Moves past `id` (seen in the maps or handed out). */
+  see(id: number): void {
+    if (id >= this.next) this.next = id === MAX_ID ? 1 : id + 1;
+  }
+
+  take(inUse: ReadonlySet<number>): number {
+    for (let tries = 0; tries < MAX_ID; tries++) {
+      const id = this.next;
+      this.next = id === MAX_ID ? 1 : id + 1;
+      if (!inUse.has(id)) return id;
+    }
+    throw new RangeError('lb: every id is in use');
+  }
+}
+
+export class LbOwner implements Reconciler<LbRoundInput> {
+  readonly name = 'lb';
+  private readonly view: MapView<LbState>;
+  private readonly algorithm: LbAlgorithm;
+  private readonly tableSize: number;
+  private readonly maglev = new MaglevCache();
+  private readonly serviceIds = new IdCounter();
+  private readonly backendIds = new IdCounter();
+  /** Service key → id handed out (kept while the service is wanted; the maps confirm it). */
+  private assigned = new Map<string, number>();
+  private lastInput: LbRoundInput['lb'];
+  private lastDesired: LbDesired | undefined;
+  private lastWanted: LbState | undefined;
+  private problems: readonly string[] = [];
+
+  constructor(private readonly maps: LbOwnerMaps, options: LbOwnerOptions = {}) {
+    this.algorithm = options.algorithm ?? 'maglev';
+    this.tableSize = options.maglevTableSize ?? 16381;
+    this.view = new MapView(() => this.read());
+  }
+
+  current(): LbState {
+    return this.view.current();
+  }
+
+  /** Frontend entries the desired state could not have (two Service ports wanting one), from the last plan. */
+  conflicts(): readonly string[] {
+    return this.problems;
+  }
+
+  plan(input: LbRoundInput): readonly WriteStep[] {
+    if (input.lb === undefined) return [];
+    const from = this.current();
+    if (input.lb !== this.lastInput || this.lastDesired === undefined) {
+      this.lastDesired = lbDesired({ ...input.lb, algorithm: this.algorithm, maglevTableSize: this.tableSize }, this.maglev);
+      this.maglev.rotate();
+      this.lastInput = input.lb;
+      this.lastWanted = undefined;
+    }
+    this.problems = this.lastDesired.conflicts;
+    // The maps hold what the same desired state asked for last time: nothing to do.
+    if (this.lastWanted !== undefined && from === this.lastWanted) {
+      this.view.ask(from);
+      return [];
+    }
+    const to = this.wanted(this.lastDesired, from);
+    this.lastWanted = to;
+    this.view.ask(to);
+    return this.steps(from, to);
+  }
+
+  settle(complete: boolean): void {
+    this.view.settle(complete);
+  }
+
+  invalidate(): void {
+    this.view.invalidate();
+  }
+
+  entries(): Readonly<Record<string, number>> {
+    const held = this.view.known();
+    return { [MAP.services]: held?.frontends.size ?? 0, [MAP.backends]: held?.backends.size ?? 0, [MAP.tables]: held?.tables.size ?? 0 };
+  }
+
+  private read(): LbState {
+    const frontends = new Map<string, readonly [LbSvcKey, LbSvcEntry]>();
+    for (const [k, v] of this.maps.services.entries()) frontends.set(frontendId(k), [k, v]);
+    const backends = new Map<number, LbBackend>();
+    for (const [id, b] of this.maps.backends.entries()) backends.set(id, b);
+    const tables = new Map<string, readonly [LbTableKey, Uint32Array]>();
+    for (const k of this.maps.tables.keys()) {
+      const ids = this.maps.tables.read(k);
+      if (ids !== undefined) tables.set(tableId(k), [k, ids]);
+    }
+    return { frontends, backends, tables };
+  }
+
+  /** The desired state with ids: those the maps hold where they have them, new ones otherwise. */
+  private wanted(desired: LbDesired, from: LbState): LbState {
+    const usedServiceIds = new Set<number>();
+    for (const [, e] of from.frontends.values()) usedServiceIds.add(e.serviceId);
+    for (const b of from.backends.values()) usedServiceIds.add(b.serviceId);
+    for (const [k] of from.tables.values()) usedServiceIds.add(k.serviceId);
+    for (const id of usedServiceIds) this.serviceIds.see(id);
+    const byIdentity = new Map<string, number>();
+    for (const [id, b] of from.backends) {
+      this.backendIds.see(id);
+      byIdentity.set(backendIdentity(b.serviceId, b.addr, b.port), id);
+    }
+    const usedBackendIds = new Set(from.backends.keys());
+
+    const keys = new Map<string, LbSvcKey>();
+    const keyOf = (address: string, port: number, protocol: string, scope: 'pod' | 'external'): LbSvcKey => {
+      const k: LbSvcKey = {
+        addr: parseIpv4(address), port, protocol: IP_PROTOCOL[protocol as keyof typeof IP_PROTOCOL],
+        scope: scope === 'external' ? SluiceLbScope.EXTERNAL : SluiceLbScope.POD,
+      };
+      const id = frontendId(k);
+      const seen = keys.get(id);
+      if (seen !== undefined) return seen;
+      keys.set(id, k);
+      return k;
+    };
+
+    // Service ids: the one handed out before, else the one its frontends carry in the maps, else a new one.
+    const assigned = new Map<string, number>();
+    const taken = new Set<number>();
+    const pending: string[] = [];
+    for (const [key, svc] of desired.services) {
+      const candidates = [this.assigned.get(key), ...svc.frontends.map((f) => from.frontends.get(frontendId(keyOf(f.address, f.port, f.protocol, f.scope)))?.[1].serviceId)];
+      const id = candidates.find((c): c is number => c !== undefined && !taken.has(c));
+      if (id === undefined) {
+        pending.push(key);
+        continue;
+      }
+      assigned.set(key, id);
+      taken.add(id);
+    }
+    for (const key of pending) {
+      const id = this.serviceIds.take(new Set([...usedServiceIds, ...taken]));
+      assigned.set(key, id);
+      taken.add(id);
+    }
+    this.assigned = assigned;
+
+    const frontends = new Map<string, readonly [LbSvcKey, LbSvcEntry]>();
+    const backends = new Map<number, LbBackend>();
+    const tables = new Map<string, readonly [LbTableKey, Uint32Array]>();
+    const algorithm = (a: LbAlgorithm): number => (a === 'maglev' ? SluiceLbAlgorithm.MAGLEV : SluiceLbAlgorithm.RANDOM);
+    const setOf = (s: LbSet): number => (s === 'local' ? SluiceLbSet.LOCAL : SluiceLbSet.CLUSTER);
+    for (const [key, svc] of desired.services) {
+      const serviceId = assigned.get(key) as number;
+      const idOf = new Map<string, number>();
+      for (const b of svc.backends.values()) {
+        const addr = parseIpv4(b.ip);
+        let id = byIdentity.get(backendIdentity(serviceId, addr, b.port));
+        if (id === undefined) {
+          id = this.backendIds.take(usedBackendIds);
+          usedBackendIds.add(id);
+        }
+        idOf.set(b.key, id);
+        backends.set(id, { addr, port: b.port, flags: b.selectable ? SluiceLbBackendFlags.NONE : SluiceLbBackendFlags.NOT_SELECTABLE, serviceId });
+      }
+      for (const set of ['cluster', 'local'] as const) {
+        const t = svc.tables[set];
+        if (t === undefined || t.backends.length === 0) continue; // no table: no usable backend (the frontend's flags decide)
+        const ids = t.backends.map((k) => idOf.get(k) ?? 0);
+        const elements = t.slots !== undefined ? Uint32Array.from(t.slots, (i) => ids[i] ?? 0) : Uint32Array.from(ids);
+        const tk: LbTableKey = { serviceId, backendSet: setOf(set) };
+        tables.set(tableId(tk), [tk, elements]);
+      }
+      for (const f of svc.frontends) {
+        const k = keyOf(f.address, f.port, f.protocol, f.scope);
+        frontends.set(frontendId(k), [k, {
+          serviceId, affinityTimeoutS: f.affinitySeconds, backendSet: setOf(f.set), algorithm: algorithm(svc.algorithm),
+          flags: f.emptyDrop ? SluiceLbSvcFlags.EMPTY_DROP : SluiceLbSvcFlags.NONE,
+        }]);
+      }
+    }
+    return { frontends, backends, tables };
+  }
+
+  private steps(from: LbState, to: LbState): WriteStep[] {
+    // Services with a failed write this round: their later writes wait for the next round.
+    const failed = new Set<number>();
+    const steps: WriteStep[] = [];
+    const step = (phase: Phase, kind: string, size: number, run: (fail: (f: StepFailure) => void) => number): void => {
+      if (size > 0) steps.push({ phase, kind, size, run: (_fc, fail) => run(fail) });
+    };
+
+    const backendUpserts = [...to.backends].filter(([id, b]) => !sameBackend(from.backends.get(id), b)).sort(([a], [b]) => a - b);
+    step(Phase.PUBLISH, 'lb-backend-upsert', backendUpserts.length, (fail) => upsertAll(this.maps.backends, backendUpserts, (id, e) => {
+      const serviceId = to.backends.get(id)?.serviceId;
+      if (serviceId !== undefined) failed.add(serviceId);
+      fail(stepFailure('lb-backend-upsert', MAP.backends, `backend ${id}`, e));
+    }));
+
+    const tableReplaces = [...to.tables].filter(([id, [, ids]]) => !sameIds(from.tables.get(id)?.[1], ids)).map(([, t]) => t);
+    step(Phase.PUBLISH, 'lb-table-replace', tableReplaces.length, (fail) => {
+      let n = 0;
+      for (const [k, ids] of tableReplaces) {
+        if (failed.has(k.serviceId)) continue;
+        try {
+          this.maps.tables.replace(k, ids);
+          n++;
+        } catch (e) {
+          failed.add(k.serviceId);
+          fail(stepFailure('lb-table-replace', MAP.tables, `service ${k.serviceId} set ${k.backendSet}`, e));
+        }
+      }
+      return n;
+    });
+
+    const frontendUpserts = [...to.frontends].filter(([id, [, e]]) => !sameEntry(from.frontends.get(id)?.[1], e)).map(([, f]) => f);
+    step(Phase.PUBLISH, 'lb-frontend-upsert', frontendUpserts.length, (fail) => {
+      const ready = frontendUpserts.filter(([, e]) => !failed.has(e.serviceId));
+      const entryOf = new Map(ready.map(([k, e]) => [k, e]));
+      return upsertAll(this.maps.services, ready, (k, e) => {
+        const serviceId = entryOf.get(k)?.serviceId;
+        if (serviceId !== undefined) failed.add(serviceId);
+        fail(stepFailure('lb-frontend-upsert', MAP.services, formatFrontendKey(k), e));
+      });
+    });
+
+    const frontendDeletes = [...from.frontends].filter(([id]) => !to.frontends.has(id)).map(([, f]) => f);
+    step(Phase.RETIRE, 'lb-frontend-delete', frontendDeletes.length, (fail) => {
+      const serviceOf = new Map(frontendDeletes.map(([k, e]) => [k, e.serviceId]));
+      return deleteAll(this.maps.services, frontendDeletes.filter(([, e]) => !failed.has(e.serviceId)).map(([k]) => k), (k, e) => {
+        const serviceId = serviceOf.get(k);
+        if (serviceId !== undefined) failed.add(serviceId);
+        fail(stepFailure('lb-frontend-delete', MAP.services, formatFrontendKey(k), e));
+      });
+    });
+
+    const tableDeletes = [...from.tables].filter(([id]) => !to.tables.has(id)).map(([, [k]]) => k);
+    step(Phase.RETIRE, 'lb-table-delete', tableDeletes.length, (fail) => {
+      let n = 0;
+      for (const k of tableDeletes) {
+        if (failed.has(k.serviceId)) continue;
+        try {
+          this.maps.tables.delete(k);
+          n++;
+        } catch (e) {
+          if (errnoOf(e) === constants.errno.ENOENT) {
+            n++;
+            continue;
+          }
+          failed.add(k.serviceId);
+          fail(stepFailure('lb-table-delete', MAP.tables, `service ${k.serviceId} set ${k.backendSet}`, e));
+        }
+      }
+      return n;
+    });
+
+    const backendDeletes = [...from.backends].filter(([id]) => !to.backends.has(id));
+    step(Phase.RETIRE, 'lb-backend-delete', backendDeletes.length, (fail) =>
+      deleteAll(this.maps.backends, backendDeletes.filter(([, b]) => !failed.has(b.serviceId)).map(([id]) => id), (id, e) => {
+        const serviceId = from.backends.get(id)?.serviceId;
+        if (serviceId !== undefined) failed.add(serviceId);
+        fail(stepFailure('lb-backend-delete', MAP.backends, `backend ${id}`, e));
+      }));
+
+    // Services gone from every map: their clients' affinities go too.
+    const wantedIds = new Set<number>();
+    for (const [, e] of to.frontends.values()) wantedIds.add(e.serviceId);
+    for (const b of to.backends.values()) wantedIds.add(b.serviceId);
+    const gone = new Set<number>();
+    for (const [, e] of from.frontends.values()) if (!wantedIds.has(e.serviceId)) gone.add(e.serviceId);
+    for (const b of from.backends.values()) if (!wantedIds.has(b.serviceId)) gone.add(b.serviceId);
+    step(Phase.RETIRE, 'lb-affinity-flush', gone.size, (fail) => {
+      const flush = new Set([...gone].filter((id) => !failed.has(id)));
+      if (flush.size === 0) return 0;
+      const keys: LbAffinityKey[] = [];
+      try {
+        for (const [k] of this.maps.affinity.entries()) if (flush.has(k.serviceId)) keys.push(k);
+      } catch (e) {
+        fail(stepFailure('lb-affinity-flush', MAP.affinity, `services ${[...flush].join(',')}`, e));
+        return 0;
+      }
+      return deleteAll(this.maps.affinity, keys, (k, e) => fail(stepFailure('lb-affinity-flush', MAP.affinity, `service ${k.serviceId} client ${formatIpv4(k.clientAddr)}`, e)));
+    });
+    return steps;
+  }
+}
