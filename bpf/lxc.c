@@ -28,6 +28,7 @@
 #include "frag.h"
 #include "policy.h"
 #include "conntrack.h"
+#include "lb.h"
 #include "drop.h"
 #include "trace.h"
 

@@ -110,7 +110,7 @@ struct {
 	__type(value, struct ct_entry);
 	__uint(max_entries, SLUICE_CT_MAX_ENTRIES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sl_ct_v1 SEC(".maps");
+} sl_ct_v2 SEC(".maps");
 
 /* Lifetimes, one element, written by the agent at any time (next packet). */
 struct {
@@ -249,7 +249,7 @@ static __always_inline int ct_lookup(__u32 endpoint_id, struct flow *f, struct c
 	ct->tracked = true;
 	ct_key_of(endpoint_id, f, &ct->key);
 	ct->now = bpf_ktime_get_ns();
-	e = bpf_map_lookup_elem(&sl_ct_v1, &ct->key);
+	e = bpf_map_lookup_elem(&sl_ct_v2, &ct->key);
 	if (!e || e->expires_ns <= ct->now)
 		return CT_NEW;
 	ct->reply = f->direction != e->orig_direction;
@@ -299,7 +299,7 @@ static __always_inline void ct_create(const struct ct_state *ct, const struct fl
 		e.tcp_flags_seen = f->tcp_flags; /* the opening packet is reported as the policy verdict */
 	}
 	e.expires_ns = ct->now + ct_lifetime_ns(f->protocol, e.tcp_state);
-	if (bpf_map_update_elem(&sl_ct_v1, &ct->key, &e, BPF_ANY))
+	if (bpf_map_update_elem(&sl_ct_v2, &ct->key, &e, BPF_ANY))
 		counter_inc(SLUICE_COUNTER_CT_CREATE_FAILED);
 	else
 		counter_inc(SLUICE_COUNTER_CT_CREATED);
@@ -318,7 +318,7 @@ static __always_inline const struct ct_entry *ct_lookup_related(__u32 endpoint_i
 	if (q->protocol == IPPROTO_ICMP && !flow_is_icmp_echo(q))
 		return NULL; /* an error about an error, or about untracked ICMP */
 	ct_key_of(endpoint_id, q, &key);
-	e = bpf_map_lookup_elem(&sl_ct_v1, &key);
+	e = bpf_map_lookup_elem(&sl_ct_v2, &key);
 	if (!e || e->expires_ns <= bpf_ktime_get_ns())
 		return NULL;
 	return e;
@@ -350,7 +350,7 @@ static __always_inline void ct_original_query(const struct ct_state *ct, const s
 /* A re-check denied the connection: forget it, so its next packets are new. */
 static __always_inline void ct_revoke(const struct ct_state *ct)
 {
-	bpf_map_delete_elem(&sl_ct_v1, &ct->key);
+	bpf_map_delete_elem(&sl_ct_v2, &ct->key);
 	counter_inc(SLUICE_COUNTER_CT_REVOKED);
 }
 

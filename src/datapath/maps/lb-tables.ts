@@ -1,0 +1,132 @@
+/**
+ * sl_lb_tbl_v1: hash of maps, (service, backend set) → an inner array of
+ * __u32 (bpf/lib/lb.h): element 0 = n, elements 1..n = backend ids. A
+ * random service's table lists its backends once each; a Maglev service's
+ * is its Maglev table (n = M, element 1 + s = the backend of slot s).
+ *
+ * A table is never written in place: replace() creates a new inner array
+ * (BPF_F_INNER_MAP, so its length is its own), fills it, and swaps it into
+ * the outer map with one update. A packet sees the old table or the new one,
+ * never a mix. The inner array lives as long as the outer map holds it.
+ */
+import type { RawMap } from '../api.js';
+import { BPF_F_INNER_MAP, BpfMapType, createMap, openMapById, type MapSpec, type OwnedMap } from '../bpf-map.js';
+import { lbTableKeyCodec, SluiceLbConst, SluiceMapCapacity, type LbTableKey } from '../generated/abi.js';
+import { checkLayout, u32Codec, type MapLayout } from './layout.js';
+
+export const LB_TBL_LAYOUT: MapLayout = {
+  name: 'sl_lb_tbl_v1',
+  type: BpfMapType.HASH_OF_MAPS,
+  keySize: lbTableKeyCodec.size,
+  valueSize: 4, // an inner map's fd on update, its id on lookup
+};
+
+/** The most backend ids a table holds (the element count minus the header). */
+export const LB_TABLE_MAX_BACKENDS = SluiceMapCapacity.LB_TABLE_MAX_SLOTS - 1;
+
+/** How inner arrays are made and reopened (the kernel's, or a test's). */
+export interface InnerMaps {
+  create(spec: MapSpec): OwnedMap;
+  openById(id: number): OwnedMap;
+}
+
+export const kernelInnerMaps: InnerMaps = { create: (spec) => createMap(spec), openById: (id) => openMapById(id) };
+
+/** The inner array's shape; must equal the template in bpf/lib/lb.h but for max_entries. */
+function innerSpec(elements: number): MapSpec {
+  return { type: BpfMapType.ARRAY, name: 'sl_lb_tbl_in', keySize: 4, valueSize: 4, maxEntries: elements, flags: BPF_F_INNER_MAP };
+}
+
+export class LbTables {
+  constructor(readonly raw: RawMap, private readonly inner: InnerMaps = kernelInnerMaps) {
+    checkLayout(raw.info, LB_TBL_LAYOUT);
+  }
+
+  /**
+   * Makes backendIds (ids of sl_lb_be_v1, none 0) the table of key, in one
+   * swap. An empty list is a table of length 0: no usable backend.
+   * Throws RangeError for a 0 id or more than LB_TABLE_MAX_BACKENDS ids,
+   * BpfError when the kernel refuses.
+   */
+  replace(key: LbTableKey, backendIds: ArrayLike<number>): void {
+    const n = backendIds.length;
+    if (n > LB_TABLE_MAX_BACKENDS) throw new RangeError(`lb table: ${n} backend ids, at most ${LB_TABLE_MAX_BACKENDS}`);
+    const keys: Buffer[] = [u32Codec.encode(0)];
+    const values: Buffer[] = [u32Codec.encode(n)];
+    for (let i = 0; i < n; i++) {
+      const id = backendIds[i] ?? 0;
+      if (id <= 0 || id > 0xffff_ffff || !Number.isInteger(id)) throw new RangeError(`lb table: backend id ${id} at ${i}`);
+      keys.push(u32Codec.encode(i + 1));
+      values.push(u32Codec.encode(id));
+    }
+    const table = this.inner.create(innerSpec(n + 1));
+    try {
+      table.updateBatch(keys.map((k, i) => [k, values[i]!] as const));
+      this.raw.update(lbTableKeyCodec.encode(key), u32Codec.encode(table.fd));
+    } finally {
+      table.close(); // the outer map holds it now (or nothing does, after a failure)
+    }
+  }
+
+  /** The backend ids of key's table (length n), or undefined when it has none. */
+  read(key: LbTableKey): Uint32Array | undefined {
+    const id = this.raw.lookup(lbTableKeyCodec.encode(key));
+    if (id === undefined) return undefined;
+    const table = this.inner.openById(u32Codec.decode(id));
+    try {
+      const n = u32Codec.decode(table.lookup(u32Codec.encode(0)) ?? u32Codec.encode(0));
+      const out = new Uint32Array(n);
+      for (let i = 0; i < n; i++) out[i] = u32Codec.decode(table.lookup(u32Codec.encode(i + 1)) ?? u32Codec.encode(0));
+      return out;
+    } finally {
+      table.close();
+    }
+  }
+
+  /** Removes key's table; true when there was one. */
+  delete(key: LbTableKey): boolean {
+    return this.raw.delete(lbTableKeyCodec.encode(key));
+  }
+
+  keys(): LbTableKey[] {
+    return [...this.raw.keys()].map((k) => lbTableKeyCodec.decode(k));
+  }
+}
+
+function round(h: number, k: number): number {
+  let x = Math.imul(k >>> 0, 0xcc9e2d51);
+  x = (x << 15) | (x >>> 17);
+  x = Math.imul(x, 0x1b873593);
+  let y = (h ^ x) >>> 0;
+  y = (y << 13) | (y >>> 19);
+  return (Math.imul(y, 5) + 0xe6546b64) >>> 0;
+}
+
+export interface LbFlow {
+  /** Natural order (parseIpv4). */
+  readonly clientAddr: number;
+  readonly clientPort: number;
+  readonly frontendPort: number;
+  readonly protocol: number;
+}
+
+/**
+ * lb_flow_hash() of bpf/lib/lb.h: MurmurHash3 rounds (seed
+ * SLUICE_LB_HASH_SEED) over the client address, clientPort << 16 |
+ * frontendPort and the protocol, then the finaliser. A Maglev service gives
+ * the flow table slot hash % M; under ClientIP affinity the datapath hashes
+ * with clientPort 0.
+ */
+export function lbFlowHash(flow: LbFlow): number {
+  let h = SluiceLbConst.HASH_SEED >>> 0;
+  h = round(h, flow.clientAddr);
+  h = round(h, ((flow.clientPort & 0xffff) << 16) | (flow.frontendPort & 0xffff));
+  h = round(h, flow.protocol);
+  h = (h ^ 12) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
