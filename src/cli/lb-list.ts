@@ -54,14 +54,14 @@ export function lbList(maps: LbListMaps): LbListRow[] {
     servingOnly.set(b.serviceId, list);
   }
   const tables = new Map<string, Uint32Array | undefined>();
-  return dumpLbServices(maps.services).map((s) => {
+  return dumpLbServices(maps.services).map((s): LbListRow => {
     const set = s.backendSet === 'LOCAL' ? SluiceLbSet.LOCAL : SluiceLbSet.CLUSTER;
     const tkey = `${s.serviceId}:${set}`;
     if (!tables.has(tkey)) tables.set(tkey, maps.tables.read({ serviceId: s.serviceId, backendSet: set }));
     const table = tables.get(tkey);
     const slots = new Map<number, number>();
     for (const id of table ?? []) slots.set(id, (slots.get(id) ?? 0) + 1);
-    const inTable: LbListBackend[] = [...slots].map(([backendId, n]) => {
+    const inTable = [...slots].map(([backendId, n]): LbListBackend => {
       const b = byId.get(backendId);
       return b === undefined || b.serviceId !== s.serviceId
         ? { backendId, address: '', state: 'missing', slots: n }
