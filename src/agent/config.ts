@@ -10,6 +10,7 @@ import { isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULTS as CNI_DEFAULTS } from '../cni/config.js';
 import { SluiceMapCapacity } from '../datapath/generated/abi.js';
+import { DEFAULT_MAGLEV_TABLE_SIZE, MAGLEV_TABLE_SIZES } from '../lb/maglev.js';
 import { checkDnsSubdomain } from '../policy/names.js';
 import { checkBackoffPolicy, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { AgentError, asError } from './errors.js';
@@ -104,6 +105,14 @@ export interface RoutingConfig {
   readonly port: number;
 }
 
+/** How Services pick a backend for a new connection (the load-balancer owner), unless a Service's annotation says otherwise. */
+export interface LbConfig {
+  readonly algorithm: 'maglev' | 'random';
+  /** Slots of a Maglev table: a prime of src/lb/maglev.ts. */
+  readonly maglevTableSize: number;
+}
+export const LB_ALGORITHMS = ['maglev', 'random'] as const;
+
 export interface AgentConfig {
   readonly nodeName: string;
   /** Path of a kubeconfig; absent with inCluster = the pod's service account. */
@@ -123,6 +132,7 @@ export interface AgentConfig {
   readonly conntrack: ConntrackConfig;
   readonly flows: FlowsConfig;
   readonly routing?: RoutingConfig;
+  readonly lb: LbConfig;
 }
 
 export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
@@ -147,11 +157,12 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   sweep: { intervalMs: 30_000, graceMs: 60_000, ipamDataDir: CNI_DEFAULTS.ipamDataDir },
   conntrack: { tcpSynMs: 0, tcpEstablishedMs: 0, tcpFinMs: 0, tcpClosedMs: 0, udpMs: 0, icmpMs: 0 },
   flows: { socket: '/var/run/sluice/hubble.sock', capacity: 4095, trace: 'policy' },
+  lb: { algorithm: 'maglev', maglevTableSize: DEFAULT_MAGLEV_TABLE_SIZE },
 };
 
 const TOP_KEYS = [
   'nodeName', 'kubeconfig', 'inCluster', 'pinDir', 'stateDir', 'endpointSocket', 'httpListen', 'logLevel', 'mapSizes',
-  'maxEndpointId', 'sync', 'watch', 'sweep', 'conntrack', 'flows', 'routing',
+  'maxEndpointId', 'sync', 'watch', 'sweep', 'conntrack', 'flows', 'routing', 'lb',
 ] as const;
 const BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
 
@@ -297,10 +308,11 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
   const conntrack = Object.fromEntries(CONNTRACK_KEYS.map((k) => [k, ct.int(k, 0, 0xffff_ffff) ?? DEFAULT_CONFIG.conntrack[k]])) as unknown as ConntrackConfig;
   const flows = readFlows(r.section('flows', ['socket', 'capacity', 'trace', 'tcp', 'exporter']), overrides.flowsSocket, src);
   const routing = readRouting(r, src);
+  const lb = readLb(r.section('lb', ['algorithm', 'maglevTableSize']), src);
 
   const base = {
     nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep,
-    conntrack, flows, ...(routing !== undefined ? { routing } : {}),
+    conntrack, flows, lb, ...(routing !== undefined ? { routing } : {}),
   };
   return kubeconfig === undefined ? base : { ...base, kubeconfig };
 }
@@ -315,6 +327,14 @@ function readRouting(r: Reader, source: string): RoutingConfig | undefined {
   const device = s.str('device');
   if (device === undefined || !/^[A-Za-z0-9_.-]{1,15}$/.test(device)) throw bad('routing.device', `want an interface name, got ${JSON.stringify(device)}`, source);
   return { mode: mode as RoutingMode, device, vni: s.int('vni', 1, 0xffffff) ?? 2, port: s.int('port', 1, 65535) ?? 8472 };
+}
+
+function readLb(s: Reader, source: string): LbConfig {
+  const algorithm = s.str('algorithm') ?? DEFAULT_CONFIG.lb.algorithm;
+  if (!(LB_ALGORITHMS as readonly string[]).includes(algorithm)) throw bad('lb.algorithm', `want one of ${LB_ALGORITHMS.join(', ')}, got ${JSON.stringify(algorithm)}`, source);
+  const size = s.num('maglevTableSize') ?? DEFAULT_CONFIG.lb.maglevTableSize;
+  if (!(MAGLEV_TABLE_SIZES as readonly number[]).includes(size)) throw bad('lb.maglevTableSize', `want one of the primes ${MAGLEV_TABLE_SIZES.join(', ')}, got ${size}`, source);
+  return { algorithm: algorithm as LbConfig['algorithm'], maglevTableSize: size };
 }
 
 function readSweep(s: Reader, source: string): SweepConfig {

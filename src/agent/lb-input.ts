@@ -15,11 +15,15 @@
  *    Service and is skipped, as kube-proxy does); whoever manages it. Ports
  *    without a number are skipped. Conditions as kube-proxy reads them:
  *    ready and serving nil mean true, terminating nil means false.
+ *  - A Service's service.sluice.io/lb-algorithm annotation (maglev or
+ *    random) picks its backend choice; another value is reported and the
+ *    agent's default used.
  *  - Node: this node's topology.kubernetes.io/zone label, and its InternalIP
  *    and ExternalIP addresses (where its NodePorts answer).
  */
 import type { EndpointSlice, L4Protocol, LocalNode, Service, ServicePort, ServiceType, SliceEndpoint, SlicePort, TrafficPolicy } from '../lb/model.js';
-import { objectKey, type SlimEndpointSlice, type SlimNode, type SlimService } from './k8s/resources.js';
+import type { LbAlgorithm } from '../reconcile/lb-desired.js';
+import { LB_ALGORITHM_ANNOTATION, objectKey, type SlimEndpointSlice, type SlimNode, type SlimService } from './k8s/resources.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
@@ -36,6 +40,8 @@ export interface LbInput {
   readonly node: LocalNode;
   /** This node's InternalIP and ExternalIP addresses (status.addresses): a NodePort answers on each. */
   readonly nodeAddresses: readonly string[];
+  /** Services ("namespace/name") whose LB_ALGORITHM_ANNOTATION chose their algorithm. */
+  readonly algorithms: ReadonlyMap<string, LbAlgorithm>;
 }
 
 /** An object left out of the load balancer's input, or used with a caveat. */
@@ -221,10 +227,19 @@ export function lbInputOf(
 ): { readonly input: LbInput; readonly problems: readonly LbInputProblem[] } {
   const problems: LbInputProblem[] = [];
   const out: Service[] = [];
+  const algorithms = new Map<string, LbAlgorithm>();
   for (const raw of services) {
     const r = serviceOf(raw);
-    if (r.ok) out.push(r.value);
-    else problems.push({ kind: 'Service', name: objectKey(raw), severity: 'error', message: `${r.error}: the Service is not load-balanced` });
+    if (!r.ok) {
+      problems.push({ kind: 'Service', name: objectKey(raw), severity: 'error', message: `${r.error}: the Service is not load-balanced` });
+      continue;
+    }
+    out.push(r.value);
+    const chosen: unknown = raw.metadata.annotations?.[LB_ALGORITHM_ANNOTATION];
+    if (chosen === 'maglev' || chosen === 'random') algorithms.set(objectKey(raw), chosen);
+    else if (chosen !== undefined) {
+      problems.push({ kind: 'Service', name: objectKey(raw), severity: 'warning', message: `annotation ${LB_ALGORITHM_ANNOTATION}: want maglev or random, got ${JSON.stringify(chosen)}: the node's default is used` });
+    }
   }
   const outSlices: EndpointSlice[] = [];
   for (const raw of slices) {
@@ -237,5 +252,5 @@ export function lbInputOf(
     for (const w of r.warnings) problems.push({ kind: 'EndpointSlice', name: objectKey(raw), severity: 'warning', message: w });
     outSlices.push(r.value);
   }
-  return { input: { services: out, slices: outSlices, node: localNodeOf(nodeName, nodes), nodeAddresses: localNodeAddresses(nodeName, nodes) }, problems };
+  return { input: { services: out, slices: outSlices, node: localNodeOf(nodeName, nodes), nodeAddresses: localNodeAddresses(nodeName, nodes), algorithms }, problems };
 }

@@ -59,6 +59,7 @@ async function main(argv: readonly string[]): Promise<number> {
           ...(seed !== undefined ? { seed } : {}),
           onApplied: (compiled) => keeper.applied(compiled),
           conntrack: config.conntrack,
+          lb: config.lb,
           ...(config.routing !== undefined ? { routing: { config: config.routing, port: rtnlNodeNetwork(config.pinDir) } } : {}),
         });
       } catch (e) {

@@ -39,6 +39,8 @@ export interface LbDesiredInput {
   /** This node's IPv4 addresses: a NodePort answers on each. */
   readonly nodeAddresses: readonly string[];
   readonly algorithm: LbAlgorithm;
+  /** Services ("namespace/name") that chose their own algorithm. */
+  readonly algorithms?: ReadonlyMap<string, LbAlgorithm>;
   /** Maglev table size (a prime of src/lb/maglev.ts). */
   readonly maglevTableSize: number;
 }
@@ -180,7 +182,7 @@ export function lbDesired(input: LbDesiredInput, maglev: MaglevCache = new Magle
       }
     }
     if (frontends.length === 0) continue;
-    const algorithm = input.algorithm;
+    const algorithm = input.algorithms?.get(first.service) ?? input.algorithm;
     const tables: Partial<Record<LbSet, DesiredTable>> = {};
     const selectable = new Set<string>();
     for (const set of ['cluster', 'local'] as const) {

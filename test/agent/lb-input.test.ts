@@ -143,3 +143,17 @@ test('the slice shape keeps topology hints: PreferSameZone from API objects sele
   const compiled = compileServices(input.services, input.slices, input.node);
   assert.deepEqual(compiled.frontends.get('10.96.0.10:80/TCP')?.backends.map((b) => b.ip), ['10.0.0.1']);
 });
+
+test('a Service\'s lb-algorithm annotation picks its algorithm; another value is a warning; other annotations are not kept', () => {
+  const svcWith = (name: string, annotations: Record<string, string>) => slimService({
+    metadata: { name, namespace: 'ns', annotations: { ...annotations, 'kubectl.kubernetes.io/last-applied-configuration': '{"big":true}' } },
+    spec: { clusterIP: '10.96.0.1', ports: [{ port: 80 }] },
+  });
+  const random = svcWith('r', { 'service.sluice.io/lb-algorithm': 'random' });
+  assert.deepEqual(random.metadata.annotations, { 'service.sluice.io/lb-algorithm': 'random' }, 'the slim Service keeps that one annotation only');
+  const { input, problems } = lbInputOf('n1', [], [random, svcWith('m', { 'service.sluice.io/lb-algorithm': 'maglev' }), svcWith('x', { 'service.sluice.io/lb-algorithm': 'rr' }), svcWith('d', {})], []);
+  assert.deepEqual([...input.algorithms], [['ns/r', 'random'], ['ns/m', 'maglev']]);
+  assert.deepEqual(input.services.map((s) => s.name), ['r', 'm', 'x', 'd'], 'a bad annotation does not leave the Service out');
+  assert.deepEqual(problems.map((p) => [p.name, p.severity]), [['ns/x', 'warning']]);
+  assert.match(problems[0]?.message ?? '', /service\.sluice\.io\/lb-algorithm: want maglev or random, got "rr"/);
+});

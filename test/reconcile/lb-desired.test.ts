@@ -109,3 +109,12 @@ test('Maglev tables are kept between rounds while their backends stay the same',
   const changed = lbDesired(input([svc('web')], [slice('web', [ep('10.0.0.1', 'n2')])]), cache).services.get('ns/web:http/TCP')?.tables.cluster?.slots;
   assert.notEqual(changed, first);
 });
+
+test('a Service that chose its algorithm gets it; the others the node\'s default', () => {
+  const d = lbDesired(input([svc('a'), svc('b', { clusterIPs: ['10.96.0.11'] })], [slice('a', [ep('10.0.0.1', 'n2')]), slice('b', [ep('10.0.0.2', 'n2')])],
+    { algorithms: new Map([['ns/b', 'random' as const]]) }));
+  assert.equal(d.services.get('ns/a:http/TCP')?.algorithm, 'maglev');
+  assert.equal(d.services.get('ns/a:http/TCP')?.tables.cluster?.slots?.length, 251);
+  assert.equal(d.services.get('ns/b:http/TCP')?.algorithm, 'random');
+  assert.deepEqual(d.services.get('ns/b:http/TCP')?.tables.cluster, { backends: ['10.0.0.2:8080'] });
+});

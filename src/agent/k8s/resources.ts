@@ -15,6 +15,8 @@ export interface SlimMeta {
   readonly uid?: string;
   /** Set while the object is being deleted (a terminating pod still has its IP). */
   readonly deletionTimestamp?: string;
+  /** Only the annotations a shape names (a Service: LB_ALGORITHM_ANNOTATION). */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 export interface SlimObject {
@@ -90,6 +92,9 @@ export interface ResourceType<T extends SlimObject> {
   slim(raw: unknown, pool?: ValuePool): T | undefined;
 }
 
+/** A Service's backend choice for new connections, "maglev" or "random" (else the agent's lb.algorithm). */
+export const LB_ALGORITHM_ANNOTATION = 'service.sluice.io/lb-algorithm';
+
 const META: Shape = {
   fields: { name: 'keep', namespace: 'keep', labels: { shared: 'keep' }, uid: 'keep', deletionTimestamp: 'keep' },
 };
@@ -122,7 +127,7 @@ const SHAPES = {
   networkPolicy: { fields: { metadata: META, spec: 'keep' } },
   service: {
     fields: {
-      metadata: META,
+      metadata: { fields: { ...META.fields, annotations: { fields: { [LB_ALGORITHM_ANNOTATION]: 'keep' } } } },
       spec: {
         fields: {
           type: 'keep', selector: 'keep', clusterIP: 'keep', clusterIPs: 'keep', ports: 'keep', externalIPs: 'keep',
