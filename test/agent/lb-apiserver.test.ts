@@ -10,24 +10,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { BPFFS_MOUNT, ensureBpffsMounted, removePinDir } from '../../src/datapath/bpffs.js';
 import type { LbListRow } from '../../src/cli/lb-list.js';
 import { ControlPlane } from '../../src/lab/controlplane/controlplane.js';
 import { httpGet } from '../../src/lab/controlplane/readiness.js';
+import { sluice } from '../helpers/sluice-cli.js';
+import { AgentProcess } from './helpers/agent-process.js';
 import { until } from './helpers/wait.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAIN = join(ROOT, 'src', 'agent', 'main.js');
-const CLI = join(ROOT, 'src', 'cli', 'main.js');
 const NS = 'sluice-lba';
-const run = promisify(execFile);
 
 const objects = `
 apiVersion: v1
@@ -59,8 +54,9 @@ endpoints: [{addresses: [${ip}], conditions: {ready: true}, nodeName: node-b}]
 `;
 
 async function lbList(pinDir: string): Promise<LbListRow[]> {
-  const { stdout } = await run(process.execPath, [CLI, 'lb', 'list', '--pin-dir', pinDir, '-o', 'json']);
-  return JSON.parse(stdout) as LbListRow[];
+  const r = await sluice('lb', 'list', '--pin-dir', pinDir, '-o', 'json');
+  if (r.code !== 0) throw new Error(`sluice lb list exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as LbListRow[];
 }
 
 test('--datapath bpf: a Service and its EndpointSlices created with kubectl reach the lb maps and `sluice lb list`, and leave on delete', async () => {
@@ -68,8 +64,7 @@ test('--datapath bpf: a Service and its EndpointSlices created with kubectl reac
   const pinDir = `${BPFFS_MOUNT}/sluice-lba-${randomBytes(6).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-lba-'));
   let cp: ControlPlane | undefined;
-  let child: ChildProcess | undefined;
-  let stderr = '';
+  let agent: AgentProcess | undefined;
   try {
     cp = await ControlPlane.start();
     const plane = cp;
@@ -79,24 +74,12 @@ test('--datapath bpf: a Service and its EndpointSlices created with kubectl reac
     assert.match(vip, /^\d+\.\d+\.\d+\.\d+$/);
     const frontend = `${vip}:80/TCP`;
 
-    const proc = spawn(process.execPath, [
-      MAIN, '--datapath', 'bpf', '--pin-dir', pinDir, '--kubeconfig', cp.kubeconfigPath, '--node-name', 'node-a',
+    const proc = new AgentProcess([
+      '--datapath', 'bpf', '--pin-dir', pinDir, '--kubeconfig', cp.kubeconfigPath, '--node-name', 'node-a',
       '--state-dir', join(dir, 'state'), '--endpoint-socket', join(dir, 'agent.sock'), '--http-listen', '127.0.0.1:0',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = proc;
-    const lines: Record<string, unknown>[] = [];
-    let buf = '';
-    proc.stdout.on('data', (d: Buffer) => {
-      buf += d.toString('utf8');
-      const parts = buf.split('\n');
-      buf = parts.pop() ?? '';
-      for (const l of parts) lines.push(JSON.parse(l) as Record<string, unknown>);
-    });
-    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const exit = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-    const started = await until('the started line', () => lines.find((l) => l['msg'] === 'agent started'), 20_000);
-    const port = Number(String(started['http']).split(':').pop());
-    await until('ready', async () => (await httpGet({ url: `http://127.0.0.1:${port}/readyz` })).status === 200, 20_000);
+    ]);
+    agent = proc;
+    const { port } = await proc.ready(30_000);
 
     const row = async (): Promise<LbListRow | undefined> => (await lbList(pinDir)).find((r) => r.frontend === frontend);
     const backends = async (): Promise<string> => ((await row())?.backends ?? []).map((b) => `${b.address}/${b.state}`).join(' ');
@@ -129,13 +112,12 @@ test('--datapath bpf: a Service and its EndpointSlices created with kubectl reac
     await until('the frontend gone', async () => (await row()) === undefined, 15_000);
     assert.equal((await lbList(pinDir)).some((r) => r.serviceId === id), false);
 
-    proc.kill('SIGTERM');
-    assert.equal(await exit, 0);
-    child = undefined;
+    assert.equal(await proc.stop(), 0);
+    agent = undefined;
   } catch (e) {
-    throw new Error(`${e instanceof Error ? e.message : String(e)}\nagent stderr: ${stderr}`, { cause: e });
+    throw new Error(`${e instanceof Error ? e.message : String(e)}\nagent stderr: ${agent?.stderrText ?? ''}`, { cause: e });
   } finally {
-    child?.kill('SIGKILL');
+    agent?.kill();
     await cp?.stop();
     removePinDir(pinDir);
     rmSync(dir, { recursive: true, force: true });

@@ -6,61 +6,29 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { BPFFS_MOUNT, ensureBpffsMounted, ensurePinDir, removePinDir } from '../../src/datapath/bpffs.js';
-import { openObject } from '../../src/datapath/bpf-object.js';
-import { LXC_OBJECT_PATH } from '../../src/datapath/lxc.js';
+import { BPFFS_MOUNT, removePinDir } from '../../src/datapath/bpffs.js';
 import { openPinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { lbList, type LbListRow } from '../../src/cli/lb-list.js';
-import type { Service, SliceEndpoint } from '../../src/lb/model.js';
 import { LbOwner } from '../../src/reconcile/lb.js';
 import { runRound } from '../../src/reconcile/round.js';
+import { createLbPinDir, lbEndpoint, lbService, lbSlice } from '../helpers/lb-fixtures.js';
+import { sluice } from '../helpers/sluice-cli.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function sluice(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
-
-function svc(name: string, clusterIP: string, extra: Partial<Service> = {}): Service {
-  return {
-    namespace: 'ns', name, labels: {}, type: 'ClusterIP', clusterIPs: [clusterIP],
-    ports: [{ name: 'http', protocol: 'TCP', port: 80 }], externalIPs: [], loadBalancerIPs: [],
-    externalTrafficPolicy: 'Cluster', internalTrafficPolicy: 'Cluster', ...extra,
-  };
-}
-const ep = (ip: string, c: Partial<SliceEndpoint> = {}): SliceEndpoint => ({ addresses: [ip], ready: true, serving: true, terminating: false, nodeName: 'n2', ...c });
+const svc = lbService;
+const ep = lbEndpoint;
 
 let pinDir = '';
 let expected: LbListRow[] = [];
 
 before(() => {
-  ensureBpffsMounted();
-  pinDir = `${BPFFS_MOUNT}/sluice-lba-${randomBytes(6).toString('hex')}`;
-  ensurePinDir(pinDir);
-  openObject(LXC_OBJECT_PATH, { pinRoot: pinDir }).close();
+  pinDir = createLbPinDir();
   const maps = openPinnedDatapathMaps(pinDir);
   try {
     const services = [
       svc('web', '10.96.0.10', { type: 'NodePort', ports: [{ name: 'http', protocol: 'TCP', port: 80, nodePort: 30080 }], affinitySeconds: 60 }),
       svc('empty', '10.96.0.11'),
     ];
-    const slices = [{
-      namespace: 'ns', name: 'web-1', serviceName: 'web', addressType: 'IPv4', ports: [{ name: 'http', protocol: 'TCP' as const, port: 8080 }],
-      endpoints: [ep('10.0.0.1'), ep('10.0.0.2'), ep('10.0.0.3', { ready: false, terminating: true })],
-    }];
+    const slices = [lbSlice('web', [ep('10.0.0.1'), ep('10.0.0.2'), ep('10.0.0.3', { ready: false, terminating: true })])];
     const r = runRound([new LbOwner(maps.lb, { maglevTableSize: 251 })], { lb: { services, slices, node: { name: 'n1' }, nodeAddresses: ['192.168.1.5'] } });
     assert.equal(r.owners[0]?.complete, true);
     expected = lbList(maps.lb);

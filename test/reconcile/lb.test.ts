@@ -7,49 +7,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
-import { BPFFS_MOUNT, ensureBpffsMounted, ensurePinDir, removePinDir } from '../../src/datapath/bpffs.js';
-import { openObject } from '../../src/datapath/bpf-object.js';
 import { SluiceLbBackendFlags, SluiceLbScope, SluiceLbSet } from '../../src/datapath/generated/abi.js';
-import { LXC_OBJECT_PATH } from '../../src/datapath/lxc.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
-import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
+import type { PinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { lbList, type LbListRow } from '../../src/cli/lb-list.js';
 import type { EndpointSlice, Service, SliceEndpoint } from '../../src/lb/model.js';
 import { LbOwner, type LbRoundInput } from '../../src/reconcile/lb.js';
 import { runRound } from '../../src/reconcile/round.js';
+import { lbEndpoint, lbService, lbSlice, withLbMaps } from '../helpers/lb-fixtures.js';
 
 const M = 251;
-
-function withLbMaps<T>(fn: (maps: PinnedDatapathMaps, pinDir: string) => T, maxEntries: Record<string, number> = {}): T {
-  ensureBpffsMounted();
-  const pinDir = `${BPFFS_MOUNT}/sluice-lba-${randomBytes(6).toString('hex')}`;
-  ensurePinDir(pinDir);
-  try {
-    openObject(LXC_OBJECT_PATH, { pinRoot: pinDir, maxEntries }).close();
-    const maps = openPinnedDatapathMaps(pinDir);
-    try {
-      return fn(maps, pinDir);
-    } finally {
-      maps.close();
-    }
-  } finally {
-    removePinDir(pinDir);
-  }
-}
-
-function svc(name: string, clusterIP: string, extra: Partial<Service> = {}): Service {
-  return {
-    namespace: 'ns', name, labels: {}, type: 'ClusterIP', clusterIPs: [clusterIP],
-    ports: [{ name: 'http', protocol: 'TCP', port: 80 }], externalIPs: [], loadBalancerIPs: [],
-    externalTrafficPolicy: 'Cluster', internalTrafficPolicy: 'Cluster', ...extra,
-  };
-}
-const ep = (ip: string, c: Partial<SliceEndpoint> = {}): SliceEndpoint => ({ addresses: [ip], ready: true, serving: true, terminating: false, nodeName: 'n2', ...c });
-function slice(service: string, endpoints: SliceEndpoint[], name = `${service}-1`): EndpointSlice {
-  return { namespace: 'ns', name, serviceName: service, addressType: 'IPv4', ports: [{ name: 'http', protocol: 'TCP', port: 8080 }], endpoints };
-}
+const svc = lbService;
+const ep = lbEndpoint;
+const slice = (service: string, endpoints: SliceEndpoint[], name?: string): EndpointSlice => lbSlice(service, endpoints, name);
 function input(services: Service[], slices: EndpointSlice[]): LbRoundInput {
   return { lb: { services, slices, node: { name: 'n1' }, nodeAddresses: ['192.168.1.5'] } };
 }
