@@ -3,20 +3,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointSlice, Service, SliceEndpoint } from '../../src/lb/model.js';
 import { lbDesired, MaglevCache, type LbDesiredInput } from '../../src/reconcile/lb-desired.js';
+import { lbEndpoint, lbService, lbSlice } from '../helpers/lb-fixtures.js';
 
 const node = { name: 'n1', zone: 'z1' };
-function svc(name: string, extra: Partial<Service> = {}): Service {
-  return {
-    namespace: 'ns', name, labels: {}, type: 'ClusterIP', clusterIPs: ['10.96.0.10'],
-    ports: [{ name: 'http', protocol: 'TCP', port: 80 }], externalIPs: [], loadBalancerIPs: [],
-    externalTrafficPolicy: 'Cluster', internalTrafficPolicy: 'Cluster', ...extra,
-  };
-}
-const ep = (ip: string, nodeName: string, c: Partial<SliceEndpoint> = {}): SliceEndpoint =>
-  ({ addresses: [ip], ready: true, serving: true, terminating: false, nodeName, ...c });
-function slice(service: string, endpoints: SliceEndpoint[], port = 8080): EndpointSlice {
-  return { namespace: 'ns', name: `${service}-1`, serviceName: service, addressType: 'IPv4', ports: [{ name: 'http', protocol: 'TCP', port }], endpoints };
-}
+const svc = (name: string, extra: Partial<Service> = {}): Service => lbService(name, '10.96.0.10', extra);
+const ep = (ip: string, nodeName: string, c: Partial<SliceEndpoint> = {}): SliceEndpoint => lbEndpoint(ip, { nodeName, ...c });
+const slice = (service: string, endpoints: SliceEndpoint[]): EndpointSlice => lbSlice(service, endpoints);
 function input(services: Service[], slices: EndpointSlice[], extra: Partial<LbDesiredInput> = {}): LbDesiredInput {
   return { services, slices, node, nodeAddresses: ['192.168.1.5'], algorithm: 'maglev', maglevTableSize: 251, ...extra };
 }
