@@ -51,9 +51,12 @@ static __always_inline int lxc_check_source(const struct endpoint_config *cfg, c
 
 /*
  * Returns: true, with f's conntrack flag CT_RELATED and the connection's
- * rule, when f is an ICMP error about a connection the endpoint tracks.
+ * rule, when f is an ICMP error about a connection the endpoint tracks; a
+ * connection to a Service leaves its translation in *nat (lb.h translates
+ * the error back).
  */
-static __always_inline bool lxc_icmp_related(struct __sk_buff *ctx, __u32 endpoint_id, struct flow *f)
+static __always_inline bool lxc_icmp_related(struct __sk_buff *ctx, __u32 endpoint_id, struct flow *f,
+					     struct ct_nat *nat)
 {
 	const struct ct_entry *e;
 	struct flow quote;
@@ -65,6 +68,7 @@ static __always_inline bool lxc_icmp_related(struct __sk_buff *ctx, __u32 endpoi
 		return false;
 	f->flags = (f->flags & ~SLUICE_EVENT_F_CT_NEW) | SLUICE_EVENT_F_CT_RELATED;
 	f->rule_id = e->rule_id;
+	lb_related_nat(nat, e);
 	return true;
 }
 
@@ -94,9 +98,11 @@ static __always_inline int lxc_conntrack_policy(struct __sk_buff *ctx, __u32 end
 	if (hairpin_reply && (status != CT_REPLY || !(ct.entry->flags & SLUICE_CT_F_HAIRPIN)))
 		return -SLUICE_DROP_NAT_UNKNOWN;
 	lb_ct_nat(&ct.nat, x);
-	*ct_out = ct;
-	if (!ct.tracked && lxc_icmp_related(ctx, endpoint_id, f))
+	if (!ct.tracked && lxc_icmp_related(ctx, endpoint_id, f, &ct.nat)) {
+		*ct_out = ct;
 		return CTX_ACT_OK;
+	}
+	*ct_out = ct;
 	recheck = status != CT_NEW && ct_stale(&ct, ep->policy_revision);
 	/* One call site each for policy and for the update keeps the program small. */
 	if (status == CT_NEW || recheck) {

@@ -399,12 +399,78 @@ static __always_inline bool lb_is_service_reply(const struct flow *f, const stru
 }
 
 /*
+ * For an ICMP error entering a pod about one of its connections (e): the
+ * connection's translation when it is a connection to a Service, so that
+ * lb_translate() turns the error back into one about the frontend.
+ */
+static __always_inline void lb_related_nat(struct ct_nat *nat, const struct ct_entry *e)
+{
+	if (!(e->flags & SLUICE_CT_F_DNAT))
+		return;
+	nat->addr = e->nat_addr;
+	nat->port = e->nat_port;
+	nat->flags = e->flags & (SLUICE_CT_F_DNAT | SLUICE_CT_F_HAIRPIN);
+	nat->backend_id = e->backend_id;
+}
+
+/* An ICMP error's quote as nat_icmp_quote_rewrite() reads it: the IPv4 header (no options) and 8 bytes of L4. */
+struct lb_icmp_quote {
+	struct iphdr ip;
+	__be16 sport;
+	__be16 dport;
+	__u8 rest[4];
+};
+
+/*
+ * An ICMP error entering the client pod about its connection to a Service
+ * quotes the packet as the backend received it (to the backend's address
+ * and port): the quote's destination becomes the frontend (nat), and so
+ * does the error's source when the backend itself sent it (an error from a
+ * router on the way keeps its source). The quoted IPv4 checksum is redone
+ * and the ICMP checksum follows every quoted byte that changed; the
+ * quote's own L4 checksum is left as it was (receivers match the quote by
+ * addresses and ports only). Quotes with IP options are left alone.
+ * Returns: CTX_ACT_OK, or -SLUICE_DROP_NAT_FAILED.
+ */
+static __always_inline int lb_icmp_error_rev_nat(struct __sk_buff *ctx, const struct flow *f,
+						 const struct ct_nat *nat)
+{
+	__u32 off = (f->l4_off & 0xff) + sizeof(struct icmp_fixed_hdr);
+	__u32 csum_off = (f->l4_off & 0xff) + offsetof(struct icmp_fixed_hdr, checksum);
+	struct lb_icmp_quote old, new;
+	__be32 backend;
+	__s64 diff;
+
+	BUILD_BUG_ON(sizeof(struct lb_icmp_quote) != 28);
+	if (bpf_skb_load_bytes(ctx, off, &old, sizeof(old)))
+		return -SLUICE_DROP_NAT_FAILED;
+	if (old.ip.ihl != 5)
+		return CTX_ACT_OK;
+	new = old;
+	backend = old.ip.daddr;
+	new.ip.daddr = nat->addr;
+	new.dport = nat->port;
+	new.ip.check = 0;
+	new.ip.check = nat_csum_fold(nat_csum(&new.ip, sizeof(new.ip), 0));
+	diff = bpf_csum_diff((__be32 *)&old, sizeof(old), (__be32 *)&new, sizeof(new), 0);
+	if (diff < 0 || bpf_l4_csum_replace(ctx, csum_off, 0, (__u32)diff, 0))
+		return -SLUICE_DROP_NAT_FAILED;
+	if (bpf_skb_store_bytes(ctx, off, &new, sizeof(new), 0))
+		return -SLUICE_DROP_NAT_FAILED;
+	if (f->saddr != backend)
+		return CTX_ACT_OK;
+	return nat_rewrite(ctx, f, NAT_SRC, f->saddr, nat->addr, 0, 0);
+}
+
+/*
  * Rewrites an allowed packet as the load balancer decided (see the top of
  * this file): a packet to a frontend gets the backend as its destination
  * (and, hairpin, the hairpin address as its source); the reply to a hairpin
  * connection gets the pod back as its destination; a reply of a connection
  * to a Service gets the frontend as its source. f describes the packet as
- * conntrack saw it (lb_backend_view(), lb_hairpin_reply_view()).
+ * conntrack saw it (lb_backend_view(), lb_hairpin_reply_view()); an ICMP
+ * error about a connection to a Service is turned into one about the
+ * frontend (lb_icmp_error_rev_nat()).
  * Returns: CTX_ACT_OK, LB_REDIRECT (the packet must go back into the pod,
  * Ethernet addresses swapped), or -SLUICE_DROP_NAT_FAILED.
  */
@@ -424,6 +490,9 @@ static __always_inline int lb_translate(struct __sk_buff *ctx, struct flow *f, c
 		ret = nat_swap_macs(ctx);
 		return IS_ERR(ret) ? ret : LB_REDIRECT;
 	}
+	if ((f->flags & SLUICE_EVENT_F_CT_RELATED) && (ct->nat.flags & SLUICE_CT_F_DNAT) &&
+	    f->direction == SLUICE_DIR_INGRESS && !hairpin_reply)
+		return lb_icmp_error_rev_nat(ctx, f, &ct->nat);
 	if (hairpin_reply) {
 		ret = nat_rewrite(ctx, f, NAT_DST, bpf_htonl(SLUICE_LB_HAIRPIN_ADDR), f->daddr, f->dport, f->dport);
 		if (IS_ERR(ret))

@@ -148,3 +148,9 @@ test('a backend marked not selectable (terminating, others ready) gets no new fl
   writeService(lb, { ...DNS, backends: [U1, { ...U2, flags: SluiceLbBackendFlags.NOT_SELECTABLE }], table: [U1.id] });
   for (let i = 0; i < 10; i++) assert.equal((await client.cmd({ op: 'udp', addr: VIP, port: 53 })).reply, 'b1 10.0.1.5');
 });
+
+test('UDP to a backend port nobody listens on: the backend\'s port unreachable reaches the client as ECONNREFUSED', async () => {
+  writeService(harness().dp.maps.lb, { ...DNS, port: 54, backends: [{ ...U1, port: 5999 }] });
+  const a = await client.cmd({ op: 'udp', addr: VIP, port: 54 });
+  assert.equal(a.error, 'ECONNREFUSED', JSON.stringify(a));
+});

@@ -18,7 +18,7 @@ import { monotonicNowNs } from '../../src/datapath/maps/conntrack.js';
 import { LxcHarness, TC_ACT_OK, TC_ACT_SHOT, oneCounter } from '../helpers/lxc-harness.js';
 import { clearLb, decodeFrame, maglevIds, writeService, type BackendSpec, type ServiceSpec } from '../helpers/lb.js';
 import { createLbPinRoot, removeLbPinRoot } from '../helpers/lb-pins.js';
-import { IPPROTO, TCP_FLAGS, ipv4Fragments, ipv4Frame } from '../helpers/packet.js';
+import { IPPROTO, TCP_FLAGS, icmpQuote, ipv4Fragments, ipv4Frame } from '../helpers/packet.js';
 import { allowPorts, isolated } from '../helpers/policy.js';
 
 const TC_ACT_REDIRECT = 7;
@@ -290,4 +290,22 @@ test('fragments of a datagram to a frontend all go to its backend', async () => 
   }
   assert.equal(dsts.size, 1);
   assert.notEqual([...dsts][0], VIP);
+});
+
+test('an ICMP error about a connection to a Service is turned into one about the frontend', async () => {
+  writeService(h.dp.maps.lb, DNS);
+  const query = udpOut(53000);
+  const sent = decodeFrame((await h.run('from_container', query)).data);
+  const unreachable = (src: string): Buffer => {
+    const quoted = ipv4Frame({ src: POD, dst: sent.dst }, { proto: 'udp', sport: 53000, dport: 5353, payload: Buffer.from('query') });
+    return ipv4Frame({ src, dst: POD }, { proto: 'icmp', type: 3, code: 3, payload: icmpQuote(quoted) }, { src: HOST_MAC, dst: POD_MAC });
+  };
+  const fromBackend = await h.run('to_container', unreachable(sent.dst));
+  assert.equal(fromBackend.retval, TC_ACT_OK);
+  const d = decodeFrame(fromBackend.data);
+  assert.deepEqual([d.src, d.dst, d.icmpType, d.icmpCode, d.ipChecksumOk, d.l4ChecksumOk], [VIP, POD, 3, 3, true, true]);
+  assert.deepEqual(d.quote, { src: POD, dst: VIP, protocol: IPPROTO.UDP, sport: 53000, dport: 53, ipChecksumOk: true });
+  // From a router on the way: the error keeps its source, the quote is translated.
+  const fromRouter = decodeFrame((await h.run('to_container', unreachable('10.0.0.1'))).data);
+  assert.deepEqual([fromRouter.src, fromRouter.quote?.dst, fromRouter.quote?.dport, fromRouter.l4ChecksumOk, fromRouter.ipChecksumOk], ['10.0.0.1', VIP, 53, true, true]);
 });
