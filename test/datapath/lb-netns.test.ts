@@ -13,10 +13,11 @@
  */
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SluiceLbBackendFlags, SluiceLbConst } from '../../src/datapath/generated/abi.js';
+import { SluiceDirection, SluiceDropReason, SluiceLbBackendFlags, SluiceLbConst } from '../../src/datapath/generated/abi.js';
+import { readCounter } from '../../src/datapath/maps/metrics.js';
 import { formatIpv4, parseIpv4 } from '../../src/datapath/maps/ipv4.js';
 import { LxcHarness } from '../helpers/lxc-harness.js';
-import { clearLb, writeService, type BackendSpec, type ServiceSpec } from '../helpers/lb.js';
+import { clearLb, maglevIds, writeService, type BackendSpec, type ServiceSpec } from '../helpers/lb.js';
 import { LbNode, type Pod } from '../helpers/lb-netns.js';
 import { createLbPinRoot, removeLbPinRoot } from '../helpers/lb-pins.js';
 import { IPPROTO } from '../helpers/packet.js';
@@ -154,3 +155,33 @@ test('UDP to a backend port nobody listens on: the backend\'s port unreachable r
   const a = await client.cmd({ op: 'udp', addr: VIP, port: 54 });
   assert.equal(a.error, 'ECONNREFUSED', JSON.stringify(a));
 });
+
+test('Maglev tables replaced while new flows arrive: every flow is answered, no packet meets a missing or partial table', async () => {
+  const lb = harness().dp.maps.lb;
+  writeService(lb, { ...DNS, maglev: true, maglevSize: 251 });
+  const key = { serviceId: DNS.serviceId, backendSet: 0 };
+  // Tables of two lengths: a table written in place would, mid-write, name slots its header does not cover.
+  const tables = [maglevIds(DNS.backends, 251), maglevIds(DNS.backends, 1021), maglevIds([U2], 509)];
+  const dropsBefore = serviceDrops();
+  const burst = client.cmd({ op: 'udpburst', addr: VIP, port: 53, count: 20000 });
+  let done = false;
+  void burst.then(() => { done = true; });
+  let swaps = 0;
+  while (!done) {
+    lb.tables.replace(key, tables[swaps % tables.length]!);
+    swaps++;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const answer = await burst;
+  assert.deepEqual(Object.keys(answer.counts ?? {}).sort(), ['b1 10.0.1.5', 'b2 10.0.1.5'], JSON.stringify(answer.counts));
+  assert.equal(Object.values(answer.counts ?? {}).reduce((a, b) => a + b, 0), 20000);
+  assert.ok(swaps > 20, `only ${swaps} replacements during the burst`);
+  assert.equal(serviceDrops() - dropsBefore, 0n);
+});
+
+/** Egress packets dropped for want of a backend or for an unknown one. */
+function serviceDrops(): bigint {
+  const m = harness().dp.maps.metrics;
+  return [SluiceDropReason.SERVICE_BACKEND_UNKNOWN, SluiceDropReason.SERVICE_NO_BACKEND, SluiceDropReason.SERVICE_REJECTED]
+    .reduce((sum, reason) => sum + readCounter(m, SluiceDirection.EGRESS, reason).packets, 0n);
+}

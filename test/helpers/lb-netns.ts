@@ -29,6 +29,8 @@ export interface PodAnswer {
   readonly error?: string;
   readonly ok?: boolean;
   readonly local?: number;
+  /** udpburst: answers (or errors) by text. */
+  readonly counts?: Readonly<Record<string, number>>;
   readonly ms: number;
 }
 
