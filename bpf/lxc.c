@@ -10,9 +10,12 @@
  *                   pod. Direction INGRESS, remote = source.
  *
  * Pipeline: parse -> endpoint -> [source check] -> fragment ports ->
- * conntrack -> [ipcache (both addresses) -> policy] -> forward. A packet of
- * an established connection costs one endpoint hash lookup and one conntrack
- * lookup; identities are resolved only where something needs them: a packet
+ * [load balancer: frontend -> backend (from_container)] -> conntrack ->
+ * [ipcache (both addresses) -> policy] -> [address translation] -> forward.
+ * A packet of an established connection costs one endpoint hash lookup and
+ * one conntrack lookup, plus, leaving the pod, the frontend lookup
+ * (lb.h: and for a connection to a Service its pinned backend's);
+ * identities are resolved only where something needs them: a packet
  * policy decides (new, or re-checked after a policy change) adds the two
  * ipcache lookups, the policy hash lookups of the endpoint's port classes
  * (typically 2-4, at most 36) and the conntrack write;
@@ -48,9 +51,12 @@ static __always_inline int lxc_check_source(const struct endpoint_config *cfg, c
 
 /*
  * Returns: true, with f's conntrack flag CT_RELATED and the connection's
- * rule, when f is an ICMP error about a connection the endpoint tracks.
+ * rule, when f is an ICMP error about a connection the endpoint tracks; a
+ * connection to a Service leaves its translation in *nat (lb.h translates
+ * the error back).
  */
-static __always_inline bool lxc_icmp_related(struct __sk_buff *ctx, __u32 endpoint_id, struct flow *f)
+static __always_inline bool lxc_icmp_related(struct __sk_buff *ctx, __u32 endpoint_id, struct flow *f,
+					     struct ct_nat *nat)
 {
 	const struct ct_entry *e;
 	struct flow quote;
@@ -62,6 +68,7 @@ static __always_inline bool lxc_icmp_related(struct __sk_buff *ctx, __u32 endpoi
 		return false;
 	f->flags = (f->flags & ~SLUICE_EVENT_F_CT_NEW) | SLUICE_EVENT_F_CT_RELATED;
 	f->rule_id = e->rule_id;
+	lb_related_nat(nat, e);
 	return true;
 }
 
@@ -75,18 +82,27 @@ static __always_inline bool lxc_icmp_related(struct __sk_buff *ctx, __u32 endpoi
  * Returns: CTX_ACT_OK, or a -SLUICE_DROP_* reason.
  */
 static __always_inline int lxc_conntrack_policy(struct __sk_buff *ctx, __u32 endpoint_id,
-						const struct endpoint_entry *ep, struct flow *f)
+						const struct endpoint_entry *ep, struct flow *f,
+						struct ct_state *ct_out, const struct lb_xlate *x,
+						bool hairpin_reply)
 {
-	struct policy_query q;
 	struct ct_state ct;
+	struct policy_query q;
 	bool recheck;
 	int status, ret;
 
 	status = ct_lookup(endpoint_id, f, &ct);
 	if (IS_ERR(status))
 		return status;
-	if (!ct.tracked && lxc_icmp_related(ctx, endpoint_id, f))
+	/* Only a reply of a tracked hairpin connection may be addressed to the hairpin address. */
+	if (hairpin_reply && (status != CT_REPLY || !(ct.entry->flags & SLUICE_CT_F_HAIRPIN)))
+		return -SLUICE_DROP_NAT_UNKNOWN;
+	lb_ct_nat(&ct.nat, x);
+	if (!ct.tracked && lxc_icmp_related(ctx, endpoint_id, f, &ct.nat)) {
+		*ct_out = ct;
 		return CTX_ACT_OK;
+	}
+	*ct_out = ct;
 	recheck = status != CT_NEW && ct_stale(&ct, ep->policy_revision);
 	/* One call site each for policy and for the update keeps the program small. */
 	if (status == CT_NEW || recheck) {
@@ -113,10 +129,35 @@ static __always_inline int lxc_conntrack_policy(struct __sk_buff *ctx, __u32 end
 	return CTX_ACT_OK;
 }
 
+/*
+ * Remembers a first fragment's ports for its later fragments under the
+ * addresses and ports they will carry, i.e. as the packet left the pod:
+ * before the load balancer's view of it.
+ */
+static __always_inline void lxc_frag_remember(struct flow *f, __be32 wire_daddr, __be16 wire_dport)
+{
+	__be32 daddr = f->daddr;
+	__be16 dport = f->dport;
+	__u8 dir = f->direction;
+
+	f->daddr = wire_daddr;
+	f->dport = wire_dport;
+	f->direction = SLUICE_DIR_EGRESS;
+	frag_remember(f);
+	f->daddr = daddr;
+	f->dport = dport;
+	f->direction = dir;
+}
+
 static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_direction dir)
 {
 	struct endpoint_config cfg = {};
+	struct lb_xlate x = {};
 	struct endpoint_entry ep;
+	struct ct_state ct = {};
+	bool hairpin_reply = false;
+	__be32 wire_daddr;
+	__be16 wire_dport;
 	__u32 endpoint_id;
 	struct flow f;
 	int parsed, ret;
@@ -146,10 +187,33 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 	ret = frag_resolve(&f);
 	if (IS_ERR(ret))
 		goto drop_resolved;
-	ret = lxc_conntrack_policy(ctx, endpoint_id, &ep, &f);
+	wire_daddr = f.daddr;
+	wire_dport = f.dport;
+	if (lb_is_hairpin_reply(&f)) {
+		hairpin_reply = true;
+		lb_hairpin_reply_view(&f);
+	} else if (dir == SLUICE_DIR_EGRESS) {
+		ret = lb_egress(endpoint_id, &f, &x);
+		if (IS_ERR(ret))
+			goto drop_resolved;
+		if (ret == LB_REJECT) {
+			ipcache_resolve(&f);
+			return lb_reject(ctx, &f, endpoint_id);
+		}
+		if (x.active)
+			lb_backend_view(&f, &x);
+	}
+	ret = lxc_conntrack_policy(ctx, endpoint_id, &ep, &f, &ct, &x, hairpin_reply);
 	if (IS_ERR(ret))
 		goto drop_resolved;
-	frag_remember(&f);
+	lxc_frag_remember(&f, wire_daddr, wire_dport);
+	ret = lb_translate(ctx, &f, &x, &ct, hairpin_reply);
+	if (IS_ERR(ret))
+		goto drop_resolved;
+	if (ret == LB_REDIRECT) {
+		send_forward(ctx, &f, endpoint_id);
+		return bpf_redirect_peer(ctx->ifindex, 0);
+	}
 	return send_forward(ctx, &f, endpoint_id);
 
 drop_resolved:
@@ -171,7 +235,8 @@ int to_container(struct __sk_buff *ctx)
 }
 
 /*
- * Not GPL: no GPL-only helper is used (map, ring-buffer, skb_pull_data and
- * ktime helpers are all open to any licence).
+ * Not GPL: no GPL-only helper is used (map, ring-buffer, skb_pull_data,
+ * ktime, checksum, store/load bytes, change_tail, prandom and redirect
+ * helpers are all open to any licence).
  */
 char LICENSE[] SEC("license") = "Apache-2.0";

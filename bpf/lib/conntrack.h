@@ -130,11 +130,25 @@ enum ct_status {
 	CT_REPLY = 2,       /* a live entry, packet in the reply direction */
 };
 
+/*
+ * The address translation of a connection to a Service frontend (lb.h), as
+ * its CONN entry records it: flags SLUICE_CT_F_DNAT (and _HAIRPIN), the
+ * frontend and the backend's id. All zero for other connections.
+ */
+struct ct_nat {
+	__be32 addr;
+	__be16 port;
+	__u8 flags;
+	__u8 pad0;
+	__u32 backend_id;
+};
+
 /* Between ct_lookup() and ct_create()/ct_update(), on the stack. */
 struct ct_state {
 	struct ct_key key;
 	struct ct_entry *entry; /* the live entry, for CT_ESTABLISHED and CT_REPLY */
 	__u64 now;
+	struct ct_nat nat;      /* set by the caller after ct_lookup(), recorded by ct_create()/ct_update() */
 	bool tracked;           /* false: an untracked packet, no entry is read or written */
 	bool reply;
 };
@@ -278,6 +292,10 @@ static __always_inline void ct_create(const struct ct_state *ct, const struct fl
 		.policy_revision = policy_revision,
 		.rule_id = f->rule_id,
 		.orig_direction = f->direction,
+		.flags = ct->nat.flags,
+		.nat_addr = ct->nat.addr,
+		.nat_port = ct->nat.port,
+		.backend_id = ct->nat.backend_id,
 	};
 
 	if (!ct->tracked)
@@ -293,7 +311,7 @@ static __always_inline void ct_create(const struct ct_state *ct, const struct fl
 			e.tcp_state = SLUICE_CT_TCP_SYN_SENT;
 		else if (f->tcp_flags & TCP_HDR_FIN) {
 			e.tcp_state = SLUICE_CT_TCP_FIN_WAIT;
-			e.flags = SLUICE_CT_F_FIN_ORIG;
+			e.flags |= SLUICE_CT_F_FIN_ORIG;
 		} else
 			e.tcp_state = SLUICE_CT_TCP_ESTABLISHED; /* picked up mid-stream */
 		e.tcp_flags_seen = f->tcp_flags; /* the opening packet is reported as the policy verdict */
@@ -403,6 +421,17 @@ static __always_inline void ct_update(const struct ct_state *ct, struct flow *f,
 	if (rechecked) {
 		e->rule_id = f->rule_id;
 		e->policy_revision = policy_revision;
+	}
+	/*
+	 * A connection to a Service whose entry lacks the translation (it was
+	 * re-created by a reply after an eviction): record it, so that the
+	 * replies that follow are translated back.
+	 */
+	if (ct->nat.flags & ~flags) {
+		e->nat_addr = ct->nat.addr;
+		e->nat_port = ct->nat.port;
+		e->backend_id = ct->nat.backend_id;
+		flags |= ct->nat.flags;
 	}
 	if (ct->reply)
 		flags |= SLUICE_CT_F_REPLY_SEEN;

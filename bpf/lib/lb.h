@@ -1,13 +1,83 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Load balancing: Services without kube-proxy. The maps and their layouts
- * are described in sluice_abi.h (sl_lb_svc_v1, sl_lb_be_v1, sl_lb_tbl_v1,
- * sl_lb_aff_v1).
+ * Load balancing: Services without kube-proxy, for traffic leaving this
+ * node's pods. The maps and their layouts are described in sluice_abi.h
+ * (sl_lb_svc_v1, sl_lb_be_v1, sl_lb_tbl_v1, sl_lb_aff_v1); packet rewriting
+ * is nat.h's.
+ *
+ * from_container, before conntrack and policy (lb_egress()): a TCP, UDP or
+ * SCTP packet whose (daddr, dport, protocol) is a frontend goes to a
+ * backend. Its connection's SERVICE conntrack entry (sluice_abi.h enum
+ * sluice_ct_kind), keyed by the connection as the pod sent it, pins the
+ * backend; a new connection gets one from ClientIP affinity or the
+ * service's table (Maglev: lb_flow_hash() mod the table's length; random:
+ * bpf_get_prandom_u32()). Conntrack and policy then see the backend's
+ * address and port (Kubernetes wants policy to judge the chosen backend),
+ * and the connection's CONN entry records the frontend (SLUICE_CT_F_DNAT).
+ * Only once the packet is allowed is it rewritten (lb_translate()).
+ * Replies, found as replies of a DNAT entry, get the frontend back as their
+ * source: the client only ever sees the frontend.
+ *
+ * Per packet: one hash lookup for any packet leaving a pod; a packet of an
+ * established connection to a Service adds the SERVICE entry's lookup (UDP
+ * also the backend's, see below) and the rewrite; the reply side adds
+ * nothing but the rewrite. None of it depends on the number of Services or
+ * backends. A new connection adds the affinity lookup, the table (two
+ * lookups), the backend and the writes.
+ *
+ * When the backend set changes (kube-proxy's behaviour, services.md §2.6):
+ *  - TCP (and SCTP) keep their pinned backend, even one no longer in
+ *    sl_lb_be_v1, until the connection's entries expire. A pure SYN on a
+ *    pinned tuple (a retransmitted SYN, or the tuple reused after a close)
+ *    keeps it only while the backend is still a selectable backend of the
+ *    service; else it picks again.
+ *  - UDP flows keep their backend while it is in sl_lb_be_v1 for the
+ *    service (selectable or only serving); once it is gone, the next packet
+ *    picks a live one (SLUICE_COUNTER_LB_UDP_MOVED).
+ *
+ * No usable backend: the frontend's flag decides between a drop
+ * (SERVICE_NO_BACKEND: Local policy, none on this node) and a reject: the
+ * packet is rewritten in place into a TCP reset or an ICMP port unreachable
+ * and sent back into the pod (bpf_redirect_peer), so the client's connect()
+ * or recv() fails with ECONNREFUSED at once. The original packet counts as a
+ * drop with reason SERVICE_REJECTED.
+ *
+ * Hairpin: a pod reaching itself through a Service it backs. Without more,
+ * it would receive a packet from its own address, which the kernel drops as
+ * a martian. The request's source is therefore rewritten to
+ * SLUICE_LB_HAIRPIN_ADDR (169.254.42.1: link-local, never a pod's or a
+ * node's address) and the packet goes straight back into the pod
+ * (bpf_redirect_peer). The pod answers 169.254.42.1 through its default
+ * route, i.e. its veth: from_container sees the reply to the hairpin
+ * address, rewrites its destination back to the pod and treats it as what
+ * it is for the client's connection, a reply entering the pod (conntrack
+ * finds the client's DNAT entry, the source becomes the frontend), and sends
+ * it back in. The pod's egress policy judged the connection (towards itself
+ * on the backend port); its ingress policy is not asked, as kube-proxy's
+ * hairpin masquerade makes it come from the node, which NetworkPolicy
+ * always allows.
+ *
+ * Races: the agent replaces a table whole (one outer-map update), so a
+ * packet sees an old or a new table, never a mix; a backend deleted between
+ * the table lookup and the backend lookup drops that one packet
+ * (SERVICE_BACKEND_UNKNOWN) unless the agent deletes backends only after
+ * the tables that name them (its documented order). Two CPUs may pick two
+ * backends for the first packets of one new connection (random); the last
+ * SERVICE entry written wins and the other packet's backend answers a
+ * connection its client does not know, which it resets — the same window
+ * exists when kube-proxy's conntrack races on two CPUs.
  */
 #ifndef SLUICE_LIB_LB_H
 #define SLUICE_LIB_LB_H
 
+#include <linux/in.h>
+
 #include "common.h"
+#include "counters.h"
+#include "flow.h"
+#include "conntrack.h"
+#include "drop.h"
+#include "nat.h"
 
 /* Frontends. Memory follows the number of frontends, not the capacity. */
 struct {
@@ -60,5 +130,410 @@ struct {
 	__uint(max_entries, SLUICE_LB_AFF_MAX_ENTRIES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_lb_aff_v1 SEC(".maps");
+
+#define NSEC_PER_SEC 1000000000ULL
+
+/* lb_egress() results besides CTX_ACT_OK and drops. */
+#define LB_REJECT 1   /* no usable backend: answer with a reject */
+/* lb_select() result besides CTX_ACT_OK and drops. */
+#define LB_NONE 1     /* no usable backend */
+/* lb_translate() result besides CTX_ACT_OK and drops. */
+#define LB_REDIRECT 1 /* the packet goes back into the pod it came from */
+
+/* What the load balancer decided for a packet; on the stack. */
+struct lb_xlate {
+	__be32 frontend_addr;
+	__be32 backend_addr;
+	__be16 frontend_port;
+	__be16 backend_port;
+	__u32 backend_id;
+	__u8 active;  /* the packet is sent to a frontend: translate it */
+	__u8 hairpin; /* ... and its backend is the sending pod itself */
+	__u8 pad[2];
+};
+
+static __always_inline __u32 lb_hash_round(__u32 h, __u32 k)
+{
+	k *= 0xcc9e2d51;
+	k = (k << 15) | (k >> 17);
+	k *= 0x1b873593;
+	h ^= k;
+	h = (h << 13) | (h >> 19);
+	return h * 5 + 0xe6546b64;
+}
+
+/*
+ * The flow hash a Maglev service's table is indexed by (slot = hash mod
+ * its length): MurmurHash3 rounds over the client address, client port <<
+ * 16 | frontend port, and the protocol (see SLUICE_LB_HASH_SEED).
+ * src/datapath/maps/lb-tables.ts lbFlowHash() computes the same.
+ */
+static __always_inline __u32 lb_flow_hash(__be32 saddr, __be16 sport, __be16 dport, __u8 protocol)
+{
+	__u32 h = SLUICE_LB_HASH_SEED;
+
+	h = lb_hash_round(h, bpf_ntohl(saddr));
+	h = lb_hash_round(h, ((__u32)bpf_ntohs(sport) << 16) | bpf_ntohs(dport));
+	h = lb_hash_round(h, protocol);
+	h ^= 12; /* the bytes hashed */
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+/*
+ * Returns: true when backend_id still names the pinned backend (addr, port)
+ * of the service, and, with selectable, may take new connections.
+ */
+static __always_inline bool lb_backend_live(__u32 service_id, __u32 backend_id, __be32 addr, __be16 port,
+					    bool selectable)
+{
+	const struct lb_backend *b = bpf_map_lookup_elem(&sl_lb_be_v1, &backend_id);
+
+	return b && b->service_id == service_id && b->addr == addr && b->port == port &&
+	       !(selectable && (b->flags & SLUICE_LB_BE_F_NOT_SELECTABLE));
+}
+
+/*
+ * Whether a live SERVICE entry keeps f on its backend (see the top of this
+ * file). *moved: a UDP flow's backend left the service.
+ */
+static __always_inline bool lb_pin_holds(__u32 service_id, const struct flow *f, const struct ct_entry *pin,
+					 bool *moved)
+{
+	if (f->protocol == IPPROTO_TCP) {
+		if (!ct_tcp_flags_known(f) || !ct_tcp_pure_syn(f))
+			return true;
+		return lb_backend_live(service_id, pin->backend_id, pin->nat_addr, pin->nat_port, true);
+	}
+	if (f->protocol != IPPROTO_UDP)
+		return true;
+	*moved = !lb_backend_live(service_id, pin->backend_id, pin->nat_addr, pin->nat_port, false);
+	return !*moved;
+}
+
+/*
+ * A backend for a new connection of f to svc: the client's ClientIP
+ * affinity while it holds, else the table. With affinity, the choice
+ * (re)starts the client's timeout; Maglev then hashes without the client
+ * port, so that all of a client's flows agree even before an affinity entry
+ * exists.
+ * Returns: CTX_ACT_OK with *id and *be filled, LB_NONE, or
+ * -SLUICE_DROP_SERVICE_BACKEND_UNKNOWN (the table names a backend that is
+ * not the service's).
+ */
+static __always_inline int lb_select(const struct lb_svc_entry *svc, const struct flow *f, __u64 now, __u32 *id,
+				     struct lb_backend *be)
+{
+	struct lb_affinity_key ak = { .service_id = svc->service_id, .client_addr = f->saddr };
+	struct lb_table_key tk = { .service_id = svc->service_id, .backend_set = svc->backend_set };
+	struct lb_affinity_entry fresh = {};
+	struct lb_affinity_entry *a;
+	const struct lb_backend *b;
+	__u32 zero = 0, n, idx;
+	const __u32 *elem;
+	void *table;
+
+	if (svc->affinity_timeout_s) {
+		a = bpf_map_lookup_elem(&sl_lb_aff_v1, &ak);
+		if (a && now - a->last_used_ns < (__u64)svc->affinity_timeout_s * NSEC_PER_SEC) {
+			idx = a->backend_id;
+			b = bpf_map_lookup_elem(&sl_lb_be_v1, &idx);
+			if (b && b->service_id == svc->service_id && !(b->flags & SLUICE_LB_BE_F_NOT_SELECTABLE)) {
+				*id = idx;
+				*be = *b;
+				a->last_used_ns = now;
+				counter_inc(SLUICE_COUNTER_LB_AFFINITY_HIT);
+				return CTX_ACT_OK;
+			}
+		}
+	}
+	table = bpf_map_lookup_elem(&sl_lb_tbl_v1, &tk);
+	if (!table)
+		return LB_NONE;
+	elem = bpf_map_lookup_elem(table, &zero);
+	if (!elem || !*elem)
+		return LB_NONE;
+	n = *elem;
+	if (svc->algorithm == SLUICE_LB_ALG_MAGLEV)
+		idx = lb_flow_hash(f->saddr, svc->affinity_timeout_s ? 0 : f->sport, f->dport, f->protocol) % n;
+	else
+		idx = bpf_get_prandom_u32() % n;
+	idx += 1;
+	elem = bpf_map_lookup_elem(table, &idx);
+	if (!elem)
+		return -SLUICE_DROP_SERVICE_BACKEND_UNKNOWN; /* shorter than its header says */
+	idx = *elem;
+	b = bpf_map_lookup_elem(&sl_lb_be_v1, &idx);
+	if (!b || b->service_id != svc->service_id)
+		return -SLUICE_DROP_SERVICE_BACKEND_UNKNOWN;
+	*id = idx;
+	*be = *b;
+	if (svc->affinity_timeout_s) {
+		fresh.last_used_ns = now;
+		fresh.backend_id = idx;
+		if (bpf_map_update_elem(&sl_lb_aff_v1, &ak, &fresh, BPF_ANY))
+			counter_inc(SLUICE_COUNTER_LB_CT_FAILED);
+	}
+	return CTX_ACT_OK;
+}
+
+/*
+ * The load balancer's step for a packet leaving a pod (see the top of this
+ * file): fills *x when f is sent to a frontend (x->active), pinning or
+ * choosing its backend. f is not changed.
+ * Returns: CTX_ACT_OK, LB_REJECT, or -SLUICE_DROP_SERVICE_NO_BACKEND /
+ * -SLUICE_DROP_SERVICE_BACKEND_UNKNOWN.
+ */
+static __always_inline int lb_egress(__u32 endpoint_id, const struct flow *f, struct lb_xlate *x)
+{
+	struct lb_svc_key key = {
+		.addr = f->daddr,
+		.port = f->dport,
+		.protocol = f->protocol,
+		.scope = SLUICE_LB_SCOPE_POD,
+	};
+	struct ct_entry fresh = { .orig_direction = SLUICE_DIR_EGRESS };
+	const struct lb_svc_entry *entry;
+	struct lb_svc_entry svc;
+	struct ct_key sk = {};
+	struct lb_backend be;
+	struct ct_entry *pin;
+	bool moved = false;
+	__u64 now, lifetime;
+	int ret;
+
+	if (!flow_has_ports(f->protocol))
+		return CTX_ACT_OK;
+	entry = bpf_map_lookup_elem(&sl_lb_svc_v1, &key);
+	if (!entry)
+		return CTX_ACT_OK;
+	svc = *entry;
+	x->frontend_addr = f->daddr;
+	x->frontend_port = f->dport;
+
+	sk.endpoint_id = endpoint_id;
+	sk.local_addr = f->saddr;
+	sk.remote_addr = f->daddr;
+	sk.local_port = f->sport;
+	sk.remote_port = f->dport;
+	sk.protocol = f->protocol;
+	sk.kind = SLUICE_CT_KIND_SERVICE;
+	now = bpf_ktime_get_ns();
+	/* A SERVICE entry lives as long as an established connection of its protocol would. */
+	lifetime = ct_lifetime_ns(f->protocol, SLUICE_CT_TCP_ESTABLISHED);
+	pin = bpf_map_lookup_elem(&sl_ct_v2, &sk);
+	if (pin && pin->expires_ns > now && lb_pin_holds(svc.service_id, f, pin, &moved)) {
+		x->backend_addr = pin->nat_addr;
+		x->backend_port = pin->nat_port;
+		x->backend_id = pin->backend_id;
+		/* Renewed like conntrack's deadlines: once it fell behind by 1/16 of the lifetime. */
+		if (now + lifetime - pin->expires_ns > lifetime >> 4)
+			pin->expires_ns = now + lifetime;
+	} else {
+		if (moved)
+			counter_inc(SLUICE_COUNTER_LB_UDP_MOVED);
+		ret = lb_select(&svc, f, now, &x->backend_id, &be);
+		if (IS_ERR(ret))
+			return ret;
+		if (ret == LB_NONE)
+			return (svc.flags & SLUICE_LB_SVC_F_EMPTY_DROP) ? -SLUICE_DROP_SERVICE_NO_BACKEND : LB_REJECT;
+		x->backend_addr = be.addr;
+		x->backend_port = be.port;
+		fresh.expires_ns = now + lifetime;
+		fresh.nat_addr = be.addr;
+		fresh.nat_port = be.port;
+		fresh.backend_id = x->backend_id;
+		if (bpf_map_update_elem(&sl_ct_v2, &sk, &fresh, BPF_ANY))
+			counter_inc(SLUICE_COUNTER_LB_CT_FAILED);
+		counter_inc(SLUICE_COUNTER_LB_SELECTED);
+	}
+	x->active = 1;
+	x->hairpin = x->backend_addr == f->saddr;
+	return CTX_ACT_OK;
+}
+
+/* f as policy and conntrack see a packet lb_egress() sent to a backend: addressed to the backend. */
+static __always_inline void lb_backend_view(struct flow *f, const struct lb_xlate *x)
+{
+	f->daddr = x->backend_addr;
+	f->dport = x->backend_port;
+	f->flags |= SLUICE_EVENT_F_SERVICE;
+}
+
+/* The translation the connection's CONN entry records (conntrack.h ct_create()/ct_update()). */
+static __always_inline void lb_ct_nat(struct ct_nat *nat, const struct lb_xlate *x)
+{
+	if (!x->active)
+		return;
+	nat->addr = x->frontend_addr;
+	nat->port = x->frontend_port;
+	nat->flags = SLUICE_CT_F_DNAT | (x->hairpin ? SLUICE_CT_F_HAIRPIN : 0);
+	nat->backend_id = x->backend_id;
+}
+
+/* Returns: true for a packet leaving a pod to the hairpin address: a reply to a hairpin connection. */
+static __always_inline bool lb_is_hairpin_reply(const struct flow *f)
+{
+	return f->direction == SLUICE_DIR_EGRESS && f->daddr == bpf_htonl(SLUICE_LB_HAIRPIN_ADDR);
+}
+
+/*
+ * f as conntrack sees the reply to a hairpin connection: addressed to the
+ * pod itself (the client) and entering it, so that it is found as the
+ * reply of the client's DNAT entry.
+ */
+static __always_inline void lb_hairpin_reply_view(struct flow *f)
+{
+	f->daddr = f->saddr;
+	f->direction = SLUICE_DIR_INGRESS;
+}
+
+/* Returns: true when ct found f as a reply of a connection to a Service (its source must become the frontend). */
+static __always_inline bool lb_is_service_reply(const struct flow *f, const struct ct_state *ct)
+{
+	return ct->entry && (ct->entry->flags & SLUICE_CT_F_DNAT) && f->direction == SLUICE_DIR_INGRESS;
+}
+
+/*
+ * For an ICMP error entering a pod about one of its connections (e): the
+ * connection's translation when it is a connection to a Service, so that
+ * lb_translate() turns the error back into one about the frontend.
+ */
+static __always_inline void lb_related_nat(struct ct_nat *nat, const struct ct_entry *e)
+{
+	if (!(e->flags & SLUICE_CT_F_DNAT))
+		return;
+	nat->addr = e->nat_addr;
+	nat->port = e->nat_port;
+	nat->flags = e->flags & (SLUICE_CT_F_DNAT | SLUICE_CT_F_HAIRPIN);
+	nat->backend_id = e->backend_id;
+}
+
+/* An ICMP error's quote as nat_icmp_quote_rewrite() reads it: the IPv4 header (no options) and 8 bytes of L4. */
+struct lb_icmp_quote {
+	struct iphdr ip;
+	__be16 sport;
+	__be16 dport;
+	__u8 rest[4];
+};
+
+/*
+ * An ICMP error entering the client pod about its connection to a Service
+ * quotes the packet as the backend received it (to the backend's address
+ * and port): the quote's destination becomes the frontend (nat), and so
+ * does the error's source when the backend itself sent it (an error from a
+ * router on the way keeps its source). The quoted IPv4 checksum is redone
+ * and the ICMP checksum follows every quoted byte that changed; the
+ * quote's own L4 checksum is left as it was (receivers match the quote by
+ * addresses and ports only). Quotes with IP options are left alone.
+ * Returns: CTX_ACT_OK, or -SLUICE_DROP_NAT_FAILED.
+ */
+static __always_inline int lb_icmp_error_rev_nat(struct __sk_buff *ctx, const struct flow *f,
+						 const struct ct_nat *nat)
+{
+	__u32 off = (f->l4_off & 0xff) + sizeof(struct icmp_fixed_hdr);
+	__u32 csum_off = (f->l4_off & 0xff) + offsetof(struct icmp_fixed_hdr, checksum);
+	struct lb_icmp_quote old, new;
+	__be32 backend;
+	__s64 diff;
+
+	BUILD_BUG_ON(sizeof(struct lb_icmp_quote) != 28);
+	if (bpf_skb_load_bytes(ctx, off, &old, sizeof(old)))
+		return -SLUICE_DROP_NAT_FAILED;
+	if (old.ip.ihl != 5)
+		return CTX_ACT_OK;
+	new = old;
+	backend = old.ip.daddr;
+	new.ip.daddr = nat->addr;
+	new.dport = nat->port;
+	new.ip.check = 0;
+	new.ip.check = nat_csum_fold(nat_csum(&new.ip, sizeof(new.ip), 0));
+	diff = bpf_csum_diff((__be32 *)&old, sizeof(old), (__be32 *)&new, sizeof(new), 0);
+	if (diff < 0 || bpf_l4_csum_replace(ctx, csum_off, 0, (__u32)diff, 0))
+		return -SLUICE_DROP_NAT_FAILED;
+	if (bpf_skb_store_bytes(ctx, off, &new, sizeof(new), 0))
+		return -SLUICE_DROP_NAT_FAILED;
+	if (f->saddr != backend)
+		return CTX_ACT_OK;
+	return nat_rewrite(ctx, f, NAT_SRC, f->saddr, nat->addr, 0, 0);
+}
+
+/*
+ * Rewrites an allowed packet as the load balancer decided (see the top of
+ * this file): a packet to a frontend gets the backend as its destination
+ * (and, hairpin, the hairpin address as its source); the reply to a hairpin
+ * connection gets the pod back as its destination; a reply of a connection
+ * to a Service gets the frontend as its source. f describes the packet as
+ * conntrack saw it (lb_backend_view(), lb_hairpin_reply_view()); an ICMP
+ * error about a connection to a Service is turned into one about the
+ * frontend (lb_icmp_error_rev_nat()).
+ * Returns: CTX_ACT_OK, LB_REDIRECT (the packet must go back into the pod,
+ * Ethernet addresses swapped), or -SLUICE_DROP_NAT_FAILED.
+ */
+static __always_inline int lb_translate(struct __sk_buff *ctx, struct flow *f, const struct lb_xlate *x,
+					const struct ct_state *ct, bool hairpin_reply)
+{
+	int ret;
+
+	if (x->active) {
+		ret = nat_rewrite(ctx, f, NAT_DST, x->frontend_addr, x->backend_addr, x->frontend_port,
+				  x->backend_port);
+		if (IS_ERR(ret) || !x->hairpin)
+			return ret;
+		ret = nat_rewrite(ctx, f, NAT_SRC, f->saddr, bpf_htonl(SLUICE_LB_HAIRPIN_ADDR), f->sport, f->sport);
+		if (IS_ERR(ret))
+			return ret;
+		ret = nat_swap_macs(ctx);
+		return IS_ERR(ret) ? ret : LB_REDIRECT;
+	}
+	if ((f->flags & SLUICE_EVENT_F_CT_RELATED) && (ct->nat.flags & SLUICE_CT_F_DNAT) &&
+	    f->direction == SLUICE_DIR_INGRESS && !hairpin_reply)
+		return lb_icmp_error_rev_nat(ctx, f, &ct->nat);
+	if (hairpin_reply) {
+		ret = nat_rewrite(ctx, f, NAT_DST, bpf_htonl(SLUICE_LB_HAIRPIN_ADDR), f->daddr, f->dport, f->dport);
+		if (IS_ERR(ret))
+			return ret;
+	}
+	if (lb_is_service_reply(f, ct)) {
+		ret = nat_rewrite(ctx, f, NAT_SRC, f->saddr, ct->entry->nat_addr, f->sport, ct->entry->nat_port);
+		if (IS_ERR(ret))
+			return ret;
+		f->flags |= SLUICE_EVENT_F_SERVICE;
+	}
+	if (!hairpin_reply)
+		return CTX_ACT_OK;
+	ret = nat_swap_macs(ctx);
+	return IS_ERR(ret) ? ret : LB_REDIRECT;
+}
+
+/*
+ * The way out for a packet to a frontend without a usable backend that
+ * rejects: counted and reported as a drop (SERVICE_REJECTED, through
+ * send_drop(), the one drop path), then rewritten into a TCP reset (a TCP
+ * reset itself is not answered) or an ICMP port unreachable and sent back
+ * into the pod. Runs on tc ingress of the host veth (from_container), where
+ * bpf_redirect_peer() delivers to the pod's end.
+ * Returns: TC_ACT_REDIRECT, or TC_ACT_SHOT when nothing is sent back.
+ */
+static __always_inline int lb_reject(struct __sk_buff *ctx, const struct flow *f, __u32 endpoint_id)
+{
+	int ret = send_drop(ctx, f, endpoint_id, -SLUICE_DROP_SERVICE_REJECTED);
+
+	if (f->flags & SLUICE_EVENT_F_LATER_FRAG || !f->l4_off)
+		return ret;
+	if (f->protocol == IPPROTO_TCP) {
+		if (f->tcp_flags & TCP_HDR_RST)
+			return ret;
+		if (IS_ERR(nat_build_tcp_reset(ctx, f)))
+			return ret;
+	} else if (IS_ERR(nat_build_port_unreachable(ctx, f))) {
+		return ret;
+	}
+	return bpf_redirect_peer(ctx->ifindex, 0);
+}
 
 #endif /* SLUICE_LIB_LB_H */

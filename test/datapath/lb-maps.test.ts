@@ -165,3 +165,20 @@ test('flow hash: every input matters, and flows spread evenly over a Maglev tabl
   }
   for (const c of counts) assert.ok(Math.abs(c - 10000) < 500, `thirds ${counts.join(' ')}`);
 });
+
+test('tables: replaceMany swaps many tables with batched outer updates; a bad table refuses the whole call', () => {
+  withLbPinRoot((pinRoot) => {
+    const dp = loadLxc({ pinRoot });
+    try {
+      const { tables } = dp.maps.lb;
+      const many = Array.from({ length: 300 }, (_, i) => [{ serviceId: i + 1, backendSet: SluiceLbSet.CLUSTER }, [i + 1, i + 2]] as const);
+      tables.replaceMany(many);
+      assert.equal(tables.keys().length, 300);
+      for (const [key, ids] of [many[0]!, many[299]!]) assert.deepEqual([...(tables.read(key) ?? [])], ids);
+      assert.throws(() => tables.replaceMany([[{ serviceId: 1, backendSet: 0 }, [5]], [{ serviceId: 2, backendSet: 0 }, [0]]]), RangeError);
+      assert.deepEqual([...(tables.read({ serviceId: 1, backendSet: 0 }) ?? [])], [1, 2], 'checked before anything is written');
+    } finally {
+      dp.close();
+    }
+  });
+});

@@ -37,6 +37,25 @@ function innerSpec(elements: number): MapSpec {
   return { type: BpfMapType.ARRAY, name: 'sl_lb_tbl_in', keySize: 4, valueSize: 4, maxEntries: elements, flags: BPF_F_INNER_MAP };
 }
 
+/** Tables per outer-map batch: as many inner-map fds are open at once. */
+const REPLACE_CHUNK = 256;
+
+function checkIds(key: LbTableKey, ids: ArrayLike<number>): void {
+  const n = ids.length;
+  if (n > LB_TABLE_MAX_BACKENDS) throw new RangeError(`lb table ${key.serviceId}/${key.backendSet}: ${n} backend ids, at most ${LB_TABLE_MAX_BACKENDS}`);
+  for (let i = 0; i < n; i++) {
+    const id = ids[i] ?? 0;
+    if (id <= 0 || id > 0xffff_ffff || !Number.isInteger(id)) throw new RangeError(`lb table ${key.serviceId}/${key.backendSet}: backend id ${id} at ${i}`);
+  }
+}
+
+/** The inner array's elements: [0] = n, [1..n] = the ids. */
+function tableElements(ids: ArrayLike<number>): Array<readonly [Buffer, Buffer]> {
+  const out: Array<readonly [Buffer, Buffer]> = [[u32Codec.encode(0), u32Codec.encode(ids.length)]];
+  for (let i = 0; i < ids.length; i++) out.push([u32Codec.encode(i + 1), u32Codec.encode(ids[i] ?? 0)]);
+  return out;
+}
+
 export class LbTables {
   constructor(readonly raw: RawMap, private readonly inner: InnerMaps = kernelInnerMaps) {
     checkLayout(raw.info, LB_TBL_LAYOUT);
@@ -49,22 +68,34 @@ export class LbTables {
    * BpfError when the kernel refuses.
    */
   replace(key: LbTableKey, backendIds: ArrayLike<number>): void {
-    const n = backendIds.length;
-    if (n > LB_TABLE_MAX_BACKENDS) throw new RangeError(`lb table: ${n} backend ids, at most ${LB_TABLE_MAX_BACKENDS}`);
-    const keys: Buffer[] = [u32Codec.encode(0)];
-    const values: Buffer[] = [u32Codec.encode(n)];
-    for (let i = 0; i < n; i++) {
-      const id = backendIds[i] ?? 0;
-      if (id <= 0 || id > 0xffff_ffff || !Number.isInteger(id)) throw new RangeError(`lb table: backend id ${id} at ${i}`);
-      keys.push(u32Codec.encode(i + 1));
-      values.push(u32Codec.encode(id));
-    }
-    const table = this.inner.create(innerSpec(n + 1));
-    try {
-      table.updateBatch(keys.map((k, i) => [k, values[i]!] as const));
-      this.raw.update(lbTableKeyCodec.encode(key), u32Codec.encode(table.fd));
-    } finally {
-      table.close(); // the outer map holds it now (or nothing does, after a failure)
+    this.replaceMany([[key, backendIds]]);
+  }
+
+  /**
+   * Replaces several tables with one outer-map batch update per
+   * REPLACE_CHUNK tables. Each table is swapped whole; the kernel waits for
+   * an RCU grace period after every update of a map of maps (so that no
+   * program still reads the old inner array when it returns), about 10-20 ms
+   * here, once per batch rather than once per table: programming many
+   * services goes through this. Throws like replace(); tables of chunks
+   * before the failing one are in place.
+   */
+  replaceMany(tables: ReadonlyArray<readonly [LbTableKey, ArrayLike<number>]>): void {
+    for (const [key, ids] of tables) checkIds(key, ids);
+    for (let start = 0; start < tables.length; start += REPLACE_CHUNK) {
+      const chunk = tables.slice(start, start + REPLACE_CHUNK);
+      const created: OwnedMap[] = [];
+      try {
+        for (const [, ids] of chunk) {
+          const table = this.inner.create(innerSpec(ids.length + 1));
+          created.push(table);
+          table.updateBatch(tableElements(ids));
+        }
+        this.raw.updateBatch(chunk.map(([key], i) => [lbTableKeyCodec.encode(key), u32Codec.encode(created[i]!.fd)] as const));
+      } finally {
+        // The outer map holds them now (or nothing does, after a failure).
+        for (const table of created) table.close();
+      }
     }
   }
 
