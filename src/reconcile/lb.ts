@@ -39,6 +39,8 @@ import { stepFailure } from './round.js';
 /** The backend tables as the owner writes them (LbTables of lb-tables.ts; tests may fake it). */
 export interface LbTablesStore {
   replace(key: LbTableKey, backendIds: ArrayLike<number>): void;
+  /** Several tables, one outer-map batch (one kernel RCU wait) per chunk; throws when one fails, without saying which. */
+  replaceMany(tables: ReadonlyArray<readonly [LbTableKey, ArrayLike<number>]>): void;
   read(key: LbTableKey): Uint32Array | undefined;
   delete(key: LbTableKey): boolean;
   keys(): LbTableKey[];
@@ -74,6 +76,8 @@ interface LbState {
 
 const MAP = { services: 'lb-services', backends: 'lb-backends', tables: 'lb-tables', affinity: 'lb-affinity' } as const;
 const MAX_ID = 0xffff_ffff;
+/** Tables per replaceMany call. */
+const TABLE_BATCH = 256;
 
 const frontendId = (k: LbSvcKey): string => `${k.addr}:${k.port}:${k.protocol}:${k.scope}`;
 const tableId = (k: LbTableKey): string => `${k.serviceId}:${k.backendSet}`;
@@ -306,15 +310,27 @@ export class LbOwner implements Reconciler<LbRoundInput> {
 
     const tableReplaces = [...to.tables].filter(([id, [, ids]]) => !sameIds(from.tables.get(id)?.[1], ids)).map(([, t]) => t);
     step(Phase.PUBLISH, 'lb-table-replace', tableReplaces.length, (fail) => {
+      const ready = tableReplaces.filter(([k]) => !failed.has(k.serviceId));
       let n = 0;
-      for (const [k, ids] of tableReplaces) {
-        if (failed.has(k.serviceId)) continue;
+      // Every update of a map of maps waits for an RCU grace period: tables go in batches, one at a time only
+      // to find the one that failed.
+      for (let at = 0; at < ready.length; at += TABLE_BATCH) {
+        const chunk = ready.slice(at, at + TABLE_BATCH);
         try {
-          this.maps.tables.replace(k, ids);
-          n++;
-        } catch (e) {
-          failed.add(k.serviceId);
-          fail(stepFailure('lb-table-replace', MAP.tables, `service ${k.serviceId} set ${k.backendSet}`, e));
+          this.maps.tables.replaceMany(chunk);
+          n += chunk.length;
+          continue;
+        } catch {
+          // Which table failed is unknown: each again on its own.
+        }
+        for (const [k, ids] of chunk) {
+          try {
+            this.maps.tables.replace(k, ids);
+            n++;
+          } catch (e) {
+            failed.add(k.serviceId);
+            fail(stepFailure('lb-table-replace', MAP.tables, `service ${k.serviceId} set ${k.backendSet}`, e));
+          }
         }
       }
       return n;

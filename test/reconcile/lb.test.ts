@@ -157,3 +157,23 @@ test('a full backend map fails the owner: the new Service gets no frontend, the 
     assert.deepEqual(backendsOf(listed(maps).get('10.96.0.11:80/TCP pod')).map((s) => s.replace(/ \d+$/, '')), ['10.0.1.1:8080 active', '10.0.1.2:8080 active']);
   }, { sl_lb_be_v1: 3 });
 });
+
+test('a full table map: the service whose table did not fit gets no frontend; the one that fit works; nothing is left half-written', () => {
+  withLbMaps((maps) => {
+    const o = owner(maps);
+    const services = [svc('a', '10.96.0.10'), svc('b', '10.96.0.11')];
+    const r = runRound([o], input(services, [slice('a', [ep('10.0.0.1')]), slice('b', [ep('10.0.0.2')])]));
+    assert.equal(r.owners[0]?.complete, false);
+    assert.deepEqual(r.owners[0]?.failures.map((f) => [f.step, f.map]), [['lb-table-replace', 'lb-tables']]);
+    const rows = lbList(maps.lb);
+    assert.equal(rows.length, 1, 'one frontend: the service whose table is in place');
+    const table = maps.lb.tables.keys()[0];
+    assert.equal(rows[0]?.serviceId, table?.serviceId);
+    assert.equal(rows[0]?.tableSize, M);
+
+    // The next round reads the maps back, fails the same way (the map is still full), and writes nothing new.
+    const again = runRound([o], input(services, [slice('a', [ep('10.0.0.1')]), slice('b', [ep('10.0.0.2')])]));
+    assert.equal(again.owners[0]?.complete, false);
+    assert.deepEqual(lbList(maps.lb), rows);
+  }, { sl_lb_tbl_v1: 1 });
+});
