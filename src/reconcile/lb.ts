@@ -25,10 +25,11 @@
  */
 import { constants } from 'node:os';
 import {
-  SluiceLbAlgorithm, SluiceLbBackendFlags, SluiceLbScope, SluiceLbSet, SluiceLbSvcFlags,
+  lbTableKeyCodec, SluiceLbAlgorithm, SluiceLbBackendFlags, SluiceLbScope, SluiceLbSet, SluiceLbSvcFlags,
   type LbAffinityKey, type LbBackend, type LbSvcEntry, type LbSvcKey, type LbTableKey,
 } from '../datapath/generated/abi.js';
 import { formatIpv4, parseIpv4 } from '../datapath/maps/ipv4.js';
+import { u32Codec } from '../datapath/maps/layout.js';
 import { IP_PROTOCOL, ipProtocolName } from '../policy/protocols.js';
 import { lbDesired, MaglevCache, type LbAlgorithm, type LbDesired, type LbDesiredInput, type LbSet } from './lb-desired.js';
 import { deleteAll, errnoOf, upsertAll, type MapStore } from './map-writes.js';
@@ -38,6 +39,8 @@ import { stepFailure } from './round.js';
 
 /** The backend tables as the owner writes them (LbTables of lb-tables.ts; tests may fake it). */
 export interface LbTablesStore {
+  /** The outer map: a key's value read back is its inner array's id. */
+  readonly raw: { lookup(key: Buffer): Buffer | undefined };
   replace(key: LbTableKey, backendIds: ArrayLike<number>): void;
   /** Several tables, one outer-map batch (one kernel RCU wait) per chunk; throws when one fails, without saying which. */
   replaceMany(tables: ReadonlyArray<readonly [LbTableKey, ArrayLike<number>]>): void;
@@ -136,6 +139,16 @@ export class LbOwner implements Reconciler<LbRoundInput> {
   private lastDesired: LbDesired | undefined;
   private lastWanted: LbState | undefined;
   private problems: readonly string[] = [];
+  /**
+   * Contents of the inner arrays read so far, by inner map id. An inner
+   * array is never written once in place (a change is a new array), and the
+   * kernel hands out map ids cyclically, so an id read again names the same
+   * contents: a read-back reads only the tables that are new since the last
+   * one (reading one of 16381 slots takes ~90 ms, one lookup per element).
+   */
+  private tableContents = new Map<number, Uint32Array>();
+  /** The inner array id of each table (by tableId) whose contents are kept. */
+  private tableInner = new Map<string, number>();
 
   constructor(private readonly maps: LbOwnerMaps, options: LbOwnerOptions = {}) {
     this.algorithm = options.algorithm ?? 'maglev';
@@ -192,10 +205,20 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     const backends = new Map<number, LbBackend>();
     for (const [id, b] of this.maps.backends.entries()) backends.set(id, b);
     const tables = new Map<string, readonly [LbTableKey, Uint32Array]>();
+    const contents = new Map<number, Uint32Array>();
+    const innerOf = new Map<string, number>();
     for (const k of this.maps.tables.keys()) {
-      const ids = this.maps.tables.read(k);
-      if (ids !== undefined) tables.set(tableId(k), [k, ids]);
+      const inner = this.maps.tables.raw.lookup(lbTableKeyCodec.encode(k));
+      if (inner === undefined) continue;
+      const innerId = u32Codec.decode(inner);
+      const ids = this.tableContents.get(innerId) ?? this.maps.tables.read(k);
+      if (ids === undefined) continue;
+      contents.set(innerId, ids);
+      innerOf.set(tableId(k), innerId);
+      tables.set(tableId(k), [k, ids]);
     }
+    this.tableContents = contents;
+    this.tableInner = innerOf;
     return { frontends, backends, tables };
   }
 
@@ -284,6 +307,20 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     return { frontends, backends, tables };
   }
 
+  /** A table just written (or deleted: undefined): its contents under its new inner array's id, so a read-back need not read it. */
+  private remember(key: LbTableKey, ids: Uint32Array | undefined): void {
+    const id = tableId(key);
+    const old = this.tableInner.get(id);
+    if (old !== undefined) this.tableContents.delete(old);
+    this.tableInner.delete(id);
+    if (ids === undefined) return;
+    const inner = this.maps.tables.raw.lookup(lbTableKeyCodec.encode(key));
+    if (inner === undefined) return;
+    const innerId = u32Codec.decode(inner);
+    this.tableContents.set(innerId, ids);
+    this.tableInner.set(id, innerId);
+  }
+
   private maglevElements(slots: Uint32Array, ids: readonly number[]): Uint32Array {
     const key = ids.join(',');
     const hit = this.elements.get(slots);
@@ -319,6 +356,7 @@ export class LbOwner implements Reconciler<LbRoundInput> {
         try {
           this.maps.tables.replaceMany(chunk);
           n += chunk.length;
+          for (const [k, ids] of chunk) this.remember(k, ids);
           continue;
         } catch {
           // Which table failed is unknown: each again on its own.
@@ -327,6 +365,7 @@ export class LbOwner implements Reconciler<LbRoundInput> {
           try {
             this.maps.tables.replace(k, ids);
             n++;
+            this.remember(k, ids);
           } catch (e) {
             failed.add(k.serviceId);
             fail(stepFailure('lb-table-replace', MAP.tables, `service ${k.serviceId} set ${k.backendSet}`, e));
@@ -365,6 +404,7 @@ export class LbOwner implements Reconciler<LbRoundInput> {
         try {
           this.maps.tables.delete(k);
           n++;
+          this.remember(k, undefined);
         } catch (e) {
           if (errnoOf(e) === constants.errno.ENOENT) {
             n++;

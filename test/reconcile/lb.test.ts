@@ -13,7 +13,7 @@ import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
 import type { PinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { lbList, type LbListRow } from '../../src/cli/lb-list.js';
 import type { EndpointSlice, Service, SliceEndpoint } from '../../src/lb/model.js';
-import { LbOwner, type LbRoundInput } from '../../src/reconcile/lb.js';
+import { LbOwner, type LbRoundInput, type LbTablesStore } from '../../src/reconcile/lb.js';
 import { runRound } from '../../src/reconcile/round.js';
 import { lbEndpoint, lbService, lbSlice, withLbMaps } from '../helpers/lb-fixtures.js';
 
@@ -160,7 +160,17 @@ test('a full backend map fails the owner: the new Service gets no frontend, the 
 
 test('a full table map: the service whose table did not fit gets no frontend; the one that fit works; nothing is left half-written', () => {
   withLbMaps((maps) => {
-    const o = owner(maps);
+    const tables = maps.lb.tables;
+    let reads = 0;
+    const counted: LbTablesStore = {
+      raw: tables.raw, keys: () => tables.keys(), delete: (k) => tables.delete(k),
+      replace: (k, ids) => tables.replace(k, ids), replaceMany: (t) => tables.replaceMany(t),
+      read: (k) => {
+        reads++;
+        return tables.read(k);
+      },
+    };
+    const o = new LbOwner({ ...maps.lb, tables: counted }, { maglevTableSize: M });
     const services = [svc('a', '10.96.0.10'), svc('b', '10.96.0.11')];
     const r = runRound([o], input(services, [slice('a', [ep('10.0.0.1')]), slice('b', [ep('10.0.0.2')])]));
     assert.equal(r.owners[0]?.complete, false);
@@ -172,8 +182,14 @@ test('a full table map: the service whose table did not fit gets no frontend; th
     assert.equal(rows[0]?.tableSize, M);
 
     // The next round reads the maps back, fails the same way (the map is still full), and writes nothing new.
+    reads = 0;
     const again = runRound([o], input(services, [slice('a', [ep('10.0.0.1')]), slice('b', [ep('10.0.0.2')])]));
     assert.equal(again.owners[0]?.complete, false);
     assert.deepEqual(lbList(maps.lb), rows);
+    assert.equal(reads, 0, 'the table in place was read before (same inner array): not read again');
+    // A new owner (an agent restart) knows no inner array yet: it reads the table once.
+    const restarted = new LbOwner({ ...maps.lb, tables: counted }, { maglevTableSize: M });
+    runRound([restarted], input(services, [slice('a', [ep('10.0.0.1')]), slice('b', [ep('10.0.0.2')])]));
+    assert.equal(reads, 1);
   }, { sl_lb_tbl_v1: 1 });
 });
