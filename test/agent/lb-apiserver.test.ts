@@ -4,8 +4,10 @@
  * pin dir the agent creates, removed in finally): a Service and a
  * hand-made EndpointSlice created with kubectl appear in the load
  * balancer's maps and in `sluice lb list -o json`; a second slice of the
- * same Service (another manager) adds its endpoint; deleting the slice and
- * then the Service takes them out again. Fails (never skips) when the
+ * same Service (another manager) adds its endpoint; deleting the slice
+ * takes its endpoint out; a slice made while the agent is down appears
+ * after its restart with the service's and the old backend's ids kept;
+ * deleting the Service takes it all out. Fails (never skips) when the
  * control-plane binaries or the BPF object are missing.
  */
 import { test } from 'node:test';
@@ -74,12 +76,12 @@ test('--datapath bpf: a Service and its EndpointSlices created with kubectl reac
     assert.match(vip, /^\d+\.\d+\.\d+\.\d+$/);
     const frontend = `${vip}:80/TCP`;
 
-    const proc = new AgentProcess([
+    const argv = [
       '--datapath', 'bpf', '--pin-dir', pinDir, '--kubeconfig', cp.kubeconfigPath, '--node-name', 'node-a',
       '--state-dir', join(dir, 'state'), '--endpoint-socket', join(dir, 'agent.sock'), '--http-listen', '127.0.0.1:0',
-    ]);
-    agent = proc;
-    const { port } = await proc.ready(30_000);
+    ];
+    agent = new AgentProcess(argv);
+    await agent.ready(30_000);
 
     const row = async (): Promise<LbListRow | undefined> => (await lbList(pinDir)).find((r) => r.frontend === frontend);
     const backends = async (): Promise<string> => ((await row())?.backends ?? []).map((b) => `${b.address}/${b.state}`).join(' ');
@@ -98,13 +100,27 @@ test('--datapath bpf: a Service and its EndpointSlices created with kubectl reac
     assert.equal(both?.backends.reduce((n, b) => n + b.slots, 0), 16381, 'every Maglev slot names one of them');
     const id = both?.serviceId;
 
+    const idOf = new Map(both?.backends.map((b) => [b.address, b.backendId]));
+
     await kubectl(['delete', 'endpointslice', 'web-a', '-n', NS]);
     await until('the first slice\'s backend gone', async () => (await backends()) === '10.244.3.10:9090/active', 15_000);
     assert.equal((await row())?.serviceId, id, 'the service keeps its id');
 
+    // A change while the agent is down: the restarted agent reads the ids back from the maps and keeps them.
+    assert.equal(await agent.stop(), 0);
+    agent = undefined;
+    await kubectl(['apply', '-f', '-'], slice('web-c', 'by-hand', '10.244.4.10', 9090));
+    agent = new AgentProcess(argv);
+    const { port } = await agent.ready(30_000);
+    await until('the slice made while the agent was down', async () => (await backends()) === '10.244.3.10:9090/active 10.244.4.10:9090/active', 15_000);
+    const after = await row();
+    assert.equal(after?.serviceId, id, 'the service keeps its id across the restart');
+    assert.equal(after?.backends.find((b) => b.address === '10.244.3.10:9090')?.backendId, idOf.get('10.244.3.10:9090'), 'and so does its backend');
+    assert.ok((after?.backends.find((b) => b.address === '10.244.4.10:9090')?.backendId ?? 0) > Math.max(...idOf.values()), 'a new backend gets a new id');
+
     const metrics = (await httpGet({ url: `http://127.0.0.1:${port}/metrics` })).body;
     assert.match(metrics, /sluice_agent_owner_complete\{owner="lb"\} 1\b/);
-    assert.match(metrics, /sluice_agent_map_entries\{map="lb-backends"\} 1\b/);
+    assert.match(metrics, /sluice_agent_map_entries\{map="lb-backends"\} 2\b/);
     const ready = await httpGet({ url: `http://127.0.0.1:${port}/readyz?verbose` });
     assert.match(ready.body, /datapath\/lb/);
 
@@ -112,7 +128,7 @@ test('--datapath bpf: a Service and its EndpointSlices created with kubectl reac
     await until('the frontend gone', async () => (await row()) === undefined, 15_000);
     assert.equal((await lbList(pinDir)).some((r) => r.serviceId === id), false);
 
-    assert.equal(await proc.stop(), 0);
+    assert.equal(await agent.stop(), 0);
     agent = undefined;
   } catch (e) {
     throw new Error(`${e instanceof Error ? e.message : String(e)}\nagent stderr: ${agent?.stderrText ?? ''}`, { cause: e });
