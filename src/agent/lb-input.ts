@@ -21,6 +21,7 @@
  *  - Node: this node's topology.kubernetes.io/zone label, and its InternalIP
  *    and ExternalIP addresses (where its NodePorts answer).
  */
+import { isIP } from 'node:net';
 import type { EndpointSlice, L4Protocol, LocalNode, Service, ServicePort, ServiceType, SliceEndpoint, SlicePort, TrafficPolicy } from '../lb/model.js';
 import type { LbAlgorithm } from '../reconcile/lb-desired.js';
 import { LB_ALGORITHM_ANNOTATION, objectKey, type SlimEndpointSlice, type SlimNode, type SlimService } from './k8s/resources.js';
@@ -56,6 +57,15 @@ export interface LbInputProblem {
 export type Adapted<T> = { readonly ok: true; readonly value: T; readonly warnings: readonly string[] } | { readonly ok: false; readonly error: string };
 
 class FieldError extends Error {}
+
+/** The valid IPv4 and IPv6 addresses of `list` (and "None" where `keepNone`); each other one becomes a warning naming its field. */
+function addressesOf(list: readonly string[], fieldAt: (i: number) => string, warnings: string[], keepNone = false): string[] {
+  return list.filter((a, i) => {
+    if (isIP(a) !== 0 || (keepNone && a === 'None')) return true;
+    warnings.push(`${fieldAt(i)}: ${JSON.stringify(a)} is not an IP address: left out`);
+    return false;
+  });
+}
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -104,8 +114,9 @@ export function serviceOf(raw: SlimService): Adapted<Service> {
     const spec = raw.spec ?? {};
     const type = spec.type ?? 'ClusterIP';
     if (!(SERVICE_TYPES as readonly string[]).includes(type)) throw new FieldError(`spec.type: want one of ${SERVICE_TYPES.join(', ')}, got ${JSON.stringify(type)}`);
-    const clusterIPs = spec.clusterIPs !== undefined ? stringList(spec.clusterIPs, 'spec.clusterIPs')
-      : typeof spec.clusterIP === 'string' && spec.clusterIP !== '' ? [spec.clusterIP] : [];
+    const warnings: string[] = [];
+    const clusterIPs = spec.clusterIPs !== undefined ? addressesOf(stringList(spec.clusterIPs, 'spec.clusterIPs'), (i) => `spec.clusterIPs[${i}]`, warnings, true)
+      : typeof spec.clusterIP === 'string' && spec.clusterIP !== '' ? addressesOf([spec.clusterIP], () => 'spec.clusterIP', warnings, true) : [];
     if (spec.ports !== undefined && !Array.isArray(spec.ports)) throw new FieldError('spec.ports: want a list');
     const ports: ServicePort[] = (spec.ports ?? []).map((p: unknown, i) => {
       const at = `spec.ports[${i}]`;
@@ -117,11 +128,15 @@ export function serviceOf(raw: SlimService): Adapted<Service> {
     });
     const ingress = raw.status?.loadBalancer?.ingress;
     if (ingress !== undefined && !Array.isArray(ingress)) throw new FieldError('status.loadBalancer.ingress: want a list');
-    const loadBalancerIPs = (ingress ?? []).flatMap((g: unknown) => (isRecord(g) && typeof g.ip === 'string' && g.ip !== '' ? [g.ip] : []));
+    const externalIPs = addressesOf(stringList(spec.externalIPs, 'spec.externalIPs'), (i) => `spec.externalIPs[${i}]`, warnings);
+    const loadBalancerIPs = (ingress ?? []).flatMap((g: unknown, i) => {
+      const ip = isRecord(g) ? g.ip : undefined;
+      return typeof ip === 'string' && ip !== '' ? addressesOf([ip], () => `status.loadBalancer.ingress[${i}].ip`, warnings) : [];
+    });
     const affinitySeconds = affinityOf(spec);
     return {
       ok: true,
-      warnings: [],
+      warnings,
       value: {
         namespace: raw.metadata.namespace ?? '',
         name: raw.metadata.name,
@@ -129,7 +144,7 @@ export function serviceOf(raw: SlimService): Adapted<Service> {
         type: type as ServiceType,
         clusterIPs,
         ports,
-        externalIPs: stringList(spec.externalIPs, 'spec.externalIPs'),
+        externalIPs,
         loadBalancerIPs,
         ...(affinitySeconds !== undefined ? { affinitySeconds } : {}),
         externalTrafficPolicy: policyOf(spec.externalTrafficPolicy),
@@ -148,7 +163,7 @@ function hintNames(v: unknown, field: string): string[] {
   return v.flatMap((h: unknown) => (isRecord(h) && typeof h.name === 'string' && h.name !== '' ? [h.name] : []));
 }
 
-function endpointOf(e: unknown, at: string): SliceEndpoint {
+function endpointOf(e: unknown, at: string, warnings: string[]): SliceEndpoint {
   if (!isRecord(e)) throw new FieldError(`${at}: want an object`);
   const c: Record<string, unknown> = isRecord(e.conditions) ? e.conditions : {};
   const bool = (v: unknown, whenNil: boolean, field: string): boolean => {
@@ -160,7 +175,7 @@ function endpointOf(e: unknown, at: string): SliceEndpoint {
     ? { forZones: hintNames(e.hints.forZones, `${at}.hints.forZones`), forNodes: hintNames(e.hints.forNodes, `${at}.hints.forNodes`) }
     : undefined;
   return {
-    addresses: stringList(e.addresses, `${at}.addresses`),
+    addresses: addressesOf(stringList(e.addresses, `${at}.addresses`), (i) => `${at}.addresses[${i}]`, warnings),
     ready: bool(c.ready, true, 'ready'),
     serving: bool(c.serving, true, 'serving'),
     terminating: bool(c.terminating, false, 'terminating'),
@@ -189,7 +204,7 @@ export function sliceOf(raw: SlimEndpointSlice): Adapted<EndpointSlice> | undefi
     }
     if (raw.endpoints !== undefined && raw.endpoints !== null && !Array.isArray(raw.endpoints)) throw new FieldError('endpoints: want a list');
     const listed: readonly unknown[] = raw.endpoints ?? [];
-    const endpoints = listed.map((e, i) => endpointOf(e, `endpoints[${i}]`));
+    const endpoints = listed.map((e, i) => endpointOf(e, `endpoints[${i}]`, warnings));
     return {
       ok: true,
       warnings,
@@ -216,7 +231,7 @@ export function localNodeAddresses(nodeName: string, nodes: readonly SlimNode[])
   if (!Array.isArray(listed)) return [];
   const out = new Set<string>();
   for (const a of listed as unknown[]) {
-    if (isRecord(a) && (a.type === 'InternalIP' || a.type === 'ExternalIP') && typeof a.address === 'string' && a.address !== '') out.add(a.address);
+    if (isRecord(a) && (a.type === 'InternalIP' || a.type === 'ExternalIP') && typeof a.address === 'string' && isIP(a.address) !== 0) out.add(a.address);
   }
   return [...out];
 }
@@ -235,6 +250,7 @@ export function lbInputOf(
       continue;
     }
     out.push(r.value);
+    for (const w of r.warnings) problems.push({ kind: 'Service', name: objectKey(raw), severity: 'warning', message: w });
     const chosen: unknown = raw.metadata.annotations?.[LB_ALGORITHM_ANNOTATION];
     if (chosen === 'maglev' || chosen === 'random') algorithms.set(objectKey(raw), chosen);
     else if (chosen !== undefined) {

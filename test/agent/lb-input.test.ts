@@ -157,3 +157,26 @@ test('a Service\'s lb-algorithm annotation picks its algorithm; another value is
   assert.deepEqual(problems.map((p) => [p.name, p.severity]), [['ns/x', 'warning']]);
   assert.match(problems[0]?.message ?? '', /service\.sluice\.io\/lb-algorithm: want maglev or random, got "rr"/);
 });
+
+test('an address that is not an IP is left out with a warning naming its field; the Service and slice are still used', () => {
+  const service = slimService({
+    metadata: { name: 'web', namespace: 'ns' },
+    spec: { clusterIPs: ['10.96.0.10'], ports: [{ port: 80 }], externalIPs: ['203.0.113.9', '300.1.1.1'] },
+    status: { loadBalancer: { ingress: [{ ip: 'lb.example' }, { ip: '198.51.100.7' }] } },
+  });
+  const headless = slimService({ metadata: { name: 'hl', namespace: 'ns' }, spec: { clusterIP: 'None', ports: [{ port: 80 }] } });
+  const slice = slimSlice({
+    metadata: { name: 'web-1', namespace: 'ns', labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4', ports: [{ port: 8080 }], endpoints: [{ addresses: ['10.0.0.1'] }, { addresses: ['010.0.0.2'] }],
+  });
+  const { input, problems } = lbInputOf('n1', [], [service, headless], [slice]);
+  assert.deepEqual(input.services[0]?.externalIPs, ['203.0.113.9']);
+  assert.deepEqual(input.services[0]?.loadBalancerIPs, ['198.51.100.7']);
+  assert.deepEqual(input.services[1]?.clusterIPs, ['None'], '"None" stays: it marks a headless Service');
+  assert.deepEqual(input.slices[0]?.endpoints.map((e) => e.addresses), [['10.0.0.1'], []]);
+  assert.deepEqual(problems.map((p) => `${p.kind} ${p.name}: ${p.message}`), [
+    'Service ns/web: spec.externalIPs[1]: "300.1.1.1" is not an IP address: left out',
+    'Service ns/web: status.loadBalancer.ingress[0].ip: "lb.example" is not an IP address: left out',
+    'EndpointSlice ns/web-1: endpoints[1].addresses[0]: "010.0.0.2" is not an IP address: left out',
+  ]);
+});
