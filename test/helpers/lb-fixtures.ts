@@ -44,11 +44,17 @@ export function withLbMaps<T>(fn: (maps: PinnedDatapathMaps, pinDir: string) => 
   }
 }
 
-/** A sluice-lba-* pin dir with lxc.o's maps; the caller removes it (removePinDir). */
-export function createLbPinDir(maxEntries: Record<string, number> = {}): string {
+/** An empty sluice-lba-* pin dir (for LxcHarness, which loads lxc.o into it); the caller removes it (removePinDir). */
+export function createLbaPinRoot(): string {
   ensureBpffsMounted();
   const pinDir = `${BPFFS_MOUNT}/sluice-lba-${randomBytes(6).toString('hex')}`;
   ensurePinDir(pinDir);
+  return pinDir;
+}
+
+/** A sluice-lba-* pin dir with lxc.o's maps; the caller removes it (removePinDir). */
+export function createLbPinDir(maxEntries: Record<string, number> = {}): string {
+  const pinDir = createLbaPinRoot();
   try {
     openObject(LXC_OBJECT_PATH, { pinRoot: pinDir, maxEntries }).close();
   } catch (e) {
