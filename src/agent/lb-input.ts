@@ -236,15 +236,23 @@ export function localNodeAddresses(nodeName: string, nodes: readonly SlimNode[])
   return [...out];
 }
 
+/** How each object is read (default: serviceOf, sliceOf; the snapshot cache's keep results of unchanged objects). */
+export interface LbParsers {
+  service(raw: SlimService): Adapted<Service>;
+  slice(raw: SlimEndpointSlice): Adapted<EndpointSlice> | undefined;
+}
+
+const FRESH: LbParsers = { service: serviceOf, slice: sliceOf };
+
 /** The load balancer's whole input from the caches, with the objects it left out or used with a caveat. */
 export function lbInputOf(
-  nodeName: string, nodes: readonly SlimNode[], services: readonly SlimService[], slices: readonly SlimEndpointSlice[],
+  nodeName: string, nodes: readonly SlimNode[], services: readonly SlimService[], slices: readonly SlimEndpointSlice[], parse: LbParsers = FRESH,
 ): { readonly input: LbInput; readonly problems: readonly LbInputProblem[] } {
   const problems: LbInputProblem[] = [];
   const out: Service[] = [];
   const algorithms = new Map<string, LbAlgorithm>();
   for (const raw of services) {
-    const r = serviceOf(raw);
+    const r = parse.service(raw);
     if (!r.ok) {
       problems.push({ kind: 'Service', name: objectKey(raw), severity: 'error', message: `${r.error}: the Service is not load-balanced` });
       continue;
@@ -259,7 +267,7 @@ export function lbInputOf(
   }
   const outSlices: EndpointSlice[] = [];
   for (const raw of slices) {
-    const r = sliceOf(raw);
+    const r = parse.slice(raw);
     if (r === undefined) continue;
     if (!r.ok) {
       problems.push({ kind: 'EndpointSlice', name: objectKey(raw), severity: 'error', message: `${r.error}: its endpoints are left out` });

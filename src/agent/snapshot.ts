@@ -135,7 +135,8 @@ export function buildSnapshot(src: SnapshotSources): SnapshotResult {
   const nodes = parsed.sorted(src.nodes, byObjectKey);
   const services = parsed.sorted(src.services, byObjectKey);
   const endpointSlices = parsed.sorted(src.endpointSlices, byObjectKey);
-  const lb = parsed.derive('lb', [src.nodeName, nodes, services, endpointSlices], () => lbInputOf(src.nodeName, nodes, services, endpointSlices));
+  const lb = parsed.derive('lb', [src.nodeName, nodes, services, endpointSlices], () =>
+    lbInputOf(src.nodeName, nodes, services, endpointSlices, { service: (r) => parsed.lbService(r), slice: (r) => parsed.lbSlice(r) }));
   problems.push(...lb.problems);
 
   return {

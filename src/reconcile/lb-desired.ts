@@ -87,9 +87,9 @@ export interface DesiredService {
 }
 
 export interface LbDesired {
-  /** By key, sorted. */
+  /** By key, in the order of the input's Services. */
   readonly services: ReadonlyMap<string, DesiredService>;
-  /** Frontend entries two Service ports want (the first by key keeps it), and Services left alone. */
+  /** Frontend entries two Service ports want (the first in Service order keeps it), and Services left alone. */
   readonly conflicts: readonly string[];
   readonly ignored: readonly string[];
 }
@@ -100,45 +100,20 @@ export function serviceKey(service: string, portName: string, protocol: L4Protoc
   return `${service}:${portName}/${protocol}`;
 }
 
-/** Maglev tables by their backend keys, kept between rounds: a table is built again only when its backends change. */
-export class MaglevCache {
-  private last = new Map<string, Uint32Array>();
-  private next = new Map<string, Uint32Array>();
-
-  table(keys: readonly string[], size: number): Uint32Array {
-    const id = `${size} ${keys.join(',')}`;
-    const hit = this.next.get(id) ?? this.last.get(id);
-    const table = hit ?? maglevTable(keys, size);
-    this.next.set(id, table);
-    return table;
-  }
-
-  /** The round is over: tables not asked for since the last call are forgotten. */
-  rotate(): void {
-    this.last = this.next;
-    this.next = new Map();
-  }
-}
-
 /** Maglev permutations come from "ip:port/PROTOCOL", so every node builds the same table for a backend set. */
-function tableOf(keys: readonly string[], protocol: L4Protocol, algorithm: LbAlgorithm, size: number, maglev: MaglevCache): DesiredTable {
+function tableOf(keys: readonly string[], protocol: L4Protocol, algorithm: LbAlgorithm, size: number): DesiredTable {
   if (algorithm === 'random' || keys.length === 0) return { backends: keys };
-  return { backends: keys, slots: maglev.table(keys.map((k) => `${k}/${protocol}`), size) };
+  return { backends: keys, slots: maglevTable(keys.map((k) => `${k}/${protocol}`), size) };
 }
 
-export function lbDesired(input: LbDesiredInput, maglev: MaglevCache = new MaglevCache()): LbDesired {
-  const compiled = compileServices(input.services, input.slices, input.node);
-  const byService = new Map<string, Service>();
-  for (const s of input.services) byService.set(`${s.namespace}/${s.name}`, s);
-  const slicesOf = new Map<string, EndpointSlice[]>();
-  for (const s of input.slices) {
-    const id = `${s.namespace}/${s.serviceName}`;
-    const list = slicesOf.get(id);
-    if (list === undefined) slicesOf.set(id, [s]);
-    else list.push(s);
-  }
-  const nodeAddresses = [...new Set(input.nodeAddresses.filter(isIpv4))].sort();
+interface ServiceResult {
+  readonly services: readonly DesiredService[];
+  readonly ignored: readonly string[];
+}
 
+/** One Service (all its slices) → its Service ports' desired state; frontend entries not yet checked against other Services'. */
+function serviceDesired(svc: Service, slices: readonly EndpointSlice[], input: LbDesiredInput, nodeAddresses: readonly string[]): ServiceResult {
+  const compiled = compileServices([svc], slices, input.node);
   const frontendsOf = new Map<string, Frontend[]>();
   for (const f of compiled.frontends.values()) {
     const key = serviceKey(f.service, f.portName, f.protocol);
@@ -146,27 +121,18 @@ export function lbDesired(input: LbDesiredInput, maglev: MaglevCache = new Magle
     if (list === undefined) frontendsOf.set(key, [f]);
     else list.push(f);
   }
-
-  const taken = new Map<string, string>();
-  const conflicts: string[] = [];
+  const id = `${svc.namespace}/${svc.name}`;
+  const algorithm = input.algorithms?.get(id) ?? input.algorithm;
   const services: DesiredService[] = [];
   for (const [key, fronts] of frontendsOf) {
     const first = fronts[0] as Frontend;
-    const svc = byService.get(first.service) as Service;
     const port = svc.ports.find((p) => p.name === first.portName && p.protocol === first.protocol) as ServicePort;
-    const endpoints = portEndpoints(port, slicesOf.get(first.service) ?? []);
+    const endpoints = portEndpoints(port, slices);
     const eps = categorize(endpoints, input.node);
     const frontends: DesiredFrontend[] = [];
     const add = (f: Frontend, address: string, scope: LbScope, set: LbSet): void => {
-      const fkey = `${address}:${f.port}/${f.protocol} ${scope}`;
-      const owner = taken.get(fkey);
-      if (owner !== undefined) {
-        conflicts.push(`${fkey}: wanted by ${owner} and ${key}; ${owner} keeps it`);
-        return;
-      }
-      taken.set(fkey, key);
       frontends.push({
-        key: fkey, kind: f.kind, address, port: f.port, protocol: f.protocol, scope, set,
+        key: `${address}:${f.port}/${f.protocol} ${scope}`, kind: f.kind, address, port: f.port, protocol: f.protocol, scope, set,
         affinitySeconds: f.affinitySeconds ?? 0, emptyDrop: f.whenEmpty === 'drop',
       });
     };
@@ -182,14 +148,13 @@ export function lbDesired(input: LbDesiredInput, maglev: MaglevCache = new Magle
       }
     }
     if (frontends.length === 0) continue;
-    const algorithm = input.algorithms?.get(first.service) ?? input.algorithm;
     const tables: Partial<Record<LbSet, DesiredTable>> = {};
     const selectable = new Set<string>();
     for (const set of ['cluster', 'local'] as const) {
       if (!frontends.some((f) => f.set === set)) continue;
       const keys = [...new Set((set === 'cluster' ? eps.cluster : eps.local).map((e) => `${e.ip}:${e.port}`))].sort();
       for (const k of keys) selectable.add(k);
-      tables[set] = tableOf(keys, first.protocol, algorithm, input.maglevTableSize, maglev);
+      tables[set] = tableOf(keys, first.protocol, algorithm, input.maglevTableSize);
     }
     const backends = new Map<string, DesiredBackend>();
     for (const e of endpoints) {
@@ -199,6 +164,67 @@ export function lbDesired(input: LbDesiredInput, maglev: MaglevCache = new Magle
     }
     services.push({ key, algorithm, frontends, backends: new Map([...backends].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))), tables });
   }
-  services.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return { services: new Map(services.map((s) => [s.key, s])), conflicts, ignored: compiled.ignored };
+  return { services, ignored: compiled.ignored };
+}
+
+/**
+ * The desired state, kept per Service between rounds: a Service whose
+ * object, slices and algorithm are the same objects as last time keeps its
+ * result (its Maglev tables are not built again), so one change costs one
+ * Service's compile, not every Service's. Node, node addresses or table
+ * size changing starts afresh.
+ */
+export class LbPlanner {
+  private kept = new Map<string, { readonly inputs: readonly unknown[]; readonly result: ServiceResult }>();
+  private globals = '';
+
+  desired(input: LbDesiredInput): LbDesired {
+    const nodeAddresses = [...new Set(input.nodeAddresses.filter(isIpv4))].sort();
+    const globals = JSON.stringify([input.node.name, input.node.zone ?? '', nodeAddresses, input.maglevTableSize]);
+    if (globals !== this.globals) this.kept = new Map();
+    this.globals = globals;
+    const slicesOf = new Map<string, EndpointSlice[]>();
+    for (const s of input.slices) {
+      const id = `${s.namespace}/${s.serviceName}`;
+      const list = slicesOf.get(id);
+      if (list === undefined) slicesOf.set(id, [s]);
+      else list.push(s);
+    }
+    const kept = new Map<string, { readonly inputs: readonly unknown[]; readonly result: ServiceResult }>();
+    const taken = new Map<string, string>();
+    const conflicts: string[] = [];
+    const ignored: string[] = [];
+    const services = new Map<string, DesiredService>();
+    for (const svc of input.services) {
+      const id = `${svc.namespace}/${svc.name}`;
+      const slices = slicesOf.get(id) ?? [];
+      const inputs = [svc, input.algorithms?.get(id) ?? input.algorithm, ...slices];
+      const last = this.kept.get(id);
+      const result = last !== undefined && last.inputs.length === inputs.length && last.inputs.every((x, i) => x === inputs[i])
+        ? last.result : serviceDesired(svc, slices, input, nodeAddresses);
+      kept.set(id, { inputs, result });
+      ignored.push(...result.ignored);
+      for (const d of result.services) {
+        // Two Service ports wanting one frontend entry: the first in Service order keeps it.
+        const mine = d.frontends.filter((f) => {
+          const owner = taken.get(f.key);
+          if (owner === undefined) {
+            taken.set(f.key, d.key);
+            return true;
+          }
+          conflicts.push(`${f.key}: wanted by ${owner} and ${d.key}; ${owner} keeps it`);
+          return false;
+        });
+        if (mine.length === d.frontends.length) services.set(d.key, d);
+        else if (mine.length > 0) services.set(d.key, { ...d, frontends: mine });
+      }
+    }
+    this.kept = kept;
+    return { services, conflicts, ignored };
+  }
+}
+
+/** The desired state of `input`, with nothing kept from an earlier round. */
+export function lbDesired(input: LbDesiredInput): LbDesired {
+  return new LbPlanner().desired(input);
 }

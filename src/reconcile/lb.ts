@@ -31,7 +31,7 @@ import {
 import { formatIpv4, parseIpv4 } from '../datapath/maps/ipv4.js';
 import { u32Codec } from '../datapath/maps/layout.js';
 import { IP_PROTOCOL, ipProtocolName } from '../policy/protocols.js';
-import { lbDesired, MaglevCache, type LbAlgorithm, type LbDesired, type LbDesiredInput, type LbSet } from './lb-desired.js';
+import { LbPlanner, type DesiredFrontend, type DesiredService, type LbAlgorithm, type LbDesired, type LbDesiredInput, type LbSet } from './lb-desired.js';
 import { deleteAll, errnoOf, upsertAll, type MapStore } from './map-writes.js';
 import { MapView } from './map-view.js';
 import { Phase, type Reconciler, type StepFailure, type WriteStep } from './reconciler.js';
@@ -88,13 +88,31 @@ const backendIdentity = (serviceId: number, addr: number, port: number): string 
 const formatFrontendKey = (k: LbSvcKey): string =>
   `${formatIpv4(k.addr)}:${k.port}/${ipProtocolName(k.protocol)} ${k.scope === SluiceLbScope.EXTERNAL ? 'external' : 'pod'}`;
 
+const setOf = (s: LbSet): number => (s === 'local' ? SluiceLbSet.LOCAL : SluiceLbSet.CLUSTER);
+
+function frontendKey(f: DesiredFrontend): LbSvcKey {
+  return {
+    addr: parseIpv4(f.address), port: f.port, protocol: IP_PROTOCOL[f.protocol],
+    scope: f.scope === 'external' ? SluiceLbScope.EXTERNAL : SluiceLbScope.POD,
+  };
+}
+
+/** One Service port's entries, as the last plan made them. */
+interface Bundle {
+  readonly desired: DesiredService;
+  readonly serviceId: number;
+  readonly frontends: readonly (readonly [string, readonly [LbSvcKey, LbSvcEntry]])[];
+  readonly backends: readonly (readonly [number, LbBackend])[];
+  readonly tables: readonly (readonly [string, readonly [LbTableKey, Uint32Array]])[];
+}
+
 function sameEntry(a: LbSvcEntry | undefined, b: LbSvcEntry): boolean {
-  return a !== undefined && a.serviceId === b.serviceId && a.affinityTimeoutS === b.affinityTimeoutS &&
+  return a === b || a !== undefined && a.serviceId === b.serviceId && a.affinityTimeoutS === b.affinityTimeoutS &&
     a.backendSet === b.backendSet && a.algorithm === b.algorithm && a.flags === b.flags;
 }
 
 function sameBackend(a: LbBackend | undefined, b: LbBackend): boolean {
-  return a !== undefined && a.addr === b.addr && a.port === b.port && a.flags === b.flags && a.serviceId === b.serviceId;
+  return a === b || a !== undefined && a.addr === b.addr && a.port === b.port && a.flags === b.flags && a.serviceId === b.serviceId;
 }
 
 function sameIds(a: Uint32Array | undefined, b: Uint32Array): boolean {
@@ -113,7 +131,7 @@ class IdCounter {
     if (id >= this.next) this.next = id === MAX_ID ? 1 : id + 1;
   }
 
-  take(inUse: ReadonlySet<number>): number {
+  take(inUse: { has(id: number): boolean }): number {
     for (let tries = 0; tries < MAX_ID; tries++) {
       const id = this.next;
       this.next = id === MAX_ID ? 1 : id + 1;
@@ -128,13 +146,16 @@ export class LbOwner implements Reconciler<LbRoundInput> {
   private readonly view: MapView<LbState>;
   private readonly algorithm: LbAlgorithm;
   private readonly tableSize: number;
-  private readonly maglev = new MaglevCache();
+  private readonly planner = new LbPlanner();
   /** A Maglev table's elements by its slots and its backends' ids: the same array while neither changes (10,000 tables of 16381 would otherwise be rebuilt for every change). */
   private readonly elements = new WeakMap<Uint32Array, { readonly ids: string; readonly elements: Uint32Array }>();
   private readonly serviceIds = new IdCounter();
   private readonly backendIds = new IdCounter();
   /** Service key → id handed out (kept while the service is wanted; the maps confirm it). */
   private assigned = new Map<string, number>();
+  /** Service key → its entries, and the whole state, as the last wanted() made them. */
+  private bundles = new Map<string, Bundle>();
+  private made: LbState | undefined;
   private lastInput: LbRoundInput['lb'];
   private lastDesired: LbDesired | undefined;
   private lastWanted: LbState | undefined;
@@ -169,8 +190,7 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     if (input.lb === undefined) return [];
     const from = this.current();
     if (input.lb !== this.lastInput || this.lastDesired === undefined) {
-      this.lastDesired = lbDesired({ ...input.lb, algorithm: this.algorithm, maglevTableSize: this.tableSize }, this.maglev);
-      this.maglev.rotate();
+      this.lastDesired = this.planner.desired({ ...input.lb, algorithm: this.algorithm, maglevTableSize: this.tableSize });
       this.lastInput = input.lb;
       this.lastWanted = undefined;
     }
@@ -222,89 +242,112 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     return { frontends, backends, tables };
   }
 
-  /** The desired state with ids: those the maps hold where they have them, new ones otherwise. */
+  /**
+   * The desired state with ids: those the maps hold where they have them,
+   * new ones otherwise. While the maps hold what the last call made
+   * (`from` is it), a Service port whose desired state is the same object
+   * keeps its entries as they were, and a changed one takes its ids from
+   * its own last entries: one change costs that Service's entries, not
+   * every Service's. After a read-back every id comes from the maps.
+   */
   private wanted(desired: LbDesired, from: LbState): LbState {
-    const usedServiceIds = new Set<number>();
-    for (const [, e] of from.frontends.values()) usedServiceIds.add(e.serviceId);
-    for (const b of from.backends.values()) usedServiceIds.add(b.serviceId);
-    for (const [k] of from.tables.values()) usedServiceIds.add(k.serviceId);
-    for (const id of usedServiceIds) this.serviceIds.see(id);
-    const byIdentity = new Map<string, number>();
-    for (const [id, b] of from.backends) {
-      this.backendIds.see(id);
-      byIdentity.set(backendIdentity(b.serviceId, b.addr, b.port), id);
-    }
-    const usedBackendIds = new Set(from.backends.keys());
-
-    const keys = new Map<string, LbSvcKey>();
-    const keyOf = (address: string, port: number, protocol: string, scope: 'pod' | 'external'): LbSvcKey => {
-      const k: LbSvcKey = {
-        addr: parseIpv4(address), port, protocol: IP_PROTOCOL[protocol as keyof typeof IP_PROTOCOL],
-        scope: scope === 'external' ? SluiceLbScope.EXTERNAL : SluiceLbScope.POD,
-      };
-      const id = frontendId(k);
-      const seen = keys.get(id);
-      if (seen !== undefined) return seen;
-      keys.set(id, k);
-      return k;
-    };
-
-    // Service ids: the one handed out before, else the one its frontends carry in the maps, else a new one.
+    const steady = from === this.made;
     const assigned = new Map<string, number>();
-    const taken = new Set<number>();
-    const pending: string[] = [];
-    for (const [key, svc] of desired.services) {
-      const candidates = [this.assigned.get(key), ...svc.frontends.map((f) => from.frontends.get(frontendId(keyOf(f.address, f.port, f.protocol, f.scope)))?.[1].serviceId)];
-      const id = candidates.find((c): c is number => c !== undefined && !taken.has(c));
-      if (id === undefined) {
-        pending.push(key);
-        continue;
+    const bundles = new Map<string, Bundle>();
+    if (steady) {
+      const inUse = new Set(this.assigned.values());
+      for (const [key, svc] of desired.services) {
+        let serviceId = this.assigned.get(key);
+        if (serviceId === undefined) {
+          serviceId = this.serviceIds.take(inUse);
+          inUse.add(serviceId);
+        }
+        assigned.set(key, serviceId);
+        const last = this.bundles.get(key);
+        if (last !== undefined && last.desired === svc && last.serviceId === serviceId) {
+          bundles.set(key, last);
+          continue;
+        }
+        const own = new Map<string, number>();
+        if (last !== undefined && last.serviceId === serviceId) for (const [id, b] of last.backends) own.set(backendIdentity(serviceId, b.addr, b.port), id);
+        bundles.set(key, this.bundle(svc, serviceId, own, from));
       }
-      assigned.set(key, id);
-      taken.add(id);
-    }
-    for (const key of pending) {
-      const id = this.serviceIds.take(new Set([...usedServiceIds, ...taken]));
-      assigned.set(key, id);
-      taken.add(id);
+    } else {
+      const usedServiceIds = new Set<number>();
+      for (const [, e] of from.frontends.values()) usedServiceIds.add(e.serviceId);
+      for (const b of from.backends.values()) usedServiceIds.add(b.serviceId);
+      for (const [k] of from.tables.values()) usedServiceIds.add(k.serviceId);
+      for (const id of usedServiceIds) this.serviceIds.see(id);
+      const byIdentity = new Map<string, number>();
+      for (const [id, b] of from.backends) {
+        this.backendIds.see(id);
+        byIdentity.set(backendIdentity(b.serviceId, b.addr, b.port), id);
+      }
+      // Service ids: the one handed out before, else the one its frontends carry in the maps, else a new one.
+      const pending: string[] = [];
+      const taken = new Set<number>();
+      for (const [key, svc] of desired.services) {
+        const candidates = [this.assigned.get(key), ...svc.frontends.map((f) => from.frontends.get(frontendId(frontendKey(f)))?.[1].serviceId)];
+        const id = candidates.find((c): c is number => c !== undefined && !taken.has(c));
+        if (id === undefined) {
+          pending.push(key);
+          continue;
+        }
+        assigned.set(key, id);
+        taken.add(id);
+      }
+      const inUse = new Set([...usedServiceIds, ...taken]);
+      for (const key of pending) {
+        const id = this.serviceIds.take(inUse);
+        assigned.set(key, id);
+        inUse.add(id);
+      }
+      for (const [key, svc] of desired.services) bundles.set(key, this.bundle(svc, assigned.get(key) as number, byIdentity, from));
     }
     this.assigned = assigned;
+    this.bundles = bundles;
 
     const frontends = new Map<string, readonly [LbSvcKey, LbSvcEntry]>();
     const backends = new Map<number, LbBackend>();
     const tables = new Map<string, readonly [LbTableKey, Uint32Array]>();
-    const algorithm = (a: LbAlgorithm): number => (a === 'maglev' ? SluiceLbAlgorithm.MAGLEV : SluiceLbAlgorithm.RANDOM);
-    const setOf = (s: LbSet): number => (s === 'local' ? SluiceLbSet.LOCAL : SluiceLbSet.CLUSTER);
-    for (const [key, svc] of desired.services) {
-      const serviceId = assigned.get(key) as number;
-      const idOf = new Map<string, number>();
-      for (const b of svc.backends.values()) {
-        const addr = parseIpv4(b.ip);
-        let id = byIdentity.get(backendIdentity(serviceId, addr, b.port));
-        if (id === undefined) {
-          id = this.backendIds.take(usedBackendIds);
-          usedBackendIds.add(id);
-        }
-        idOf.set(b.key, id);
-        backends.set(id, { addr, port: b.port, flags: b.selectable ? SluiceLbBackendFlags.NONE : SluiceLbBackendFlags.NOT_SELECTABLE, serviceId });
-      }
-      for (const set of ['cluster', 'local'] as const) {
-        const t = svc.tables[set];
-        if (t === undefined || t.backends.length === 0) continue; // no table: no usable backend (the frontend's flags decide)
-        const ids = t.backends.map((k) => idOf.get(k) ?? 0);
-        const elements = t.slots !== undefined ? this.maglevElements(t.slots, ids) : Uint32Array.from(ids);
-        const tk: LbTableKey = { serviceId, backendSet: setOf(set) };
-        tables.set(tableId(tk), [tk, elements]);
-      }
-      for (const f of svc.frontends) {
-        const k = keyOf(f.address, f.port, f.protocol, f.scope);
-        frontends.set(frontendId(k), [k, {
-          serviceId, affinityTimeoutS: f.affinitySeconds, backendSet: setOf(f.set), algorithm: algorithm(svc.algorithm),
-          flags: f.emptyDrop ? SluiceLbSvcFlags.EMPTY_DROP : SluiceLbSvcFlags.NONE,
-        }]);
-      }
+    for (const b of bundles.values()) {
+      for (const [id, f] of b.frontends) frontends.set(id, f);
+      for (const [id, be] of b.backends) backends.set(id, be);
+      for (const [id, t] of b.tables) tables.set(id, t);
     }
-    return { frontends, backends, tables };
+    this.made = { frontends, backends, tables };
+    return this.made;
+  }
+
+  /** One Service port's entries; a backend's id from `ids` (by backendIdentity), else a new one not in `from`. */
+  private bundle(svc: DesiredService, serviceId: number, ids: ReadonlyMap<string, number>, from: LbState): Bundle {
+    const idOf = new Map<string, number>();
+    const backends: (readonly [number, LbBackend])[] = [];
+    for (const b of svc.backends.values()) {
+      const addr = parseIpv4(b.ip);
+      let id = ids.get(backendIdentity(serviceId, addr, b.port));
+      if (id === undefined) id = this.backendIds.take(from.backends);
+      idOf.set(b.key, id);
+      backends.push([id, { addr, port: b.port, flags: b.selectable ? SluiceLbBackendFlags.NONE : SluiceLbBackendFlags.NOT_SELECTABLE, serviceId }]);
+    }
+    const tables: (readonly [string, readonly [LbTableKey, Uint32Array]])[] = [];
+    for (const set of ['cluster', 'local'] as const) {
+      const t = svc.tables[set];
+      if (t === undefined || t.backends.length === 0) continue; // no table: no usable backend (the frontend's flags decide)
+      const elementIds = t.backends.map((k) => idOf.get(k) ?? 0);
+      const elements = t.slots !== undefined ? this.maglevElements(t.slots, elementIds) : Uint32Array.from(elementIds);
+      const tk: LbTableKey = { serviceId, backendSet: setOf(set) };
+      tables.push([tableId(tk), [tk, elements]]);
+    }
+    const algorithm = svc.algorithm === 'maglev' ? SluiceLbAlgorithm.MAGLEV : SluiceLbAlgorithm.RANDOM;
+    const frontends = svc.frontends.map((f): readonly [string, readonly [LbSvcKey, LbSvcEntry]] => {
+      const k = frontendKey(f);
+      return [frontendId(k), [k, {
+        serviceId, affinityTimeoutS: f.affinitySeconds, backendSet: setOf(f.set), algorithm,
+        flags: f.emptyDrop ? SluiceLbSvcFlags.EMPTY_DROP : SluiceLbSvcFlags.NONE,
+      }]];
+    });
+    return { desired: svc, serviceId, frontends, backends, tables };
   }
 
   /** A table just written (or deleted: undefined): its contents under its new inner array's id, so a read-back need not read it. */

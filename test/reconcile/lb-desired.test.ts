@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointSlice, Service, SliceEndpoint } from '../../src/lb/model.js';
-import { lbDesired, MaglevCache, type LbDesiredInput } from '../../src/reconcile/lb-desired.js';
+import { lbDesired, LbPlanner, type LbDesiredInput } from '../../src/reconcile/lb-desired.js';
 import { lbEndpoint, lbService, lbSlice } from '../helpers/lb-fixtures.js';
 
 const node = { name: 'n1', zone: 'z1' };
@@ -90,16 +90,20 @@ test('two Service ports wanting one frontend entry: the first by key keeps it, t
   ]);
 });
 
-test('Maglev tables are kept between rounds while their backends stay the same', () => {
-  const cache = new MaglevCache();
-  const i = input([svc('web')], [slice('web', [ep('10.0.0.1', 'n2'), ep('10.0.0.2', 'n2')])]);
-  const first = lbDesired(i, cache).services.get('ns/web:http/TCP')?.tables.cluster?.slots;
-  cache.rotate();
-  const second = lbDesired(i, cache).services.get('ns/web:http/TCP')?.tables.cluster?.slots;
-  assert.ok(first !== undefined && first === second);
-  cache.rotate();
-  const changed = lbDesired(input([svc('web')], [slice('web', [ep('10.0.0.1', 'n2')])]), cache).services.get('ns/web:http/TCP')?.tables.cluster?.slots;
-  assert.notEqual(changed, first);
+test('the planner keeps a Service\'s result while its object and slices stay the same; a changed Service is planned again', () => {
+  const planner = new LbPlanner();
+  const a = svc('a');
+  const b = svc('b', { clusterIPs: ['10.96.0.11'] });
+  const aSlice = slice('a', [ep('10.0.0.1', 'n2'), ep('10.0.0.2', 'n2')]);
+  const i = input([a, b], [aSlice, slice('b', [ep('10.0.0.3', 'n2')])]);
+  const first = planner.desired(i);
+  const second = planner.desired({ ...i, slices: [aSlice, slice('b', [ep('10.0.0.4', 'n2')])] });
+  assert.equal(second.services.get('ns/a:http/TCP'), first.services.get('ns/a:http/TCP'), 'a: the same result object (its Maglev table not built again)');
+  assert.notEqual(second.services.get('ns/b:http/TCP'), first.services.get('ns/b:http/TCP'));
+  assert.deepEqual(second.services.get('ns/b:http/TCP')?.tables.cluster?.backends, ['10.0.0.4:8080']);
+  assert.deepEqual(second, lbDesired({ ...i, slices: [aSlice, slice('b', [ep('10.0.0.4', 'n2')])] }), 'what a fresh planner gives');
+  const moved = planner.desired({ ...i, slices: [aSlice, slice('b', [ep('10.0.0.4', 'n2')])], nodeAddresses: ['192.168.1.6'] });
+  assert.notEqual(moved.services.get('ns/a:http/TCP'), first.services.get('ns/a:http/TCP'), 'new node addresses: planned afresh');
 });
 
 test('a Service that chose its algorithm gets it; the others the node\'s default', () => {
