@@ -22,26 +22,17 @@ import { ControlPlane } from '../../src/lab/controlplane/controlplane.js';
 import { httpGet } from '../../src/lab/controlplane/readiness.js';
 import { sluice } from '../helpers/sluice-cli.js';
 import { AgentProcess } from './helpers/agent-process.js';
+import { namespace, node } from './helpers/objects.js';
 import { until } from './helpers/wait.js';
 
 const NS = 'sluice-lba';
 
-const objects = `
-apiVersion: v1
-kind: Namespace
-metadata: {name: ${NS}}
----
-apiVersion: v1
-kind: Node
-metadata: {name: node-a}
-spec: {podCIDR: 10.244.1.0/24}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: ${NS}}
-spec:
-  ports: [{name: http, protocol: TCP, port: 80, targetPort: web}]
-`;
+const objects = JSON.stringify({
+  apiVersion: 'v1', kind: 'List', items: [
+    namespace(NS), node('node-a', '10.244.1.0/24'),
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 'web' }] } },
+  ],
+});
 
 const slice = (name: string, manager: string, ip: string, port: number): string => `
 apiVersion: discovery.k8s.io/v1
