@@ -157,7 +157,8 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   sweep: { intervalMs: 30_000, graceMs: 60_000, ipamDataDir: CNI_DEFAULTS.ipamDataDir },
   conntrack: { tcpSynMs: 0, tcpEstablishedMs: 0, tcpFinMs: 0, tcpClosedMs: 0, udpMs: 0, icmpMs: 0 },
   flows: { socket: '/var/run/sluice/hubble.sock', capacity: 4095, trace: 'policy' },
-  lb: { algorithm: 'maglev', maglevTableSize: DEFAULT_MAGLEV_TABLE_SIZE },
+  // Random by default, as kube-proxy and Cilium: a Maglev table holds 64 KiB of kernel memory per Service port at 16381 slots.
+  lb: { algorithm: 'random', maglevTableSize: DEFAULT_MAGLEV_TABLE_SIZE },
 };
 
 const TOP_KEYS = [

@@ -62,7 +62,7 @@ export interface LbRoundInput {
 }
 
 export interface LbOwnerOptions {
-  /** Default maglev. */
+  /** Default random. */
   readonly algorithm?: LbAlgorithm;
   /** Default 16381 (src/lb/maglev.ts). */
   readonly maglevTableSize?: number;
@@ -172,7 +172,7 @@ export class LbOwner implements Reconciler<LbRoundInput> {
   private tableInner = new Map<string, number>();
 
   constructor(private readonly maps: LbOwnerMaps, options: LbOwnerOptions = {}) {
-    this.algorithm = options.algorithm ?? 'maglev';
+    this.algorithm = options.algorithm ?? 'random';
     this.tableSize = options.maglevTableSize ?? 16381;
     this.view = new MapView(() => this.read());
   }

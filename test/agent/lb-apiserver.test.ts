@@ -1,9 +1,10 @@
 /**
  * sluice-agent --datapath bpf against the real control plane
  * (src/lab/controlplane) and real pinned maps (a /sys/fs/bpf/sluice-lba-*
- * pin dir the agent creates, removed in finally): a Service and a
- * hand-made EndpointSlice created with kubectl appear in the load
- * balancer's maps and in `sluice lb list -o json`; a second slice of the
+ * pin dir the agent creates, removed in finally): a Service (Maglev by its
+ * service.sluice.io/lb-algorithm annotation) and a hand-made EndpointSlice
+ * created with kubectl appear in the load balancer's maps and in
+ * `sluice lb list -o json`; a second slice of the
  * same Service (another manager) adds its endpoint; deleting the slice
  * takes its endpoint out; a slice made while the agent is down appears
  * after its restart with the service's and the old backend's ids kept;
@@ -21,6 +22,7 @@ import type { LbListRow } from '../../src/cli/lb-list.js';
 import { ControlPlane } from '../../src/lab/controlplane/controlplane.js';
 import { httpGet } from '../../src/lab/controlplane/readiness.js';
 import { sluice } from '../helpers/sluice-cli.js';
+import { LB_ALGORITHM_ANNOTATION } from '../../src/agent/k8s/resources.js';
 import { AgentProcess } from './helpers/agent-process.js';
 import { namespace, node } from './helpers/objects.js';
 import { until } from './helpers/wait.js';
@@ -30,7 +32,7 @@ const NS = 'sluice-lba';
 const objects = JSON.stringify({
   apiVersion: 'v1', kind: 'List', items: [
     namespace(NS), node('node-a', '10.244.1.0/24'),
-    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 'web' }] } },
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS, annotations: { [LB_ALGORITHM_ANNOTATION]: 'maglev' } }, spec: { ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 'web' }] } },
   ],
 });
 

@@ -29,7 +29,7 @@ before(() => {
       svc('empty', '10.96.0.11'),
     ];
     const slices = [lbSlice('web', [ep('10.0.0.1'), ep('10.0.0.2'), ep('10.0.0.3', { ready: false, terminating: true })])];
-    const r = runRound([new LbOwner(maps.lb, { maglevTableSize: 251 })], { lb: { services, slices, node: { name: 'n1' }, nodeAddresses: ['192.168.1.5'] } });
+    const r = runRound([new LbOwner(maps.lb, { algorithm: 'maglev', maglevTableSize: 251 })], { lb: { services, slices, node: { name: 'n1' }, nodeAddresses: ['192.168.1.5'] } });
     assert.equal(r.owners[0]?.complete, true);
     expected = lbList(maps.lb);
   } finally {

@@ -38,7 +38,7 @@ after(() => h.close());
 beforeEach(() => {
   h.reset();
   clearLb(h.dp.maps.lb);
-  owner = new LbOwner(h.dp.maps.lb, { maglevTableSize: M });
+  owner = new LbOwner(h.dp.maps.lb, { algorithm: 'maglev', maglevTableSize: M });
 });
 
 function program(services: Service[], slices: EndpointSlice[]): void {

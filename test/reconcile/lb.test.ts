@@ -24,7 +24,7 @@ const slice = (service: string, endpoints: SliceEndpoint[], name?: string): Endp
 function input(services: Service[], slices: EndpointSlice[]): LbRoundInput {
   return { lb: { services, slices, node: { name: 'n1' }, nodeAddresses: ['192.168.1.5'] } };
 }
-const owner = (maps: PinnedDatapathMaps): LbOwner => new LbOwner(maps.lb, { maglevTableSize: M });
+const owner = (maps: PinnedDatapathMaps): LbOwner => new LbOwner(maps.lb, { algorithm: 'maglev', maglevTableSize: M });
 
 /** frontend → backend address → its state and slots, as `sluice lb list` reads the maps. */
 function listed(maps: PinnedDatapathMaps): Map<string, LbListRow> {
@@ -170,7 +170,7 @@ test('a full table map: the service whose table did not fit gets no frontend; th
         return tables.read(k);
       },
     };
-    const o = new LbOwner({ ...maps.lb, tables: counted }, { maglevTableSize: M });
+    const o = new LbOwner({ ...maps.lb, tables: counted }, { algorithm: 'maglev', maglevTableSize: M });
     const services = [svc('a', '10.96.0.10'), svc('b', '10.96.0.11')];
     const r = runRound([o], input(services, [slice('a', [ep('10.0.0.1')]), slice('b', [ep('10.0.0.2')])]));
     assert.equal(r.owners[0]?.complete, false);
@@ -188,7 +188,7 @@ test('a full table map: the service whose table did not fit gets no frontend; th
     assert.deepEqual(lbList(maps.lb), rows);
     assert.equal(reads, 0, 'the table in place was read before (same inner array): not read again');
     // A new owner (an agent restart) knows no inner array yet: it reads the table once.
-    const restarted = new LbOwner({ ...maps.lb, tables: counted }, { maglevTableSize: M });
+    const restarted = new LbOwner({ ...maps.lb, tables: counted }, { algorithm: 'maglev', maglevTableSize: M });
     runRound([restarted], input(services, [slice('a', [ep('10.0.0.1')]), slice('b', [ep('10.0.0.2')])]));
     assert.equal(reads, 1);
   }, { sl_lb_tbl_v1: 1 });
