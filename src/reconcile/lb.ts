@@ -10,9 +10,17 @@
  * the maps, so they stay what they were across rounds and across an agent
  * restart: a service keeps the id its frontends carry in sl_lb_svc_v1, a
  * backend the id under which sl_lb_be_v1 holds its service, address and
- * port. New ones count up from the highest id seen (a freed id is not
- * reused until the counter wraps, so conntrack entries naming an old
- * backend never meet a new one under its id).
+ * port. New ones count up from the highest id seen: within a run a freed
+ * id is not reused until the counter wraps (after a restart, ids freed
+ * above the highest one left may be; the datapath checks a conntrack
+ * entry's backend against its service, address and port anyway).
+ *
+ * Cost. While the maps hold what the last round made, a Service port whose
+ * desired state is unchanged keeps its entries (lb-desired.ts keeps the
+ * desired state per Service): one change costs that Service's entries and
+ * a diff. A read-back (start, failure) recomputes all ids from the maps;
+ * table contents are kept by inner array id, so it reads only tables it
+ * has not seen or written.
  *
  * Writes, in the order the datapath needs (a packet never sees a table
  * naming a backend not yet written, or a frontend whose table is not):
