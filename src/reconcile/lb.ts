@@ -166,7 +166,6 @@ export class LbOwner implements Reconciler<LbRoundInput> {
   private made: LbState | undefined;
   private lastInput: LbRoundInput['lb'];
   private lastDesired: LbDesired | undefined;
-  private lastWanted: LbState | undefined;
   private problems: readonly string[] = [];
   /**
    * Contents of the inner arrays read so far, by inner map id. An inner
@@ -197,19 +196,20 @@ export class LbOwner implements Reconciler<LbRoundInput> {
   plan(input: LbRoundInput): readonly WriteStep[] {
     if (input.lb === undefined) return [];
     const from = this.current();
-    if (input.lb !== this.lastInput || this.lastDesired === undefined) {
-      this.lastDesired = this.planner.desired({ ...input.lb, algorithm: this.algorithm, maglevTableSize: this.tableSize });
+    const same = input.lb === this.lastInput;
+    let desired = this.lastDesired;
+    if (!same || desired === undefined) {
+      desired = this.planner.desired({ ...input.lb, algorithm: this.algorithm, maglevTableSize: this.tableSize });
+      this.lastDesired = desired;
       this.lastInput = input.lb;
-      this.lastWanted = undefined;
     }
-    this.problems = this.lastDesired.conflicts;
+    this.problems = desired.conflicts;
     // The maps hold what the same desired state asked for last time: nothing to do.
-    if (this.lastWanted !== undefined && from === this.lastWanted) {
+    if (same && from === this.made) {
       this.view.ask(from);
       return [];
     }
-    const to = this.wanted(this.lastDesired, from);
-    this.lastWanted = to;
+    const to = this.wanted(desired, from);
     this.view.ask(to);
     return this.steps(from, to);
   }
