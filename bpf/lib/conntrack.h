@@ -62,6 +62,14 @@
  * dropped then: eviction can cut such a connection until its opening side
  * sends again, it can never let a denied one through.
  *
+ * Services (lb.h): a pod's connection to a Service frontend has, besides
+ * its entry here (keyed by the backend, flagged SLUICE_CT_F_DNAT, holding
+ * the frontend in nat_addr/nat_port), a SERVICE entry (ct_key.kind) keyed
+ * by the connection as the pod sent it, which pins the backend. lb.h reads
+ * and writes SERVICE entries; everything in this file works on CONN
+ * entries. ct_create() records the translation the caller put in
+ * ct_state.nat; ct_update() records it on an entry that lacks it.
+ *
  * Policy changes: every entry keeps the endpoint's policy_revision from when
  * policy allowed it. A packet that finds an entry with another revision has
  * policy re-checked for the connection's original direction (original
