@@ -83,8 +83,7 @@ static __always_inline bool lxc_icmp_related(struct __sk_buff *ctx, __u32 endpoi
  */
 static __always_inline int lxc_conntrack_policy(struct __sk_buff *ctx, __u32 endpoint_id,
 						const struct endpoint_entry *ep, struct flow *f,
-						struct ct_state *ct_out, const struct lb_xlate *x,
-						bool hairpin_reply)
+						struct ct_state *ct_out, const struct lb_xlate *x)
 {
 	struct ct_state ct;
 	struct policy_query q;
@@ -94,9 +93,6 @@ static __always_inline int lxc_conntrack_policy(struct __sk_buff *ctx, __u32 end
 	status = ct_lookup(endpoint_id, f, &ct);
 	if (IS_ERR(status))
 		return status;
-	/* Only a reply of a tracked hairpin connection may be addressed to the hairpin address. */
-	if (hairpin_reply && (status != CT_REPLY || !(ct.entry->flags & SLUICE_CT_F_HAIRPIN)))
-		return -SLUICE_DROP_NAT_UNKNOWN;
 	lb_ct_nat(&ct.nat, x);
 	if (!ct.tracked && lxc_icmp_related(ctx, endpoint_id, f, &ct.nat)) {
 		*ct_out = ct;
@@ -154,8 +150,9 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 	struct endpoint_config cfg = {};
 	struct lb_xlate x = {};
 	struct endpoint_entry ep;
+	struct lb_ct_view view = {};
 	struct ct_state ct = {};
-	bool hairpin_reply = false;
+	bool redirect;
 	__be32 wire_daddr;
 	__be16 wire_dport;
 	__u32 endpoint_id;
@@ -189,10 +186,15 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 		goto drop_resolved;
 	wire_daddr = f.daddr;
 	wire_dport = f.dport;
-	if (lb_is_hairpin_reply(&f)) {
-		hairpin_reply = true;
-		lb_hairpin_reply_view(&f);
-	} else if (dir == SLUICE_DIR_EGRESS) {
+	if (dir == SLUICE_DIR_EGRESS && lb_is_hairpin_reply(&f)) {
+		ret = lb_hairpin_reply(ctx, endpoint_id, &f);
+		if (IS_ERR(ret))
+			goto drop_resolved;
+		lxc_frag_remember(&f, wire_daddr, wire_dport);
+		send_forward(ctx, &f, endpoint_id);
+		return bpf_redirect_peer(ctx->ifindex, 0);
+	}
+	if (dir == SLUICE_DIR_EGRESS) {
 		ret = lb_egress(endpoint_id, &f, &x);
 		if (IS_ERR(ret))
 			goto drop_resolved;
@@ -200,21 +202,18 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 			ipcache_resolve(&f);
 			return lb_reject(ctx, &f, endpoint_id);
 		}
-		if (x.active)
-			lb_backend_view(&f, &x);
 	}
-	ret = lxc_conntrack_policy(ctx, endpoint_id, &ep, &f, &ct, &x, hairpin_reply);
+	ret = lxc_conntrack_policy(ctx, endpoint_id, &ep, &f, &ct, &x);
 	if (IS_ERR(ret))
 		goto drop_resolved;
 	lxc_frag_remember(&f, wire_daddr, wire_dport);
-	ret = lb_translate(ctx, &f, &x, &ct, hairpin_reply);
+	lb_ct_view_of(&view, &f, &ct);
+	ret = lb_translate(ctx, &f, &x, &view);
 	if (IS_ERR(ret))
 		goto drop_resolved;
-	if (ret == LB_REDIRECT) {
-		send_forward(ctx, &f, endpoint_id);
-		return bpf_redirect_peer(ctx->ifindex, 0);
-	}
-	return send_forward(ctx, &f, endpoint_id);
+	redirect = ret == LB_REDIRECT;
+	ret = send_forward(ctx, &f, endpoint_id);
+	return redirect ? bpf_redirect_peer(ctx->ifindex, 0) : ret;
 
 drop_resolved:
 	ipcache_resolve(&f); /* an IPv4 packet's drop event names both identities */

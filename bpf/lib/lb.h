@@ -281,22 +281,32 @@ static __always_inline int lb_select(const struct lb_svc_entry *svc, const struc
 	return CTX_ACT_OK;
 }
 
+/* f as policy and conntrack see a packet lb_egress() sent to a backend: addressed to the backend. */
+static __always_inline void lb_backend_view(struct flow *f, const struct lb_xlate *x)
+{
+	f->daddr = x->backend_addr;
+	f->dport = x->backend_port;
+	f->flags |= SLUICE_EVENT_F_SERVICE;
+}
+
 /*
  * The load balancer's step for a packet leaving a pod (see the top of this
  * file): fills *x when f is sent to a frontend (x->active), pinning or
- * choosing its backend. f is not changed.
+ * choosing its backend, and then turns f into the view conntrack and policy
+ * take of the packet: addressed to the backend (lb_backend_view()).
  * Returns: CTX_ACT_OK, LB_REJECT, or -SLUICE_DROP_SERVICE_NO_BACKEND /
  * -SLUICE_DROP_SERVICE_BACKEND_UNKNOWN.
+ *
+ * Verifier workaround (as policy_lookup_classes() in policy.h): this and
+ * lb_translate() and lb_reject() are global functions, verified once on
+ * their own instead of inlined into every path of the program; inlined,
+ * they tripled lxc.o's load time. Their pointer arguments may be NULL as far
+ * as the verifier knows, hence the checks.
  */
-static __always_inline int lb_egress(__u32 endpoint_id, const struct flow *f, struct lb_xlate *x)
+__noinline int lb_egress(__u32 endpoint_id, struct flow *f, struct lb_xlate *x)
 {
-	struct lb_svc_key key = {
-		.addr = f->daddr,
-		.port = f->dport,
-		.protocol = f->protocol,
-		.scope = SLUICE_LB_SCOPE_POD,
-	};
-	struct ct_entry fresh = { .orig_direction = SLUICE_DIR_EGRESS };
+	struct lb_svc_key key = { .scope = SLUICE_LB_SCOPE_POD };
+	struct ct_entry fresh = {};
 	const struct lb_svc_entry *entry;
 	struct lb_svc_entry svc;
 	struct ct_key sk = {};
@@ -306,8 +316,11 @@ static __always_inline int lb_egress(__u32 endpoint_id, const struct flow *f, st
 	__u64 now, lifetime;
 	int ret;
 
-	if (!flow_has_ports(f->protocol))
+	if (!f || !x || !flow_has_ports(f->protocol))
 		return CTX_ACT_OK;
+	key.addr = f->daddr;
+	key.port = f->dport;
+	key.protocol = f->protocol;
 	entry = bpf_map_lookup_elem(&sl_lb_svc_v1, &key);
 	if (!entry)
 		return CTX_ACT_OK;
@@ -343,6 +356,7 @@ static __always_inline int lb_egress(__u32 endpoint_id, const struct flow *f, st
 			return (svc.flags & SLUICE_LB_SVC_F_EMPTY_DROP) ? -SLUICE_DROP_SERVICE_NO_BACKEND : LB_REJECT;
 		x->backend_addr = be.addr;
 		x->backend_port = be.port;
+		fresh.orig_direction = SLUICE_DIR_EGRESS;
 		fresh.expires_ns = now + lifetime;
 		fresh.nat_addr = be.addr;
 		fresh.nat_port = be.port;
@@ -353,26 +367,21 @@ static __always_inline int lb_egress(__u32 endpoint_id, const struct flow *f, st
 	}
 	x->active = 1;
 	x->hairpin = x->backend_addr == f->saddr;
+	lb_backend_view(f, x);
 	return CTX_ACT_OK;
-}
-
-/* f as policy and conntrack see a packet lb_egress() sent to a backend: addressed to the backend. */
-static __always_inline void lb_backend_view(struct flow *f, const struct lb_xlate *x)
-{
-	f->daddr = x->backend_addr;
-	f->dport = x->backend_port;
-	f->flags |= SLUICE_EVENT_F_SERVICE;
 }
 
 /* The translation the connection's CONN entry records (conntrack.h ct_create()/ct_update()). */
 static __always_inline void lb_ct_nat(struct ct_nat *nat, const struct lb_xlate *x)
 {
-	if (!x->active)
-		return;
-	nat->addr = x->frontend_addr;
-	nat->port = x->frontend_port;
-	nat->flags = SLUICE_CT_F_DNAT | (x->hairpin ? SLUICE_CT_F_HAIRPIN : 0);
-	nat->backend_id = x->backend_id;
+	/*
+	 * Without branches (all zero when x is not active): a branch here would
+	 * double the verifier's states through conntrack and policy.
+	 */
+	nat->addr = x->frontend_addr & -(__u32)(x->active & 1);
+	nat->port = x->frontend_port & -(__u16)(x->active & 1);
+	nat->flags = ((x->active & 1) * SLUICE_CT_F_DNAT) | ((x->hairpin & 1) * SLUICE_CT_F_HAIRPIN);
+	nat->backend_id = x->backend_id & -(__u32)(x->active & 1);
 }
 
 /* Returns: true for a packet leaving a pod to the hairpin address: a reply to a hairpin connection. */
@@ -382,20 +391,76 @@ static __always_inline bool lb_is_hairpin_reply(const struct flow *f)
 }
 
 /*
- * f as conntrack sees the reply to a hairpin connection: addressed to the
- * pod itself (the client) and entering it, so that it is found as the
- * reply of the client's DNAT entry.
+ * The reply to a hairpin connection: the pod (as the server) answers the
+ * hairpin address. For conntrack it is what the client (the same pod)
+ * receives: a packet from the backend (the pod's address and backend port)
+ * entering the pod, a reply of the client's DNAT entry. f is changed to that
+ * view (destination the pod, direction INGRESS) and the entry advanced; the
+ * packet gets the pod as its destination and the frontend as its source,
+ * Ethernet addresses swapped, for the caller to send back into the pod.
+ * Policy is not asked: the connection's requests are judged as they leave.
+ * Returns: CTX_ACT_OK, -SLUICE_DROP_NAT_UNKNOWN (no tracked hairpin
+ * connection: nothing else may use the hairpin address),
+ * -SLUICE_DROP_CT_INVALID or -SLUICE_DROP_NAT_FAILED.
  */
-static __always_inline void lb_hairpin_reply_view(struct flow *f)
+__noinline int lb_hairpin_reply(struct __sk_buff *ctx, __u32 endpoint_id, struct flow *f)
 {
+	struct ct_state ct;
+	__be32 frontend_addr;
+	__be16 frontend_port;
+	int ret;
+
+	if (!ctx || !f)
+		return -SLUICE_DROP_NAT_FAILED;
 	f->daddr = f->saddr;
 	f->direction = SLUICE_DIR_INGRESS;
+	ret = ct_lookup(endpoint_id, f, &ct);
+	if (IS_ERR(ret))
+		return ret;
+	if (ret != CT_REPLY || !ct.entry || !(ct.entry->flags & SLUICE_CT_F_HAIRPIN))
+		return -SLUICE_DROP_NAT_UNKNOWN;
+	frontend_addr = ct.entry->nat_addr;
+	frontend_port = ct.entry->nat_port;
+	ct_update(&ct, f, false, 0);
+	ret = nat_rewrite_end(ctx, f, NAT_DST, bpf_htonl(SLUICE_LB_HAIRPIN_ADDR), f->daddr, f->dport, f->dport);
+	if (IS_ERR(ret))
+		return ret;
+	ret = nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, frontend_addr, f->sport, frontend_port);
+	if (IS_ERR(ret))
+		return ret;
+	f->flags |= SLUICE_EVENT_F_SERVICE;
+	return nat_swap_macs(ctx);
 }
 
-/* Returns: true when ct found f as a reply of a connection to a Service (its source must become the frontend). */
-static __always_inline bool lb_is_service_reply(const struct flow *f, const struct ct_state *ct)
+/* What lb_translate() needs of conntrack's verdict on a packet; on the stack. */
+struct lb_ct_view {
+	struct ct_nat nat;    /* the translation of the connection f is a reply of, or an ICMP error about */
+	__u8 service_reply;   /* a reply of a connection to a Service: its source becomes nat */
+	__u8 related;         /* an ICMP error about a connection to a Service */
+	__u8 pad0[2];
+};
+
+/*
+ * Fills *v from conntrack's verdict on f: a packet entering the pod that is
+ * a reply of a DNAT entry, or an ICMP error about one (ct->nat, from
+ * lxc_icmp_related()).
+ */
+static __always_inline void lb_ct_view_of(struct lb_ct_view *v, const struct flow *f, const struct ct_state *ct)
 {
-	return ct->entry && (ct->entry->flags & SLUICE_CT_F_DNAT) && f->direction == SLUICE_DIR_INGRESS;
+	const struct ct_entry *e = ct->entry;
+
+	if (f->direction != SLUICE_DIR_INGRESS)
+		return;
+	if (e && (e->flags & SLUICE_CT_F_DNAT)) {
+		v->service_reply = 1;
+		v->nat.addr = e->nat_addr;
+		v->nat.port = e->nat_port;
+		v->nat.flags = e->flags & (SLUICE_CT_F_DNAT | SLUICE_CT_F_HAIRPIN);
+		v->nat.backend_id = e->backend_id;
+	} else if ((f->flags & SLUICE_EVENT_F_CT_RELATED) && (ct->nat.flags & SLUICE_CT_F_DNAT)) {
+		v->related = 1;
+		v->nat = ct->nat;
+	}
 }
 
 /*
@@ -459,7 +524,7 @@ static __always_inline int lb_icmp_error_rev_nat(struct __sk_buff *ctx, const st
 		return -SLUICE_DROP_NAT_FAILED;
 	if (f->saddr != backend)
 		return CTX_ACT_OK;
-	return nat_rewrite(ctx, f, NAT_SRC, f->saddr, nat->addr, 0, 0);
+	return nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, nat->addr, 0, 0);
 }
 
 /*
@@ -468,46 +533,39 @@ static __always_inline int lb_icmp_error_rev_nat(struct __sk_buff *ctx, const st
  * (and, hairpin, the hairpin address as its source); the reply to a hairpin
  * connection gets the pod back as its destination; a reply of a connection
  * to a Service gets the frontend as its source. f describes the packet as
- * conntrack saw it (lb_backend_view(), lb_hairpin_reply_view()); an ICMP
- * error about a connection to a Service is turned into one about the
- * frontend (lb_icmp_error_rev_nat()).
+ * conntrack saw it (lb_backend_view(), lb_hairpin_reply_view()), v what
+ * conntrack found (lb_ct_view_of()); an ICMP error about a connection to a
+ * Service is turned into one about the frontend (lb_icmp_error_rev_nat()).
  * Returns: CTX_ACT_OK, LB_REDIRECT (the packet must go back into the pod,
  * Ethernet addresses swapped), or -SLUICE_DROP_NAT_FAILED.
  */
-static __always_inline int lb_translate(struct __sk_buff *ctx, struct flow *f, const struct lb_xlate *x,
-					const struct ct_state *ct, bool hairpin_reply)
+__noinline int lb_translate(struct __sk_buff *ctx, struct flow *f, const struct lb_xlate *x,
+			    const struct lb_ct_view *v)
 {
 	int ret;
 
+	if (!ctx || !f || !x || !v)
+		return -SLUICE_DROP_NAT_FAILED;
 	if (x->active) {
-		ret = nat_rewrite(ctx, f, NAT_DST, x->frontend_addr, x->backend_addr, x->frontend_port,
+		ret = nat_rewrite_end(ctx, f, NAT_DST, x->frontend_addr, x->backend_addr, x->frontend_port,
 				  x->backend_port);
 		if (IS_ERR(ret) || !x->hairpin)
 			return ret;
-		ret = nat_rewrite(ctx, f, NAT_SRC, f->saddr, bpf_htonl(SLUICE_LB_HAIRPIN_ADDR), f->sport, f->sport);
+		ret = nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, bpf_htonl(SLUICE_LB_HAIRPIN_ADDR), f->sport, f->sport);
 		if (IS_ERR(ret))
 			return ret;
 		ret = nat_swap_macs(ctx);
 		return IS_ERR(ret) ? ret : LB_REDIRECT;
 	}
-	if ((f->flags & SLUICE_EVENT_F_CT_RELATED) && (ct->nat.flags & SLUICE_CT_F_DNAT) &&
-	    f->direction == SLUICE_DIR_INGRESS && !hairpin_reply)
-		return lb_icmp_error_rev_nat(ctx, f, &ct->nat);
-	if (hairpin_reply) {
-		ret = nat_rewrite(ctx, f, NAT_DST, bpf_htonl(SLUICE_LB_HAIRPIN_ADDR), f->daddr, f->dport, f->dport);
-		if (IS_ERR(ret))
-			return ret;
-	}
-	if (lb_is_service_reply(f, ct)) {
-		ret = nat_rewrite(ctx, f, NAT_SRC, f->saddr, ct->entry->nat_addr, f->sport, ct->entry->nat_port);
-		if (IS_ERR(ret))
-			return ret;
-		f->flags |= SLUICE_EVENT_F_SERVICE;
-	}
-	if (!hairpin_reply)
+	if (v->related)
+		return lb_icmp_error_rev_nat(ctx, f, &v->nat);
+	if (!v->service_reply)
 		return CTX_ACT_OK;
-	ret = nat_swap_macs(ctx);
-	return IS_ERR(ret) ? ret : LB_REDIRECT;
+	ret = nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, v->nat.addr, f->sport, v->nat.port);
+	if (IS_ERR(ret))
+		return ret;
+	f->flags |= SLUICE_EVENT_F_SERVICE;
+	return CTX_ACT_OK;
 }
 
 /*
@@ -519,9 +577,13 @@ static __always_inline int lb_translate(struct __sk_buff *ctx, struct flow *f, c
  * bpf_redirect_peer() delivers to the pod's end.
  * Returns: TC_ACT_REDIRECT, or TC_ACT_SHOT when nothing is sent back.
  */
-static __always_inline int lb_reject(struct __sk_buff *ctx, const struct flow *f, __u32 endpoint_id)
+__noinline int lb_reject(struct __sk_buff *ctx, const struct flow *f, __u32 endpoint_id)
 {
-	int ret = send_drop(ctx, f, endpoint_id, -SLUICE_DROP_SERVICE_REJECTED);
+	int ret;
+
+	if (!ctx || !f)
+		return CTX_ACT_DROP; /* unreachable: the caller passes its own */
+	ret = send_drop(ctx, f, endpoint_id, -SLUICE_DROP_SERVICE_REJECTED);
 
 	if (f->flags & SLUICE_EVENT_F_LATER_FRAG || !f->l4_off)
 		return ret;
