@@ -72,6 +72,7 @@ export class LbNode {
   readonly id = randomBytes(3).toString('hex');
   readonly hostNs = `sluice-lbd-${this.id}-host`;
   private readonly namespaces: string[] = [];
+  private readonly hostIfs: { ifname: string; netns: string }[] = [];
   readonly pods = new Map<string, Pod>();
 
   constructor(private readonly harness: LxcHarness) {}
@@ -102,6 +103,7 @@ export class LbNode {
     const endpoint = { endpointId, ipv4: parseIpv4(address) };
     if (endpointId !== this.harness.endpoint.endpointId) this.harness.addEndpoint(endpoint);
     const where = { ifname: hostIf, netns: `/var/run/netns/${this.hostNs}` };
+    this.hostIfs.push(where);
     this.harness.dp.maps.interfaces.update(ensureClsact(where).ifindex, endpoint);
     attachTc(where, 'ingress', this.harness.dp.fromContainer.fd);
     attachTc(where, 'egress', this.harness.dp.toContainer.fd);
@@ -110,6 +112,14 @@ export class LbNode {
     const pod = new Pod(name, ns, address, endpoint, proc);
     this.pods.set(name, pod);
     return pod;
+  }
+
+  /** Swaps these programs in on every pod's veth, in place (as an agent restart or upgrade does). */
+  reattach(fromContainerFd: number, toContainerFd: number): void {
+    for (const where of this.hostIfs) {
+      attachTc(where, 'ingress', fromContainerFd, { replace: true });
+      attachTc(where, 'egress', toContainerFd, { replace: true });
+    }
   }
 
   remove(): void {
