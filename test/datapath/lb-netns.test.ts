@@ -20,7 +20,7 @@ import { formatIpv4, parseIpv4 } from '../../src/datapath/maps/ipv4.js';
 import { LxcHarness } from '../helpers/lxc-harness.js';
 import { clearLb, maglevIds, writeService, type BackendSpec, type ServiceSpec } from '../helpers/lb.js';
 import { LbNode, type Pod } from '../helpers/lb-netns.js';
-import { createLbPinRoot, removeLbPinRoot } from '../helpers/lb-pins.js';
+import { LB_PINS } from '../helpers/lb-pins.js';
 import { IPPROTO } from '../helpers/packet.js';
 
 const VIP = '10.96.0.10';
@@ -44,7 +44,7 @@ function harness(): LxcHarness {
 
 before(async () => {
   try {
-    h = LxcHarness.open({ endpointId: 31, ipv4: parseIpv4('10.0.1.5') }, { create: createLbPinRoot, remove: removeLbPinRoot });
+    h = LxcHarness.open({ endpointId: 31, ipv4: parseIpv4('10.0.1.5') }, LB_PINS);
     node = new LbNode(h);
     node.create();
     client = node.addPod('c', '10.0.1.5', 31);

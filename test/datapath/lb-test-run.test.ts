@@ -17,7 +17,7 @@ import { lbFlowHash } from '../../src/datapath/maps/lb-tables.js';
 import { monotonicNowNs } from '../../src/datapath/maps/conntrack.js';
 import { LxcHarness, TC_ACT_OK, TC_ACT_SHOT, oneCounter } from '../helpers/lxc-harness.js';
 import { clearLb, decodeFrame, maglevIds, writeService, type BackendSpec, type ServiceSpec } from '../helpers/lb.js';
-import { createLbPinRoot, removeLbPinRoot } from '../helpers/lb-pins.js';
+import { LB_PINS } from '../helpers/lb-pins.js';
 import { IPPROTO, TCP_FLAGS, icmpQuote, ipv4Fragments, ipv4Frame } from '../helpers/packet.js';
 import { allowPorts, isolated } from '../helpers/policy.js';
 
@@ -39,7 +39,7 @@ const DNS: ServiceSpec = { vip: VIP, port: 53, protocol: IPPROTO.UDP, serviceId:
 
 let h: LxcHarness;
 before(() => {
-  h = LxcHarness.open({ endpointId: EP, ipv4: parseIpv4(POD) }, { create: createLbPinRoot, remove: removeLbPinRoot });
+  h = LxcHarness.open({ endpointId: EP, ipv4: parseIpv4(POD) }, LB_PINS);
 });
 after(() => h.close());
 beforeEach(() => {
