@@ -297,11 +297,12 @@ static __always_inline void lb_backend_view(struct flow *f, const struct lb_xlat
  * Returns: CTX_ACT_OK, LB_REJECT, or -SLUICE_DROP_SERVICE_NO_BACKEND /
  * -SLUICE_DROP_SERVICE_BACKEND_UNKNOWN.
  *
- * Verifier workaround (as policy_lookup_classes() in policy.h): this and
- * lb_translate() and lb_reject() are global functions, verified once on
- * their own instead of inlined into every path of the program; inlined,
- * they tripled lxc.o's load time. Their pointer arguments may be NULL as far
- * as the verifier knows, hence the checks.
+ * Verifier workaround (as policy_lookup_classes() in policy.h): this,
+ * lb_translate(), lb_reject(), lb_hairpin_reply() and nat_rewrite() are
+ * global functions, verified once on their own instead of inlined into
+ * every path of the program; inlined, they tripled the instructions the
+ * verifier walks for lxc.o. Their pointer arguments may be NULL as far as
+ * the verifier knows, hence the checks.
  */
 __noinline int lb_egress(__u32 endpoint_id, struct flow *f, struct lb_xlate *x)
 {

@@ -335,3 +335,15 @@ test('an established packet to a VIP costs the same with 10 and with 10,000 fron
   t.diagnostic(`established packet to a VIP: ${few} ns with 10 frontends, ${many} ns with 10,000`);
   assert.ok(many < few * 1.3, `${many} ns at 10,000 frontends vs ${few} ns at 10`);
 });
+
+test('a connection\'s entry re-created without its translation (after an eviction) gets it back from the next request', async () => {
+  writeService(h.dp.maps.lb, { ...WEB, backends: [B1] });
+  // As a reply re-creates it after the LRU evicted the connection: opened INGRESS, no translation.
+  h.dp.maps.conntrack.update(
+    { endpointId: EP, localAddr: parseIpv4(POD), remoteAddr: parseIpv4(B1.ip), localPort: 40100, remotePort: 8080, protocol: IPPROTO.TCP, kind: SluiceCtKind.CONN },
+    { expiresNs: monotonicNowNs() + 60_000_000_000n, policyRevision: 0, ruleId: 0, origDirection: INGRESS, tcpState: 2, flags: 0, tcpFlagsSeen: 0,
+      natAddr: 0, natPort: 0, backendId: 0 });
+  assert.equal(await sendOut(tcpOut(40100, ACK)), `${B1.ip}:8080`);
+  const reply = decodeFrame((await h.run('to_container', tcpIn(B1.ip, 8080, 40100, ACK))).data);
+  assert.deepEqual([reply.src, reply.sport, reply.l4ChecksumOk], [VIP, 80, true]);
+});
