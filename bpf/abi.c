@@ -51,7 +51,6 @@ struct sluice_abi_anchor {
 	enum sluice_counter counter;
 	enum sluice_ip_proto ip_proto;
 	enum sluice_map_capacity map_capacity;
-	enum sluice_ct_kind ct_kind;
 	enum sluice_lb_scope lb_scope;
 	enum sluice_lb_set lb_set;
 	enum sluice_lb_algorithm lb_algorithm;

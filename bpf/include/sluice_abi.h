@@ -242,25 +242,24 @@ struct ct_key {
 	__be16 local_port;  /* ICMP echo: the identifier when the endpoint pinged, else 0 */
 	__be16 remote_port; /* ICMP echo: the identifier when the peer pinged, else 0 */
 	__u8 protocol;
-	__u8 kind;          /* enum sluice_ct_kind */
+	__u8 pad0;
 	__u16 pad1;
 };
 
 /*
- * What a conntrack entry is (ct_key.kind). A connection of a pod to a
- * Service frontend has two entries (bpf/lib/lb.h):
- *  - SERVICE: keyed by the connection as the client sent it (remote = the
- *    frontend address and port); holds the backend it is pinned to
- *    (ct_entry.nat_addr/nat_port/backend_id). Written and read only by the
- *    client's from_container, before the translation;
- *  - CONN: the usual entry, keyed by the translated connection (remote = the
- *    backend), flagged SLUICE_CT_F_DNAT, with the frontend in
+ * A connection of a pod to a Service frontend has two entries
+ * (bpf/lib/lb.h), told apart by their flags:
+ *  - the pin (SLUICE_CT_F_SERVICE): keyed by the connection as the client
+ *    sent it (remote = the frontend address and port), holding the backend
+ *    it is pinned to (ct_entry.nat_addr/nat_port/backend_id). The same
+ *    lookup that finds any other connection of the pod finds it, so an
+ *    established packet that is not to a Service costs no load-balancer
+ *    lookup. Only the client's from_container uses it; for everything
+ *    else in conntrack.h it is not a connection (a miss);
+ *  - the connection (SLUICE_CT_F_DNAT): the usual entry, keyed by the
+ *    translated connection (remote = the backend), with the frontend in
  *    nat_addr/nat_port so that replies are translated back without a lookup.
  */
-enum sluice_ct_kind {
-	SLUICE_CT_KIND_CONN = 0,
-	SLUICE_CT_KIND_SERVICE = 1,
-};
 
 /* TCP progress of a tracked connection; it only moves forward. */
 enum sluice_ct_tcp_state {
@@ -285,6 +284,8 @@ enum sluice_ct_flags {
 	 * destination is rewritten back to the client (bpf/lib/lb.h).
 	 */
 	SLUICE_CT_F_HAIRPIN = 16,
+	/* A pin: the backend (nat_addr, nat_port, backend_id) of a pod's connection to a Service frontend (above). */
+	SLUICE_CT_F_SERVICE = 32,
 };
 
 struct ct_entry {
@@ -296,10 +297,10 @@ struct ct_entry {
 	__u8 flags;            /* enum sluice_ct_flags */
 	__u8 tcp_flags_seen;   /* TCP flag bits seen so far, both directions (reported once each: SLUICE_CFG_TRACE_TCP_FLAGS) */
 	/*
-	 * Address translation (enum sluice_ct_kind): a SERVICE entry's backend
-	 * (address, port, sl_lb_be_v1 id); a CONN entry flagged
-	 * SLUICE_CT_F_DNAT: the frontend the client addressed (backend_id as in
-	 * the SERVICE entry). Zero otherwise.
+	 * Address translation: a pin's (SLUICE_CT_F_SERVICE) backend (address,
+	 * port, sl_lb_be_v1 id); a connection flagged SLUICE_CT_F_DNAT: the
+	 * frontend the client addressed (backend_id as in its pin). Zero
+	 * otherwise.
 	 */
 	__be32 nat_addr;
 	__be16 nat_port;

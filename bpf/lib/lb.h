@@ -5,35 +5,43 @@
  * (sl_lb_svc_v1, sl_lb_be_v1, sl_lb_tbl_v1, sl_lb_aff_v1); packet rewriting
  * is nat.h's.
  *
- * from_container, before conntrack and policy (lb_egress()): a TCP, UDP or
- * SCTP packet whose (daddr, dport, protocol) is a frontend goes to a
- * backend. Its connection's SERVICE conntrack entry (sluice_abi.h enum
- * sluice_ct_kind), keyed by the connection as the pod sent it, pins the
- * backend; a new connection gets one from ClientIP affinity or the
- * service's table (Maglev: lb_flow_hash() mod the table's length; random:
- * bpf_get_prandom_u32()). Conntrack and policy then see the backend's
+ * from_container, between conntrack's lookup and policy (lb_egress()): a
+ * pod's connection to a frontend has a pin in conntrack (sluice_abi.h
+ * SLUICE_CT_F_SERVICE), keyed by the connection as the pod sent it, which
+ * the packet's conntrack lookup finds like any entry and which names its
+ * backend. A packet that finds no entry (or only a pin that no longer
+ * holds) and whose (daddr, dport, protocol) is a frontend gets a backend
+ * from ClientIP affinity or the service's table (Maglev: lb_flow_hash() mod
+ * the table's length; random: bpf_get_prandom_u32()), and a pin. Conntrack and policy then see the backend's
  * address and port (Kubernetes wants policy to judge the chosen backend),
  * and the connection's CONN entry records the frontend (SLUICE_CT_F_DNAT).
  * Only once the packet is allowed is it rewritten (lb_translate()).
  * Replies, found as replies of a DNAT entry, get the frontend back as their
  * source: the client only ever sees the frontend.
  *
- * Per packet: one hash lookup for any packet leaving a pod; a packet of an
- * established connection to a Service adds the SERVICE entry's lookup (UDP
- * also the backend's, see below) and the rewrite; the reply side adds
- * nothing but the rewrite. None of it depends on the number of Services or
- * backends. A new connection adds the affinity lookup, the table (two
- * lookups), the backend and the writes.
+ * Per packet: an established connection that is not to a Service costs
+ * nothing more (its conntrack lookup finds it); one to a Service adds a
+ * second conntrack lookup (the pin first, then the connection to the
+ * backend; UDP also the backend's entry, see below) and the rewrite; the
+ * reply side adds nothing but the rewrite. A new connection adds the
+ * frontend lookup, and to a Service the affinity lookup, the table (two
+ * lookups), the backend and the writes. None of it depends on the number of
+ * Services or backends.
  *
  * When the backend set changes (kube-proxy's behaviour, services.md §2.6):
  *  - TCP (and SCTP) keep their pinned backend, even one no longer in
- *    sl_lb_be_v1, until the connection's entries expire. A pure SYN on a
- *    pinned tuple (a retransmitted SYN, or the tuple reused after a close)
- *    keeps it only while the backend is still a selectable backend of the
- *    service; else it picks again.
- *  - UDP flows keep their backend while it is in sl_lb_be_v1 for the
- *    service (selectable or only serving); once it is gone, the next packet
- *    picks a live one (SLUICE_COUNTER_LB_UDP_MOVED).
+ *    sl_lb_be_v1, and even when the Service is gone, until the pin expires.
+ *    A pure SYN on a pinned tuple (a retransmitted SYN, or the tuple reused
+ *    after a close) keeps it only while the backend is still selectable;
+ *    else it picks again.
+ *  - UDP flows keep their backend while it is in sl_lb_be_v1 (selectable
+ *    or only serving); once it is gone, the next packet picks a live one
+ *    (SLUICE_COUNTER_LB_UDP_MOVED), or, when the frontend is gone too, goes
+ *    untranslated and the pin is deleted.
+ *  - Pins live as long as an established connection of their protocol
+ *    would without packets (6 h TCP, 60 s UDP by default), renewed by the
+ *    client's packets only: a UDP flow whose client stays silent longer
+ *    while its server still sends picks a backend anew at its next packet.
  *
  * No usable backend: the frontend's flag decides between a drop
  * (SERVICE_NO_BACKEND: Local policy, none on this node) and a reject: the
@@ -149,7 +157,12 @@ struct lb_xlate {
 	__u32 backend_id;
 	__u8 active;  /* the packet is sent to a frontend: translate it */
 	__u8 hairpin; /* ... and its backend is the sending pod itself */
-	__u8 pad[2];
+	/*
+	 * In: the connection's live pin gave backend_* (lb_xlate_pinned());
+	 * out: the pin still holds (the caller renews it, lb_pin_renew()).
+	 */
+	__u8 pinned;
+	__u8 pad0;
 };
 
 static __always_inline __u32 lb_hash_round(__u32 h, __u32 k)
@@ -185,34 +198,60 @@ static __always_inline __u32 lb_flow_hash(__be32 saddr, __be16 sport, __be16 dpo
 }
 
 /*
- * Returns: true when backend_id still names the pinned backend (addr, port)
- * of the service, and, with selectable, may take new connections.
+ * Returns: true when the pinned backend (x's backend id, address and port)
+ * is still a backend in sl_lb_be_v1, and, with selectable, may take new
+ * connections. Its service is not asked: a backend id names one endpoint of
+ * one service, and its address and port are compared anyway.
  */
-static __always_inline bool lb_backend_live(__u32 service_id, __u32 backend_id, __be32 addr, __be16 port,
-					    bool selectable)
+static __always_inline bool lb_backend_live(const struct lb_xlate *x, bool selectable)
 {
-	const struct lb_backend *b = bpf_map_lookup_elem(&sl_lb_be_v1, &backend_id);
+	__u32 id = x->backend_id;
+	const struct lb_backend *b = bpf_map_lookup_elem(&sl_lb_be_v1, &id);
 
-	return b && b->service_id == service_id && b->addr == addr && b->port == port &&
+	return b && b->addr == x->backend_addr && b->port == x->backend_port &&
 	       !(selectable && (b->flags & SLUICE_LB_BE_F_NOT_SELECTABLE));
 }
 
 /*
- * Whether a live SERVICE entry keeps f on its backend (see the top of this
- * file). *moved: a UDP flow's backend left the service.
+ * Whether a pin keeps f on its backend (see the top of this file), without
+ * asking whether the frontend still exists: like kube-proxy's conntrack, a
+ * connection outlives its Service. *moved: a UDP flow's backend is gone.
  */
-static __always_inline bool lb_pin_holds(__u32 service_id, const struct flow *f, const struct ct_entry *pin,
-					 bool *moved)
+static __always_inline bool lb_pin_holds(const struct flow *f, const struct lb_xlate *x, bool *moved)
 {
 	if (f->protocol == IPPROTO_TCP) {
 		if (!ct_tcp_flags_known(f) || !ct_tcp_pure_syn(f))
 			return true;
-		return lb_backend_live(service_id, pin->backend_id, pin->nat_addr, pin->nat_port, true);
+		return lb_backend_live(x, true);
 	}
 	if (f->protocol != IPPROTO_UDP)
 		return true;
-	*moved = !lb_backend_live(service_id, pin->backend_id, pin->nat_addr, pin->nat_port, false);
+	*moved = !lb_backend_live(x, false);
 	return !*moved;
+}
+
+/* x as a live pin (conntrack.h ct_state.pin) of the packet's connection gives it, for lb_egress(). */
+static __always_inline void lb_xlate_pinned(struct lb_xlate *x, const struct ct_entry *pin)
+{
+	x->backend_addr = pin->nat_addr;
+	x->backend_port = pin->nat_port;
+	x->backend_id = pin->backend_id;
+	x->pinned = 1;
+}
+
+/* Returns: how long a pin of protocol lives without packets: as an established connection would. */
+static __always_inline __u64 lb_pin_lifetime(__u8 protocol)
+{
+	return ct_lifetime_ns(protocol, SLUICE_CT_TCP_ESTABLISHED);
+}
+
+/* Renews a pin that still holds, like conntrack's deadlines: once it fell behind by 1/16 of its lifetime. */
+static __always_inline void lb_pin_renew(struct ct_entry *pin, __u8 protocol, __u64 now)
+{
+	__u64 lifetime = lb_pin_lifetime(protocol);
+
+	if (now + lifetime - pin->expires_ns > lifetime >> 4)
+		pin->expires_ns = now + lifetime;
 }
 
 /*
@@ -310,62 +349,57 @@ __noinline int lb_egress(__u32 endpoint_id, struct flow *f, struct lb_xlate *x)
 	struct ct_entry fresh = {};
 	const struct lb_svc_entry *entry;
 	struct lb_svc_entry svc;
-	struct ct_key sk = {};
+	struct ct_key pk = {};
 	struct lb_backend be;
-	struct ct_entry *pin;
 	bool moved = false;
-	__u64 now, lifetime;
+	__u64 now;
 	int ret;
 
 	if (!f || !x || !flow_has_ports(f->protocol))
 		return CTX_ACT_OK;
+	if (x->pinned && lb_pin_holds(f, x, &moved))
+		goto translate;
+	x->pinned = 0;
+	if (moved)
+		counter_inc(SLUICE_COUNTER_LB_UDP_MOVED);
+
+	/* The pin's key: the connection as the pod sent it (conntrack.h ct_key_of()). */
+	pk.endpoint_id = endpoint_id;
+	pk.local_addr = f->saddr;
+	pk.remote_addr = f->daddr;
+	pk.local_port = f->sport;
+	pk.remote_port = f->dport;
+	pk.protocol = f->protocol;
 	key.addr = f->daddr;
 	key.port = f->dport;
 	key.protocol = f->protocol;
 	entry = bpf_map_lookup_elem(&sl_lb_svc_v1, &key);
-	if (!entry)
+	if (!entry) {
+		if (moved)
+			bpf_map_delete_elem(&sl_ct_v2, &pk); /* the flow's backend and frontend are gone */
 		return CTX_ACT_OK;
+	}
 	svc = *entry;
+	now = bpf_ktime_get_ns();
+	ret = lb_select(&svc, f, now, &x->backend_id, &be);
+	if (IS_ERR(ret))
+		return ret;
+	if (ret == LB_NONE)
+		return (svc.flags & SLUICE_LB_SVC_F_EMPTY_DROP) ? -SLUICE_DROP_SERVICE_NO_BACKEND : LB_REJECT;
+	x->backend_addr = be.addr;
+	x->backend_port = be.port;
+	fresh.orig_direction = SLUICE_DIR_EGRESS;
+	fresh.flags = SLUICE_CT_F_SERVICE;
+	fresh.expires_ns = now + lb_pin_lifetime(f->protocol);
+	fresh.nat_addr = be.addr;
+	fresh.nat_port = be.port;
+	fresh.backend_id = x->backend_id;
+	if (bpf_map_update_elem(&sl_ct_v2, &pk, &fresh, BPF_ANY))
+		counter_inc(SLUICE_COUNTER_LB_CT_FAILED);
+	counter_inc(SLUICE_COUNTER_LB_SELECTED);
+translate:
 	x->frontend_addr = f->daddr;
 	x->frontend_port = f->dport;
-
-	sk.endpoint_id = endpoint_id;
-	sk.local_addr = f->saddr;
-	sk.remote_addr = f->daddr;
-	sk.local_port = f->sport;
-	sk.remote_port = f->dport;
-	sk.protocol = f->protocol;
-	sk.kind = SLUICE_CT_KIND_SERVICE;
-	now = bpf_ktime_get_ns();
-	/* A SERVICE entry lives as long as an established connection of its protocol would. */
-	lifetime = ct_lifetime_ns(f->protocol, SLUICE_CT_TCP_ESTABLISHED);
-	pin = bpf_map_lookup_elem(&sl_ct_v2, &sk);
-	if (pin && pin->expires_ns > now && lb_pin_holds(svc.service_id, f, pin, &moved)) {
-		x->backend_addr = pin->nat_addr;
-		x->backend_port = pin->nat_port;
-		x->backend_id = pin->backend_id;
-		/* Renewed like conntrack's deadlines: once it fell behind by 1/16 of the lifetime. */
-		if (now + lifetime - pin->expires_ns > lifetime >> 4)
-			pin->expires_ns = now + lifetime;
-	} else {
-		if (moved)
-			counter_inc(SLUICE_COUNTER_LB_UDP_MOVED);
-		ret = lb_select(&svc, f, now, &x->backend_id, &be);
-		if (IS_ERR(ret))
-			return ret;
-		if (ret == LB_NONE)
-			return (svc.flags & SLUICE_LB_SVC_F_EMPTY_DROP) ? -SLUICE_DROP_SERVICE_NO_BACKEND : LB_REJECT;
-		x->backend_addr = be.addr;
-		x->backend_port = be.port;
-		fresh.orig_direction = SLUICE_DIR_EGRESS;
-		fresh.expires_ns = now + lifetime;
-		fresh.nat_addr = be.addr;
-		fresh.nat_port = be.port;
-		fresh.backend_id = x->backend_id;
-		if (bpf_map_update_elem(&sl_ct_v2, &sk, &fresh, BPF_ANY))
-			counter_inc(SLUICE_COUNTER_LB_CT_FAILED);
-		counter_inc(SLUICE_COUNTER_LB_SELECTED);
-	}
 	x->active = 1;
 	x->hairpin = x->backend_addr == f->saddr;
 	lb_backend_view(f, x);

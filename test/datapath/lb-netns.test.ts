@@ -213,3 +213,14 @@ test('Local policy without a local endpoint: dropped, the client times out (as u
   const a = await client.cmd({ op: 'udp', addr: VIP, port: 53, timeout: 0.3 });
   assert.equal(a.error, 'TIMEOUT');
 });
+
+test('a TCP connection outlives its Service\'s deletion; the VIP then answers nothing new', async () => {
+  const lb = harness().dp.maps.lb;
+  writeService(lb, WEB);
+  assert.equal((await client.cmd({ op: 'open', id: 'orphan', addr: VIP, port: 80 })).ok, true);
+  const first = (await client.cmd({ op: 'talk', id: 'orphan' })).reply;
+  clearLb(lb);
+  assert.equal((await client.cmd({ op: 'talk', id: 'orphan' })).reply, first);
+  assert.notEqual((await client.cmd({ op: 'tcp', addr: VIP, port: 80 })).error, undefined);
+  await client.cmd({ op: 'close', id: 'orphan' });
+});

@@ -144,7 +144,6 @@ export interface CtKey {
   localPort: number; // network byte order on the wire; natural value here
   remotePort: number; // network byte order on the wire; natural value here
   protocol: number;
-  kind: number;
 }
 
 export const ctKeyCodec: Codec<CtKey> = {
@@ -157,7 +156,6 @@ export const ctKeyCodec: Codec<CtKey> = {
     b.writeUInt16BE(v.localPort, 12);
     b.writeUInt16BE(v.remotePort, 14);
     b.writeUInt8(v.protocol, 16);
-    b.writeUInt8(v.kind, 17);
     return b;
   },
   decode(b: Buffer, o = 0): CtKey {
@@ -169,7 +167,6 @@ export const ctKeyCodec: Codec<CtKey> = {
       localPort: b.readUInt16BE(o + 12),
       remotePort: b.readUInt16BE(o + 14),
       protocol: b.readUInt8(o + 16),
-      kind: b.readUInt8(o + 17),
     };
   },
 };
@@ -883,6 +880,7 @@ export const SluiceCtFlags = {
   FIN_REPLY: 4,
   DNAT: 8,
   HAIRPIN: 16,
+  SERVICE: 32,
 } as const;
 export type SluiceCtFlags = (typeof SluiceCtFlags)[keyof typeof SluiceCtFlags];
 
@@ -893,6 +891,7 @@ const sluiceCtFlagsNames = new Map<number, string>([
   [4, 'FIN_REPLY'],
   [8, 'DNAT'],
   [16, 'HAIRPIN'],
+  [32, 'SERVICE'],
 ]);
 /** The name of a sluice_ct_flags value, or "UNKNOWN(n)". */
 export function sluiceCtFlagsName(n: number): string {
@@ -1009,22 +1008,6 @@ const sluiceMapCapacityNames = new Map<number, string>([
 /** The name of a sluice_map_capacity value, or "UNKNOWN(n)". */
 export function sluiceMapCapacityName(n: number): string {
   return sluiceMapCapacityNames.get(n) ?? `UNKNOWN(${n})`;
-}
-
-/** enum sluice_ct_kind. */
-export const SluiceCtKind = {
-  CONN: 0,
-  SERVICE: 1,
-} as const;
-export type SluiceCtKind = (typeof SluiceCtKind)[keyof typeof SluiceCtKind];
-
-const sluiceCtKindNames = new Map<number, string>([
-  [0, 'CONN'],
-  [1, 'SERVICE'],
-]);
-/** The name of a sluice_ct_kind value, or "UNKNOWN(n)". */
-export function sluiceCtKindName(n: number): string {
-  return sluiceCtKindNames.get(n) ?? `UNKNOWN(${n})`;
 }
 
 /** enum sluice_lb_scope. */
