@@ -147,7 +147,7 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 	struct lb_ct_view view = {};
 	struct ct_state ct = {};
 	struct ct_entry *pin;
-	bool redirect;
+	int redirect;
 	int status;
 	__u64 now;
 	__be32 wire_daddr;
@@ -216,6 +216,8 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 				goto drop_resolved;
 		}
 	}
+	if (dir == SLUICE_DIR_INGRESS && status == CT_NEW)
+		lb_external_conn(&ct, &f);
 	ret = lxc_conntrack_policy(ctx, endpoint_id, &ep, &f, &ct, status, &x);
 	if (IS_ERR(ret))
 		goto drop_resolved;
@@ -223,12 +225,14 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 		lxc_frag_remember(&f, wire_daddr, wire_dport);
 	lb_ct_view_of(&view, &f, &ct);
 	/* Most packets need no translation: skip the call. */
-	ret = x.active | view.service_reply | view.related ? lb_translate(ctx, &f, &x, &view) : CTX_ACT_OK;
+	ret = x.active | view.service_reply | view.related | view.external ? lb_translate(ctx, &f, &x, &view) : CTX_ACT_OK;
 	if (IS_ERR(ret))
 		goto drop_resolved;
-	redirect = ret == LB_REDIRECT;
+	redirect = ret;
 	ret = send_forward(ctx, &f, endpoint_id);
-	return redirect ? bpf_redirect_peer(ctx->ifindex, 0) : ret;
+	if (redirect == LB_REDIRECT)
+		return bpf_redirect_peer(ctx->ifindex, 0);
+	return redirect == LB_SENT ? TC_ACT_REDIRECT : ret;
 
 drop_resolved:
 	ipcache_resolve(&f); /* an IPv4 packet's drop event names both identities */

@@ -139,14 +139,27 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_lb_aff_v1 SEC(".maps");
 
+/*
+ * External connections through a frontend (lb_external.h writes them on
+ * the node's device); the pod programs translate their backends' replies.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct lb_nat_key);
+	__type(value, struct lb_nat_entry);
+	__uint(max_entries, SLUICE_LB_NAT_MAX_ENTRIES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_lb_nat_v1 SEC(".maps");
+
 #define NSEC_PER_SEC 1000000000ULL
 
 /* lb_egress() results besides CTX_ACT_OK and drops. */
 #define LB_REJECT 1   /* no usable backend: answer with a reject */
 /* lb_select() result besides CTX_ACT_OK and drops. */
 #define LB_NONE 1     /* no usable backend */
-/* lb_translate() result besides CTX_ACT_OK and drops. */
+/* lb_translate() results besides CTX_ACT_OK and drops. */
 #define LB_REDIRECT 1 /* the packet goes back into the pod it came from */
+#define LB_SENT 2     /* a redirect is set already (nat_redirect_out()): return TC_ACT_REDIRECT */
 
 /* What the load balancer decided for a packet; on the stack. */
 struct lb_xlate {
@@ -415,7 +428,7 @@ static __always_inline void lb_ct_nat(struct ct_nat *nat, const struct lb_xlate 
 	 */
 	nat->addr = x->frontend_addr & -(__u32)(x->active & 1);
 	nat->port = x->frontend_port & -(__u16)(x->active & 1);
-	nat->flags = ((x->active & 1) * SLUICE_CT_F_DNAT) | ((x->hairpin & 1) * SLUICE_CT_F_HAIRPIN);
+	nat->flags |= ((x->active & 1) * SLUICE_CT_F_DNAT) | ((x->hairpin & 1) * SLUICE_CT_F_HAIRPIN);
 	nat->backend_id = x->backend_id & -(__u32)(x->active & 1);
 }
 
@@ -472,8 +485,76 @@ struct lb_ct_view {
 	struct ct_nat nat;    /* the translation of the connection f is a reply of, or an ICMP error about */
 	__u8 service_reply;   /* a reply of a connection to a Service: its source becomes nat */
 	__u8 related;         /* an ICMP error about a connection to a Service */
-	__u8 pad0[2];
+	__u8 external;        /* a backend's reply to a connection from outside the node (sl_lb_nat_v1) */
+	__u8 pad0;
 };
+
+/* The sl_lb_nat_v1 key of the packet f describes, as it travels. */
+static __always_inline void lb_nat_key_of(struct lb_nat_key *k, const struct flow *f)
+{
+	k->saddr = f->saddr;
+	k->daddr = f->daddr;
+	k->sport = f->sport;
+	k->dport = f->dport;
+	k->protocol = f->protocol;
+}
+
+/*
+ * For a new connection entering a pod: when the node's device sent it here
+ * from outside through a frontend (its reply's tuple has a REPLY entry in
+ * sl_lb_nat_v1), its conntrack entry gets SLUICE_CT_F_EXTERNAL, so that the
+ * replies are translated back (lb_external_reply()). One lookup per new
+ * connection entering a pod, none per established packet.
+ */
+static __always_inline void lb_external_conn(struct ct_state *ct, const struct flow *f)
+{
+	struct lb_nat_key k = {
+		.saddr = f->daddr,
+		.daddr = f->saddr,
+		.sport = f->dport,
+		.dport = f->sport,
+		.protocol = f->protocol,
+	};
+	const struct lb_nat_entry *e;
+
+	if (!flow_has_ports(f->protocol))
+		return;
+	e = bpf_map_lookup_elem(&sl_lb_nat_v1, &k);
+	if (e && e->role == SLUICE_LB_NAT_REPLY)
+		ct->nat.flags |= SLUICE_CT_F_EXTERNAL;
+}
+
+/*
+ * A backend's reply to a connection from outside the node: its source
+ * becomes the frontend the client addressed, its destination the client
+ * (the client's own address, also when the connection was masqueraded).
+ * A reply whose entry is gone or expired is left alone. The translated
+ * reply leaves by the device the connection came in on (nat_redirect_out()).
+ * Returns: LB_SENT, CTX_ACT_OK (left alone), or -SLUICE_DROP_NAT_FAILED.
+ */
+static __always_inline int lb_external_reply(struct __sk_buff *ctx, struct flow *f)
+{
+	struct lb_nat_key k = {};
+	const struct lb_nat_entry *e;
+	struct lb_nat_entry t;
+	int ret;
+
+	lb_nat_key_of(&k, f);
+	e = bpf_map_lookup_elem(&sl_lb_nat_v1, &k);
+	if (!e || e->role != SLUICE_LB_NAT_REPLY || e->expires_ns <= bpf_ktime_get_ns())
+		return CTX_ACT_OK;
+	t = *e;
+	ret = nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, t.frontend_addr, f->sport, t.frontend_port);
+	if (IS_ERR(ret))
+		return ret;
+	ret = nat_rewrite_end(ctx, f, NAT_DST, f->daddr, t.client_addr, f->dport, t.client_port);
+	if (IS_ERR(ret))
+		return ret;
+	f->flags |= SLUICE_EVENT_F_SERVICE;
+	/* Its source is now the frontend, a node address for a NodePort: out by the device, not the stack. */
+	ret = nat_redirect_out(t.ifindex);
+	return ret == TC_ACT_REDIRECT ? LB_SENT : -SLUICE_DROP_NAT_FAILED;
+}
 
 /*
  * Fills *v from conntrack's verdict on f: a packet entering the pod that is
@@ -484,8 +565,11 @@ static __always_inline void lb_ct_view_of(struct lb_ct_view *v, const struct flo
 {
 	const struct ct_entry *e = ct->entry;
 
-	if (f->direction != SLUICE_DIR_INGRESS)
+	if (f->direction != SLUICE_DIR_INGRESS) {
+		/* Leaving a backend pod: a reply to a connection from outside. */
+		v->external = e && (e->flags & SLUICE_CT_F_EXTERNAL) && ct->reply;
 		return;
+	}
 	if (e && (e->flags & SLUICE_CT_F_DNAT)) {
 		v->service_reply = 1;
 		v->nat.addr = e->nat_addr;
@@ -594,6 +678,8 @@ __noinline int lb_translate(struct __sk_buff *ctx, struct flow *f, const struct 
 	}
 	if (v->related)
 		return lb_icmp_error_rev_nat(ctx, f, &v->nat);
+	if (v->external)
+		return lb_external_reply(ctx, f);
 	if (!v->service_reply)
 		return CTX_ACT_OK;
 	ret = nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, v->nat.addr, f->sport, v->nat.port);

@@ -52,7 +52,7 @@ export function flushEndpointConnections(map: ConntrackMap, endpointId: number):
 
 const FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
   [SluiceCtFlags.REPLY_SEEN, 'REPLY_SEEN'], [SluiceCtFlags.FIN_ORIG, 'FIN_ORIG'], [SluiceCtFlags.FIN_REPLY, 'FIN_REPLY'],
-  [SluiceCtFlags.DNAT, 'DNAT'], [SluiceCtFlags.HAIRPIN, 'HAIRPIN'], [SluiceCtFlags.SERVICE, 'SERVICE'],
+  [SluiceCtFlags.DNAT, 'DNAT'], [SluiceCtFlags.HAIRPIN, 'HAIRPIN'], [SluiceCtFlags.SERVICE, 'SERVICE'], [SluiceCtFlags.EXTERNAL, 'EXTERNAL'],
 ];
 
 export interface ConntrackRow {
