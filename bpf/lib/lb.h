@@ -705,18 +705,7 @@ __noinline int lb_reject(struct __sk_buff *ctx, const struct flow *f, __u32 endp
 	if (!ctx || !f)
 		return CTX_ACT_DROP; /* unreachable: the caller passes its own */
 	ret = send_drop(ctx, f, endpoint_id, -SLUICE_DROP_SERVICE_REJECTED);
-
-	if (f->flags & SLUICE_EVENT_F_LATER_FRAG || !f->l4_off)
-		return ret;
-	if (f->protocol == IPPROTO_TCP) {
-		if (f->tcp_flags & TCP_HDR_RST)
-			return ret;
-		if (IS_ERR(nat_build_tcp_reset(ctx, f)))
-			return ret;
-	} else if (IS_ERR(nat_build_port_unreachable(ctx, f))) {
-		return ret;
-	}
-	return bpf_redirect_peer(ctx->ifindex, 0);
+	return nat_build_reject(ctx, f) ? bpf_redirect_peer(ctx->ifindex, 0) : ret;
 }
 
 #endif /* SLUICE_LIB_LB_H */

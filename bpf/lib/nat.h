@@ -323,4 +323,20 @@ static __always_inline int nat_build_port_unreachable(struct __sk_buff *ctx, con
 	return nat_swap_macs(ctx);
 }
 
+/*
+ * Turns the packet f describes into the reject that answers it: a TCP
+ * reset for TCP (a reset itself is not answered), an ICMP port unreachable
+ * for the rest; a later fragment or a packet without an L4 header gets
+ * none.
+ * Returns: true when the packet now is the reject, to be sent back.
+ */
+static __always_inline bool nat_build_reject(struct __sk_buff *ctx, const struct flow *f)
+{
+	if (f->flags & SLUICE_EVENT_F_LATER_FRAG || !f->l4_off)
+		return false;
+	if (f->protocol == IPPROTO_TCP)
+		return !(f->tcp_flags & TCP_HDR_RST) && !IS_ERR(nat_build_tcp_reset(ctx, f));
+	return !IS_ERR(nat_build_port_unreachable(ctx, f));
+}
+
 #endif /* SLUICE_LIB_NAT_H */
