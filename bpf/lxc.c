@@ -10,11 +10,12 @@
  *                   pod. Direction INGRESS, remote = source.
  *
  * Pipeline: parse -> endpoint -> [source check] -> fragment ports ->
- * [load balancer: frontend -> backend (from_container)] -> conntrack ->
- * [ipcache (both addresses) -> policy] -> [address translation] -> forward.
- * A packet of an established connection costs one endpoint hash lookup and
- * one conntrack lookup, plus, leaving the pod, the frontend lookup
- * (lb.h: and for a connection to a Service its pinned backend's);
+ * conntrack lookup -> [load balancer (from_container, new or pinned to a
+ * Service's backend): frontend -> backend, conntrack lookup of the
+ * connection to the backend] -> [ipcache (both addresses) -> policy] ->
+ * [address translation] -> forward. A packet of an established connection
+ * costs one endpoint hash lookup and one conntrack lookup (lb.h: one more
+ * for a connection to a Service, found through its pin);
  * identities are resolved only where something needs them: a packet
  * policy decides (new, or re-checked after a policy change) adds the two
  * ipcache lookups, the policy hash lookups of the endpoint's port classes
@@ -83,49 +84,38 @@ static __always_inline bool lxc_icmp_related(struct __sk_buff *ctx, __u32 endpoi
  */
 static __always_inline int lxc_conntrack_policy(struct __sk_buff *ctx, __u32 endpoint_id,
 						const struct endpoint_entry *ep, struct flow *f,
-						struct ct_state *ct_out, const struct lb_xlate *x,
-						bool hairpin_reply)
+						struct ct_state *ct, int status, const struct lb_xlate *x)
 {
-	struct ct_state ct;
 	struct policy_query q;
 	bool recheck;
-	int status, ret;
+	int ret;
 
-	status = ct_lookup(endpoint_id, f, &ct);
-	if (IS_ERR(status))
-		return status;
-	/* Only a reply of a tracked hairpin connection may be addressed to the hairpin address. */
-	if (hairpin_reply && (status != CT_REPLY || !(ct.entry->flags & SLUICE_CT_F_HAIRPIN)))
-		return -SLUICE_DROP_NAT_UNKNOWN;
-	lb_ct_nat(&ct.nat, x);
-	if (!ct.tracked && lxc_icmp_related(ctx, endpoint_id, f, &ct.nat)) {
-		*ct_out = ct;
+	lb_ct_nat(&ct->nat, x);
+	if (!ct->tracked && lxc_icmp_related(ctx, endpoint_id, f, &ct->nat))
 		return CTX_ACT_OK;
-	}
-	*ct_out = ct;
-	recheck = status != CT_NEW && ct_stale(&ct, ep->policy_revision);
+	recheck = status != CT_NEW && ct_stale(ct, ep->policy_revision);
 	/* One call site each for policy and for the update keeps the program small. */
 	if (status == CT_NEW || recheck) {
 		ipcache_resolve(f);
 		if (recheck) {
 			f->flags |= SLUICE_EVENT_F_CT_RECHECKED;
 			counter_inc(SLUICE_COUNTER_CT_RECHECKED);
-			ct_original_query(&ct, f, &q);
+			ct_original_query(ct, f, &q);
 		} else {
 			policy_query_of(f, &q);
 		}
 		ret = policy_check(ep, endpoint_id, &q, &f->rule_id);
 		if (IS_ERR(ret)) {
 			if (recheck)
-				ct_revoke(&ct);
+				ct_revoke(ct);
 			return ret;
 		}
 		if (!recheck) {
-			ct_create(&ct, f, ep->policy_revision);
+			ct_create(ct, f, ep->policy_revision);
 			return CTX_ACT_OK;
 		}
 	}
-	ct_update(&ct, f, recheck, ep->policy_revision);
+	ct_update(ct, f, recheck, ep->policy_revision);
 	return CTX_ACT_OK;
 }
 
@@ -154,8 +144,12 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 	struct endpoint_config cfg = {};
 	struct lb_xlate x = {};
 	struct endpoint_entry ep;
+	struct lb_ct_view view = {};
 	struct ct_state ct = {};
-	bool hairpin_reply = false;
+	struct ct_entry *pin;
+	int redirect;
+	int status;
+	__u64 now;
 	__be32 wire_daddr;
 	__be16 wire_dport;
 	__u32 endpoint_id;
@@ -189,10 +183,23 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 		goto drop_resolved;
 	wire_daddr = f.daddr;
 	wire_dport = f.dport;
-	if (lb_is_hairpin_reply(&f)) {
-		hairpin_reply = true;
-		lb_hairpin_reply_view(&f);
-	} else if (dir == SLUICE_DIR_EGRESS) {
+	if (dir == SLUICE_DIR_EGRESS && lb_is_hairpin_reply(&f)) {
+		ret = lb_hairpin_reply(ctx, endpoint_id, &f);
+		if (IS_ERR(ret))
+			goto drop_resolved;
+		lxc_frag_remember(&f, wire_daddr, wire_dport);
+		send_forward(ctx, &f, endpoint_id);
+		return bpf_redirect_peer(ctx->ifindex, 0);
+	}
+	ret = status = ct_lookup(endpoint_id, &f, &ct);
+	if (IS_ERR(ret))
+		goto drop_resolved;
+	/* Leaving the pod, new to conntrack or pinned to a Service's backend: the load balancer's. */
+	if (dir == SLUICE_DIR_EGRESS && status == CT_NEW) {
+		pin = ct.pin;
+		now = ct.now;
+		if (pin)
+			lb_xlate_pinned(&x, pin);
 		ret = lb_egress(endpoint_id, &f, &x);
 		if (IS_ERR(ret))
 			goto drop_resolved;
@@ -200,21 +207,32 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 			ipcache_resolve(&f);
 			return lb_reject(ctx, &f, endpoint_id);
 		}
-		if (x.active)
-			lb_backend_view(&f, &x);
+		if (x.active) {
+			if (x.pinned && pin)
+				lb_pin_renew(pin, f.protocol, now);
+			/* The connection to the backend, as conntrack and policy see it. */
+			ret = status = ct_lookup(endpoint_id, &f, &ct);
+			if (IS_ERR(ret))
+				goto drop_resolved;
+		}
 	}
-	ret = lxc_conntrack_policy(ctx, endpoint_id, &ep, &f, &ct, &x, hairpin_reply);
+	if (dir == SLUICE_DIR_INGRESS && status == CT_NEW)
+		lb_external_conn(&ct, &f);
+	ret = lxc_conntrack_policy(ctx, endpoint_id, &ep, &f, &ct, status, &x);
 	if (IS_ERR(ret))
 		goto drop_resolved;
-	lxc_frag_remember(&f, wire_daddr, wire_dport);
-	ret = lb_translate(ctx, &f, &x, &ct, hairpin_reply);
+	if (f.flags & SLUICE_EVENT_F_FRAGMENT)
+		lxc_frag_remember(&f, wire_daddr, wire_dport);
+	lb_ct_view_of(&view, &f, &ct);
+	/* Most packets need no translation: skip the call. */
+	ret = x.active | view.service_reply | view.related | view.external ? lb_translate(ctx, &f, &x, &view) : CTX_ACT_OK;
 	if (IS_ERR(ret))
 		goto drop_resolved;
-	if (ret == LB_REDIRECT) {
-		send_forward(ctx, &f, endpoint_id);
+	redirect = ret;
+	ret = send_forward(ctx, &f, endpoint_id);
+	if (redirect == LB_REDIRECT)
 		return bpf_redirect_peer(ctx->ifindex, 0);
-	}
-	return send_forward(ctx, &f, endpoint_id);
+	return redirect == LB_SENT ? TC_ACT_REDIRECT : ret;
 
 drop_resolved:
 	ipcache_resolve(&f); /* an IPv4 packet's drop event names both identities */

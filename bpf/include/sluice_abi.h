@@ -71,6 +71,7 @@ enum sluice_drop_reason {
 	SLUICE_DROP_SERVICE_BACKEND_UNKNOWN = 15, /* a Service's table names a backend id sl_lb_be_v1 does not have */
 	SLUICE_DROP_NAT_UNKNOWN = 16,       /* to the hairpin address (SLUICE_LB_HAIRPIN_ADDR) without a tracked hairpin connection */
 	SLUICE_DROP_NAT_FAILED = 17,        /* rewriting the packet for a NAT (or building a reject) failed */
+	SLUICE_DROP_NAT_NO_PORT = 18,       /* external traffic to masquerade: no free node port for it (bpf/host.c) */
 	SLUICE_DROP_REASON_MAX = 64,
 };
 
@@ -242,25 +243,24 @@ struct ct_key {
 	__be16 local_port;  /* ICMP echo: the identifier when the endpoint pinged, else 0 */
 	__be16 remote_port; /* ICMP echo: the identifier when the peer pinged, else 0 */
 	__u8 protocol;
-	__u8 kind;          /* enum sluice_ct_kind */
+	__u8 pad0;
 	__u16 pad1;
 };
 
 /*
- * What a conntrack entry is (ct_key.kind). A connection of a pod to a
- * Service frontend has two entries (bpf/lib/lb.h):
- *  - SERVICE: keyed by the connection as the client sent it (remote = the
- *    frontend address and port); holds the backend it is pinned to
- *    (ct_entry.nat_addr/nat_port/backend_id). Written and read only by the
- *    client's from_container, before the translation;
- *  - CONN: the usual entry, keyed by the translated connection (remote = the
- *    backend), flagged SLUICE_CT_F_DNAT, with the frontend in
+ * A connection of a pod to a Service frontend has two entries
+ * (bpf/lib/lb.h), told apart by their flags:
+ *  - the pin (SLUICE_CT_F_SERVICE): keyed by the connection as the client
+ *    sent it (remote = the frontend address and port), holding the backend
+ *    it is pinned to (ct_entry.nat_addr/nat_port/backend_id). The same
+ *    lookup that finds any other connection of the pod finds it, so an
+ *    established packet that is not to a Service costs no load-balancer
+ *    lookup. Only the client's from_container uses it; for everything
+ *    else in conntrack.h it is not a connection (a miss);
+ *  - the connection (SLUICE_CT_F_DNAT): the usual entry, keyed by the
+ *    translated connection (remote = the backend), with the frontend in
  *    nat_addr/nat_port so that replies are translated back without a lookup.
  */
-enum sluice_ct_kind {
-	SLUICE_CT_KIND_CONN = 0,
-	SLUICE_CT_KIND_SERVICE = 1,
-};
 
 /* TCP progress of a tracked connection; it only moves forward. */
 enum sluice_ct_tcp_state {
@@ -285,6 +285,14 @@ enum sluice_ct_flags {
 	 * destination is rewritten back to the client (bpf/lib/lb.h).
 	 */
 	SLUICE_CT_F_HAIRPIN = 16,
+	/* A pin: the backend (nat_addr, nat_port, backend_id) of a pod's connection to a Service frontend (above). */
+	SLUICE_CT_F_SERVICE = 32,
+	/*
+	 * A backend pod's connection from outside the node through a frontend
+	 * (bpf/host.c): its replies leaving the pod are translated by the
+	 * sl_lb_nat_v1 entry under their own tuple.
+	 */
+	SLUICE_CT_F_EXTERNAL = 64,
 };
 
 struct ct_entry {
@@ -296,10 +304,10 @@ struct ct_entry {
 	__u8 flags;            /* enum sluice_ct_flags */
 	__u8 tcp_flags_seen;   /* TCP flag bits seen so far, both directions (reported once each: SLUICE_CFG_TRACE_TCP_FLAGS) */
 	/*
-	 * Address translation (enum sluice_ct_kind): a SERVICE entry's backend
-	 * (address, port, sl_lb_be_v1 id); a CONN entry flagged
-	 * SLUICE_CT_F_DNAT: the frontend the client addressed (backend_id as in
-	 * the SERVICE entry). Zero otherwise.
+	 * Address translation: a pin's (SLUICE_CT_F_SERVICE) backend (address,
+	 * port, sl_lb_be_v1 id); a connection flagged SLUICE_CT_F_DNAT: the
+	 * frontend the client addressed (backend_id as in its pin). Zero
+	 * otherwise.
 	 */
 	__be32 nat_addr;
 	__be16 nat_port;
@@ -430,6 +438,13 @@ enum sluice_lb_svc_flags {
 	 * unreachable for the rest), the client sees ECONNREFUSED at once.
 	 */
 	SLUICE_LB_SVC_F_EMPTY_DROP = 1,
+	/*
+	 * Scope EXTERNAL: traffic from outside to this frontend gets the node's
+	 * address as its source (a port of SLUICE_LB_SNAT_PORT_MIN..MAX), as
+	 * kube-proxy masquerades externalTrafficPolicy Cluster; clear
+	 * (externalTrafficPolicy Local): the backend sees the client's address.
+	 */
+	SLUICE_LB_SVC_F_MASQUERADE = 2,
 };
 
 /* Bits of lb_backend.flags. */
@@ -465,6 +480,13 @@ enum sluice_lb_const {
 	 * ClientIP affinity.
 	 */
 	SLUICE_LB_HASH_SEED = 0x5eed1b,
+	/*
+	 * The node ports masqueraded external connections take
+	 * (SLUICE_LB_SVC_F_MASQUERADE), above Linux's default ephemeral range
+	 * (32768-60999), so that they do not meet the node's own connections.
+	 */
+	SLUICE_LB_SNAT_PORT_MIN = 61000,
+	SLUICE_LB_SNAT_PORT_MAX = 65535,
 };
 
 /*
@@ -547,6 +569,48 @@ struct lb_affinity_entry {
 	__u32 pad0;
 };
 
+/* Which packets an lb_nat_entry translates (lb_nat_entry.role). */
+enum sluice_lb_nat_role {
+	SLUICE_LB_NAT_FORWARD = 1, /* from the client, as it arrives on the node's device */
+	SLUICE_LB_NAT_REPLY = 2,   /* from the backend, as it leaves the backend */
+};
+
+/*
+ * External connections: LRU hash sl_lb_nat_v1, written by the node-device
+ * program (bpf/host.c) for traffic from outside the node to a frontend of
+ * scope EXTERNAL. Two entries per connection, keyed by its two directions'
+ * tuples as the packets carry them: FORWARD {client -> frontend} and REPLY
+ * {backend -> client, or -> node address and port when masqueraded}, both
+ * holding the whole translation. Lives as long as an established
+ * connection of its protocol without packets (renewed by the forward
+ * direction).
+ */
+struct lb_nat_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 protocol;
+	__u8 pad0;
+	__u16 pad1;
+};
+
+struct lb_nat_entry {
+	__u64 expires_ns;       /* bpf_ktime_get_ns() deadline */
+	__be32 client_addr;
+	__be32 frontend_addr;
+	__be32 backend_addr;
+	__be16 client_port;
+	__be16 frontend_port;
+	__be16 backend_port;
+	__be16 snat_port;       /* the node port the client was masqueraded to; 0: not masqueraded */
+	__u32 backend_id;
+	__u8 role;              /* enum sluice_lb_nat_role */
+	__u8 pad0;
+	__u16 pad1;
+	__u32 ifindex;          /* the node device the client's packets arrive on: replies leave by it */
+};
+
 /*
  * Compiled-in capacities: max_entries of the maps in bpf/lib/ (bytes for the
  * ring buffer). A map created without a size of its own gets these; the
@@ -568,6 +632,7 @@ enum sluice_map_capacity {
 	SLUICE_LB_TBL_MAX_ENTRIES = 64 * 1024,         /* sl_lb_tbl_v1: backend tables (two per Service port at most) */
 	SLUICE_LB_AFF_MAX_ENTRIES = 256 * 1024,        /* sl_lb_aff_v1: (Service port, client) affinities */
 	SLUICE_LB_TABLE_MAX_SLOTS = 131072,            /* an inner table's elements: the largest Maglev size (131071) + the header */
+	SLUICE_LB_NAT_MAX_ENTRIES = 256 * 1024,        /* sl_lb_nat_v1: two per external connection */
 };
 
 /* config: array with one element. */

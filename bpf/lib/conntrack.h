@@ -62,6 +62,20 @@
  * dropped then: eviction can cut such a connection until its opening side
  * sends again, it can never let a denied one through.
  *
+ * Services (lb.h): a pod's connection to a Service frontend has, besides
+ * its entry here (keyed by the backend, flagged SLUICE_CT_F_DNAT, holding
+ * the frontend in nat_addr/nat_port), a pin (SLUICE_CT_F_SERVICE) keyed by
+ * the connection as the pod sent it, holding the backend. ct_lookup() finds
+ * a pin with the same lookup as any entry and hands it over in
+ * ct_state.pin, reporting CT_NEW: for this file a pin is not a connection
+ * (a packet from a frontend entering the pod is not its reply but an
+ * untracked packet policy decides, and an ICMP error quoting it is related
+ * to nothing). lb.h reads and writes pins; a packet that found one leaves
+ * conntrack to lb.h, which either translates it (and conntrack then looks
+ * up the connection to the backend) or deletes the pin. ct_create()
+ * records the translation the caller put in ct_state.nat; ct_update()
+ * records it on an entry that lacks it.
+ *
  * Policy changes: every entry keeps the endpoint's policy_revision from when
  * policy allowed it. A packet that finds an entry with another revision has
  * policy re-checked for the connection's original direction (original
@@ -147,6 +161,7 @@ struct ct_nat {
 struct ct_state {
 	struct ct_key key;
 	struct ct_entry *entry; /* the live entry, for CT_ESTABLISHED and CT_REPLY */
+	struct ct_entry *pin;   /* a live pin under the key (CT_NEW), for lb.h */
 	__u64 now;
 	struct ct_nat nat;      /* set by the caller after ct_lookup(), recorded by ct_create()/ct_update() */
 	bool tracked;           /* false: an untracked packet, no entry is read or written */
@@ -266,6 +281,18 @@ static __always_inline int ct_lookup(__u32 endpoint_id, struct flow *f, struct c
 	e = bpf_map_lookup_elem(&sl_ct_v2, &ct->key);
 	if (!e || e->expires_ns <= ct->now)
 		return CT_NEW;
+	if (e->flags & SLUICE_CT_F_SERVICE) {
+		/*
+		 * Leaving the pod: lb.h's. Entering it, from a frontend: a
+		 * packet no pod connection answers; policy decides it, and it
+		 * writes nothing (the pin stays).
+		 */
+		if (f->direction == SLUICE_DIR_EGRESS)
+			ct->pin = e;
+		else
+			ct->tracked = false;
+		return CT_NEW;
+	}
 	ct->reply = f->direction != e->orig_direction;
 	/* A pure SYN opens a connection, unless it answers one (simultaneous open). */
 	if (ct_tcp_flags_known(f) && ct_tcp_pure_syn(f) &&
@@ -337,7 +364,7 @@ static __always_inline const struct ct_entry *ct_lookup_related(__u32 endpoint_i
 		return NULL; /* an error about an error, or about untracked ICMP */
 	ct_key_of(endpoint_id, q, &key);
 	e = bpf_map_lookup_elem(&sl_ct_v2, &key);
-	if (!e || e->expires_ns <= bpf_ktime_get_ns())
+	if (!e || e->expires_ns <= bpf_ktime_get_ns() || (e->flags & SLUICE_CT_F_SERVICE))
 		return NULL;
 	return e;
 }

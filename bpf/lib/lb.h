@@ -5,35 +5,43 @@
  * (sl_lb_svc_v1, sl_lb_be_v1, sl_lb_tbl_v1, sl_lb_aff_v1); packet rewriting
  * is nat.h's.
  *
- * from_container, before conntrack and policy (lb_egress()): a TCP, UDP or
- * SCTP packet whose (daddr, dport, protocol) is a frontend goes to a
- * backend. Its connection's SERVICE conntrack entry (sluice_abi.h enum
- * sluice_ct_kind), keyed by the connection as the pod sent it, pins the
- * backend; a new connection gets one from ClientIP affinity or the
- * service's table (Maglev: lb_flow_hash() mod the table's length; random:
- * bpf_get_prandom_u32()). Conntrack and policy then see the backend's
+ * from_container, between conntrack's lookup and policy (lb_egress()): a
+ * pod's connection to a frontend has a pin in conntrack (sluice_abi.h
+ * SLUICE_CT_F_SERVICE), keyed by the connection as the pod sent it, which
+ * the packet's conntrack lookup finds like any entry and which names its
+ * backend. A packet that finds no entry (or only a pin that no longer
+ * holds) and whose (daddr, dport, protocol) is a frontend gets a backend
+ * from ClientIP affinity or the service's table (Maglev: lb_flow_hash() mod
+ * the table's length; random: bpf_get_prandom_u32()), and a pin. Conntrack and policy then see the backend's
  * address and port (Kubernetes wants policy to judge the chosen backend),
  * and the connection's CONN entry records the frontend (SLUICE_CT_F_DNAT).
  * Only once the packet is allowed is it rewritten (lb_translate()).
  * Replies, found as replies of a DNAT entry, get the frontend back as their
  * source: the client only ever sees the frontend.
  *
- * Per packet: one hash lookup for any packet leaving a pod; a packet of an
- * established connection to a Service adds the SERVICE entry's lookup (UDP
- * also the backend's, see below) and the rewrite; the reply side adds
- * nothing but the rewrite. None of it depends on the number of Services or
- * backends. A new connection adds the affinity lookup, the table (two
- * lookups), the backend and the writes.
+ * Per packet: an established connection that is not to a Service costs
+ * nothing more (its conntrack lookup finds it); one to a Service adds a
+ * second conntrack lookup (the pin first, then the connection to the
+ * backend; UDP also the backend's entry, see below) and the rewrite; the
+ * reply side adds nothing but the rewrite. A new connection adds the
+ * frontend lookup, and to a Service the affinity lookup, the table (two
+ * lookups), the backend and the writes. None of it depends on the number of
+ * Services or backends.
  *
  * When the backend set changes (kube-proxy's behaviour, services.md §2.6):
  *  - TCP (and SCTP) keep their pinned backend, even one no longer in
- *    sl_lb_be_v1, until the connection's entries expire. A pure SYN on a
- *    pinned tuple (a retransmitted SYN, or the tuple reused after a close)
- *    keeps it only while the backend is still a selectable backend of the
- *    service; else it picks again.
- *  - UDP flows keep their backend while it is in sl_lb_be_v1 for the
- *    service (selectable or only serving); once it is gone, the next packet
- *    picks a live one (SLUICE_COUNTER_LB_UDP_MOVED).
+ *    sl_lb_be_v1, and even when the Service is gone, until the pin expires.
+ *    A pure SYN on a pinned tuple (a retransmitted SYN, or the tuple reused
+ *    after a close) keeps it only while the backend is still selectable;
+ *    else it picks again.
+ *  - UDP flows keep their backend while it is in sl_lb_be_v1 (selectable
+ *    or only serving); once it is gone, the next packet picks a live one
+ *    (SLUICE_COUNTER_LB_UDP_MOVED), or, when the frontend is gone too, goes
+ *    untranslated and the pin is deleted.
+ *  - Pins live as long as an established connection of their protocol
+ *    would without packets (6 h TCP, 60 s UDP by default), renewed by the
+ *    client's packets only: a UDP flow whose client stays silent longer
+ *    while its server still sends picks a backend anew at its next packet.
  *
  * No usable backend: the frontend's flag decides between a drop
  * (SERVICE_NO_BACKEND: Local policy, none on this node) and a reject: the
@@ -131,14 +139,27 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_lb_aff_v1 SEC(".maps");
 
+/*
+ * External connections through a frontend (lb_external.h writes them on
+ * the node's device); the pod programs translate their backends' replies.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct lb_nat_key);
+	__type(value, struct lb_nat_entry);
+	__uint(max_entries, SLUICE_LB_NAT_MAX_ENTRIES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_lb_nat_v1 SEC(".maps");
+
 #define NSEC_PER_SEC 1000000000ULL
 
 /* lb_egress() results besides CTX_ACT_OK and drops. */
 #define LB_REJECT 1   /* no usable backend: answer with a reject */
 /* lb_select() result besides CTX_ACT_OK and drops. */
 #define LB_NONE 1     /* no usable backend */
-/* lb_translate() result besides CTX_ACT_OK and drops. */
+/* lb_translate() results besides CTX_ACT_OK and drops. */
 #define LB_REDIRECT 1 /* the packet goes back into the pod it came from */
+#define LB_SENT 2     /* a redirect is set already (nat_redirect_out()): return TC_ACT_REDIRECT */
 
 /* What the load balancer decided for a packet; on the stack. */
 struct lb_xlate {
@@ -149,7 +170,12 @@ struct lb_xlate {
 	__u32 backend_id;
 	__u8 active;  /* the packet is sent to a frontend: translate it */
 	__u8 hairpin; /* ... and its backend is the sending pod itself */
-	__u8 pad[2];
+	/*
+	 * In: the connection's live pin gave backend_* (lb_xlate_pinned());
+	 * out: the pin still holds (the caller renews it, lb_pin_renew()).
+	 */
+	__u8 pinned;
+	__u8 pad0;
 };
 
 static __always_inline __u32 lb_hash_round(__u32 h, __u32 k)
@@ -185,34 +211,60 @@ static __always_inline __u32 lb_flow_hash(__be32 saddr, __be16 sport, __be16 dpo
 }
 
 /*
- * Returns: true when backend_id still names the pinned backend (addr, port)
- * of the service, and, with selectable, may take new connections.
+ * Returns: true when the pinned backend (x's backend id, address and port)
+ * is still a backend in sl_lb_be_v1, and, with selectable, may take new
+ * connections. Its service is not asked: a backend id names one endpoint of
+ * one service, and its address and port are compared anyway.
  */
-static __always_inline bool lb_backend_live(__u32 service_id, __u32 backend_id, __be32 addr, __be16 port,
-					    bool selectable)
+static __always_inline bool lb_backend_live(const struct lb_xlate *x, bool selectable)
 {
-	const struct lb_backend *b = bpf_map_lookup_elem(&sl_lb_be_v1, &backend_id);
+	__u32 id = x->backend_id;
+	const struct lb_backend *b = bpf_map_lookup_elem(&sl_lb_be_v1, &id);
 
-	return b && b->service_id == service_id && b->addr == addr && b->port == port &&
+	return b && b->addr == x->backend_addr && b->port == x->backend_port &&
 	       !(selectable && (b->flags & SLUICE_LB_BE_F_NOT_SELECTABLE));
 }
 
 /*
- * Whether a live SERVICE entry keeps f on its backend (see the top of this
- * file). *moved: a UDP flow's backend left the service.
+ * Whether a pin keeps f on its backend (see the top of this file), without
+ * asking whether the frontend still exists: like kube-proxy's conntrack, a
+ * connection outlives its Service. *moved: a UDP flow's backend is gone.
  */
-static __always_inline bool lb_pin_holds(__u32 service_id, const struct flow *f, const struct ct_entry *pin,
-					 bool *moved)
+static __always_inline bool lb_pin_holds(const struct flow *f, const struct lb_xlate *x, bool *moved)
 {
 	if (f->protocol == IPPROTO_TCP) {
 		if (!ct_tcp_flags_known(f) || !ct_tcp_pure_syn(f))
 			return true;
-		return lb_backend_live(service_id, pin->backend_id, pin->nat_addr, pin->nat_port, true);
+		return lb_backend_live(x, true);
 	}
 	if (f->protocol != IPPROTO_UDP)
 		return true;
-	*moved = !lb_backend_live(service_id, pin->backend_id, pin->nat_addr, pin->nat_port, false);
+	*moved = !lb_backend_live(x, false);
 	return !*moved;
+}
+
+/* x as a live pin (conntrack.h ct_state.pin) of the packet's connection gives it, for lb_egress(). */
+static __always_inline void lb_xlate_pinned(struct lb_xlate *x, const struct ct_entry *pin)
+{
+	x->backend_addr = pin->nat_addr;
+	x->backend_port = pin->nat_port;
+	x->backend_id = pin->backend_id;
+	x->pinned = 1;
+}
+
+/* Returns: how long a pin of protocol lives without packets: as an established connection would. */
+static __always_inline __u64 lb_pin_lifetime(__u8 protocol)
+{
+	return ct_lifetime_ns(protocol, SLUICE_CT_TCP_ESTABLISHED);
+}
+
+/* Renews a pin that still holds, like conntrack's deadlines: once it fell behind by 1/16 of its lifetime. */
+static __always_inline void lb_pin_renew(struct ct_entry *pin, __u8 protocol, __u64 now)
+{
+	__u64 lifetime = lb_pin_lifetime(protocol);
+
+	if (now + lifetime - pin->expires_ns > lifetime >> 4)
+		pin->expires_ns = now + lifetime;
 }
 
 /*
@@ -281,81 +333,6 @@ static __always_inline int lb_select(const struct lb_svc_entry *svc, const struc
 	return CTX_ACT_OK;
 }
 
-/*
- * The load balancer's step for a packet leaving a pod (see the top of this
- * file): fills *x when f is sent to a frontend (x->active), pinning or
- * choosing its backend. f is not changed.
- * Returns: CTX_ACT_OK, LB_REJECT, or -SLUICE_DROP_SERVICE_NO_BACKEND /
- * -SLUICE_DROP_SERVICE_BACKEND_UNKNOWN.
- */
-static __always_inline int lb_egress(__u32 endpoint_id, const struct flow *f, struct lb_xlate *x)
-{
-	struct lb_svc_key key = {
-		.addr = f->daddr,
-		.port = f->dport,
-		.protocol = f->protocol,
-		.scope = SLUICE_LB_SCOPE_POD,
-	};
-	struct ct_entry fresh = { .orig_direction = SLUICE_DIR_EGRESS };
-	const struct lb_svc_entry *entry;
-	struct lb_svc_entry svc;
-	struct ct_key sk = {};
-	struct lb_backend be;
-	struct ct_entry *pin;
-	bool moved = false;
-	__u64 now, lifetime;
-	int ret;
-
-	if (!flow_has_ports(f->protocol))
-		return CTX_ACT_OK;
-	entry = bpf_map_lookup_elem(&sl_lb_svc_v1, &key);
-	if (!entry)
-		return CTX_ACT_OK;
-	svc = *entry;
-	x->frontend_addr = f->daddr;
-	x->frontend_port = f->dport;
-
-	sk.endpoint_id = endpoint_id;
-	sk.local_addr = f->saddr;
-	sk.remote_addr = f->daddr;
-	sk.local_port = f->sport;
-	sk.remote_port = f->dport;
-	sk.protocol = f->protocol;
-	sk.kind = SLUICE_CT_KIND_SERVICE;
-	now = bpf_ktime_get_ns();
-	/* A SERVICE entry lives as long as an established connection of its protocol would. */
-	lifetime = ct_lifetime_ns(f->protocol, SLUICE_CT_TCP_ESTABLISHED);
-	pin = bpf_map_lookup_elem(&sl_ct_v2, &sk);
-	if (pin && pin->expires_ns > now && lb_pin_holds(svc.service_id, f, pin, &moved)) {
-		x->backend_addr = pin->nat_addr;
-		x->backend_port = pin->nat_port;
-		x->backend_id = pin->backend_id;
-		/* Renewed like conntrack's deadlines: once it fell behind by 1/16 of the lifetime. */
-		if (now + lifetime - pin->expires_ns > lifetime >> 4)
-			pin->expires_ns = now + lifetime;
-	} else {
-		if (moved)
-			counter_inc(SLUICE_COUNTER_LB_UDP_MOVED);
-		ret = lb_select(&svc, f, now, &x->backend_id, &be);
-		if (IS_ERR(ret))
-			return ret;
-		if (ret == LB_NONE)
-			return (svc.flags & SLUICE_LB_SVC_F_EMPTY_DROP) ? -SLUICE_DROP_SERVICE_NO_BACKEND : LB_REJECT;
-		x->backend_addr = be.addr;
-		x->backend_port = be.port;
-		fresh.expires_ns = now + lifetime;
-		fresh.nat_addr = be.addr;
-		fresh.nat_port = be.port;
-		fresh.backend_id = x->backend_id;
-		if (bpf_map_update_elem(&sl_ct_v2, &sk, &fresh, BPF_ANY))
-			counter_inc(SLUICE_COUNTER_LB_CT_FAILED);
-		counter_inc(SLUICE_COUNTER_LB_SELECTED);
-	}
-	x->active = 1;
-	x->hairpin = x->backend_addr == f->saddr;
-	return CTX_ACT_OK;
-}
-
 /* f as policy and conntrack see a packet lb_egress() sent to a backend: addressed to the backend. */
 static __always_inline void lb_backend_view(struct flow *f, const struct lb_xlate *x)
 {
@@ -364,15 +341,95 @@ static __always_inline void lb_backend_view(struct flow *f, const struct lb_xlat
 	f->flags |= SLUICE_EVENT_F_SERVICE;
 }
 
+/*
+ * The load balancer's step for a packet leaving a pod (see the top of this
+ * file): fills *x when f is sent to a frontend (x->active), pinning or
+ * choosing its backend, and then turns f into the view conntrack and policy
+ * take of the packet: addressed to the backend (lb_backend_view()).
+ * Returns: CTX_ACT_OK, LB_REJECT, or -SLUICE_DROP_SERVICE_NO_BACKEND /
+ * -SLUICE_DROP_SERVICE_BACKEND_UNKNOWN.
+ *
+ * Verifier workaround (as policy_lookup_classes() in policy.h): this,
+ * lb_translate(), lb_reject(), lb_hairpin_reply() and nat_rewrite() are
+ * global functions, verified once on their own instead of inlined into
+ * every path of the program; inlined, they tripled the instructions the
+ * verifier walks for lxc.o. Their pointer arguments may be NULL as far as
+ * the verifier knows, hence the checks.
+ */
+__noinline int lb_egress(__u32 endpoint_id, struct flow *f, struct lb_xlate *x)
+{
+	struct lb_svc_key key = { .scope = SLUICE_LB_SCOPE_POD };
+	struct ct_entry fresh = {};
+	const struct lb_svc_entry *entry;
+	struct lb_svc_entry svc;
+	struct ct_key pk = {};
+	struct lb_backend be;
+	bool moved = false;
+	__u64 now;
+	int ret;
+
+	if (!f || !x || !flow_has_ports(f->protocol))
+		return CTX_ACT_OK;
+	if (x->pinned && lb_pin_holds(f, x, &moved))
+		goto translate;
+	x->pinned = 0;
+	if (moved)
+		counter_inc(SLUICE_COUNTER_LB_UDP_MOVED);
+
+	/* The pin's key: the connection as the pod sent it (conntrack.h ct_key_of()). */
+	pk.endpoint_id = endpoint_id;
+	pk.local_addr = f->saddr;
+	pk.remote_addr = f->daddr;
+	pk.local_port = f->sport;
+	pk.remote_port = f->dport;
+	pk.protocol = f->protocol;
+	key.addr = f->daddr;
+	key.port = f->dport;
+	key.protocol = f->protocol;
+	entry = bpf_map_lookup_elem(&sl_lb_svc_v1, &key);
+	if (!entry) {
+		if (moved)
+			bpf_map_delete_elem(&sl_ct_v2, &pk); /* the flow's backend and frontend are gone */
+		return CTX_ACT_OK;
+	}
+	svc = *entry;
+	now = bpf_ktime_get_ns();
+	ret = lb_select(&svc, f, now, &x->backend_id, &be);
+	if (IS_ERR(ret))
+		return ret;
+	if (ret == LB_NONE)
+		return (svc.flags & SLUICE_LB_SVC_F_EMPTY_DROP) ? -SLUICE_DROP_SERVICE_NO_BACKEND : LB_REJECT;
+	x->backend_addr = be.addr;
+	x->backend_port = be.port;
+	fresh.orig_direction = SLUICE_DIR_EGRESS;
+	fresh.flags = SLUICE_CT_F_SERVICE;
+	fresh.expires_ns = now + lb_pin_lifetime(f->protocol);
+	fresh.nat_addr = be.addr;
+	fresh.nat_port = be.port;
+	fresh.backend_id = x->backend_id;
+	if (bpf_map_update_elem(&sl_ct_v2, &pk, &fresh, BPF_ANY))
+		counter_inc(SLUICE_COUNTER_LB_CT_FAILED);
+	counter_inc(SLUICE_COUNTER_LB_SELECTED);
+translate:
+	x->frontend_addr = f->daddr;
+	x->frontend_port = f->dport;
+	x->active = 1;
+	x->hairpin = x->backend_addr == f->saddr;
+	lb_backend_view(f, x);
+	return CTX_ACT_OK;
+}
+
 /* The translation the connection's CONN entry records (conntrack.h ct_create()/ct_update()). */
 static __always_inline void lb_ct_nat(struct ct_nat *nat, const struct lb_xlate *x)
 {
-	if (!x->active)
-		return;
-	nat->addr = x->frontend_addr;
-	nat->port = x->frontend_port;
-	nat->flags = SLUICE_CT_F_DNAT | (x->hairpin ? SLUICE_CT_F_HAIRPIN : 0);
-	nat->backend_id = x->backend_id;
+	/*
+	 * Without branches (all zero when x is not active): a branch here would
+	 * double the verifier's states through conntrack and policy.
+	 */
+	nat->addr = x->frontend_addr & -(__u32)(x->active & 1);
+	nat->port = x->frontend_port & -(__u16)(x->active & 1);
+	nat->flags |= ((x->active & 1) * SLUICE_CT_F_DNAT) | ((x->hairpin & 1) * SLUICE_CT_F_HAIRPIN);
+	nat->backend_id = x->backend_id & -(__u32)(x->active & 1);
 }
 
 /* Returns: true for a packet leaving a pod to the hairpin address: a reply to a hairpin connection. */
@@ -382,20 +439,147 @@ static __always_inline bool lb_is_hairpin_reply(const struct flow *f)
 }
 
 /*
- * f as conntrack sees the reply to a hairpin connection: addressed to the
- * pod itself (the client) and entering it, so that it is found as the
- * reply of the client's DNAT entry.
+ * The reply to a hairpin connection: the pod (as the server) answers the
+ * hairpin address. For conntrack it is what the client (the same pod)
+ * receives: a packet from the backend (the pod's address and backend port)
+ * entering the pod, a reply of the client's DNAT entry. f is changed to that
+ * view (destination the pod, direction INGRESS) and the entry advanced; the
+ * packet gets the pod as its destination and the frontend as its source,
+ * Ethernet addresses swapped, for the caller to send back into the pod.
+ * Policy is not asked: the connection's requests are judged as they leave.
+ * Returns: CTX_ACT_OK, -SLUICE_DROP_NAT_UNKNOWN (no tracked hairpin
+ * connection: nothing else may use the hairpin address),
+ * -SLUICE_DROP_CT_INVALID or -SLUICE_DROP_NAT_FAILED.
  */
-static __always_inline void lb_hairpin_reply_view(struct flow *f)
+__noinline int lb_hairpin_reply(struct __sk_buff *ctx, __u32 endpoint_id, struct flow *f)
 {
+	struct ct_state ct;
+	__be32 frontend_addr;
+	__be16 frontend_port;
+	int ret;
+
+	if (!ctx || !f)
+		return -SLUICE_DROP_NAT_FAILED;
 	f->daddr = f->saddr;
 	f->direction = SLUICE_DIR_INGRESS;
+	ret = ct_lookup(endpoint_id, f, &ct);
+	if (IS_ERR(ret))
+		return ret;
+	if (ret != CT_REPLY || !ct.entry || !(ct.entry->flags & SLUICE_CT_F_HAIRPIN))
+		return -SLUICE_DROP_NAT_UNKNOWN;
+	frontend_addr = ct.entry->nat_addr;
+	frontend_port = ct.entry->nat_port;
+	ct_update(&ct, f, false, 0);
+	ret = nat_rewrite_end(ctx, f, NAT_DST, bpf_htonl(SLUICE_LB_HAIRPIN_ADDR), f->daddr, f->dport, f->dport);
+	if (IS_ERR(ret))
+		return ret;
+	ret = nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, frontend_addr, f->sport, frontend_port);
+	if (IS_ERR(ret))
+		return ret;
+	f->flags |= SLUICE_EVENT_F_SERVICE;
+	return nat_swap_macs(ctx);
 }
 
-/* Returns: true when ct found f as a reply of a connection to a Service (its source must become the frontend). */
-static __always_inline bool lb_is_service_reply(const struct flow *f, const struct ct_state *ct)
+/* What lb_translate() needs of conntrack's verdict on a packet; on the stack. */
+struct lb_ct_view {
+	struct ct_nat nat;    /* the translation of the connection f is a reply of, or an ICMP error about */
+	__u8 service_reply;   /* a reply of a connection to a Service: its source becomes nat */
+	__u8 related;         /* an ICMP error about a connection to a Service */
+	__u8 external;        /* a backend's reply to a connection from outside the node (sl_lb_nat_v1) */
+	__u8 pad0;
+};
+
+/* The sl_lb_nat_v1 key of the packet f describes, as it travels. */
+static __always_inline void lb_nat_key_of(struct lb_nat_key *k, const struct flow *f)
 {
-	return ct->entry && (ct->entry->flags & SLUICE_CT_F_DNAT) && f->direction == SLUICE_DIR_INGRESS;
+	k->saddr = f->saddr;
+	k->daddr = f->daddr;
+	k->sport = f->sport;
+	k->dport = f->dport;
+	k->protocol = f->protocol;
+}
+
+/*
+ * For a new connection entering a pod: when the node's device sent it here
+ * from outside through a frontend (its reply's tuple has a REPLY entry in
+ * sl_lb_nat_v1), its conntrack entry gets SLUICE_CT_F_EXTERNAL, so that the
+ * replies are translated back (lb_external_reply()). One lookup per new
+ * connection entering a pod, none per established packet.
+ */
+static __always_inline void lb_external_conn(struct ct_state *ct, const struct flow *f)
+{
+	struct lb_nat_key k = {
+		.saddr = f->daddr,
+		.daddr = f->saddr,
+		.sport = f->dport,
+		.dport = f->sport,
+		.protocol = f->protocol,
+	};
+	const struct lb_nat_entry *e;
+
+	if (!flow_has_ports(f->protocol))
+		return;
+	e = bpf_map_lookup_elem(&sl_lb_nat_v1, &k);
+	if (e && e->role == SLUICE_LB_NAT_REPLY)
+		ct->nat.flags |= SLUICE_CT_F_EXTERNAL;
+}
+
+/*
+ * A backend's reply to a connection from outside the node: its source
+ * becomes the frontend the client addressed, its destination the client
+ * (the client's own address, also when the connection was masqueraded).
+ * A reply whose entry is gone or expired is left alone. The translated
+ * reply leaves by the device the connection came in on (nat_redirect_out()).
+ * Returns: LB_SENT, CTX_ACT_OK (left alone), or -SLUICE_DROP_NAT_FAILED.
+ */
+static __always_inline int lb_external_reply(struct __sk_buff *ctx, struct flow *f)
+{
+	struct lb_nat_key k = {};
+	const struct lb_nat_entry *e;
+	struct lb_nat_entry t;
+	int ret;
+
+	lb_nat_key_of(&k, f);
+	e = bpf_map_lookup_elem(&sl_lb_nat_v1, &k);
+	if (!e || e->role != SLUICE_LB_NAT_REPLY || e->expires_ns <= bpf_ktime_get_ns())
+		return CTX_ACT_OK;
+	t = *e;
+	ret = nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, t.frontend_addr, f->sport, t.frontend_port);
+	if (IS_ERR(ret))
+		return ret;
+	ret = nat_rewrite_end(ctx, f, NAT_DST, f->daddr, t.client_addr, f->dport, t.client_port);
+	if (IS_ERR(ret))
+		return ret;
+	f->flags |= SLUICE_EVENT_F_SERVICE;
+	/* Its source is now the frontend, a node address for a NodePort: out by the device, not the stack. */
+	ret = nat_redirect_out(t.ifindex);
+	return ret == TC_ACT_REDIRECT ? LB_SENT : -SLUICE_DROP_NAT_FAILED;
+}
+
+/*
+ * Fills *v from conntrack's verdict on f: a packet entering the pod that is
+ * a reply of a DNAT entry, or an ICMP error about one (ct->nat, from
+ * lxc_icmp_related()).
+ */
+static __always_inline void lb_ct_view_of(struct lb_ct_view *v, const struct flow *f, const struct ct_state *ct)
+{
+	const struct ct_entry *e = ct->entry;
+
+	if (f->direction != SLUICE_DIR_INGRESS) {
+		/* Leaving a backend pod: a reply to a connection from outside. */
+		v->external = e && (e->flags & SLUICE_CT_F_EXTERNAL) && ct->reply;
+		return;
+	}
+	if (e && (e->flags & SLUICE_CT_F_DNAT)) {
+		v->service_reply = 1;
+		v->nat.addr = e->nat_addr;
+		v->nat.port = e->nat_port;
+		v->nat.flags = e->flags & (SLUICE_CT_F_DNAT | SLUICE_CT_F_HAIRPIN);
+		v->nat.backend_id = e->backend_id;
+	} else if ((f->flags & SLUICE_EVENT_F_CT_RELATED) && (ct->nat.flags & SLUICE_CT_F_DNAT)) {
+		v->related = 1;
+		v->nat = ct->nat;
+	}
 }
 
 /*
@@ -459,7 +643,7 @@ static __always_inline int lb_icmp_error_rev_nat(struct __sk_buff *ctx, const st
 		return -SLUICE_DROP_NAT_FAILED;
 	if (f->saddr != backend)
 		return CTX_ACT_OK;
-	return nat_rewrite(ctx, f, NAT_SRC, f->saddr, nat->addr, 0, 0);
+	return nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, nat->addr, 0, 0);
 }
 
 /*
@@ -468,46 +652,41 @@ static __always_inline int lb_icmp_error_rev_nat(struct __sk_buff *ctx, const st
  * (and, hairpin, the hairpin address as its source); the reply to a hairpin
  * connection gets the pod back as its destination; a reply of a connection
  * to a Service gets the frontend as its source. f describes the packet as
- * conntrack saw it (lb_backend_view(), lb_hairpin_reply_view()); an ICMP
- * error about a connection to a Service is turned into one about the
- * frontend (lb_icmp_error_rev_nat()).
+ * conntrack saw it (lb_backend_view(), lb_hairpin_reply_view()), v what
+ * conntrack found (lb_ct_view_of()); an ICMP error about a connection to a
+ * Service is turned into one about the frontend (lb_icmp_error_rev_nat()).
  * Returns: CTX_ACT_OK, LB_REDIRECT (the packet must go back into the pod,
  * Ethernet addresses swapped), or -SLUICE_DROP_NAT_FAILED.
  */
-static __always_inline int lb_translate(struct __sk_buff *ctx, struct flow *f, const struct lb_xlate *x,
-					const struct ct_state *ct, bool hairpin_reply)
+__noinline int lb_translate(struct __sk_buff *ctx, struct flow *f, const struct lb_xlate *x,
+			    const struct lb_ct_view *v)
 {
 	int ret;
 
+	if (!ctx || !f || !x || !v)
+		return -SLUICE_DROP_NAT_FAILED;
 	if (x->active) {
-		ret = nat_rewrite(ctx, f, NAT_DST, x->frontend_addr, x->backend_addr, x->frontend_port,
+		ret = nat_rewrite_end(ctx, f, NAT_DST, x->frontend_addr, x->backend_addr, x->frontend_port,
 				  x->backend_port);
 		if (IS_ERR(ret) || !x->hairpin)
 			return ret;
-		ret = nat_rewrite(ctx, f, NAT_SRC, f->saddr, bpf_htonl(SLUICE_LB_HAIRPIN_ADDR), f->sport, f->sport);
+		ret = nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, bpf_htonl(SLUICE_LB_HAIRPIN_ADDR), f->sport, f->sport);
 		if (IS_ERR(ret))
 			return ret;
 		ret = nat_swap_macs(ctx);
 		return IS_ERR(ret) ? ret : LB_REDIRECT;
 	}
-	if ((f->flags & SLUICE_EVENT_F_CT_RELATED) && (ct->nat.flags & SLUICE_CT_F_DNAT) &&
-	    f->direction == SLUICE_DIR_INGRESS && !hairpin_reply)
-		return lb_icmp_error_rev_nat(ctx, f, &ct->nat);
-	if (hairpin_reply) {
-		ret = nat_rewrite(ctx, f, NAT_DST, bpf_htonl(SLUICE_LB_HAIRPIN_ADDR), f->daddr, f->dport, f->dport);
-		if (IS_ERR(ret))
-			return ret;
-	}
-	if (lb_is_service_reply(f, ct)) {
-		ret = nat_rewrite(ctx, f, NAT_SRC, f->saddr, ct->entry->nat_addr, f->sport, ct->entry->nat_port);
-		if (IS_ERR(ret))
-			return ret;
-		f->flags |= SLUICE_EVENT_F_SERVICE;
-	}
-	if (!hairpin_reply)
+	if (v->related)
+		return lb_icmp_error_rev_nat(ctx, f, &v->nat);
+	if (v->external)
+		return lb_external_reply(ctx, f);
+	if (!v->service_reply)
 		return CTX_ACT_OK;
-	ret = nat_swap_macs(ctx);
-	return IS_ERR(ret) ? ret : LB_REDIRECT;
+	ret = nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, v->nat.addr, f->sport, v->nat.port);
+	if (IS_ERR(ret))
+		return ret;
+	f->flags |= SLUICE_EVENT_F_SERVICE;
+	return CTX_ACT_OK;
 }
 
 /*
@@ -519,21 +698,14 @@ static __always_inline int lb_translate(struct __sk_buff *ctx, struct flow *f, c
  * bpf_redirect_peer() delivers to the pod's end.
  * Returns: TC_ACT_REDIRECT, or TC_ACT_SHOT when nothing is sent back.
  */
-static __always_inline int lb_reject(struct __sk_buff *ctx, const struct flow *f, __u32 endpoint_id)
+__noinline int lb_reject(struct __sk_buff *ctx, const struct flow *f, __u32 endpoint_id)
 {
-	int ret = send_drop(ctx, f, endpoint_id, -SLUICE_DROP_SERVICE_REJECTED);
+	int ret;
 
-	if (f->flags & SLUICE_EVENT_F_LATER_FRAG || !f->l4_off)
-		return ret;
-	if (f->protocol == IPPROTO_TCP) {
-		if (f->tcp_flags & TCP_HDR_RST)
-			return ret;
-		if (IS_ERR(nat_build_tcp_reset(ctx, f)))
-			return ret;
-	} else if (IS_ERR(nat_build_port_unreachable(ctx, f))) {
-		return ret;
-	}
-	return bpf_redirect_peer(ctx->ifindex, 0);
+	if (!ctx || !f)
+		return CTX_ACT_DROP; /* unreachable: the caller passes its own */
+	ret = send_drop(ctx, f, endpoint_id, -SLUICE_DROP_SERVICE_REJECTED);
+	return nat_build_reject(ctx, f) ? bpf_redirect_peer(ctx->ifindex, 0) : ret;
 }
 
 #endif /* SLUICE_LIB_LB_H */

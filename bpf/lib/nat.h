@@ -54,43 +54,76 @@ static __always_inline __u32 nat_l4_csum_off(__u8 protocol)
 	}
 }
 
+/* One end of a packet, rewritten (nat_rewrite()). */
+struct nat_edit {
+	__be32 old_addr;
+	__be32 new_addr;
+	__be16 old_port;
+	__be16 new_port;
+	__u8 side; /* enum nat_side */
+	__u8 pad[3];
+};
+
 /*
  * Rewrites one end of the packet f describes from (old_addr, old_port) to
  * (new_addr, new_port). f itself is not changed.
  * Returns: CTX_ACT_OK, or -SLUICE_DROP_NAT_FAILED (a helper refused, or an
  * SCTP port change).
+ *
+ * Verifier workaround (as policy_lookup_classes() in policy.h): a global
+ * function, verified once rather than at each of its call sites; its
+ * pointer arguments may be NULL as far as the verifier knows.
  */
-static __always_inline int nat_rewrite(struct __sk_buff *ctx, const struct flow *f, enum nat_side side,
-				       __be32 old_addr, __be32 new_addr, __be16 old_port, __be16 new_port)
+__noinline int nat_rewrite(struct __sk_buff *ctx, const struct flow *f, const struct nat_edit *e)
 {
-	bool l4 = f->l4_off && !(f->flags & SLUICE_EVENT_F_LATER_FRAG) && flow_has_ports(f->protocol);
-	__u32 csum_off = nat_l4_csum_off(f->protocol);
-	/* l4_off is at most ETH_HLEN + 60; the mask tells the verifier so. */
-	__u32 l4_off = f->l4_off & 0xff;
-	__u64 mangled = f->protocol == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	bool l4;
+	__u32 csum_off, l4_off;
+	__u64 mangled;
 
-	if (old_addr != new_addr) {
+	if (!ctx || !f || !e)
+		return -SLUICE_DROP_NAT_FAILED;
+	l4 = f->l4_off && !(f->flags & SLUICE_EVENT_F_LATER_FRAG) && flow_has_ports(f->protocol);
+	csum_off = nat_l4_csum_off(f->protocol);
+	/* l4_off is at most ETH_HLEN + 60; the mask tells the verifier so. */
+	l4_off = f->l4_off & 0xff;
+	mangled = f->protocol == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	if (e->old_addr != e->new_addr) {
 		if (l4 && csum_off &&
-		    bpf_l4_csum_replace(ctx, l4_off + csum_off, old_addr, new_addr,
-					BPF_F_PSEUDO_HDR | mangled | sizeof(new_addr)))
+		    bpf_l4_csum_replace(ctx, l4_off + csum_off, e->old_addr, e->new_addr,
+					BPF_F_PSEUDO_HDR | mangled | sizeof(e->new_addr)))
 			return -SLUICE_DROP_NAT_FAILED;
-		if (bpf_l3_csum_replace(ctx, NAT_IP_CSUM_OFF, old_addr, new_addr, sizeof(new_addr)))
+		if (bpf_l3_csum_replace(ctx, NAT_IP_CSUM_OFF, e->old_addr, e->new_addr, sizeof(e->new_addr)))
 			return -SLUICE_DROP_NAT_FAILED;
-		if (bpf_skb_store_bytes(ctx, side == NAT_DST ? NAT_IP_DADDR_OFF : NAT_IP_SADDR_OFF, &new_addr,
-					sizeof(new_addr), 0))
+		if (bpf_skb_store_bytes(ctx, e->side == NAT_DST ? NAT_IP_DADDR_OFF : NAT_IP_SADDR_OFF, &e->new_addr,
+					sizeof(e->new_addr), 0))
 			return -SLUICE_DROP_NAT_FAILED;
 	}
-	if (l4 && old_port != new_port) {
+	if (l4 && e->old_port != e->new_port) {
 		if (f->protocol == IPPROTO_SCTP)
 			return -SLUICE_DROP_NAT_FAILED;
 		if (csum_off &&
-		    bpf_l4_csum_replace(ctx, l4_off + csum_off, old_port, new_port, mangled | sizeof(new_port)))
+		    bpf_l4_csum_replace(ctx, l4_off + csum_off, e->old_port, e->new_port, mangled | sizeof(e->new_port)))
 			return -SLUICE_DROP_NAT_FAILED;
 		/* Source port first, destination port second, in TCP, UDP and SCTP alike. */
-		if (bpf_skb_store_bytes(ctx, l4_off + (side == NAT_DST ? 2 : 0), &new_port, sizeof(new_port), 0))
+		if (bpf_skb_store_bytes(ctx, l4_off + (e->side == NAT_DST ? 2 : 0), &e->new_port, sizeof(e->new_port), 0))
 			return -SLUICE_DROP_NAT_FAILED;
 	}
 	return CTX_ACT_OK;
+}
+
+/* nat_rewrite() of one end of f's packet. */
+static __always_inline int nat_rewrite_end(struct __sk_buff *ctx, const struct flow *f, enum nat_side side,
+					   __be32 old_addr, __be32 new_addr, __be16 old_port, __be16 new_port)
+{
+	struct nat_edit e = {
+		.old_addr = old_addr,
+		.new_addr = new_addr,
+		.old_port = old_port,
+		.new_port = new_port,
+		.side = side,
+	};
+
+	return nat_rewrite(ctx, f, &e);
 }
 
 /*
@@ -112,6 +145,22 @@ static __always_inline int nat_swap_macs(struct __sk_buff *ctx)
 	if (bpf_skb_store_bytes(ctx, 0, swapped, sizeof(swapped), 0))
 		return -SLUICE_DROP_NAT_FAILED;
 	return CTX_ACT_OK;
+}
+
+/*
+ * Sends a translated packet out of the node's device ifindex rather than
+ * handing it to the stack: a packet whose source became one of the node's
+ * own addresses (a reply from a NodePort frontend, a masqueraded
+ * connection) would be dropped by the stack's input path as a martian. The
+ * kernel looks the next hop up by route and fills the Ethernet addresses
+ * (bpf_redirect_neigh(); the route to the destination must leave by
+ * ifindex). bpf_fib_lookup() would find the device too, but it is GPL-only
+ * and these programs are not.
+ * Returns: TC_ACT_REDIRECT, or TC_ACT_SHOT for a bad ifindex.
+ */
+static __always_inline int nat_redirect_out(__u32 ifindex)
+{
+	return bpf_redirect_neigh(ifindex, NULL, 0, 0);
 }
 
 /* The one's complement sum a bpf_csum_diff() returned, folded to 16 bits and inverted. */
@@ -272,6 +321,22 @@ static __always_inline int nat_build_port_unreachable(struct __sk_buff *ctx, con
 	if (bpf_skb_store_bytes(ctx, ETH_HLEN, &r, sizeof(r), 0))
 		return -SLUICE_DROP_NAT_FAILED;
 	return nat_swap_macs(ctx);
+}
+
+/*
+ * Turns the packet f describes into the reject that answers it: a TCP
+ * reset for TCP (a reset itself is not answered), an ICMP port unreachable
+ * for the rest; a later fragment or a packet without an L4 header gets
+ * none.
+ * Returns: true when the packet now is the reject, to be sent back.
+ */
+static __always_inline bool nat_build_reject(struct __sk_buff *ctx, const struct flow *f)
+{
+	if (f->flags & SLUICE_EVENT_F_LATER_FRAG || !f->l4_off)
+		return false;
+	if (f->protocol == IPPROTO_TCP)
+		return !(f->tcp_flags & TCP_HDR_RST) && !IS_ERR(nat_build_tcp_reset(ctx, f));
+	return !IS_ERR(nat_build_port_unreachable(ctx, f));
 }
 
 #endif /* SLUICE_LIB_NAT_H */

@@ -86,9 +86,9 @@ test('wire-order fields are big-endian, host-order fields little-endian', () => 
 
 test('padding is written as zero', () => {
   const b = abi.ctKeyCodec.encode({ endpointId: 0xffffffff, localAddr: 0xffffffff, remoteAddr: 0xffffffff,
-    localPort: 0xffff, remotePort: 0xffff, protocol: 0xff, kind: 0xff });
+    localPort: 0xffff, remotePort: 0xffff, protocol: 0xff });
   assert.equal(b.length, 20);
-  assert.deepEqual([...b.subarray(18)], [0, 0]);
+  assert.deepEqual([...b.subarray(17)], [0, 0, 0]);
   const e = abi.ctEntryCodec.encode({ expiresNs: 2n ** 64n - 1n, policyRevision: 0xffffffff, ruleId: 0xffffffff,
     origDirection: 0xff, tcpState: 0xff, flags: 0xff, tcpFlagsSeen: 0xff, natAddr: 0xffffffff, natPort: 0xffff,
     backendId: 0xffffffff });

@@ -61,7 +61,7 @@ test('lxc.o creates the lb maps with their layouts and compiled capacities', () 
       }
       const C = SluiceMapCapacity;
       assert.deepEqual(LB_MAP_LAYOUTS.map((l) => infos.get(l.name)?.maxEntries),
-        [C.LB_SVC_MAX_ENTRIES, C.LB_BE_MAX_ENTRIES, C.LB_TBL_MAX_ENTRIES, C.LB_AFF_MAX_ENTRIES]);
+        [C.LB_SVC_MAX_ENTRIES, C.LB_BE_MAX_ENTRIES, C.LB_TBL_MAX_ENTRIES, C.LB_AFF_MAX_ENTRIES, C.LB_NAT_MAX_ENTRIES]);
       assert.equal(infos.get('sl_lb_tbl_v1')?.type, BpfMapType.HASH_OF_MAPS);
     } finally {
       dp.close();

@@ -15,11 +15,12 @@ import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SluiceDirection, SluiceDropReason, SluiceLbBackendFlags, SluiceLbConst } from '../../src/datapath/generated/abi.js';
 import { readCounter } from '../../src/datapath/maps/metrics.js';
+import { loadLxc } from '../../src/datapath/lxc.js';
 import { formatIpv4, parseIpv4 } from '../../src/datapath/maps/ipv4.js';
 import { LxcHarness } from '../helpers/lxc-harness.js';
 import { clearLb, maglevIds, writeService, type BackendSpec, type ServiceSpec } from '../helpers/lb.js';
 import { LbNode, type Pod } from '../helpers/lb-netns.js';
-import { createLbPinRoot, removeLbPinRoot } from '../helpers/lb-pins.js';
+import { LB_PINS } from '../helpers/lb-pins.js';
 import { IPPROTO } from '../helpers/packet.js';
 
 const VIP = '10.96.0.10';
@@ -43,7 +44,7 @@ function harness(): LxcHarness {
 
 before(async () => {
   try {
-    h = LxcHarness.open({ endpointId: 31, ipv4: parseIpv4('10.0.1.5') }, { create: createLbPinRoot, remove: removeLbPinRoot });
+    h = LxcHarness.open({ endpointId: 31, ipv4: parseIpv4('10.0.1.5') }, LB_PINS);
     node = new LbNode(h);
     node.create();
     client = node.addPod('c', '10.0.1.5', 31);
@@ -185,3 +186,41 @@ function serviceDrops(): bigint {
   return [SluiceDropReason.SERVICE_BACKEND_UNKNOWN, SluiceDropReason.SERVICE_NO_BACKEND, SluiceDropReason.SERVICE_REJECTED]
     .reduce((sum, reason) => sum + readCounter(m, SluiceDirection.EGRESS, reason).packets, 0n);
 }
+
+test('a reload of the programs on the pinned maps (an agent restart) keeps connections on their backends', async () => {
+  const lb = harness().dp.maps.lb;
+  writeService(lb, WEB);
+  writeService(lb, DNS);
+  assert.equal((await client.cmd({ op: 'open', id: 'kept', addr: VIP, port: 80 })).ok, true);
+  const tcp = (await client.cmd({ op: 'talk', id: 'kept' })).reply;
+  const udp = (await client.cmd({ op: 'udp', addr: VIP, port: 53, sport: 23456 })).reply;
+  const reloaded = loadLxc({ pinRoot: harness().pinRoot });
+  try {
+    node?.reattach(reloaded.fromContainer.fd, reloaded.toContainer.fd);
+  } finally {
+    reloaded.close(); // the tc filters hold the programs
+  }
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await client.cmd({ op: 'talk', id: 'kept' })).reply, tcp);
+    assert.equal((await client.cmd({ op: 'udp', addr: VIP, port: 53, sport: 23456 })).reply, udp);
+  }
+  assert.match((await client.cmd({ op: 'tcp', addr: VIP, port: 80 })).reply ?? '', /^b[12] 10\.0\.1\.5$/);
+  await client.cmd({ op: 'close', id: 'kept' });
+});
+
+test('Local policy without a local endpoint: dropped, the client times out (as under kube-proxy)', async () => {
+  writeService(harness().dp.maps.lb, { ...DNS, backends: [], table: [], emptyDrop: true });
+  const a = await client.cmd({ op: 'udp', addr: VIP, port: 53, timeout: 0.3 });
+  assert.equal(a.error, 'TIMEOUT');
+});
+
+test('a TCP connection outlives its Service\'s deletion; the VIP then answers nothing new', async () => {
+  const lb = harness().dp.maps.lb;
+  writeService(lb, WEB);
+  assert.equal((await client.cmd({ op: 'open', id: 'orphan', addr: VIP, port: 80 })).ok, true);
+  const first = (await client.cmd({ op: 'talk', id: 'orphan' })).reply;
+  clearLb(lb);
+  assert.equal((await client.cmd({ op: 'talk', id: 'orphan' })).reply, first);
+  assert.notEqual((await client.cmd({ op: 'tcp', addr: VIP, port: 80 })).error, undefined);
+  await client.cmd({ op: 'close', id: 'orphan' });
+});

@@ -12,7 +12,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  SluiceCtFlags, SluiceCtKind, SluiceCtTcpState, SluiceDirection, SluiceDropReason, SluiceEventFlags,
+  SluiceCtFlags, SluiceCtTcpState, SluiceDirection, SluiceDropReason, SluiceEventFlags,
   type CtKey, type EndpointConfig,
 } from '../../src/datapath/generated/abi.js';
 import { setTraceAllowed } from '../../src/datapath/maps/config.js';
@@ -306,7 +306,7 @@ test('UDP: answers pass until the lifetime runs out; expired entries are misses'
 test('UDP: an entry written with a past deadline is a miss; with a future one, a hit', async () => {
   serverPolicy();
   const key: CtKey = { endpointId: EP, localAddr: parseIpv4(POD), remoteAddr: parseIpv4(PEER), localPort: 53, remotePort: 5353,
-    protocol: IPPROTO.UDP, kind: SluiceCtKind.CONN };
+    protocol: IPPROTO.UDP };
   const base = { policyRevision: 0, ruleId: 99, origDirection: INGRESS, tcpState: SluiceCtTcpState.NONE, flags: SluiceCtFlags.NONE, tcpFlagsSeen: 0,
     natAddr: 0, natPort: 0, backendId: 0 };
   h.dp.maps.conntrack.update(key, { ...base, expiresNs: monotonicNowNs() - 1n });
@@ -422,7 +422,7 @@ test('LRU: a full conntrack evicts entries nobody revisited; an evicted connecti
     ['to_container', udp('in', 5353, 53), fwd(NEW), 'a UDP query: an entry written once, not revisited yet'],
   ]);
   const tcpKey: CtKey = { endpointId: EP, localAddr: parseIpv4(POD), remoteAddr: parseIpv4(PEER), localPort: 80, remotePort: 40000,
-    protocol: IPPROTO.TCP, kind: SluiceCtKind.CONN };
+    protocol: IPPROTO.TCP };
   const udpKey: CtKey = { ...tcpKey, localPort: 53, remotePort: 5353, protocol: IPPROTO.UDP };
   // A burst of new connections nobody revisits (a scan, one-packet flows) while the TCP connection stays live.
   // Which entry the kernel's LRU evicts first depends on its per-CPU free lists, so the burst comes in rounds of
@@ -436,7 +436,7 @@ test('LRU: a full conntrack evicts entries nobody revisited; an evicted connecti
     const filler = Array.from({ length: round }, (_, j) => {
       const i = rounds * round + j;
       return [{ endpointId: 999, localAddr: 0x0a630000, remoteAddr: 0x0a640001 + (i >>> 16), localPort: i & 0xffff,
-        remotePort: 80, protocol: IPPROTO.TCP, kind: SluiceCtKind.CONN }, value] as const;
+        remotePort: 80, protocol: IPPROTO.TCP }, value] as const;
     });
     for (let i = 0; i < filler.length; i += 65536) h.dp.maps.conntrack.updateBatch(filler.slice(i, i + 65536));
     assert.notEqual(h.dp.maps.conntrack.lookup(tcpKey), undefined, `the live TCP connection survived round ${rounds + 1}`);

@@ -72,6 +72,7 @@ export class LbNode {
   readonly id = randomBytes(3).toString('hex');
   readonly hostNs = `sluice-lbd-${this.id}-host`;
   private readonly namespaces: string[] = [];
+  private readonly hostIfs: { ifname: string; netns: string }[] = [];
   readonly pods = new Map<string, Pod>();
 
   constructor(private readonly harness: LxcHarness) {}
@@ -102,6 +103,7 @@ export class LbNode {
     const endpoint = { endpointId, ipv4: parseIpv4(address) };
     if (endpointId !== this.harness.endpoint.endpointId) this.harness.addEndpoint(endpoint);
     const where = { ifname: hostIf, netns: `/var/run/netns/${this.hostNs}` };
+    this.hostIfs.push(where);
     this.harness.dp.maps.interfaces.update(ensureClsact(where).ifindex, endpoint);
     attachTc(where, 'ingress', this.harness.dp.fromContainer.fd);
     attachTc(where, 'egress', this.harness.dp.toContainer.fd);
@@ -110,6 +112,36 @@ export class LbNode {
     const pod = new Pod(name, ns, address, endpoint, proc);
     this.pods.set(name, pod);
     return pod;
+  }
+
+  /**
+   * A host outside the node at clientAddress, on a /24 link with the node's
+   * device (nodeAddress, host side `lbd<id>fab`), its default route through
+   * the node. Returns it (running lb-pod.py) and where the node's device is.
+   */
+  addOutside(name: string, nodeAddress: string, clientAddress: string): { outside: Pod; device: { ifname: string; netns: string } } {
+    const ns = `sluice-lbd-${this.id}-${name}`;
+    const dev = `lbd${this.id}fab`;
+    this.addNs(ns);
+    ip('-n', this.hostNs, 'link', 'add', dev, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    ip('-n', this.hostNs, 'addr', 'add', `${nodeAddress}/24`, 'dev', dev);
+    ip('-n', this.hostNs, 'link', 'set', dev, 'up');
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('-n', ns, 'addr', 'add', `${clientAddress}/24`, 'dev', 'eth0');
+    ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    ip('-n', ns, 'route', 'add', 'default', 'via', nodeAddress);
+    const proc = spawn('ip', ['netns', 'exec', ns, 'python3', '-u', POD_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const outside = new Pod(name, ns, clientAddress, { endpointId: 0, ipv4: parseIpv4(clientAddress) }, proc);
+    this.pods.set(name, outside);
+    return { outside, device: { ifname: dev, netns: `/var/run/netns/${this.hostNs}` } };
+  }
+
+  /** Swaps these programs in on every pod's veth, in place (as an agent restart or upgrade does). */
+  reattach(fromContainerFd: number, toContainerFd: number): void {
+    for (const where of this.hostIfs) {
+      attachTc(where, 'ingress', fromContainerFd, { replace: true });
+      attachTc(where, 'egress', toContainerFd, { replace: true });
+    }
   }
 
   remove(): void {

@@ -1,26 +1,11 @@
-/**
- * Pin roots of the load-balancer tests: /sys/fs/bpf/sluice-lbd-<random>,
- * removed in finally.
- */
-import { randomBytes } from 'node:crypto';
-import { BPFFS_MOUNT, ensureBpffsMounted, ensurePinDir, removePinDir } from '../../src/datapath/bpffs.js';
+/** Pin roots of the load-balancer tests: /sys/fs/bpf/sluice-lbd-<random>, removed in finally. */
+import type { HarnessPins } from './lxc-harness.js';
+import { createTestPinRoot, removeTestPinRoot, withTestPinRoot } from './pins.js';
 
-export function createLbPinRoot(): string {
-  ensureBpffsMounted();
-  const dir = `${BPFFS_MOUNT}/sluice-lbd-${randomBytes(6).toString('hex')}`;
-  ensurePinDir(dir);
-  return dir;
-}
+const PREFIX = 'sluice-lbd';
 
-export function removeLbPinRoot(dir: string): void {
-  removePinDir(dir);
-}
+export const LB_PINS: HarnessPins = { create: () => createTestPinRoot(PREFIX), remove: removeTestPinRoot };
 
 export function withLbPinRoot<T>(fn: (pinRoot: string) => T): T {
-  const dir = createLbPinRoot();
-  try {
-    return fn(dir);
-  } finally {
-    removeLbPinRoot(dir);
-  }
+  return withTestPinRoot(fn, PREFIX);
 }

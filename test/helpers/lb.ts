@@ -32,10 +32,14 @@ export interface ServiceSpec {
   readonly maglevSize?: number;
   readonly affinitySeconds?: number;
   readonly emptyDrop?: boolean;
+  /** A frontend for traffic from outside the node (scope EXTERNAL); default: for pods. */
+  readonly external?: boolean;
+  /** External traffic is masqueraded (externalTrafficPolicy Cluster). */
+  readonly masquerade?: boolean;
 }
 
-export function frontendKey(s: Pick<ServiceSpec, 'vip' | 'port' | 'protocol'>): LbSvcKey {
-  return { addr: parseIpv4(s.vip), port: s.port, protocol: s.protocol, scope: SluiceLbScope.POD };
+export function frontendKey(s: Pick<ServiceSpec, 'vip' | 'port' | 'protocol' | 'external'>): LbSvcKey {
+  return { addr: parseIpv4(s.vip), port: s.port, protocol: s.protocol, scope: s.external ? SluiceLbScope.EXTERNAL : SluiceLbScope.POD };
 }
 
 /** The Maglev table of ids, built from the backends' "ip:port" keys as an agent would. */
@@ -57,7 +61,7 @@ export function writeService(lb: LbMaps, s: ServiceSpec): void {
     affinityTimeoutS: s.affinitySeconds ?? 0,
     backendSet: SluiceLbSet.CLUSTER,
     algorithm: s.maglev ? SluiceLbAlgorithm.MAGLEV : SluiceLbAlgorithm.RANDOM,
-    flags: s.emptyDrop ? SluiceLbSvcFlags.EMPTY_DROP : 0,
+    flags: (s.emptyDrop ? SluiceLbSvcFlags.EMPTY_DROP : 0) | (s.masquerade ? SluiceLbSvcFlags.MASQUERADE : 0),
   });
 }
 
@@ -67,6 +71,7 @@ export function clearLb(lb: LbMaps): void {
   for (const k of lb.tables.keys()) lb.tables.delete(k);
   lb.backends.deleteBatch([...lb.backends.entries()].map(([k]) => k));
   lb.affinity.deleteBatch([...lb.affinity.entries()].map(([k]) => k));
+  lb.nat.deleteBatch([...lb.nat.entries()].map(([k]) => k));
 }
 
 export interface DecodedFrame {

@@ -144,7 +144,6 @@ export interface CtKey {
   localPort: number; // network byte order on the wire; natural value here
   remotePort: number; // network byte order on the wire; natural value here
   protocol: number;
-  kind: number;
 }
 
 export const ctKeyCodec: Codec<CtKey> = {
@@ -157,7 +156,6 @@ export const ctKeyCodec: Codec<CtKey> = {
     b.writeUInt16BE(v.localPort, 12);
     b.writeUInt16BE(v.remotePort, 14);
     b.writeUInt8(v.protocol, 16);
-    b.writeUInt8(v.kind, 17);
     return b;
   },
   decode(b: Buffer, o = 0): CtKey {
@@ -169,7 +167,6 @@ export const ctKeyCodec: Codec<CtKey> = {
       localPort: b.readUInt16BE(o + 12),
       remotePort: b.readUInt16BE(o + 14),
       protocol: b.readUInt8(o + 16),
-      kind: b.readUInt8(o + 17),
     };
   },
 };
@@ -627,6 +624,88 @@ export const lbAffinityEntryCodec: Codec<LbAffinityEntry> = {
   },
 };
 
+/** struct lb_nat_key (16 bytes). */
+export interface LbNatKey {
+  saddr: number; // network byte order on the wire; natural value here
+  daddr: number; // network byte order on the wire; natural value here
+  sport: number; // network byte order on the wire; natural value here
+  dport: number; // network byte order on the wire; natural value here
+  protocol: number;
+}
+
+export const lbNatKeyCodec: Codec<LbNatKey> = {
+  size: 16,
+  encode(v: LbNatKey): Buffer {
+    const b = Buffer.alloc(16);
+    b.writeUInt32BE(v.saddr, 0);
+    b.writeUInt32BE(v.daddr, 4);
+    b.writeUInt16BE(v.sport, 8);
+    b.writeUInt16BE(v.dport, 10);
+    b.writeUInt8(v.protocol, 12);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LbNatKey {
+    if (b.length - o < 16) throw new RangeError(`lb_nat_key: need 16 bytes, got ${b.length - o}`);
+    return {
+      saddr: b.readUInt32BE(o + 0),
+      daddr: b.readUInt32BE(o + 4),
+      sport: b.readUInt16BE(o + 8),
+      dport: b.readUInt16BE(o + 10),
+      protocol: b.readUInt8(o + 12),
+    };
+  },
+};
+
+/** struct lb_nat_entry (40 bytes). */
+export interface LbNatEntry {
+  expiresNs: bigint;
+  clientAddr: number; // network byte order on the wire; natural value here
+  frontendAddr: number; // network byte order on the wire; natural value here
+  backendAddr: number; // network byte order on the wire; natural value here
+  clientPort: number; // network byte order on the wire; natural value here
+  frontendPort: number; // network byte order on the wire; natural value here
+  backendPort: number; // network byte order on the wire; natural value here
+  snatPort: number; // network byte order on the wire; natural value here
+  backendId: number;
+  role: number;
+  ifindex: number;
+}
+
+export const lbNatEntryCodec: Codec<LbNatEntry> = {
+  size: 40,
+  encode(v: LbNatEntry): Buffer {
+    const b = Buffer.alloc(40);
+    b.writeBigUInt64LE(v.expiresNs, 0);
+    b.writeUInt32BE(v.clientAddr, 8);
+    b.writeUInt32BE(v.frontendAddr, 12);
+    b.writeUInt32BE(v.backendAddr, 16);
+    b.writeUInt16BE(v.clientPort, 20);
+    b.writeUInt16BE(v.frontendPort, 22);
+    b.writeUInt16BE(v.backendPort, 24);
+    b.writeUInt16BE(v.snatPort, 26);
+    b.writeUInt32LE(v.backendId, 28);
+    b.writeUInt8(v.role, 32);
+    b.writeUInt32LE(v.ifindex, 36);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LbNatEntry {
+    if (b.length - o < 40) throw new RangeError(`lb_nat_entry: need 40 bytes, got ${b.length - o}`);
+    return {
+      expiresNs: b.readBigUInt64LE(o + 0),
+      clientAddr: b.readUInt32BE(o + 8),
+      frontendAddr: b.readUInt32BE(o + 12),
+      backendAddr: b.readUInt32BE(o + 16),
+      clientPort: b.readUInt16BE(o + 20),
+      frontendPort: b.readUInt16BE(o + 22),
+      backendPort: b.readUInt16BE(o + 24),
+      snatPort: b.readUInt16BE(o + 26),
+      backendId: b.readUInt32LE(o + 28),
+      role: b.readUInt8(o + 32),
+      ifindex: b.readUInt32LE(o + 36),
+    };
+  },
+};
+
 /** enum sluice_identity_reserved. */
 export const SluiceIdentityReserved = {
   UNKNOWN: 0,
@@ -685,6 +764,7 @@ export const SluiceDropReason = {
   SERVICE_BACKEND_UNKNOWN: 15,
   NAT_UNKNOWN: 16,
   NAT_FAILED: 17,
+  NAT_NO_PORT: 18,
   REASON_MAX: 64,
 } as const;
 export type SluiceDropReason = (typeof SluiceDropReason)[keyof typeof SluiceDropReason];
@@ -708,6 +788,7 @@ const sluiceDropReasonNames = new Map<number, string>([
   [15, 'SERVICE_BACKEND_UNKNOWN'],
   [16, 'NAT_UNKNOWN'],
   [17, 'NAT_FAILED'],
+  [18, 'NAT_NO_PORT'],
   [64, 'REASON_MAX'],
 ]);
 /** The name of a sluice_drop_reason value, or "UNKNOWN(n)". */
@@ -883,6 +964,8 @@ export const SluiceCtFlags = {
   FIN_REPLY: 4,
   DNAT: 8,
   HAIRPIN: 16,
+  SERVICE: 32,
+  EXTERNAL: 64,
 } as const;
 export type SluiceCtFlags = (typeof SluiceCtFlags)[keyof typeof SluiceCtFlags];
 
@@ -893,6 +976,8 @@ const sluiceCtFlagsNames = new Map<number, string>([
   [4, 'FIN_REPLY'],
   [8, 'DNAT'],
   [16, 'HAIRPIN'],
+  [32, 'SERVICE'],
+  [64, 'EXTERNAL'],
 ]);
 /** The name of a sluice_ct_flags value, or "UNKNOWN(n)". */
 export function sluiceCtFlagsName(n: number): string {
@@ -993,6 +1078,7 @@ export const SluiceMapCapacity = {
   LB_TBL_MAX_ENTRIES: 65536,
   LB_AFF_MAX_ENTRIES: 262144,
   LB_TABLE_MAX_SLOTS: 131072,
+  LB_NAT_MAX_ENTRIES: 262144,
 } as const;
 export type SluiceMapCapacity = (typeof SluiceMapCapacity)[keyof typeof SluiceMapCapacity];
 
@@ -1009,22 +1095,6 @@ const sluiceMapCapacityNames = new Map<number, string>([
 /** The name of a sluice_map_capacity value, or "UNKNOWN(n)". */
 export function sluiceMapCapacityName(n: number): string {
   return sluiceMapCapacityNames.get(n) ?? `UNKNOWN(${n})`;
-}
-
-/** enum sluice_ct_kind. */
-export const SluiceCtKind = {
-  CONN: 0,
-  SERVICE: 1,
-} as const;
-export type SluiceCtKind = (typeof SluiceCtKind)[keyof typeof SluiceCtKind];
-
-const sluiceCtKindNames = new Map<number, string>([
-  [0, 'CONN'],
-  [1, 'SERVICE'],
-]);
-/** The name of a sluice_ct_kind value, or "UNKNOWN(n)". */
-export function sluiceCtKindName(n: number): string {
-  return sluiceCtKindNames.get(n) ?? `UNKNOWN(${n})`;
 }
 
 /** enum sluice_lb_scope. */
@@ -1079,12 +1149,14 @@ export function sluiceLbAlgorithmName(n: number): string {
 export const SluiceLbSvcFlags = {
   NONE: 0,
   EMPTY_DROP: 1,
+  MASQUERADE: 2,
 } as const;
 export type SluiceLbSvcFlags = (typeof SluiceLbSvcFlags)[keyof typeof SluiceLbSvcFlags];
 
 const sluiceLbSvcFlagsNames = new Map<number, string>([
   [0, 'NONE'],
   [1, 'EMPTY_DROP'],
+  [2, 'MASQUERADE'],
 ]);
 /** The name of a sluice_lb_svc_flags value, or "UNKNOWN(n)". */
 export function sluiceLbSvcFlagsName(n: number): string {
@@ -1112,6 +1184,8 @@ export const SluiceLbConst = {
   CONST_NONE: 0,
   HAIRPIN_ADDR: 2852006401,
   HASH_SEED: 6221083,
+  SNAT_PORT_MIN: 61000,
+  SNAT_PORT_MAX: 65535,
 } as const;
 export type SluiceLbConst = (typeof SluiceLbConst)[keyof typeof SluiceLbConst];
 
@@ -1119,10 +1193,28 @@ const sluiceLbConstNames = new Map<number, string>([
   [0, 'CONST_NONE'],
   [2852006401, 'HAIRPIN_ADDR'],
   [6221083, 'HASH_SEED'],
+  [61000, 'SNAT_PORT_MIN'],
+  [65535, 'SNAT_PORT_MAX'],
 ]);
 /** The name of a sluice_lb_const value, or "UNKNOWN(n)". */
 export function sluiceLbConstName(n: number): string {
   return sluiceLbConstNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_lb_nat_role. */
+export const SluiceLbNatRole = {
+  FORWARD: 1,
+  REPLY: 2,
+} as const;
+export type SluiceLbNatRole = (typeof SluiceLbNatRole)[keyof typeof SluiceLbNatRole];
+
+const sluiceLbNatRoleNames = new Map<number, string>([
+  [1, 'FORWARD'],
+  [2, 'REPLY'],
+]);
+/** The name of a sluice_lb_nat_role value, or "UNKNOWN(n)". */
+export function sluiceLbNatRoleName(n: number): string {
+  return sluiceLbNatRoleNames.get(n) ?? `UNKNOWN(${n})`;
 }
 
 /** Every shared struct's codec, by C struct name (size checks, tests). */
@@ -1148,4 +1240,6 @@ export const structCodecs: Readonly<Record<string, Codec<object>>> = {
   lb_table_key: lbTableKeyCodec,
   lb_affinity_key: lbAffinityKeyCodec,
   lb_affinity_entry: lbAffinityEntryCodec,
+  lb_nat_key: lbNatKeyCodec,
+  lb_nat_entry: lbNatEntryCodec,
 };

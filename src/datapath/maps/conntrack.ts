@@ -1,11 +1,11 @@
 /**
  * sl_ct_v2: the connection tracker (bpf/lib/conntrack.h), an LRU hash keyed
  * by a connection as one endpoint sees it (local/remote address and port,
- * protocol, kind) → original direction, TCP state, deadline, policy revision,
- * the rule that allowed it and its address translation. Kind SERVICE
- * entries pin a pod's connection to a Service frontend to its backend
- * (bpf/lib/lb.h); CONN entries flagged DNAT carry the frontend the client
- * addressed. The datapath writes it; the control plane reads it (dumps),
+ * protocol) → original direction, TCP state, deadline, policy revision,
+ * the rule that allowed it and its address translation. Entries flagged
+ * SERVICE (pins) hold the backend a pod's connection to a Service frontend
+ * goes to (bpf/lib/lb.h); connections flagged DNAT carry the frontend the
+ * client addressed. The datapath writes it; the control plane reads it (dumps),
  * and deletes an endpoint's entries when the endpoint goes.
  *
  * Deadlines are bpf_ktime_get_ns() values: CLOCK_MONOTONIC, the clock
@@ -14,7 +14,7 @@
 import type { RawMap, TypedMap } from '../api.js';
 import { BpfMapType, typedMap } from '../bpf-map.js';
 import {
-  ctEntryCodec, ctKeyCodec, SluiceCtFlags, sluiceCtKindName, sluiceCtTcpStateName, sluiceDirectionName, type CtEntry, type CtKey,
+  ctEntryCodec, ctKeyCodec, SluiceCtFlags, sluiceCtTcpStateName, sluiceDirectionName, type CtEntry, type CtKey,
 } from '../generated/abi.js';
 import { carriesPorts, IP_PROTOCOL, ipProtocolName } from '../../policy/protocols.js';
 import { formatIpv4 } from './ipv4.js';
@@ -52,13 +52,13 @@ export function flushEndpointConnections(map: ConntrackMap, endpointId: number):
 
 const FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
   [SluiceCtFlags.REPLY_SEEN, 'REPLY_SEEN'], [SluiceCtFlags.FIN_ORIG, 'FIN_ORIG'], [SluiceCtFlags.FIN_REPLY, 'FIN_REPLY'],
-  [SluiceCtFlags.DNAT, 'DNAT'], [SluiceCtFlags.HAIRPIN, 'HAIRPIN'],
+  [SluiceCtFlags.DNAT, 'DNAT'], [SluiceCtFlags.HAIRPIN, 'HAIRPIN'], [SluiceCtFlags.SERVICE, 'SERVICE'], [SluiceCtFlags.EXTERNAL, 'EXTERNAL'],
 ];
 
 export interface ConntrackRow {
   readonly endpointId: number;
-  /** CONN: a connection; SERVICE: a pod's connection to a Service frontend, pinned to `nat` (its backend). */
-  readonly kind: string;
+  /** CONN: a connection; SERVICE: the pin of a pod's connection to a Service frontend (its backend in `nat`). */
+  readonly kind: 'CONN' | 'SERVICE';
   readonly protocol: string; // TCP | UDP | SCTP | ICMP | IP(n)
   readonly local: string; // "10.0.0.2:80"; ICMP echo: "10.0.0.2 id 7"; other: "10.0.0.2"
   readonly remote: string;
@@ -68,9 +68,9 @@ export interface ConntrackRow {
   readonly flags: readonly string[];
   readonly policyRevision: number;
   readonly ruleId: number;
-  /** SERVICE: the backend ("10.0.1.7:8080"); CONN flagged DNAT: the frontend the client addressed; else absent. */
+  /** A pin: the backend ("10.0.1.7:8080"); a connection flagged DNAT: the frontend the client addressed; else absent. */
   readonly nat?: string;
-  /** The sl_lb_be_v1 id of the backend (SERVICE and DNAT entries), else 0. */
+  /** The sl_lb_be_v1 id of the backend (pins and DNAT connections), else 0. */
   readonly backendId: number;
   /** Milliseconds left at `now`; <= 0: expired (the datapath treats it as gone). */
   readonly expiresInMs: number;
@@ -79,11 +79,11 @@ export interface ConntrackRow {
 /** Every entry, ordered by endpoint, protocol, local then remote side. */
 export function dumpConntrack(map: ConntrackMap, now: bigint = monotonicNowNs()): ConntrackRow[] {
   return [...map.entries()]
-    .sort(([a], [b]) => a.endpointId - b.endpointId || a.kind - b.kind || a.protocol - b.protocol || a.localAddr - b.localAddr ||
+    .sort(([a], [b]) => a.endpointId - b.endpointId || a.protocol - b.protocol || a.localAddr - b.localAddr ||
       a.localPort - b.localPort || a.remoteAddr - b.remoteAddr || a.remotePort - b.remotePort)
     .map(([key, e]) => ({
       endpointId: key.endpointId,
-      kind: sluiceCtKindName(key.kind),
+      kind: (e.flags & SluiceCtFlags.SERVICE) !== 0 ? 'SERVICE' : 'CONN',
       protocol: ipProtocolName(key.protocol),
       local: side(key.protocol, key.localAddr, key.localPort),
       remote: side(key.protocol, key.remoteAddr, key.remotePort),

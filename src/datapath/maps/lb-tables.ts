@@ -12,6 +12,7 @@
 import type { RawMap } from '../api.js';
 import { BPF_F_INNER_MAP, BpfMapType, createMap, openMapById, type MapSpec, type OwnedMap } from '../bpf-map.js';
 import { lbTableKeyCodec, SluiceLbConst, SluiceMapCapacity, type LbTableKey } from '../generated/abi.js';
+import { murmur3Finish, murmur3Round } from '../../lb/maglev.js';
 import { checkLayout, u32Codec, type MapLayout } from './layout.js';
 
 export const LB_TBL_LAYOUT: MapLayout = {
@@ -124,15 +125,6 @@ export class LbTables {
   }
 }
 
-function round(h: number, k: number): number {
-  let x = Math.imul(k >>> 0, 0xcc9e2d51);
-  x = (x << 15) | (x >>> 17);
-  x = Math.imul(x, 0x1b873593);
-  let y = (h ^ x) >>> 0;
-  y = (y << 13) | (y >>> 19);
-  return (Math.imul(y, 5) + 0xe6546b64) >>> 0;
-}
-
 export interface LbFlow {
   /** Natural order (parseIpv4). */
   readonly clientAddr: number;
@@ -150,14 +142,8 @@ export interface LbFlow {
  */
 export function lbFlowHash(flow: LbFlow): number {
   let h = SluiceLbConst.HASH_SEED >>> 0;
-  h = round(h, flow.clientAddr);
-  h = round(h, ((flow.clientPort & 0xffff) << 16) | (flow.frontendPort & 0xffff));
-  h = round(h, flow.protocol);
-  h = (h ^ 12) >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  h = murmur3Round(h, flow.clientAddr);
+  h = murmur3Round(h, ((flow.clientPort & 0xffff) << 16) | (flow.frontendPort & 0xffff));
+  h = murmur3Round(h, flow.protocol);
+  return murmur3Finish(h, 12);
 }
