@@ -6,9 +6,9 @@
  * connections only).
  */
 import { dumpLbBackends, type LbBackendsMap } from '../datapath/maps/lb-backends.js';
-import { dumpLbServices, type LbServicesMap } from '../datapath/maps/lb-services.js';
+import { formatFrontend, type LbServicesMap } from '../datapath/maps/lb-services.js';
 import type { LbTables } from '../datapath/maps/lb-tables.js';
-import { SluiceLbSet } from '../datapath/generated/abi.js';
+import { SluiceLbAlgorithm, SluiceLbScope, SluiceLbSet, SluiceLbSvcFlags } from '../datapath/generated/abi.js';
 
 export interface LbListBackend {
   readonly backendId: number;
@@ -32,6 +32,8 @@ export interface LbListRow {
   readonly affinityTimeoutS: number;
   /** What a connection gets while the table is empty. */
   readonly whenEmpty: 'reject' | 'drop';
+  /** External scope under externalTrafficPolicy Cluster: the client's address is replaced by the node's. */
+  readonly masquerade: boolean;
   /** Elements of its table (Maglev: M; random: the backends); 0: no table. */
   readonly tableSize: number;
   readonly backends: readonly LbListBackend[];
@@ -54,8 +56,8 @@ export function lbList(maps: LbListMaps): LbListRow[] {
     servingOnly.set(b.serviceId, list);
   }
   const tables = new Map<string, Uint32Array | undefined>();
-  return dumpLbServices(maps.services).map((s): LbListRow => {
-    const set = s.backendSet === 'LOCAL' ? SluiceLbSet.LOCAL : SluiceLbSet.CLUSTER;
+  return [...maps.services.entries()].map(([key, s]): LbListRow => {
+    const set = s.backendSet;
     const tkey = `${s.serviceId}:${set}`;
     if (!tables.has(tkey)) tables.set(tkey, maps.tables.read({ serviceId: s.serviceId, backendSet: set }));
     const table = tables.get(tkey);
@@ -69,12 +71,13 @@ export function lbList(maps: LbListMaps): LbListRow[] {
     }).sort((a, b) => a.backendId - b.backendId);
     return {
       serviceId: s.serviceId,
-      frontend: s.frontend,
-      scope: s.scope === 'EXTERNAL' ? 'external' : 'pod',
-      backendSet: s.backendSet === 'LOCAL' ? 'local' : 'cluster',
-      algorithm: s.algorithm === 'RANDOM' ? 'random' : 'maglev',
+      frontend: formatFrontend(key),
+      scope: key.scope === SluiceLbScope.EXTERNAL ? 'external' : 'pod',
+      backendSet: set === SluiceLbSet.LOCAL ? 'local' : 'cluster',
+      algorithm: s.algorithm === SluiceLbAlgorithm.RANDOM ? 'random' : 'maglev',
       affinityTimeoutS: s.affinityTimeoutS,
-      whenEmpty: s.whenEmpty,
+      whenEmpty: (s.flags & SluiceLbSvcFlags.EMPTY_DROP) !== 0 ? 'drop' : 'reject',
+      masquerade: (s.flags & SluiceLbSvcFlags.MASQUERADE) !== 0,
       tableSize: table?.length ?? 0,
       backends: [...inTable, ...(servingOnly.get(s.serviceId) ?? [])],
     };
@@ -86,7 +89,7 @@ export function lbListText(rows: readonly LbListRow[]): string {
   const head = ['ID', 'FRONTEND', 'SCOPE', 'SET', 'ALGORITHM', 'AFFINITY', 'BACKENDS'];
   const lines: string[][] = [head];
   for (const r of rows) {
-    const first = [String(r.serviceId), r.frontend, r.scope, r.backendSet, r.algorithm, r.affinityTimeoutS > 0 ? `${r.affinityTimeoutS}s` : '-'];
+    const first = [String(r.serviceId), r.frontend, r.masquerade ? `${r.scope}+masq` : r.scope, r.backendSet, r.algorithm, r.affinityTimeoutS > 0 ? `${r.affinityTimeoutS}s` : '-'];
     const bs = r.backends.map((b) => `${b.backendId} => ${b.address || '?'} (${b.state}${b.state === 'serving-only' ? '' : `, ${b.slots}/${r.tableSize} slots`})`);
     if (bs.length === 0) bs.push(`none: ${r.whenEmpty}`);
     lines.push([...first, bs[0] ?? '']);

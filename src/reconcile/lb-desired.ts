@@ -13,7 +13,9 @@
  *  - Which table a frontend uses: internalTrafficPolicy decides for the
  *    ClusterIP, externalTrafficPolicy for the external scope; pods reaching
  *    an external frontend always use the cluster set (kube-proxy sends them
- *    "out to the load balancer and back").
+ *    "out to the load balancer and back"). External-scope entries under
+ *    externalTrafficPolicy Cluster masquerade (the backend may be on
+ *    another node); under Local they keep the client's address.
  *  - Tables: kube-proxy's cluster set and local set (src/lb/select.ts), as
  *    backend keys, for the sets some frontend uses.
  *  - Backends: every serving endpoint of the Service port (ready, or
@@ -58,6 +60,8 @@ export interface DesiredFrontend {
   readonly affinitySeconds: number;
   /** Without a backend: drop (Local policy, endpoints elsewhere) rather than reject. */
   readonly emptyDrop: boolean;
+  /** From outside the node under externalTrafficPolicy Cluster: the source becomes the node's address, as kube-proxy's masquerade. */
+  readonly masquerade: boolean;
 }
 
 export interface DesiredBackend {
@@ -133,7 +137,7 @@ function serviceDesired(svc: Service, slices: readonly EndpointSlice[], input: L
     const add = (f: Frontend, address: string, scope: LbScope, set: LbSet): void => {
       frontends.push({
         key: `${address}:${f.port}/${f.protocol} ${scope}`, kind: f.kind, address, port: f.port, protocol: f.protocol, scope, set,
-        affinitySeconds: f.affinitySeconds ?? 0, emptyDrop: f.whenEmpty === 'drop',
+        affinitySeconds: f.affinitySeconds ?? 0, emptyDrop: f.whenEmpty === 'drop', masquerade: scope === 'external' && set === 'cluster',
       });
     };
     for (const f of fronts) {

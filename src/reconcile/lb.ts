@@ -352,7 +352,7 @@ export class LbOwner implements Reconciler<LbRoundInput> {
       const k = frontendKey(f);
       return [frontendId(k), [k, {
         serviceId, affinityTimeoutS: f.affinitySeconds, backendSet: setOf(f.set), algorithm,
-        flags: f.emptyDrop ? SluiceLbSvcFlags.EMPTY_DROP : SluiceLbSvcFlags.NONE,
+        flags: (f.emptyDrop ? SluiceLbSvcFlags.EMPTY_DROP : 0) | (f.masquerade ? SluiceLbSvcFlags.MASQUERADE : 0),
       }]];
     });
     return { desired: svc, serviceId, frontends, backends, tables };

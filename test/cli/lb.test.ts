@@ -52,6 +52,8 @@ test('-o json: every frontend entry with its backends and their state, as the ma
   const web = rows.find((x) => x.frontend === '10.96.0.10:80/TCP');
   assert.deepEqual(web?.backends.map((b) => `${b.address} ${b.state}`), ['10.0.0.1:8080 active', '10.0.0.2:8080 active', '10.0.0.3:8080 serving-only']);
   assert.equal(web?.affinityTimeoutS, 60);
+  assert.deepEqual(rows.filter((x) => x.masquerade).map((x) => `${x.frontend} ${x.scope}`), ['192.168.1.5:30080/TCP external'],
+    'outside traffic to a Cluster-policy NodePort is masqueraded; pods\' is not');
   const empty = rows.find((x) => x.frontend === '10.96.0.11:80/TCP');
   assert.deepEqual([empty?.whenEmpty, empty?.backends], ['reject', []]);
 });
@@ -62,7 +64,8 @@ test('text: a row per frontend, a line per backend with its state and slots; an 
   const lines = r.stdout.trimEnd().split('\n');
   assert.match(lines[0] ?? '', /^ID\s+FRONTEND\s+SCOPE\s+SET\s+ALGORITHM\s+AFFINITY\s+BACKENDS$/);
   for (const row of expected) {
-    const at = lines.findIndex((l) => l.startsWith(`${row.serviceId} `) && l.includes(` ${row.frontend} `) && l.includes(` ${row.scope} `));
+    const scope = row.masquerade ? `${row.scope}+masq` : row.scope;
+    const at = lines.findIndex((l) => l.startsWith(`${row.serviceId} `) && l.includes(` ${row.frontend} `) && l.includes(` ${scope} `));
     assert.ok(at > 0, `a row for ${row.frontend} ${row.scope}`);
     if (row.backends.length === 0) {
       assert.match(lines[at] ?? '', new RegExp(`none: ${row.whenEmpty}$`));

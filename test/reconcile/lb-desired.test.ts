@@ -46,6 +46,11 @@ test('NodePort under externalTrafficPolicy Local: each node address in both scop
   ]);
   assert.deepEqual(got?.tables.cluster?.backends, ['10.0.0.1:8080', '10.0.0.2:8080']);
   assert.deepEqual(got?.tables.local?.backends, ['10.0.0.1:8080']);
+  assert.ok(got?.frontends.every((f) => !f.masquerade), 'Local: the client\'s address is kept');
+  const cluster = lbDesired(input([{ ...s, externalTrafficPolicy: 'Cluster' }], [slice('np', [ep('10.0.0.1', 'n1'), ep('10.0.0.2', 'n2')])]));
+  assert.deepEqual(cluster.services.get('ns/np:http/TCP')?.frontends.map((f) => [f.key, f.set, f.masquerade]), [
+    ['192.168.1.5:30080/TCP pod', 'cluster', false], ['192.168.1.5:30080/TCP external', 'cluster', true], ['10.96.0.10:80/TCP pod', 'cluster', false],
+  ], 'Cluster: outside traffic is masqueraded (its backend may be on another node)');
 });
 
 test('internalTrafficPolicy Local with no local endpoint: the ClusterIP uses an empty local table and drops; no endpoint at all rejects', () => {

@@ -97,6 +97,7 @@ test('NodePort under externalTrafficPolicy Local: pod and external scopes per no
     assert.deepEqual(backendsOf(rows.get('192.168.1.5:30080/TCP external')), ['10.0.0.1:8080 active 1'], 'from outside: this node\'s endpoint only');
     assert.deepEqual(backendsOf(rows.get('192.168.1.5:30080/TCP pod')), ['10.0.0.1:8080 active 1', '10.0.0.2:8080 active 1'], 'pods: the cluster set');
     assert.equal(rows.get('192.168.1.5:30080/TCP external')?.backendSet, 'local');
+    assert.equal(rows.get('192.168.1.5:30080/TCP external')?.masquerade, false, 'Local keeps the client\'s address');
     assert.equal(rows.get('192.168.1.5:30080/TCP external')?.affinityTimeoutS, 30);
     assert.equal(rows.get('192.168.1.5:30080/TCP external')?.algorithm, 'random');
     const e = rows.get('10.96.0.31:80/TCP pod');

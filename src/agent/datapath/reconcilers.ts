@@ -102,7 +102,10 @@ export function openBpfDatapath(opts: BpfDatapathOptions, datapath: AgentDatapat
 
 /** The load balancer's maps by job name (metrics), beside the sized ones of agentMaps. */
 export function lbMaps(lb: LbMaps): ReadonlyArray<readonly [string, RawMap]> {
-  return [['lb-services', lb.services.raw], ['lb-backends', lb.backends.raw], ['lb-tables', lb.tables.raw], ['lb-affinity', lb.affinity.raw]];
+  return [
+    ['lb-services', lb.services.raw], ['lb-backends', lb.backends.raw], ['lb-tables', lb.tables.raw], ['lb-affinity', lb.affinity.raw],
+    ['lb-nat', lb.nat.raw],
+  ];
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
