@@ -476,13 +476,14 @@ export class LbOwner implements Reconciler<LbRoundInput> {
         fail(stepFailure('lb-backend-delete', MAP.backends, `backend ${id}`, e));
       }));
 
-    // Services gone from every map: their clients' affinities go too.
+    // Services with ClientIP affinity gone from every map: their clients' affinities go too. (Only those: finding
+    // them scans the whole LRU map; another service's ids never had entries, and a stale entry only ever names a
+    // backend the datapath checks against the service.)
     const wantedIds = new Set<number>();
     for (const [, e] of to.frontends.values()) wantedIds.add(e.serviceId);
     for (const b of to.backends.values()) wantedIds.add(b.serviceId);
     const gone = new Set<number>();
-    for (const [, e] of from.frontends.values()) if (!wantedIds.has(e.serviceId)) gone.add(e.serviceId);
-    for (const b of from.backends.values()) if (!wantedIds.has(b.serviceId)) gone.add(b.serviceId);
+    for (const [, e] of from.frontends.values()) if (e.affinityTimeoutS > 0 && !wantedIds.has(e.serviceId)) gone.add(e.serviceId);
     step(Phase.RETIRE, 'lb-affinity-flush', gone.size, (fail) => {
       const flush = new Set([...gone].filter((id) => !failed.has(id)));
       if (flush.size === 0) return 0;

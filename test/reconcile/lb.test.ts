@@ -35,7 +35,7 @@ const backendsOf = (r: LbListRow | undefined): string[] => (r?.backends ?? []).m
 test('add, change and delete a Service and its slices: the maps follow, ids stay', () => {
   withLbMaps((maps) => {
     const o = owner(maps);
-    const web = svc('web', '10.96.0.10');
+    const web = svc('web', '10.96.0.10', { affinitySeconds: 300 });
     let r = runRound([o], input([web], [slice('web', [ep('10.0.0.1'), ep('10.0.0.2')])]));
     assert.deepEqual(r.owners[0]?.failures, []);
     assert.equal(r.owners[0]?.complete, true);
