@@ -3,12 +3,12 @@
  * model, and a pin dir /sys/fs/bpf/sluice-lba-* holding the maps of lxc.o
  * (removed in finally).
  */
-import { randomBytes } from 'node:crypto';
-import { BPFFS_MOUNT, ensureBpffsMounted, ensurePinDir, removePinDir } from '../../src/datapath/bpffs.js';
+import { removePinDir } from '../../src/datapath/bpffs.js';
 import { openObject } from '../../src/datapath/bpf-object.js';
 import { LXC_OBJECT_PATH } from '../../src/datapath/lxc.js';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import type { EndpointSlice, Service, SliceEndpoint } from '../../src/lb/model.js';
+import { createTestPinRoot } from './pins.js';
 
 /** A ClusterIP Service ns/<name> with one TCP port "http" 80. */
 export function lbService(name: string, clusterIP: string, extra: Partial<Service> = {}): Service {
@@ -46,10 +46,7 @@ export function withLbMaps<T>(fn: (maps: PinnedDatapathMaps, pinDir: string) => 
 
 /** An empty sluice-lba-* pin dir (for LxcHarness, which loads lxc.o into it); the caller removes it (removePinDir). */
 export function createLbaPinRoot(): string {
-  ensureBpffsMounted();
-  const pinDir = `${BPFFS_MOUNT}/sluice-lba-${randomBytes(6).toString('hex')}`;
-  ensurePinDir(pinDir);
-  return pinDir;
+  return createTestPinRoot('sluice-lba');
 }
 
 /** A sluice-lba-* pin dir with lxc.o's maps; the caller removes it (removePinDir). */
