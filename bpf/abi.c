@@ -33,6 +33,14 @@ struct sluice_abi_anchor {
 	struct node_route_key node_route_key;
 	struct node_route node_route;
 	struct sluice_event sluice_event;
+	struct lb_svc_key lb_svc_key;
+	struct lb_svc_entry lb_svc_entry;
+	struct lb_backend lb_backend;
+	struct lb_table_key lb_table_key;
+	struct lb_affinity_key lb_affinity_key;
+	struct lb_affinity_entry lb_affinity_entry;
+	struct lb_nat_key lb_nat_key;
+	struct lb_nat_entry lb_nat_entry;
 	enum sluice_identity_reserved identity_reserved;
 	enum sluice_direction direction;
 	enum sluice_drop_reason drop_reason;
@@ -49,6 +57,13 @@ struct sluice_abi_anchor {
 	enum sluice_counter counter;
 	enum sluice_ip_proto ip_proto;
 	enum sluice_map_capacity map_capacity;
+	enum sluice_lb_scope lb_scope;
+	enum sluice_lb_set lb_set;
+	enum sluice_lb_algorithm lb_algorithm;
+	enum sluice_lb_svc_flags lb_svc_flags;
+	enum sluice_lb_backend_flags lb_backend_flags;
+	enum sluice_lb_const lb_const;
+	enum sluice_lb_nat_role lb_nat_role;
 };
 
 struct sluice_abi_anchor sluice_abi_anchor __attribute__((used));

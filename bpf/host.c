@@ -10,13 +10,20 @@
  * node's podCIDR) whose source claims to be one of this node's pods too is
  * a spoof — this node's pods never reach each other over the fabric — and
  * drops with SLUICE_DROP_NODE_SPOOFED_SOURCE. Everything else passes to the
- * stack untouched: policy for pods is the to-container program's, which
- * knows the sender's identity from the ipcache by source address. This is
- * also where NodePort and external-IP traffic will be handled.
+ * stack untouched (but for load balancing, below): policy for pods is the
+ * to-container program's, which knows the sender's identity from the
+ * ipcache by source address.
  *
- * The node's podCIDR is a load-time constant (the agent loads one instance
- * per node and podCIDR: src/datapath/host.ts); 0/0 (mask 0) turns the check
- * off.
+ * Load balancing (bpf/lib/lb_external.h): traffic from outside to a
+ * frontend of scope EXTERNAL (NodePort, externalIPs, load-balancer IPs) is
+ * translated to a backend, masqueraded to the node's address under
+ * externalTrafficPolicy Cluster, and its replies back from other nodes'
+ * backends are translated back; a frontend without backends rejects (the
+ * reset or port unreachable leaves by the device) or drops.
+ *
+ * The node's podCIDR and address are load-time constants (the agent loads
+ * one instance per node: src/datapath/host.ts); 0/0 (mask 0) turns the
+ * source check off, address 0 masquerades to the frontend's address.
  */
 #include "common.h"
 #include "flow.h"
@@ -24,6 +31,7 @@
 #include "ipcache.h"
 #include "drop.h"
 #include "trace.h"
+#include "lb_external.h"
 #include "host-routing.h"
 
 /* The node's podCIDR, network byte order. */
@@ -61,6 +69,19 @@ int from_fabric(struct __sk_buff *ctx)
 	if (IS_ERR(ret)) {
 		ipcache_resolve(&f); /* the event names the identity the packet claimed */
 		goto drop;
+	}
+	ret = lb_from_outside(ctx, &f, HOST_POD_CIDR_ADDR, HOST_POD_CIDR_MASK);
+	if (ret == LB_REJECT) {
+		ipcache_resolve(&f);
+		return lb_reject_outside(ctx, &f);
+	}
+	if (IS_ERR(ret)) {
+		ipcache_resolve(&f);
+		goto drop;
+	}
+	if (ret == LB_SENT) {
+		send_forward_untraced(ctx, &f);
+		return TC_ACT_REDIRECT;
 	}
 	send_forward_untraced(ctx, &f);
 	return host_routing(ctx, &f, false); /* for a local pod: straight to its veth when host routing is on */

@@ -22,7 +22,7 @@ const ANCHOR = 'sluice_abi_anchor';
 /**
  * @typedef {{id: number, kind: string, name: string, size?: number, type_id?: number,
  *   members?: {name: string, type_id: number, bits_offset: number, bitfield_size?: number}[],
- *   values?: {name: string, val: number}[], nr_bits?: number, encoding?: string}} BtfType
+ *   values?: {name: string, val: number | string}[], nr_bits?: number, encoding?: string}} BtfType
  * @typedef {{name: string, offset: number, size: number, bigEndian: boolean, signed: boolean}} Field
  */
 
@@ -32,8 +32,18 @@ function readBtf() {
     throw new Error(`${objectPath} is missing: run scripts/build-bpf first`);
   }
   const json = execFileSync('bpftool', ['btf', 'dump', 'file', objectPath, '-j'], { encoding: 'utf8' });
+  // bpftool prints a 32-bit enum value with the top bit set sign-extended to
+  // 64 bits (0xa9fe2a01 as 18446744072266590721), beyond a double's
+  // precision: such values are read as text and cut back to the enum's size.
   /** @type {{types: BtfType[]}} */
-  const btf = JSON.parse(json);
+  const btf = JSON.parse(json.replace(/"val":\s*(-?\d{16,})/g, '"val":"$1"'));
+  for (const t of btf.types) {
+    if (t.kind !== 'ENUM') continue;
+    const mask = (1n << BigInt(8 * (t.size ?? 4))) - 1n;
+    for (const v of t.values ?? []) {
+      if (typeof v.val === 'string') v.val = Number(BigInt(v.val) & mask);
+    }
+  }
   return new Map(btf.types.map((t) => [t.id, t]));
 }
 

@@ -66,6 +66,12 @@ enum sluice_drop_reason {
 	SLUICE_DROP_INTERFACE_UNKNOWN = 10, /* node-shared lxc program on an interface without an sl_lxc_v1 entry */
 	SLUICE_DROP_POLICY_INCOMPLETE = 11, /* the node could not write the endpoint's whole policy (SLUICE_EP_F_POLICY_INCOMPLETE) */
 	SLUICE_DROP_NODE_SPOOFED_SOURCE = 12, /* from another node (bpf/host.c), for a local pod, with a local pod's source */
+	SLUICE_DROP_SERVICE_NO_BACKEND = 13, /* a Service frontend without a usable backend here, flagged drop (SLUICE_LB_SVC_F_EMPTY_DROP: Local traffic policy, none local) */
+	SLUICE_DROP_SERVICE_REJECTED = 14,  /* ... without any usable backend: answered with a TCP RST / ICMP port unreachable (the original is consumed) */
+	SLUICE_DROP_SERVICE_BACKEND_UNKNOWN = 15, /* a Service's table names a backend id sl_lb_be_v1 does not have */
+	SLUICE_DROP_NAT_UNKNOWN = 16,       /* to the hairpin address (SLUICE_LB_HAIRPIN_ADDR) without a tracked hairpin connection */
+	SLUICE_DROP_NAT_FAILED = 17,        /* rewriting the packet for a NAT (or building a reject) failed */
+	SLUICE_DROP_NAT_NO_PORT = 18,       /* external traffic to masquerade: no free node port for it (bpf/host.c) */
 	SLUICE_DROP_REASON_MAX = 64,
 };
 
@@ -93,6 +99,13 @@ enum sluice_event_flags {
 	SLUICE_EVENT_F_CT_RECHECKED = 64,   /* the endpoint's policy changed: re-checked */
 	SLUICE_EVENT_F_CT_RELATED = 128,    /* an ICMP error about a tracked connection */
 	SLUICE_EVENT_F_TCP_FLAGS_NEW = 256, /* a tracked TCP packet with a flag its connection had not shown yet */
+	/*
+	 * Load balancing (bpf/lib/lb.h): the packet was sent to a Service
+	 * frontend and translated to a backend; daddr/dport of the event are
+	 * the backend's (what policy judged). On a reply: its source was the
+	 * backend and is rewritten to the frontend after the event's view.
+	 */
+	SLUICE_EVENT_F_SERVICE = 512,
 };
 
 /* Bits of sluice_global_config.flags. */
@@ -217,7 +230,7 @@ struct endpoint_entry {
 };
 
 /*
- * conntrack: LRU hash sl_ct_v1, one entry per connection per endpoint
+ * conntrack: LRU hash sl_ct_v2, one entry per connection per endpoint
  * (bpf/lib/conntrack.h). The key is the connection as the endpoint sees it,
  * not as one packet carries it: local = the endpoint's side, remote = the
  * peer's, so both directions of a connection find the same entry with one
@@ -235,6 +248,21 @@ struct ct_key {
 	__u16 pad1;
 };
 
+/*
+ * A connection of a pod to a Service frontend has two entries
+ * (bpf/lib/lb.h), told apart by their flags:
+ *  - the pin (SLUICE_CT_F_SERVICE): keyed by the connection as the client
+ *    sent it (remote = the frontend address and port), holding the backend
+ *    it is pinned to (ct_entry.nat_addr/nat_port/backend_id). The same
+ *    lookup that finds any other connection of the pod finds it, so an
+ *    established packet that is not to a Service costs no load-balancer
+ *    lookup. Only the client's from_container uses it; for everything
+ *    else in conntrack.h it is not a connection (a miss);
+ *  - the connection (SLUICE_CT_F_DNAT): the usual entry, keyed by the
+ *    translated connection (remote = the backend), with the frontend in
+ *    nat_addr/nat_port so that replies are translated back without a lookup.
+ */
+
 /* TCP progress of a tracked connection; it only moves forward. */
 enum sluice_ct_tcp_state {
 	SLUICE_CT_TCP_NONE = 0,        /* not TCP */
@@ -250,6 +278,22 @@ enum sluice_ct_flags {
 	SLUICE_CT_F_REPLY_SEEN = 1, /* a packet in the reply direction passed */
 	SLUICE_CT_F_FIN_ORIG = 2,   /* FIN from the side that opened the connection */
 	SLUICE_CT_F_FIN_REPLY = 4,  /* FIN from the other side */
+	/* CONN entry of a connection to a Service: replies' source becomes nat_addr:nat_port (the frontend). */
+	SLUICE_CT_F_DNAT = 8,
+	/*
+	 * ... and the backend is the client itself (hairpin): the request's
+	 * source was rewritten to SLUICE_LB_HAIRPIN_ADDR, the reply's
+	 * destination is rewritten back to the client (bpf/lib/lb.h).
+	 */
+	SLUICE_CT_F_HAIRPIN = 16,
+	/* A pin: the backend (nat_addr, nat_port, backend_id) of a pod's connection to a Service frontend (above). */
+	SLUICE_CT_F_SERVICE = 32,
+	/*
+	 * A backend pod's connection from outside the node through a frontend
+	 * (bpf/host.c): its replies leaving the pod are translated by the
+	 * sl_lb_nat_v1 entry under their own tuple.
+	 */
+	SLUICE_CT_F_EXTERNAL = 64,
 };
 
 struct ct_entry {
@@ -260,7 +304,16 @@ struct ct_entry {
 	__u8 tcp_state;        /* enum sluice_ct_tcp_state */
 	__u8 flags;            /* enum sluice_ct_flags */
 	__u8 tcp_flags_seen;   /* TCP flag bits seen so far, both directions (reported once each: SLUICE_CFG_TRACE_TCP_FLAGS) */
-	__u32 pad1;
+	/*
+	 * Address translation: a pin's (SLUICE_CT_F_SERVICE) backend (address,
+	 * port, sl_lb_be_v1 id); a connection flagged SLUICE_CT_F_DNAT: the
+	 * frontend the client addressed (backend_id as in its pin). Zero
+	 * otherwise.
+	 */
+	__be32 nat_addr;
+	__be16 nat_port;
+	__u16 pad0;
+	__u32 backend_id;
 };
 
 /*
@@ -320,6 +373,10 @@ enum sluice_counter {
 	SLUICE_COUNTER_CT_REVOKED = 4,        /* ... and no longer allowed: entry deleted */
 	SLUICE_COUNTER_FRAG_TRACKED = 5,      /* first fragments remembered */
 	SLUICE_COUNTER_FRAG_TRACK_FAILED = 6, /* ... whose write failed */
+	SLUICE_COUNTER_LB_SELECTED = 7,       /* new connections to a Service given a backend (table or affinity) */
+	SLUICE_COUNTER_LB_AFFINITY_HIT = 8,   /* ... of which by ClientIP affinity */
+	SLUICE_COUNTER_LB_UDP_MOVED = 9,      /* pinned non-TCP flows whose backend left the Service: moved to a live one */
+	SLUICE_COUNTER_LB_CT_FAILED = 10,     /* Service conntrack or affinity writes that failed (packet passed anyway) */
 	SLUICE_COUNTER_MAX = 16,              /* capacity: counters are appended below it */
 };
 
@@ -335,6 +392,227 @@ struct metrics_value {
 
 
 /*
+ * ---- Load balancing: Services without kube-proxy (bpf/lib/lb.h) ----
+ *
+ * A frontend is one address, port and protocol a Service answers on
+ * (ClusterIP, each node address for a NodePort, externalIP, load-balancer
+ * IP). A "service" below is one Service port (namespace/name, port name,
+ * protocol), named by a service_id the agent allocates: its frontends share
+ * its backends and its ClientIP affinity. Who writes what:
+ *  - the agent (src/reconcile load-balancer owner): sl_lb_svc_v1,
+ *    sl_lb_be_v1, sl_lb_tbl_v1 (whole inner tables, swapped atomically);
+ *    it deletes affinity entries of a deleted service;
+ *  - the datapath: sl_lb_aff_v1 and the conntrack entries (sl_ct_v2).
+ * Order for a change: backends first, then tables, then frontends; remove in
+ * the reverse order (frontend, table, backends). A packet never sees a
+ * table naming a backend that is not written yet.
+ */
+
+/* Which program looks a frontend up (lb_svc_key.scope). */
+enum sluice_lb_scope {
+	/* Traffic of this node's pods (bpf/lxc.c from_container): every frontend kind. */
+	SLUICE_LB_SCOPE_POD = 0,
+	/* Traffic arriving from outside the node (bpf/host.c): NodePort, externalIPs, LB IPs. */
+	SLUICE_LB_SCOPE_EXTERNAL = 1,
+};
+
+/* Which backend table of a service a frontend uses (lb_svc_entry.backend_set). */
+enum sluice_lb_set {
+	SLUICE_LB_SET_CLUSTER = 0, /* the cluster set (kube-proxy's cluster endpoints) */
+	SLUICE_LB_SET_LOCAL = 1,   /* this node's endpoints (traffic policy Local) */
+};
+
+/* How a new connection picks its backend (lb_svc_entry.algorithm). */
+enum sluice_lb_algorithm {
+	SLUICE_LB_ALG_RANDOM = 1, /* a uniformly random element of the table */
+	SLUICE_LB_ALG_MAGLEV = 2, /* the element at lb_flow_hash() mod the table's length (a Maglev table) */
+};
+
+/* Bits of lb_svc_entry.flags. */
+enum sluice_lb_svc_flags {
+	SLUICE_LB_SVC_F_NONE = 0,
+	/*
+	 * Without a usable backend (no table, or a table of length 0): drop
+	 * (SLUICE_DROP_SERVICE_NO_BACKEND) instead of rejecting. Set when the
+	 * Service has endpoints but the frontend's Local policy leaves none on
+	 * this node, as kube-proxy does; clear: reject (TCP RST, ICMP port
+	 * unreachable for the rest), the client sees ECONNREFUSED at once.
+	 */
+	SLUICE_LB_SVC_F_EMPTY_DROP = 1,
+	/*
+	 * Scope EXTERNAL: traffic from outside to this frontend gets the node's
+	 * address as its source (a port of SLUICE_LB_SNAT_PORT_MIN..MAX), as
+	 * kube-proxy masquerades externalTrafficPolicy Cluster; clear
+	 * (externalTrafficPolicy Local): the backend sees the client's address.
+	 */
+	SLUICE_LB_SVC_F_MASQUERADE = 2,
+};
+
+/* Bits of lb_backend.flags. */
+enum sluice_lb_backend_flags {
+	SLUICE_LB_BE_F_NONE = 0,
+	/*
+	 * Serving but not selectable for new connections (terminating while
+	 * Ready endpoints exist): its existing connections and UDP flows keep
+	 * it, ClientIP affinity does not pick it.
+	 */
+	SLUICE_LB_BE_F_NOT_SELECTABLE = 1,
+};
+
+/*
+ * The address pods' hairpin connections come from (a pod reaching itself
+ * through its own Service): host order 169.254.42.1. The backend is the
+ * client, so without a source translation the pod would receive a packet
+ * from its own address, which the kernel drops as a martian. A link-local
+ * address is never a pod's or a node's, is not routed off the node, and the
+ * pod reaches it through its default route, i.e. its veth, where
+ * from_container translates the reply back (bpf/lib/lb.h).
+ */
+enum sluice_lb_const {
+	SLUICE_LB_CONST_NONE = 0,
+	SLUICE_LB_HAIRPIN_ADDR = 0xa9fe2a01,
+	/*
+	 * Seed of lb_flow_hash() (bpf/lib/lb.h, mirrored by
+	 * src/datapath/maps/lb-tables.ts lbFlowHash): MurmurHash3 rounds over
+	 * the client address, (client port << 16 | frontend port) and the
+	 * protocol. A Maglev service takes table slot hash mod M. The frontend
+	 * address is left out so that every node picks the same backend for a
+	 * flow whatever address it reached them on; the client port is 0 under
+	 * ClientIP affinity.
+	 */
+	SLUICE_LB_HASH_SEED = 0x5eed1b,
+	/*
+	 * The node ports masqueraded external connections take
+	 * (SLUICE_LB_SVC_F_MASQUERADE), above Linux's default ephemeral range
+	 * (32768-60999), so that they do not meet the node's own connections.
+	 */
+	SLUICE_LB_SNAT_PORT_MIN = 61000,
+	SLUICE_LB_SNAT_PORT_MAX = 65535,
+};
+
+/*
+ * frontends: hash sl_lb_svc_v1, lb_svc_key -> lb_svc_entry, written by the
+ * agent. The pod program looks up every IPv4 TCP/UDP/SCTP packet leaving a
+ * pod by (daddr, dport, protocol, SLUICE_LB_SCOPE_POD) before conntrack and
+ * policy: one hash lookup per packet whatever the number of Services. A
+ * NodePort has one entry per node address. TCP and UDP on one port are two
+ * frontends.
+ */
+struct lb_svc_key {
+	__be32 addr;
+	__be16 port;
+	__u8 protocol; /* SLUICE_IPPROTO_TCP / UDP / SCTP */
+	__u8 scope;    /* enum sluice_lb_scope */
+};
+
+struct lb_svc_entry {
+	__u32 service_id;         /* the Service port: lb_backend.service_id, lb_table_key, lb_affinity_key */
+	__u32 affinity_timeout_s; /* ClientIP affinity timeout in seconds; 0 = no affinity */
+	__u8 backend_set;         /* enum sluice_lb_set: lb_table_key.backend_set of its table */
+	__u8 algorithm;           /* enum sluice_lb_algorithm */
+	__u8 flags;               /* enum sluice_lb_svc_flags */
+	__u8 pad0;
+};
+
+/*
+ * backends: hash sl_lb_be_v1, backend_id (__u32, never 0) -> lb_backend,
+ * written by the agent. Holds every serving endpoint of each service,
+ * selectable or not; an id names one endpoint of one service and is not
+ * reused for another endpoint while connections may still name it (the
+ * datapath checks service_id, address and port anyway). Deleting an entry
+ * moves the service's UDP (and other non-TCP) flows pinned to it to a live
+ * backend at their next packet (kube-proxy flushes their conntrack entries);
+ * TCP connections keep their backend (kube-proxy leaves TCP alone).
+ */
+struct lb_backend {
+	__be32 addr;
+	__be16 port;
+	__u8 flags; /* enum sluice_lb_backend_flags */
+	__u8 pad0;
+	__u32 service_id; /* the service it belongs to */
+};
+
+/*
+ * backend tables: hash of maps sl_lb_tbl_v1, lb_table_key -> an inner
+ * BPF_MAP_TYPE_ARRAY of __u32, created with BPF_F_INNER_MAP so each can
+ * have its own length: element 0 = n, the number of elements that follow;
+ * elements 1..n = backend ids. Random: n = the backends, each once.
+ * Maglev: n = the table size M (a prime, default 16381), element 1 + s =
+ * the backend of slot s. At most SLUICE_LB_TABLE_MAX_SLOTS elements.
+ * The agent builds a whole new inner array and then replaces the outer
+ * entry (one update: a packet sees the old table or the new one, never a
+ * mix), and never writes an inner array that is in place. No entry, or
+ * n = 0: the service has no usable backend (lb_svc_entry.flags decides).
+ */
+struct lb_table_key {
+	__u32 service_id;
+	__u8 backend_set; /* enum sluice_lb_set */
+	__u8 pad0;
+	__u16 pad1;
+};
+
+/*
+ * ClientIP affinity: LRU hash sl_lb_aff_v1, written by the datapath. Per
+ * service and client address, the backend of the last new connection and
+ * when it was made (bpf_ktime_get_ns). A new connection within
+ * affinity_timeout_s of last_used_ns takes that backend if it is still a
+ * selectable backend of the service, and refreshes last_used_ns; otherwise
+ * the table decides and the entry is rewritten.
+ */
+struct lb_affinity_key {
+	__u32 service_id;
+	__be32 client_addr;
+};
+
+struct lb_affinity_entry {
+	__u64 last_used_ns;
+	__u32 backend_id;
+	__u32 pad0;
+};
+
+/* Which packets an lb_nat_entry translates (lb_nat_entry.role). */
+enum sluice_lb_nat_role {
+	SLUICE_LB_NAT_FORWARD = 1, /* from the client, as it arrives on the node's device */
+	SLUICE_LB_NAT_REPLY = 2,   /* from the backend, as it leaves the backend */
+};
+
+/*
+ * External connections: LRU hash sl_lb_nat_v1, written by the node-device
+ * program (bpf/host.c) for traffic from outside the node to a frontend of
+ * scope EXTERNAL. Two entries per connection, keyed by its two directions'
+ * tuples as the packets carry them: FORWARD {client -> frontend} and REPLY
+ * {backend -> client, or -> node address and port when masqueraded}, both
+ * holding the whole translation. Lives as long as an established
+ * connection of its protocol without packets (renewed by the forward
+ * direction).
+ */
+struct lb_nat_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 protocol;
+	__u8 pad0;
+	__u16 pad1;
+};
+
+struct lb_nat_entry {
+	__u64 expires_ns;       /* bpf_ktime_get_ns() deadline */
+	__be32 client_addr;
+	__be32 frontend_addr;
+	__be32 backend_addr;
+	__be16 client_port;
+	__be16 frontend_port;
+	__be16 backend_port;
+	__be16 snat_port;       /* the node port the client was masqueraded to; 0: not masqueraded */
+	__u32 backend_id;
+	__u8 role;              /* enum sluice_lb_nat_role */
+	__u8 pad0;
+	__u16 pad1;
+	__u32 ifindex;          /* the node device the client's packets arrive on: replies leave by it */
+};
+
+/*
  * Compiled-in capacities: max_entries of the maps in bpf/lib/ (bytes for the
  * ring buffer). A map created without a size of its own gets these; the
  * agent creates the maps it sizes (config mapSizes) at the configured size,
@@ -346,11 +624,17 @@ enum sluice_map_capacity {
 	SLUICE_IPCACHE_MAX_ENTRIES = 512 * 1024,       /* sl_ipcache_v1 and sl_iphost_v1 */
 	SLUICE_POLICY_MAX_ENTRIES = 4 * 1024 * 1024,   /* sl_policy_v3 */
 	SLUICE_ENDPOINTS_MAX_ENTRIES = 64 * 1024,      /* sl_endpoints_v2 */
-	SLUICE_CT_MAX_ENTRIES = 256 * 1024,            /* sl_ct_v1 */
+	SLUICE_CT_MAX_ENTRIES = 256 * 1024,            /* sl_ct_v2 */
 	SLUICE_FRAG_MAX_ENTRIES = 8192,                /* sl_frag_v1: datagrams in flight as fragments at once */
 	SLUICE_LXC_IFACES_MAX_ENTRIES = 64 * 1024,     /* sl_lxc_v1 and sl_lxc_addr_v1 */
 	SLUICE_NODE_ROUTES_MAX_ENTRIES = 16 * 1024,    /* sl_noderoute_v1: nodes of the cluster */
 	SLUICE_METRICS_ENTRIES = SLUICE_DIR_MAX * SLUICE_DROP_REASON_MAX, /* sl_metrics_v1: one slot per (direction, reason) */
+	SLUICE_LB_SVC_MAX_ENTRIES = 64 * 1024,         /* sl_lb_svc_v1: frontends (address, port, protocol, scope) */
+	SLUICE_LB_BE_MAX_ENTRIES = 256 * 1024,         /* sl_lb_be_v1: backends of all Service ports */
+	SLUICE_LB_TBL_MAX_ENTRIES = 64 * 1024,         /* sl_lb_tbl_v1: backend tables (two per Service port at most) */
+	SLUICE_LB_AFF_MAX_ENTRIES = 256 * 1024,        /* sl_lb_aff_v1: (Service port, client) affinities */
+	SLUICE_LB_TABLE_MAX_SLOTS = 131072,            /* an inner table's elements: the largest Maglev size (131071) + the header */
+	SLUICE_LB_NAT_MAX_ENTRIES = 256 * 1024,        /* sl_lb_nat_v1: two per external connection */
 };
 
 /* config: array with one element. */

@@ -62,6 +62,20 @@
  * dropped then: eviction can cut such a connection until its opening side
  * sends again, it can never let a denied one through.
  *
+ * Services (lb.h): a pod's connection to a Service frontend has, besides
+ * its entry here (keyed by the backend, flagged SLUICE_CT_F_DNAT, holding
+ * the frontend in nat_addr/nat_port), a pin (SLUICE_CT_F_SERVICE) keyed by
+ * the connection as the pod sent it, holding the backend. ct_lookup() finds
+ * a pin with the same lookup as any entry and hands it over in
+ * ct_state.pin, reporting CT_NEW: for this file a pin is not a connection
+ * (a packet from a frontend entering the pod is not its reply but an
+ * untracked packet policy decides, and an ICMP error quoting it is related
+ * to nothing). lb.h reads and writes pins; a packet that found one leaves
+ * conntrack to lb.h, which either translates it (and conntrack then looks
+ * up the connection to the backend) or deletes the pin. ct_create()
+ * records the translation the caller put in ct_state.nat; ct_update()
+ * records it on an entry that lacks it.
+ *
  * Policy changes: every entry keeps the endpoint's policy_revision from when
  * policy allowed it. A packet that finds an entry with another revision has
  * policy re-checked for the connection's original direction (original
@@ -110,7 +124,7 @@ struct {
 	__type(value, struct ct_entry);
 	__uint(max_entries, SLUICE_CT_MAX_ENTRIES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sl_ct_v1 SEC(".maps");
+} sl_ct_v2 SEC(".maps");
 
 /* Lifetimes, one element, written by the agent at any time (next packet). */
 struct {
@@ -130,11 +144,26 @@ enum ct_status {
 	CT_REPLY = 2,       /* a live entry, packet in the reply direction */
 };
 
+/*
+ * The address translation of a connection to a Service frontend (lb.h), as
+ * its CONN entry records it: flags SLUICE_CT_F_DNAT (and _HAIRPIN), the
+ * frontend and the backend's id. All zero for other connections.
+ */
+struct ct_nat {
+	__be32 addr;
+	__be16 port;
+	__u8 flags;
+	__u8 pad0;
+	__u32 backend_id;
+};
+
 /* Between ct_lookup() and ct_create()/ct_update(), on the stack. */
 struct ct_state {
 	struct ct_key key;
 	struct ct_entry *entry; /* the live entry, for CT_ESTABLISHED and CT_REPLY */
+	struct ct_entry *pin;   /* a live pin under the key (CT_NEW), for lb.h */
 	__u64 now;
+	struct ct_nat nat;      /* set by the caller after ct_lookup(), recorded by ct_create()/ct_update() */
 	bool tracked;           /* false: an untracked packet, no entry is read or written */
 	bool reply;
 };
@@ -249,9 +278,21 @@ static __always_inline int ct_lookup(__u32 endpoint_id, struct flow *f, struct c
 	ct->tracked = true;
 	ct_key_of(endpoint_id, f, &ct->key);
 	ct->now = bpf_ktime_get_ns();
-	e = bpf_map_lookup_elem(&sl_ct_v1, &ct->key);
+	e = bpf_map_lookup_elem(&sl_ct_v2, &ct->key);
 	if (!e || e->expires_ns <= ct->now)
 		return CT_NEW;
+	if (e->flags & SLUICE_CT_F_SERVICE) {
+		/*
+		 * Leaving the pod: lb.h's. Entering it, from a frontend: a
+		 * packet no pod connection answers; policy decides it, and it
+		 * writes nothing (the pin stays).
+		 */
+		if (f->direction == SLUICE_DIR_EGRESS)
+			ct->pin = e;
+		else
+			ct->tracked = false;
+		return CT_NEW;
+	}
 	ct->reply = f->direction != e->orig_direction;
 	/* A pure SYN opens a connection, unless it answers one (simultaneous open). */
 	if (ct_tcp_flags_known(f) && ct_tcp_pure_syn(f) &&
@@ -278,6 +319,10 @@ static __always_inline void ct_create(const struct ct_state *ct, const struct fl
 		.policy_revision = policy_revision,
 		.rule_id = f->rule_id,
 		.orig_direction = f->direction,
+		.flags = ct->nat.flags,
+		.nat_addr = ct->nat.addr,
+		.nat_port = ct->nat.port,
+		.backend_id = ct->nat.backend_id,
 	};
 
 	if (!ct->tracked)
@@ -293,13 +338,13 @@ static __always_inline void ct_create(const struct ct_state *ct, const struct fl
 			e.tcp_state = SLUICE_CT_TCP_SYN_SENT;
 		else if (f->tcp_flags & TCP_HDR_FIN) {
 			e.tcp_state = SLUICE_CT_TCP_FIN_WAIT;
-			e.flags = SLUICE_CT_F_FIN_ORIG;
+			e.flags |= SLUICE_CT_F_FIN_ORIG;
 		} else
 			e.tcp_state = SLUICE_CT_TCP_ESTABLISHED; /* picked up mid-stream */
 		e.tcp_flags_seen = f->tcp_flags; /* the opening packet is reported as the policy verdict */
 	}
 	e.expires_ns = ct->now + ct_lifetime_ns(f->protocol, e.tcp_state);
-	if (bpf_map_update_elem(&sl_ct_v1, &ct->key, &e, BPF_ANY))
+	if (bpf_map_update_elem(&sl_ct_v2, &ct->key, &e, BPF_ANY))
 		counter_inc(SLUICE_COUNTER_CT_CREATE_FAILED);
 	else
 		counter_inc(SLUICE_COUNTER_CT_CREATED);
@@ -318,8 +363,8 @@ static __always_inline const struct ct_entry *ct_lookup_related(__u32 endpoint_i
 	if (q->protocol == IPPROTO_ICMP && !flow_is_icmp_echo(q))
 		return NULL; /* an error about an error, or about untracked ICMP */
 	ct_key_of(endpoint_id, q, &key);
-	e = bpf_map_lookup_elem(&sl_ct_v1, &key);
-	if (!e || e->expires_ns <= bpf_ktime_get_ns())
+	e = bpf_map_lookup_elem(&sl_ct_v2, &key);
+	if (!e || e->expires_ns <= bpf_ktime_get_ns() || (e->flags & SLUICE_CT_F_SERVICE))
 		return NULL;
 	return e;
 }
@@ -350,7 +395,7 @@ static __always_inline void ct_original_query(const struct ct_state *ct, const s
 /* A re-check denied the connection: forget it, so its next packets are new. */
 static __always_inline void ct_revoke(const struct ct_state *ct)
 {
-	bpf_map_delete_elem(&sl_ct_v1, &ct->key);
+	bpf_map_delete_elem(&sl_ct_v2, &ct->key);
 	counter_inc(SLUICE_COUNTER_CT_REVOKED);
 }
 
@@ -403,6 +448,17 @@ static __always_inline void ct_update(const struct ct_state *ct, struct flow *f,
 	if (rechecked) {
 		e->rule_id = f->rule_id;
 		e->policy_revision = policy_revision;
+	}
+	/*
+	 * A connection to a Service whose entry lacks the translation (it was
+	 * re-created by a reply after an eviction): record it, so that the
+	 * replies that follow are translated back.
+	 */
+	if (ct->nat.flags & ~flags) {
+		e->nat_addr = ct->nat.addr;
+		e->nat_port = ct->nat.port;
+		e->backend_id = ct->nat.backend_id;
+		flags |= ct->nat.flags;
 	}
 	if (ct->reply)
 		flags |= SLUICE_CT_F_REPLY_SEEN;

@@ -63,6 +63,44 @@ void ObjPin(const Napi::CallbackInfo& info) {
   }
 }
 
+// mapCreate({type, name, keySize, valueSize, maxEntries, flags}) → fd of a new
+// map the caller owns (e.g. an inner map it then places in a map of maps).
+Napi::Value MapCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "mapCreate(spec): spec must be an object");
+  Napi::Object spec = info[0].As<Napi::Object>();
+  std::string name = GetString(spec.Get("name"), "name");
+  uint32_t type = GetU32(spec.Get("type"), "type");
+  uint32_t key_size = GetU32(spec.Get("keySize"), "keySize");
+  uint32_t value_size = GetU32(spec.Get("valueSize"), "valueSize");
+  uint32_t max_entries = GetU32(spec.Get("maxEntries"), "maxEntries");
+  uint32_t flags = spec.Get("flags").IsUndefined() ? 0u : GetU32(spec.Get("flags"), "flags");
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
+  int fd = bpf_map_create(static_cast<enum bpf_map_type>(type), name.c_str(), key_size, value_size, max_entries, &opts);
+  if (fd < 0) {
+    int err = errno;
+    ErrorInfo e{err, "map_create"};
+    e.message = "create map '" + name + "' (type " + std::to_string(type) + ", " + std::to_string(max_entries) +
+                " entries): " + ErrnoText(err);
+    ThrowBpfError(env, e);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// mapFdById(id) → fd of the map with that kernel id (the caller owns it):
+// how user space opens the inner map a map of maps holds.
+Napi::Value MapFdById(const Napi::CallbackInfo& info) {
+  uint32_t id = GetU32(info[0], "id");
+  int fd = bpf_map_get_fd_by_id(id);
+  if (fd < 0) {
+    int err = errno;
+    ErrorInfo e{err, "map_fd_by_id"};
+    e.message = "open map id " + std::to_string(id) + ": " + ErrnoText(err);
+    ThrowBpfError(info.Env(), e);
+  }
+  return Napi::Number::New(info.Env(), fd);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallLibbpfPrint();
   GetAddonData(env);
@@ -70,6 +108,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("numPossibleCpus", Napi::Function::New<NumPossibleCpus>(env, "numPossibleCpus"));
   exports.Set("objGet", Napi::Function::New<ObjGet>(env, "objGet"));
   exports.Set("objPin", Napi::Function::New<ObjPin>(env, "objPin"));
+  exports.Set("mapCreate", Napi::Function::New<MapCreate>(env, "mapCreate"));
+  exports.Set("mapFdById", Napi::Function::New<MapFdById>(env, "mapFdById"));
   exports.Set("BpfObject", BpfObject::Define(env));
   exports.Set("BpfMap", BpfMap::Define(env));
   exports.Set("RingBufferReader", RingBufferReader::Define(env));

@@ -10,6 +10,7 @@ import { isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULTS as CNI_DEFAULTS } from '../cni/config.js';
 import { SluiceMapCapacity } from '../datapath/generated/abi.js';
+import { DEFAULT_MAGLEV_TABLE_SIZE, MAGLEV_TABLE_SIZES } from '../lb/maglev.js';
 import { checkDnsSubdomain } from '../policy/names.js';
 import { checkBackoffPolicy, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { AgentError, asError } from './errors.js';
@@ -113,6 +114,13 @@ export interface RoutingConfig {
  */
 export type HostRouting = 'bpf' | 'kernel';
 export const HOST_ROUTINGS: readonly HostRouting[] = ['bpf', 'kernel'];
+/** How Services pick a backend for a new connection (the load-balancer owner), unless a Service's annotation says otherwise. */
+export interface LbConfig {
+  readonly algorithm: 'maglev' | 'random';
+  /** Slots of a Maglev table: a prime of src/lb/maglev.ts. */
+  readonly maglevTableSize: number;
+}
+export const LB_ALGORITHMS = ['maglev', 'random'] as const;
 
 export interface AgentConfig {
   readonly nodeName: string;
@@ -134,6 +142,7 @@ export interface AgentConfig {
   readonly flows: FlowsConfig;
   readonly routing?: RoutingConfig;
   readonly hostRouting: HostRouting;
+  readonly lb: LbConfig;
 }
 
 export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
@@ -159,12 +168,13 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   conntrack: { tcpSynMs: 0, tcpEstablishedMs: 0, tcpFinMs: 0, tcpClosedMs: 0, udpMs: 0, icmpMs: 0 },
   flows: { socket: '/var/run/sluice/hubble.sock', capacity: 4095, trace: 'policy' },
   hostRouting: 'bpf',
+  // Random by default, as kube-proxy and Cilium: a Maglev table holds 64 KiB of kernel memory per Service port at 16381 slots.
+  lb: { algorithm: 'random', maglevTableSize: DEFAULT_MAGLEV_TABLE_SIZE },
 };
 
 const TOP_KEYS = [
   'nodeName', 'kubeconfig', 'inCluster', 'pinDir', 'stateDir', 'endpointSocket', 'httpListen', 'logLevel', 'mapSizes',
-  'maxEndpointId', 'sync', 'watch', 'sweep', 'conntrack', 'flows', 'routing',
-  'hostRouting',
+  'maxEndpointId', 'sync', 'watch', 'sweep', 'conntrack', 'flows', 'routing', 'lb', 'hostRouting',
 ] as const;
 const BACKOFF_KEYS = ['initialMs', 'maxMs', 'factor', 'jitter'] as const;
 
@@ -315,9 +325,11 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
     throw bad('hostRouting', `want one of ${HOST_ROUTINGS.join(', ')}, got ${JSON.stringify(hostRouting)}`, src);
   }
 
+  const lb = readLb(r.section('lb', ['algorithm', 'maglevTableSize']), src);
+
   const base = {
     nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep,
-    conntrack, flows, ...(routing !== undefined ? { routing } : {}), hostRouting: hostRouting as HostRouting,
+    conntrack, flows, lb, ...(routing !== undefined ? { routing } : {}), hostRouting: hostRouting as HostRouting,
   };
   return kubeconfig === undefined ? base : { ...base, kubeconfig };
 }
@@ -332,6 +344,14 @@ function readRouting(r: Reader, source: string): RoutingConfig | undefined {
   const device = s.str('device');
   if (device === undefined || !/^[A-Za-z0-9_.-]{1,15}$/.test(device)) throw bad('routing.device', `want an interface name, got ${JSON.stringify(device)}`, source);
   return { mode: mode as RoutingMode, device, vni: s.int('vni', 1, 0xffffff) ?? 2, port: s.int('port', 1, 65535) ?? 8472 };
+}
+
+function readLb(s: Reader, source: string): LbConfig {
+  const algorithm = s.str('algorithm') ?? DEFAULT_CONFIG.lb.algorithm;
+  if (!(LB_ALGORITHMS as readonly string[]).includes(algorithm)) throw bad('lb.algorithm', `want one of ${LB_ALGORITHMS.join(', ')}, got ${JSON.stringify(algorithm)}`, source);
+  const size = s.num('maglevTableSize') ?? DEFAULT_CONFIG.lb.maglevTableSize;
+  if (!(MAGLEV_TABLE_SIZES as readonly number[]).includes(size)) throw bad('lb.maglevTableSize', `want one of the primes ${MAGLEV_TABLE_SIZES.join(', ')}, got ${size}`, source);
+  return { algorithm: algorithm as LbConfig['algorithm'], maglevTableSize: size };
 }
 
 function readSweep(s: Reader, source: string): SweepConfig {

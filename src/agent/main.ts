@@ -60,6 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
           onApplied: (compiled) => keeper.applied(compiled),
           conntrack: config.conntrack,
           hostRouting: config.hostRouting,
+          lb: config.lb,
           ...(config.routing !== undefined ? { routing: { config: config.routing, port: rtnlNodeNetwork(config.pinDir) } } : {}),
         });
       } catch (e) {

@@ -15,9 +15,10 @@
 import { parseIp } from '../policy/cidr.js';
 import { parseNamespace, parsePod, type ClusterPod } from '../policy/objects.js';
 import { validateNetworkPolicy } from '../policy/validate.js';
-import type { SlimNamespace, SlimNetworkPolicy, SlimObject, SlimPod } from './k8s/resources.js';
+import type { SlimEndpointSlice, SlimNamespace, SlimNetworkPolicy, SlimObject, SlimPod, SlimService } from './k8s/resources.js';
 import type { ReadonlyStore } from './k8s/store.js';
 import { ValuePool } from './k8s/value-pool.js';
+import { serviceOf, sliceOf } from './lb-input.js';
 
 type Parsed<F extends (raw: never) => unknown> = ReturnType<F>;
 
@@ -55,6 +56,18 @@ export class SnapshotCache {
 
   policy(raw: SlimNetworkPolicy): Parsed<typeof validateNetworkPolicy> {
     return memo(this.policies, raw, validateNetworkPolicy);
+  }
+
+  private readonly lbServices = new WeakMap<SlimService, Parsed<typeof serviceOf>>();
+  private readonly lbSlices = new WeakMap<SlimEndpointSlice, { readonly r: Parsed<typeof sliceOf> }>();
+
+  /** A Service as the load balancer reads it: the same object while the Service is unchanged (its compile is then reused). */
+  lbService(raw: SlimService): Parsed<typeof serviceOf> {
+    return memo(this.lbServices, raw, serviceOf);
+  }
+
+  lbSlice(raw: SlimEndpointSlice): Parsed<typeof sliceOf> {
+    return memo(this.lbSlices, raw, (x) => ({ r: sliceOf(x) })).r;
   }
 
   private readonly sortedLists = new WeakMap<object, { readonly input: readonly unknown[]; readonly output: readonly unknown[] }>();

@@ -18,6 +18,7 @@ import type { ReadonlyStore } from './k8s/store.js';
 import {
   objectKey, type SlimEndpointSlice, type SlimNamespace, type SlimNetworkPolicy, type SlimNode, type SlimPod, type SlimService,
 } from './k8s/resources.js';
+import { lbInputOf, type LbInput } from './lb-input.js';
 import { SnapshotCache } from './snapshot-cache.js';
 
 export type ProblemSeverity = 'error' | 'warning';
@@ -48,6 +49,8 @@ export interface AgentSnapshot {
   readonly nodes: readonly SlimNode[];
   readonly services: readonly SlimService[];
   readonly endpointSlices: readonly SlimEndpointSlice[];
+  /** The load balancer's input (lb-input.ts); the same object while nodes, Services and slices are unchanged. */
+  readonly lb: LbInput;
 }
 
 export interface SnapshotSources {
@@ -129,18 +132,17 @@ export function buildSnapshot(src: SnapshotSources): SnapshotResult {
       return { endpoint, pod };
     });
 
+  const nodes = parsed.sorted(src.nodes, byObjectKey);
+  const services = parsed.sorted(src.services, byObjectKey);
+  const endpointSlices = parsed.sorted(src.endpointSlices, byObjectKey);
+  const lb = parsed.derive('lb', [src.nodeName, nodes, services, endpointSlices], () =>
+    lbInputOf(src.nodeName, nodes, services, endpointSlices, { service: (r) => parsed.lbService(r), slice: (r) => parsed.lbSlice(r) }));
+  problems.push(...lb.problems);
+
   return {
     ok: true,
     problems,
-    snapshot: {
-      nodeName: src.nodeName,
-      cluster,
-      localPods,
-      localEndpoints,
-      nodes: parsed.sorted(src.nodes, byObjectKey),
-      services: parsed.sorted(src.services, byObjectKey),
-      endpointSlices: parsed.sorted(src.endpointSlices, byObjectKey),
-    },
+    snapshot: { nodeName: src.nodeName, cluster, localPods, localEndpoints, nodes, services, endpointSlices, lb: lb.input },
   };
 }
 

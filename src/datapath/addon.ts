@@ -30,6 +30,16 @@ export interface NativeMap {
   close(): void;
 }
 
+/** What mapCreate makes (bpf_map_create). */
+export interface NativeMapSpec {
+  readonly type: number;
+  readonly name: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags?: number;
+}
+
 export interface NativeRingBufferReader {
   stop(): void;
 }
@@ -90,6 +100,10 @@ export interface NativeAddon {
   objGet(path: string): number;
   /** Pins the object behind fd (program or map) at path; the caller keeps fd. */
   objPin(fd: number, path: string): void;
+  /** A new map; the caller owns the fd. */
+  mapCreate(spec: NativeMapSpec): number;
+  /** An fd for the map with this kernel id (e.g. an inner map); the caller owns it. */
+  mapFdById(id: number): number;
   BpfObject: new (
     path: string,
     pinRoot: string | undefined,

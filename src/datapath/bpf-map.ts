@@ -18,6 +18,8 @@ export const BpfMapType = {
   LRU_HASH: 9,
   LRU_PERCPU_HASH: 10,
   LPM_TRIE: 11,
+  ARRAY_OF_MAPS: 12,
+  HASH_OF_MAPS: 13,
   PERCPU_CGROUP_STORAGE: 21,
   RINGBUF: 27,
 } as const;
@@ -199,6 +201,40 @@ export function openPinnedMap(path: string, opts: RawMapOptions = {}): PinnedMap
   const handle = new native.BpfMap(fd, undefined, true);
   const map = new KernelMap(handle, opts);
   return Object.assign(map, { path, close: () => handle.close() });
+}
+
+/** BPF_F_INNER_MAP: a map in a map of maps whose max_entries may differ from its template's. */
+export const BPF_F_INNER_MAP = 1 << 12;
+
+/** A map this process created (createMap) or opened by id (openMapById); close() releases the fd. */
+export interface OwnedMap extends RawMap {
+  close(): void;
+}
+
+export interface MapSpec {
+  readonly type: (typeof BpfMapType)[keyof typeof BpfMapType];
+  /** ≤ 15 characters. */
+  readonly name: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  readonly flags?: number;
+}
+
+function owned(fd: number, opts: RawMapOptions): OwnedMap {
+  const handle = new (addon().BpfMap)(fd, undefined, true);
+  const map = new KernelMap(handle, opts);
+  return Object.assign(map, { close: () => handle.close() });
+}
+
+/** Creates an unpinned map (e.g. an inner map for a map of maps); it lives while an fd or a map holds it. */
+export function createMap(spec: MapSpec, opts: RawMapOptions = {}): OwnedMap {
+  return owned(addon().mapCreate(spec), opts);
+}
+
+/** Opens the map with this kernel id (what user space reads from a map of maps). */
+export function openMapById(id: number, opts: RawMapOptions = {}): OwnedMap {
+  return owned(addon().mapFdById(id), opts);
 }
 
 export function numPossibleCpus(): number {

@@ -1,6 +1,6 @@
 /**
  * The node's fabric program (bpf/host.c, from_fabric): loaded with the
- * node's podCIDR as a load-time constant, its maps (events, metrics,
+ * node's podCIDR and address as load-time constants, its maps (events, metrics,
  * ipcache) reused from the node's pin root, so its drops reach the same
  * event stream and counters as the lxc programs'. Attached on tc ingress of
  * the fabric-facing device (and of the vxlan device in vxlan mode) with
@@ -9,7 +9,7 @@
 import { fileURLToPath } from 'node:url';
 import { openObject } from './bpf-object.js';
 import type { LoadedObject, ProgramInfo, TcAttachment } from './api.js';
-import { parseIpv4Prefix } from './maps/ipv4.js';
+import { parseIpv4, parseIpv4Prefix } from './maps/ipv4.js';
 import { attachTc, queryTc } from './tc.js';
 
 export const HOST_OBJECT_PATH = fileURLToPath(new URL('../../../build/bpf/host.o', import.meta.url));
@@ -28,13 +28,30 @@ function be32(n: number): Buffer {
   return b;
 }
 
-/** Loads host.o for a node whose pods take podCidr ("10.1.2.0/24"); undefined podCidr: the check is off. */
-export function loadHost(opts: { readonly podCidr: string | undefined; readonly pinRoot?: string; readonly objectPath?: string }): HostProgram {
+export interface LoadHostOptions {
+  /** The node's podCIDR ("10.1.2.0/24"); undefined: the source check is off. */
+  readonly podCidr: string | undefined;
+  /**
+   * The node's address ("10.99.0.1"), the source of external connections the
+   * load balancer masquerades (externalTrafficPolicy Cluster); absent: the
+   * frontend's address (a node address for NodePorts).
+   */
+  readonly nodeAddress?: string;
+  readonly pinRoot?: string;
+  readonly objectPath?: string;
+}
+
+/** Loads host.o for a node (see LoadHostOptions). */
+export function loadHost(opts: LoadHostOptions): HostProgram {
   const cidr = opts.podCidr === undefined ? { addr: 0, prefixlen: 0 } : parseIpv4Prefix(opts.podCidr);
   const mask = cidr.prefixlen === 0 ? 0 : (0xffffffff << (32 - cidr.prefixlen)) >>> 0;
   const object = openObject(opts.objectPath ?? HOST_OBJECT_PATH, {
     ...(opts.pinRoot !== undefined ? { pinRoot: opts.pinRoot } : {}),
-    globals: { HOST_POD_CIDR_ADDR: be32((cidr.addr & mask) >>> 0), HOST_POD_CIDR_MASK: be32(mask) },
+    globals: {
+      HOST_POD_CIDR_ADDR: be32((cidr.addr & mask) >>> 0),
+      HOST_POD_CIDR_MASK: be32(mask),
+      HOST_NODE_ADDR: be32(opts.nodeAddress === undefined ? 0 : parseIpv4(opts.nodeAddress)),
+    },
   });
   try {
     return { object, fromFabric: object.program(FROM_FABRIC), close: () => object.close() };

@@ -3,8 +3,8 @@
  * endpoint of a node, finding the endpoint per packet in sl_lxc_v1 by the
  * interface it runs on (bpf/lib/config.h). The maps are reused from (or
  * created and pinned in) pinRoot: ipcache, policy hash, endpoint table,
- * conntrack, fragment table, metrics, counters, events, config and the
- * interface table. Nodes pin the programs once per build (lxc-shared.ts);
+ * conntrack, fragment table, metrics, counters, events, config, the
+ * interface table and the load balancer's maps. Nodes pin the programs once per build (lxc-shared.ts);
  * a direct load is for tests and the policy engine, which run the programs
  * with BPF_PROG_TEST_RUN in a private pin root (lxc-test-run.ts).
  * Attaching the programs to a veth is the caller's (tc.ts), after it wrote
@@ -23,6 +23,7 @@ import { EVENTS_LAYOUT, openEvents } from './maps/events.js';
 import { FRAG_LAYOUT, openFrag, type FragMap } from './maps/frag.js';
 import { IPCACHE_LAYOUT, IPHOST_LAYOUT, openIpcache, type IpcacheMap } from './maps/ipcache.js';
 import { LXC_ADDRESSES_LAYOUT, openLxcAddresses, type LxcAddressesMap } from './maps/lxc-addresses.js';
+import { LB_MAP_LAYOUTS, openLbMaps, type LbMaps } from './maps/lb-maps.js';
 import { LXC_IFACES_LAYOUT, openLxcInterfaces, type LxcInterfacesMap } from './maps/lxc-interfaces.js';
 import { METRICS_LAYOUT, openMetrics, type MetricsMap } from './maps/metrics.js';
 import { NODE_ROUTES_LAYOUT, openNodeRoutes, type NodeRoutesMap } from './maps/node-routes.js';
@@ -54,13 +55,15 @@ export interface LxcMaps {
   readonly addresses: LxcAddressesMap;
   /** Another node's podCIDR → device and next hop (host routing). */
   readonly nodeRoutes: NodeRoutesMap;
+  /** Services: frontends, backends, backend tables, ClientIP affinity (bpf/lib/lb.h). */
+  readonly lb: LbMaps;
 }
 
 /** Every map of lxc.o by pin name (for checks that all are there and shared). */
 export const LXC_MAP_LAYOUTS = [
   IPHOST_LAYOUT, IPCACHE_LAYOUT, POLICY_V3_LAYOUT, ENDPOINTS_LAYOUT, CT_LAYOUT, CT_CONFIG_LAYOUT, FRAG_LAYOUT,
   METRICS_LAYOUT, COUNTERS_LAYOUT, CONFIG_LAYOUT, EVENTS_LAYOUT, LXC_IFACES_LAYOUT, LXC_ADDRESSES_LAYOUT,
-  NODE_ROUTES_LAYOUT,
+  NODE_ROUTES_LAYOUT, ...LB_MAP_LAYOUTS,
 ] as const;
 
 /** Types each map, opened by name through `open` (an object's maps or pins). */
@@ -79,6 +82,7 @@ export function openLxcMaps(open: (name: string) => RawMap): LxcMaps {
     interfaces: openLxcInterfaces(open(LXC_IFACES_LAYOUT.name)),
     addresses: openLxcAddresses(open(LXC_ADDRESSES_LAYOUT.name)),
     nodeRoutes: openNodeRoutes(open(NODE_ROUTES_LAYOUT.name)),
+    lb: openLbMaps(open),
   };
 }
 

@@ -34,8 +34,8 @@ export function rtnlNodeNetwork(pinRoot: string): NodeNetworkPort {
     delNeigh: (ifindex, family, n) => {
       a.rtnlNeighDel({ ifindex, family, dst: n.dst, mac: n.mac });
     },
-    attachHostProgram: (devices, podCidr) => {
-      const prog = loadHost({ pinRoot, podCidr });
+    attachHostProgram: (devices, podCidr, nodeAddress) => {
+      const prog = loadHost({ pinRoot, podCidr, ...(nodeAddress !== undefined ? { nodeAddress } : {}) });
       try {
         for (const d of devices) attachHost(prog, d);
         const pin = join(pinRoot, HOST_PIN);

@@ -12,22 +12,38 @@
 export const MAGLEV_TABLE_SIZES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071] as const;
 export const DEFAULT_MAGLEV_TABLE_SIZE = 16381;
 
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+
+/** One MurmurHash3 x86_32 block round: the 32-bit word k mixed into h. */
+export function murmur3Round(h: number, k: number): number {
+  let x = Math.imul(k >>> 0, C1);
+  x = (x << 15) | (x >>> 17);
+  x = Math.imul(x, C2);
+  let y = (h ^ x) >>> 0;
+  y = (y << 13) | (y >>> 19);
+  return (Math.imul(y, 5) + 0xe6546b64) >>> 0;
+}
+
+/** MurmurHash3 x86_32's finaliser over h after `length` bytes. */
+export function murmur3Finish(h: number, length: number): number {
+  let x = (h ^ length) >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
 /** MurmurHash3 x86_32 of the UTF-8 bytes of `key`. */
 export function murmur3(key: string, seed: number): number {
   const data = new TextEncoder().encode(key);
-  const c1 = 0xcc9e2d51;
-  const c2 = 0x1b873593;
   let h = seed >>> 0;
   const blocks = data.length >>> 2;
   for (let i = 0; i < blocks; i++) {
     const o = i * 4;
-    let k = ((data[o] ?? 0) | ((data[o + 1] ?? 0) << 8) | ((data[o + 2] ?? 0) << 16) | ((data[o + 3] ?? 0) << 24)) >>> 0;
-    k = Math.imul(k, c1);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, c2);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) >>> 0;
+    h = murmur3Round(h, (data[o] ?? 0) | ((data[o + 1] ?? 0) << 8) | ((data[o + 2] ?? 0) << 16) | ((data[o + 3] ?? 0) << 24));
   }
   // The 1–3 bytes past the last block, little-endian.
   const tail = blocks * 4;
@@ -35,18 +51,12 @@ export function murmur3(key: string, seed: number): number {
   if (rest > 0) {
     let k = 0;
     for (let i = rest - 1; i >= 0; i--) k = (k << 8) | (data[tail + i] ?? 0);
-    k = Math.imul(k, c1);
+    k = Math.imul(k, C1);
     k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, c2);
+    k = Math.imul(k, C2);
     h ^= k;
   }
-  h ^= data.length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return murmur3Finish(h, data.length);
 }
 
 const OFFSET_SEED = 0x5eed_0001;

@@ -18,9 +18,11 @@
  *   InternalIP (02:5c:<4 address bytes>), so no node needs to publish one.
  *
  * The fabric program (bpf/host.c: a packet for a local pod whose source
- * claims a local pod address drops) is attached on the fabric device, and in
- * vxlan mode on the vxlan device, once this node's podCIDR is known, and
- * again when it or the devices change (and once per process: replace).
+ * claims a local pod address drops; Services reached from outside the node,
+ * masqueraded to this node's InternalIP) is attached on the fabric device,
+ * and in vxlan mode on the vxlan device, once this node's podCIDR is known,
+ * and again when it, the devices or the InternalIP change (and once per
+ * process: replace).
  *
  * The routes carry their own protocol number (ROUTE_PROTOCOL), so the owner
  * reads back and deletes only routes it wrote. Upserts run in the PUBLISH
@@ -103,8 +105,11 @@ export interface NodeNetworkPort {
   listNeigh(ifindex: number, family: number): NeighEntry[];
   setNeigh(ifindex: number, family: number, n: NeighEntry): void;
   delNeigh(ifindex: number, family: number, n: NeighEntry): void;
-  /** Loads (and pins) bpf/host.c for this podCIDR and attaches it on tc ingress of each device, replacing what is there. */
-  attachHostProgram(devices: readonly string[], podCidr: string): void;
+  /**
+   * Loads (and pins) bpf/host.c for this podCIDR and attaches it on tc ingress of each device, replacing what is there.
+   * nodeAddress: the source traffic from outside the node to a Service is masqueraded to (its InternalIP; absent: none known yet).
+   */
+  attachHostProgram(devices: readonly string[], podCidr: string, nodeAddress: string | undefined): void;
 }
 
 interface Desired {
@@ -177,11 +182,12 @@ export class NodeRoutesOwner implements Reconciler<NodeRoutesRoundInput> {
     }
     if (r.selfPodCidr !== undefined) {
       const devices = [r.device, ...(want.vxlanIfindex !== undefined ? [VXLAN_IFNAME] : [])];
-      const key = `${r.selfPodCidr} ${devices.join(',')}`;
+      const key = `${r.selfPodCidr} ${devices.join(',')} ${r.self ?? '-'}`;
       const podCidr = r.selfPodCidr;
+      const self = r.self;
       if (key !== this.hostAttached) {
         steps.push(this.step(Phase.PUBLISH, 'host-program', [key], () => {
-          this.port.attachHostProgram(devices, podCidr);
+          this.port.attachHostProgram(devices, podCidr, self);
           this.hostAttached = key;
         }, (k) => k));
       }

@@ -133,7 +133,7 @@ test('an endpoint that goes takes its conntrack entries with it; other endpoints
       assert.deepEqual(applyState(dp, state.datapath).failures, []);
       const ct = (endpointId: number, port: number) => [
         { endpointId, localAddr: 0x0a090001, remoteAddr: 0x0a090102, localPort: port, remotePort: 80, protocol: 6 },
-        { expiresNs: 1n << 62n, policyRevision: 1, ruleId: 0, origDirection: 1, tcpState: 0, flags: 0, tcpFlagsSeen: 0 },
+        { expiresNs: 1n << 62n, policyRevision: 1, ruleId: 0, origDirection: 1, tcpState: 0, flags: 0, tcpFlagsSeen: 0, natAddr: 0, natPort: 0, backendId: 0 },
       ] as const;
       for (const [k, v] of [ct(1, 40000), ct(1, 40001), ct(2, 40000)]) dp.maps.conntrack.update(k, v);
       // Endpoint 1 (x/a) goes: the next round retires its entry and its connections.

@@ -68,6 +68,9 @@ watch: {pageSize: 50, backoff: {jitter: 1}}
   const ct = file('ct.yaml', 'conntrack: {udpMs: 5000, tcpEstablishedMs: 3600000}');
   assert.deepEqual(loadConfig({ configFile: ct, nodeName: 'n', kubeconfig }, {}).conntrack, { ...DEFAULT_CONFIG.conntrack, udpMs: 5000, tcpEstablishedMs: 3_600_000 });
   assert.deepEqual(c.conntrack, DEFAULT_CONFIG.conntrack, '0 everywhere: the datapath\'s defaults');
+  assert.deepEqual(c.lb, { algorithm: 'random', maglevTableSize: 16381 }, 'Services: random unless configured; Maglev tables of 16381 slots');
+  const lb = file('lb.yaml', 'lb: {algorithm: maglev, maglevTableSize: 65521}');
+  assert.deepEqual(loadConfig({ configFile: lb, nodeName: 'n', kubeconfig }, {}).lb, { algorithm: 'maglev', maglevTableSize: 65521 });
   const json = file('agent.json', JSON.stringify({ nodeName: 'json-node', httpListen: '127.0.0.1:0' }));
   assert.equal(loadConfig({ configFile: json, kubeconfig }, {}).httpListen, '127.0.0.1:0');
   assert.equal(loadConfig({ nodeName: 'n', kubeconfig, httpListen: 'unix:/run/sluice/agent-http.sock' }, {}).httpListen, 'unix:/run/sluice/agent-http.sock');
@@ -120,6 +123,9 @@ test('file errors name the dotted key and the file', () => {
     ['sweep: {intervalMS: 5}', 'sweep.intervalMS', /unknown setting/],
     ['conntrack: {udpMs: -5}', 'conntrack.udpMs', /integer 0\.\./],
     ['conntrack: {udp: 5}', 'conntrack.udp', /unknown setting/],
+    ['lb: {algorithm: roundrobin}', 'lb.algorithm', /want one of maglev, random, got "roundrobin"/],
+    ['lb: {maglevTableSize: 1000}', 'lb.maglevTableSize', /want one of the primes 251, .*16381.*, got 1000/],
+    ['lb: {tableSize: 251}', 'lb.tableSize', /unknown setting/],
   ];
   for (const [text, field, message] of cases) {
     const p = file('bad.yaml', text);

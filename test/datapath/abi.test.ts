@@ -90,8 +90,10 @@ test('padding is written as zero', () => {
   assert.equal(b.length, 20);
   assert.deepEqual([...b.subarray(17)], [0, 0, 0]);
   const e = abi.ctEntryCodec.encode({ expiresNs: 2n ** 64n - 1n, policyRevision: 0xffffffff, ruleId: 0xffffffff,
-    origDirection: 0xff, tcpState: 0xff, flags: 0xff, tcpFlagsSeen: 0xff });
-  assert.deepEqual([...e.subarray(20)], [0, 0, 0, 0]);
+    origDirection: 0xff, tcpState: 0xff, flags: 0xff, tcpFlagsSeen: 0xff, natAddr: 0xffffffff, natPort: 0xffff,
+    backendId: 0xffffffff });
+  assert.equal(e.length, 32);
+  assert.deepEqual([...e.subarray(26, 28)], [0, 0]);
 });
 
 test('the policy hash key: exact fields, explicit zero padding, port big-endian; classes as the datapath numbers them', () => {

@@ -307,7 +307,8 @@ test('UDP: an entry written with a past deadline is a miss; with a future one, a
   serverPolicy();
   const key: CtKey = { endpointId: EP, localAddr: parseIpv4(POD), remoteAddr: parseIpv4(PEER), localPort: 53, remotePort: 5353,
     protocol: IPPROTO.UDP };
-  const base = { policyRevision: 0, ruleId: 99, origDirection: INGRESS, tcpState: SluiceCtTcpState.NONE, flags: SluiceCtFlags.NONE, tcpFlagsSeen: 0 };
+  const base = { policyRevision: 0, ruleId: 99, origDirection: INGRESS, tcpState: SluiceCtTcpState.NONE, flags: SluiceCtFlags.NONE, tcpFlagsSeen: 0,
+    natAddr: 0, natPort: 0, backendId: 0 };
   h.dp.maps.conntrack.update(key, { ...base, expiresNs: monotonicNowNs() - 1n });
   await sequence([['from_container', udp('out', 53, 5353), drop(DENIED), 'past deadline']]);
   h.dp.maps.conntrack.update(key, { ...base, expiresNs: monotonicNowNs() + 10_000_000_000n });
@@ -428,7 +429,7 @@ test('LRU: a full conntrack evicts entries nobody revisited; an evicted connecti
   // half the map, each followed by a packet of the live connection (as real traffic would revisit it), until the
   // UDP entry is gone: the live connection must survive every round, the idle UDP entry must go within a few.
   const value = { expiresNs: monotonicNowNs() + 60_000_000_000n, policyRevision: 0, ruleId: 0, origDirection: EGRESS,
-    tcpState: SluiceCtTcpState.ESTABLISHED, flags: 0, tcpFlagsSeen: 0 };
+    tcpState: SluiceCtTcpState.ESTABLISHED, flags: 0, tcpFlagsSeen: 0, natAddr: 0, natPort: 0, backendId: 0 };
   const round = h.dp.maps.conntrack.raw.info.maxEntries / 2;
   let rounds = 0;
   for (; rounds < 8 && h.dp.maps.conntrack.lookup(udpKey) !== undefined; rounds++) {

@@ -68,9 +68,9 @@ test('maps created without sizes get the compiled capacities of the generated AB
       const sizes = new Map(dp.object.maps().map((m) => [m.name, m.maxEntries]));
       const C = SluiceMapCapacity;
       assert.deepEqual(Object.fromEntries(['sl_events_v1', 'sl_ipcache_v1', 'sl_iphost_v1', 'sl_policy_v3', 'sl_endpoints_v2',
-        'sl_ct_v1', 'sl_frag_v1', 'sl_lxc_v1', 'sl_metrics_v1'].map((name) => [name, sizes.get(name)])), {
+        'sl_ct_v2', 'sl_frag_v1', 'sl_lxc_v1', 'sl_metrics_v1'].map((name) => [name, sizes.get(name)])), {
         sl_events_v1: C.EVENTS_RING_BYTES, sl_ipcache_v1: C.IPCACHE_MAX_ENTRIES, sl_iphost_v1: C.IPCACHE_MAX_ENTRIES,
-        sl_policy_v3: C.POLICY_MAX_ENTRIES, sl_endpoints_v2: C.ENDPOINTS_MAX_ENTRIES, sl_ct_v1: C.CT_MAX_ENTRIES,
+        sl_policy_v3: C.POLICY_MAX_ENTRIES, sl_endpoints_v2: C.ENDPOINTS_MAX_ENTRIES, sl_ct_v2: C.CT_MAX_ENTRIES,
         sl_frag_v1: C.FRAG_MAX_ENTRIES, sl_lxc_v1: C.LXC_IFACES_MAX_ENTRIES, sl_metrics_v1: C.METRICS_ENTRIES,
       });
     } finally {
@@ -217,12 +217,12 @@ test('dumps: conntrack entries as the endpoint sees them, fragments, counters; a
       }
       const rows = dumpConntrack(conntrack);
       assert.deepEqual(rows.map(({ expiresInMs: _, ...r }) => r), [
-        { endpointId: 1, protocol: 'ICMP', local: '10.0.1.5', remote: '10.0.2.7 id 77', origDirection: 'INGRESS',
-          tcpState: 'NONE', flags: [], policyRevision: 0, ruleId: 0 },
-        { endpointId: 1, protocol: 'TCP', local: '10.0.1.5:40000', remote: '10.0.2.7:80', origDirection: 'EGRESS',
-          tcpState: 'SYN_SENT', flags: [], policyRevision: 0, ruleId: 0 },
-        { endpointId: 1, protocol: 'UDP', local: '10.0.1.5:5000', remote: '10.0.2.7:53', origDirection: 'EGRESS',
-          tcpState: 'NONE', flags: [], policyRevision: 0, ruleId: 0 },
+        { endpointId: 1, kind: 'CONN', protocol: 'ICMP', local: '10.0.1.5', remote: '10.0.2.7 id 77', origDirection: 'INGRESS',
+          tcpState: 'NONE', flags: [], policyRevision: 0, ruleId: 0, backendId: 0 },
+        { endpointId: 1, kind: 'CONN', protocol: 'TCP', local: '10.0.1.5:40000', remote: '10.0.2.7:80', origDirection: 'EGRESS',
+          tcpState: 'SYN_SENT', flags: [], policyRevision: 0, ruleId: 0, backendId: 0 },
+        { endpointId: 1, kind: 'CONN', protocol: 'UDP', local: '10.0.1.5:5000', remote: '10.0.2.7:53', origDirection: 'EGRESS',
+          tcpState: 'NONE', flags: [], policyRevision: 0, ruleId: 0, backendId: 0 },
       ]);
       // Lifetimes: the defaults, counted from the packet (the dump is a little later).
       const elapsedMs = Number((monotonicNowNs() - before) / 1_000_000n) + 1;

@@ -33,6 +33,14 @@ import { createTestPinRoot, removeTestPinRoot } from './pins.js';
 export const TC_ACT_OK = 0;
 export const TC_ACT_SHOT = 2;
 
+/** Where a harness's pin root comes from and goes. */
+export interface HarnessPins {
+  create(): string;
+  remove(dir: string): void;
+}
+
+const TEST_PINS: HarnessPins = { create: createTestPinRoot, remove: removeTestPinRoot };
+
 /** Which of the two programs: the pod's egress or its ingress. */
 export type LxcProgram = 'from_container' | 'to_container';
 
@@ -49,6 +57,8 @@ export type CounterDeltas = Readonly<Record<string, bigint>>;
 
 export interface RunResult {
   readonly retval: number;
+  /** The frame as the program left it (rewritten by NAT, or a reject built in its place). */
+  readonly data: Buffer;
   readonly events: SluiceEvent[];
   readonly metrics: MetricsDelta[];
   /** Datapath counters that moved during the run (EVENTS_LOST, CT_CREATED, ...). */
@@ -73,22 +83,27 @@ export class LxcHarness {
     readonly dp: LxcDatapath,
     /** The endpoint a run simulates unless told otherwise. */
     readonly endpoint: EndpointConfig,
+    private readonly pins: HarnessPins,
   ) {}
 
-  /** Loads lxc.o in a fresh pin root, runs it as endpoint by default, and starts reading events. */
-  static open(endpoint: EndpointConfig): LxcHarness {
-    const pinRoot = createTestPinRoot();
+  /**
+   * Loads lxc.o in a fresh pin root (pins.create(), default
+   * /sys/fs/bpf/sluice-t-*), runs it as endpoint by default, and starts
+   * reading events.
+   */
+  static open(endpoint: EndpointConfig, pins: HarnessPins = TEST_PINS): LxcHarness {
+    const pinRoot = pins.create();
     let dp: LxcDatapath | undefined;
     try {
       dp = loadLxc({ pinRoot });
-      const harness = new LxcHarness(pinRoot, dp, endpoint);
+      const harness = new LxcHarness(pinRoot, dp, endpoint, pins);
       harness.endpointIds.push(endpoint.endpointId);
       harness.reset();
       harness.reader = readEvents(dp.maps.events, (events) => harness.deliver(events));
       return harness;
     } catch (err) {
       dp?.close();
-      removeTestPinRoot(pinRoot);
+      pins.remove(pinRoot);
       throw err;
     }
   }
@@ -130,12 +145,12 @@ export class LxcHarness {
   async run(prog: LxcProgram, frame: Buffer, opts: { ctx?: Buffer; as?: EndpointConfig } = {}): Promise<RunResult> {
     const program = programOf(this.dp, prog);
     const as = opts.as ?? this.endpoint;
-    let retval = -1;
+    let out: TestRunResult | undefined;
     const seen = await this.observe(directionOf(prog), (sentinel) => {
-      retval = this.testRun(program, opts.ctx ? { data: frame, ctx: opts.ctx } : { data: frame }, as).retval;
+      out = this.testRun(program, opts.ctx ? { data: frame, ctx: opts.ctx } : { data: frame }, as);
       this.testRun(program, { data: sentinel }, as);
     }, [frame]);
-    return { retval, ...seen };
+    return { retval: out?.retval ?? -1, data: out?.data ?? Buffer.alloc(0), ...seen };
   }
 
   /**
@@ -144,7 +159,7 @@ export class LxcHarness {
    * `direction` and in that order (e.g. over a veth, from one socket).
    */
   async observe(direction: number, act: (sentinel: Buffer) => void,
-    frames: readonly Buffer[]): Promise<Omit<RunResult, 'retval'>> {
+    frames: readonly Buffer[]): Promise<Omit<RunResult, 'retval' | 'data'>> {
     if (frames.some((f) => f.length === SENTINEL_LEN)) {
       throw new Error(`frame length ${SENTINEL_LEN} is reserved for the sentinel`);
     }
@@ -179,7 +194,7 @@ export class LxcHarness {
   close(): void {
     this.reader?.stop();
     this.dp.close();
-    removeTestPinRoot(this.pinRoot);
+    this.pins.remove(this.pinRoot);
   }
 
   private deliver(events: SluiceEvent[]): void {

@@ -5,9 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { BPFFS_MOUNT, ensureBpffsMounted, ensurePinDir, removePinDir } from '../../src/datapath/bpffs.js';
 
-export function createTestPinRoot(): string {
+/** prefix: the pin root's name before the random part (a test file's own, e.g. "sluice-lbd"). */
+export function createTestPinRoot(prefix = 'sluice-t'): string {
   ensureBpffsMounted();
-  const dir = `${BPFFS_MOUNT}/sluice-t-${randomBytes(6).toString('hex')}`;
+  const dir = `${BPFFS_MOUNT}/${prefix}-${randomBytes(6).toString('hex')}`;
   ensurePinDir(dir);
   return dir;
 }
@@ -17,8 +18,8 @@ export function removeTestPinRoot(dir: string): void {
 }
 
 /** Runs fn with a fresh pin root that is removed afterwards, whatever happens. */
-export function withTestPinRoot<T>(fn: (pinRoot: string) => T): T {
-  const dir = createTestPinRoot();
+export function withTestPinRoot<T>(fn: (pinRoot: string) => T, prefix?: string): T {
+  const dir = createTestPinRoot(prefix);
   try {
     return fn(dir);
   } finally {

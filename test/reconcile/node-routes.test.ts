@@ -60,7 +60,7 @@ function fakeNet(): FakeNet {
     setNeigh: (ifindex, family, e) => void n.neigh.set(`${ifindex}/${family}`, [...(n.neigh.get(`${ifindex}/${family}`) ?? []), e]),
     delNeigh: (ifindex, family, e) =>
       void n.neigh.set(`${ifindex}/${family}`, (n.neigh.get(`${ifindex}/${family}`) ?? []).filter((x) => x.mac !== e.mac || x.dst !== e.dst)),
-    attachHostProgram: (devices, podCidr) => void n.hosts.push(`${podCidr} ${devices.join(',')}`),
+    attachHostProgram: (devices, podCidr, nodeAddress) => void n.hosts.push(`${podCidr} ${devices.join(',')} ${nodeAddress ?? '-'}`),
   };
   return n;
 }
@@ -95,11 +95,13 @@ test('native: a route per peer via its InternalIP on the fabric device, mirrored
     ['10.9.1.0/24', { ifindex: 3, nextHop: parseIpv4('172.30.0.12'), mtu: 1550 }],
     ['10.9.2.0/24', { ifindex: 3, nextHop: parseIpv4('172.30.0.13'), mtu: 1550 }],
   ]);
-  assert.deepEqual(net.hosts, ['10.9.0.0/24 fab0']);
+  assert.deepEqual(net.hosts, ['10.9.0.0/24 fab0 172.30.0.11'], 'masquerading Services to this node\'s InternalIP');
   const again = runRound([owner], { nodeRouting: routing('native') });
   assert.equal(again.planned, 0, 'nothing to do');
   assert.equal(net.routeReads, 1, 'a complete round is trusted');
-  assert.deepEqual(net.hosts, ['10.9.0.0/24 fab0']);
+  assert.deepEqual(net.hosts, ['10.9.0.0/24 fab0 172.30.0.11']);
+  runRound([owner], { nodeRouting: routing('native', [node('n1', '10.9.0.0/24', '172.30.0.21'), ...NODES.slice(1)]) });
+  assert.deepEqual(net.hosts, ['10.9.0.0/24 fab0 172.30.0.11', '10.9.0.0/24 fab0 172.30.0.21'], 'a new InternalIP: attached again with it');
 });
 
 test('native: a node that goes loses its route; a moved address is replaced', () => {
@@ -129,7 +131,7 @@ test('vxlan: the device (fabric MTU − 50, this node\'s VTEP), an FDB and a nei
   assert.deepEqual(net.neigh.get(`9/${AF_BRIDGE}`), [{ dst: '172.30.0.12', mac: '02:5c:ac:1e:00:0c' }, { dst: '172.30.0.13', mac: '02:5c:ac:1e:00:0d' }]);
   assert.deepEqual(net.neigh.get(`9/${AF_INET}`), [{ dst: '10.9.1.0', mac: '02:5c:ac:1e:00:0c' }, { dst: '10.9.2.0', mac: '02:5c:ac:1e:00:0d' }]);
   assert.deepEqual([...net.routes.values()].map((r) => [r.dst, r.gateway, r.ifindex, r.onlink]), [['10.9.1.0/24', '10.9.1.0', 9, true], ['10.9.2.0/24', '10.9.2.0', 9, true]]);
-  assert.deepEqual(net.hosts, [`10.9.0.0/24 fab0,${VXLAN_IFNAME}`]);
+  assert.deepEqual(net.hosts, [`10.9.0.0/24 fab0,${VXLAN_IFNAME} 172.30.0.11`]);
   runRound([owner], { nodeRouting: routing('vxlan', NODES.slice(0, 2)) });
   assert.deepEqual(net.neigh.get(`9/${AF_BRIDGE}`), [{ dst: '172.30.0.12', mac: '02:5c:ac:1e:00:0c' }], 'n3 went: its FDB entry too');
   assert.equal(net.vxlan.length, 1, 'the device is made once');

@@ -5,8 +5,10 @@
  *
  * The owner list, in order: endpoints, ipcache and policy (the "policy"
  * group, from one compile: policy-stage.ts), then lxc interfaces (host veth
- * → endpoint), conntrack config and, with the agent's `routing`, node routes
- * (the other nodes' podCIDRs, vxlan, the fabric program: node-routing.ts). After a complete round of the policy
+ * → endpoint), conntrack config, the load balancer (Services: frontends,
+ * backends, tables; from the snapshot's lb input) and, with the agent's
+ * `routing`, node routes (the other nodes' podCIDRs, vxlan, the fabric
+ * program: node-routing.ts). After a complete round of the policy
  * group the compile's ids go to the seed keeper and the applied view (what
  * the numbers in the maps mean) is replaced.
  *
@@ -22,6 +24,8 @@ import { constants } from 'node:os';
 import { openSharedLxc } from '../../datapath/lxc-shared.js';
 import { flushEndpointConnections } from '../../datapath/maps/conntrack.js';
 import { parseIpv4 } from '../../datapath/maps/ipv4.js';
+import type { LbMaps } from '../../datapath/maps/lb-maps.js';
+import type { RawMap } from '../../datapath/api.js';
 import { dumpMetrics } from '../../datapath/maps/metrics.js';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../datapath/pinned-maps.js';
 import { SluiceCounter, type CtConfig, type SluiceEvent } from '../../datapath/generated/abi.js';
@@ -31,6 +35,7 @@ import type { CompiledPolicy } from '../../policy/compile.js';
 import { appliedViewOf, EMPTY_APPLIED_VIEW, type AppliedView } from '../../reconcile/applied-view.js';
 import { EndpointsOwner } from '../../reconcile/endpoints.js';
 import { IpcacheOwner } from '../../reconcile/ipcache.js';
+import { LbOwner, type LbOwnerOptions, type LbRoundInput } from '../../reconcile/lb.js';
 import { PolicyOwner } from '../../reconcile/policy.js';
 import { CtConfigOwner, type CtConfigRoundInput } from '../../reconcile/ct-config.js';
 import { LxcInterfacesOwner, type LxcInterface, type LxcRoundInput } from '../../reconcile/lxc-interfaces.js';
@@ -49,7 +54,7 @@ import { removeRetiredPins } from './retired-pins.js';
 export type BpfDatapathOptions = CreateMapsOptions;
 
 /** What the agent's owners read from a round. */
-export interface AgentRoundInput extends PolicyRoundInput, LxcRoundInput, CtConfigRoundInput, NodeRoutesRoundInput {
+export interface AgentRoundInput extends PolicyRoundInput, LxcRoundInput, CtConfigRoundInput, NodeRoutesRoundInput, LbRoundInput {
   readonly snapshot: AgentSnapshot;
 }
 
@@ -64,6 +69,8 @@ export interface AgentDatapathOptions {
   readonly routing?: { readonly config: RoutingConfig; readonly port: NodeNetworkPort };
   /** Who forwards packets for local pods (config hostRouting); absent: the node's stack. */
   readonly hostRouting?: HostRouting;
+  /** How Services pick backends (default Maglev, 16381 slots). */
+  readonly lb?: LbOwnerOptions;
 }
 
 /** The registered local endpoints as sl_lxc_v1 entries (an endpoint without a valid address gets none: its interface drops everything). */
@@ -93,6 +100,14 @@ export function openBpfDatapath(opts: BpfDatapathOptions, datapath: AgentDatapat
     throw e;
   }
   return new BpfDatapath(maps, datapath, retiredPinsRemoved);
+}
+
+/** The load balancer's maps by job name (metrics), beside the sized ones of agentMaps. */
+export function lbMaps(lb: LbMaps): ReadonlyArray<readonly [string, RawMap]> {
+  return [
+    ['lb-services', lb.services.raw], ['lb-backends', lb.backends.raw], ['lb-tables', lb.tables.raw], ['lb-affinity', lb.affinity.raw],
+    ['lb-nat', lb.nat.raw],
+  ];
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
@@ -126,6 +141,7 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
   readonly lxcOwner: LxcInterfacesOwner;
   readonly ctConfigOwner: CtConfigOwner;
   readonly nodeRoutesOwner: NodeRoutesOwner | undefined;
+  readonly lbOwner: LbOwner;
   private readonly list: readonly Reconciler<AgentRoundInput>[];
   private readonly stage: PolicyStage;
   private view: AppliedView = EMPTY_APPLIED_VIEW;
@@ -142,7 +158,11 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
     this.lxcOwner = new LxcInterfacesOwner(maps);
     this.ctConfigOwner = new CtConfigOwner(maps.ctConfig);
     this.nodeRoutesOwner = options.routing !== undefined ? new NodeRoutesOwner(options.routing.port, maps.nodeRoutes) : undefined;
-    this.list = [this.endpointsOwner, this.ipcacheOwner, this.policyOwner, this.lxcOwner, this.ctConfigOwner, ...(this.nodeRoutesOwner !== undefined ? [this.nodeRoutesOwner] : [])];
+    this.lbOwner = new LbOwner(maps.lb, options.lb);
+    this.list = [
+      this.endpointsOwner, this.ipcacheOwner, this.policyOwner, this.lxcOwner, this.ctConfigOwner, this.lbOwner,
+      ...(this.nodeRoutesOwner !== undefined ? [this.nodeRoutesOwner] : []),
+    ];
   }
 
   get owners(): readonly string[] {
@@ -165,7 +185,7 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
     const t1 = performance.now();
     const routing = this.options.routing;
     const report = runRound(this.list, {
-      snapshot, datapath: compiled.datapath, interfaces: lxcInterfaces(snapshot), conntrack: this.options.conntrack ?? {},
+      snapshot, datapath: compiled.datapath, interfaces: lxcInterfaces(snapshot), conntrack: this.options.conntrack ?? {}, lb: snapshot.lb,
       ...(routing !== undefined ? { nodeRouting: nodeRoutingInput(snapshot.nodes, snapshot.nodeName, routing.config) } : {}),
     });
     const t2 = performance.now();
@@ -187,7 +207,7 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
   }
 
   mapUsage(): readonly MapUsage[] {
-    return agentMaps(this.maps).map(([map, raw]) => {
+    return [...agentMaps(this.maps), ...lbMaps(this.maps.lb)].map(([map, raw]) => {
       let entries = 0;
       for (const _ of raw.keys()) entries++;
       return { map, entries, maxEntries: raw.info.maxEntries };

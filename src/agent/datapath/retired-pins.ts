@@ -16,6 +16,7 @@ export const RETIRED_MAP_PINS: readonly string[] = [
   'sl_policy_v1', // hash (endpoint, identity, direction): no ports; replaced by v2
   'sl_policy_v2', // LPM trie with port prefixes; replaced by the v3 hash (issue 3: flat per-packet cost)
   'sl_endpoints_v1', // replaced by v2's per-direction port-class masks
+  'sl_ct_v1', // conntrack without entry kinds and NAT fields; replaced by v2 (Services: the backend a connection is pinned to)
 ];
 
 /** Removes the retired pins present in pinDir; returns the removed paths. */

@@ -15,6 +15,8 @@ export interface SlimMeta {
   readonly uid?: string;
   /** Set while the object is being deleted (a terminating pod still has its IP). */
   readonly deletionTimestamp?: string;
+  /** Only the annotations a shape names (a Service: LB_ALGORITHM_ANNOTATION). */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 export interface SlimObject {
@@ -68,6 +70,8 @@ export interface SlimEndpoint {
   readonly conditions?: { readonly ready?: boolean; readonly serving?: boolean; readonly terminating?: boolean };
   readonly nodeName?: string;
   readonly zone?: string;
+  /** Topology hints the controller manager writes (trafficDistribution). */
+  readonly hints?: { readonly forZones?: readonly { readonly name?: string }[]; readonly forNodes?: readonly { readonly name?: string }[] };
   readonly targetRef?: { readonly kind?: string; readonly namespace?: string; readonly name?: string; readonly uid?: string };
 }
 
@@ -87,6 +91,9 @@ export interface ResourceType<T extends SlimObject> {
   /** The slim object, or undefined when the raw object has no usable metadata.name; parts marked shared come from `pool`. */
   slim(raw: unknown, pool?: ValuePool): T | undefined;
 }
+
+/** A Service's backend choice for new connections, "maglev" or "random" (else the agent's lb.algorithm). */
+export const LB_ALGORITHM_ANNOTATION = 'service.sluice.io/lb-algorithm';
 
 const META: Shape = {
   fields: { name: 'keep', namespace: 'keep', labels: { shared: 'keep' }, uid: 'keep', deletionTimestamp: 'keep' },
@@ -120,7 +127,7 @@ const SHAPES = {
   networkPolicy: { fields: { metadata: META, spec: 'keep' } },
   service: {
     fields: {
-      metadata: META,
+      metadata: { fields: { ...META.fields, annotations: { fields: { [LB_ALGORITHM_ANNOTATION]: 'keep' } } } },
       spec: {
         fields: {
           type: 'keep', selector: 'keep', clusterIP: 'keep', clusterIPs: 'keep', ports: 'keep', externalIPs: 'keep',
@@ -138,7 +145,7 @@ const SHAPES = {
       endpoints: {
         items: {
           fields: {
-            addresses: 'keep', conditions: { shared: 'keep' }, nodeName: 'keep', zone: 'keep',
+            addresses: 'keep', conditions: { shared: 'keep' }, nodeName: 'keep', zone: 'keep', hints: { shared: 'keep' },
             targetRef: { fields: { kind: 'keep', namespace: 'keep', name: 'keep', uid: 'keep' } },
           },
         },

@@ -171,7 +171,7 @@ export const ctKeyCodec: Codec<CtKey> = {
   },
 };
 
-/** struct ct_entry (24 bytes). */
+/** struct ct_entry (32 bytes). */
 export interface CtEntry {
   expiresNs: bigint;
   policyRevision: number;
@@ -180,12 +180,15 @@ export interface CtEntry {
   tcpState: number;
   flags: number;
   tcpFlagsSeen: number;
+  natAddr: number; // network byte order on the wire; natural value here
+  natPort: number; // network byte order on the wire; natural value here
+  backendId: number;
 }
 
 export const ctEntryCodec: Codec<CtEntry> = {
-  size: 24,
+  size: 32,
   encode(v: CtEntry): Buffer {
-    const b = Buffer.alloc(24);
+    const b = Buffer.alloc(32);
     b.writeBigUInt64LE(v.expiresNs, 0);
     b.writeUInt32LE(v.policyRevision, 8);
     b.writeUInt32LE(v.ruleId, 12);
@@ -193,10 +196,13 @@ export const ctEntryCodec: Codec<CtEntry> = {
     b.writeUInt8(v.tcpState, 17);
     b.writeUInt8(v.flags, 18);
     b.writeUInt8(v.tcpFlagsSeen, 19);
+    b.writeUInt32BE(v.natAddr, 20);
+    b.writeUInt16BE(v.natPort, 24);
+    b.writeUInt32LE(v.backendId, 28);
     return b;
   },
   decode(b: Buffer, o = 0): CtEntry {
-    if (b.length - o < 24) throw new RangeError(`ct_entry: need 24 bytes, got ${b.length - o}`);
+    if (b.length - o < 32) throw new RangeError(`ct_entry: need 32 bytes, got ${b.length - o}`);
     return {
       expiresNs: b.readBigUInt64LE(o + 0),
       policyRevision: b.readUInt32LE(o + 8),
@@ -205,6 +211,9 @@ export const ctEntryCodec: Codec<CtEntry> = {
       tcpState: b.readUInt8(o + 17),
       flags: b.readUInt8(o + 18),
       tcpFlagsSeen: b.readUInt8(o + 19),
+      natAddr: b.readUInt32BE(o + 20),
+      natPort: b.readUInt16BE(o + 24),
+      backendId: b.readUInt32LE(o + 28),
     };
   },
 };
@@ -545,6 +554,247 @@ export const sluiceEventCodec: Codec<SluiceEvent> = {
   },
 };
 
+/** struct lb_svc_key (8 bytes). */
+export interface LbSvcKey {
+  addr: number; // network byte order on the wire; natural value here
+  port: number; // network byte order on the wire; natural value here
+  protocol: number;
+  scope: number;
+}
+
+export const lbSvcKeyCodec: Codec<LbSvcKey> = {
+  size: 8,
+  encode(v: LbSvcKey): Buffer {
+    const b = Buffer.alloc(8);
+    b.writeUInt32BE(v.addr, 0);
+    b.writeUInt16BE(v.port, 4);
+    b.writeUInt8(v.protocol, 6);
+    b.writeUInt8(v.scope, 7);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LbSvcKey {
+    if (b.length - o < 8) throw new RangeError(`lb_svc_key: need 8 bytes, got ${b.length - o}`);
+    return {
+      addr: b.readUInt32BE(o + 0),
+      port: b.readUInt16BE(o + 4),
+      protocol: b.readUInt8(o + 6),
+      scope: b.readUInt8(o + 7),
+    };
+  },
+};
+
+/** struct lb_svc_entry (12 bytes). */
+export interface LbSvcEntry {
+  serviceId: number;
+  affinityTimeoutS: number;
+  backendSet: number;
+  algorithm: number;
+  flags: number;
+}
+
+export const lbSvcEntryCodec: Codec<LbSvcEntry> = {
+  size: 12,
+  encode(v: LbSvcEntry): Buffer {
+    const b = Buffer.alloc(12);
+    b.writeUInt32LE(v.serviceId, 0);
+    b.writeUInt32LE(v.affinityTimeoutS, 4);
+    b.writeUInt8(v.backendSet, 8);
+    b.writeUInt8(v.algorithm, 9);
+    b.writeUInt8(v.flags, 10);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LbSvcEntry {
+    if (b.length - o < 12) throw new RangeError(`lb_svc_entry: need 12 bytes, got ${b.length - o}`);
+    return {
+      serviceId: b.readUInt32LE(o + 0),
+      affinityTimeoutS: b.readUInt32LE(o + 4),
+      backendSet: b.readUInt8(o + 8),
+      algorithm: b.readUInt8(o + 9),
+      flags: b.readUInt8(o + 10),
+    };
+  },
+};
+
+/** struct lb_backend (12 bytes). */
+export interface LbBackend {
+  addr: number; // network byte order on the wire; natural value here
+  port: number; // network byte order on the wire; natural value here
+  flags: number;
+  serviceId: number;
+}
+
+export const lbBackendCodec: Codec<LbBackend> = {
+  size: 12,
+  encode(v: LbBackend): Buffer {
+    const b = Buffer.alloc(12);
+    b.writeUInt32BE(v.addr, 0);
+    b.writeUInt16BE(v.port, 4);
+    b.writeUInt8(v.flags, 6);
+    b.writeUInt32LE(v.serviceId, 8);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LbBackend {
+    if (b.length - o < 12) throw new RangeError(`lb_backend: need 12 bytes, got ${b.length - o}`);
+    return {
+      addr: b.readUInt32BE(o + 0),
+      port: b.readUInt16BE(o + 4),
+      flags: b.readUInt8(o + 6),
+      serviceId: b.readUInt32LE(o + 8),
+    };
+  },
+};
+
+/** struct lb_table_key (8 bytes). */
+export interface LbTableKey {
+  serviceId: number;
+  backendSet: number;
+}
+
+export const lbTableKeyCodec: Codec<LbTableKey> = {
+  size: 8,
+  encode(v: LbTableKey): Buffer {
+    const b = Buffer.alloc(8);
+    b.writeUInt32LE(v.serviceId, 0);
+    b.writeUInt8(v.backendSet, 4);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LbTableKey {
+    if (b.length - o < 8) throw new RangeError(`lb_table_key: need 8 bytes, got ${b.length - o}`);
+    return {
+      serviceId: b.readUInt32LE(o + 0),
+      backendSet: b.readUInt8(o + 4),
+    };
+  },
+};
+
+/** struct lb_affinity_key (8 bytes). */
+export interface LbAffinityKey {
+  serviceId: number;
+  clientAddr: number; // network byte order on the wire; natural value here
+}
+
+export const lbAffinityKeyCodec: Codec<LbAffinityKey> = {
+  size: 8,
+  encode(v: LbAffinityKey): Buffer {
+    const b = Buffer.alloc(8);
+    b.writeUInt32LE(v.serviceId, 0);
+    b.writeUInt32BE(v.clientAddr, 4);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LbAffinityKey {
+    if (b.length - o < 8) throw new RangeError(`lb_affinity_key: need 8 bytes, got ${b.length - o}`);
+    return {
+      serviceId: b.readUInt32LE(o + 0),
+      clientAddr: b.readUInt32BE(o + 4),
+    };
+  },
+};
+
+/** struct lb_affinity_entry (16 bytes). */
+export interface LbAffinityEntry {
+  lastUsedNs: bigint;
+  backendId: number;
+}
+
+export const lbAffinityEntryCodec: Codec<LbAffinityEntry> = {
+  size: 16,
+  encode(v: LbAffinityEntry): Buffer {
+    const b = Buffer.alloc(16);
+    b.writeBigUInt64LE(v.lastUsedNs, 0);
+    b.writeUInt32LE(v.backendId, 8);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LbAffinityEntry {
+    if (b.length - o < 16) throw new RangeError(`lb_affinity_entry: need 16 bytes, got ${b.length - o}`);
+    return {
+      lastUsedNs: b.readBigUInt64LE(o + 0),
+      backendId: b.readUInt32LE(o + 8),
+    };
+  },
+};
+
+/** struct lb_nat_key (16 bytes). */
+export interface LbNatKey {
+  saddr: number; // network byte order on the wire; natural value here
+  daddr: number; // network byte order on the wire; natural value here
+  sport: number; // network byte order on the wire; natural value here
+  dport: number; // network byte order on the wire; natural value here
+  protocol: number;
+}
+
+export const lbNatKeyCodec: Codec<LbNatKey> = {
+  size: 16,
+  encode(v: LbNatKey): Buffer {
+    const b = Buffer.alloc(16);
+    b.writeUInt32BE(v.saddr, 0);
+    b.writeUInt32BE(v.daddr, 4);
+    b.writeUInt16BE(v.sport, 8);
+    b.writeUInt16BE(v.dport, 10);
+    b.writeUInt8(v.protocol, 12);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LbNatKey {
+    if (b.length - o < 16) throw new RangeError(`lb_nat_key: need 16 bytes, got ${b.length - o}`);
+    return {
+      saddr: b.readUInt32BE(o + 0),
+      daddr: b.readUInt32BE(o + 4),
+      sport: b.readUInt16BE(o + 8),
+      dport: b.readUInt16BE(o + 10),
+      protocol: b.readUInt8(o + 12),
+    };
+  },
+};
+
+/** struct lb_nat_entry (40 bytes). */
+export interface LbNatEntry {
+  expiresNs: bigint;
+  clientAddr: number; // network byte order on the wire; natural value here
+  frontendAddr: number; // network byte order on the wire; natural value here
+  backendAddr: number; // network byte order on the wire; natural value here
+  clientPort: number; // network byte order on the wire; natural value here
+  frontendPort: number; // network byte order on the wire; natural value here
+  backendPort: number; // network byte order on the wire; natural value here
+  snatPort: number; // network byte order on the wire; natural value here
+  backendId: number;
+  role: number;
+  ifindex: number;
+}
+
+export const lbNatEntryCodec: Codec<LbNatEntry> = {
+  size: 40,
+  encode(v: LbNatEntry): Buffer {
+    const b = Buffer.alloc(40);
+    b.writeBigUInt64LE(v.expiresNs, 0);
+    b.writeUInt32BE(v.clientAddr, 8);
+    b.writeUInt32BE(v.frontendAddr, 12);
+    b.writeUInt32BE(v.backendAddr, 16);
+    b.writeUInt16BE(v.clientPort, 20);
+    b.writeUInt16BE(v.frontendPort, 22);
+    b.writeUInt16BE(v.backendPort, 24);
+    b.writeUInt16BE(v.snatPort, 26);
+    b.writeUInt32LE(v.backendId, 28);
+    b.writeUInt8(v.role, 32);
+    b.writeUInt32LE(v.ifindex, 36);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LbNatEntry {
+    if (b.length - o < 40) throw new RangeError(`lb_nat_entry: need 40 bytes, got ${b.length - o}`);
+    return {
+      expiresNs: b.readBigUInt64LE(o + 0),
+      clientAddr: b.readUInt32BE(o + 8),
+      frontendAddr: b.readUInt32BE(o + 12),
+      backendAddr: b.readUInt32BE(o + 16),
+      clientPort: b.readUInt16BE(o + 20),
+      frontendPort: b.readUInt16BE(o + 22),
+      backendPort: b.readUInt16BE(o + 24),
+      snatPort: b.readUInt16BE(o + 26),
+      backendId: b.readUInt32LE(o + 28),
+      role: b.readUInt8(o + 32),
+      ifindex: b.readUInt32LE(o + 36),
+    };
+  },
+};
+
 /** enum sluice_identity_reserved. */
 export const SluiceIdentityReserved = {
   UNKNOWN: 0,
@@ -598,6 +848,12 @@ export const SluiceDropReason = {
   INTERFACE_UNKNOWN: 10,
   POLICY_INCOMPLETE: 11,
   NODE_SPOOFED_SOURCE: 12,
+  SERVICE_NO_BACKEND: 13,
+  SERVICE_REJECTED: 14,
+  SERVICE_BACKEND_UNKNOWN: 15,
+  NAT_UNKNOWN: 16,
+  NAT_FAILED: 17,
+  NAT_NO_PORT: 18,
   REASON_MAX: 64,
 } as const;
 export type SluiceDropReason = (typeof SluiceDropReason)[keyof typeof SluiceDropReason];
@@ -616,6 +872,12 @@ const sluiceDropReasonNames = new Map<number, string>([
   [10, 'INTERFACE_UNKNOWN'],
   [11, 'POLICY_INCOMPLETE'],
   [12, 'NODE_SPOOFED_SOURCE'],
+  [13, 'SERVICE_NO_BACKEND'],
+  [14, 'SERVICE_REJECTED'],
+  [15, 'SERVICE_BACKEND_UNKNOWN'],
+  [16, 'NAT_UNKNOWN'],
+  [17, 'NAT_FAILED'],
+  [18, 'NAT_NO_PORT'],
   [64, 'REASON_MAX'],
 ]);
 /** The name of a sluice_drop_reason value, or "UNKNOWN(n)". */
@@ -666,6 +928,7 @@ export const SluiceEventFlags = {
   CT_RECHECKED: 64,
   CT_RELATED: 128,
   TCP_FLAGS_NEW: 256,
+  SERVICE: 512,
 } as const;
 export type SluiceEventFlags = (typeof SluiceEventFlags)[keyof typeof SluiceEventFlags];
 
@@ -679,6 +942,7 @@ const sluiceEventFlagsNames = new Map<number, string>([
   [64, 'CT_RECHECKED'],
   [128, 'CT_RELATED'],
   [256, 'TCP_FLAGS_NEW'],
+  [512, 'SERVICE'],
 ]);
 /** The name of a sluice_event_flags value, or "UNKNOWN(n)". */
 export function sluiceEventFlagsName(n: number): string {
@@ -789,6 +1053,10 @@ export const SluiceCtFlags = {
   REPLY_SEEN: 1,
   FIN_ORIG: 2,
   FIN_REPLY: 4,
+  DNAT: 8,
+  HAIRPIN: 16,
+  SERVICE: 32,
+  EXTERNAL: 64,
 } as const;
 export type SluiceCtFlags = (typeof SluiceCtFlags)[keyof typeof SluiceCtFlags];
 
@@ -797,6 +1065,10 @@ const sluiceCtFlagsNames = new Map<number, string>([
   [1, 'REPLY_SEEN'],
   [2, 'FIN_ORIG'],
   [4, 'FIN_REPLY'],
+  [8, 'DNAT'],
+  [16, 'HAIRPIN'],
+  [32, 'SERVICE'],
+  [64, 'EXTERNAL'],
 ]);
 /** The name of a sluice_ct_flags value, or "UNKNOWN(n)". */
 export function sluiceCtFlagsName(n: number): string {
@@ -835,6 +1107,10 @@ export const SluiceCounter = {
   CT_REVOKED: 4,
   FRAG_TRACKED: 5,
   FRAG_TRACK_FAILED: 6,
+  LB_SELECTED: 7,
+  LB_AFFINITY_HIT: 8,
+  LB_UDP_MOVED: 9,
+  LB_CT_FAILED: 10,
   MAX: 16,
 } as const;
 export type SluiceCounter = (typeof SluiceCounter)[keyof typeof SluiceCounter];
@@ -847,6 +1123,10 @@ const sluiceCounterNames = new Map<number, string>([
   [4, 'CT_REVOKED'],
   [5, 'FRAG_TRACKED'],
   [6, 'FRAG_TRACK_FAILED'],
+  [7, 'LB_SELECTED'],
+  [8, 'LB_AFFINITY_HIT'],
+  [9, 'LB_UDP_MOVED'],
+  [10, 'LB_CT_FAILED'],
   [16, 'MAX'],
 ]);
 /** The name of a sluice_counter value, or "UNKNOWN(n)". */
@@ -885,6 +1165,12 @@ export const SluiceMapCapacity = {
   LXC_IFACES_MAX_ENTRIES: 65536,
   NODE_ROUTES_MAX_ENTRIES: 16384,
   METRICS_ENTRIES: 128,
+  LB_SVC_MAX_ENTRIES: 65536,
+  LB_BE_MAX_ENTRIES: 262144,
+  LB_TBL_MAX_ENTRIES: 65536,
+  LB_AFF_MAX_ENTRIES: 262144,
+  LB_TABLE_MAX_SLOTS: 131072,
+  LB_NAT_MAX_ENTRIES: 262144,
 } as const;
 export type SluiceMapCapacity = (typeof SluiceMapCapacity)[keyof typeof SluiceMapCapacity];
 
@@ -897,10 +1183,131 @@ const sluiceMapCapacityNames = new Map<number, string>([
   [8192, 'FRAG_MAX_ENTRIES'],
   [16384, 'NODE_ROUTES_MAX_ENTRIES'],
   [128, 'METRICS_ENTRIES'],
+  [131072, 'LB_TABLE_MAX_SLOTS'],
 ]);
 /** The name of a sluice_map_capacity value, or "UNKNOWN(n)". */
 export function sluiceMapCapacityName(n: number): string {
   return sluiceMapCapacityNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_lb_scope. */
+export const SluiceLbScope = {
+  POD: 0,
+  EXTERNAL: 1,
+} as const;
+export type SluiceLbScope = (typeof SluiceLbScope)[keyof typeof SluiceLbScope];
+
+const sluiceLbScopeNames = new Map<number, string>([
+  [0, 'POD'],
+  [1, 'EXTERNAL'],
+]);
+/** The name of a sluice_lb_scope value, or "UNKNOWN(n)". */
+export function sluiceLbScopeName(n: number): string {
+  return sluiceLbScopeNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_lb_set. */
+export const SluiceLbSet = {
+  CLUSTER: 0,
+  LOCAL: 1,
+} as const;
+export type SluiceLbSet = (typeof SluiceLbSet)[keyof typeof SluiceLbSet];
+
+const sluiceLbSetNames = new Map<number, string>([
+  [0, 'CLUSTER'],
+  [1, 'LOCAL'],
+]);
+/** The name of a sluice_lb_set value, or "UNKNOWN(n)". */
+export function sluiceLbSetName(n: number): string {
+  return sluiceLbSetNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_lb_algorithm. */
+export const SluiceLbAlgorithm = {
+  RANDOM: 1,
+  MAGLEV: 2,
+} as const;
+export type SluiceLbAlgorithm = (typeof SluiceLbAlgorithm)[keyof typeof SluiceLbAlgorithm];
+
+const sluiceLbAlgorithmNames = new Map<number, string>([
+  [1, 'RANDOM'],
+  [2, 'MAGLEV'],
+]);
+/** The name of a sluice_lb_algorithm value, or "UNKNOWN(n)". */
+export function sluiceLbAlgorithmName(n: number): string {
+  return sluiceLbAlgorithmNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_lb_svc_flags. */
+export const SluiceLbSvcFlags = {
+  NONE: 0,
+  EMPTY_DROP: 1,
+  MASQUERADE: 2,
+} as const;
+export type SluiceLbSvcFlags = (typeof SluiceLbSvcFlags)[keyof typeof SluiceLbSvcFlags];
+
+const sluiceLbSvcFlagsNames = new Map<number, string>([
+  [0, 'NONE'],
+  [1, 'EMPTY_DROP'],
+  [2, 'MASQUERADE'],
+]);
+/** The name of a sluice_lb_svc_flags value, or "UNKNOWN(n)". */
+export function sluiceLbSvcFlagsName(n: number): string {
+  return sluiceLbSvcFlagsNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_lb_backend_flags. */
+export const SluiceLbBackendFlags = {
+  NONE: 0,
+  NOT_SELECTABLE: 1,
+} as const;
+export type SluiceLbBackendFlags = (typeof SluiceLbBackendFlags)[keyof typeof SluiceLbBackendFlags];
+
+const sluiceLbBackendFlagsNames = new Map<number, string>([
+  [0, 'NONE'],
+  [1, 'NOT_SELECTABLE'],
+]);
+/** The name of a sluice_lb_backend_flags value, or "UNKNOWN(n)". */
+export function sluiceLbBackendFlagsName(n: number): string {
+  return sluiceLbBackendFlagsNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_lb_const. */
+export const SluiceLbConst = {
+  CONST_NONE: 0,
+  HAIRPIN_ADDR: 2852006401,
+  HASH_SEED: 6221083,
+  SNAT_PORT_MIN: 61000,
+  SNAT_PORT_MAX: 65535,
+} as const;
+export type SluiceLbConst = (typeof SluiceLbConst)[keyof typeof SluiceLbConst];
+
+const sluiceLbConstNames = new Map<number, string>([
+  [0, 'CONST_NONE'],
+  [2852006401, 'HAIRPIN_ADDR'],
+  [6221083, 'HASH_SEED'],
+  [61000, 'SNAT_PORT_MIN'],
+  [65535, 'SNAT_PORT_MAX'],
+]);
+/** The name of a sluice_lb_const value, or "UNKNOWN(n)". */
+export function sluiceLbConstName(n: number): string {
+  return sluiceLbConstNames.get(n) ?? `UNKNOWN(${n})`;
+}
+
+/** enum sluice_lb_nat_role. */
+export const SluiceLbNatRole = {
+  FORWARD: 1,
+  REPLY: 2,
+} as const;
+export type SluiceLbNatRole = (typeof SluiceLbNatRole)[keyof typeof SluiceLbNatRole];
+
+const sluiceLbNatRoleNames = new Map<number, string>([
+  [1, 'FORWARD'],
+  [2, 'REPLY'],
+]);
+/** The name of a sluice_lb_nat_role value, or "UNKNOWN(n)". */
+export function sluiceLbNatRoleName(n: number): string {
+  return sluiceLbNatRoleNames.get(n) ?? `UNKNOWN(${n})`;
 }
 
 /** Every shared struct's codec, by C struct name (size checks, tests). */
@@ -924,4 +1331,12 @@ export const structCodecs: Readonly<Record<string, Codec<object>>> = {
   node_route_key: nodeRouteKeyCodec,
   node_route: nodeRouteCodec,
   sluice_event: sluiceEventCodec,
+  lb_svc_key: lbSvcKeyCodec,
+  lb_svc_entry: lbSvcEntryCodec,
+  lb_backend: lbBackendCodec,
+  lb_table_key: lbTableKeyCodec,
+  lb_affinity_key: lbAffinityKeyCodec,
+  lb_affinity_entry: lbAffinityEntryCodec,
+  lb_nat_key: lbNatKeyCodec,
+  lb_nat_entry: lbNatEntryCodec,
 };

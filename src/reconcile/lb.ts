@@ -1,0 +1,501 @@
+/**
+ * Owner of the load balancer's maps (src/datapath/maps/lb-*.ts, bpf/lib/lb.h):
+ * frontends sl_lb_svc_v1, backends sl_lb_be_v1 and backend tables
+ * sl_lb_tbl_v1; of the datapath's ClientIP affinities sl_lb_aff_v1 it
+ * deletes a deleted service's. Desired state: lb-desired.ts from the round's
+ * Services, EndpointSlices and node.
+ *
+ * Ids. A service (one Service port) has a service id, a backend (one
+ * serving endpoint of one service) a backend id; both are read back from
+ * the maps, so they stay what they were across rounds and across an agent
+ * restart: a service keeps the id its frontends carry in sl_lb_svc_v1, a
+ * backend the id under which sl_lb_be_v1 holds its service, address and
+ * port. New ones count up from the highest id seen: within a run a freed
+ * id is not reused until the counter wraps (after a restart, ids freed
+ * above the highest one left may be; the datapath checks a conntrack
+ * entry's backend against its service, address and port anyway).
+ *
+ * Cost. While the maps hold what the last round made, a Service port whose
+ * desired state is unchanged keeps its entries (lb-desired.ts keeps the
+ * desired state per Service): one change costs that Service's entries and
+ * a diff. A read-back (start, failure) recomputes all ids from the maps;
+ * table contents are kept by inner array id, so it reads only tables it
+ * has not seen or written.
+ *
+ * Writes, in the order the datapath needs (a packet never sees a table
+ * naming a backend not yet written, or a frontend whose table is not):
+ * PUBLISH backends → tables (a whole new inner array swapped in, lb-tables)
+ * → frontends; RETIRE frontends → tables → backends → affinities of
+ * services gone. A write that fails (a full map: E2BIG) stops the rest of
+ * that service's writes this round, so what is in place keeps working and
+ * nothing half-written is reachable; the failure is reported, the owner
+ * reads the maps back and the round is retried.
+ */
+import { constants } from 'node:os';
+import {
+  lbTableKeyCodec, SluiceLbAlgorithm, SluiceLbBackendFlags, SluiceLbScope, SluiceLbSet, SluiceLbSvcFlags,
+  type LbAffinityKey, type LbBackend, type LbSvcEntry, type LbSvcKey, type LbTableKey,
+} from '../datapath/generated/abi.js';
+import { formatIpv4, parseIpv4 } from '../datapath/maps/ipv4.js';
+import { u32Codec } from '../datapath/maps/layout.js';
+import { IP_PROTOCOL, ipProtocolName } from '../policy/protocols.js';
+import { LbPlanner, type DesiredFrontend, type DesiredService, type LbAlgorithm, type LbDesired, type LbDesiredInput, type LbSet } from './lb-desired.js';
+import { deleteAll, errnoOf, upsertAll, type MapStore } from './map-writes.js';
+import { MapView } from './map-view.js';
+import { Phase, type Reconciler, type StepFailure, type WriteStep } from './reconciler.js';
+import { stepFailure } from './round.js';
+
+/** The backend tables as the owner writes them (LbTables of lb-tables.ts; tests may fake it). */
+export interface LbTablesStore {
+  /** The outer map: a key's value read back is its inner array's id. */
+  readonly raw: { lookup(key: Buffer): Buffer | undefined };
+  replace(key: LbTableKey, backendIds: ArrayLike<number>): void;
+  /** Several tables, one outer-map batch (one kernel RCU wait) per chunk; throws when one fails, without saying which. */
+  replaceMany(tables: ReadonlyArray<readonly [LbTableKey, ArrayLike<number>]>): void;
+  read(key: LbTableKey): Uint32Array | undefined;
+  delete(key: LbTableKey): boolean;
+  keys(): LbTableKey[];
+}
+
+export interface LbOwnerMaps {
+  readonly services: MapStore<LbSvcKey, LbSvcEntry>;
+  readonly backends: MapStore<number, LbBackend>;
+  readonly tables: LbTablesStore;
+  readonly affinity: MapStore<LbAffinityKey, unknown>;
+}
+
+/** What the round gives the owner: the Services, slices and node (the agent's LbInput); absent: nothing to do. */
+export interface LbRoundInput {
+  readonly lb?: Omit<LbDesiredInput, 'algorithm' | 'maglevTableSize'>;
+}
+
+export interface LbOwnerOptions {
+  /** Default random. */
+  readonly algorithm?: LbAlgorithm;
+  /** Default 16381 (src/lb/maglev.ts). */
+  readonly maglevTableSize?: number;
+}
+
+/** The maps' contents (read back, or what a complete round wrote). */
+interface LbState {
+  /** By frontendId(). */
+  readonly frontends: ReadonlyMap<string, readonly [LbSvcKey, LbSvcEntry]>;
+  readonly backends: ReadonlyMap<number, LbBackend>;
+  /** By tableId(). */
+  readonly tables: ReadonlyMap<string, readonly [LbTableKey, Uint32Array]>;
+}
+
+const MAP = { services: 'lb-services', backends: 'lb-backends', tables: 'lb-tables', affinity: 'lb-affinity' } as const;
+const MAX_ID = 0xffff_ffff;
+/** Tables per replaceMany call. */
+const TABLE_BATCH = 256;
+
+const frontendId = (k: LbSvcKey): string => `${k.addr}:${k.port}:${k.protocol}:${k.scope}`;
+const tableId = (k: LbTableKey): string => `${k.serviceId}:${k.backendSet}`;
+const backendIdentity = (serviceId: number, addr: number, port: number): string => `${serviceId}/${addr}:${port}`;
+const formatFrontendKey = (k: LbSvcKey): string =>
+  `${formatIpv4(k.addr)}:${k.port}/${ipProtocolName(k.protocol)} ${k.scope === SluiceLbScope.EXTERNAL ? 'external' : 'pod'}`;
+
+const setOf = (s: LbSet): number => (s === 'local' ? SluiceLbSet.LOCAL : SluiceLbSet.CLUSTER);
+
+function frontendKey(f: DesiredFrontend): LbSvcKey {
+  return {
+    addr: parseIpv4(f.address), port: f.port, protocol: IP_PROTOCOL[f.protocol],
+    scope: f.scope === 'external' ? SluiceLbScope.EXTERNAL : SluiceLbScope.POD,
+  };
+}
+
+/** One Service port's entries, as the last plan made them. */
+interface Bundle {
+  readonly desired: DesiredService;
+  readonly serviceId: number;
+  readonly frontends: readonly (readonly [string, readonly [LbSvcKey, LbSvcEntry]])[];
+  readonly backends: readonly (readonly [number, LbBackend])[];
+  readonly tables: readonly (readonly [string, readonly [LbTableKey, Uint32Array]])[];
+}
+
+function sameEntry(a: LbSvcEntry | undefined, b: LbSvcEntry): boolean {
+  return a === b || a !== undefined && a.serviceId === b.serviceId && a.affinityTimeoutS === b.affinityTimeoutS &&
+    a.backendSet === b.backendSet && a.algorithm === b.algorithm && a.flags === b.flags;
+}
+
+function sameBackend(a: LbBackend | undefined, b: LbBackend): boolean {
+  return a === b || a !== undefined && a.addr === b.addr && a.port === b.port && a.flags === b.flags && a.serviceId === b.serviceId;
+}
+
+function sameIds(a: Uint32Array | undefined, b: Uint32Array): boolean {
+  if (a === b) return true;
+  if (a === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Ids counting up from the highest seen, skipping those in use, wrapping to 1 after 2^32-1. */
+class IdCounter {
+  private next = 1;
+
+  /** Moves past `id` (seen in the maps or handed out). */
+  see(id: number): void {
+    if (id >= this.next) this.next = id === MAX_ID ? 1 : id + 1;
+  }
+
+  take(inUse: { has(id: number): boolean }): number {
+    for (let tries = 0; tries < MAX_ID; tries++) {
+      const id = this.next;
+      this.next = id === MAX_ID ? 1 : id + 1;
+      if (!inUse.has(id)) return id;
+    }
+    throw new RangeError('lb: every id is in use');
+  }
+}
+
+export class LbOwner implements Reconciler<LbRoundInput> {
+  readonly name = 'lb';
+  private readonly view: MapView<LbState>;
+  private readonly algorithm: LbAlgorithm;
+  private readonly tableSize: number;
+  private readonly planner = new LbPlanner();
+  /** A Maglev table's elements by its slots and its backends' ids: the same array while neither changes (10,000 tables of 16381 would otherwise be rebuilt for every change). */
+  private readonly elements = new WeakMap<Uint32Array, { readonly ids: string; readonly elements: Uint32Array }>();
+  private readonly serviceIds = new IdCounter();
+  private readonly backendIds = new IdCounter();
+  /** Service key → id handed out (kept while the service is wanted; the maps confirm it). */
+  private assigned = new Map<string, number>();
+  /** Service key → its entries, and the whole state, as the last wanted() made them. */
+  private bundles = new Map<string, Bundle>();
+  private made: LbState | undefined;
+  private lastInput: LbRoundInput['lb'];
+  private lastDesired: LbDesired | undefined;
+  private problems: readonly string[] = [];
+  /**
+   * Contents of the inner arrays read so far, by inner map id. An inner
+   * array is never written once in place (a change is a new array), and the
+   * kernel hands out map ids cyclically, so an id read again names the same
+   * contents: a read-back reads only the tables that are new since the last
+   * one (reading one of 16381 slots takes ~90 ms, one lookup per element).
+   */
+  private tableContents = new Map<number, Uint32Array>();
+  /** The inner array id of each table (by tableId) whose contents are kept. */
+  private tableInner = new Map<string, number>();
+
+  constructor(private readonly maps: LbOwnerMaps, options: LbOwnerOptions = {}) {
+    this.algorithm = options.algorithm ?? 'random';
+    this.tableSize = options.maglevTableSize ?? 16381;
+    this.view = new MapView(() => this.read());
+  }
+
+  current(): LbState {
+    return this.view.current();
+  }
+
+  /** Frontend entries the desired state could not have (two Service ports wanting one), from the last plan. */
+  conflicts(): readonly string[] {
+    return this.problems;
+  }
+
+  plan(input: LbRoundInput): readonly WriteStep[] {
+    if (input.lb === undefined) return [];
+    const from = this.current();
+    const same = input.lb === this.lastInput;
+    let desired = this.lastDesired;
+    if (!same || desired === undefined) {
+      desired = this.planner.desired({ ...input.lb, algorithm: this.algorithm, maglevTableSize: this.tableSize });
+      this.lastDesired = desired;
+      this.lastInput = input.lb;
+    }
+    this.problems = desired.conflicts;
+    // The maps hold what the same desired state asked for last time: nothing to do.
+    if (same && from === this.made) {
+      this.view.ask(from);
+      return [];
+    }
+    const to = this.wanted(desired, from);
+    this.view.ask(to);
+    return this.steps(from, to);
+  }
+
+  settle(complete: boolean): void {
+    this.view.settle(complete);
+  }
+
+  invalidate(): void {
+    this.view.invalidate();
+  }
+
+  entries(): Readonly<Record<string, number>> {
+    const held = this.view.known();
+    return { [MAP.services]: held?.frontends.size ?? 0, [MAP.backends]: held?.backends.size ?? 0, [MAP.tables]: held?.tables.size ?? 0 };
+  }
+
+  private read(): LbState {
+    const frontends = new Map<string, readonly [LbSvcKey, LbSvcEntry]>();
+    for (const [k, v] of this.maps.services.entries()) frontends.set(frontendId(k), [k, v]);
+    const backends = new Map<number, LbBackend>();
+    for (const [id, b] of this.maps.backends.entries()) backends.set(id, b);
+    const tables = new Map<string, readonly [LbTableKey, Uint32Array]>();
+    const contents = new Map<number, Uint32Array>();
+    const innerOf = new Map<string, number>();
+    for (const k of this.maps.tables.keys()) {
+      const inner = this.maps.tables.raw.lookup(lbTableKeyCodec.encode(k));
+      if (inner === undefined) continue;
+      const innerId = u32Codec.decode(inner);
+      const ids = this.tableContents.get(innerId) ?? this.maps.tables.read(k);
+      if (ids === undefined) continue;
+      contents.set(innerId, ids);
+      innerOf.set(tableId(k), innerId);
+      tables.set(tableId(k), [k, ids]);
+    }
+    this.tableContents = contents;
+    this.tableInner = innerOf;
+    return { frontends, backends, tables };
+  }
+
+  /**
+   * The desired state with ids: those the maps hold where they have them,
+   * new ones otherwise. While the maps hold what the last call made
+   * (`from` is it), a Service port whose desired state is the same object
+   * keeps its entries as they were, and a changed one takes its ids from
+   * its own last entries: one change costs that Service's entries, not
+   * every Service's. After a read-back every id comes from the maps.
+   */
+  private wanted(desired: LbDesired, from: LbState): LbState {
+    const steady = from === this.made;
+    const assigned = new Map<string, number>();
+    const bundles = new Map<string, Bundle>();
+    if (steady) {
+      const inUse = new Set(this.assigned.values());
+      for (const [key, svc] of desired.services) {
+        let serviceId = this.assigned.get(key);
+        if (serviceId === undefined) {
+          serviceId = this.serviceIds.take(inUse);
+          inUse.add(serviceId);
+        }
+        assigned.set(key, serviceId);
+        const last = this.bundles.get(key);
+        if (last !== undefined && last.desired === svc && last.serviceId === serviceId) {
+          bundles.set(key, last);
+          continue;
+        }
+        const own = new Map<string, number>();
+        if (last !== undefined && last.serviceId === serviceId) for (const [id, b] of last.backends) own.set(backendIdentity(serviceId, b.addr, b.port), id);
+        bundles.set(key, this.bundle(svc, serviceId, own, from));
+      }
+    } else {
+      const usedServiceIds = new Set<number>();
+      for (const [, e] of from.frontends.values()) usedServiceIds.add(e.serviceId);
+      for (const b of from.backends.values()) usedServiceIds.add(b.serviceId);
+      for (const [k] of from.tables.values()) usedServiceIds.add(k.serviceId);
+      for (const id of usedServiceIds) this.serviceIds.see(id);
+      const byIdentity = new Map<string, number>();
+      for (const [id, b] of from.backends) {
+        this.backendIds.see(id);
+        byIdentity.set(backendIdentity(b.serviceId, b.addr, b.port), id);
+      }
+      // Service ids: the one handed out before, else the one its frontends carry in the maps, else a new one.
+      const pending: string[] = [];
+      const taken = new Set<number>();
+      for (const [key, svc] of desired.services) {
+        const candidates = [this.assigned.get(key), ...svc.frontends.map((f) => from.frontends.get(frontendId(frontendKey(f)))?.[1].serviceId)];
+        const id = candidates.find((c): c is number => c !== undefined && !taken.has(c));
+        if (id === undefined) {
+          pending.push(key);
+          continue;
+        }
+        assigned.set(key, id);
+        taken.add(id);
+      }
+      const inUse = new Set([...usedServiceIds, ...taken]);
+      for (const key of pending) {
+        const id = this.serviceIds.take(inUse);
+        assigned.set(key, id);
+        inUse.add(id);
+      }
+      for (const [key, svc] of desired.services) bundles.set(key, this.bundle(svc, assigned.get(key) as number, byIdentity, from));
+    }
+    this.assigned = assigned;
+    this.bundles = bundles;
+
+    const frontends = new Map<string, readonly [LbSvcKey, LbSvcEntry]>();
+    const backends = new Map<number, LbBackend>();
+    const tables = new Map<string, readonly [LbTableKey, Uint32Array]>();
+    for (const b of bundles.values()) {
+      for (const [id, f] of b.frontends) frontends.set(id, f);
+      for (const [id, be] of b.backends) backends.set(id, be);
+      for (const [id, t] of b.tables) tables.set(id, t);
+    }
+    this.made = { frontends, backends, tables };
+    return this.made;
+  }
+
+  /** One Service port's entries; a backend's id from `ids` (by backendIdentity), else a new one not in `from`. */
+  private bundle(svc: DesiredService, serviceId: number, ids: ReadonlyMap<string, number>, from: LbState): Bundle {
+    const idOf = new Map<string, number>();
+    const backends: (readonly [number, LbBackend])[] = [];
+    for (const b of svc.backends.values()) {
+      const addr = parseIpv4(b.ip);
+      let id = ids.get(backendIdentity(serviceId, addr, b.port));
+      if (id === undefined) id = this.backendIds.take(from.backends);
+      idOf.set(b.key, id);
+      backends.push([id, { addr, port: b.port, flags: b.selectable ? SluiceLbBackendFlags.NONE : SluiceLbBackendFlags.NOT_SELECTABLE, serviceId }]);
+    }
+    const tables: (readonly [string, readonly [LbTableKey, Uint32Array]])[] = [];
+    for (const set of ['cluster', 'local'] as const) {
+      const t = svc.tables[set];
+      if (t === undefined || t.backends.length === 0) continue; // no table: no usable backend (the frontend's flags decide)
+      const elementIds = t.backends.map((k) => idOf.get(k) ?? 0);
+      const elements = t.slots !== undefined ? this.maglevElements(t.slots, elementIds) : Uint32Array.from(elementIds);
+      const tk: LbTableKey = { serviceId, backendSet: setOf(set) };
+      tables.push([tableId(tk), [tk, elements]]);
+    }
+    const algorithm = svc.algorithm === 'maglev' ? SluiceLbAlgorithm.MAGLEV : SluiceLbAlgorithm.RANDOM;
+    const frontends = svc.frontends.map((f): readonly [string, readonly [LbSvcKey, LbSvcEntry]] => {
+      const k = frontendKey(f);
+      return [frontendId(k), [k, {
+        serviceId, affinityTimeoutS: f.affinitySeconds, backendSet: setOf(f.set), algorithm,
+        flags: (f.emptyDrop ? SluiceLbSvcFlags.EMPTY_DROP : 0) | (f.masquerade ? SluiceLbSvcFlags.MASQUERADE : 0),
+      }]];
+    });
+    return { desired: svc, serviceId, frontends, backends, tables };
+  }
+
+  /** A table just written (or deleted: undefined): its contents under its new inner array's id, so a read-back need not read it. */
+  private remember(key: LbTableKey, ids: Uint32Array | undefined): void {
+    const id = tableId(key);
+    const old = this.tableInner.get(id);
+    if (old !== undefined) this.tableContents.delete(old);
+    this.tableInner.delete(id);
+    if (ids === undefined) return;
+    const inner = this.maps.tables.raw.lookup(lbTableKeyCodec.encode(key));
+    if (inner === undefined) return;
+    const innerId = u32Codec.decode(inner);
+    this.tableContents.set(innerId, ids);
+    this.tableInner.set(id, innerId);
+  }
+
+  private maglevElements(slots: Uint32Array, ids: readonly number[]): Uint32Array {
+    const key = ids.join(',');
+    const hit = this.elements.get(slots);
+    if (hit?.ids === key) return hit.elements;
+    const elements = Uint32Array.from(slots, (i) => ids[i] ?? 0);
+    this.elements.set(slots, { ids: key, elements });
+    return elements;
+  }
+
+  private steps(from: LbState, to: LbState): WriteStep[] {
+    // Services with a failed write this round: their later writes wait for the next round.
+    const failed = new Set<number>();
+    const steps: WriteStep[] = [];
+    const step = (phase: Phase, kind: string, size: number, run: (fail: (f: StepFailure) => void) => number): void => {
+      if (size > 0) steps.push({ phase, kind, size, run: (_fc, fail) => run(fail) });
+    };
+
+    const backendUpserts = [...to.backends].filter(([id, b]) => !sameBackend(from.backends.get(id), b)).sort(([a], [b]) => a - b);
+    step(Phase.PUBLISH, 'lb-backend-upsert', backendUpserts.length, (fail) => upsertAll(this.maps.backends, backendUpserts, (id, e) => {
+      const serviceId = to.backends.get(id)?.serviceId;
+      if (serviceId !== undefined) failed.add(serviceId);
+      fail(stepFailure('lb-backend-upsert', MAP.backends, `backend ${id}`, e));
+    }));
+
+    const tableReplaces = [...to.tables].filter(([id, [, ids]]) => !sameIds(from.tables.get(id)?.[1], ids)).map(([, t]) => t);
+    step(Phase.PUBLISH, 'lb-table-replace', tableReplaces.length, (fail) => {
+      const ready = tableReplaces.filter(([k]) => !failed.has(k.serviceId));
+      let n = 0;
+      // Every update of a map of maps waits for an RCU grace period: tables go in batches, one at a time only
+      // to find the one that failed.
+      for (let at = 0; at < ready.length; at += TABLE_BATCH) {
+        const chunk = ready.slice(at, at + TABLE_BATCH);
+        try {
+          this.maps.tables.replaceMany(chunk);
+          n += chunk.length;
+          for (const [k, ids] of chunk) this.remember(k, ids);
+          continue;
+        } catch {
+          // Which table failed is unknown: each again on its own.
+        }
+        for (const [k, ids] of chunk) {
+          try {
+            this.maps.tables.replace(k, ids);
+            n++;
+            this.remember(k, ids);
+          } catch (e) {
+            failed.add(k.serviceId);
+            fail(stepFailure('lb-table-replace', MAP.tables, `service ${k.serviceId} set ${k.backendSet}`, e));
+          }
+        }
+      }
+      return n;
+    });
+
+    const frontendUpserts = [...to.frontends].filter(([id, [, e]]) => !sameEntry(from.frontends.get(id)?.[1], e)).map(([, f]) => f);
+    step(Phase.PUBLISH, 'lb-frontend-upsert', frontendUpserts.length, (fail) => {
+      const ready = frontendUpserts.filter(([, e]) => !failed.has(e.serviceId));
+      const entryOf = new Map(ready.map(([k, e]) => [k, e]));
+      return upsertAll(this.maps.services, ready, (k, e) => {
+        const serviceId = entryOf.get(k)?.serviceId;
+        if (serviceId !== undefined) failed.add(serviceId);
+        fail(stepFailure('lb-frontend-upsert', MAP.services, formatFrontendKey(k), e));
+      });
+    });
+
+    const frontendDeletes = [...from.frontends].filter(([id]) => !to.frontends.has(id)).map(([, f]) => f);
+    step(Phase.RETIRE, 'lb-frontend-delete', frontendDeletes.length, (fail) => {
+      const serviceOf = new Map(frontendDeletes.map(([k, e]) => [k, e.serviceId]));
+      return deleteAll(this.maps.services, frontendDeletes.filter(([, e]) => !failed.has(e.serviceId)).map(([k]) => k), (k, e) => {
+        const serviceId = serviceOf.get(k);
+        if (serviceId !== undefined) failed.add(serviceId);
+        fail(stepFailure('lb-frontend-delete', MAP.services, formatFrontendKey(k), e));
+      });
+    });
+
+    const tableDeletes = [...from.tables].filter(([id]) => !to.tables.has(id)).map(([, [k]]) => k);
+    step(Phase.RETIRE, 'lb-table-delete', tableDeletes.length, (fail) => {
+      let n = 0;
+      for (const k of tableDeletes) {
+        if (failed.has(k.serviceId)) continue;
+        try {
+          this.maps.tables.delete(k);
+          n++;
+          this.remember(k, undefined);
+        } catch (e) {
+          if (errnoOf(e) === constants.errno.ENOENT) {
+            n++;
+            continue;
+          }
+          failed.add(k.serviceId);
+          fail(stepFailure('lb-table-delete', MAP.tables, `service ${k.serviceId} set ${k.backendSet}`, e));
+        }
+      }
+      return n;
+    });
+
+    const backendDeletes = [...from.backends].filter(([id]) => !to.backends.has(id));
+    step(Phase.RETIRE, 'lb-backend-delete', backendDeletes.length, (fail) =>
+      deleteAll(this.maps.backends, backendDeletes.filter(([, b]) => !failed.has(b.serviceId)).map(([id]) => id), (id, e) => {
+        const serviceId = from.backends.get(id)?.serviceId;
+        if (serviceId !== undefined) failed.add(serviceId);
+        fail(stepFailure('lb-backend-delete', MAP.backends, `backend ${id}`, e));
+      }));
+
+    // Services with ClientIP affinity gone from every map: their clients' affinities go too. (Only those: finding
+    // them scans the whole LRU map; another service's ids never had entries, and a stale entry only ever names a
+    // backend the datapath checks against the service.)
+    const wantedIds = new Set<number>();
+    for (const [, e] of to.frontends.values()) wantedIds.add(e.serviceId);
+    for (const b of to.backends.values()) wantedIds.add(b.serviceId);
+    const gone = new Set<number>();
+    for (const [, e] of from.frontends.values()) if (e.affinityTimeoutS > 0 && !wantedIds.has(e.serviceId)) gone.add(e.serviceId);
+    step(Phase.RETIRE, 'lb-affinity-flush', gone.size, (fail) => {
+      const flush = new Set([...gone].filter((id) => !failed.has(id)));
+      if (flush.size === 0) return 0;
+      const keys: LbAffinityKey[] = [];
+      try {
+        for (const [k] of this.maps.affinity.entries()) if (flush.has(k.serviceId)) keys.push(k);
+      } catch (e) {
+        fail(stepFailure('lb-affinity-flush', MAP.affinity, `services ${[...flush].join(',')}`, e));
+        return 0;
+      }
+      return deleteAll(this.maps.affinity, keys, (k, e) => fail(stepFailure('lb-affinity-flush', MAP.affinity, `service ${k.serviceId} client ${formatIpv4(k.clientAddr)}`, e)));
+    });
+    return steps;
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * bpf/host.c's load balancing of traffic from outside the node, with real
+ * packets: a host outside (its own namespace, 10.99.0.2) reaches the node's
+ * device (10.99.0.1, from_fabric on its tc ingress) and, through a NodePort
+ * frontend on the node's address, backend pods b1 and b2 on the node (lxc.o
+ * on their veths, as in lb-netns.test.ts):
+ *
+ *   outside 10.99.0.2 ── lbd<id>fab 10.99.0.1 (node) ── b1 10.0.1.6, b2 10.0.1.7
+ *
+ * Backends answer "<name> <the peer address they saw>".
+ */
+import { after, before, beforeEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SluiceLbConst } from '../../src/datapath/generated/abi.js';
+import { testRun } from '../../src/datapath/test-run.js';
+import { loadHost, type HostProgram } from '../../src/datapath/host.js';
+import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
+import { dumpLbNat } from '../../src/datapath/maps/lb-nat.js';
+import { attachTc } from '../../src/datapath/tc.js';
+import { LxcHarness } from '../helpers/lxc-harness.js';
+import { clearLb, writeService, type ServiceSpec } from '../helpers/lb.js';
+import { LbNode, type Pod } from '../helpers/lb-netns.js';
+import { LB_PINS } from '../helpers/lb-pins.js';
+import { IPPROTO, ipv4Frame } from '../helpers/packet.js';
+import { decodeFrame } from '../helpers/lb.js';
+
+const NODE = '10.99.0.1';
+const CLIENT = '10.99.0.2';
+const NODE_PORT: ServiceSpec = {
+  vip: NODE, port: 30080, protocol: IPPROTO.TCP, serviceId: 1, external: true, masquerade: true,
+  backends: [{ id: 1, ip: '10.0.1.6', port: 8080 }, { id: 2, ip: '10.0.1.7', port: 8080 }],
+};
+const NODE_PORT_UDP: ServiceSpec = {
+  vip: NODE, port: 30053, protocol: IPPROTO.UDP, serviceId: 2, external: true, masquerade: true,
+  backends: [{ id: 3, ip: '10.0.1.6', port: 5353 }, { id: 4, ip: '10.0.1.7', port: 5353 }],
+};
+
+let h: LxcHarness | undefined;
+let node: LbNode | undefined;
+let host: HostProgram | undefined;
+let outside: Pod;
+
+function harness(): LxcHarness {
+  assert.ok(h);
+  return h;
+}
+
+before(async () => {
+  try {
+    h = LxcHarness.open({ endpointId: 41, ipv4: parseIpv4('10.0.1.6') }, LB_PINS);
+    node = new LbNode(h);
+    node.create();
+    const b1 = node.addPod('b1', '10.0.1.6', 41);
+    const b2 = node.addPod('b2', '10.0.1.7', 42);
+    const out = node.addOutside('x', NODE, CLIENT);
+    outside = out.outside;
+    host = loadHost({ pinRoot: h.pinRoot, podCidr: '10.0.1.0/24', nodeAddress: NODE });
+    attachTc(out.device, 'ingress', host.fromFabric.fd);
+    for (const [pod, name] of [[b1, 'b1'], [b2, 'b2']] as const) {
+      assert.equal((await pod.cmd({ op: 'serve', name, tcp: 8080, udp: 5353 })).ok, true);
+    }
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+});
+after(cleanup);
+beforeEach(() => clearLb(harness().dp.maps.lb));
+
+function cleanup(): void {
+  node?.remove();
+  node = undefined;
+  host?.close();
+  host = undefined;
+  h?.close();
+  h = undefined;
+}
+
+async function replies(cmd: Record<string, unknown>, n: number): Promise<Set<string>> {
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const a = await outside.cmd(cmd);
+    assert.equal(a.error, undefined, JSON.stringify(a));
+    seen.add(a.reply ?? '');
+  }
+  return seen;
+}
+
+test('NodePort, externalTrafficPolicy Cluster, backends on this node: both answer; not masqueraded, they see the client', async () => {
+  writeService(harness().dp.maps.lb, NODE_PORT);
+  assert.deepEqual([...await replies({ op: 'tcp', addr: NODE, port: 30080 }, 20)].sort(), [`b1 ${CLIENT}`, `b2 ${CLIENT}`]);
+  const rows = dumpLbNat(harness().dp.maps.lb.nat);
+  const forward = rows.filter((r) => r.role === 'FORWARD');
+  assert.equal(forward.length, 20);
+  for (const r of forward) {
+    assert.deepEqual([r.frontend, r.snatPort], [`${NODE}:30080`, undefined]);
+    assert.match(r.client, /^10\.99\.0\.2:\d+$/);
+  }
+});
+
+test('NodePort over UDP: answers come back from the frontend (a connected socket takes nothing else)', async () => {
+  writeService(harness().dp.maps.lb, NODE_PORT_UDP);
+  assert.deepEqual([...await replies({ op: 'udp', addr: NODE, port: 30053 }, 20)].sort(), [`b1 ${CLIENT}`, `b2 ${CLIENT}`]);
+});
+
+test('externalTrafficPolicy Local: the backend sees the client\'s own address', async () => {
+  writeService(harness().dp.maps.lb, { ...NODE_PORT, masquerade: false });
+  const seen = await replies({ op: 'tcp', addr: NODE, port: 30080 }, 10);
+  assert.ok([...seen].every((r) => r.endsWith(` ${CLIENT}`)), [...seen].join(', '));
+});
+
+test('a NodePort without endpoints refuses at once, TCP and UDP', async () => {
+  writeService(harness().dp.maps.lb, { ...NODE_PORT, backends: [], table: [] });
+  writeService(harness().dp.maps.lb, { ...NODE_PORT_UDP, backends: [], table: [] });
+  const t = await outside.cmd({ op: 'tcp', addr: NODE, port: 30080 });
+  assert.equal(t.error, 'ECONNREFUSED');
+  assert.ok(t.ms < 200, `${t.ms} ms`);
+  const u = await outside.cmd({ op: 'udp', addr: NODE, port: 30053 });
+  assert.equal(u.error, 'ECONNREFUSED');
+});
+
+test('a long external connection stays on its backend while others come and go', async () => {
+  writeService(harness().dp.maps.lb, NODE_PORT);
+  assert.equal((await outside.cmd({ op: 'open', id: 'ext', addr: NODE, port: 30080 })).ok, true);
+  const first = (await outside.cmd({ op: 'talk', id: 'ext' })).reply;
+  await replies({ op: 'tcp', addr: NODE, port: 30080 }, 10);
+  for (let i = 0; i < 3; i++) assert.equal((await outside.cmd({ op: 'talk', id: 'ext' })).reply, first);
+  await outside.cmd({ op: 'close', id: 'ext' });
+});
+
+test('Cluster to another node\'s backend (test run): masqueraded to the node\'s address and a port of the range; the reply goes back to the client from the frontend', () => {
+  const p = host;
+  assert.ok(p);
+  writeService(harness().dp.maps.lb, { ...NODE_PORT, backends: [{ id: 9, ip: '10.0.2.9', port: 8080 }] });
+  const syn = ipv4Frame({ src: CLIENT, dst: NODE }, { proto: 'tcp', sport: 40000, dport: 30080, flags: 0x02 });
+  const out = testRun(p.fromFabric, { data: syn });
+  assert.equal(out.retval, 7, 'redirected out of the device');
+  const d = decodeFrame(out.data);
+  assert.deepEqual([d.src, d.dst, d.dport, d.ipChecksumOk, d.l4ChecksumOk], [NODE, '10.0.2.9', 8080, true, true]);
+  assert.ok(d.sport >= SluiceLbConst.SNAT_PORT_MIN && d.sport <= SluiceLbConst.SNAT_PORT_MAX, `${d.sport}`);
+  assert.equal(decodeFrame(testRun(p.fromFabric, { data: syn }).data).sport, d.sport, 'the connection keeps its port');
+  const back = testRun(p.fromFabric, { data: ipv4Frame({ src: '10.0.2.9', dst: NODE }, { proto: 'tcp', sport: 8080, dport: d.sport, flags: 0x12 }) });
+  assert.equal(back.retval, 7);
+  const r = decodeFrame(back.data);
+  assert.deepEqual([r.src, r.sport, r.dst, r.dport, r.ipChecksumOk, r.l4ChecksumOk], [NODE, 30080, CLIENT, 40000, true, true]);
+  const other = decodeFrame(testRun(p.fromFabric, { data: ipv4Frame({ src: CLIENT, dst: NODE }, { proto: 'tcp', sport: 40001, dport: 30080, flags: 0x02 }) }).data);
+  assert.notEqual(other.sport, d.sport, 'another client port, another node port');
+});
