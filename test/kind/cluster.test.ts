@@ -6,9 +6,9 @@
 // Needs a Docker engine, decided as for the image test: when `docker info`
 // does not answer, every test here is reported as not run (skipped, with the
 // reason), never as passed; with an engine, a cluster that does not come up
-// fails them. The test neither starts nor stops an engine (npm test never
-// does): `bash kind/test` starts one where none answers, runs this file, and
-// stops that engine by its pid however the run ends.
+// fails them. The test neither starts nor stops an engine: `npm test`'s
+// Docker phase (scripts/test) and `bash kind/test` start one where none
+// answers, run this file, and stop that engine by its pid however the run ends.
 //
 // Proves: pods get addresses from sluice-cni run inside the agent's pod (the
 // node has no Node.js, so nothing else could); agnhost pods reach each other
