@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { addon } from '../src/datapath/addon.js';
 import { BPFFS_MOUNT, ensureBpffsMounted, ensurePinDir, removePinDir } from '../src/datapath/bpffs.js';
@@ -40,6 +41,9 @@ const { values: args } = parseArgs({
 });
 const ROUNDS = Number(args.rounds);
 const SECONDS = Number(args.seconds);
+// sockperf counts no observation in a 1 s run (its warm-up takes 400 ms of it).
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds: want an integer ≥ 1, got ${args.rounds}`);
+if (!(SECONDS >= 2)) throw new Error(`--seconds: want a number ≥ 2 (sockperf needs the time after its warm-up), got ${args.seconds}`);
 
 type Path = 'same node' | 'across nodes';
 const PATHS: readonly (readonly [Path, string, string])[] = [['same node', 'a', 'b'], ['across nodes', 'a', 'c']];
@@ -103,14 +107,14 @@ function percentile(out: string, q: string): number {
  * socket: no event loop or collector adds its own jitter to the tail).
  */
 async function rr(serverNs: string, serverIp: string, clientNs: string, port: number): Promise<{ p50Us: number; p99Us: number }> {
-  const server = spawn('ip', ['netns', 'exec', serverNs, 'sockperf', 'server', '--tcp', '-i', serverIp, '-p', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn('ip', ['netns', 'exec', serverNs, 'sockperf', 'server', '--tcp', '-i', serverIp, '-p', String(port)], { stdio: 'ignore' });
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.stdout.on('data', (d: Buffer) => {
-        if (d.toString().includes('Starting')) resolve();
-      });
-      server.once('exit', (code) => reject(new Error(`sockperf server exited (${String(code)})`)));
-    });
+    // Listening once ss shows the port (sockperf's own output is block-buffered into a pipe).
+    const deadline = Date.now() + 10_000;
+    while ((await inNetns(serverNs, ['ss', '-Hltn', `sport = :${port}`])).stdout.trim() === '') {
+      if (server.exitCode !== null || Date.now() > deadline) throw new Error(`sockperf server on ${serverIp}:${port} did not listen`);
+      await sleep(50);
+    }
     const r = await inNetns(clientNs, ['sockperf', 'ping-pong', '--tcp', '-i', serverIp, '-p', String(port), '-t', String(SECONDS), '-m', '64', '--full-rtt', '--no-rdtsc'], 60_000);
     return { p50Us: percentile(r.stdout, '50.000'), p99Us: percentile(r.stdout, '99.000') };
   } finally {
