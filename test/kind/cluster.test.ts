@@ -13,7 +13,8 @@
 // Proves: pods get addresses from sluice-cni run inside the agent's pod (the
 // node has no Node.js, so nothing else could); agnhost pods reach each other
 // on the same node and across nodes; the NetworkPolicies of examples/lab are
-// enforced; `helm upgrade` with a changed value replaces every agent while an
+// enforced; a ClusterIP Service answers through Sluice's load balancer (the
+// cluster has no kube-proxy) and one without endpoints refuses; `helm upgrade` with a changed value replaces every agent while an
 // established connection across nodes keeps flowing (the pinned maps stay);
 // a second upgrade to VXLAN routing still carries pods across nodes.
 //
@@ -56,9 +57,9 @@ async function run(file: string, args: readonly string[], opts: { timeoutMs?: nu
 const kubectl = (...args: string[]): Promise<string> => run(findBinaries().kubectl, ['--kubeconfig', KUBECONFIG, ...args]);
 
 /** `agnhost connect` from a pod: 'ok', or what agnhost printed (TIMEOUT, REFUSED, …). */
-async function connect(from: string, to: string): Promise<string> {
+async function connect(from: string, to: string, port = 8080): Promise<string> {
   try {
-    await kubectl('exec', from, '--', '/agnhost', 'connect', `${to}:8080`, '--timeout=3s');
+    await kubectl('exec', from, '--', '/agnhost', 'connect', `${to}:${port}`, '--timeout=3s');
     return 'ok';
   } catch (e) {
     return /\b(TIMEOUT|REFUSED|UNKNOWN|OTHER)\b/.exec((e as Error).message)?.[1] ?? (e as Error).message;
@@ -226,6 +227,23 @@ describe('kind', () => {
     assert.equal(await connect('client-cross', web), 'ok');
     const other = (await pods('default')).find((p) => p.name === 'other')?.ip ?? '';
     assert.equal(await connect('client-cross', other), 'TIMEOUT', 'default deny for every pod');
+  });
+
+  test('a ClusterIP Service answers through Sluice\'s load balancer (kind runs no kube-proxy); one without endpoints refuses', { skip }, async () => {
+    const service = (name: string, app: string): Record<string, unknown> => ({
+      apiVersion: 'v1', kind: 'Service', metadata: { name },
+      spec: { selector: { app }, ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 'http' }] },
+    });
+    await kubectlApply(service('web', 'web'));
+    await kubectlApply(service('nobody', 'nobody'));
+    const clusterIp = async (name: string): Promise<string> => (await kubectl('get', 'service', name, '-o', 'jsonpath={.spec.clusterIP}')).trim();
+    const [webVip, nobodyVip] = [await clusterIp('web'), await clusterIp('nobody')];
+    // Port 80 is translated to web's named port 8080, which the policy admits for clients.
+    const viaVip = (from: string, vip: string): Promise<string> => connect(from, vip, 80);
+    await waitFor('web\'s ClusterIP answers', async () => ((await viaVip('client-cross', webVip)) === 'ok' ? true : undefined), 60_000);
+    assert.equal(await viaVip('client-same', webVip), 'ok', 'from the backend\'s node too');
+    assert.equal(await viaVip('other', webVip), 'TIMEOUT', 'policy judges the backend: other is denied behind the VIP as well');
+    await waitFor('a Service without endpoints refuses', async () => ((await viaVip('client-cross', nobodyVip)) === 'REFUSED' ? true : undefined), 60_000);
   });
 
   test('helm upgrade with a changed value replaces every agent; an established connection across nodes keeps flowing', { skip }, async () => {
