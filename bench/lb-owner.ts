@@ -10,9 +10,9 @@
  *     frontend), p50 and p99 over --changes changes;
  *  3. a new owner over the same maps (an agent restart): its first round,
  *     which reads the maps back and writes nothing;
- *  4. the same with the read-back done ahead by prefetch() (as the agent
- *     does at start): its time, the longest the event loop waited meanwhile
- *     (monitorEventLoopDelay), then the round.
+ *  4. the same with the read-back and the compile done ahead by
+ *     prefetch(input) (for an agent at start): its time, the longest the
+ *     event loop waited meanwhile (monitorEventLoopDelay), then the round.
  *
  * Goal (issue 12): one change programmed in p99 < 50 ms.
  *
@@ -104,7 +104,7 @@ async function run(n: number, algorithm: LbAlgorithm): Promise<void> {
       const delay = monitorEventLoopDelay({ resolution: 1 });
       delay.enable();
       t = performance.now();
-      await ahead.prefetch();
+      await ahead.prefetch(input(current));
       const prefetchMs = performance.now() - t;
       delay.disable();
       t = performance.now();

@@ -198,6 +198,17 @@ function changedIds<T>(before: readonly T[], after: readonly T[], idOf: (x: T) =
   for (const x of after) if (!was.has(x)) into.add(idOf(x));
 }
 
+function slicesByService(slices: readonly EndpointSlice[]): Map<string, EndpointSlice[]> {
+  const out = new Map<string, EndpointSlice[]>();
+  for (const s of slices) {
+    const id = sliceServiceOf(s);
+    const list = out.get(id);
+    if (list === undefined) out.set(id, [s]);
+    else list.push(s);
+  }
+  return out;
+}
+
 interface Kept {
   readonly inputs: readonly unknown[];
   readonly result: ServiceResult;
@@ -235,14 +246,28 @@ export class LbPlanner {
     return this.lastChanged;
   }
 
-  desired(input: LbDesiredInput): LbDesired {
-    const nodeAddresses = [...new Set(input.nodeAddresses.filter(isIpv4))].sort();
-    const globals = JSON.stringify([input.node.name, input.node.zone ?? '', nodeAddresses, input.maglevTableSize, input.algorithm]);
-    const last = this.last;
-    if (globals !== this.globals || last === undefined) {
-      this.globals = globals;
-      return this.afresh(input, nodeAddresses);
+  /**
+   * Compiles every Service of `input` ahead of the first desired() (at
+   * agent start), awaiting `pause` after each, so that the first round finds
+   * their results kept instead of compiling 10,000 Services (or 1,000
+   * Maglev tables) in one stretch. Does nothing once desired() has run.
+   */
+  async prime(input: LbDesiredInput, pause: () => Promise<void>): Promise<void> {
+    if (this.last !== undefined) return;
+    const nodeAddresses = this.useGlobals(input);
+    const slicesOf = slicesByService(input.slices);
+    for (const svc of input.services) {
+      const id = serviceIdOf(svc);
+      this.keep(id, svc, slicesOf.get(id) ?? [], input, nodeAddresses);
+      await pause();
     }
+  }
+
+  desired(input: LbDesiredInput): LbDesired {
+    const globals = this.globals;
+    const nodeAddresses = this.useGlobals(input);
+    const last = this.last;
+    if (globals !== this.globals || last === undefined) return this.afresh(input, nodeAddresses);
     const dirty = new Set<string>();
     changedIds(last.input.services, input.services, serviceIdOf, dirty);
     changedIds(last.input.slices, input.slices, sliceServiceOf, dirty);
@@ -313,21 +338,27 @@ export class LbPlanner {
     return desired;
   }
 
-  /** Every Service planned again. */
-  private afresh(input: LbDesiredInput, nodeAddresses: readonly string[]): LbDesired {
-    const slicesOf = new Map<string, EndpointSlice[]>();
-    for (const s of input.slices) {
-      const id = sliceServiceOf(s);
-      const list = slicesOf.get(id);
-      if (list === undefined) slicesOf.set(id, [s]);
-      else list.push(s);
+  /** This node's addresses as a NodePort uses them; what is kept is dropped when node, addresses, default algorithm or table size changed. */
+  private useGlobals(input: LbDesiredInput): string[] {
+    const nodeAddresses = [...new Set(input.nodeAddresses.filter(isIpv4))].sort();
+    const globals = JSON.stringify([input.node.name, input.node.zone ?? '', nodeAddresses, input.maglevTableSize, input.algorithm]);
+    if (globals !== this.globals) {
+      this.globals = globals;
+      this.kept = new Map();
     }
+    return nodeAddresses;
+  }
+
+  /** Every Service planned again (results kept under the same globals reused while their inputs are the same objects). */
+  private afresh(input: LbDesiredInput, nodeAddresses: readonly string[]): LbDesired {
+    const slicesOf = slicesByService(input.slices);
+    const previous = this.kept;
     this.kept = new Map();
     this.claims = new Map();
     this.contested = 0;
     for (const svc of input.services) {
       const id = serviceIdOf(svc);
-      const result = this.keep(id, svc, slicesOf.get(id) ?? [], input, nodeAddresses).result;
+      const result = this.keep(id, svc, slicesOf.get(id) ?? [], input, nodeAddresses, previous).result;
       for (const d of result.services) for (const f of d.frontends) this.claim(f.key, d.key);
     }
     const desired = this.settle(input.services);
@@ -337,9 +368,10 @@ export class LbPlanner {
   }
 
   /** Service `id`'s result: the kept one while its inputs are the same objects, else compiled; kept for next time. */
-  private keep(id: string, svc: Service, slices: readonly EndpointSlice[], input: LbDesiredInput, nodeAddresses: readonly string[]): Kept {
+  private keep(id: string, svc: Service, slices: readonly EndpointSlice[], input: LbDesiredInput, nodeAddresses: readonly string[],
+    from: ReadonlyMap<string, Kept> = this.kept): Kept {
     const inputs = [svc, input.algorithms?.get(id) ?? input.algorithm, ...slices];
-    const last = this.kept.get(id);
+    const last = from.get(id);
     const kept = last !== undefined && last.inputs.length === inputs.length && last.inputs.every((x, i) => x === inputs[i])
       ? last : { inputs, result: serviceDesired(svc, slices, input, nodeAddresses) };
     this.kept.set(id, kept);

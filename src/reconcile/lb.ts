@@ -264,10 +264,11 @@ export class LbOwner implements Reconciler<LbRoundInput> {
    * Reads the maps ahead of the read-back the next plan needs (at agent
    * start: a new owner knows nothing), in slices of about `sliceMs` of work
    * with the event loop free in between, so that reading 10,000 tables
-   * does not stall it. The next plan uses what it read unless a round ran
-   * meanwhile; without a read-back to come it does nothing.
+   * does not stall it; given the round's input, compiles its Services the
+   * same way (LbPlanner.prime). The next plan uses what it read unless a
+   * round ran meanwhile; without a read-back to come it does nothing.
    */
-  async prefetch(sliceMs = 20): Promise<void> {
+  async prefetch(input: LbRoundInput = {}, sliceMs = 20): Promise<void> {
     if (this.view.known() !== undefined) return;
     const rounds = this.rounds;
     let sliceStart = performance.now();
@@ -302,6 +303,7 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     this.tableContents = contents;
     this.tableInner = innerOf;
     this.prefetched = { frontends, backends, tables };
+    if (input.lb !== undefined) await this.planner.prime({ ...input.lb, algorithm: this.algorithm, maglevTableSize: this.tableSize }, pause);
   }
 
   private read(): LbState {

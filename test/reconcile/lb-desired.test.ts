@@ -190,3 +190,22 @@ test('an LbPlanner fed a sequence of edits gives what a fresh planner gives, and
     before = after;
   }
 });
+
+test('prime() compiles every Service ahead, pausing after each; the first desired() then gives what a fresh planner gives', async () => {
+  const planner = new LbPlanner();
+  const i = input([svc('a'), svc('b', { clusterIPs: ['10.96.0.11'] })], [slice('a', [ep('10.0.0.1', 'n2')]), slice('b', [ep('10.0.0.2', 'n2')])]);
+  let pauses = 0;
+  await planner.prime(i, async () => {
+    pauses++;
+    await Promise.resolve();
+  });
+  assert.equal(pauses, 2);
+  const d = planner.desired(i);
+  assert.deepEqual(d, lbDesired(i));
+  assert.equal(planner.changed(), undefined, 'the first desired() plans everything');
+  await planner.prime(i, async () => {
+    pauses++;
+    await Promise.resolve();
+  });
+  assert.equal(pauses, 2, 'after a desired(), prime() does nothing');
+});

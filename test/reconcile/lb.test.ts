@@ -344,7 +344,7 @@ test('prefetch() reads the maps ahead of a restart with the event loop running; 
       const restarted = new LbOwner(rec.lb, { algorithm: 'maglev', maglevTableSize: M });
       let ran = false;
       setImmediate(() => { ran = true; });
-      await restarted.prefetch(0);
+      await restarted.prefetch(input(services, slices), 0);
       assert.ok(ran, 'the event loop ran while it read');
       assert.equal(rec.tableReads, 2, 'each table read once, ahead');
       const r = runRound([restarted], input(services, slices));
