@@ -496,8 +496,8 @@ export class LbOwner implements Reconciler<LbRoundInput> {
       const t = svc.tables[set];
       if (t === undefined || t.backends.length === 0) continue; // no table: no usable backend (the frontend's flags decide)
       const elementIds = t.backends.map((k) => idOf.get(k) ?? 0);
-      const elements = t.slots !== undefined ? this.maglevElements(t.slots, elementIds) : Uint32Array.from(elementIds);
       const tk: LbTableKey = { serviceId, backendSet: setOf(set) };
+      const elements = t.slots !== undefined ? this.maglevElements(t.slots, elementIds, from.tables.get(tableId(tk))?.[1]) : Uint32Array.from(elementIds);
       tables.push([tableId(tk), [tk, elements]]);
     }
     const algorithm = svc.algorithm === 'maglev' ? SluiceLbAlgorithm.MAGLEV : SluiceLbAlgorithm.RANDOM;
@@ -525,11 +525,16 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     this.tableInner.set(id, innerId);
   }
 
-  private maglevElements(slots: Uint32Array, ids: readonly number[]): Uint32Array {
+  /** slots mapped to backend ids; `held` (the table in the maps) itself when it already says that, so the diff finds it unchanged at once. */
+  private maglevElements(slots: Uint32Array, ids: readonly number[], held: Uint32Array | undefined): Uint32Array {
     const key = ids.join(',');
     const hit = this.elements.get(slots);
     if (hit?.ids === key) return hit.elements;
-    const elements = Uint32Array.from(slots, (i) => ids[i] ?? 0);
+    let elements = held;
+    if (elements === undefined || elements.length !== slots.length || !slots.every((b, s) => elements?.[s] === (ids[b] ?? 0))) {
+      elements = new Uint32Array(slots.length);
+      for (let s = 0; s < slots.length; s++) elements[s] = ids[slots[s] as number] ?? 0;
+    }
     this.elements.set(slots, { ids: key, elements });
     return elements;
   }
