@@ -9,13 +9,17 @@
  *     round's plan and its writes (backend, table swap with its RCU wait,
  *     frontend), p50 and p99 over --changes changes;
  *  3. a new owner over the same maps (an agent restart): its first round,
- *     which reads the maps back and writes nothing.
+ *     which reads the maps back and writes nothing;
+ *  4. the same with the read-back and the compile done ahead by
+ *     prefetch(input) (for an agent at start): its time, the longest the
+ *     event loop waited meanwhile (monitorEventLoopDelay), then the round.
  *
  * Goal (issue 12): one change programmed in p99 < 50 ms.
  *
- *   node dist/bench/lb-owner.js [--changes N]
+ *   node dist/bench/lb-owner.js [--changes N] [--random 10,1000,10000] [--maglev 10,1000]
  */
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -28,8 +32,11 @@ import { LbOwner, type LbRoundInput } from '../src/reconcile/lb.js';
 import type { LbAlgorithm } from '../src/reconcile/lb-desired.js';
 import { runRound } from '../src/reconcile/round.js';
 
-const { values: args } = parseArgs({ options: { changes: { type: 'string', default: '50' } } });
+const { values: args } = parseArgs({
+  options: { changes: { type: 'string', default: '50' }, random: { type: 'string', default: '10,1000,10000' }, maglev: { type: 'string', default: '10,1000' } },
+});
 const changes = Number(args.changes);
+const sizes = (list: string): number[] => list.split(',').filter((x) => x !== '').map(Number);
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -56,9 +63,9 @@ function workload(n: number): { services: Service[]; slices: EndpointSlice[] } {
   return { services, slices };
 }
 
-function run(n: number, algorithm: LbAlgorithm): void {
+async function run(n: number, algorithm: LbAlgorithm): Promise<void> {
   ensureBpffsMounted();
-  const pinDir = `${BPFFS_MOUNT}/sluice-lba-bench-${randomBytes(4).toString('hex')}`;
+  const pinDir = `${BPFFS_MOUNT}/sluice-lbp-bench-${randomBytes(4).toString('hex')}`;
   ensurePinDir(pinDir);
   try {
     openObject(LXC_OBJECT_PATH, { pinRoot: pinDir }).close();
@@ -92,11 +99,23 @@ function run(n: number, algorithm: LbAlgorithm): void {
       t = performance.now();
       const restart = runRound([new LbOwner(maps.lb, { algorithm })], input(current));
       const restartMs = performance.now() - t;
+
+      const ahead = new LbOwner(maps.lb, { algorithm });
+      const delay = monitorEventLoopDelay({ resolution: 1 });
+      delay.enable();
+      t = performance.now();
+      await ahead.prefetch(input(current));
+      const prefetchMs = performance.now() - t;
+      delay.disable();
+      t = performance.now();
+      const afterPrefetch = runRound([ahead], input(current));
+      const afterMs = performance.now() - t;
       console.log([
         `${String(n).padStart(6)} Services ${algorithm.padEnd(6)}`,
         `first round ${ms(firstMs)} (${first.operations} writes, heap +${mb(heap)})`,
         `one change p50 ${ms(quantile(times, 0.5))} p99 ${ms(quantile(times, 0.99))}`,
         `restart ${ms(restartMs)} (${restart.planned} writes)`,
+        `prefetch ${ms(prefetchMs)} (loop blocked ≤ ${ms(delay.max / 1e6)}) + round ${ms(afterMs)} (${afterPrefetch.planned} writes)`,
       ].join('  '));
     } finally {
       maps.close();
@@ -106,5 +125,5 @@ function run(n: number, algorithm: LbAlgorithm): void {
   }
 }
 
-for (const n of [10, 1_000, 10_000]) run(n, 'random');
-for (const n of [10, 1_000]) run(n, 'maglev');
+for (const n of sizes(args.random)) await run(n, 'random');
+for (const n of sizes(args.maglev)) await run(n, 'maglev');

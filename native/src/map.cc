@@ -1,4 +1,5 @@
-// One kernel map, by fd: CRUD, iteration step, batch update/delete, info.
+// One kernel map, by fd: CRUD, iteration step, batch update/delete/lookup
+// (arrays of Buffers, or packed in one Buffer each for large batches), info.
 // Sizes are checked here against the map's own info before any syscall, so a
 // wrong-sized buffer can never make the kernel read past it.
 #include "map.h"
@@ -37,6 +38,8 @@ Napi::Function BpfMap::Define(Napi::Env env) {
                          InstanceMethod<&BpfMap::NextKey>("nextKey"),
                          InstanceMethod<&BpfMap::UpdateBatch>("updateBatch"),
                          InstanceMethod<&BpfMap::DeleteBatch>("deleteBatch"),
+                         InstanceMethod<&BpfMap::UpdateBatchPacked>("updateBatchPacked"),
+                         InstanceMethod<&BpfMap::LookupBatchPacked>("lookupBatchPacked"),
                          InstanceMethod<&BpfMap::Close>("close"),
                      });
 }
@@ -201,11 +204,16 @@ Napi::Value BpfMap::UpdateBatch(const Napi::CallbackInfo& info) {
   }
   std::vector<uint8_t> keys = Pack(info[0], info_.key_size, "keys", "map_update_batch");
   std::vector<uint8_t> values = Pack(info[1], value_bytes_, "values", "map_update_batch");
-  uint32_t requested = info[0].As<Napi::Array>().Length();
+  return RunUpdateBatch(env, keys.data(), values.data(), info[0].As<Napi::Array>().Length(), info[2]);
+}
+
+// One BPF_MAP_UPDATE_BATCH of `requested` packed entries; flags: undefined (BPF_ANY) or a number.
+Napi::Value BpfMap::RunUpdateBatch(Napi::Env env, const void* keys, const void* values, uint32_t requested,
+                                   const Napi::Value& flags) const {
   if (requested == 0) return Napi::Number::New(env, 0);
   uint32_t count = requested;
-  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = info[2].IsUndefined() ? 0u /* BPF_ANY */ : GetU32(info[2], "flags"));
-  if (bpf_map_update_batch(fd_, keys.data(), values.data(), &count, &opts) != 0) {
+  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = flags.IsUndefined() ? 0u /* BPF_ANY */ : GetU32(flags, "flags"));
+  if (bpf_map_update_batch(fd_, keys, values, &count, &opts) != 0) {
     int err = errno;
     ThrowSyscall(env, err, "map_update_batch", "update_batch", AppliedOnError(requested, count));
   }
@@ -225,6 +233,63 @@ Napi::Value BpfMap::DeleteBatch(const Napi::CallbackInfo& info) {
     ThrowSyscall(env, err, "map_delete_batch", "delete_batch", AppliedOnError(requested, count));
   }
   return Napi::Number::New(env, count);
+}
+
+// updateBatchPacked(keys, values, flags?): keys and values each packed in one
+// Buffer (count = keys.length / key size), one BPF_MAP_UPDATE_BATCH without a
+// copy: a 16381-element array is one syscall and two Buffers.
+Napi::Value BpfMap::UpdateBatchPacked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env, "map_update_batch");
+  Bytes keys = GetBytes(info[0], "keys");
+  Bytes values = GetBytes(info[1], "values");
+  if (info_.key_size == 0 || keys.length % info_.key_size != 0) {
+    ErrorInfo e{EINVAL, "map_update_batch"};
+    e.message = Describe() + ": keys are " + std::to_string(keys.length) + " bytes, not a multiple of " +
+                std::to_string(info_.key_size);
+    ThrowBpfError(env, e);
+  }
+  uint32_t requested = static_cast<uint32_t>(keys.length / info_.key_size);
+  if (values.length != static_cast<size_t>(requested) * value_bytes_) {
+    ErrorInfo e{EINVAL, "map_update_batch"};
+    e.message = Describe() + ": values are " + std::to_string(values.length) + " bytes, expected " +
+                std::to_string(static_cast<size_t>(requested) * value_bytes_);
+    ThrowBpfError(env, e);
+  }
+  return RunUpdateBatch(env, keys.data, values.data, requested, info[2]);
+}
+
+// lookupBatchPacked(max) → { keys, values }: up to `max` entries in the
+// kernel's order, each side packed in one Buffer, by BPF_MAP_LOOKUP_BATCH
+// calls resumed from the kernel's batch token until the map ends (ENOENT).
+Napi::Value BpfMap::LookupBatchPacked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env, "map_lookup_batch");
+  uint32_t max = GetU32(info[0], "max");
+  std::vector<uint8_t> keys(static_cast<size_t>(max) * info_.key_size);
+  std::vector<uint8_t> values(static_cast<size_t>(max) * value_bytes_);
+  // The token is a key for arrays and a bucket index for hashes: room for either.
+  size_t token_size = info_.key_size > 8 ? info_.key_size : 8;
+  std::vector<uint8_t> in_token(token_size), out_token(token_size);
+  uint32_t total = 0;
+  bool first = true;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  while (total < max) {
+    uint32_t count = max - total;
+    int rc = bpf_map_lookup_batch(fd_, first ? nullptr : in_token.data(), out_token.data(),
+                                  keys.data() + static_cast<size_t>(total) * info_.key_size,
+                                  values.data() + static_cast<size_t>(total) * value_bytes_, &count, &opts);
+    int err = rc != 0 ? errno : 0;
+    if (rc != 0 && err != ENOENT) ThrowSyscall(env, err, "map_lookup_batch", "lookup_batch");
+    total += count;
+    if (rc != 0 || count == 0) break;  // ENOENT: the map ended
+    in_token = out_token;
+    first = false;
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("keys", Napi::Buffer<uint8_t>::Copy(env, keys.data(), static_cast<size_t>(total) * info_.key_size));
+  out.Set("values", Napi::Buffer<uint8_t>::Copy(env, values.data(), static_cast<size_t>(total) * value_bytes_));
+  return out;
 }
 
 // Only maps that own their fd (opened from a pin) close it; others belong to

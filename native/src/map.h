@@ -31,11 +31,15 @@ class BpfMap : public Napi::ObjectWrap<BpfMap> {
   Napi::Value NextKey(const Napi::CallbackInfo& info);
   Napi::Value UpdateBatch(const Napi::CallbackInfo& info);
   Napi::Value DeleteBatch(const Napi::CallbackInfo& info);
+  Napi::Value UpdateBatchPacked(const Napi::CallbackInfo& info);
+  Napi::Value LookupBatchPacked(const Napi::CallbackInfo& info);
   void Close(const Napi::CallbackInfo& info);
 
   std::string Describe() const;
   void CheckOpen(Napi::Env env, const char* op) const;
   Bytes SizedBytes(const Napi::Value& v, size_t want, const char* what, const char* op) const;
+  Napi::Value RunUpdateBatch(Napi::Env env, const void* keys, const void* values, uint32_t requested,
+                             const Napi::Value& flags) const;
   std::vector<uint8_t> Pack(const Napi::Value& v, size_t each, const char* what, const char* op) const;
   [[noreturn]] void ThrowSyscall(Napi::Env env, int err, const char* op, const std::string& what,
                                  std::optional<uint32_t> applied = std::nullopt) const;

@@ -27,6 +27,10 @@ export interface NativeMap {
   nextKey(key: Buffer | undefined): Buffer | undefined;
   updateBatch(keys: readonly Buffer[], values: readonly Buffer[], flags: number): number;
   deleteBatch(keys: readonly Buffer[]): number;
+  /** One BPF_MAP_UPDATE_BATCH of keys and values each packed in one Buffer (count = keys.length / keySize). */
+  updateBatchPacked(keys: Buffer, values: Buffer, flags: number): number;
+  /** Up to `max` entries by BPF_MAP_LOOKUP_BATCH, in the kernel's order, each side packed in one Buffer. */
+  lookupBatchPacked(max: number): { readonly keys: Buffer; readonly values: Buffer };
   close(): void;
 }
 

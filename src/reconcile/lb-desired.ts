@@ -91,7 +91,7 @@ export interface DesiredService {
 }
 
 export interface LbDesired {
-  /** By key, in the order of the input's Services. */
+  /** By key, in the order of the input's Services (from an LbPlanner, a Service port added since it started comes last). */
   readonly services: ReadonlyMap<string, DesiredService>;
   /** Frontend entries two Service ports want (the first in Service order keeps it), and Services left alone. */
   readonly conflicts: readonly string[];
@@ -171,45 +171,243 @@ function serviceDesired(svc: Service, slices: readonly EndpointSlice[], input: L
   return { services, ignored: compiled.ignored };
 }
 
+const serviceIdOf = (s: Service): string => `${s.namespace}/${s.name}`;
+const sliceServiceOf = (s: EndpointSlice): string => `${s.namespace}/${s.serviceName}`;
+
+/**
+ * Ids (of `idOf`) of the objects that differ between two lists, by
+ * identity. Lists of one length are compared position by position (an
+ * object replaced in place, as an informer's update leaves it, costs one
+ * comparison per position and no allocation); otherwise as sets.
+ */
+function changedIds<T>(before: readonly T[], after: readonly T[], idOf: (x: T) => string, into: Set<string>): void {
+  if (before === after) return;
+  if (before.length === after.length) {
+    for (let i = 0; i < after.length; i++) {
+      const a = before[i] as T;
+      const b = after[i] as T;
+      if (a === b) continue;
+      into.add(idOf(a));
+      into.add(idOf(b));
+    }
+    return;
+  }
+  const was = new Set(before);
+  const is = new Set(after);
+  for (const x of before) if (!is.has(x)) into.add(idOf(x));
+  for (const x of after) if (!was.has(x)) into.add(idOf(x));
+}
+
+function slicesByService(slices: readonly EndpointSlice[]): Map<string, EndpointSlice[]> {
+  const out = new Map<string, EndpointSlice[]>();
+  for (const s of slices) {
+    const id = sliceServiceOf(s);
+    const list = out.get(id);
+    if (list === undefined) out.set(id, [s]);
+    else list.push(s);
+  }
+  return out;
+}
+
+interface Kept {
+  readonly inputs: readonly unknown[];
+  readonly result: ServiceResult;
+}
+
 /**
  * The desired state, kept per Service between rounds: a Service whose
  * object, slices and algorithm are the same objects as last time keeps its
- * result (its Maglev tables are not built again), so one change costs one
- * Service's compile, not every Service's. Node, node addresses or table
- * size changing starts afresh.
+ * result (its Maglev tables are not built again), and only Services whose
+ * inputs changed are looked at, so one change costs one Service's compile
+ * plus a scan by identity of the input lists (no allocation while their
+ * lengths stay). changed() names the Service ports whose desired state the
+ * last call changed. Frontend entries two Service ports want are settled
+ * over every Service (the first in Service order keeps it) while any such
+ * conflict exists. Node, node addresses, default algorithm or table size
+ * changing starts afresh.
  */
 export class LbPlanner {
-  private kept = new Map<string, { readonly inputs: readonly unknown[]; readonly result: ServiceResult }>();
+  private kept = new Map<string, Kept>();
   private globals = '';
+  private last: { readonly input: LbInputLists; readonly desired: LbDesired } | undefined;
+  /** Frontend entry key → the Service ports that want it (before conflicts are settled). */
+  private claims = new Map<string, string[]>();
+  private contested = 0;
+  private lastChanged: ReadonlySet<string> | undefined;
+
+  /**
+   * The Service ports ("namespace/name:port/PROTOCOL") whose entry in the
+   * last desired() result is not the object the call before gave (added,
+   * changed or gone); undefined when the last call planned everything
+   * afresh (the first one, or node, addresses, algorithm or table size
+   * changed).
+   */
+  changed(): ReadonlySet<string> | undefined {
+    return this.lastChanged;
+  }
+
+  /**
+   * Compiles every Service of `input` ahead of the first desired() (at
+   * agent start), awaiting `pause` after each, so that the first round finds
+   * their results kept instead of compiling 10,000 Services (or 1,000
+   * Maglev tables) in one stretch. Does nothing once desired() has run.
+   */
+  async prime(input: LbDesiredInput, pause: () => Promise<void>): Promise<void> {
+    if (this.last !== undefined) return;
+    const nodeAddresses = this.useGlobals(input);
+    const slicesOf = slicesByService(input.slices);
+    for (const svc of input.services) {
+      const id = serviceIdOf(svc);
+      this.keep(id, svc, slicesOf.get(id) ?? [], input, nodeAddresses);
+      await pause();
+    }
+  }
 
   desired(input: LbDesiredInput): LbDesired {
-    const nodeAddresses = [...new Set(input.nodeAddresses.filter(isIpv4))].sort();
-    const globals = JSON.stringify([input.node.name, input.node.zone ?? '', nodeAddresses, input.maglevTableSize]);
-    if (globals !== this.globals) this.kept = new Map();
-    this.globals = globals;
-    const slicesOf = new Map<string, EndpointSlice[]>();
-    for (const s of input.slices) {
-      const id = `${s.namespace}/${s.serviceName}`;
-      const list = slicesOf.get(id);
-      if (list === undefined) slicesOf.set(id, [s]);
-      else list.push(s);
+    const globals = this.globals;
+    const nodeAddresses = this.useGlobals(input);
+    const last = this.last;
+    if (globals !== this.globals || last === undefined) return this.afresh(input, nodeAddresses);
+    const dirty = new Set<string>();
+    changedIds(last.input.services, input.services, serviceIdOf, dirty);
+    changedIds(last.input.slices, input.slices, sliceServiceOf, dirty);
+    if (last.input.algorithms !== input.algorithms) {
+      for (const id of new Set([...(last.input.algorithms?.keys() ?? []), ...(input.algorithms?.keys() ?? [])])) {
+        if (last.input.algorithms?.get(id) !== input.algorithms?.get(id)) dirty.add(id);
+      }
     }
-    const kept = new Map<string, { readonly inputs: readonly unknown[]; readonly result: ServiceResult }>();
+    this.last = { input: refOf(input), desired: last.desired };
+    if (dirty.size === 0) {
+      this.lastChanged = new Set();
+      return last.desired;
+    }
+
+    // The dirty Services' objects and slices, in input order.
+    const dirtyNames = new Set<string>();
+    for (const id of dirty) dirtyNames.add(id.slice(id.indexOf('/') + 1));
+    const objects = new Map<string, Service>();
+    for (const svc of input.services) if (dirtyNames.has(svc.name) && dirty.has(serviceIdOf(svc))) objects.set(serviceIdOf(svc), svc);
+    const slicesOf = new Map<string, EndpointSlice[]>();
+    for (const sl of input.slices) {
+      if (!dirtyNames.has(sl.serviceName)) continue;
+      const id = sliceServiceOf(sl);
+      if (!dirty.has(id)) continue;
+      const list = slicesOf.get(id);
+      if (list === undefined) slicesOf.set(id, [sl]);
+      else list.push(sl);
+    }
+
+    const changed = new Set<string>();
+    let ignoredChanged = false;
+    const contestedBefore = this.contested;
+    for (const id of dirty) {
+      const before = this.kept.get(id);
+      const svc = objects.get(id);
+      const after = svc === undefined ? undefined : this.keep(id, svc, slicesOf.get(id) ?? [], input, nodeAddresses);
+      if (before?.result === after?.result) continue;
+      if (svc === undefined) this.kept.delete(id);
+      for (const d of before?.result.services ?? []) {
+        changed.add(d.key);
+        for (const f of d.frontends) this.unclaim(f.key, d.key);
+      }
+      for (const d of after?.result.services ?? []) {
+        changed.add(d.key);
+        for (const f of d.frontends) this.claim(f.key, d.key);
+      }
+      if ((before?.result.ignored.length ?? 0) > 0 || (after?.result.ignored.length ?? 0) > 0) ignoredChanged = true;
+    }
+    if (contestedBefore > 0 || this.contested > 0) {
+      // Some frontend entry is wanted twice: settled again over every Service, in order.
+      const desired = this.settle(input.services);
+      this.lastChanged = changedBetween(last.desired.services, desired.services);
+      this.last = { input: refOf(input), desired };
+      return desired;
+    }
+    const now = new Map<string, DesiredService>();
+    for (const id of dirty) for (const d of this.kept.get(id)?.result.services ?? []) now.set(d.key, d);
+    const services = new Map(last.desired.services);
+    for (const key of changed) {
+      const d = now.get(key);
+      if (d === undefined) services.delete(key);
+      else services.set(key, d);
+    }
+    const ignored = ignoredChanged ? input.services.flatMap((svc) => this.kept.get(serviceIdOf(svc))?.result.ignored ?? []) : last.desired.ignored;
+    const desired: LbDesired = { services, conflicts: [], ignored };
+    this.lastChanged = changed;
+    this.last = { input: refOf(input), desired };
+    return desired;
+  }
+
+  /** This node's addresses as a NodePort uses them; what is kept is dropped when node, addresses, default algorithm or table size changed. */
+  private useGlobals(input: LbDesiredInput): string[] {
+    const nodeAddresses = [...new Set(input.nodeAddresses.filter(isIpv4))].sort();
+    const globals = JSON.stringify([input.node.name, input.node.zone ?? '', nodeAddresses, input.maglevTableSize, input.algorithm]);
+    if (globals !== this.globals) {
+      this.globals = globals;
+      this.kept = new Map();
+    }
+    return nodeAddresses;
+  }
+
+  /** Every Service planned again (results kept under the same globals reused while their inputs are the same objects). */
+  private afresh(input: LbDesiredInput, nodeAddresses: readonly string[]): LbDesired {
+    const slicesOf = slicesByService(input.slices);
+    const previous = this.kept;
+    this.kept = new Map();
+    this.claims = new Map();
+    this.contested = 0;
+    for (const svc of input.services) {
+      const id = serviceIdOf(svc);
+      const result = this.keep(id, svc, slicesOf.get(id) ?? [], input, nodeAddresses, previous).result;
+      for (const d of result.services) for (const f of d.frontends) this.claim(f.key, d.key);
+    }
+    const desired = this.settle(input.services);
+    this.lastChanged = undefined;
+    this.last = { input: refOf(input), desired };
+    return desired;
+  }
+
+  /** Service `id`'s result: the kept one while its inputs are the same objects, else compiled; kept for next time. */
+  private keep(id: string, svc: Service, slices: readonly EndpointSlice[], input: LbDesiredInput, nodeAddresses: readonly string[],
+    from: ReadonlyMap<string, Kept> = this.kept): Kept {
+    const inputs = [svc, input.algorithms?.get(id) ?? input.algorithm, ...slices];
+    const last = from.get(id);
+    const kept = last !== undefined && last.inputs.length === inputs.length && last.inputs.every((x, i) => x === inputs[i])
+      ? last : { inputs, result: serviceDesired(svc, slices, input, nodeAddresses) };
+    this.kept.set(id, kept);
+    return kept;
+  }
+
+  private claim(frontend: string, servicePort: string): void {
+    const list = this.claims.get(frontend);
+    if (list === undefined) {
+      this.claims.set(frontend, [servicePort]);
+      return;
+    }
+    list.push(servicePort);
+    if (list.length === 2) this.contested++;
+  }
+
+  private unclaim(frontend: string, servicePort: string): void {
+    const list = this.claims.get(frontend);
+    if (list === undefined) return;
+    const at = list.indexOf(servicePort);
+    if (at >= 0) list.splice(at, 1);
+    if (list.length === 1 && at >= 0) this.contested--;
+    if (list.length === 0) this.claims.delete(frontend);
+  }
+
+  /** The kept results of `services`, in order; a frontend entry two Service ports want goes to the first. */
+  private settle(services: readonly Service[]): LbDesired {
     const taken = new Map<string, string>();
     const conflicts: string[] = [];
     const ignored: string[] = [];
-    const services = new Map<string, DesiredService>();
-    for (const svc of input.services) {
-      const id = `${svc.namespace}/${svc.name}`;
-      const slices = slicesOf.get(id) ?? [];
-      const inputs = [svc, input.algorithms?.get(id) ?? input.algorithm, ...slices];
-      const last = this.kept.get(id);
-      const result = last !== undefined && last.inputs.length === inputs.length && last.inputs.every((x, i) => x === inputs[i])
-        ? last.result : serviceDesired(svc, slices, input, nodeAddresses);
-      kept.set(id, { inputs, result });
+    const out = new Map<string, DesiredService>();
+    for (const svc of services) {
+      const result = this.kept.get(serviceIdOf(svc))?.result;
+      if (result === undefined) continue;
       ignored.push(...result.ignored);
       for (const d of result.services) {
-        // Two Service ports wanting one frontend entry: the first in Service order keeps it.
         const mine = d.frontends.filter((f) => {
           const owner = taken.get(f.key);
           if (owner === undefined) {
@@ -219,13 +417,42 @@ export class LbPlanner {
           conflicts.push(`${f.key}: wanted by ${owner} and ${d.key}; ${owner} keeps it`);
           return false;
         });
-        if (mine.length === d.frontends.length) services.set(d.key, d);
-        else if (mine.length > 0) services.set(d.key, { ...d, frontends: mine });
+        if (mine.length === d.frontends.length) out.set(d.key, d);
+        else if (mine.length > 0) out.set(d.key, this.filtered(d, mine));
       }
     }
-    this.kept = kept;
-    return { services, conflicts, ignored };
+    return { services: out, conflicts, ignored };
   }
+
+  /** Which kept result each Service port that lost a frontend entry was made from. */
+  private readonly filteredFrom = new WeakMap<DesiredService, DesiredService>();
+
+  /** d with only `frontends`: last call's object while it was made from d and kept the same ones (so it counts as unchanged). */
+  private filtered(d: DesiredService, frontends: readonly DesiredFrontend[]): DesiredService {
+    const previous = this.last?.desired.services.get(d.key);
+    if (previous !== undefined && this.filteredFrom.get(previous) === d && previous.frontends.length === frontends.length &&
+      previous.frontends.every((f, i) => f === frontends[i])) return previous;
+    const out = { ...d, frontends };
+    this.filteredFrom.set(out, d);
+    return out;
+  }
+}
+
+/** The input lists a planner compares by identity next time. */
+interface LbInputLists {
+  readonly services: readonly Service[];
+  readonly slices: readonly EndpointSlice[];
+  readonly algorithms: ReadonlyMap<string, LbAlgorithm> | undefined;
+}
+
+const refOf = (input: LbDesiredInput): LbInputLists => ({ services: input.services, slices: input.slices, algorithms: input.algorithms });
+
+/** Keys whose entry is not the same object in both. */
+function changedBetween(before: ReadonlyMap<string, DesiredService>, after: ReadonlyMap<string, DesiredService>): Set<string> {
+  const out = new Set<string>();
+  for (const [k, d] of after) if (before.get(k) !== d) out.add(k);
+  for (const k of before.keys()) if (!after.has(k)) out.add(k);
+  return out;
 }
 
 /** The desired state of `input`, with nothing kept from an earlier round. */

@@ -15,12 +15,15 @@
  * above the highest one left may be; the datapath checks a conntrack
  * entry's backend against its service, address and port anyway).
  *
- * Cost. While the maps hold what the last round made, a Service port whose
- * desired state is unchanged keeps its entries (lb-desired.ts keeps the
- * desired state per Service): one change costs that Service's entries and
- * a diff. A read-back (start, failure) recomputes all ids from the maps;
- * table contents are kept by inner array id, so it reads only tables it
- * has not seen or written.
+ * Cost. While the maps hold what the last round made, the owner keeps
+ * that state (its maps) and each Service port's entries, and a round looks
+ * only at the Service ports the planner says changed (lb-desired.ts):
+ * their old and new entries are diffed against the maps and the kept state
+ * is updated in place, so one change costs that Service's entries, not
+ * every Service's. A read-back (start, failure) recomputes all ids from the
+ * maps and diffs everything; table contents are kept by inner array id, so
+ * it reads only tables it has not seen or written (one batch lookup each),
+ * and prefetch() reads them ahead in slices that leave the event loop free.
  *
  * Writes, in the order the datapath needs (a packet never sees a table
  * naming a backend not yet written, or a frontend whose table is not):
@@ -76,13 +79,32 @@ export interface LbOwnerOptions {
   readonly maglevTableSize?: number;
 }
 
-/** The maps' contents (read back, or what a complete round wrote). */
-interface LbState {
+/** The maps' contents (read back, or what the owner made and keeps up to date while they hold it). */
+export interface LbState {
   /** By frontendId(). */
   readonly frontends: ReadonlyMap<string, readonly [LbSvcKey, LbSvcEntry]>;
   readonly backends: ReadonlyMap<number, LbBackend>;
   /** By tableId(). */
   readonly tables: ReadonlyMap<string, readonly [LbTableKey, Uint32Array]>;
+}
+
+/** The state the owner made: its own maps, changed in place by the next steady round. */
+interface MadeState extends LbState {
+  readonly frontends: Map<string, readonly [LbSvcKey, LbSvcEntry]>;
+  readonly backends: Map<number, LbBackend>;
+  readonly tables: Map<string, readonly [LbTableKey, Uint32Array]>;
+}
+
+/** A round's writes, before they are steps. */
+interface LbDelta {
+  readonly backendUpserts: (readonly [number, LbBackend])[];
+  readonly tableReplaces: (readonly [LbTableKey, Uint32Array])[];
+  readonly frontendUpserts: (readonly [LbSvcKey, LbSvcEntry])[];
+  readonly frontendDeletes: (readonly [LbSvcKey, LbSvcEntry])[];
+  readonly tableDeletes: LbTableKey[];
+  readonly backendDeletes: (readonly [number, LbBackend])[];
+  /** Services with ClientIP affinity that are gone from every map. */
+  readonly affinityGone: ReadonlySet<number>;
 }
 
 const MAP = { services: 'lb-services', backends: 'lb-backends', tables: 'lb-tables', affinity: 'lb-affinity' } as const;
@@ -161,9 +183,12 @@ export class LbOwner implements Reconciler<LbRoundInput> {
   private readonly backendIds = new IdCounter();
   /** Service key → id handed out (kept while the service is wanted; the maps confirm it). */
   private assigned = new Map<string, number>();
-  /** Service key → its entries, and the whole state, as the last wanted() made them. */
+  /** The ids in `assigned`. */
+  private assignedIds = new Set<number>();
+  /** Service key → its entries, as the last plan made them. */
   private bundles = new Map<string, Bundle>();
-  private made: LbState | undefined;
+  /** The state the last plan made (the union of `bundles`); the view while the maps hold it. */
+  private made: MadeState | undefined;
   private lastInput: LbRoundInput['lb'];
   private lastDesired: LbDesired | undefined;
   private problems: readonly string[] = [];
@@ -172,11 +197,14 @@ export class LbOwner implements Reconciler<LbRoundInput> {
    * array is never written once in place (a change is a new array), and the
    * kernel hands out map ids cyclically, so an id read again names the same
    * contents: a read-back reads only the tables that are new since the last
-   * one (reading one of 16381 slots takes ~90 ms, one lookup per element).
+   * one.
    */
   private tableContents = new Map<number, Uint32Array>();
   /** The inner array id of each table (by tableId) whose contents are kept. */
   private tableInner = new Map<string, number>();
+  /** The maps as prefetch() read them, for the next read-back; rounds since (settle) make it stale. */
+  private prefetched: LbState | undefined;
+  private rounds = 0;
 
   constructor(private readonly maps: LbOwnerMaps, options: LbOwnerOptions = {}) {
     this.algorithm = options.algorithm ?? 'random';
@@ -198,8 +226,11 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     const from = this.current();
     const same = input.lb === this.lastInput;
     let desired = this.lastDesired;
+    // Service ports whose desired state changed since the last plan; undefined: any may have.
+    let changed: ReadonlySet<string> | undefined;
     if (!same || desired === undefined) {
       desired = this.planner.desired({ ...input.lb, algorithm: this.algorithm, maglevTableSize: this.tableSize });
+      changed = this.planner.changed();
       this.lastDesired = desired;
       this.lastInput = input.lb;
     }
@@ -209,12 +240,14 @@ export class LbOwner implements Reconciler<LbRoundInput> {
       this.view.ask(from);
       return [];
     }
-    const to = this.wanted(desired, from);
-    this.view.ask(to);
-    return this.steps(from, to);
+    const delta = this.made !== undefined && from === this.made ? this.steady(desired, changed, this.made) : this.rebuild(desired, from);
+    this.view.ask(this.made as MadeState);
+    return this.steps(delta);
   }
 
   settle(complete: boolean): void {
+    this.rounds++;
+    this.prefetched = undefined;
     this.view.settle(complete);
   }
 
@@ -227,7 +260,56 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     return { [MAP.services]: held?.frontends.size ?? 0, [MAP.backends]: held?.backends.size ?? 0, [MAP.tables]: held?.tables.size ?? 0 };
   }
 
+  /**
+   * Reads the maps ahead of the read-back the next plan needs (at agent
+   * start: a new owner knows nothing), in slices of about `sliceMs` of work
+   * with the event loop free in between, so that reading 10,000 tables
+   * does not stall it; given the round's input, compiles its Services the
+   * same way (LbPlanner.prime). The next plan uses what it read unless a
+   * round ran meanwhile; without a read-back to come it does nothing.
+   */
+  async prefetch(input: LbRoundInput = {}, sliceMs = 20): Promise<void> {
+    if (this.view.known() !== undefined) return;
+    const rounds = this.rounds;
+    let sliceStart = performance.now();
+    const pause = async (): Promise<void> => {
+      if (performance.now() - sliceStart < sliceMs) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    };
+    const frontends = new Map<string, readonly [LbSvcKey, LbSvcEntry]>();
+    for (const [k, v] of this.maps.services.entries()) {
+      frontends.set(frontendId(k), [k, v]);
+      await pause();
+    }
+    const backends = new Map<number, LbBackend>();
+    for (const [id, b] of this.maps.backends.entries()) {
+      backends.set(id, b);
+      await pause();
+    }
+    const tables = new Map<string, readonly [LbTableKey, Uint32Array]>();
+    const contents = new Map<number, Uint32Array>();
+    const innerOf = new Map<string, number>();
+    for (const k of this.maps.tables.keys()) {
+      const t = this.readTable(k, this.tableContents);
+      if (t !== undefined) {
+        contents.set(t.innerId, t.ids);
+        innerOf.set(tableId(k), t.innerId);
+        tables.set(tableId(k), [k, t.ids]);
+      }
+      await pause();
+    }
+    if (rounds !== this.rounds || this.view.known() !== undefined) return;
+    this.tableContents = contents;
+    this.tableInner = innerOf;
+    this.prefetched = { frontends, backends, tables };
+    if (input.lb !== undefined) await this.planner.prime({ ...input.lb, algorithm: this.algorithm, maglevTableSize: this.tableSize }, pause);
+  }
+
   private read(): LbState {
+    const ahead = this.prefetched;
+    this.prefetched = undefined;
+    if (ahead !== undefined) return ahead;
     const frontends = new Map<string, readonly [LbSvcKey, LbSvcEntry]>();
     for (const [k, v] of this.maps.services.entries()) frontends.set(frontendId(k), [k, v]);
     const backends = new Map<number, LbBackend>();
@@ -236,95 +318,166 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     const contents = new Map<number, Uint32Array>();
     const innerOf = new Map<string, number>();
     for (const k of this.maps.tables.keys()) {
-      const inner = this.maps.tables.raw.lookup(lbTableKeyCodec.encode(k));
-      if (inner === undefined) continue;
-      const innerId = u32Codec.decode(inner);
-      const ids = this.tableContents.get(innerId) ?? this.maps.tables.read(k);
-      if (ids === undefined) continue;
-      contents.set(innerId, ids);
-      innerOf.set(tableId(k), innerId);
-      tables.set(tableId(k), [k, ids]);
+      const t = this.readTable(k, this.tableContents);
+      if (t === undefined) continue;
+      contents.set(t.innerId, t.ids);
+      innerOf.set(tableId(k), t.innerId);
+      tables.set(tableId(k), [k, t.ids]);
     }
     this.tableContents = contents;
     this.tableInner = innerOf;
     return { frontends, backends, tables };
   }
 
+  /** Key's table: its inner array's id and contents (from `known` when that id was read or written before). */
+  private readTable(k: LbTableKey, known: ReadonlyMap<number, Uint32Array>): { readonly innerId: number; readonly ids: Uint32Array } | undefined {
+    const inner = this.maps.tables.raw.lookup(lbTableKeyCodec.encode(k));
+    if (inner === undefined) return undefined;
+    const innerId = u32Codec.decode(inner);
+    const ids = known.get(innerId) ?? this.maps.tables.read(k);
+    return ids === undefined ? undefined : { innerId, ids };
+  }
+
   /**
-   * The desired state with ids: those the maps hold where they have them,
-   * new ones otherwise. While the maps hold what the last call made
-   * (`from` is it), a Service port whose desired state is the same object
-   * keeps its entries as they were, and a changed one takes its ids from
-   * its own last entries: one change costs that Service's entries, not
-   * every Service's. After a read-back every id comes from the maps.
+   * While the maps hold what the last plan made: only the Service ports in
+   * `changed` (all when undefined) are looked at. One whose desired state is
+   * the same object keeps its entries; a changed one takes its ids from its
+   * own last entries; their old and new entries are diffed against `made`,
+   * which is updated in place to what this round asks for.
    */
-  private wanted(desired: LbDesired, from: LbState): LbState {
-    const steady = from === this.made;
-    const assigned = new Map<string, number>();
-    const bundles = new Map<string, Bundle>();
-    if (steady) {
-      const inUse = new Set(this.assigned.values());
-      for (const [key, svc] of desired.services) {
-        let serviceId = this.assigned.get(key);
-        if (serviceId === undefined) {
-          serviceId = this.serviceIds.take(inUse);
-          inUse.add(serviceId);
-        }
-        assigned.set(key, serviceId);
-        const last = this.bundles.get(key);
-        if (last !== undefined && last.desired === svc && last.serviceId === serviceId) {
-          bundles.set(key, last);
-          continue;
-        }
-        const own = new Map<string, number>();
-        if (last !== undefined && last.serviceId === serviceId) for (const [id, b] of last.backends) own.set(backendIdentity(serviceId, b.addr, b.port), id);
-        bundles.set(key, this.bundle(svc, serviceId, own, from));
+  private steady(desired: LbDesired, changed: ReadonlySet<string> | undefined, made: MadeState): LbDelta {
+    const keys = changed ?? new Set([...desired.services.keys(), ...this.bundles.keys()]);
+    const olds: Bundle[] = [];
+    const news: Bundle[] = [];
+    for (const key of keys) {
+      const svc = desired.services.get(key);
+      const last = this.bundles.get(key);
+      if (last !== undefined && last.desired === svc) continue;
+      if (last !== undefined) olds.push(last);
+      if (svc === undefined) {
+        this.bundles.delete(key);
+        const id = this.assigned.get(key);
+        this.assigned.delete(key);
+        if (id !== undefined) this.assignedIds.delete(id);
+        continue;
       }
-    } else {
-      const usedServiceIds = new Set<number>();
-      for (const [, e] of from.frontends.values()) usedServiceIds.add(e.serviceId);
-      for (const b of from.backends.values()) usedServiceIds.add(b.serviceId);
-      for (const [k] of from.tables.values()) usedServiceIds.add(k.serviceId);
-      for (const id of usedServiceIds) this.serviceIds.see(id);
-      const byIdentity = new Map<string, number>();
-      for (const [id, b] of from.backends) {
-        this.backendIds.see(id);
-        byIdentity.set(backendIdentity(b.serviceId, b.addr, b.port), id);
+      let serviceId = this.assigned.get(key);
+      if (serviceId === undefined) {
+        serviceId = this.serviceIds.take(this.assignedIds);
+        this.assigned.set(key, serviceId);
+        this.assignedIds.add(serviceId);
       }
-      // Service ids: the one handed out before, else the one its frontends carry in the maps, else a new one.
-      const pending: string[] = [];
-      const taken = new Set<number>();
-      for (const [key, svc] of desired.services) {
-        const candidates = [this.assigned.get(key), ...svc.frontends.map((f) => from.frontends.get(frontendId(frontendKey(f)))?.[1].serviceId)];
-        const id = candidates.find((c): c is number => c !== undefined && !taken.has(c));
-        if (id === undefined) {
-          pending.push(key);
-          continue;
-        }
-        assigned.set(key, id);
-        taken.add(id);
-      }
-      const inUse = new Set([...usedServiceIds, ...taken]);
-      for (const key of pending) {
-        const id = this.serviceIds.take(inUse);
-        assigned.set(key, id);
-        inUse.add(id);
-      }
-      for (const [key, svc] of desired.services) bundles.set(key, this.bundle(svc, assigned.get(key) as number, byIdentity, from));
+      const own = new Map<string, number>();
+      if (last !== undefined && last.serviceId === serviceId) for (const [id, b] of last.backends) own.set(backendIdentity(serviceId, b.addr, b.port), id);
+      const bundle = this.bundle(svc, serviceId, own, made);
+      this.bundles.set(key, bundle);
+      news.push(bundle);
     }
+    return this.applyBundles(made, olds, news);
+  }
+
+  /** Replaces the entries of `olds` by those of `news` in `made`; returns the writes that takes. */
+  private applyBundles(made: MadeState, olds: readonly Bundle[], news: readonly Bundle[]): LbDelta {
+    const fronts = new Map<string, readonly [LbSvcKey, LbSvcEntry] | undefined>();
+    const backs = new Map<number, LbBackend | undefined>();
+    const tabs = new Map<string, readonly [LbTableKey, Uint32Array] | undefined>();
+    for (const b of olds) {
+      for (const [id] of b.frontends) fronts.set(id, undefined);
+      for (const [id] of b.backends) backs.set(id, undefined);
+      for (const [id] of b.tables) tabs.set(id, undefined);
+    }
+    for (const b of news) {
+      for (const [id, f] of b.frontends) fronts.set(id, f);
+      for (const [id, be] of b.backends) backs.set(id, be);
+      for (const [id, t] of b.tables) tabs.set(id, t);
+    }
+    const delta = emptyDelta();
+    for (const [id, f] of fronts) {
+      const prev = made.frontends.get(id);
+      if (f === undefined) {
+        if (prev === undefined) continue;
+        delta.frontendDeletes.push(prev);
+        made.frontends.delete(id);
+      } else {
+        if (!sameEntry(prev?.[1], f[1])) delta.frontendUpserts.push(f);
+        made.frontends.set(id, f);
+      }
+    }
+    for (const [id, b] of backs) {
+      const prev = made.backends.get(id);
+      if (b === undefined) {
+        if (prev === undefined) continue;
+        delta.backendDeletes.push([id, prev]);
+        made.backends.delete(id);
+      } else {
+        if (!sameBackend(prev, b)) delta.backendUpserts.push([id, b]);
+        made.backends.set(id, b);
+      }
+    }
+    delta.backendUpserts.sort(([a], [b]) => a - b);
+    for (const [id, t] of tabs) {
+      const prev = made.tables.get(id);
+      if (t === undefined) {
+        if (prev === undefined) continue;
+        delta.tableDeletes.push(prev[0]);
+        made.tables.delete(id);
+      } else {
+        if (!sameIds(prev?.[1], t[1])) delta.tableReplaces.push(t);
+        made.tables.set(id, t);
+      }
+    }
+    for (const b of olds) {
+      if (!this.assignedIds.has(b.serviceId) && b.frontends.some(([, [, e]]) => e.affinityTimeoutS > 0)) delta.affinityGone.add(b.serviceId);
+    }
+    return delta;
+  }
+
+  /** After a read-back: every Service port's entries, ids from the maps where they have them; the whole diff. */
+  private rebuild(desired: LbDesired, from: LbState): LbDelta {
+    const assigned = new Map<string, number>();
+    const usedServiceIds = new Set<number>();
+    for (const [, e] of from.frontends.values()) usedServiceIds.add(e.serviceId);
+    for (const b of from.backends.values()) usedServiceIds.add(b.serviceId);
+    for (const [k] of from.tables.values()) usedServiceIds.add(k.serviceId);
+    for (const id of usedServiceIds) this.serviceIds.see(id);
+    const byIdentity = new Map<string, number>();
+    for (const [id, b] of from.backends) {
+      this.backendIds.see(id);
+      byIdentity.set(backendIdentity(b.serviceId, b.addr, b.port), id);
+    }
+    // Service ids: the one handed out before, else the one its frontends carry in the maps, else a new one.
+    const pending: string[] = [];
+    const taken = new Set<number>();
+    for (const [key, svc] of desired.services) {
+      const candidates = [this.assigned.get(key), ...svc.frontends.map((f) => from.frontends.get(frontendId(frontendKey(f)))?.[1].serviceId)];
+      const id = candidates.find((c): c is number => c !== undefined && !taken.has(c));
+      if (id === undefined) {
+        pending.push(key);
+        continue;
+      }
+      assigned.set(key, id);
+      taken.add(id);
+    }
+    const inUse = new Set([...usedServiceIds, ...taken]);
+    for (const key of pending) {
+      const id = this.serviceIds.take(inUse);
+      assigned.set(key, id);
+      inUse.add(id);
+    }
+    const bundles = new Map<string, Bundle>();
+    for (const [key, svc] of desired.services) bundles.set(key, this.bundle(svc, assigned.get(key) as number, byIdentity, from));
     this.assigned = assigned;
+    this.assignedIds = new Set(assigned.values());
     this.bundles = bundles;
 
-    const frontends = new Map<string, readonly [LbSvcKey, LbSvcEntry]>();
-    const backends = new Map<number, LbBackend>();
-    const tables = new Map<string, readonly [LbTableKey, Uint32Array]>();
+    const made: MadeState = { frontends: new Map(), backends: new Map(), tables: new Map() };
     for (const b of bundles.values()) {
-      for (const [id, f] of b.frontends) frontends.set(id, f);
-      for (const [id, be] of b.backends) backends.set(id, be);
-      for (const [id, t] of b.tables) tables.set(id, t);
+      for (const [id, f] of b.frontends) made.frontends.set(id, f);
+      for (const [id, be] of b.backends) made.backends.set(id, be);
+      for (const [id, t] of b.tables) made.tables.set(id, t);
     }
-    this.made = { frontends, backends, tables };
-    return this.made;
+    this.made = made;
+    return fullDelta(from, made);
   }
 
   /** One Service port's entries; a backend's id from `ids` (by backendIdentity), else a new one not in `from`. */
@@ -343,8 +496,8 @@ export class LbOwner implements Reconciler<LbRoundInput> {
       const t = svc.tables[set];
       if (t === undefined || t.backends.length === 0) continue; // no table: no usable backend (the frontend's flags decide)
       const elementIds = t.backends.map((k) => idOf.get(k) ?? 0);
-      const elements = t.slots !== undefined ? this.maglevElements(t.slots, elementIds) : Uint32Array.from(elementIds);
       const tk: LbTableKey = { serviceId, backendSet: setOf(set) };
+      const elements = t.slots !== undefined ? this.maglevElements(t.slots, elementIds, from.tables.get(tableId(tk))?.[1]) : Uint32Array.from(elementIds);
       tables.push([tableId(tk), [tk, elements]]);
     }
     const algorithm = svc.algorithm === 'maglev' ? SluiceLbAlgorithm.MAGLEV : SluiceLbAlgorithm.RANDOM;
@@ -372,16 +525,21 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     this.tableInner.set(id, innerId);
   }
 
-  private maglevElements(slots: Uint32Array, ids: readonly number[]): Uint32Array {
+  /** slots mapped to backend ids; `held` (the table in the maps) itself when it already says that, so the diff finds it unchanged at once. */
+  private maglevElements(slots: Uint32Array, ids: readonly number[], held: Uint32Array | undefined): Uint32Array {
     const key = ids.join(',');
     const hit = this.elements.get(slots);
     if (hit?.ids === key) return hit.elements;
-    const elements = Uint32Array.from(slots, (i) => ids[i] ?? 0);
+    let elements = held;
+    if (elements === undefined || elements.length !== slots.length || !slots.every((b, s) => elements?.[s] === (ids[b] ?? 0))) {
+      elements = new Uint32Array(slots.length);
+      for (let s = 0; s < slots.length; s++) elements[s] = ids[slots[s] as number] ?? 0;
+    }
     this.elements.set(slots, { ids: key, elements });
     return elements;
   }
 
-  private steps(from: LbState, to: LbState): WriteStep[] {
+  private steps(delta: LbDelta): WriteStep[] {
     // Services with a failed write this round: their later writes wait for the next round.
     const failed = new Set<number>();
     const steps: WriteStep[] = [];
@@ -389,14 +547,16 @@ export class LbOwner implements Reconciler<LbRoundInput> {
       if (size > 0) steps.push({ phase, kind, size, run: (_fc, fail) => run(fail) });
     };
 
-    const backendUpserts = [...to.backends].filter(([id, b]) => !sameBackend(from.backends.get(id), b)).sort(([a], [b]) => a - b);
-    step(Phase.PUBLISH, 'lb-backend-upsert', backendUpserts.length, (fail) => upsertAll(this.maps.backends, backendUpserts, (id, e) => {
-      const serviceId = to.backends.get(id)?.serviceId;
-      if (serviceId !== undefined) failed.add(serviceId);
-      fail(stepFailure('lb-backend-upsert', MAP.backends, `backend ${id}`, e));
-    }));
+    const { backendUpserts, tableReplaces, frontendUpserts, frontendDeletes, tableDeletes, backendDeletes } = delta;
+    step(Phase.PUBLISH, 'lb-backend-upsert', backendUpserts.length, (fail) => {
+      const serviceOf = new Map(backendUpserts.map(([id, b]) => [id, b.serviceId]));
+      return upsertAll(this.maps.backends, backendUpserts, (id, e) => {
+        const serviceId = serviceOf.get(id);
+        if (serviceId !== undefined) failed.add(serviceId);
+        fail(stepFailure('lb-backend-upsert', MAP.backends, `backend ${id}`, e));
+      });
+    });
 
-    const tableReplaces = [...to.tables].filter(([id, [, ids]]) => !sameIds(from.tables.get(id)?.[1], ids)).map(([, t]) => t);
     step(Phase.PUBLISH, 'lb-table-replace', tableReplaces.length, (fail) => {
       const ready = tableReplaces.filter(([k]) => !failed.has(k.serviceId));
       let n = 0;
@@ -426,7 +586,6 @@ export class LbOwner implements Reconciler<LbRoundInput> {
       return n;
     });
 
-    const frontendUpserts = [...to.frontends].filter(([id, [, e]]) => !sameEntry(from.frontends.get(id)?.[1], e)).map(([, f]) => f);
     step(Phase.PUBLISH, 'lb-frontend-upsert', frontendUpserts.length, (fail) => {
       const ready = frontendUpserts.filter(([, e]) => !failed.has(e.serviceId));
       const entryOf = new Map(ready.map(([k, e]) => [k, e]));
@@ -437,7 +596,6 @@ export class LbOwner implements Reconciler<LbRoundInput> {
       });
     });
 
-    const frontendDeletes = [...from.frontends].filter(([id]) => !to.frontends.has(id)).map(([, f]) => f);
     step(Phase.RETIRE, 'lb-frontend-delete', frontendDeletes.length, (fail) => {
       const serviceOf = new Map(frontendDeletes.map(([k, e]) => [k, e.serviceId]));
       return deleteAll(this.maps.services, frontendDeletes.filter(([, e]) => !failed.has(e.serviceId)).map(([k]) => k), (k, e) => {
@@ -447,7 +605,6 @@ export class LbOwner implements Reconciler<LbRoundInput> {
       });
     });
 
-    const tableDeletes = [...from.tables].filter(([id]) => !to.tables.has(id)).map(([, [k]]) => k);
     step(Phase.RETIRE, 'lb-table-delete', tableDeletes.length, (fail) => {
       let n = 0;
       for (const k of tableDeletes) {
@@ -468,22 +625,19 @@ export class LbOwner implements Reconciler<LbRoundInput> {
       return n;
     });
 
-    const backendDeletes = [...from.backends].filter(([id]) => !to.backends.has(id));
-    step(Phase.RETIRE, 'lb-backend-delete', backendDeletes.length, (fail) =>
-      deleteAll(this.maps.backends, backendDeletes.filter(([, b]) => !failed.has(b.serviceId)).map(([id]) => id), (id, e) => {
-        const serviceId = from.backends.get(id)?.serviceId;
+    step(Phase.RETIRE, 'lb-backend-delete', backendDeletes.length, (fail) => {
+      const serviceOf = new Map(backendDeletes.map(([id, b]) => [id, b.serviceId]));
+      return deleteAll(this.maps.backends, backendDeletes.filter(([, b]) => !failed.has(b.serviceId)).map(([id]) => id), (id, e) => {
+        const serviceId = serviceOf.get(id);
         if (serviceId !== undefined) failed.add(serviceId);
         fail(stepFailure('lb-backend-delete', MAP.backends, `backend ${id}`, e));
-      }));
+      });
+    });
 
     // Services with ClientIP affinity gone from every map: their clients' affinities go too. (Only those: finding
     // them scans the whole LRU map; another service's ids never had entries, and a stale entry only ever names a
     // backend the datapath checks against the service.)
-    const wantedIds = new Set<number>();
-    for (const [, e] of to.frontends.values()) wantedIds.add(e.serviceId);
-    for (const b of to.backends.values()) wantedIds.add(b.serviceId);
-    const gone = new Set<number>();
-    for (const [, e] of from.frontends.values()) if (e.affinityTimeoutS > 0 && !wantedIds.has(e.serviceId)) gone.add(e.serviceId);
+    const gone = delta.affinityGone;
     step(Phase.RETIRE, 'lb-affinity-flush', gone.size, (fail) => {
       const flush = new Set([...gone].filter((id) => !failed.has(id)));
       if (flush.size === 0) return 0;
@@ -498,4 +652,26 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     });
     return steps;
   }
+}
+
+function emptyDelta(): LbDelta & { readonly affinityGone: Set<number> } {
+  return { backendUpserts: [], tableReplaces: [], frontendUpserts: [], frontendDeletes: [], tableDeletes: [], backendDeletes: [], affinityGone: new Set() };
+}
+
+/** Everything that differs between two whole states. */
+function fullDelta(from: LbState, to: LbState): LbDelta {
+  const wantedIds = new Set<number>();
+  for (const [, e] of to.frontends.values()) wantedIds.add(e.serviceId);
+  for (const b of to.backends.values()) wantedIds.add(b.serviceId);
+  const affinityGone = new Set<number>();
+  for (const [, e] of from.frontends.values()) if (e.affinityTimeoutS > 0 && !wantedIds.has(e.serviceId)) affinityGone.add(e.serviceId);
+  return {
+    backendUpserts: [...to.backends].filter(([id, b]) => !sameBackend(from.backends.get(id), b)).sort(([a], [b]) => a - b),
+    tableReplaces: [...to.tables].filter(([id, [, ids]]) => !sameIds(from.tables.get(id)?.[1], ids)).map(([, t]) => t),
+    frontendUpserts: [...to.frontends].filter(([id, [, e]]) => !sameEntry(from.frontends.get(id)?.[1], e)).map(([, f]) => f),
+    frontendDeletes: [...from.frontends].filter(([id]) => !to.frontends.has(id)).map(([, f]) => f),
+    tableDeletes: [...from.tables].filter(([id]) => !to.tables.has(id)).map(([, [k]]) => k),
+    backendDeletes: [...from.backends].filter(([id]) => !to.backends.has(id)),
+    affinityGone,
+  };
 }

@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { constants } from 'node:os';
 import { BpfMapType } from '../../src/datapath/bpf-map.js';
 import {
   lbAffinityEntryCodec, lbAffinityKeyCodec, lbBackendCodec, lbSvcEntryCodec, lbSvcKeyCodec, lbTableKeyCodec,
@@ -18,7 +19,8 @@ import { dumpLbAffinity, flushServiceAffinity } from '../../src/datapath/maps/lb
 import { dumpLbBackends } from '../../src/datapath/maps/lb-backends.js';
 import { LB_MAP_LAYOUTS } from '../../src/datapath/maps/lb-maps.js';
 import { dumpLbServices, formatFrontend } from '../../src/datapath/maps/lb-services.js';
-import { LB_TABLE_MAX_BACKENDS, lbFlowHash } from '../../src/datapath/maps/lb-tables.js';
+import { kernelInnerMaps, LB_TABLE_MAX_BACKENDS, lbFlowHash } from '../../src/datapath/maps/lb-tables.js';
+import { isBpfError } from '../../src/datapath/errors.js';
 import { formatIpv4, parseIpv4 } from '../../src/datapath/maps/ipv4.js';
 import { checkLayout } from '../../src/datapath/maps/layout.js';
 import { maglevTable } from '../../src/lb/maglev.js';
@@ -177,6 +179,45 @@ test('tables: replaceMany swaps many tables with batched outer updates; a bad ta
       for (const [key, ids] of [many[0]!, many[299]!]) assert.deepEqual([...(tables.read(key) ?? [])], ids);
       assert.throws(() => tables.replaceMany([[{ serviceId: 1, backendSet: 0 }, [5]], [{ serviceId: 2, backendSet: 0 }, [0]]]), RangeError);
       assert.deepEqual([...(tables.read({ serviceId: 1, backendSet: 0 }) ?? [])], [1, 2], 'checked before anything is written');
+    } finally {
+      dp.close();
+    }
+  });
+});
+
+test('tables: an inner array is filled and read whole by one batch syscall each way; a freed one reads as gone; an overfill is refused', () => {
+  withLbPinRoot((pinRoot) => {
+    const dp = loadLxc({ pinRoot });
+    try {
+      const { tables } = dp.maps.lb;
+      const slots = maglevTable(Array.from({ length: 7 }, (_, i) => `10.0.3.${i}:80/TCP`));
+      const ids = slots.map((i) => 1000 + i);
+      const key = { serviceId: 12, backendSet: SluiceLbSet.CLUSTER };
+      tables.replace(key, ids);
+      const innerId = tables.innerId(key);
+      assert.ok(innerId !== undefined);
+      assert.deepEqual(tables.readInner(innerId), ids);
+      const inner = kernelInnerMaps.openById(innerId);
+      try {
+        const all = inner.readAll();
+        assert.equal(all.length, ids.length + 1);
+        assert.equal(all[0], ids.length, 'element 0: the count');
+        assert.deepEqual(all.subarray(1), ids);
+      } finally {
+        inner.close();
+      }
+      tables.replace(key, [1]);
+      assert.notEqual(tables.innerId(key), innerId);
+      assert.equal(tables.readInner(innerId), undefined, 'the replaced inner array is gone');
+
+      const small = kernelInnerMaps.create({ type: BpfMapType.ARRAY, name: 'sl_lbp_t', keySize: 4, valueSize: 4, maxEntries: 4 });
+      try {
+        small.fill(Uint32Array.of(9, 8, 7, 6));
+        assert.deepEqual([...small.readAll()], [9, 8, 7, 6]);
+        assert.throws(() => small.fill(Uint32Array.of(1, 2, 3, 4, 5)), (e) => isBpfError(e) && e.errno === constants.errno.E2BIG);
+      } finally {
+        small.close();
+      }
     } finally {
       dp.close();
     }

@@ -119,3 +119,93 @@ test('a Service that chose its algorithm gets it; the others the node\'s default
   assert.equal(d.services.get('ns/b:http/TCP')?.algorithm, 'random');
   assert.deepEqual(d.services.get('ns/b:http/TCP')?.tables.cluster, { backends: ['10.0.0.2:8080'] });
 });
+
+test('changed(): undefined after planning afresh, then only the Service ports whose desired state changed (added, changed, gone)', () => {
+  const planner = new LbPlanner();
+  const a = svc('a');
+  const b = svc('b', { clusterIPs: ['10.96.0.11'] });
+  const aSlice = slice('a', [ep('10.0.0.1', 'n2')]);
+  const bSlice = slice('b', [ep('10.0.0.3', 'n2')]);
+  const i = input([a, b], [aSlice, bSlice]);
+  planner.desired(i);
+  assert.equal(planner.changed(), undefined);
+  const same = planner.desired({ ...i });
+  assert.deepEqual(planner.changed(), new Set());
+  assert.equal(planner.desired({ ...i }), same, 'nothing changed: the same result');
+  planner.desired({ ...i, slices: [aSlice, slice('b', [ep('10.0.0.4', 'n2')])] });
+  assert.deepEqual(planner.changed(), new Set(['ns/b:http/TCP']));
+  const c = svc('c', { clusterIPs: ['10.96.0.12'] });
+  planner.desired({ ...i, services: [a, c], slices: [aSlice] });
+  assert.deepEqual(planner.changed(), new Set(['ns/b:http/TCP', 'ns/c:http/TCP']));
+  planner.desired({ ...i, services: [a, c], slices: [aSlice], algorithms: new Map([['ns/a', 'random' as const]]) });
+  assert.deepEqual(planner.changed(), new Set(['ns/a:http/TCP']), 'an algorithm chosen for a: a only');
+});
+
+test('a frontend entry two Services want moves to the other when its holder goes; changed() names both', () => {
+  const planner = new LbPlanner();
+  const a = svc('a', { type: 'NodePort', ports: [{ name: 'http', protocol: 'TCP', port: 80, nodePort: 30080 }] });
+  const b = svc('b', { clusterIPs: ['10.96.0.11'], ports: [{ name: 'http', protocol: 'TCP', port: 30080 }], externalIPs: ['192.168.1.5'] });
+  const c = svc('c', { clusterIPs: ['10.96.0.12'] });
+  planner.desired(input([a, b, c], []));
+  const d = planner.desired(input([b, c], []));
+  assert.deepEqual(d.conflicts, []);
+  assert.deepEqual(d.services.get('ns/b:http/TCP')?.frontends.map((f) => f.key),
+    ['10.96.0.11:30080/TCP pod', '192.168.1.5:30080/TCP pod', '192.168.1.5:30080/TCP external']);
+  assert.deepEqual(planner.changed(), new Set(['ns/a:http/TCP', 'ns/b:http/TCP']), 'c is not among them');
+});
+
+test('an LbPlanner fed a sequence of edits gives what a fresh planner gives, and changed() covers every entry that differs', () => {
+  // A deterministic sequence of Service and slice edits (xorshift), conflicts included (shared external IPs).
+  let seed = 12345;
+  const rand = (n: number): number => {
+    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const names = Array.from({ length: 12 }, (_, k) => `s${k}`);
+  const make = (name: string): Service => svc(name, {
+    clusterIPs: [`10.96.1.${names.indexOf(name)}`], externalIPs: rand(3) === 0 ? ['192.168.7.7'] : [],
+    ...(rand(4) === 0 ? { internalTrafficPolicy: 'Local' as const } : {}),
+  });
+  const makeSlice = (name: string): EndpointSlice =>
+    slice(name, Array.from({ length: 1 + rand(3) }, (_, k) => ep(`10.0.${names.indexOf(name)}.${k + rand(4)}`, rand(2) === 0 ? 'n1' : 'n2')));
+  let services = names.slice(0, 8).map(make);
+  let slices = services.map((s) => makeSlice(s.name));
+  const planner = new LbPlanner();
+  let before = planner.desired(input(services, slices, { algorithm: 'random' }));
+  for (let step = 0; step < 200; step++) {
+    const name = names[rand(names.length)] as string;
+    const at = services.findIndex((s) => s.name === name);
+    switch (rand(4)) {
+      case 0: services = at < 0 ? [...services, make(name)] : services.filter((_, k) => k !== at); break;
+      case 1: if (at >= 0) services = services.map((s, k) => (k === at ? make(name) : s)); break;
+      case 2: slices = [...slices.filter((s) => s.serviceName !== name), makeSlice(name)]; break;
+      default: slices = slices.map((s) => (s.serviceName === name ? makeSlice(name) : s));
+    }
+    const i = input(services, slices, { algorithm: 'random' });
+    const after = planner.desired(i);
+    assert.deepEqual(after, lbDesired(i), `step ${step}`);
+    const changed = planner.changed() ?? new Set();
+    for (const [k, d] of after.services) if (before.services.get(k) !== d) assert.ok(changed.has(k), `step ${step}: ${k} changed but not named`);
+    for (const k of before.services.keys()) if (!after.services.has(k)) assert.ok(changed.has(k), `step ${step}: ${k} gone but not named`);
+    before = after;
+  }
+});
+
+test('prime() compiles every Service ahead, pausing after each; the first desired() then gives what a fresh planner gives', async () => {
+  const planner = new LbPlanner();
+  const i = input([svc('a'), svc('b', { clusterIPs: ['10.96.0.11'] })], [slice('a', [ep('10.0.0.1', 'n2')]), slice('b', [ep('10.0.0.2', 'n2')])]);
+  let pauses = 0;
+  await planner.prime(i, async () => {
+    pauses++;
+    await Promise.resolve();
+  });
+  assert.equal(pauses, 2);
+  const d = planner.desired(i);
+  assert.deepEqual(d, lbDesired(i));
+  assert.equal(planner.changed(), undefined, 'the first desired() plans everything');
+  await planner.prime(i, async () => {
+    pauses++;
+    await Promise.resolve();
+  });
+  assert.equal(pauses, 2, 'after a desired(), prime() does nothing');
+});

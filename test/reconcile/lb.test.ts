@@ -3,19 +3,21 @@
  * into a /sys/fs/bpf/sluice-lba-* pin dir, removed in finally): Services and
  * slices added, changed and deleted; ids kept by a new owner instance
  * reading the maps (an agent restart); a full backend map; what
- * `sluice lb list` reads back.
+ * `sluice lb list` reads back; a change touches only its Service's
+ * entries; a restart read ahead by prefetch().
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants } from 'node:os';
-import { SluiceLbBackendFlags, SluiceLbScope, SluiceLbSet } from '../../src/datapath/generated/abi.js';
+import { removePinDir } from '../../src/datapath/bpffs.js';
+import { SluiceLbBackendFlags, SluiceLbScope, SluiceLbSet, type LbBackend, type LbSvcEntry, type LbSvcKey, type LbTableKey } from '../../src/datapath/generated/abi.js';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
-import type { PinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
+import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { lbList, type LbListRow } from '../../src/cli/lb-list.js';
 import type { EndpointSlice, Service, SliceEndpoint } from '../../src/lb/model.js';
-import { LbOwner, type LbRoundInput, type LbTablesStore } from '../../src/reconcile/lb.js';
+import { LbOwner, type LbOwnerMaps, type LbRoundInput, type LbTablesStore } from '../../src/reconcile/lb.js';
 import { runRound } from '../../src/reconcile/round.js';
-import { lbEndpoint, lbService, lbSlice, withLbMaps } from '../helpers/lb-fixtures.js';
+import { createLbPinDir, lbEndpoint, lbService, lbSlice, withLbMaps } from '../helpers/lb-fixtures.js';
 
 const M = 251;
 const svc = lbService;
@@ -193,4 +195,171 @@ test('a full table map: the service whose table did not fit gets no frontend; th
     runRound([restarted], input(services, [slice('a', [ep('10.0.0.1')]), slice('b', [ep('10.0.0.2')])]));
     assert.equal(reads, 1);
   }, { sl_lb_tbl_v1: 1 });
+});
+
+/** The owner's maps, with the service id of every entry written or deleted (tables: by key) recorded in `touched`. */
+function recording(maps: PinnedDatapathMaps): { readonly lb: LbOwnerMaps; readonly touched: number[]; tableReads: number } {
+  const touched: number[] = [];
+  const { services, backends, tables } = maps.lb;
+  const out = {
+    touched,
+    tableReads: 0,
+    lb: {
+      ...maps.lb,
+      services: {
+        entries: () => services.entries(),
+        update: (k: LbSvcKey, v: LbSvcEntry) => { touched.push(v.serviceId); services.update(k, v); },
+        updateBatch: (es: ReadonlyArray<readonly [LbSvcKey, LbSvcEntry]>) => { touched.push(...es.map(([, v]) => v.serviceId)); return services.updateBatch(es); },
+        delete: (k: LbSvcKey) => { touched.push(services.lookup(k)?.serviceId ?? -1); return services.delete(k); },
+      },
+      backends: {
+        entries: () => backends.entries(),
+        update: (k: number, v: LbBackend) => { touched.push(v.serviceId); backends.update(k, v); },
+        updateBatch: (es: ReadonlyArray<readonly [number, LbBackend]>) => { touched.push(...es.map(([, v]) => v.serviceId)); return backends.updateBatch(es); },
+        delete: (k: number) => { touched.push(backends.lookup(k)?.serviceId ?? -1); return backends.delete(k); },
+      },
+      tables: {
+        raw: tables.raw, keys: () => tables.keys(),
+        delete: (k: LbTableKey) => { touched.push(k.serviceId); return tables.delete(k); },
+        replace: (k: LbTableKey, ids: ArrayLike<number>) => { touched.push(k.serviceId); tables.replace(k, ids); },
+        replaceMany: (t: ReadonlyArray<readonly [LbTableKey, ArrayLike<number>]>) => { touched.push(...t.map(([k]) => k.serviceId)); tables.replaceMany(t); },
+        read: (k: LbTableKey) => { out.tableReads++; return tables.read(k); },
+      },
+    },
+  };
+  return out;
+}
+
+const serviceIdOf = (maps: PinnedDatapathMaps, vip: string, port = 80): number | undefined =>
+  maps.lb.services.lookup({ addr: parseIpv4(vip), port, protocol: 6, scope: SluiceLbScope.POD })?.serviceId;
+
+test('a change to one Service touches only its entries; adding and deleting one touches only that one', () => {
+  withLbMaps((maps) => {
+    const rec = recording(maps);
+    const o = new LbOwner(rec.lb, { algorithm: 'maglev', maglevTableSize: M });
+    const services = Array.from({ length: 20 }, (_, i) => svc(`s${i}`, `10.96.1.${i}`));
+    let slices = services.map((s, i) => slice(s.name, [ep(`10.0.${i}.1`), ep(`10.0.${i}.2`)]));
+    assert.equal(runRound([o], input(services, slices)).owners[0]?.complete, true);
+    const before = new Map(lbList(maps.lb).map((r) => [r.frontend, r]));
+
+    rec.touched.length = 0;
+    slices = slices.map((s, i) => (i === 7 ? slice('s7', [ep('10.0.7.1'), ep('10.0.7.2'), ep('10.0.7.3')]) : s));
+    const r = runRound([o], input(services, slices));
+    assert.equal(r.owners[0]?.complete, true);
+    const s7 = serviceIdOf(maps, '10.96.1.7');
+    assert.deepEqual([...new Set(rec.touched)], [s7], 'only s7\'s entries are written');
+    assert.equal(r.operations, 2, 'its new backend and its table');
+    for (const row of lbList(maps.lb)) if (row.frontend !== '10.96.1.7:80/TCP') assert.deepEqual(row, before.get(row.frontend), `${row.frontend} as it was`);
+    assert.deepEqual(backendsOf(listed(maps).get('10.96.1.7:80/TCP pod')).map((s) => s.replace(/ \d+$/, '')),
+      ['10.0.7.1:8080 active', '10.0.7.2:8080 active', '10.0.7.3:8080 active']);
+
+    rec.touched.length = 0;
+    const added = svc('new', '10.96.2.1');
+    assert.equal(runRound([o], input([...services, added], [...slices, slice('new', [ep('10.0.99.1')])])).owners[0]?.complete, true);
+    const newId = serviceIdOf(maps, '10.96.2.1');
+    assert.ok(newId !== undefined && ![...before.values()].some((row) => row.serviceId === newId), 'a new id');
+    assert.deepEqual([...new Set(rec.touched)], [newId], 'only the new Service\'s entries are written');
+
+    rec.touched.length = 0;
+    const s3 = serviceIdOf(maps, '10.96.1.3');
+    assert.equal(runRound([o], input([...services.filter((s) => s.name !== 's3'), added], [...slices, slice('new', [ep('10.0.99.1')])])).owners[0]?.complete, true);
+    assert.deepEqual([...new Set(rec.touched)], [s3], 'only s3\'s entries are deleted');
+    assert.equal(serviceIdOf(maps, '10.96.1.3'), undefined);
+    assert.equal(lbList(maps.lb).length, 20);
+    assert.equal(rec.tableReads, 0, 'no round read a table back');
+  });
+});
+
+test('a frontend entry moves from a deleted Service to the one that also wanted it, in one round', () => {
+  withLbMaps((maps) => {
+    const o = owner(maps);
+    const a = svc('a', '10.96.0.10', { type: 'NodePort', ports: [{ name: 'http', protocol: 'TCP', port: 80, nodePort: 30080 }] });
+    const b = svc('b', '10.96.0.11', { ports: [{ name: 'http', protocol: 'TCP', port: 30080 }], externalIPs: ['192.168.1.5'] });
+    const slices = [slice('a', [ep('10.0.0.1')]), slice('b', [ep('10.0.0.2')])];
+    assert.equal(runRound([o], input([a, b], slices)).owners[0]?.complete, true);
+    const aId = serviceIdOf(maps, '192.168.1.5', 30080);
+    assert.equal(aId, serviceIdOf(maps, '10.96.0.10'));
+    assert.equal(runRound([o], input([b], slices)).owners[0]?.complete, true);
+    const bId = serviceIdOf(maps, '10.96.0.11', 30080);
+    assert.notEqual(bId, aId);
+    assert.equal(serviceIdOf(maps, '192.168.1.5', 30080), bId);
+    assert.equal(maps.lb.services.lookup({ addr: parseIpv4('192.168.1.5'), port: 30080, protocol: 6, scope: SluiceLbScope.EXTERNAL })?.serviceId, bId);
+    assert.deepEqual(backendsOf(listed(maps).get('192.168.1.5:30080/TCP external')).map((s) => s.replace(/ \d+$/, '')), ['10.0.0.2:8080 active']);
+    assert.equal(serviceIdOf(maps, '10.96.0.10'), undefined);
+  });
+});
+
+test('a change that does not fit fails closed for that Service only, the next rounds retry from a read-back and recover', () => {
+  withLbMaps((maps) => {
+    const rec = recording(maps);
+    const o = new LbOwner(rec.lb, { algorithm: 'maglev', maglevTableSize: M });
+    const a = svc('a', '10.96.0.10');
+    const b = svc('b', '10.96.0.11');
+    const slices = [slice('a', [ep('10.0.0.1')]), slice('b', [ep('10.0.0.2')])];
+    assert.equal(runRound([o], input([a, b], slices)).owners[0]?.complete, true);
+    const before = lbList(maps.lb);
+    const aId = serviceIdOf(maps, '10.96.0.10');
+
+    // c needs a third table: the outer map holds two.
+    const c = svc('c', '10.96.0.12');
+    const withC = [...slices, slice('c', [ep('10.0.0.3')])];
+    rec.touched.length = 0;
+    const r = runRound([o], input([a, b, c], withC));
+    assert.equal(r.owners[0]?.complete, false);
+    assert.deepEqual(r.owners[0]?.failures.map((f) => [f.step, f.errno]), [['lb-table-replace', constants.errno.E2BIG]]);
+    assert.equal(serviceIdOf(maps, '10.96.0.12'), undefined, 'no frontend for c');
+    assert.deepEqual(lbList(maps.lb), before, 'a and b untouched');
+    const cIds = new Set(rec.touched);
+    assert.equal(cIds.size, 1, 'only c\'s entries were written');
+
+    // The same input again: read back, the same failure, nothing else written.
+    rec.touched.length = 0;
+    const again = runRound([o], input([a, b, c], withC));
+    assert.equal(again.owners[0]?.complete, false);
+    assert.deepEqual([...new Set(rec.touched)], [...cIds], 'c keeps its id');
+    assert.deepEqual(lbList(maps.lb), before);
+
+    // b goes: its table leaves room, c is programmed by the next round at the latest, with the id it had.
+    runRound([o], input([a, c], withC));
+    assert.equal(serviceIdOf(maps, '10.96.0.11'), undefined);
+    const last = runRound([o], input([a, c], withC));
+    assert.equal(last.owners[0]?.complete, true, JSON.stringify(last.owners[0]?.failures));
+    assert.equal(serviceIdOf(maps, '10.96.0.12'), [...cIds][0]);
+    assert.equal(serviceIdOf(maps, '10.96.0.10'), aId);
+    assert.deepEqual(backendsOf(listed(maps).get('10.96.0.12:80/TCP pod')).map((s) => s.replace(/ \d+$/, '')), ['10.0.0.3:8080 active']);
+  }, { sl_lb_tbl_v1: 2 });
+});
+
+test('prefetch() reads the maps ahead of a restart with the event loop running; the round after it reads no table, writes nothing, keeps ids', async () => {
+  const pinDir = createLbPinDir();
+  try {
+    const maps = openPinnedDatapathMaps(pinDir);
+    try {
+      const services = [svc('a', '10.96.0.10'), svc('b', '10.96.0.11')];
+      const slices = [slice('a', [ep('10.0.0.1'), ep('10.0.0.2')]), slice('b', [ep('10.0.0.3')])];
+      assert.equal(runRound([owner(maps)], input(services, slices)).owners[0]?.complete, true);
+      const before = lbList(maps.lb);
+
+      const rec = recording(maps);
+      const restarted = new LbOwner(rec.lb, { algorithm: 'maglev', maglevTableSize: M });
+      let ran = false;
+      setImmediate(() => { ran = true; });
+      await restarted.prefetch(input(services, slices), 0);
+      assert.ok(ran, 'the event loop ran while it read');
+      assert.equal(rec.tableReads, 2, 'each table read once, ahead');
+      const r = runRound([restarted], input(services, slices));
+      assert.equal(r.planned, 0);
+      assert.equal(rec.tableReads, 2, 'the round read none');
+      assert.deepEqual(lbList(maps.lb), before);
+
+      // A change after it keeps every id.
+      assert.equal(runRound([restarted], input(services, [slices[0] as EndpointSlice, slice('b', [ep('10.0.0.3'), ep('10.0.0.4')])])).owners[0]?.complete, true);
+      const after = new Map(lbList(maps.lb).map((row) => [row.frontend, row]));
+      for (const row of before) assert.equal(after.get(row.frontend)?.serviceId, row.serviceId);
+    } finally {
+      maps.close();
+    }
+  } finally {
+    removePinDir(pinDir);
+  }
 });

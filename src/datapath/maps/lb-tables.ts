@@ -9,8 +9,11 @@
  * the outer map with one update. A packet sees the old table or the new one,
  * never a mix. The inner array lives as long as the outer map holds it.
  */
+import { constants } from 'node:os';
 import type { RawMap } from '../api.js';
-import { BPF_F_INNER_MAP, BpfMapType, createMap, openMapById, type MapSpec, type OwnedMap } from '../bpf-map.js';
+import { addon, type NativeMap } from '../addon.js';
+import { BPF_F_INNER_MAP, BpfMapType, type MapSpec } from '../bpf-map.js';
+import { isBpfError } from '../errors.js';
 import { lbTableKeyCodec, SluiceLbConst, SluiceMapCapacity, type LbTableKey } from '../generated/abi.js';
 import { murmur3Finish, murmur3Round } from '../../lb/maglev.js';
 import { checkLayout, u32Codec, type MapLayout } from './layout.js';
@@ -25,13 +28,52 @@ export const LB_TBL_LAYOUT: MapLayout = {
 /** The most backend ids a table holds (the element count minus the header). */
 export const LB_TABLE_MAX_BACKENDS = SluiceMapCapacity.LB_TABLE_MAX_SLOTS - 1;
 
-/** How inner arrays are made and reopened (the kernel's, or a test's). */
-export interface InnerMaps {
-  create(spec: MapSpec): OwnedMap;
-  openById(id: number): OwnedMap;
+/** One inner array, as lb-tables fills and reads it: whole, in one batch syscall each way. */
+export interface InnerArray {
+  readonly fd: number;
+  /** Element i := elements[i], for every i < elements.length (one BPF_MAP_UPDATE_BATCH). */
+  fill(elements: Uint32Array): void;
+  /** Every element (BPF_MAP_LOOKUP_BATCH). */
+  readAll(): Uint32Array;
+  close(): void;
 }
 
-export const kernelInnerMaps: InnerMaps = { create: (spec) => createMap(spec), openById: (id) => openMapById(id) };
+/** How inner arrays are made and reopened (the kernel's, or a test's). */
+export interface InnerMaps {
+  create(spec: MapSpec): InnerArray;
+  openById(id: number): InnerArray;
+}
+
+/** Keys 0..n-1 of an array, in host byte order as the kernel reads them. */
+function arrayKeys(n: number): Buffer {
+  const keys = new Uint32Array(n);
+  for (let i = 0; i < n; i++) keys[i] = i;
+  return Buffer.from(keys.buffer, keys.byteOffset, keys.byteLength);
+}
+
+/** A kernel array of __u32 by its fd (owned: close() releases it); values in host byte order, as Uint32Array holds them. */
+function kernelArray(fd: number): InnerArray {
+  const map: NativeMap = new (addon().BpfMap)(fd, undefined, true);
+  return {
+    fd,
+    fill(elements) {
+      map.updateBatchPacked(arrayKeys(elements.length), Buffer.from(elements.buffer, elements.byteOffset, elements.byteLength), 0);
+    },
+    readAll() {
+      const { values } = map.lookupBatchPacked(map.info.maxEntries);
+      // Copied out: the Buffer may sit at an offset that is not a multiple of 4 in a shared pool.
+      const out = new Uint32Array(values.length / 4);
+      Buffer.from(out.buffer).set(values);
+      return out;
+    },
+    close: () => map.close(),
+  };
+}
+
+export const kernelInnerMaps: InnerMaps = {
+  create: (spec) => kernelArray(addon().mapCreate(spec)),
+  openById: (id) => kernelArray(addon().mapFdById(id)),
+};
 
 /** The inner array's shape; must equal the template in bpf/lib/lb.h but for max_entries. */
 function innerSpec(elements: number): MapSpec {
@@ -40,6 +82,8 @@ function innerSpec(elements: number): MapSpec {
 
 /** Tables per outer-map batch: as many inner-map fds are open at once. */
 const REPLACE_CHUNK = 256;
+
+const { ENOENT } = constants.errno;
 
 function checkIds(key: LbTableKey, ids: ArrayLike<number>): void {
   const n = ids.length;
@@ -51,9 +95,10 @@ function checkIds(key: LbTableKey, ids: ArrayLike<number>): void {
 }
 
 /** The inner array's elements: [0] = n, [1..n] = the ids. */
-function tableElements(ids: ArrayLike<number>): Array<readonly [Buffer, Buffer]> {
-  const out: Array<readonly [Buffer, Buffer]> = [[u32Codec.encode(0), u32Codec.encode(ids.length)]];
-  for (let i = 0; i < ids.length; i++) out.push([u32Codec.encode(i + 1), u32Codec.encode(ids[i] ?? 0)]);
+function tableElements(ids: ArrayLike<number>): Uint32Array {
+  const out = new Uint32Array(ids.length + 1);
+  out[0] = ids.length;
+  for (let i = 0; i < ids.length; i++) out[i + 1] = ids[i] ?? 0;
   return out;
 }
 
@@ -74,23 +119,24 @@ export class LbTables {
 
   /**
    * Replaces several tables with one outer-map batch update per
-   * REPLACE_CHUNK tables. Each table is swapped whole; the kernel waits for
-   * an RCU grace period after every update of a map of maps (so that no
-   * program still reads the old inner array when it returns), about 10-20 ms
-   * here, once per batch rather than once per table: programming many
-   * services goes through this. Throws like replace(); tables of chunks
-   * before the failing one are in place.
+   * REPLACE_CHUNK tables. Each new inner array is filled by one batch
+   * syscall (a 16381-slot Maglev table in about a millisecond). Each table
+   * is swapped whole; the kernel waits for an RCU grace period after every
+   * update of a map of maps (so that no program still reads the old inner
+   * array when it returns), about 10-20 ms here, once per batch rather than
+   * once per table: programming many services goes through this. Throws
+   * like replace(); tables of chunks before the failing one are in place.
    */
   replaceMany(tables: ReadonlyArray<readonly [LbTableKey, ArrayLike<number>]>): void {
     for (const [key, ids] of tables) checkIds(key, ids);
     for (let start = 0; start < tables.length; start += REPLACE_CHUNK) {
       const chunk = tables.slice(start, start + REPLACE_CHUNK);
-      const created: OwnedMap[] = [];
+      const created: InnerArray[] = [];
       try {
         for (const [, ids] of chunk) {
           const table = this.inner.create(innerSpec(ids.length + 1));
           created.push(table);
-          table.updateBatch(tableElements(ids));
+          table.fill(tableElements(ids));
         }
         this.raw.updateBatch(chunk.map(([key], i) => [lbTableKeyCodec.encode(key), u32Codec.encode(created[i]!.fd)] as const));
       } finally {
@@ -100,16 +146,32 @@ export class LbTables {
     }
   }
 
+  /** The id of the inner array that is key's table now, or undefined when it has none. */
+  innerId(key: LbTableKey): number | undefined {
+    const id = this.raw.lookup(lbTableKeyCodec.encode(key));
+    return id === undefined ? undefined : u32Codec.decode(id);
+  }
+
   /** The backend ids of key's table (length n), or undefined when it has none. */
   read(key: LbTableKey): Uint32Array | undefined {
-    const id = this.raw.lookup(lbTableKeyCodec.encode(key));
-    if (id === undefined) return undefined;
-    const table = this.inner.openById(u32Codec.decode(id));
+    const id = this.innerId(key);
+    return id === undefined ? undefined : this.readInner(id);
+  }
+
+  /** The backend ids of the inner array with this id (one batch lookup), or undefined when it is gone. */
+  readInner(innerId: number): Uint32Array | undefined {
+    let table: InnerArray;
     try {
-      const n = u32Codec.decode(table.lookup(u32Codec.encode(0)) ?? u32Codec.encode(0));
-      const out = new Uint32Array(n);
-      for (let i = 0; i < n; i++) out[i] = u32Codec.decode(table.lookup(u32Codec.encode(i + 1)) ?? u32Codec.encode(0));
-      return out;
+      table = this.inner.openById(innerId);
+    } catch (e) {
+      // Replaced or deleted since its id was read: the kernel freed it.
+      if (isBpfError(e) && e.errno === ENOENT) return undefined;
+      throw e;
+    }
+    try {
+      const elements = table.readAll();
+      const n = Math.min(elements[0] ?? 0, elements.length - 1);
+      return elements.slice(1, 1 + n);
     } finally {
       table.close();
     }
