@@ -178,7 +178,9 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
     return this.view;
   }
 
-  reconcile(snapshot: AgentSnapshot): Promise<RoundOutcome> {
+  async reconcile(snapshot: AgentSnapshot): Promise<RoundOutcome> {
+    // A read-back of the lb maps (start, or after a failed round) in slices that leave the event loop free; nothing once the owner knows its maps.
+    await this.lbOwner.prefetch({ lb: snapshot.lb });
     const t0 = performance.now();
     const current = { ipcache: this.ipcacheOwner.current(), endpoints: this.endpointsOwner.current(), policy: this.policyOwner.current().policy };
     const compiled = this.stage.compile(snapshot, current);
@@ -193,13 +195,13 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
     if (report.owners.every((o) => o.group !== 'policy' || o.complete)) this.publish(compiled);
     const entries: Record<string, number> = {};
     for (const o of this.list) Object.assign(entries, o.entries?.() ?? {});
-    return Promise.resolve({
+    return {
       planned: report.planned,
       operations: report.operations,
       owners,
       summary: { identities: compiled.stats.identities, entries },
       timings: { prepareMs: t1 - t0, writeMs: t2 - t1 },
-    });
+    };
   }
 
   invalidate(): void {
