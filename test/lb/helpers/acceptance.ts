@@ -16,6 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServiceProxy } from '../../../src/lab/cluster/kube-proxy.js';
 import { until } from '../../agent/helpers/wait.js';
 import { startCluster, type TestCluster } from '../../lab/cluster-helpers.js';
@@ -173,7 +174,7 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     }
   });
 
-  test(`${proxy}: a Service without endpoints refuses at once (TCP reset, UDP port unreachable: ECONNREFUSED), never a timeout`, async () => {
+  test(`${proxy}: a Service without endpoints refuses at once (TCP reset or ICMP, UDP port unreachable: ECONNREFUSED), never a timeout`, async () => {
     const { vip } = await apply('empty', { app: 'nobody' }, [HTTP, UDP]);
     await waitEndpoints(lab().lab.kubectl.bind(lab().lab), 'empty', 'no endpoints', (eps) => eps.length === 0);
     for (const [proto, port] of [['tcp', 80], ['udp', 53]] as const) {
@@ -182,12 +183,21 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
       await until(`${vip}:${port}/${proto} refused`, async () => (last = (await asks(ns('ca'), proto, vip, port, 1, 1000))[0])?.result === 'refused', 30_000)
         .catch((e: unknown) => assert.fail(`${String(e)}; last: ${JSON.stringify(last)}`));
       for (const client of ['ca', 'cb']) {
-        const rs = await asks(ns(client), proto, vip, port, 5, 3000);
-        for (const r of rs) {
-          assert.equal(r.result, 'refused', `${client} → ${vip}:${port}/${proto}: ${JSON.stringify(r)}`);
-          if (r.result === 'refused') assert.ok(r.ms < 1000, `refused within 1 s: ${r.ms} ms`);
+        for (let i = 0; i < 3; i++) {
+          // Paced past the kernel's ICMP rate limit (net.ipv4.icmp_ratelimit, 1 s per client after a burst of 6),
+          // which kube-proxy's REJECT (an ICMP port unreachable sent by the node's stack, for TCP too) is subject to.
+          await sleep(1100);
+          const [r] = await asks(ns(client), proto, vip, port, 1, 3000);
+          assert.equal(r?.result, 'refused', `${client} → ${vip}:${port}/${proto}: ${JSON.stringify(r)}`);
+          if (r?.result === 'refused') assert.ok(r.ms < 1000, `refused within 1 s: ${r.ms} ms`);
         }
       }
+      // A burst: where the two differ. Sluice's programs build the reset or port unreachable themselves and
+      // refuse every one; kube-proxy's, from the node's stack, are rate-limited (reported, not asserted).
+      const burst = await asks(ns('ca'), proto, vip, port, 20, 1500);
+      const refused = burst.filter((r) => r.result === 'refused').length;
+      process.stderr.write(`# ${proxy}: a burst of 20 ${proto} asks to a Service without endpoints: ${refused} refused, ${burst.filter((r) => r.result === 'timeout').length} timed out\n`);
+      if (proxy === 'sluice') assert.equal(refused, 20, JSON.stringify(burst));
     }
   });
 
