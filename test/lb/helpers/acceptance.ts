@@ -77,11 +77,11 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
   const nodeIp = (i: number): string => lab().lab.nodes[i]?.plan.internalIp ?? '';
   const kubectl = (args: readonly string[], input?: string): Promise<string> => lab().lab.kubectl(args, input);
 
-  /** Applies a Service (spec fields beyond selector and ports as given); resolves with its ClusterIP and NodePorts by port name. */
+  /** Applies a Service (no selector when `selector` is empty; spec fields beyond selector and ports as given); resolves with its ClusterIP and NodePorts by port name. */
   async function apply(name: string, selector: Record<string, string>, ports: readonly PortSpec[], spec: Record<string, unknown> = {}): Promise<{ vip: string; nodePorts: Map<string, number> }> {
     const svc = {
       apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' },
-      spec: { type: 'ClusterIP', selector, ports: ports.map((p) => ({ protocol: 'TCP', ...p })), ...spec },
+      spec: { type: 'ClusterIP', ...(Object.keys(selector).length > 0 ? { selector } : {}), ports: ports.map((p) => ({ protocol: 'TCP', ...p })), ...spec },
     };
     await kubectl(['apply', '-f', '-'], JSON.stringify(svc));
     const got = JSON.parse(await kubectl(['get', 'service', name, '-o', 'json'])) as { spec: { clusterIP: string; ports: { name: string; nodePort?: number }[] } };
@@ -201,6 +201,46 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     }
   });
 
+  test(`${proxy}: one port number over TCP and UDP on one ClusterIP: both answer; a protocol removed from the spec stops, the other goes on`, async () => {
+    const both: PortSpec[] = [{ name: 'tcp', port: 80, targetPort: 'http' }, { name: 'udp', port: 80, targetPort: 'udp', protocol: 'UDP' }];
+    const { vip } = await service('dual', { app: 'web' }, both, WEB, 'ca');
+    await untilAnswered('ca', 'udp', vip, 80);
+    assert.deepEqual(await backends('cb', 'tcp', vip, 80, 20), [...WEB]);
+    assert.deepEqual(await backends('cb', 'udp', vip, 80, 20), [...WEB]);
+    // A JSON patch: kubectl apply merges Service ports by number alone, and two ports share 80.
+    await kubectl(['patch', 'service', 'dual', '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/ports/1' }])]);
+    await until('UDP/80 stops answering', async () => (await asks(ns('ca'), 'udp', vip, 80, 1, 1000))[0]?.result !== 'answered', 30_000);
+    assert.deepEqual(await backends('cb', 'tcp', vip, 80, 20), [...WEB], 'TCP/80 goes on');
+  });
+
+  test(`${proxy}: a Service without a selector takes the endpoints of every EndpointSlice labelled with its name, whoever manages them`, async () => {
+    const { vip } = await apply('manual', {}, [HTTP]);
+    const slice = (name: string, pod: string): Record<string, unknown> => ({
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+      metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': 'manual', 'endpointslice.kubernetes.io/managed-by': 'lab' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: httpPort(pod), protocol: 'TCP' }],
+      endpoints: [{ addresses: [ip(pod)], conditions: { ready: true } }],
+    });
+    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [slice('manual-a', 'w1'), slice('manual-b', 'w3')] }));
+    await untilAnswered('ca', 'tcp', vip, 80);
+    await until('both slices\' endpoints answer', async () => JSON.stringify(await backends('ca', 'tcp', vip, 80, 10)) === '["w1","w3"]', 30_000);
+    assert.deepEqual(await backends('cb', 'tcp', vip, 80, 30), ['w1', 'w3'], 'w1:8080 from one slice, w3:9090 from the other');
+  });
+
+  test(`${proxy}: a Service labelled for another proxy (service.kubernetes.io/service-proxy-name) is left alone until the label goes`, async () => {
+    const { vip } = await apply('other', { app: 'web' }, [HTTP]);
+    await kubectl(['label', 'service', 'other', 'service.kubernetes.io/service-proxy-name=elsewhere']);
+    await waitReady('other', WEB);
+    // A Service made after it answers: the proxy has seen the labelled one by then.
+    await service('after-other', { app: 'web' }, [HTTP], WEB, 'ca');
+    const rs = await asks(ns('ca'), 'tcp', vip, 80, 3, 1000);
+    assert.ok(rs.every((r) => r.result !== 'answered'), `not programmed while labelled: ${JSON.stringify(rs)}`);
+    await kubectl(['label', 'service', 'other', 'service.kubernetes.io/service-proxy-name-']);
+    await untilAnswered('ca', 'tcp', vip, 80);
+    assert.deepEqual(await backends('cb', 'tcp', vip, 80, 30), [...WEB]);
+  });
+
   test(`${proxy}: hairpin — a pod reaches itself through its own Service, its source translated`, async () => {
     const { vip } = await service('solo', { pod: 'w1' }, [HTTP, UDP], ['w1'], 'ca');
     for (const proto of ['tcp', 'udp'] as const) {
@@ -315,7 +355,7 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     assert.deepEqual(rs.map((r) => r.result), ['timeout', 'timeout', 'timeout'], `node 1 has no local endpoint: dropped, as kube-proxy's "has no local endpoints" DROP: ${JSON.stringify(rs)}`);
   });
 
-  test(`${proxy}: NodePort from another node and from outside the nodes; externalTrafficPolicy Local keeps the client's address, Cluster masquerades`, async () => {
+  test(`${proxy}: NodePort from a pod and from the host of another node, and from outside the nodes; externalTrafficPolicy Local keeps the client's address, Cluster masquerades`, async () => {
     const out = outside;
     if (out === undefined) throw new Error('no outside client');
     const np = await apply('np', { pod: 'w2' }, [HTTP], { type: 'NodePort', externalTrafficPolicy: 'Cluster' });
@@ -335,14 +375,26 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     // Cluster, entering node 1 whose pods are not backends: the backend (w2, node 2) sees node 1's address.
     const viaNode1 = await answeredNow(out.netns, nodeIp(0), port);
     assert.deepEqual(viaNode1.result === 'answered' ? [viaNode1.name, viaNode1.peer] : viaNode1, ['w2', nodeIp(0)], 'eTP Cluster masquerades to the entry node');
-    // From a pod of node 1 to node 2's NodePort: another node's NodePort answers.
+    // From a pod of node 1 to node 2's NodePort: another node's NodePort answers. Here the two differ:
+    // kube-proxy masquerades every connection to an external destination under eTP Cluster; Sluice
+    // masquerades only those it sends to another node, so a backend on the entry node sees the client
+    // (docs/datapath.md, "From outside the node").
     const fromPod = await answeredNow(ns('ca'), nodeIp(1), port);
     assert.equal(fromPod.result === 'answered' ? fromPod.name : fromPod.result, 'w2');
-    process.stderr.write(`# ${proxy}: ca → node 2 NodePort (eTP Cluster, backend on node 2): the backend saw ${fromPod.result === 'answered' ? String(fromPod.peer) : '?'}\n`);
+    const podPeer = fromPod.result === 'answered' ? fromPod.peer : undefined;
+    process.stderr.write(`# ${proxy}: ca → node 2 NodePort (eTP Cluster, backend on node 2): the backend saw ${String(podPeer)}\n`);
+    if (proxy === 'sluice') assert.equal(podPeer, ip('ca'), 'Sluice: a backend on the entry node sees the client');
+    else assert.notEqual(podPeer, ip('ca'), 'kube-proxy: masqueraded');
+    // From node 1 itself (a host-network client) to node 2's NodePort.
+    const node1 = lab().lab.nodes[0]?.plan.netns ?? '';
+    const fromNode = await answeredNow(node1, nodeIp(1), port);
+    assert.equal(fromNode.result === 'answered' ? fromNode.name : fromNode.result, 'w2', 'node 1 → node 2 NodePort');
 
     // Local, entering the backend's node: the backend sees the outside client's own address.
     const local = await answeredNow(out.netns, nodeIp(1), localPort);
     assert.deepEqual(local.result === 'answered' ? [local.name, local.peer] : local, ['w2', out.ip], 'eTP Local keeps the client address');
+    const localFromNode = await answeredNow(node1, nodeIp(1), localPort);
+    assert.deepEqual(localFromNode.result === 'answered' ? [localFromNode.name, localFromNode.peer] : localFromNode, ['w2', nodeIp(0)], 'eTP Local keeps node 1\'s address');
     // Local, entering a node without a local endpoint: dropped (kube-proxy: "has no local endpoints" DROP).
     const none = await asks(out.netns, 'tcp', nodeIp(0), localPort, 2, 1500);
     assert.deepEqual(none.map((r) => r.result), ['timeout', 'timeout'], JSON.stringify(none));

@@ -85,27 +85,36 @@ function elapsedSince(t0: number): () => number {
   return () => Math.round((performance.now() - t0) * 100) / 100;
 }
 
+/** The settle function of one ask: the first result wins, `close` runs once, a timeout after `ms`. */
+function settler(ms: number, close: () => void, resolve: (r: AskResult) => void): (r: AskResult) => void {
+  let settled = false;
+  const settle = (r: AskResult): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    close();
+    resolve(r);
+  };
+  const timer = setTimeout(() => settle({ result: 'timeout' }), ms);
+  return settle;
+}
+
+/** ECONNREFUSED (a reset, an ICMP port unreachable) is a refusal; anything else an error. */
+function failed(e: NodeJS.ErrnoException, ms: number): AskResult {
+  const code = e.code ?? 'unknown';
+  return code === 'ECONNREFUSED' ? { result: 'refused', ms } : { result: 'error', code, ms };
+}
+
 function askTcp(ip: string, port: number, ms: number): Promise<AskResult> {
   return new Promise((resolve) => {
     const elapsed = elapsedSince(performance.now());
     let text = '';
-    let settled = false;
-    const settle = (r: AskResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(r);
-    };
     const sock = createConnection({ host: ip, port });
-    const timer = setTimeout(() => settle({ result: 'timeout' }), ms);
+    const settle = settler(ms, () => sock.destroy(), resolve);
     sock.setEncoding('utf8');
     sock.on('data', (d: string) => (text += d));
     sock.on('end', () => settle(answered(text, elapsed())));
-    sock.on('error', (e: NodeJS.ErrnoException) => {
-      const code = e.code ?? 'unknown';
-      settle(code === 'ECONNREFUSED' ? { result: 'refused', ms: elapsed() } : { result: 'error', code, ms: elapsed() });
-    });
+    sock.on('error', (e: NodeJS.ErrnoException) => settle(failed(e, elapsed())));
   });
 }
 
@@ -113,20 +122,9 @@ function askUdp(ip: string, port: number, ms: number): Promise<AskResult> {
   return new Promise((resolve) => {
     const elapsed = elapsedSince(performance.now());
     const sock: UdpSocket = createSocket('udp4');
-    let settled = false;
-    const settle = (r: AskResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      sock.close();
-      resolve(r);
-    };
-    const timer = setTimeout(() => settle({ result: 'timeout' }), ms);
+    const settle = settler(ms, () => sock.close(), resolve);
     sock.on('message', (msg) => settle(answered(msg.toString('utf8'), elapsed())));
-    sock.on('error', (e: NodeJS.ErrnoException) => {
-      const code = e.code ?? 'unknown';
-      settle(code === 'ECONNREFUSED' ? { result: 'refused', ms: elapsed() } : { result: 'error', code, ms: elapsed() });
-    });
+    sock.on('error', (e: NodeJS.ErrnoException) => settle(failed(e, elapsed())));
     sock.connect(port, ip, () => sock.send('ask'));
   });
 }
