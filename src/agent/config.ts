@@ -116,6 +116,13 @@ export type HostRouting = 'bpf' | 'kernel';
 export const HOST_ROUTINGS: readonly HostRouting[] = ['bpf', 'kernel'];
 /** How Services pick a backend for a new connection (the load-balancer owner), unless a Service's annotation says otherwise. */
 export interface LbConfig {
+  /**
+   * Whether the agent implements Services (default true). false: the
+   * load-balancer owner desires nothing, so the maps hold no frontend and
+   * every packet reaches the node as the pod sent it (another Service proxy,
+   * such as kube-proxy, then does the work).
+   */
+  readonly enabled: boolean;
   readonly algorithm: 'maglev' | 'random';
   /** Slots of a Maglev table: a prime of src/lb/maglev.ts. */
   readonly maglevTableSize: number;
@@ -169,7 +176,7 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   flows: { socket: '/var/run/sluice/hubble.sock', capacity: 4095, trace: 'policy' },
   hostRouting: 'bpf',
   // Random by default, as kube-proxy and Cilium: a Maglev table holds 64 KiB of kernel memory per Service port at 16381 slots.
-  lb: { algorithm: 'random', maglevTableSize: DEFAULT_MAGLEV_TABLE_SIZE },
+  lb: { enabled: true, algorithm: 'random', maglevTableSize: DEFAULT_MAGLEV_TABLE_SIZE },
 };
 
 const TOP_KEYS = [
@@ -325,7 +332,7 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
     throw bad('hostRouting', `want one of ${HOST_ROUTINGS.join(', ')}, got ${JSON.stringify(hostRouting)}`, src);
   }
 
-  const lb = readLb(r.section('lb', ['algorithm', 'maglevTableSize']), src);
+  const lb = readLb(r.section('lb', ['enabled', 'algorithm', 'maglevTableSize']), src);
 
   const base = {
     nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep,
@@ -351,7 +358,7 @@ function readLb(s: Reader, source: string): LbConfig {
   if (!(LB_ALGORITHMS as readonly string[]).includes(algorithm)) throw bad('lb.algorithm', `want one of ${LB_ALGORITHMS.join(', ')}, got ${JSON.stringify(algorithm)}`, source);
   const size = s.num('maglevTableSize') ?? DEFAULT_CONFIG.lb.maglevTableSize;
   if (!(MAGLEV_TABLE_SIZES as readonly number[]).includes(size)) throw bad('lb.maglevTableSize', `want one of the primes ${MAGLEV_TABLE_SIZES.join(', ')}, got ${size}`, source);
-  return { algorithm: algorithm as LbConfig['algorithm'], maglevTableSize: size };
+  return { enabled: s.bool('enabled') ?? DEFAULT_CONFIG.lb.enabled, algorithm: algorithm as LbConfig['algorithm'], maglevTableSize: size };
 }
 
 function readSweep(s: Reader, source: string): SweepConfig {

@@ -73,6 +73,8 @@ export interface LbRoundInput {
 }
 
 export interface LbOwnerOptions {
+  /** Default true. false: the owner desires no Service (another proxy implements them) and removes what the maps hold. */
+  readonly enabled?: boolean;
   /** Default random. */
   readonly algorithm?: LbAlgorithm;
   /** Default 16381 (src/lb/maglev.ts). */
@@ -176,6 +178,9 @@ export class LbOwner implements Reconciler<LbRoundInput> {
   private readonly view: MapView<LbState>;
   private readonly algorithm: LbAlgorithm;
   private readonly tableSize: number;
+  private readonly enabled: boolean;
+  /** The input a disabled owner plans from: the round's node, no Services, no slices (one object per node input, so rounds stay "the same"). */
+  private disabledInput: { readonly from: NonNullable<LbRoundInput['lb']>; readonly input: NonNullable<LbRoundInput['lb']> } | undefined;
   private readonly planner = new LbPlanner();
   /** A Maglev table's elements by its slots and its backends' ids: the same array while neither changes (10,000 tables of 16381 would otherwise be rebuilt for every change). */
   private readonly elements = new WeakMap<Uint32Array, { readonly ids: string; readonly elements: Uint32Array }>();
@@ -209,6 +214,7 @@ export class LbOwner implements Reconciler<LbRoundInput> {
   constructor(private readonly maps: LbOwnerMaps, options: LbOwnerOptions = {}) {
     this.algorithm = options.algorithm ?? 'random';
     this.tableSize = options.maglevTableSize ?? 16381;
+    this.enabled = options.enabled ?? true;
     this.view = new MapView(() => this.read());
   }
 
@@ -223,16 +229,17 @@ export class LbOwner implements Reconciler<LbRoundInput> {
 
   plan(input: LbRoundInput): readonly WriteStep[] {
     if (input.lb === undefined) return [];
+    const lb = this.enabled ? input.lb : this.nothingOf(input.lb);
     const from = this.current();
-    const same = input.lb === this.lastInput;
+    const same = lb === this.lastInput;
     let desired = this.lastDesired;
     // Service ports whose desired state changed since the last plan; undefined: any may have.
     let changed: ReadonlySet<string> | undefined;
     if (!same || desired === undefined) {
-      desired = this.planner.desired({ ...input.lb, algorithm: this.algorithm, maglevTableSize: this.tableSize });
+      desired = this.planner.desired({ ...lb, algorithm: this.algorithm, maglevTableSize: this.tableSize });
       changed = this.planner.changed();
       this.lastDesired = desired;
-      this.lastInput = input.lb;
+      this.lastInput = lb;
     }
     this.problems = desired.conflicts;
     // The maps hold what the same desired state asked for last time: nothing to do.
@@ -303,7 +310,10 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     this.tableContents = contents;
     this.tableInner = innerOf;
     this.prefetched = { frontends, backends, tables };
-    if (input.lb !== undefined) await this.planner.prime({ ...input.lb, algorithm: this.algorithm, maglevTableSize: this.tableSize }, pause);
+    if (input.lb !== undefined) {
+      const lb = this.enabled ? input.lb : this.nothingOf(input.lb);
+      await this.planner.prime({ ...lb, algorithm: this.algorithm, maglevTableSize: this.tableSize }, pause);
+    }
   }
 
   private read(): LbState {
@@ -336,6 +346,15 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     const innerId = u32Codec.decode(inner);
     const ids = known.get(innerId) ?? this.maps.tables.read(k);
     return ids === undefined ? undefined : { innerId, ids };
+  }
+
+  /** What a disabled owner plans from: `lb` without its Services and slices (the same object while `lb`'s node part is unchanged). */
+  private nothingOf(lb: NonNullable<LbRoundInput['lb']>): NonNullable<LbRoundInput['lb']> {
+    const last = this.disabledInput;
+    if (last !== undefined && (last.from === lb || (last.from.node === lb.node && last.from.nodeAddresses === lb.nodeAddresses))) return last.input;
+    const input = { ...lb, services: [], slices: [] };
+    this.disabledInput = { from: lb, input };
+    return input;
   }
 
   /**

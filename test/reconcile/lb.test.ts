@@ -363,3 +363,18 @@ test('prefetch() reads the maps ahead of a restart with the event loop running; 
     removePinDir(pinDir);
   }
 });
+
+test('a disabled owner (another proxy implements Services) desires nothing: it writes no Service and removes what the maps hold', () => {
+  withLbMaps((maps) => {
+    const services = [svc('a', '10.96.0.10')];
+    const slices = [slice('a', [ep('10.0.0.1')])];
+    assert.equal(runRound([owner(maps)], input(services, slices)).owners[0]?.complete, true);
+    assert.equal(lbList(maps.lb).length, 1, 'an enabled owner wrote the Service');
+
+    const off = new LbOwner(maps.lb, { enabled: false });
+    const r = runRound([off], input(services, slices));
+    assert.equal(r.owners[0]?.complete, true);
+    assert.deepEqual(lbList(maps.lb), [], 'the restarted, disabled owner removed the frontend');
+    assert.equal(runRound([off], input([...services, svc('b', '10.96.0.11')], slices)).planned, 0, 'a new Service changes nothing');
+  });
+});

@@ -41,6 +41,14 @@ export interface AgentConfig {
   readonly routing?: { readonly mode: RoutingMode; readonly device: string };
   /** The agent's `hostRouting` (same config file); absent: the agent's default (bpf). */
   readonly hostRouting?: HostRouting;
+  /** The agent's `lb.enabled` (same config file): false when another proxy implements Services; absent: the agent's default (true). */
+  readonly lbEnabled?: boolean;
+}
+
+/** What the agent's config file says about the node's Service proxy (the lab derives it from the proxy it runs). */
+export interface ProxySettings {
+  readonly hostRouting: HostRouting;
+  readonly lbEnabled: boolean;
 }
 
 /** Who forwards pod traffic on the node (the agent's config `hostRouting`, src/agent/config.ts). */
@@ -52,14 +60,17 @@ export type RoutingMode = 'native' | 'vxlan';
 export class AgentProcess {
   private proc: ManagedProcess | undefined;
   private hostRouting: HostRouting | undefined;
+  private lbEnabled: boolean | undefined;
 
   constructor(readonly config: AgentConfig) {
     this.hostRouting = config.hostRouting;
+    this.lbEnabled = config.lbEnabled;
   }
 
-  /** The hostRouting the next start writes (a running agent keeps its own until restarted). */
-  setHostRouting(mode: HostRouting): void {
-    this.hostRouting = mode;
+  /** The hostRouting and lb.enabled the next start writes (a running agent keeps its own until restarted). */
+  setProxySettings(settings: ProxySettings): void {
+    this.hostRouting = settings.hostRouting;
+    this.lbEnabled = settings.lbEnabled;
   }
 
   get pid(): number | undefined {
@@ -91,7 +102,8 @@ export class AgentProcess {
       const { configFile, ...sweep } = c.sweep;
       const routing = c.routing !== undefined ? { routing: c.routing } : {};
       const hostRouting = this.hostRouting !== undefined ? { hostRouting: this.hostRouting } : {};
-      await writeFile(configFile, `${JSON.stringify({ sweep, ...routing, ...hostRouting }, null, 2)}\n`, { mode: 0o600 });
+      const lb = this.lbEnabled !== undefined ? { lb: { enabled: this.lbEnabled } } : {};
+      await writeFile(configFile, `${JSON.stringify({ sweep, ...routing, ...hostRouting, ...lb }, null, 2)}\n`, { mode: 0o600 });
     }
     this.proc = ManagedProcess.start({
       name: 'sluice-agent',

@@ -29,7 +29,7 @@ import { LabNetwork } from '../network.js';
 import { type LabPaths, clusterDirFor, clusterLogFor, statePathFor } from '../names.js';
 import { type LabPlan, type LabSpec, type PodPlan, checkLabName, resolveSpec } from '../spec.js';
 import { type ClusterAttachment, type ClusterNodeRecord, type ClusterRecord, type LabState, STATE_VERSION, readState, writeState } from '../state.js';
-import { AgentProcess, type HostRouting, type RoutingMode } from './agent-process.js';
+import { AgentProcess, type ProxySettings, type RoutingMode } from './agent-process.js';
 import { ApiBridge } from './api-bridge.js';
 import { CniRuntime, POD_IFNAME } from './cni-runtime.js';
 import { LabFabric } from './fabric.js';
@@ -175,7 +175,7 @@ export class ClusterLab {
       throw new LabError('exists', `lab "${plan.name}": cannot create ${plan.nodeNetns}: ${asError(e).message}`, 'name', { cause: e });
     }
     const routing = options.routing ?? 'native';
-    const lab = new ClusterLab(deps, plan, dir, new Date().toISOString(), undefined, nodePlans.map((n) => labNode(deps, plan, dir, n, routing, hostRoutingFor(proxy))), routing, proxy);
+    const lab = new ClusterLab(deps, plan, dir, new Date().toISOString(), undefined, nodePlans.map((n) => labNode(deps, plan, dir, n, routing, proxySettingsFor(proxy))), routing, proxy);
     let step = 'state file';
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -221,7 +221,7 @@ export class ClusterLab {
     const network = new LabNetwork(netns);
     const [n] = planNodes(this.plan, this.deps.paths, { count: 1, ...(opts.zone !== undefined ? { zones: [opts.zone] } : {}) }, this.labNodes.length + 1);
     if (n === undefined) throw new LabError('invalid-spec', 'no node planned', 'nodes');
-    const ln = labNode(this.deps, this.plan, this.dir, n, this.routing, hostRoutingFor(this.proxies.proxy));
+    const ln = labNode(this.deps, this.plan, this.dir, n, this.routing, proxySettingsFor(this.proxies.proxy));
     NodeProxies.check(this.proxies.proxy, [n]);
     this.labNodes.push(ln);
     await this.save();
@@ -257,14 +257,15 @@ export class ClusterLab {
    * then the new ones start; resolves once each has synced its rules.
    */
   async useProxy(proxy: ServiceProxy): Promise<void> {
-    const hostRouting = hostRoutingFor(proxy);
-    if (hostRouting !== hostRoutingFor(this.proxies.proxy)) {
-      // The agents' datapath stays while they restart; they come back with the other hostRouting.
+    const settings = proxySettingsFor(proxy);
+    const now = proxySettingsFor(this.proxies.proxy);
+    if (settings.hostRouting !== now.hostRouting || settings.lbEnabled !== now.lbEnabled) {
+      // The agents' datapath stays while they restart; they come back with the other settings.
       for (const n of this.labNodes) {
         await n.agent.stop();
-        n.agent.setHostRouting(hostRouting);
+        n.agent.setProxySettings(settings);
         await n.agent.start();
-        this.log(`agent on ${n.plan.name}: restarted with hostRouting ${hostRouting}`);
+        this.log(`agent on ${n.plan.name}: restarted with hostRouting ${settings.hostRouting}, Services ${settings.lbEnabled ? 'on' : 'off'}`);
       }
     }
     await this.proxies.use(proxy, this.labNodes.map((n) => n.plan));
@@ -560,16 +561,20 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
-/** A node's agent and CNI, with its files in the node's dir (node 1: the lab's dir, as in a one-node lab). */
 /**
- * The agents' hostRouting under a proxy: kube-proxy's NAT lives in the node's
- * netfilter and conntrack, which must see every pod packet ('kernel').
+ * The agents' settings under a proxy. kube-proxy's NAT lives in the node's
+ * netfilter and conntrack, which must see every pod packet (hostRouting
+ * 'kernel'), and the agents leave Services to it (lb.enabled false): with a
+ * ClusterIP in Sluice's maps, the pod's program would translate the packet
+ * before kube-proxy ever saw it.
  */
-function hostRoutingFor(proxy: ServiceProxy): HostRouting {
-  return kubeProxyMode(proxy) !== undefined ? 'kernel' : 'bpf';
+function proxySettingsFor(proxy: ServiceProxy): ProxySettings {
+  const kube = kubeProxyMode(proxy) !== undefined;
+  return { hostRouting: kube ? 'kernel' : 'bpf', lbEnabled: !kube };
 }
 
-function labNode(deps: ClusterLabDeps, plan: LabPlan, dir: string, n: NodePlan, routing: RoutingMode, hostRouting: HostRouting): LabNode {
+/** A node's agent and CNI, with its files in the node's dir (node 1: the lab's dir, as in a one-node lab). */
+function labNode(deps: ClusterLabDeps, plan: LabPlan, dir: string, n: NodePlan, routing: RoutingMode, proxy: ProxySettings): LabNode {
   const d = n.dir;
   const agent = new AgentProcess({
     kubeconfig: join(dir, 'kubeconfig'),
@@ -583,7 +588,8 @@ function labNode(deps: ClusterLabDeps, plan: LabPlan, dir: string, n: NodePlan, 
     logFile: join(d, 'agent.log'),
     sweep: { ipamDataDir: join(d, 'ipam'), configFile: join(d, 'agent.json') },
     ...(n.internalIp !== undefined ? { routing: { mode: routing, device: FABRIC_IFNAME } } : {}),
-    hostRouting,
+    hostRouting: proxy.hostRouting,
+    lbEnabled: proxy.lbEnabled,
     ...(deps.agentLogLevel !== undefined ? { logLevel: deps.agentLogLevel } : {}),
     ...(deps.agentMapSizes !== undefined ? { mapSizes: deps.agentMapSizes } : {}),
   });

@@ -1,0 +1,433 @@
+/**
+ * The Service acceptance checks (shared/reference/services.md §6) against
+ * real packets on a two-node cluster lab, written once and run by one test
+ * file per Service proxy: Sluice's load balancer, the real kube-proxy in
+ * iptables mode and in nftables mode (with the agents' Services off). The
+ * assertions are the same for all three; the one place where they must
+ * differ says why.
+ *
+ * Pods (round-robin over the nodes, checked in `before`):
+ *   node 1: ca (client), w1 and w3 (web), t1 (term)
+ *   node 2: cb (client), w2 (web), t2 (term)
+ * Every web and term pod names three ports: http (TCP, 8080; w3: 9090, so a
+ * named targetPort resolves per endpoint), udp (8081/UDP) and hold (7070,
+ * long connections), and serves its name (and the client address it sees)
+ * on them (echo-tool.ts). An outside client sits on the fabric, on no node.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ServiceProxy } from '../../../src/lab/cluster/kube-proxy.js';
+import { until } from '../../agent/helpers/wait.js';
+import { startCluster, type TestCluster } from '../../lab/cluster-helpers.js';
+import { addOutsideClient, type OutsideClient } from './outside.js';
+import { describeEndpoints, waitEndpoints, type SliceEndpoint } from './services.js';
+import { answeredBy, asks, startFlow, startServer, startStream, type AskResult, type NameServer, type ToolRun } from './traffic.js';
+
+const UDP_PORT = 8081;
+const HOLD_PORT = 7070;
+const WEB = ['w1', 'w2', 'w3'] as const;
+const TERM = ['t1', 't2'] as const;
+const httpPort = (pod: string): number => (pod === 'w3' ? 9090 : 8080);
+
+function backendPod(name: string, app: string): Record<string, unknown> {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app, pod: name } },
+    spec: {
+      containers: [{
+        name: 'srv',
+        ports: [
+          { name: 'http', containerPort: httpPort(name) },
+          { name: 'udp', containerPort: UDP_PORT, protocol: 'UDP' },
+          { name: 'hold', containerPort: HOLD_PORT },
+        ],
+      }],
+    },
+  };
+}
+const clientPod = (name: string): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'client' } }, spec: { containers: [{ name: 'shell' }] } });
+
+/** Order places them: even indexes on node 1, odd on node 2. */
+const PODS = ['ca', 'cb', 'w1', 'w2', 'w3', 't2', 't1'] as const;
+const ON_NODE_1 = ['ca', 'w1', 'w3', 't1'];
+const MANIFESTS = PODS.map((p) => (p.startsWith('c') ? clientPod(p) : backendPod(p, p.startsWith('w') ? 'web' : 'term')));
+
+interface PortSpec {
+  readonly name: string;
+  readonly port: number;
+  readonly targetPort: string;
+  readonly protocol?: 'TCP' | 'UDP';
+}
+
+const HTTP: PortSpec = { name: 'http', port: 80, targetPort: 'http' };
+const UDP: PortSpec = { name: 'udp', port: 53, targetPort: 'udp', protocol: 'UDP' };
+const HOLD: PortSpec = { name: 'hold', port: 7000, targetPort: 'hold' };
+
+export function acceptanceSuite(proxy: ServiceProxy): void {
+  let c: TestCluster | undefined;
+  let outside: OutsideClient | undefined;
+  const servers = new Map<string, NameServer[]>();
+
+  const lab = (): TestCluster => {
+    if (c === undefined) throw new Error('the lab did not start');
+    return c;
+  };
+  const ns = (pod: string): string => lab().lab.pod(pod).netns;
+  const ip = (pod: string): string => lab().lab.pod(pod).ipv4;
+  const nodeIp = (i: number): string => lab().lab.nodes[i]?.plan.internalIp ?? '';
+  const kubectl = (args: readonly string[], input?: string): Promise<string> => lab().lab.kubectl(args, input);
+
+  /** Applies a Service (no selector when `selector` is empty; spec fields beyond selector and ports as given); resolves with its ClusterIP and NodePorts by port name. */
+  async function apply(name: string, selector: Record<string, string>, ports: readonly PortSpec[], spec: Record<string, unknown> = {}): Promise<{ vip: string; nodePorts: Map<string, number> }> {
+    const svc = {
+      apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' },
+      spec: { type: 'ClusterIP', ...(Object.keys(selector).length > 0 ? { selector } : {}), ports: ports.map((p) => ({ protocol: 'TCP', ...p })), ...spec },
+    };
+    await kubectl(['apply', '-f', '-'], JSON.stringify(svc));
+    const got = JSON.parse(await kubectl(['get', 'service', name, '-o', 'json'])) as { spec: { clusterIP: string; ports: { name: string; nodePort?: number }[] } };
+    return { vip: got.spec.clusterIP, nodePorts: new Map(got.spec.ports.flatMap((p) => (p.nodePort !== undefined ? [[p.name, p.nodePort] as const] : []))) };
+  }
+
+  const readySet = (eps: readonly SliceEndpoint[]): string => JSON.stringify(eps.filter((e) => e.ready).map((e) => e.address).sort());
+  const addresses = (pods: readonly string[]): string => JSON.stringify(pods.map(ip).sort());
+
+  /** Waits until the Service's slices hold exactly `ready` as ready endpoints. */
+  function waitReady(name: string, ready: readonly string[]): Promise<SliceEndpoint[]> {
+    return waitEndpoints(lab().lab.kubectl.bind(lab().lab), name, `${ready.join(', ')} ready`, (eps) => readySet(eps) === addresses(ready));
+  }
+
+  /** Until one ask from `client` to ip:port is answered (the proxy programs a change asynchronously). */
+  async function untilAnswered(client: string, proto: 'tcp' | 'udp', vip: string, port: number, ms = 30_000): Promise<void> {
+    let last: AskResult | undefined;
+    await until(`${client} → ${vip}:${port}/${proto} answers`, async () => ((last = (await asks(ns(client), proto, vip, port, 1, 1000))[0])?.result === 'answered'), ms)
+      .catch((e: unknown) => assert.fail(`${String(e)}; last: ${JSON.stringify(last)}`));
+  }
+
+  /** A Service whose slices hold `ready`, answering `client` on its first port (a `serve` or `userve` one: an answer closes). */
+  async function service(name: string, selector: Record<string, string>, ports: readonly PortSpec[], ready: readonly string[], client: string, spec: Record<string, unknown> = {}): Promise<{ vip: string; nodePorts: Map<string, number> }> {
+    const s = await apply(name, selector, ports, spec);
+    await waitReady(name, ready);
+    const first = ports[0] as PortSpec;
+    await untilAnswered(client, first.protocol === 'UDP' ? 'udp' : 'tcp', s.vip, first.port);
+    return s;
+  }
+
+  /** The backends answering `n` asks (anything but an answer fails). */
+  async function backends(client: string, proto: 'tcp' | 'udp', vip: string, port: number, n: number): Promise<string[]> {
+    return [...answeredBy(await asks(ns(client), proto, vip, port, n), `${client} → ${vip}:${port}/${proto}`).keys()].sort();
+  }
+
+  async function setReady(pod: string, ready: boolean, service: string): Promise<void> {
+    await lab().lab.setPodReady(pod, ready);
+    await waitEndpoints(lab().lab.kubectl.bind(lab().lab), service, `${pod} ${ready ? '' : 'not '}ready`, (eps) => eps.some((e) => e.address === ip(pod) && e.ready === ready));
+  }
+
+  /** Until the run printed `more` further echoes (the connection carries data), failing on its end or error. */
+  async function flowing(run: ToolRun, what: string, more = 10): Promise<void> {
+    const echoed = (): number => run.lines.reduce((n, l) => ('echoed' in l ? Math.max(n, l.echoed) : n), 0);
+    const from = echoed();
+    await until(`${what}: ${more} more echoes`, () => {
+      const end = run.lines.find((l) => 'error' in l || 'closed' in l);
+      if (end !== undefined) throw new Error(`the stream ended: ${JSON.stringify(end)}`);
+      return echoed() >= from + more;
+    }, 10_000).catch((e: unknown) => assert.fail(`${what}: ${String(e)}; ${JSON.stringify(run.lines.filter((l) => !('echoed' in l)))}`));
+  }
+
+  before(async () => {
+    c = await startCluster(PODS, MANIFESTS, { family: 'la', cluster: { nodes: 2, proxy } });
+    const node1 = c.lab.nodes[0]?.plan.name;
+    for (const p of PODS) assert.equal(c.lab.pod(p).node === node1, ON_NODE_1.includes(p), `${p} is on ${String(c.lab.pod(p).node)}`);
+    for (const b of [...WEB, ...TERM]) {
+      servers.set(b, [
+        await startServer('serve', ns(b), ip(b), httpPort(b), b),
+        await startServer('userve', ns(b), ip(b), UDP_PORT, b),
+        await startServer('hold', ns(b), ip(b), HOLD_PORT, b),
+      ]);
+    }
+    outside = await addOutsideClient(c.name);
+  });
+
+  after(async () => {
+    for (const list of servers.values()) for (const s of list) s.kill();
+    await outside?.remove();
+    await c?.close();
+  });
+
+  test(`${proxy}: a ClusterIP over TCP takes clients on both nodes to every backend on both nodes, without SNAT; the named targetPort resolves per endpoint (8080, 9090)`, async () => {
+    const { vip } = await service('web', { app: 'web' }, [HTTP], WEB, 'ca');
+    for (const client of ['ca', 'cb']) {
+      const rs = await asks(ns(client), 'tcp', vip, 80, 30);
+      const seen = answeredBy(rs, `${client} → ${vip}:80`);
+      // 30 random picks of 3 miss one backend with probability 3·(2/3)^30 ≈ 2e-5.
+      assert.deepEqual([...seen.keys()].sort(), [...WEB], `${client}: every backend answers, w3 on its own number for "http": ${JSON.stringify([...seen])}`);
+      for (const r of rs) assert.equal(r.result === 'answered' ? r.peer : r.result, ip(client), `the backend sees ${client}'s own address (e2e "should preserve source pod IP")`);
+    }
+  });
+
+  test(`${proxy}: a ClusterIP over UDP answers datagrams from both nodes, spread over every backend, without SNAT`, async () => {
+    const { vip } = await service('web-udp', { app: 'web' }, [UDP], WEB, 'ca');
+    for (const client of ['ca', 'cb']) {
+      const rs = await asks(ns(client), 'udp', vip, 53, 30);
+      const seen = answeredBy(rs, `${client} → ${vip}:53/udp`);
+      assert.deepEqual([...seen.keys()].sort(), [...WEB], `${client}: ${JSON.stringify([...seen])}`);
+      for (const r of rs) assert.equal(r.result === 'answered' ? r.peer : r.result, ip(client));
+    }
+  });
+
+  test(`${proxy}: a Service without endpoints refuses at once (TCP reset or ICMP, UDP port unreachable: ECONNREFUSED), never a timeout`, async () => {
+    const { vip } = await apply('empty', { app: 'nobody' }, [HTTP, UDP]);
+    await waitEndpoints(lab().lab.kubectl.bind(lab().lab), 'empty', 'no endpoints', (eps) => eps.length === 0);
+    for (const [proto, port] of [['tcp', 80], ['udp', 53]] as const) {
+      let last: AskResult | undefined;
+      // Until the proxy has the Service, the address is nobody's (a timeout).
+      await until(`${vip}:${port}/${proto} refused`, async () => (last = (await asks(ns('ca'), proto, vip, port, 1, 1000))[0])?.result === 'refused', 30_000)
+        .catch((e: unknown) => assert.fail(`${String(e)}; last: ${JSON.stringify(last)}`));
+      for (const client of ['ca', 'cb']) {
+        for (let i = 0; i < 3; i++) {
+          // Paced past the kernel's ICMP rate limit (net.ipv4.icmp_ratelimit, 1 s per client after a burst of 6),
+          // which kube-proxy's REJECT (an ICMP port unreachable sent by the node's stack, for TCP too) is subject to.
+          await sleep(1100);
+          const [r] = await asks(ns(client), proto, vip, port, 1, 3000);
+          assert.equal(r?.result, 'refused', `${client} → ${vip}:${port}/${proto}: ${JSON.stringify(r)}`);
+          if (r?.result === 'refused') assert.ok(r.ms < 1000, `refused within 1 s: ${r.ms} ms`);
+        }
+      }
+      // A burst: where the two differ. Sluice's programs build the reset or port unreachable themselves and
+      // refuse every one; kube-proxy's, from the node's stack, are rate-limited (reported, not asserted).
+      const burst = await asks(ns('ca'), proto, vip, port, 20, 1500);
+      const refused = burst.filter((r) => r.result === 'refused').length;
+      process.stderr.write(`# ${proxy}: a burst of 20 ${proto} asks to a Service without endpoints: ${refused} refused, ${burst.filter((r) => r.result === 'timeout').length} timed out\n`);
+      if (proxy === 'sluice') assert.equal(refused, 20, JSON.stringify(burst));
+    }
+  });
+
+  test(`${proxy}: one port number over TCP and UDP on one ClusterIP: both answer; a protocol removed from the spec stops, the other goes on`, async () => {
+    const both: PortSpec[] = [{ name: 'tcp', port: 80, targetPort: 'http' }, { name: 'udp', port: 80, targetPort: 'udp', protocol: 'UDP' }];
+    const { vip } = await service('dual', { app: 'web' }, both, WEB, 'ca');
+    await untilAnswered('ca', 'udp', vip, 80);
+    assert.deepEqual(await backends('cb', 'tcp', vip, 80, 20), [...WEB]);
+    assert.deepEqual(await backends('cb', 'udp', vip, 80, 20), [...WEB]);
+    // A JSON patch: kubectl apply merges Service ports by number alone, and two ports share 80.
+    await kubectl(['patch', 'service', 'dual', '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/ports/1' }])]);
+    await until('UDP/80 stops answering', async () => (await asks(ns('ca'), 'udp', vip, 80, 1, 1000))[0]?.result !== 'answered', 30_000);
+    assert.deepEqual(await backends('cb', 'tcp', vip, 80, 20), [...WEB], 'TCP/80 goes on');
+  });
+
+  test(`${proxy}: a Service without a selector takes the endpoints of every EndpointSlice labelled with its name, whoever manages them`, async () => {
+    const { vip } = await apply('manual', {}, [HTTP]);
+    const slice = (name: string, pod: string): Record<string, unknown> => ({
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+      metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': 'manual', 'endpointslice.kubernetes.io/managed-by': 'lab' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: httpPort(pod), protocol: 'TCP' }],
+      endpoints: [{ addresses: [ip(pod)], conditions: { ready: true } }],
+    });
+    await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [slice('manual-a', 'w1'), slice('manual-b', 'w3')] }));
+    await untilAnswered('ca', 'tcp', vip, 80);
+    await until('both slices\' endpoints answer', async () => JSON.stringify(await backends('ca', 'tcp', vip, 80, 10)) === '["w1","w3"]', 30_000);
+    assert.deepEqual(await backends('cb', 'tcp', vip, 80, 30), ['w1', 'w3'], 'w1:8080 from one slice, w3:9090 from the other');
+  });
+
+  test(`${proxy}: a Service labelled for another proxy (service.kubernetes.io/service-proxy-name) is left alone until the label goes`, async () => {
+    const { vip } = await apply('other', { app: 'web' }, [HTTP]);
+    await kubectl(['label', 'service', 'other', 'service.kubernetes.io/service-proxy-name=elsewhere']);
+    await waitReady('other', WEB);
+    // A Service made after it answers: the proxy has seen the labelled one by then.
+    await service('after-other', { app: 'web' }, [HTTP], WEB, 'ca');
+    const rs = await asks(ns('ca'), 'tcp', vip, 80, 3, 1000);
+    assert.ok(rs.every((r) => r.result !== 'answered'), `not programmed while labelled: ${JSON.stringify(rs)}`);
+    await kubectl(['label', 'service', 'other', 'service.kubernetes.io/service-proxy-name-']);
+    await untilAnswered('ca', 'tcp', vip, 80);
+    assert.deepEqual(await backends('cb', 'tcp', vip, 80, 30), [...WEB]);
+  });
+
+  test(`${proxy}: hairpin — a pod reaches itself through its own Service, its source translated`, async () => {
+    const { vip } = await service('solo', { pod: 'w1' }, [HTTP, UDP], ['w1'], 'ca');
+    for (const proto of ['tcp', 'udp'] as const) {
+      const [r] = await asks(ns('w1'), proto, vip, proto === 'tcp' ? 80 : 53, 1);
+      assert.equal(r?.result, 'answered', `w1 → ${vip} (${proto}): ${JSON.stringify(r)}`);
+      if (r?.result !== 'answered') continue;
+      assert.equal(r.name, 'w1');
+      // Both translate the source (kube-proxy masquerades, Sluice uses 169.254.42.1): with its own
+      // address the reply would go straight back inside the pod, past the reverse translation.
+      assert.notEqual(r.peer, ip('w1'), `hairpin ${proto}: the source is not the pod's own address`);
+      process.stderr.write(`# ${proxy}: hairpin ${proto} source seen by the pod: ${String(r.peer)}\n`);
+    }
+  });
+
+  test(`${proxy}: a not-ready backend gets no new connections, and gets them again once ready`, async () => {
+    const { vip } = await service('web-nr', { app: 'web' }, [HTTP], WEB, 'ca');
+    try {
+      await setReady('w3', false, 'web-nr');
+      await until('w3 leaves the ClusterIP', async () => !(await backends('ca', 'tcp', vip, 80, 10)).includes('w3'), 30_000);
+      for (const client of ['ca', 'cb']) assert.deepEqual(await backends(client, 'tcp', vip, 80, 30), ['w1', 'w2'], `${client}: only the ready backends`);
+    } finally {
+      await setReady('w3', true, 'web-nr');
+    }
+    await until('w3 answers again', async () => (await backends('ca', 'tcp', vip, 80, 10)).includes('w3'), 30_000);
+  });
+
+  test(`${proxy}: terminating-but-serving endpoints get new connections only while no endpoint is ready`, async () => {
+    const { vip } = await service('term', { app: 'term' }, [HTTP], TERM, 'ca');
+    await lab().lab.deletePod('t1', 600);
+    try {
+      const eps = await waitEndpoints(lab().lab.kubectl.bind(lab().lab), 'term', 't1 serving and terminating, t2 ready', (e) =>
+        e.some((x) => x.address === ip('t1') && x.serving && x.terminating && !x.ready) && e.some((x) => x.address === ip('t2') && x.ready));
+      process.stderr.write(`# ${proxy}: ${describeEndpoints(eps).join('; ')}\n`);
+      await until('only t2 answers', async () => JSON.stringify(await backends('ca', 'tcp', vip, 80, 10)) === '["t2"]', 30_000);
+      for (const client of ['ca', 'cb']) assert.deepEqual(await backends(client, 'tcp', vip, 80, 20), ['t2'], `${client}: a ready endpoint exists, the terminating one gets nothing`);
+
+      await setReady('t2', false, 'term');
+      await until('the terminating t1 answers (no ready endpoint left)', async () => JSON.stringify(await backends('ca', 'tcp', vip, 80, 5).catch(() => [])) === '["t1"]', 30_000);
+      for (const client of ['ca', 'cb']) assert.deepEqual(await backends(client, 'tcp', vip, 80, 20), ['t1'], `${client}: the serving, terminating endpoint is the fallback`);
+
+      await setReady('t2', true, 'term');
+      await until('t2 takes over again', async () => JSON.stringify(await backends('ca', 'tcp', vip, 80, 10)) === '["t2"]', 30_000);
+    } finally {
+      for (const s of servers.get('t1') ?? []) s.kill();
+      await lab().lab.finishPod('t1');
+    }
+  });
+
+  test(`${proxy}: a UDP flow pinned to a backend that stops serving moves to a live one`, async () => {
+    const { vip } = await service('web-flow', { app: 'web' }, [UDP], WEB, 'ca');
+    const flow = startFlow(ns('ca'), vip, 53, 40053, 100);
+    let pinned = '';
+    try {
+      const names = (): string[] => flow.lines.flatMap((l) => ('name' in l ? [l.name] : []));
+      pinned = await until('the flow is answered', () => names()[0], 10_000);
+      await until('the flow answers 10 more times', () => names().length >= 10, 10_000);
+      assert.deepEqual([...new Set(names())], [pinned], 'one flow, one backend');
+      await setReady(pinned, false, 'web-flow');
+      const moved = Date.now();
+      const seen = names().length;
+      const to = await until(`the flow leaves ${pinned}`, () => names().slice(seen).find((n) => n !== pinned), 30_000);
+      process.stderr.write(`# ${proxy}: UDP flow moved ${pinned} → ${to} ${Date.now() - moved} ms after the slice said not ready\n`);
+      const after = names().length;
+      await until('10 more answers', () => names().length >= after + 10, 10_000);
+      assert.deepEqual([...new Set(names().slice(after))], [to], 'the moved flow stays on its new backend');
+    } finally {
+      flow.stop();
+      if (pinned !== '') await setReady(pinned, true, 'web-flow');
+    }
+  });
+
+  test(`${proxy}: a TCP connection keeps its backend while the backend set changes, even when its own backend leaves it`, async () => {
+    const { vip } = await service('hold', { app: 'web' }, [HTTP, HOLD], WEB, 'ca');
+    const stream = startStream(ns('ca'), vip, 7000, 50);
+    let notReady: string[] = [];
+    try {
+      const backend = await until('the stream is connected', () => stream.lines.flatMap((l) => ('backend' in l ? [l.backend] : []))[0], 10_000);
+      assert.ok((WEB as readonly string[]).includes(backend), backend);
+      const other = WEB.find((w) => w !== backend) as string;
+      await flowing(stream, 'connected');
+      notReady = [other];
+      await setReady(other, false, 'hold');
+      await flowing(stream, `${other} left the set`);
+      await setReady(other, true, 'hold');
+      notReady = [];
+      await flowing(stream, `${other} back in the set`);
+      notReady = [backend];
+      await setReady(backend, false, 'hold');
+      await until(`new connections avoid ${backend}`, async () => !(await backends('ca', 'tcp', vip, 80, 10)).includes(backend), 30_000);
+      await flowing(stream, `its own backend ${backend} left the set`);
+    } finally {
+      stream.stop();
+      for (const p of notReady) await setReady(p, true, 'hold');
+    }
+  });
+
+  test(`${proxy}: ClientIP session affinity keeps each client on one backend`, async () => {
+    const { vip } = await service('sticky', { app: 'web' }, [HTTP], WEB, 'ca', { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 300 } } });
+    for (const client of ['ca', 'cb']) {
+      const seen = await backends(client, 'tcp', vip, 80, 20);
+      assert.equal(seen.length, 1, `${client}: 20 connections, one backend: ${seen.join(', ')}`);
+    }
+  });
+
+  test(`${proxy}: internalTrafficPolicy Local keeps clients on their own node's backends, and drops (no reject) where there is none`, async () => {
+    const { vip } = await service('local', { app: 'web' }, [HTTP], WEB, 'ca', { internalTrafficPolicy: 'Local' });
+    assert.deepEqual(await backends('ca', 'tcp', vip, 80, 30), ['w1', 'w3'], 'node 1: its own w1 and w3');
+    assert.deepEqual(await backends('cb', 'tcp', vip, 80, 10), ['w2'], 'node 2: its own w2');
+
+    const far = await service('local-far', { pod: 'w2' }, [HTTP], ['w2'], 'cb', { internalTrafficPolicy: 'Local' });
+    const rs = await asks(ns('ca'), 'tcp', far.vip, 80, 3, 1500);
+    assert.deepEqual(rs.map((r) => r.result), ['timeout', 'timeout', 'timeout'], `node 1 has no local endpoint: dropped, as kube-proxy's "has no local endpoints" DROP: ${JSON.stringify(rs)}`);
+  });
+
+  test(`${proxy}: NodePort from a pod and from the host of another node, and from outside the nodes; externalTrafficPolicy Local keeps the client's address, Cluster masquerades`, async () => {
+    const out = outside;
+    if (out === undefined) throw new Error('no outside client');
+    const np = await apply('np', { pod: 'w2' }, [HTTP], { type: 'NodePort', externalTrafficPolicy: 'Cluster' });
+    const npLocal = await apply('np-local', { pod: 'w2' }, [HTTP], { type: 'NodePort', externalTrafficPolicy: 'Local' });
+    await waitReady('np', ['w2']);
+    await waitReady('np-local', ['w2']);
+    const port = np.nodePorts.get('http') ?? 0;
+    const localPort = npLocal.nodePorts.get('http') ?? 0;
+    const ask = async (from: string, to: string, p: number, ms = 2000): Promise<AskResult> => (await asks(from, 'tcp', to, p, 1, ms))[0] as AskResult;
+    const answeredNow = async (from: string, to: string, p: number): Promise<AskResult> => {
+      let last: AskResult | undefined;
+      await until(`${from} → ${to}:${p}`, async () => (last = await ask(from, to, p, 1000)).result === 'answered', 30_000)
+        .catch((e: unknown) => assert.fail(`${String(e)}; last: ${JSON.stringify(last)}`));
+      return last as AskResult;
+    };
+
+    // Cluster, entering node 1 whose pods are not backends: the backend (w2, node 2) sees node 1's address.
+    const viaNode1 = await answeredNow(out.netns, nodeIp(0), port);
+    assert.deepEqual(viaNode1.result === 'answered' ? [viaNode1.name, viaNode1.peer] : viaNode1, ['w2', nodeIp(0)], 'eTP Cluster masquerades to the entry node');
+    // From a pod of node 1 to node 2's NodePort: another node's NodePort answers. Here the two differ:
+    // kube-proxy masquerades every connection to an external destination under eTP Cluster; Sluice
+    // masquerades only those it sends to another node, so a backend on the entry node sees the client
+    // (docs/datapath.md, "From outside the node").
+    const fromPod = await answeredNow(ns('ca'), nodeIp(1), port);
+    assert.equal(fromPod.result === 'answered' ? fromPod.name : fromPod.result, 'w2');
+    const podPeer = fromPod.result === 'answered' ? fromPod.peer : undefined;
+    process.stderr.write(`# ${proxy}: ca → node 2 NodePort (eTP Cluster, backend on node 2): the backend saw ${String(podPeer)}\n`);
+    if (proxy === 'sluice') assert.equal(podPeer, ip('ca'), 'Sluice: a backend on the entry node sees the client');
+    else assert.notEqual(podPeer, ip('ca'), 'kube-proxy: masqueraded');
+    // From node 1 itself (a host-network client) to node 2's NodePort.
+    const node1 = lab().lab.nodes[0]?.plan.netns ?? '';
+    const fromNode = await answeredNow(node1, nodeIp(1), port);
+    assert.equal(fromNode.result === 'answered' ? fromNode.name : fromNode.result, 'w2', 'node 1 → node 2 NodePort');
+
+    // Local, entering the backend's node: the backend sees the outside client's own address.
+    const local = await answeredNow(out.netns, nodeIp(1), localPort);
+    assert.deepEqual(local.result === 'answered' ? [local.name, local.peer] : local, ['w2', out.ip], 'eTP Local keeps the client address');
+    const localFromNode = await answeredNow(node1, nodeIp(1), localPort);
+    assert.deepEqual(localFromNode.result === 'answered' ? [localFromNode.name, localFromNode.peer] : localFromNode, ['w2', nodeIp(0)], 'eTP Local keeps node 1\'s address');
+    // Local, entering a node without a local endpoint: dropped (kube-proxy: "has no local endpoints" DROP).
+    const none = await asks(out.netns, 'tcp', nodeIp(0), localPort, 2, 1500);
+    assert.deepEqual(none.map((r) => r.result), ['timeout', 'timeout'], JSON.stringify(none));
+  });
+
+  test(`${proxy}: agent kill -9 during a TCP stream through a VIP: the stream survives; Services changed while the agents are down are applied after their restart`, async () => {
+    const nodes = lab().lab.nodes;
+    const { vip } = await service('hold2', { app: 'web' }, [HTTP, HOLD], WEB, 'ca');
+    const kept = await service('kept', { app: 'web' }, [HTTP], WEB, 'ca');
+    const gone = await service('gone', { app: 'web' }, [HTTP], WEB, 'ca');
+    const stream = startStream(ns('ca'), vip, 7000, 50);
+    try {
+      await until('the stream is connected', () => stream.lines.some((l) => 'backend' in l), 10_000);
+      await flowing(stream, 'before the kill');
+      for (const n of nodes) await n.agent.kill();
+      await flowing(stream, 'agents dead');
+      assert.deepEqual(await backends('ca', 'tcp', kept.vip, 80, 30), [...WEB], 'a Service made before the kill answers new connections while the agents are down');
+      const late = await apply('late', { app: 'web' }, [HTTP]);
+      await kubectl(['delete', 'service', 'gone']);
+      await waitReady('late', WEB);
+      await flowing(stream, 'Services changed');
+      const restarted = Date.now();
+      for (const n of nodes) await n.agent.start();
+      process.stderr.write(`# ${proxy}: agents ready ${Date.now() - restarted} ms after the restart began\n`);
+      await flowing(stream, 'agents back');
+      await untilAnswered('ca', 'tcp', late.vip, 80, 10_000);
+      process.stderr.write(`# ${proxy}: the Service made while the agents were down answers ${Date.now() - restarted} ms after the restart began\n`);
+      await until(`the deleted Service ${gone.vip} stops answering`, async () => (await asks(ns('ca'), 'tcp', gone.vip, 80, 1, 1000))[0]?.result !== 'answered', 10_000);
+      assert.deepEqual(await backends('ca', 'tcp', kept.vip, 80, 30), [...WEB], 'the untouched Service answers every connection after the restart');
+      assert.deepEqual(await backends('cb', 'tcp', late.vip, 80, 30), [...WEB], 'the new Service spreads over its backends');
+    } finally {
+      stream.stop();
+      for (const n of nodes) if (!n.agent.running) await n.agent.start();
+    }
+  });
+}
