@@ -41,6 +41,8 @@ export interface ProgRow {
   readonly replyNs: number;
   /** from_container, pod → pod, established (no Service). */
   readonly podNs: number;
+  /** to_container, the peer pod's reply (no Service). */
+  readonly podReplyNs: number;
 }
 
 const octets = (i: number): string => `${(i >> 8) & 255}.${i & 255}`;
@@ -105,8 +107,9 @@ export function progCost(pinRoot: string, sizes: readonly number[], repeat: numb
       const out = ipv4Frame({ src: POD, dst: vip }, { proto: 'tcp', sport, dport: 80, flags: ACK });
       const reply = ipv4Frame({ src: backend, dst: POD }, { proto: 'tcp', sport: 8080, dport: sport, flags: ACK });
       const pod = ipv4Frame({ src: POD, dst: PEER }, { proto: 'tcp', sport, dport: 80, flags: ACK });
+      const podReply = ipv4Frame({ src: PEER, dst: POD }, { proto: 'tcp', sport: 80, dport: sport, flags: ACK });
       const progs: readonly (readonly [ProgramInfo, Buffer])[] = [
-        [empty.program('empty'), out], [lxc.fromContainer, out], [lxc.toContainer, reply], [lxc.fromContainer, pod],
+        [empty.program('empty'), out], [lxc.fromContainer, out], [lxc.toContainer, reply], [lxc.fromContainer, pod], [lxc.toContainer, podReply],
       ];
       const samples = progs.map(() => [] as number[]);
       // Round -1 warms caches and is not recorded.
@@ -116,10 +119,10 @@ export function progCost(pinRoot: string, sizes: readonly number[], repeat: numb
           if (round >= 0) samples[i]?.push(ns);
         });
       }
-      const [floorNs = NaN, toVipNs = NaN, replyNs = NaN, podNs = NaN] = samples.map(median);
+      const [floorNs = NaN, toVipNs = NaN, replyNs = NaN, podNs = NaN, podReplyNs = NaN] = samples.map(median);
       const check = runAs(lxc.maps.interfaces, ENDPOINT, lxc.fromContainer, { data: out });
       if (frameDst(check.data) !== backend) throw new Error(`the established packet went to ${frameDst(check.data)}, not ${backend} (${formatIpv4(parseIpv4(vip))})`);
-      rows.push({ services: size, floorNs, toVipNs, replyNs, podNs });
+      rows.push({ services: size, floorNs, toVipNs, replyNs, podNs, podReplyNs });
     }
   } finally {
     lxc.close();

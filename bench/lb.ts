@@ -82,8 +82,23 @@ interface Latency {
 
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const quantile = (xs: readonly number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
-const short = (p: ServiceProxy): string => (p === 'sluice' ? 'sluice' : p.replace('kube-proxy-', ''));
+/**
+ * What a latency column measured: a proxy, or Sluice's datapath alone (the
+ * same maps and programs with the agents stopped, as the kube-proxy columns
+ * run: the agent's share of the CPU, e.g. reading flow events, left out).
+ */
+type Column = ServiceProxy | 'sluice-datapath';
+const COLUMNS: readonly Column[] = PROXIES.flatMap((p): Column[] => (p === 'sluice' ? ['sluice', 'sluice-datapath'] : [p]));
+const short = (p: Column): string => (p === 'sluice' ? 'sluice' : p === 'sluice-datapath' ? 'sluice-dp' : p.replace('kube-proxy-', ''));
 const wallUs = (): number => (performance.timeOrigin + performance.now()) * 1000;
+
+/** User + system CPU time of a process so far, ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
 
 function rssMb(pid: number | undefined): number {
   if (pid === undefined) return NaN;
@@ -97,10 +112,10 @@ async function tool(bin: string, ns: string, argv: readonly string[], timeoutMs:
   return r.stdout.trim().split('\n').pop() ?? '';
 }
 
-async function connectLatency(bin: string, ns: string, vip: string, count: number): Promise<Latency> {
-  const line = await tool(bin, ns, ['connect', vip, '80', String(count), '1000'], 10 * 60_000);
+async function connectLatency(bin: string, ns: string, ip: string, port: number, count: number): Promise<Latency> {
+  const line = await tool(bin, ns, ['connect', ip, String(port), String(count), '1000'], 10 * 60_000);
   const m = /^ok (\d+) (\d+) p50 ([\d.]+) p90 [\d.]+ p99 ([\d.]+)/.exec(line);
-  if (m === null) throw new Error(`lb-tool connect ${vip}: ${line}`);
+  if (m === null) throw new Error(`lb-tool connect ${ip}:${port}: ${line}`);
   return { p50: Number(m[3]), p99: Number(m[4]), failures: Number(m[2]) };
 }
 
@@ -163,11 +178,15 @@ function sluiceLb(pinRoot: string, clear: boolean): number {
 }
 
 interface LabRun {
-  /** size → proxy → samples */
-  readonly latency: Map<number, Map<ServiceProxy, Latency[]>>;
+  /** size → proxy → samples, through the ClusterIP */
+  readonly latency: Map<number, Map<Column, Latency[]>>;
+  /** the same, straight to b's pod address (no Service): the path's own cost under each proxy's node setup */
+  readonly direct: Map<number, Map<Column, Latency[]>>;
   readonly changes: Map<ServiceProxy, number[]>;
   readonly programmedMs: Map<number, Map<ServiceProxy, number[]>>;
   readonly agentRss: Map<number, number>;
+  /** Both agents' CPU time per connection (µs) during the sluice connect loops. */
+  readonly agentCpuUs: number[];
   readonly proxyRss: Map<ServiceProxy, number>;
   readonly notes: string[];
 }
@@ -181,7 +200,7 @@ async function labBench(): Promise<LabRun> {
   const deps = { runner: execRunner, paths, agentLogLevel: 'warn' };
   const bin = join(stateDir, 'lb-tool');
   execFileSync('cc', ['-O2', '-Wall', '-o', bin, TOOL_SOURCE]);
-  const run: LabRun = { latency: new Map(), changes: new Map(), programmedMs: new Map(), agentRss: new Map(), proxyRss: new Map(), notes: [] };
+  const run: LabRun = { latency: new Map(), direct: new Map(), changes: new Map(), programmedMs: new Map(), agentRss: new Map(), agentCpuUs: [], proxyRss: new Map(), notes: [] };
   const servers: { kill(): void }[] = [];
   const pod = (p: string, node: number): unknown => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name: p, labels: { app: p } }, spec: { nodeName: clusterNodeName(name, node), containers: [{ name: 'main' }] },
@@ -205,12 +224,32 @@ async function labBench(): Promise<LabRun> {
 
       const use = async (proxy: ServiceProxy): Promise<void> => {
         if (lab.proxy !== proxy) await lab.useProxy(proxy);
-        if (proxy === 'sluice') return;
+        if (proxy === 'sluice') {
+          for (const n of lab.nodes) if (!n.agent.running) await n.agent.start();
+          return;
+        }
         for (const n of lab.nodes) {
           await n.agent.stop();
           const left = sluiceLb(n.plan.pinRoot, true);
           if (left > 0) run.notes.push(`${short(proxy)}: cleared ${left} Sluice frontends on ${n.plan.name} (the agent programs Services under kube-proxy too)`);
         }
+      };
+
+      /** `count` changes of lbb-s1's slice (its one backend b ↔ c), each timed until the new backend answers. */
+      const changeSlice = async (proxy: ServiceProxy, count: number): Promise<void> => {
+        const path = `/apis/discovery.k8s.io/v1/namespaces/${NAMESPACE}/endpointslices/lbb-s1-1`;
+        for (let c = 0; c < count; c++) {
+          const next: 'b' | 'c' = current === 'b' ? 'c' : 'b';
+          const slice = await api.send('GET', path);
+          const changed = { ...benchSlice('lbb-s1', NAMESPACE, [backends[next]]), metadata: slice['metadata'] };
+          const { answered } = await startWait(bin, a.netns, vips[1] ?? '', next, 60_000);
+          const w0 = wallUs();
+          await api.send('PUT', path, changed);
+          const ms = ((await answered) - w0) / 1000;
+          current = next;
+          run.changes.set(proxy, [...(run.changes.get(proxy) ?? []), ms]);
+        }
+        console.error(`# ${short(proxy)}: changes so far ${(run.changes.get(proxy) ?? []).map((x) => x.toFixed(0)).join(' ')} ms`);
       };
 
       for (const size of SIZES) {
@@ -233,29 +272,28 @@ async function labBench(): Promise<LabRun> {
             const pm = run.programmedMs.get(size) ?? new Map<ServiceProxy, number[]>();
             pm.set(proxy, [...(pm.get(proxy) ?? []), programmed]);
             run.programmedMs.set(size, pm);
-            await connectLatency(bin, a.netns, target, 50);
-            const l = await connectLatency(bin, a.netns, target, CONNECTS);
-            const per = run.latency.get(size) ?? new Map<ServiceProxy, Latency[]>();
-            per.set(proxy, [...(per.get(proxy) ?? []), l]);
-            run.latency.set(size, per);
-            console.error(`# ${size} Services, round ${r + 1}, ${short(proxy)}: all programmed ${(programmed / 1000).toFixed(1)} s after the switch; connect p50 ${l.p50} µs p99 ${l.p99} µs (${l.failures} failed)`);
+            const measure = async (col: Column): Promise<void> => {
+              await connectLatency(bin, a.netns, target, 80, 50);
+              const agentCpu = (): number => lab.nodes.reduce((sum, n) => sum + cpuMs(n.agent.pid), 0);
+              const cpu0 = agentCpu();
+              const l = await connectLatency(bin, a.netns, target, 80, CONNECTS);
+              const d = await connectLatency(bin, a.netns, backends.b.ip, PORT, CONNECTS);
+              if (col === 'sluice') run.agentCpuUs.push(((agentCpu() - cpu0) * 1000) / (2 * CONNECTS));
+              for (const [into, x] of [[run.latency, l], [run.direct, d]] as const) {
+                const per = into.get(size) ?? new Map<Column, Latency[]>();
+                per.set(col, [...(per.get(col) ?? []), x]);
+                into.set(size, per);
+              }
+              console.error(`# ${size} Services, round ${r + 1}, ${short(col)}: all programmed ${(programmed / 1000).toFixed(1)} s after the switch; connect p50 ${l.p50} µs p99 ${l.p99} µs (${l.failures} failed); to b's address p50 ${d.p50} µs p99 ${d.p99} µs`);
+            };
+            await measure(proxy);
             if (proxy === 'sluice' && r === 0) run.agentRss.set(size, rssMb(lab.nodes[0]?.agent.pid));
             if (size === LARGE && r === 0) run.proxyRss.set(proxy, rssMb(proxy === 'sluice' ? lab.nodes[0]?.agent.pid : lab.kubeProxy(lab.nodes[0]?.plan.name ?? '')?.pid));
-            if (size !== LARGE) continue;
-            const share = Math.ceil(CHANGES / ROUNDS);
-            for (let c = 0; c < share; c++) {
-              const next: 'b' | 'c' = current === 'b' ? 'c' : 'b';
-              const path = `/apis/discovery.k8s.io/v1/namespaces/${NAMESPACE}/endpointslices/lbb-s1-1`;
-              const slice = await api.send('GET', path);
-              const changed = { ...benchSlice('lbb-s1', NAMESPACE, [backends[next]]), metadata: slice['metadata'] };
-              const { answered } = await startWait(bin, a.netns, vips[1] ?? '', next, 60_000);
-              const w0 = wallUs();
-              await api.send('PUT', path, changed);
-              const ms = ((await answered) - w0) / 1000;
-              current = next;
-              run.changes.set(proxy, [...(run.changes.get(proxy) ?? []), ms]);
+            if (size === LARGE) await changeSlice(proxy, Math.ceil(CHANGES / ROUNDS));
+            if (proxy === 'sluice') {
+              for (const n of lab.nodes) await n.agent.stop();
+              await measure('sluice-datapath');
             }
-            console.error(`# ${short(proxy)}: changes so far ${(run.changes.get(proxy) ?? []).map((x) => x.toFixed(0)).join(' ')} ms`);
           }
         }
       }
@@ -278,15 +316,17 @@ const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
 function printLab(run: LabRun): void {
   console.log(`\n1. Connect latency, µs: pod a (node 1) → ClusterIP lbb-s0 → pod b (node 2); new TCP connection + 5-byte request + answer + close; ${CONNECTS} per round, medians of ${ROUNDS} rounds' p50/p99`);
-  console.log(`Services | ${PROXIES.map((p) => `${pad(short(p), 8)} p50 | ${pad(short(p), 8)} p99`).join(' | ')} | failed`);
+  console.log(`Services | to        | ${COLUMNS.map((p) => `${pad(short(p), 8)} p50 | ${pad(short(p), 8)} p99`).join(' | ')} | failed`);
   for (const size of SIZES) {
-    const per = run.latency.get(size);
-    const cols = PROXIES.map((p) => {
-      const s = per?.get(p) ?? [];
-      return `${pad(f0(median(s.map((x) => x.p50))), 12)} | ${pad(f0(median(s.map((x) => x.p99))), 12)}`;
-    });
-    const failed = PROXIES.reduce((n, p) => n + (per?.get(p) ?? []).reduce((m, x) => m + x.failures, 0), 0);
-    console.log(`${pad(String(size), 8)} | ${cols.join(' | ')} | ${failed}`);
+    for (const [to, from] of [['ClusterIP', run.latency], ['pod b    ', run.direct]] as const) {
+      const per = from.get(size);
+      const cols = COLUMNS.map((p) => {
+        const s = per?.get(p) ?? [];
+        return `${pad(f0(median(s.map((x) => x.p50))), 12)} | ${pad(f0(median(s.map((x) => x.p99))), 12)}`;
+      });
+      const failed = COLUMNS.reduce((n, p) => n + (per?.get(p) ?? []).reduce((m, x) => m + x.failures, 0), 0);
+      console.log(`${pad(String(size), 8)} | ${to} | ${cols.join(' | ')} | ${failed}`);
+    }
   }
   console.log(`\nAll Services programmed after a switch of proxy (s, median): ${SIZES.map((size) => `${size}: ${PROXIES.map((p) => `${short(p)} ${f2(median((run.programmedMs.get(size)?.get(p) ?? []).map((x) => x / 1000)))}`).join(', ')}`).join('; ')}`);
   console.log(`\n2. One EndpointSlice change → the new backend answers, ms, at ${LARGE} Services`);
@@ -296,19 +336,20 @@ function printLab(run: LabRun): void {
     console.log(`${short(p).padEnd(8)} | ${pad(String(xs.length), 7)} | ${pad(f0(quantile(xs, 0.5)), 6)} | ${pad(f0(quantile(xs, 0.99)), 6)} | ${pad(f0(Math.max(...xs)), 6)}`);
   }
   console.log(`\n4. RSS, MB: sluice-agent (node 1) ${SIZES.map((s) => `${s} Services: ${f0(run.agentRss.get(s) ?? NaN)}`).join(', ')}; at ${LARGE} Services: ${PROXIES.map((p) => `${p === 'sluice' ? 'sluice-agent' : p} ${f0(run.proxyRss.get(p) ?? NaN)}`).join(', ')}`);
+  console.log(`   CPU of both sluice-agents while the sluice columns ran: ${f0(median(run.agentCpuUs))} µs per connection (median over turns)`);
   for (const n of [...new Set(run.notes)]) console.log(`note: ${n}`);
 }
 
 function printProg(rows: readonly ProgRow[]): void {
   console.log(`\n3. BPF_PROG_TEST_RUN, ns/packet (medians of ${args['prog-rounds']} rounds x ${args.repeat}), established TCP ACK; two backends per Service, random tables`);
-  console.log('Services | empty | pod→VIP (from_container) | reply (to_container) | pod→pod, no Service | VIP/empty | reply/empty');
+  console.log('Services | empty | pod→VIP (from_container) | its reply (to_container) | pod→pod, no Service | its reply | VIP/empty | reply/empty');
   for (const r of rows) {
-    console.log(`${pad(String(r.services), 8)} | ${pad(f0(r.floorNs), 5)} | ${pad(f0(r.toVipNs), 24)} | ${pad(f0(r.replyNs), 20)} | ${pad(f0(r.podNs), 19)} | ${pad(f2(r.toVipNs / r.floorNs), 9)} | ${pad(f2(r.replyNs / r.floorNs), 11)}`);
+    console.log(`${pad(String(r.services), 8)} | ${pad(f0(r.floorNs), 5)} | ${pad(f0(r.toVipNs), 24)} | ${pad(f0(r.replyNs), 24)} | ${pad(f0(r.podNs), 19)} | ${pad(f0(r.podReplyNs), 9)} | ${pad(f2(r.toVipNs / r.floorNs), 9)} | ${pad(f2(r.replyNs / r.floorNs), 11)}`);
   }
 }
 
 function printGoals(run: LabRun | undefined, prog: readonly ProgRow[]): void {
-  const lat = (size: number, p: ServiceProxy, q: 'p50' | 'p99'): number => median((run?.latency.get(size)?.get(p) ?? []).map((x) => x[q]));
+  const lat = (size: number, p: Column, q: 'p50' | 'p99'): number => median((run?.latency.get(size)?.get(p) ?? []).map((x) => x[q]));
   const lines: [string, string, string][] = [];
   if (run !== undefined) {
     lines.push([`connect p50, ${LARGE} vs ${SMALL} Services (sluice)`, f2(lat(LARGE, 'sluice', 'p50') / lat(SMALL, 'sluice', 'p50')), '≤ 1.05']);
