@@ -92,6 +92,19 @@ const COLUMNS: readonly Column[] = PROXIES.flatMap((p): Column[] => (p === 'slui
 const short = (p: Column): string => (p === 'sluice' ? 'sluice' : p === 'sluice-datapath' ? 'sluice-dp' : p.replace('kube-proxy-', ''));
 const wallUs = (): number => (performance.timeOrigin + performance.now()) * 1000;
 
+/** Sum and count per phase of the agent's sluice_agent_sync_duration_seconds (and _latency_), from /metrics text. */
+function syncTotals(metrics: string): Map<string, { sum: number; count: number }> {
+  const out = new Map<string, { sum: number; count: number }>();
+  for (const m of metrics.matchAll(/^sluice_agent_sync_(duration|latency)_seconds_(sum|count)(?:\{phase="([a-z]+)"\})? ([0-9.e+-]+)$/gm)) {
+    const key = m[1] === 'latency' ? 'latency' : (m[3] ?? '');
+    const t = out.get(key) ?? { sum: 0, count: 0 };
+    if (m[2] === 'sum') t.sum = Number(m[4]);
+    else t.count = Number(m[4]);
+    out.set(key, t);
+  }
+  return out;
+}
+
 /** User + system CPU time of a process so far, ms (/proc/<pid>/stat, clock ticks of 10 ms). */
 function cpuMs(pid: number | undefined): number {
   if (pid === undefined) return NaN;
@@ -168,7 +181,8 @@ function sluiceLb(pinRoot: string, clear: boolean): number {
     if (clear) {
       maps.lb.services.deleteBatch(frontends);
       maps.lb.backends.deleteBatch([...maps.lb.backends.entries()].map(([k]) => k));
-      for (const k of maps.lb.tables.keys()) maps.lb.tables.delete(k);
+      // One batch: each single delete of a map-of-maps entry waits for an RCU grace period (~16 ms).
+      maps.lb.tables.raw.deleteBatch([...maps.lb.tables.raw.keys()]);
       maps.conntrack.deleteBatch([...maps.conntrack.entries()].map(([k]) => k));
     }
     return frontends.length;
@@ -185,6 +199,8 @@ interface LabRun {
   readonly changes: Map<ServiceProxy, number[]>;
   readonly programmedMs: Map<number, Map<ServiceProxy, number[]>>;
   readonly agentRss: Map<number, number>;
+  /** Node 1's agent during the sluice changes: sync time by phase (s) and syncs (sluice_agent_sync_duration_seconds). */
+  readonly syncPhases: Map<string, { sum: number; count: number }>;
   /** Both agents' CPU time per connection (µs) during the sluice connect loops. */
   readonly agentCpuUs: number[];
   readonly proxyRss: Map<ServiceProxy, number>;
@@ -200,7 +216,7 @@ async function labBench(): Promise<LabRun> {
   const deps = { runner: execRunner, paths, agentLogLevel: 'warn' };
   const bin = join(stateDir, 'lb-tool');
   execFileSync('cc', ['-O2', '-Wall', '-o', bin, TOOL_SOURCE]);
-  const run: LabRun = { latency: new Map(), direct: new Map(), changes: new Map(), programmedMs: new Map(), agentRss: new Map(), agentCpuUs: [], proxyRss: new Map(), notes: [] };
+  const run: LabRun = { latency: new Map(), direct: new Map(), changes: new Map(), programmedMs: new Map(), agentRss: new Map(), agentCpuUs: [], syncPhases: new Map(), proxyRss: new Map(), notes: [] };
   const servers: { kill(): void }[] = [];
   const pod = (p: string, node: number): unknown => ({
     apiVersion: 'v1', kind: 'Pod', metadata: { name: p, labels: { app: p } }, spec: { nodeName: clusterNodeName(name, node), containers: [{ name: 'main' }] },
@@ -238,6 +254,8 @@ async function labBench(): Promise<LabRun> {
       /** `count` changes of lbb-s1's slice (its one backend b ↔ c), each timed until the new backend answers. */
       const changeSlice = async (proxy: ServiceProxy, count: number): Promise<void> => {
         const path = `/apis/discovery.k8s.io/v1/namespaces/${NAMESPACE}/endpointslices/lbb-s1-1`;
+        const agent = lab.nodes[0]?.agent;
+        const before = proxy === 'sluice' && agent !== undefined ? syncTotals((await agent.get('/metrics')).body) : undefined;
         for (let c = 0; c < count; c++) {
           const next: 'b' | 'c' = current === 'b' ? 'c' : 'b';
           const slice = await api.send('GET', path);
@@ -249,53 +267,66 @@ async function labBench(): Promise<LabRun> {
           current = next;
           run.changes.set(proxy, [...(run.changes.get(proxy) ?? []), ms]);
         }
+        if (before !== undefined && agent !== undefined) {
+          for (const [phase, t] of syncTotals((await agent.get('/metrics')).body)) {
+            const b = before.get(phase) ?? { sum: 0, count: 0 };
+            const x = run.syncPhases.get(phase) ?? { sum: 0, count: 0 };
+            run.syncPhases.set(phase, { sum: x.sum + t.sum - b.sum, count: x.count + t.count - b.count });
+          }
+        }
         console.error(`# ${short(proxy)}: changes so far ${(run.changes.get(proxy) ?? []).map((x) => x.toFixed(0)).join(' ')} ms`);
       };
 
-      for (const size of SIZES) {
-        const t0 = performance.now();
-        const first = vips.length;
-        const made = await api.all(Array.from({ length: size - first }, (_, k) => () => api.send('POST', `/api/v1/namespaces/${NAMESPACE}/services`, benchService(`lbb-s${first + k}`, NAMESPACE))));
-        for (const s of made) vips.push(String(((s['spec'] ?? {}) as JsonObject)['clusterIP']));
-        await api.all(Array.from({ length: size - first }, (_, k) => () => api.send('POST', `/apis/discovery.k8s.io/v1/namespaces/${NAMESPACE}/endpointslices`,
-          benchSlice(`lbb-s${first + k}`, NAMESPACE, [first + k === 1 ? backends[current] : backends.b]))));
-        console.error(`# ${size} Services (and slices) in the API server; ${((performance.now() - t0) / 1000).toFixed(1)} s to create ${size - first}`);
-        const last = vips[vips.length - 1] ?? '';
-        const target = vips[0] ?? '';
-        for (let r = 0; r < ROUNDS; r++) {
-          for (const proxy of PROXIES) {
-            const ts = performance.now();
-            await use(proxy);
-            await waitAnswer(bin, a.netns, last, 'b', 300_000);
-            await waitAnswer(bin, a.netns, target, 'b', 60_000);
-            const programmed = performance.now() - ts;
-            const pm = run.programmedMs.get(size) ?? new Map<ServiceProxy, number[]>();
-            pm.set(proxy, [...(pm.get(proxy) ?? []), programmed]);
-            run.programmedMs.set(size, pm);
-            const measure = async (col: Column): Promise<void> => {
-              await connectLatency(bin, a.netns, target, 80, 50);
-              const agentCpu = (): number => lab.nodes.reduce((sum, n) => sum + cpuMs(n.agent.pid), 0);
-              const cpu0 = agentCpu();
-              const l = await connectLatency(bin, a.netns, target, 80, CONNECTS);
-              const d = await connectLatency(bin, a.netns, backends.b.ip, PORT, CONNECTS);
-              if (col === 'sluice') run.agentCpuUs.push(((agentCpu() - cpu0) * 1000) / (2 * CONNECTS));
-              for (const [into, x] of [[run.latency, l], [run.direct, d]] as const) {
-                const per = into.get(size) ?? new Map<Column, Latency[]>();
-                per.set(col, [...(per.get(col) ?? []), x]);
-                into.set(size, per);
+      try {
+        for (const size of SIZES) {
+          const t0 = performance.now();
+          const first = vips.length;
+          const made = await api.all(Array.from({ length: size - first }, (_, k) => () => api.send('POST', `/api/v1/namespaces/${NAMESPACE}/services`, benchService(`lbb-s${first + k}`, NAMESPACE))));
+          for (const s of made) vips.push(String(((s['spec'] ?? {}) as JsonObject)['clusterIP']));
+          await api.all(Array.from({ length: size - first }, (_, k) => () => api.send('POST', `/apis/discovery.k8s.io/v1/namespaces/${NAMESPACE}/endpointslices`,
+            benchSlice(`lbb-s${first + k}`, NAMESPACE, [first + k === 1 ? backends[current] : backends.b]))));
+          console.error(`# ${size} Services (and slices) in the API server; ${((performance.now() - t0) / 1000).toFixed(1)} s to create ${size - first}`);
+          const last = vips[vips.length - 1] ?? '';
+          const target = vips[0] ?? '';
+          for (let r = 0; r < ROUNDS; r++) {
+            for (const proxy of PROXIES) {
+              const ts = performance.now();
+              await use(proxy);
+              await waitAnswer(bin, a.netns, last, 'b', 300_000);
+              await waitAnswer(bin, a.netns, target, 'b', 60_000);
+              const programmed = performance.now() - ts;
+              const pm = run.programmedMs.get(size) ?? new Map<ServiceProxy, number[]>();
+              pm.set(proxy, [...(pm.get(proxy) ?? []), programmed]);
+              run.programmedMs.set(size, pm);
+              const measure = async (col: Column): Promise<void> => {
+                await connectLatency(bin, a.netns, target, 80, 50);
+                const agentCpu = (): number => lab.nodes.reduce((sum, n) => sum + cpuMs(n.agent.pid), 0);
+                const cpu0 = agentCpu();
+                const l = await connectLatency(bin, a.netns, target, 80, CONNECTS);
+                const d = await connectLatency(bin, a.netns, backends.b.ip, PORT, CONNECTS);
+                if (col === 'sluice') run.agentCpuUs.push(((agentCpu() - cpu0) * 1000) / (2 * CONNECTS));
+                for (const [into, x] of [[run.latency, l], [run.direct, d]] as const) {
+                  const per = into.get(size) ?? new Map<Column, Latency[]>();
+                  per.set(col, [...(per.get(col) ?? []), x]);
+                  into.set(size, per);
+                }
+                console.error(`# ${size} Services, round ${r + 1}, ${short(col)}: all programmed ${(programmed / 1000).toFixed(1)} s after the switch; connect p50 ${l.p50} µs p99 ${l.p99} µs (${l.failures} failed); to b's address p50 ${d.p50} µs p99 ${d.p99} µs`);
+              };
+              await measure(proxy);
+              if (proxy === 'sluice' && r === 0) run.agentRss.set(size, rssMb(lab.nodes[0]?.agent.pid));
+              if (size === LARGE && r === 0) run.proxyRss.set(proxy, rssMb(proxy === 'sluice' ? lab.nodes[0]?.agent.pid : lab.kubeProxy(lab.nodes[0]?.plan.name ?? '')?.pid));
+              if (size === LARGE) await changeSlice(proxy, Math.ceil(CHANGES / ROUNDS));
+              if (proxy === 'sluice') {
+                for (const n of lab.nodes) await n.agent.stop();
+                await measure('sluice-datapath');
               }
-              console.error(`# ${size} Services, round ${r + 1}, ${short(col)}: all programmed ${(programmed / 1000).toFixed(1)} s after the switch; connect p50 ${l.p50} µs p99 ${l.p99} µs (${l.failures} failed); to b's address p50 ${d.p50} µs p99 ${d.p99} µs`);
-            };
-            await measure(proxy);
-            if (proxy === 'sluice' && r === 0) run.agentRss.set(size, rssMb(lab.nodes[0]?.agent.pid));
-            if (size === LARGE && r === 0) run.proxyRss.set(proxy, rssMb(proxy === 'sluice' ? lab.nodes[0]?.agent.pid : lab.kubeProxy(lab.nodes[0]?.plan.name ?? '')?.pid));
-            if (size === LARGE) await changeSlice(proxy, Math.ceil(CHANGES / ROUNDS));
-            if (proxy === 'sluice') {
-              for (const n of lab.nodes) await n.agent.stop();
-              await measure('sluice-datapath');
             }
           }
         }
+      } catch (e) {
+        // What was measured so far is still printed.
+        run.notes.push(`stopped early: ${e instanceof Error ? e.message : String(e)}`);
+        process.exitCode = 1;
       }
     } finally {
       for (const s of servers) s.kill();
@@ -334,6 +365,9 @@ function printLab(run: LabRun): void {
   for (const p of PROXIES) {
     const xs = run.changes.get(p) ?? [];
     console.log(`${short(p).padEnd(8)} | ${pad(String(xs.length), 7)} | ${pad(f0(quantile(xs, 0.5)), 6)} | ${pad(f0(quantile(xs, 0.99)), 6)} | ${pad(f0(Math.max(...xs)), 6)}`);
+  }
+  if (run.syncPhases.size > 0) {
+    console.log(`   node 1's sluice-agent during those changes, mean ms per sync: ${[...run.syncPhases].map(([phase, t]) => `${phase} ${f0((t.sum / t.count) * 1000)} (${t.count})`).join(', ')}`);
   }
   console.log(`\n4. RSS, MB: sluice-agent (node 1) ${SIZES.map((s) => `${s} Services: ${f0(run.agentRss.get(s) ?? NaN)}`).join(', ')}; at ${LARGE} Services: ${PROXIES.map((p) => `${p === 'sluice' ? 'sluice-agent' : p} ${f0(run.proxyRss.get(p) ?? NaN)}`).join(', ')}`);
   console.log(`   CPU of both sluice-agents while the sluice columns ran: ${f0(median(run.agentCpuUs))} µs per connection (median over turns)`);
