@@ -515,13 +515,24 @@ export async function downCluster(deps: ClusterLabDeps, name: string, ownerGrace
       if (isProcessAlive(c.ownerPid)) process.kill(c.ownerPid, 'SIGKILL');
       removed.push(`lab process ${c.ownerPid}`);
     }
+    const exiting: number[] = [];
     for (const pid of c.pids) {
+      if (!isProcessAlive(pid)) continue;
+      const args = cmdline(pid);
       // Only a process whose command line names the lab's dirs: a pid may have been reused.
-      if (isProcessAlive(pid) && cmdline(pid).some((a) => a.startsWith(c.dir) || (c.controlPlaneDir !== undefined && a.startsWith(c.controlPlaneDir)))) {
+      if (args.some((a) => a.startsWith(c.dir) || (c.controlPlaneDir !== undefined && a.startsWith(c.controlPlaneDir)))) {
         process.kill(pid, 'SIGKILL');
+        exiting.push(pid);
         removed.push(`process ${pid}`);
+      } else if (args.join('') === '') {
+        // No command line left: exiting already (the owner's death signals its children), or a zombie.
+        exiting.push(pid);
       }
     }
+    // A killed process goes asynchronously: down returns once they are gone, not while they exit.
+    const exitDeadline = Date.now() + 10_000;
+    while (exiting.some(isProcessAlive) && Date.now() < exitDeadline) await new Promise((r) => setTimeout(r, 50));
+    for (const pid of exiting.filter(isProcessAlive)) removed.push(`process ${pid} (still exiting after 10 s)`);
     if (c.controlPlaneDir !== undefined && existsSync(c.controlPlaneDir)) {
       await rm(c.controlPlaneDir, { recursive: true, force: true });
       removed.push(c.controlPlaneDir);
