@@ -92,15 +92,23 @@ const COLUMNS: readonly Column[] = PROXIES.flatMap((p): Column[] => (p === 'slui
 const short = (p: Column): string => (p === 'sluice' ? 'sluice' : p === 'sluice-datapath' ? 'sluice-dp' : p.replace('kube-proxy-', ''));
 const wallUs = (): number => (performance.timeOrigin + performance.now()) * 1000;
 
-/** Sum and count per phase of the agent's sluice_agent_sync_duration_seconds (and _latency_), from /metrics text. */
+/**
+ * Sum and count per phase of the agent's sluice_agent_sync_duration_seconds (and _latency_), and per owner and
+ * stage of sluice_agent_owner_duration_seconds ("lb plan"), from /metrics text.
+ */
 function syncTotals(metrics: string): Map<string, { sum: number; count: number }> {
   const out = new Map<string, { sum: number; count: number }>();
-  for (const m of metrics.matchAll(/^sluice_agent_sync_(duration|latency)_seconds_(sum|count)(?:\{phase="([a-z]+)"\})? ([0-9.e+-]+)$/gm)) {
-    const key = m[1] === 'latency' ? 'latency' : (m[3] ?? '');
+  const add = (key: string, what: string | undefined, value: string | undefined): void => {
     const t = out.get(key) ?? { sum: 0, count: 0 };
-    if (m[2] === 'sum') t.sum = Number(m[4]);
-    else t.count = Number(m[4]);
+    if (what === 'sum') t.sum = Number(value);
+    else t.count = Number(value);
     out.set(key, t);
+  };
+  for (const m of metrics.matchAll(/^sluice_agent_sync_(duration|latency)_seconds_(sum|count)(?:\{phase="([a-z]+)"\})? ([0-9.e+-]+)$/gm)) {
+    add(m[1] === 'latency' ? 'latency' : (m[3] ?? ''), m[2], m[4]);
+  }
+  for (const m of metrics.matchAll(/^sluice_agent_owner_duration_seconds_(sum|count)\{owner="([a-z-]+)",stage="([a-z]+)"\} ([0-9.e+-]+)$/gm)) {
+    add(`${m[2] ?? ''} ${m[3] ?? ''}`, m[1], m[4]);
   }
   return out;
 }

@@ -30,6 +30,14 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly ownerDuration = new Histogram({
+    name: 'sluice_agent_owner_duration_seconds',
+    help: 'Time one map owner spent in a sync\'s apply phase, by stage (plan: desired state, diff and any read-back; write: its map writes).',
+    labelNames: ['owner', 'stage'] as const,
+    buckets: SYNC_BUCKETS,
+    registers: [this.registry],
+  });
+
   readonly syncLatency = new Histogram({
     name: 'sluice_agent_sync_latency_seconds',
     help: 'From the first change a sync picked up (watch event, endpoint registration) to that change being in the maps.',

@@ -24,6 +24,9 @@ export interface OwnerOutcome {
   /** Its maps hold what the snapshot asks (nothing failed or was closed in its group). */
   readonly complete: boolean;
   readonly failures: readonly MapFailure[];
+  /** Time in its plan and in its writes this round, ms (absent: not measured). */
+  readonly planMs?: number;
+  readonly writeMs?: number;
 }
 
 export interface RoundOutcome {

@@ -257,6 +257,8 @@ export class SyncLoop {
       this.ownerFailures.set(o.name, o.failures);
       metrics.ownerAppliedRevision.set({ owner: o.name }, this.ownerApplied.get(o.name) ?? 0);
       metrics.ownerComplete.set({ owner: o.name }, o.complete ? 1 : 0);
+      if (o.planMs !== undefined) metrics.ownerDuration.observe({ owner: o.name, stage: 'plan' }, o.planMs / 1000);
+      if (o.writeMs !== undefined) metrics.ownerDuration.observe({ owner: o.name, stage: 'write' }, o.writeMs / 1000);
     }
   }
 

@@ -24,6 +24,9 @@ export interface OwnerReport {
   readonly planError?: Error;
   /** No failure in its group and nothing closed there: the owner now holds what was asked. */
   readonly complete: boolean;
+  /** Time in its plan (desired state, diff, any read-back) and in its write steps, ms. */
+  readonly planMs: number;
+  readonly writeMs: number;
 }
 
 export interface RoundReport {
@@ -42,12 +45,16 @@ export interface RoundReport {
 export function runRound<I>(owners: readonly Reconciler<I>[], input: I): RoundReport {
   const planned = new Map<Reconciler<I>, readonly WriteStep[]>();
   const planErrors = new Map<Reconciler<I>, Error>();
+  const planMs = new Map<Reconciler<I>, number>();
+  const writeMs = new Map<Reconciler<I>, number>(owners.map((o) => [o, 0]));
   for (const owner of owners) {
+    const t0 = performance.now();
     try {
       planned.set(owner, owner.plan(input));
     } catch (e) {
       planErrors.set(owner, e instanceof Error ? e : new Error(String(e)));
     }
+    planMs.set(owner, performance.now() - t0);
   }
   // A group plans as one: an owner that could not plan holds back the rest of its group.
   const blockedGroups = new Set([...planErrors.keys()].map((o) => o.group).filter((g): g is string => g !== undefined));
@@ -97,7 +104,9 @@ export function runRound<I>(owners: readonly Reconciler<I>[], input: I): RoundRe
   steps.sort((a, b) => a.step.phase - b.step.phase || owners.indexOf(a.owner) - owners.indexOf(b.owner) || a.order - b.order);
   let total = 0;
   for (const { owner, step } of steps) {
+    const t0 = performance.now();
     const n = step.run(failClosed, ownerOfFailure(owner));
+    writeMs.set(owner, (writeMs.get(owner) ?? 0) + performance.now() - t0);
     operations.set(owner, (operations.get(owner) ?? 0) + n);
     total += n;
   }
@@ -110,7 +119,10 @@ export function runRound<I>(owners: readonly Reconciler<I>[], input: I): RoundRe
       (o.group === undefined || (!failedGroups.has(o.group) && !closedGroups.has(o.group)));
     o.settle(complete);
     const planError = planErrors.get(o);
-    return { name: o.name, ...(o.group !== undefined ? { group: o.group } : {}), operations: operations.get(o) ?? 0, failures: own, complete, ...(planError !== undefined ? { planError } : {}) };
+    return {
+      name: o.name, ...(o.group !== undefined ? { group: o.group } : {}), operations: operations.get(o) ?? 0, failures: own, complete,
+      planMs: planMs.get(o) ?? 0, writeMs: writeMs.get(o) ?? 0, ...(planError !== undefined ? { planError } : {}),
+    };
   });
   return {
     owners: reports,

@@ -9,7 +9,7 @@ import { NAMESPACES, PODS, type SlimNamespace, type SlimPod } from '../../src/ag
 import { AgentError } from '../../src/agent/errors.js';
 import type { SyncDatapath } from '../../src/agent/ports.js';
 import { FakeClock, flush } from './helpers/fake-clock.js';
-import { FakeDatapath, fakePlanSize, type FakeState } from './helpers/fake-datapath.js';
+import { FAKE_PLAN_MS, FAKE_WRITE_MS, FakeDatapath, fakePlanSize, type FakeState } from './helpers/fake-datapath.js';
 import { captureLog } from './helpers/logs.js';
 import { namespace, pod } from './helpers/objects.js';
 
@@ -279,6 +279,10 @@ test('the latency and phase histograms are observed', async () => {
   assert.match(text, /sluice_agent_sync_latency_seconds_sum 0\.02/);
   for (const phase of ['snapshot', 'compile', 'apply', 'total']) {
     assert.match(text, new RegExp(`sluice_agent_sync_duration_seconds_count\\{phase="${phase}"\\} 1`));
+  }
+  for (const [stage, ms] of [['plan', FAKE_PLAN_MS], ['write', FAKE_WRITE_MS]] as const) {
+    assert.match(text, new RegExp(`sluice_agent_owner_duration_seconds_count\\{owner="fake",stage="${stage}"\\} 1\n`));
+    assert.match(text, new RegExp(`sluice_agent_owner_duration_seconds_sum\\{owner="fake",stage="${stage}"\\} ${ms / 1000}\n`));
   }
   assert.match(text, /sluice_agent_identities 1/);
 });

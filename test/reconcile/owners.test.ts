@@ -6,6 +6,7 @@ import type { CtConfig, EndpointConfig, LxcAddress } from '../../src/datapath/ge
 import { CtConfigOwner } from '../../src/reconcile/ct-config.js';
 import { LxcInterfacesOwner } from '../../src/reconcile/lxc-interfaces.js';
 import type { MapStore } from '../../src/reconcile/map-writes.js';
+import { Phase, type Reconciler } from '../../src/reconcile/reconciler.js';
 import { runRound } from '../../src/reconcile/round.js';
 
 /** A Map as a MapStore; `failUpdates` makes every update fail with E2BIG (a full map). */
@@ -112,4 +113,25 @@ test('a round: an owner that cannot read its map writes nothing, and neither doe
   assert.equal(round.operations, 0);
   assert.match(round.owners[0]?.planError?.message ?? '', /EPERM/);
   assert.deepEqual(round.owners.map((o) => o.complete), [false, false]);
+});
+
+test('a round times each owner: its plan apart from its writes', () => {
+  const busy = (ms: number): void => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* a plan or a write that takes this long */ }
+  };
+  const owner = (name: string, planMs: number, writeMs: number): Reconciler<unknown> => ({
+    name,
+    plan: () => {
+      busy(planMs);
+      return [{ phase: Phase.PUBLISH, kind: `${name}-upsert`, size: 1, run: () => (busy(writeMs), 1) }];
+    },
+    settle: () => undefined,
+    invalidate: () => undefined,
+  });
+  const round = runRound([owner('slow-plan', 30, 0), owner('slow-write', 0, 30)], {});
+  const [slowPlan, slowWrite] = round.owners;
+  assert.ok(slowPlan !== undefined && slowWrite !== undefined);
+  assert.ok(slowPlan.planMs >= 30 && slowPlan.writeMs < 30, JSON.stringify(slowPlan));
+  assert.ok(slowWrite.writeMs >= 30 && slowWrite.planMs < 30, JSON.stringify(slowWrite));
 });

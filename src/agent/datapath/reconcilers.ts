@@ -191,7 +191,9 @@ export class BpfDatapath implements SyncDatapath, DatapathStats, FlowSource {
       ...(routing !== undefined ? { nodeRouting: nodeRoutingInput(snapshot.nodes, snapshot.nodeName, routing.config) } : {}),
     });
     const t2 = performance.now();
-    const owners: OwnerOutcome[] = report.owners.map((o) => ({ name: o.name, complete: o.complete, failures: ownerFailures(o, report.closedEndpoints) }));
+    const owners: OwnerOutcome[] = report.owners.map((o) => ({
+      name: o.name, complete: o.complete, failures: ownerFailures(o, report.closedEndpoints), planMs: o.planMs, writeMs: o.writeMs,
+    }));
     if (report.owners.every((o) => o.group !== 'policy' || o.complete)) this.publish(compiled);
     const entries: Record<string, number> = {};
     for (const o of this.list) Object.assign(entries, o.entries?.() ?? {});

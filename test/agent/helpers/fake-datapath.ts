@@ -18,6 +18,10 @@ function labelText(labels: Readonly<Record<string, string>>): string {
   return Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(',');
 }
 
+/** The time an applied round reports for the fake owner's plan and writes. */
+export const FAKE_PLAN_MS = 3;
+export const FAKE_WRITE_MS = 7;
+
 /**
  * A SyncDatapath with one owner ("fake") whose map is a FakeState: a round
  * compiles the snapshot against what the owner last saw (read back after a
@@ -69,7 +73,7 @@ export class FakeDatapath implements SyncDatapath, DatapathStats {
     }
     this.maps = to;
     this.view = to;
-    return { planned, operations: planned, owners: [{ name: 'fake', complete: true, failures: [] }], summary };
+    return { planned, operations: planned, owners: [{ name: 'fake', complete: true, failures: [], planMs: FAKE_PLAN_MS, writeMs: FAKE_WRITE_MS }], summary };
   }
 
   invalidate(): void {
