@@ -244,10 +244,20 @@ export interface LbParsers {
 
 const FRESH: LbParsers = { service: serviceOf, slice: sliceOf };
 
-/** The load balancer's whole input from the caches, with the objects it left out or used with a caveat. */
-export function lbInputOf(
-  nodeName: string, nodes: readonly SlimNode[], services: readonly SlimService[], slices: readonly SlimEndpointSlice[], parse: LbParsers = FRESH,
-): { readonly input: LbInput; readonly problems: readonly LbInputProblem[] } {
+/** The Services part of the load balancer's input: each usable Service, the algorithms annotations chose, and the problems. */
+export interface LbServicesPart {
+  readonly services: readonly Service[];
+  readonly algorithms: ReadonlyMap<string, LbAlgorithm>;
+  readonly problems: readonly LbInputProblem[];
+}
+
+/** The EndpointSlices part: each usable slice, and the problems. */
+export interface LbSlicesPart {
+  readonly slices: readonly EndpointSlice[];
+  readonly problems: readonly LbInputProblem[];
+}
+
+export function lbServicesOf(services: readonly SlimService[], parse: LbParsers = FRESH): LbServicesPart {
   const problems: LbInputProblem[] = [];
   const out: Service[] = [];
   const algorithms = new Map<string, LbAlgorithm>();
@@ -265,7 +275,12 @@ export function lbInputOf(
       problems.push({ kind: 'Service', name: objectKey(raw), severity: 'warning', message: `annotation ${LB_ALGORITHM_ANNOTATION}: want maglev or random, got ${JSON.stringify(chosen)}: the node's default is used` });
     }
   }
-  const outSlices: EndpointSlice[] = [];
+  return { services: out, algorithms, problems };
+}
+
+export function lbSlicesOf(slices: readonly SlimEndpointSlice[], parse: LbParsers = FRESH): LbSlicesPart {
+  const problems: LbInputProblem[] = [];
+  const out: EndpointSlice[] = [];
   for (const raw of slices) {
     const r = parse.slice(raw);
     if (r === undefined) continue;
@@ -274,7 +289,18 @@ export function lbInputOf(
       continue;
     }
     for (const w of r.warnings) problems.push({ kind: 'EndpointSlice', name: objectKey(raw), severity: 'warning', message: w });
-    outSlices.push(r.value);
+    out.push(r.value);
   }
-  return { input: { services: out, slices: outSlices, node: localNodeOf(nodeName, nodes), nodeAddresses: localNodeAddresses(nodeName, nodes), algorithms }, problems };
+  return { slices: out, problems };
+}
+
+/** The load balancer's whole input from its parts and this node, with the objects it left out or used with a caveat. */
+export function lbInputFrom(nodeName: string, nodes: readonly SlimNode[], services: LbServicesPart, slices: LbSlicesPart): { readonly input: LbInput; readonly problems: readonly LbInputProblem[] } {
+  return {
+    input: {
+      services: services.services, slices: slices.slices, node: localNodeOf(nodeName, nodes), nodeAddresses: localNodeAddresses(nodeName, nodes),
+      algorithms: services.algorithms,
+    },
+    problems: [...services.problems, ...slices.problems],
+  };
 }

@@ -18,7 +18,7 @@ import type { ReadonlyStore } from './k8s/store.js';
 import {
   objectKey, type SlimEndpointSlice, type SlimNamespace, type SlimNetworkPolicy, type SlimNode, type SlimPod, type SlimService,
 } from './k8s/resources.js';
-import { lbInputOf, type LbInput } from './lb-input.js';
+import { lbInputFrom, lbServicesOf, lbSlicesOf, type LbInput } from './lb-input.js';
 import { SnapshotCache } from './snapshot-cache.js';
 
 export type ProblemSeverity = 'error' | 'warning';
@@ -132,11 +132,14 @@ export function buildSnapshot(src: SnapshotSources): SnapshotResult {
       return { endpoint, pod };
     });
 
-  const nodes = parsed.sorted(src.nodes, byObjectKey);
-  const services = parsed.sorted(src.services, byObjectKey);
-  const endpointSlices = parsed.sorted(src.endpointSlices, byObjectKey);
-  const lb = parsed.derive('lb', [src.nodeName, nodes, services, endpointSlices], () =>
-    lbInputOf(src.nodeName, nodes, services, endpointSlices, { service: (r) => parsed.lbService(r), slice: (r) => parsed.lbSlice(r) }));
+  const nodes = parsed.sorted(src.nodes);
+  const services = parsed.sorted(src.services);
+  const endpointSlices = parsed.sorted(src.endpointSlices);
+  // Made again apart: a slice change reuses the Services part (and its algorithms map, which the planner compares by identity).
+  const lbParsers = { service: (r: SlimService) => parsed.lbService(r), slice: (r: SlimEndpointSlice) => parsed.lbSlice(r) };
+  const lbServices = parsed.derive('lb-services', [services], () => lbServicesOf(services, lbParsers));
+  const lbSlices = parsed.derive('lb-slices', [endpointSlices], () => lbSlicesOf(endpointSlices, lbParsers));
+  const lb = parsed.derive('lb', [src.nodeName, nodes, lbServices, lbSlices], () => lbInputFrom(src.nodeName, nodes, lbServices, lbSlices));
   problems.push(...lb.problems);
 
   return {
@@ -255,8 +258,4 @@ function resolveDuplicateIps(pods: readonly ClusterPod[], raw: ReadonlyStore<Sli
     const { ip: _ip, ...rest } = p;
     return rest;
   });
-}
-
-function byObjectKey<T extends { metadata: { name: string; namespace?: string } }>(values: T[]): T[] {
-  return values.map((v) => [objectKey(v), v] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
 }

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ENDPOINT_SLICES, NODES, SERVICES } from '../../src/agent/k8s/resources.js';
-import { DEFAULT_AFFINITY_SECONDS, lbInputOf, localNodeAddresses, localNodeOf, serviceOf, sliceOf } from '../../src/agent/lb-input.js';
+import { DEFAULT_AFFINITY_SECONDS, lbInputFrom, lbServicesOf, lbSlicesOf, localNodeAddresses, localNodeOf, serviceOf, sliceOf } from '../../src/agent/lb-input.js';
 import { compileServices } from '../../src/lb/compile.js';
 
 const slimService = (raw: unknown) => {
@@ -15,6 +15,9 @@ const slimSlice = (raw: unknown) => {
   assert.ok(s !== undefined);
   return s;
 };
+/** The whole input as the snapshot puts it together from its parts. */
+const lbInputOf = (node: string, nodes: Parameters<typeof lbInputFrom>[1], services: Parameters<typeof lbServicesOf>[0], slices: Parameters<typeof lbSlicesOf>[0]) =>
+  lbInputFrom(node, nodes, lbServicesOf(services), lbSlicesOf(slices));
 
 test('a Service: API defaults applied (type ClusterIP, protocol TCP, unnamed port ""), clusterIP when clusterIPs is absent', () => {
   const r = serviceOf(slimService({ metadata: { name: 'web', namespace: 'ns', labels: { a: 'b' } }, spec: { clusterIP: '10.96.0.10', ports: [{ port: 80, targetPort: 8080 }] } }));

@@ -118,3 +118,34 @@ test('with the cache, a policy change keeps the identity assignment (incremental
   const third = stage.compile(snapshot(s, new SnapshotCache()), second.datapath);
   assert.equal(third.stats.identitiesReused, false, 'fresh objects: everything recomputed');
 });
+
+test('a store\'s sorted list: the same array while unchanged; replaced objects swapped in place; adds and deletes sorted again; always the full sort\'s order', () => {
+  const cache = new SnapshotCache();
+  const store = new ObjectStore<SlimNamespace>();
+  const ns = (name: string, rev: string): SlimNamespace => ({ metadata: { name, labels: { rev } } });
+  const fullSort = (): string[] => [...store.values()].map((n) => `${n.metadata.name}@${n.metadata.labels?.rev ?? ''}`).sort();
+  const shown = (list: readonly SlimNamespace[]): string[] => list.map((n) => `${n.metadata.name}@${n.metadata.labels?.rev ?? ''}`);
+  for (const name of ['m', 'c', 'x', 'a', 'q']) store.upsert(ns(name, '0'));
+  const first = cache.sorted(store);
+  assert.deepEqual(shown(first), fullSort());
+  assert.equal(cache.sorted(store), first, 'unchanged: the same array');
+
+  store.upsert(ns('x', '1'));
+  store.upsert(ns('a', '1'));
+  const replaced = cache.sorted(store);
+  assert.notEqual(replaced, first);
+  assert.deepEqual(shown(first), ['a@0', 'c@0', 'm@0', 'q@0', 'x@0'], 'the earlier list is left as it was');
+  assert.deepEqual(shown(replaced), fullSort());
+  assert.equal(cache.sorted(store), replaced);
+
+  // Random replaces, adds and deletes, each checked against a full sort.
+  let seed = 7;
+  const rand = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let round = 0; round < 300; round++) {
+    const name = `n${rand(40)}`;
+    const op = rand(3);
+    if (op === 0) store.remove(name);
+    else store.upsert(ns(name, String(round)));
+    assert.deepEqual(shown(cache.sorted(store)), fullSort(), `round ${round}`);
+  }
+});
