@@ -1,9 +1,12 @@
 /**
  * The sync loop, a scheduler over the datapath's map owners: changes (watch
- * events, endpoint registrations) request a sync; requests are debounced (a
- * burst of events is one sync, but no change waits longer than maxDelayMs),
- * except an immediate one (an endpoint ADD the CNI waits on); one sync runs
- * at a time, as one round over every owner with one shared snapshot:
+ * events, endpoint registrations) request a sync. A change after a quiet
+ * spell (no sync started within debounceMs, none running) syncs at once
+ * (the leading edge: one Service or policy change is in the maps without
+ * waiting); changes behind it are debounced (a burst is one sync, but no
+ * change waits longer than maxDelayMs), except an immediate one (an
+ * endpoint ADD the CNI waits on). One sync runs at a time, as one round
+ * over every owner with one shared snapshot:
  *
  *   snapshot → round (each owner: desired, diff against its maps, phased writes)
  *
@@ -37,7 +40,7 @@ export interface SyncLoopOptions {
   readonly log: Logger;
   readonly clock?: Clock;
   readonly random?: RandomSource;
-  /** Quiet time after the last change before a sync starts. Default 20 ms. */
+  /** Quiet time after the last change before a sync starts, unless no sync started within it (then at once). Default 20 ms. */
   readonly debounceMs?: number;
   /** Longest a change waits for a sync while changes keep coming. Default 200 ms. */
   readonly maxDelayMs?: number;
@@ -94,6 +97,10 @@ export class SyncLoop {
   private pendingSince: number | undefined;
   /** A pending request asked not to wait for the debounce. */
   private immediatePending = false;
+  /** A sync is scheduled at once (leading edge or immediate): later requests join it instead of pushing it back. */
+  private startsNow = false;
+  /** clock.now() when the last sync started. */
+  private lastStart: number | undefined;
   private timer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
   private failingMaps: readonly MapFailure[] = [];
@@ -120,7 +127,10 @@ export class SyncLoop {
     this.pendingSince ??= now;
     if (options.immediate === true) this.immediatePending = true;
     this.log.trace({ reason, revision: this.requested, immediate: options.immediate === true }, 'sync requested');
-    if (this.retryTimer === undefined) this.schedule(this.immediatePending ? 0 : Math.min(this.debounceMs, this.pendingSince + this.maxDelayMs - now));
+    if (this.retryTimer !== undefined || this.startsNow) return this.requested;
+    const quiet = !this.running && this.timer === undefined && (this.lastStart === undefined || now - this.lastStart >= this.debounceMs);
+    if (this.immediatePending || quiet) this.schedule(0, true);
+    else this.schedule(Math.min(this.debounceMs, this.pendingSince + this.maxDelayMs - now));
     return this.requested;
   }
 
@@ -177,11 +187,14 @@ export class SyncLoop {
     await this.idle;
   }
 
-  private schedule(ms: number): void {
+  /** (Re)arms the timer that starts the next sync; `now`: a start at once, which later requests join rather than delay. */
+  private schedule(ms: number, now = false): void {
     if (this.stopped) return;
     this.timer?.cancel();
+    this.startsNow = now;
     this.timer = this.clock.setTimer(Math.max(0, ms), () => {
       this.timer = undefined;
+      this.startsNow = false;
       this.kick();
     });
   }
@@ -198,6 +211,7 @@ export class SyncLoop {
   private async runOnce(): Promise<void> {
     this.running = true;
     this.runningSince = this.clock.now();
+    this.lastStart = this.runningSince;
     const revision = this.requested;
     const since = this.pendingSince;
     this.pendingSince = undefined;
@@ -237,7 +251,7 @@ export class SyncLoop {
       this.running = false;
       this.runningSince = undefined;
       if (retry) this.scheduleRetry();
-      else if (this.requested > revision) this.schedule(this.immediatePending ? 0 : this.debounceMs);
+      else if (this.requested > revision) this.schedule(this.immediatePending ? 0 : this.debounceMs, this.immediatePending);
     }
   }
 

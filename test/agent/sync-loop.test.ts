@@ -72,19 +72,31 @@ async function holdFirstSync(s: Setup): Promise<() => void> {
   return release;
 }
 
-test('a burst of changes is one sync, after the debounce', async () => {
+test('a change after a quiet spell syncs at once; the burst behind it is one sync, after the debounce', async () => {
   const s = setup();
-  for (const [i, name] of ['p1', 'p2', 'p3'].entries()) {
-    addPod(s, name, `10.0.0.${i + 1}`);
+  addPod(s, 'p1', '10.0.0.1');
+  s.loop.trigger('pods changed');
+  s.loop.trigger('pods changed again, in the same tick');
+  await s.clock.advance(0);
+  assert.equal(s.writer.applied.length, 1, 'the leading change, at once, with the one in its tick');
+  assert.equal(s.loop.status().appliedRevision, 2);
+  for (const [i, name] of ['p2', 'p3', 'p4'].entries()) {
+    addPod(s, name, `10.0.0.${i + 2}`);
     s.loop.trigger('pods changed');
     await s.clock.advance(5);
   }
-  assert.equal(s.writer.applied.length, 0, 'still within the debounce');
+  assert.equal(s.writer.applied.length, 1, 'a sync started within the debounce: the burst waits for quiet');
   await s.clock.advance(20);
-  assert.equal(s.writer.applied.length, 1);
-  assert.deepEqual([...s.writer.maps.keys()].filter((k) => !k.startsWith('labels/')).sort(), ['a/p1', 'a/p2', 'a/p3', 'policies']);
-  assert.equal(s.loop.status().appliedRevision, 3);
+  assert.equal(s.writer.applied.length, 2);
+  assert.deepEqual([...s.writer.maps.keys()].filter((k) => !k.startsWith('labels/')).sort(), ['a/p1', 'a/p2', 'a/p3', 'a/p4', 'policies']);
+  assert.equal(s.loop.status().appliedRevision, 5);
   assert.equal(s.loop.status().firstSyncDone, true);
+  // Quiet again for longer than the debounce: the next change leads once more.
+  await s.clock.advance(100);
+  addPod(s, 'p5', '10.0.0.6');
+  s.loop.trigger('pods changed');
+  await s.clock.advance(0);
+  assert.equal(s.writer.applied.length, 3);
 });
 
 test('a steady stream of changes still syncs every maxDelayMs', async () => {
@@ -128,6 +140,8 @@ test('the first plan starts from what the maps hold (a restart applies only the 
 
 test('waitApplied resolves once a sync covering the revision is in the maps', async () => {
   const s = setup();
+  s.loop.trigger('start');
+  await s.clock.advance(0); // a sync just started: the next change waits for the debounce
   const r = s.loop.trigger('endpoint added');
   let done = false;
   const p = s.loop.waitApplied(r, 5000).then(() => {
@@ -158,22 +172,27 @@ test('a change during a running sync gets a sync of its own', async () => {
 
 test('an immediate request (an endpoint ADD) skips the debounce, and covers the burst pending with it', async () => {
   const s = setup();
+  s.loop.trigger('start');
+  await s.clock.advance(0);
+  assert.equal(s.snapshots, 1);
   addPod(s, 'p1', '10.0.0.1');
   s.loop.trigger('pods changed');
   await s.clock.advance(5);
+  assert.equal(s.snapshots, 1, 'within the debounce');
   const r = s.loop.trigger('endpoint added', { immediate: true });
+  s.loop.trigger('pods changed, right behind it');
   await s.clock.advance(0);
   await s.loop.waitApplied(r, 1);
-  assert.equal(s.writer.applied.length, 1, 'one sync for both requests');
+  assert.equal(s.snapshots, 2, 'one sync for all three requests');
   assert.ok(s.writer.maps.has('a/p1'));
   // Later bursts coalesce again.
   s.loop.trigger('pods changed');
   await s.clock.advance(5);
   s.loop.trigger('pods changed');
   await s.clock.advance(5);
-  assert.equal(s.snapshots, 1, 'still within the debounce');
+  assert.equal(s.snapshots, 2, 'still within the debounce');
   await s.clock.advance(20);
-  assert.equal(s.snapshots, 2);
+  assert.equal(s.snapshots, 3);
 });
 
 test('an immediate request during a running sync runs right after it, without the debounce', async () => {
@@ -226,7 +245,7 @@ test('a failing map is reported, the maps re-read, and the sync retried with bac
   const r = s.loop.trigger('change');
   const wait = s.loop.waitApplied(r, 1500);
   const outcome = wait.then(() => 'resolved', (e: unknown) => e);
-  await s.clock.advance(20);
+  await s.clock.advance(0);
   const st = s.loop.status();
   assert.equal(st.firstSyncDone, false);
   assert.deepEqual(st.failingMaps.map((f) => f.map), ['sl_policy_v2']);
@@ -272,19 +291,22 @@ test('a compile that throws is logged, retried, and does not lose the maps basel
 
 test('the latency and phase histograms are observed', async () => {
   const s = setup();
-  s.loop.trigger('change');
+  s.loop.trigger('change'); // leads: in the maps at once
+  await s.clock.advance(0);
+  addPod(s, 'p1', '10.0.0.1');
+  s.loop.trigger('change'); // debounced: 20 ms
   await s.clock.advance(20);
   const text = await s.metrics.registry.metrics();
-  assert.match(text, /sluice_agent_sync_latency_seconds_count 1/);
+  assert.match(text, /sluice_agent_sync_latency_seconds_count 2/);
   assert.match(text, /sluice_agent_sync_latency_seconds_sum 0\.02/);
   for (const phase of ['snapshot', 'compile', 'apply', 'total']) {
-    assert.match(text, new RegExp(`sluice_agent_sync_duration_seconds_count\\{phase="${phase}"\\} 1`));
+    assert.match(text, new RegExp(`sluice_agent_sync_duration_seconds_count\\{phase="${phase}"\\} 2`));
   }
   for (const [stage, ms] of [['plan', FAKE_PLAN_MS], ['write', FAKE_WRITE_MS]] as const) {
-    assert.match(text, new RegExp(`sluice_agent_owner_duration_seconds_count\\{owner="fake",stage="${stage}"\\} 1\n`));
-    assert.match(text, new RegExp(`sluice_agent_owner_duration_seconds_sum\\{owner="fake",stage="${stage}"\\} ${ms / 1000}\n`));
+    assert.match(text, new RegExp(`sluice_agent_owner_duration_seconds_count\\{owner="fake",stage="${stage}"\\} 2\n`));
+    assert.match(text, new RegExp(`sluice_agent_owner_duration_seconds_sum\\{owner="fake",stage="${stage}"\\} ${(2 * ms) / 1000}\n`));
   }
-  assert.match(text, /sluice_agent_identities 1/);
+  assert.match(text, new RegExp(`sluice_agent_identities ${s.writer.maps.size}\n`), 'the last round\'s count');
 });
 
 test('stop rejects pending waiters and schedules nothing more', async () => {
