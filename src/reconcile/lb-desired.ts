@@ -198,6 +198,20 @@ function changedIds<T>(before: readonly T[], after: readonly T[], idOf: (x: T) =
   for (const x of after) if (!was.has(x)) into.add(idOf(x));
 }
 
+/** A planner's input by Service id: its object, and its slices in input order (the planner updates both in place). */
+interface InputIndex {
+  readonly services: Map<string, Service>;
+  readonly slices: Map<string, readonly EndpointSlice[]>;
+}
+
+function indexOf(input: { readonly services: readonly Service[]; readonly slices: readonly EndpointSlice[] }): InputIndex {
+  return { services: servicesById(input.services), slices: slicesByService(input.slices) };
+}
+
+function servicesById(services: readonly Service[]): Map<string, Service> {
+  return new Map(services.map((svc) => [serviceIdOf(svc), svc]));
+}
+
 function slicesByService(slices: readonly EndpointSlice[]): Map<string, EndpointSlice[]> {
   const out = new Map<string, EndpointSlice[]>();
   for (const s of slices) {
@@ -234,6 +248,8 @@ export class LbPlanner {
   private claims = new Map<string, string[]>();
   private contested = 0;
   private lastChanged: ReadonlySet<string> | undefined;
+  /** The last input's Services by id and slices by Service id (in input order), kept up to date from the objects that change. */
+  private index: InputIndex | undefined;
 
   /**
    * The Service ports ("namespace/name:port/PROTOCOL") whose entry in the
@@ -269,8 +285,7 @@ export class LbPlanner {
     const last = this.last;
     if (globals !== this.globals || last === undefined) return this.afresh(input, nodeAddresses);
     const dirty = new Set<string>();
-    changedIds(last.input.services, input.services, serviceIdOf, dirty);
-    changedIds(last.input.slices, input.slices, sliceServiceOf, dirty);
+    const index = this.indexed(last.input, input, dirty);
     if (last.input.algorithms !== input.algorithms) {
       for (const id of new Set([...(last.input.algorithms?.keys() ?? []), ...(input.algorithms?.keys() ?? [])])) {
         if (last.input.algorithms?.get(id) !== input.algorithms?.get(id)) dirty.add(id);
@@ -282,28 +297,13 @@ export class LbPlanner {
       return last.desired;
     }
 
-    // The dirty Services' objects and slices, in input order.
-    const dirtyNames = new Set<string>();
-    for (const id of dirty) dirtyNames.add(id.slice(id.indexOf('/') + 1));
-    const objects = new Map<string, Service>();
-    for (const svc of input.services) if (dirtyNames.has(svc.name) && dirty.has(serviceIdOf(svc))) objects.set(serviceIdOf(svc), svc);
-    const slicesOf = new Map<string, EndpointSlice[]>();
-    for (const sl of input.slices) {
-      if (!dirtyNames.has(sl.serviceName)) continue;
-      const id = sliceServiceOf(sl);
-      if (!dirty.has(id)) continue;
-      const list = slicesOf.get(id);
-      if (list === undefined) slicesOf.set(id, [sl]);
-      else list.push(sl);
-    }
-
     const changed = new Set<string>();
     let ignoredChanged = false;
     const contestedBefore = this.contested;
     for (const id of dirty) {
       const before = this.kept.get(id);
-      const svc = objects.get(id);
-      const after = svc === undefined ? undefined : this.keep(id, svc, slicesOf.get(id) ?? [], input, nodeAddresses);
+      const svc = index.services.get(id);
+      const after = svc === undefined ? undefined : this.keep(id, svc, index.slices.get(id) ?? [], input, nodeAddresses);
       if (before?.result === after?.result) continue;
       if (svc === undefined) this.kept.delete(id);
       for (const d of before?.result.services ?? []) {
@@ -338,6 +338,64 @@ export class LbPlanner {
     return desired;
   }
 
+  /**
+   * The index of `input`, from last call's by the objects that differ
+   * (their Services' ids go into `dirty`). Lists of one length are compared
+   * position by position, and an object replaced in place (an informer's
+   * update) is replaced in the index: one change costs a scan by identity,
+   * not a regrouping of 10,000 slices. Otherwise, or when a slice moved to
+   * another Service, that half is indexed again.
+   */
+  private indexed(before: LbInputLists, input: LbDesiredInput, dirty: Set<string>): InputIndex {
+    const index = this.index;
+    if (index === undefined) {
+      changedIds(before.services, input.services, serviceIdOf, dirty);
+      changedIds(before.slices, input.slices, sliceServiceOf, dirty);
+      return (this.index = indexOf(input));
+    }
+    let { services, slices } = index;
+    if (before.services !== input.services) {
+      if (before.services.length !== input.services.length) {
+        changedIds(before.services, input.services, serviceIdOf, dirty);
+        services = servicesById(input.services);
+      } else {
+        for (let i = 0; i < input.services.length; i++) {
+          const a = before.services[i] as Service;
+          const b = input.services[i] as Service;
+          if (a === b) continue;
+          dirty.add(serviceIdOf(a));
+          dirty.add(serviceIdOf(b));
+          if (services.get(serviceIdOf(a)) === a) services.delete(serviceIdOf(a));
+          services.set(serviceIdOf(b), b);
+        }
+      }
+    }
+    if (before.slices !== input.slices) {
+      let regroup = before.slices.length !== input.slices.length;
+      if (regroup) changedIds(before.slices, input.slices, sliceServiceOf, dirty);
+      else {
+        for (let i = 0; i < input.slices.length; i++) {
+          const a = before.slices[i] as EndpointSlice;
+          const b = input.slices[i] as EndpointSlice;
+          if (a === b) continue;
+          const id = sliceServiceOf(b);
+          dirty.add(sliceServiceOf(a));
+          dirty.add(id);
+          const list = slices.get(id);
+          const at = list?.indexOf(a) ?? -1;
+          if (list === undefined || at < 0 || sliceServiceOf(a) !== id) {
+            regroup = true;
+            continue;
+          }
+          // A new array: the kept result of the Service compares its slices by identity, element by element.
+          slices.set(id, list.map((x, j) => (j === at ? b : x)));
+        }
+      }
+      if (regroup) slices = slicesByService(input.slices);
+    }
+    return (this.index = { services, slices });
+  }
+
   /** This node's addresses as a NodePort uses them; what is kept is dropped when node, addresses, default algorithm or table size changed. */
   private useGlobals(input: LbDesiredInput): string[] {
     const nodeAddresses = [...new Set(input.nodeAddresses.filter(isIpv4))].sort();
@@ -351,7 +409,8 @@ export class LbPlanner {
 
   /** Every Service planned again (results kept under the same globals reused while their inputs are the same objects). */
   private afresh(input: LbDesiredInput, nodeAddresses: readonly string[]): LbDesired {
-    const slicesOf = slicesByService(input.slices);
+    this.index = indexOf(input);
+    const slicesOf = this.index.slices;
     const previous = this.kept;
     this.kept = new Map();
     this.claims = new Map();

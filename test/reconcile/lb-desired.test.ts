@@ -175,11 +175,17 @@ test('an LbPlanner fed a sequence of edits gives what a fresh planner gives, and
   for (let step = 0; step < 200; step++) {
     const name = names[rand(names.length)] as string;
     const at = services.findIndex((s) => s.name === name);
-    switch (rand(4)) {
+    switch (rand(6)) {
       case 0: services = at < 0 ? [...services, make(name)] : services.filter((_, k) => k !== at); break;
       case 1: if (at >= 0) services = services.map((s, k) => (k === at ? make(name) : s)); break;
       case 2: slices = [...slices.filter((s) => s.serviceName !== name), makeSlice(name)]; break;
-      default: slices = slices.map((s) => (s.serviceName === name ? makeSlice(name) : s));
+      case 3: slices = [...slices, { ...makeSlice(name), name: `${name}-${step}` }]; break; // one more slice of a Service
+      case 4: { // a slice relabelled to another Service, in its place
+        const k = rand(Math.max(1, slices.length));
+        slices = slices.map((s, j) => (j === k ? { ...s, serviceName: name } : s));
+        break;
+      }
+      default: slices = slices.map((s) => (s.serviceName === name && rand(2) === 0 ? { ...makeSlice(name), name: s.name } : s));
     }
     const i = input(services, slices, { algorithm: 'random' });
     const after = planner.desired(i);
