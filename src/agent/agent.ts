@@ -187,7 +187,8 @@ export class Agent {
   private updateHealthChecks(lb: AgentSnapshot['lb']): void {
     if (this.healthChecks === undefined || lb === this.healthInput) return;
     this.healthInput = lb;
-    void this.healthChecks.update(lb.nodeAddresses, healthChecks(lb.services, lb.slices, lb.node));
+    this.healthChecks.update(lb.nodeAddresses, healthChecks(lb.services, lb.slices, lb.node))
+      .catch((e: unknown) => this.log.error({ err: asError(e) }, `health checks: update failed: ${asError(e).message}`));
   }
 
   readiness(): ReadinessReport {
