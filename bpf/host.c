@@ -17,8 +17,9 @@
  * Load balancing (bpf/lib/lb_external.h): traffic from outside to a
  * frontend of scope EXTERNAL (NodePort, externalIPs, load-balancer IPs) is
  * translated to a backend, masqueraded to the node's address under
- * externalTrafficPolicy Cluster, and its replies back from other nodes'
- * backends are translated back; a frontend without backends rejects (the
+ * externalTrafficPolicy Cluster (and then sent on by the program: to the
+ * backend's node by its podCIDR's route, or to a local backend's veth), and
+ * its replies back from other nodes' backends are translated back; a frontend without backends rejects (the
  * reset or port unreachable leaves by the device) or drops.
  *
  * The node's podCIDR and address are load-time constants (the agent loads
@@ -70,7 +71,7 @@ int from_fabric(struct __sk_buff *ctx)
 		ipcache_resolve(&f); /* the event names the identity the packet claimed */
 		goto drop;
 	}
-	ret = lb_from_outside(ctx, &f, HOST_POD_CIDR_ADDR, HOST_POD_CIDR_MASK);
+	ret = lb_from_outside(ctx, &f);
 	if (ret == LB_REJECT) {
 		ipcache_resolve(&f);
 		return lb_reject_outside(ctx, &f);

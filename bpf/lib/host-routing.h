@@ -131,6 +131,37 @@ static __always_inline int host_routing_remote(struct __sk_buff *ctx, __be32 dad
 }
 
 /*
+ * Sends a packet the load balancer translated so that its source is a node
+ * address (a masqueraded connection, a reply from a frontend) towards daddr
+ * itself: the node's stack would drop it as a martian. Whatever the host
+ * routing switch says:
+ *  - another node's pod: out of the device and to the next hop of that
+ *    podCIDR's route (sl_noderoute_v1: the fabric device in native routing,
+ *    the vxlan device in vxlan mode);
+ *  - a pod of this node: to its host veth;
+ *  - anything else (a client outside the nodes): out of `fallback`, the
+ *    device the connection came in on, next hop by route.
+ * No TTL decrement: the translation stands for a proxy, not a router.
+ * Returns: TC_ACT_REDIRECT, or TC_ACT_SHOT when the helper refuses.
+ */
+static __always_inline int host_redirect_translated(__be32 daddr, __u32 fallback)
+{
+	struct node_route_key key = { .prefixlen = 32, .addr = daddr };
+	struct bpf_redir_neigh nh = { .nh_family = AF_INET };
+	const struct node_route *r;
+	__u32 ifindex;
+
+	r = bpf_map_lookup_elem(&sl_noderoute_v1, &key);
+	if (r && r->ifindex) {
+		ifindex = r->ifindex;
+		nh.ipv4_nh = r->next_hop;
+		return bpf_redirect_neigh(ifindex, &nh, sizeof(nh), 0);
+	}
+	ifindex = local_pod_ifindex(daddr);
+	return bpf_redirect_neigh(ifindex ? ifindex : fallback, NULL, 0, 0);
+}
+
+/*
  * Returns: the tc verdict for a packet the program lets through —
  * TC_ACT_REDIRECT when it sent the packet on, CTX_ACT_OK when the node's
  * stack takes it. remote: whether a destination on another node is ours

@@ -86,6 +86,7 @@
 #include "conntrack.h"
 #include "drop.h"
 #include "nat.h"
+#include "host-routing.h"
 
 /* Frontends. Memory follows the number of frontends, not the capacity. */
 struct {
@@ -159,7 +160,7 @@ struct {
 #define LB_NONE 1     /* no usable backend */
 /* lb_translate() results besides CTX_ACT_OK and drops. */
 #define LB_REDIRECT 1 /* the packet goes back into the pod it came from */
-#define LB_SENT 2     /* a redirect is set already (nat_redirect_out()): return TC_ACT_REDIRECT */
+#define LB_SENT 2     /* a redirect is set already (host_redirect_translated()): return TC_ACT_REDIRECT */
 
 /* What the load balancer decided for a packet; on the stack. */
 struct lb_xlate {
@@ -529,7 +530,9 @@ static __always_inline void lb_external_conn(struct ct_state *ct, const struct f
  * becomes the frontend the client addressed, its destination the client
  * (the client's own address, also when the connection was masqueraded).
  * A reply whose entry is gone or expired is left alone. The translated
- * reply leaves by the device the connection came in on (nat_redirect_out()).
+ * reply is sent towards the client (host_redirect_translated(): by the
+ * route of another node's podCIDR, else out of the device the connection
+ * came in on).
  * Returns: LB_SENT, CTX_ACT_OK (left alone), or -SLUICE_DROP_NAT_FAILED.
  */
 static __always_inline int lb_external_reply(struct __sk_buff *ctx, struct flow *f)
@@ -551,8 +554,8 @@ static __always_inline int lb_external_reply(struct __sk_buff *ctx, struct flow 
 	if (IS_ERR(ret))
 		return ret;
 	f->flags |= SLUICE_EVENT_F_SERVICE;
-	/* Its source is now the frontend, a node address for a NodePort: out by the device, not the stack. */
-	ret = nat_redirect_out(t.ifindex);
+	/* Its source is now the frontend, a node address for a NodePort: sent on here, not by the stack. */
+	ret = host_redirect_translated(t.client_addr, t.ifindex);
 	return ret == TC_ACT_REDIRECT ? LB_SENT : -SLUICE_DROP_NAT_FAILED;
 }
 

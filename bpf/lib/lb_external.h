@@ -12,20 +12,22 @@
  *    client's address. Its replies leave the backend pod, whose programs
  *    know the connection as external (lb.h lb_external_conn()) and give it
  *    the frontend back as its source (lb_external_reply()).
- *  - Cluster (SLUICE_LB_SVC_F_MASQUERADE), to another node's backend: the
- *    source also becomes the node's address (HOST_NODE_ADDR, else the
- *    frontend's, which is one for a NodePort) and a port of
- *    SLUICE_LB_SNAT_PORT_MIN..MAX, as kube-proxy masquerades, and the packet
- *    leaves by the device it came in on (native routing between nodes; over
- *    a VXLAN device the route does not leave by it and the packet drops as
- *    NAT_FAILED). The replies come back to that address and port, here, and
- *    are translated back to frontend -> client.
- *  - Cluster, to a backend on this node: not masqueraded (the backend's
- *    replies pass through this node anyway); unlike kube-proxy, the backend
- *    sees the client's address.
- *  - Replies leave by the device the connection came in on
- *    (lb_nat_entry.ifindex): their source is a node address, which the
- *    stack would drop as a martian.
+ *  - Cluster (SLUICE_LB_SVC_F_MASQUERADE): the source also becomes the
+ *    node's address (HOST_NODE_ADDR, else the frontend's, which is one for a
+ *    NodePort) and a port of SLUICE_LB_SNAT_PORT_MIN..MAX, as kube-proxy
+ *    masquerades every connection to an external destination under Cluster
+ *    (services.md §2.4), whichever node its backend is on. The packet, whose
+ *    source is now a node address the stack would drop as a martian, is sent
+ *    on here (host_redirect_translated()): to another node's backend by the
+ *    route of its podCIDR (the fabric device, or the vxlan device in vxlan
+ *    mode), to a backend on this node straight to its host veth. Another
+ *    node's backend answers to that address and port, here, and the reply
+ *    is translated back to frontend -> client; a local backend's reply is
+ *    translated by its pod's from_container (lb.h lb_external_reply()).
+ *  - Replies go towards the client the same way (host_redirect_translated():
+ *    another node's pod by its podCIDR's route, anyone else out of the
+ *    device the connection came in on, lb_nat_entry.ifindex): their source
+ *    is a node address, which the stack would drop as a martian.
  *  - No usable backend: dropped (SERVICE_NO_BACKEND) when flagged, else
  *    answered with a TCP reset / ICMP port unreachable sent back out of the
  *    device (lb_reject_outside()).
@@ -104,9 +106,9 @@ static __always_inline int lb_snat_port(struct lb_nat_entry *t, __u8 protocol, _
  * to go to the backend, masqueraded when t says so; REPLY (backend -> the
  * masquerade address, back from another node) to go from the frontend to
  * the client. A packet whose source became the node's or the frontend's
- * address leaves by a device (nat_redirect_out()): a masqueraded one by the
- * device it came in on (towards the backend's node), a reply by the one
- * its connection came in on (towards the client).
+ * address is sent on here (host_redirect_translated()): a masqueraded one
+ * towards its backend, a reply towards the client, ifindex being the
+ * device the connection came in on.
  * Returns: CTX_ACT_OK (to the stack), LB_SENT, or -SLUICE_DROP_NAT_FAILED.
  */
 static __always_inline int lb_nat_apply(struct __sk_buff *ctx, const struct flow *f, const struct lb_nat_entry *t,
@@ -121,7 +123,7 @@ static __always_inline int lb_nat_apply(struct __sk_buff *ctx, const struct flow
 		ret = nat_rewrite_end(ctx, f, NAT_DST, f->daddr, t->client_addr, f->dport, t->client_port);
 		if (IS_ERR(ret))
 			return ret;
-		return nat_redirect_out(t->ifindex) == TC_ACT_REDIRECT ? LB_SENT : -SLUICE_DROP_NAT_FAILED;
+		return host_redirect_translated(t->client_addr, t->ifindex) == TC_ACT_REDIRECT ? LB_SENT : -SLUICE_DROP_NAT_FAILED;
 	}
 	ret = nat_rewrite_end(ctx, f, NAT_DST, f->daddr, t->backend_addr, f->dport, t->backend_port);
 	if (IS_ERR(ret) || !t->snat_port)
@@ -129,19 +131,18 @@ static __always_inline int lb_nat_apply(struct __sk_buff *ctx, const struct flow
 	ret = nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, lb_masquerade_addr(t->frontend_addr), f->sport, t->snat_port);
 	if (IS_ERR(ret))
 		return ret;
-	return nat_redirect_out(ifindex) == TC_ACT_REDIRECT ? LB_SENT : -SLUICE_DROP_NAT_FAILED;
+	return host_redirect_translated(t->backend_addr, ifindex) == TC_ACT_REDIRECT ? LB_SENT : -SLUICE_DROP_NAT_FAILED;
 }
 
 /*
  * The load balancer's step for a packet arriving on the node's device (see
  * the top of this file). f keeps describing the packet as it arrived.
- * pod_cidr_addr/mask: this node's podCIDR (its backends are local).
  * Returns: CTX_ACT_OK (translated or not ours: to the stack), LB_SENT
  * (translated and redirected), LB_REJECT, or a -SLUICE_DROP_* reason.
  *
  * Verifier workaround (as lb_egress()): a global function, verified once.
  */
-__noinline int lb_from_outside(struct __sk_buff *ctx, struct flow *f, __be32 pod_cidr_addr, __be32 pod_cidr_mask)
+__noinline int lb_from_outside(struct __sk_buff *ctx, struct flow *f)
 {
 	struct lb_svc_key key = { .scope = SLUICE_LB_SCOPE_EXTERNAL };
 	struct lb_nat_key k = {}, rk = {};
@@ -195,8 +196,7 @@ __noinline int lb_from_outside(struct __sk_buff *ctx, struct flow *f, __be32 pod
 	t.backend_port = be.port;
 	t.expires_ns = now + lifetime;
 	t.ifindex = ifindex;
-	/* A backend on this node answers through it anyway: only traffic to other nodes is masqueraded. */
-	if ((svc.flags & SLUICE_LB_SVC_F_MASQUERADE) && (be.addr & pod_cidr_mask) != pod_cidr_addr) {
+	if (svc.flags & SLUICE_LB_SVC_F_MASQUERADE) {
 		ret = lb_snat_port(&t, f->protocol, now);
 		if (IS_ERR(ret))
 			return ret;

@@ -147,22 +147,6 @@ static __always_inline int nat_swap_macs(struct __sk_buff *ctx)
 	return CTX_ACT_OK;
 }
 
-/*
- * Sends a translated packet out of the node's device ifindex rather than
- * handing it to the stack: a packet whose source became one of the node's
- * own addresses (a reply from a NodePort frontend, a masqueraded
- * connection) would be dropped by the stack's input path as a martian. The
- * kernel looks the next hop up by route and fills the Ethernet addresses
- * (bpf_redirect_neigh(); the route to the destination must leave by
- * ifindex). bpf_fib_lookup() would find the device too, but it is GPL-only
- * and these programs are not.
- * Returns: TC_ACT_REDIRECT, or TC_ACT_SHOT for a bad ifindex.
- */
-static __always_inline int nat_redirect_out(__u32 ifindex)
-{
-	return bpf_redirect_neigh(ifindex, NULL, 0, 0);
-}
-
 /* The one's complement sum a bpf_csum_diff() returned, folded to 16 bits and inverted. */
 static __always_inline __sum16 nat_csum_fold(__s64 sum)
 {

@@ -7,8 +7,10 @@
  *              ├─ change → sync loop: snapshot → one round over the map owners
  *   endpoints ─┘                         (port: SyncDatapath, src/reconcile)
  *
- * plus the endpoint API (unix socket), the probe/metrics server and the
- * problem reporter.
+ * plus the endpoint API (unix socket), the probe/metrics server, the
+ * problem reporter and, while the agent implements Services (lb.enabled),
+ * the Services' health-check servers (health-checks.ts), updated from each
+ * sync's snapshot.
  */
 import { join } from 'node:path';
 import type { RandomSource } from './backoff.js';
@@ -22,6 +24,8 @@ import { EndpointStateFile, type EndpointStateStore } from './endpoints/state-fi
 import { EndpointSweeper, type SweepHost } from './endpoints/sweep.js';
 import { nodeSweepHost } from './endpoints/sweep-host.js';
 import { asError } from './errors.js';
+import { healthChecks } from '../lb/health.js';
+import { HealthCheckServers } from './health-checks.js';
 import { formatListenAddress, parseListenAddress, ProbeServer, type ListenAddress } from './http-server.js';
 import { allSynced, createInformers, informerList, informerStatuses, type ClusterInformers } from './k8s/informers.js';
 import type { KubeTransport } from './k8s/transport.js';
@@ -33,7 +37,7 @@ import { FlowPart } from './flows.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { ProblemReporter } from './problems.js';
 import { liveness, readiness, type ReadinessReport } from './readiness.js';
-import { buildSnapshot } from './snapshot.js';
+import { buildSnapshot, type AgentSnapshot } from './snapshot.js';
 import { SyncLoop } from './sync-loop.js';
 
 export interface AgentDeps {
@@ -75,6 +79,9 @@ export class Agent {
   private readonly problems: ProblemReporter;
   private readonly syncLoop: SyncLoop;
   private readonly probe: ProbeServer;
+  private readonly healthChecks: HealthCheckServers | undefined;
+  /** The lb input the health checks were last updated from (the snapshot keeps the object while it is unchanged). */
+  private healthInput: AgentSnapshot['lb'] | undefined;
   private registry: EndpointRegistry | undefined;
   private endpointApi: EndpointApiServer | undefined;
   private sweeper: EndpointSweeper | undefined;
@@ -140,6 +147,7 @@ export class Agent {
           parsed,
         });
         this.problems.report(r.problems);
+        if (r.ok) this.updateHealthChecks(r.snapshot.lb);
         return r;
       },
       metrics: this.metrics,
@@ -159,12 +167,28 @@ export class Agent {
       clock: this.clock,
       log: this.log.child({ part: 'flows' }),
     });
+    this.healthChecks = config.lb.enabled ? new HealthCheckServers({
+      log: this.log.child({ part: 'health-checks' }),
+      metrics: this.metrics,
+      proxyHealthy: () => {
+        const lb = this.syncLoop.status().owners.find((o) => o.name === 'lb');
+        return lb !== undefined && lb.appliedRevision > 0 && lb.failing.length === 0;
+      },
+    }) : undefined;
     this.probe = new ProbeServer({
       readiness: () => this.readiness(),
       liveness: () => liveness(this.syncLoop.status(), this.clock.now(), deps.stuckAfterMs ?? 300_000),
       metrics: this.metrics,
       log: this.log,
     });
+  }
+
+  /** Hands a changed lb input's health checks to their servers (asynchronously: a listener failure is theirs to report). */
+  private updateHealthChecks(lb: AgentSnapshot['lb']): void {
+    if (this.healthChecks === undefined || lb === this.healthInput) return;
+    this.healthInput = lb;
+    this.healthChecks.update(lb.nodeAddresses, healthChecks(lb.services, lb.slices, lb.node))
+      .catch((e: unknown) => this.log.error({ err: asError(e) }, `health checks: update failed: ${asError(e).message}`));
   }
 
   readiness(): ReadinessReport {
@@ -244,6 +268,7 @@ export class Agent {
     await this.flows?.stop();
     await this.endpointApi?.close();
     await this.syncLoop.stop();
+    await this.healthChecks?.close();
     await this.probe.close();
     this.log.info('agent stopped');
   }

@@ -9,7 +9,7 @@
  *    spec.clusterIP), ports (protocol default TCP, name default ""),
  *    externalIPs, status.loadBalancer.ingress[].ip, ClientIP affinity with
  *    sessionAffinityConfig.clientIP.timeoutSeconds (default 10800), traffic
- *    policies (Local, else Cluster).
+ *    policies (Local, else Cluster), spec.healthCheckNodePort.
  *  - EndpointSlice: the Service it belongs to is its
  *    kubernetes.io/service-name label (a slice without one belongs to no
  *    Service and is skipped, as kube-proxy does); whoever manages it. Ports
@@ -108,6 +108,14 @@ function affinityOf(spec: NonNullable<SlimService['spec']>): number | undefined 
   return t;
 }
 
+/** spec.healthCheckNodePort; a value that is no port becomes a warning (the Service is load-balanced without a health check). */
+function healthCheckPortOf(v: unknown, warnings: string[]): number | undefined {
+  if (v === undefined || v === null || v === 0) return undefined;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535) return v;
+  warnings.push(`spec.healthCheckNodePort: want a port 1..65535, got ${JSON.stringify(v)}: no health check is served`);
+  return undefined;
+}
+
 /** A Service as the load balancer reads it, or why it cannot be used. */
 export function serviceOf(raw: SlimService): Adapted<Service> {
   try {
@@ -134,6 +142,7 @@ export function serviceOf(raw: SlimService): Adapted<Service> {
       return typeof ip === 'string' && ip !== '' ? addressesOf([ip], () => `status.loadBalancer.ingress[${i}].ip`, warnings) : [];
     });
     const affinitySeconds = affinityOf(spec);
+    const healthCheckNodePort = healthCheckPortOf(spec.healthCheckNodePort, warnings);
     return {
       ok: true,
       warnings,
@@ -149,6 +158,7 @@ export function serviceOf(raw: SlimService): Adapted<Service> {
         ...(affinitySeconds !== undefined ? { affinitySeconds } : {}),
         externalTrafficPolicy: policyOf(spec.externalTrafficPolicy),
         internalTrafficPolicy: policyOf(spec.internalTrafficPolicy),
+        ...(healthCheckNodePort !== undefined ? { healthCheckNodePort } : {}),
       },
     };
   } catch (e) {

@@ -166,6 +166,13 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly healthCheckServers = new Gauge({
+    name: 'sluice_agent_health_check_servers',
+    help: 'Listeners of Service health checks (spec.healthCheckNodePort on each node address) by state: listening, or failing to listen (retried with the next sync).',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+
   private readonly dropBaseline = new Map<string, bigint>();
 
   constructor(private readonly sources: MetricSources = {}) {

@@ -32,6 +32,8 @@ export interface Service {
   readonly affinitySeconds?: number;
   readonly externalTrafficPolicy: TrafficPolicy;
   readonly internalTrafficPolicy: TrafficPolicy;
+  /** spec.healthCheckNodePort (the API server allocates one for a LoadBalancer under externalTrafficPolicy Local). */
+  readonly healthCheckNodePort?: number;
 }
 
 /** One endpoint of a slice; nil conditions of the API mean true. */

@@ -104,7 +104,10 @@ export class LbNode {
     if (endpointId !== this.harness.endpoint.endpointId) this.harness.addEndpoint(endpoint);
     const where = { ifname: hostIf, netns: `/var/run/netns/${this.hostNs}` };
     this.hostIfs.push(where);
-    this.harness.dp.maps.interfaces.update(ensureClsact(where).ifindex, endpoint);
+    const ifindex = ensureClsact(where).ifindex;
+    this.harness.dp.maps.interfaces.update(ifindex, endpoint);
+    // Where the programs send a translated packet for this pod (the lxc-interfaces owner writes it beside sl_lxc_v1).
+    this.harness.dp.maps.addresses.update(endpoint.ipv4, { ifindex });
     attachTc(where, 'ingress', this.harness.dp.fromContainer.fd);
     attachTc(where, 'egress', this.harness.dp.toContainer.fd);
 

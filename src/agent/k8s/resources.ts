@@ -60,6 +60,7 @@ export interface SlimService extends SlimObject {
     readonly sessionAffinityConfig?: unknown;
     readonly externalTrafficPolicy?: string;
     readonly internalTrafficPolicy?: string;
+    readonly healthCheckNodePort?: number;
     readonly ipFamilies?: readonly string[];
   };
   readonly status?: { readonly loadBalancer?: { readonly ingress?: readonly { readonly ip?: string }[] } };
@@ -132,7 +133,7 @@ const SHAPES = {
         fields: {
           type: 'keep', selector: 'keep', clusterIP: 'keep', clusterIPs: 'keep', ports: 'keep', externalIPs: 'keep',
           loadBalancerIP: 'keep', sessionAffinity: 'keep', sessionAffinityConfig: 'keep', externalTrafficPolicy: 'keep',
-          internalTrafficPolicy: 'keep', ipFamilies: 'keep',
+          internalTrafficPolicy: 'keep', healthCheckNodePort: 'keep', ipFamilies: 'keep',
         },
       },
       status: { fields: { loadBalancer: 'keep' } },
