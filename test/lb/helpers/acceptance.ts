@@ -355,6 +355,25 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     assert.deepEqual(rs.map((r) => r.result), ['timeout', 'timeout', 'timeout'], `node 1 has no local endpoint: dropped, as kube-proxy's "has no local endpoints" DROP: ${JSON.stringify(rs)}`);
   });
 
+  test(`${proxy}: trafficDistribution PreferClose keeps a client in its zone while the zone has a ready endpoint, and falls back to every zone when it has none`, async () => {
+    // Multi-node labs label node 1 zone1 (w1, w3) and node 2 zone2 (w2); the controller manager hints each endpoint to its zone.
+    const { vip } = await service('close', { app: 'web' }, [HTTP], WEB, 'ca', { trafficDistribution: 'PreferClose' });
+    const zoneOf = (pod: string): string => (ON_NODE_1.includes(pod) ? 'zone1' : 'zone2');
+    await waitEndpoints(lab().lab.kubectl.bind(lab().lab), 'close', 'each endpoint hinted to its own zone', (eps) =>
+      eps.length === WEB.length && WEB.every((w) => JSON.stringify(eps.find((e) => e.address === ip(w))?.zoneHints) === JSON.stringify([zoneOf(w)])));
+    await until('node 2 keeps to zone2', async () => JSON.stringify(await backends('cb', 'tcp', vip, 80, 10)) === '["w2"]', 30_000);
+    assert.deepEqual(await backends('cb', 'tcp', vip, 80, 50), ['w2'], 'zone2\'s client: 50 connections, all to zone2');
+    assert.deepEqual(await backends('ca', 'tcp', vip, 80, 50), ['w1', 'w3'], 'zone1\'s client: both zone1 backends, nothing else');
+    try {
+      await setReady('w2', false, 'close');
+      await until('zone2 falls back to zone1', async () => JSON.stringify(await backends('cb', 'tcp', vip, 80, 10)) === '["w1","w3"]', 30_000);
+      assert.deepEqual(await backends('cb', 'tcp', vip, 80, 30), ['w1', 'w3'], 'no ready endpoint in zone2: every zone');
+    } finally {
+      await setReady('w2', true, 'close');
+    }
+    await until('zone2 again', async () => JSON.stringify(await backends('cb', 'tcp', vip, 80, 10)) === '["w2"]', 30_000);
+  });
+
   test(`${proxy}: NodePort from a pod and from the host of another node, and from outside the nodes; externalTrafficPolicy Local keeps the client's address, Cluster masquerades`, async () => {
     const out = outside;
     if (out === undefined) throw new Error('no outside client');
@@ -375,16 +394,12 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     // Cluster, entering node 1 whose pods are not backends: the backend (w2, node 2) sees node 1's address.
     const viaNode1 = await answeredNow(out.netns, nodeIp(0), port);
     assert.deepEqual(viaNode1.result === 'answered' ? [viaNode1.name, viaNode1.peer] : viaNode1, ['w2', nodeIp(0)], 'eTP Cluster masquerades to the entry node');
-    // From a pod of node 1 to node 2's NodePort: another node's NodePort answers. Here the two differ:
-    // kube-proxy masquerades every connection to an external destination under eTP Cluster; Sluice
-    // masquerades only those it sends to another node, so a backend on the entry node sees the client
-    // (docs/datapath.md, "From outside the node").
+    // From a pod of node 1 to node 2's NodePort: another node's NodePort answers, and under eTP Cluster the
+    // connection is masqueraded to the entry node (node 2), whose own pod is the backend, by both.
     const fromPod = await answeredNow(ns('ca'), nodeIp(1), port);
     assert.equal(fromPod.result === 'answered' ? fromPod.name : fromPod.result, 'w2');
     const podPeer = fromPod.result === 'answered' ? fromPod.peer : undefined;
-    process.stderr.write(`# ${proxy}: ca → node 2 NodePort (eTP Cluster, backend on node 2): the backend saw ${String(podPeer)}\n`);
-    if (proxy === 'sluice') assert.equal(podPeer, ip('ca'), 'Sluice: a backend on the entry node sees the client');
-    else assert.notEqual(podPeer, ip('ca'), 'kube-proxy: masqueraded');
+    assert.equal(podPeer, nodeIp(1), 'masqueraded to node 2');
     // From node 1 itself (a host-network client) to node 2's NodePort.
     const node1 = lab().lab.nodes[0]?.plan.netns ?? '';
     const fromNode = await answeredNow(node1, nodeIp(1), port);

@@ -17,6 +17,8 @@ export interface SliceEndpoint {
   readonly nodeName?: string;
   /** The Pod it stands for (targetRef), when it is one. */
   readonly pod?: string;
+  /** The zones the controller manager hinted it for (trafficDistribution), when it did. */
+  readonly zoneHints?: readonly string[];
 }
 
 export interface ServicePort {
@@ -51,6 +53,7 @@ interface RawSlice {
     conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
     nodeName?: string;
     targetRef?: { kind?: string; name?: string };
+    hints?: { forZones?: { name: string }[] };
   }[];
 }
 
@@ -68,6 +71,7 @@ export async function sliceEndpoints(kubectl: Kubectl, service: string, namespac
       terminating: e.conditions?.terminating ?? false,
       ...(e.nodeName !== undefined ? { nodeName: e.nodeName } : {}),
       ...(e.targetRef?.kind === 'Pod' && e.targetRef.name !== undefined ? { pod: e.targetRef.name } : {}),
+      ...(e.hints?.forZones !== undefined ? { zoneHints: e.hints.forZones.map((z) => z.name) } : {}),
     })))
     .sort((a, b) => a.address.localeCompare(b.address));
 }
