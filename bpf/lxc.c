@@ -195,8 +195,12 @@ static __always_inline int lxc_handle(struct __sk_buff *ctx, enum sluice_directi
 	ret = status = ct_lookup(endpoint_id, &f, &ct);
 	if (IS_ERR(ret))
 		goto drop_resolved;
-	/* Leaving the pod, new to conntrack or pinned to a Service's backend: the load balancer's. */
-	if (dir == SLUICE_DIR_EGRESS && status == CT_NEW) {
+	/*
+	 * Leaving the pod, new to conntrack, pinned to a Service's backend, or
+	 * on a connection that was never answered (lb_unanswered()): the load
+	 * balancer's.
+	 */
+	if (dir == SLUICE_DIR_EGRESS && (status == CT_NEW || lb_unanswered(status, &ct))) {
 		pin = ct.pin;
 		now = ct.now;
 		if (pin)

@@ -272,6 +272,8 @@ static __always_inline int ct_lookup(__u32 endpoint_id, struct flow *f, struct c
 	__builtin_memset(ct, 0, sizeof(*ct));
 	if (ct_tcp_flags_known(f) && !ct_tcp_flags_valid(f->tcp_flags))
 		return -SLUICE_DROP_CT_INVALID;
+	/* A second lookup of a packet (the load balancer's, lb.h) starts over. */
+	f->flags &= ~(SLUICE_EVENT_F_CT_ESTABLISHED | SLUICE_EVENT_F_CT_REPLY);
 	f->flags |= SLUICE_EVENT_F_CT_NEW;
 	if (f->protocol == IPPROTO_ICMP && !flow_is_icmp_echo(f))
 		return CT_NEW; /* untracked */

@@ -10,7 +10,8 @@
  * SLUICE_CT_F_SERVICE), keyed by the connection as the pod sent it, which
  * the packet's conntrack lookup finds like any entry and which names its
  * backend. A packet that finds no entry (or only a pin that no longer
- * holds) and whose (daddr, dport, protocol) is a frontend gets a backend
+ * holds, or an untranslated connection never answered: lb_unanswered())
+ * and whose (daddr, dport, protocol) is a frontend gets a backend
  * from ClientIP affinity or the service's table (Maglev: lb_flow_hash() mod
  * the table's length; random: bpf_get_prandom_u32()), and a pin. Conntrack and policy then see the backend's
  * address and port (Kubernetes wants policy to judge the chosen backend),
@@ -332,6 +333,25 @@ static __always_inline int lb_select(const struct lb_svc_entry *svc, const struc
 			counter_inc(SLUICE_COUNTER_LB_CT_FAILED);
 	}
 	return CTX_ACT_OK;
+}
+
+/*
+ * Returns: true for a packet leaving the pod on an untranslated connection
+ * it opened that has had no answer. Such a connection may have been sent to
+ * an address before it became a frontend (the client started before its
+ * Service was created or programmed; a UDP flow from a fixed port then
+ * finds its own entry for ever): lb_egress() looks the destination up, and
+ * when it is a frontend the packet is load-balanced and its pin replaces the
+ * entry, as kube-proxy's conntrack cleanup moves such UDP flows. The cost,
+ * one frontend lookup, falls on unanswered packets only: an answered
+ * connection's peer exists, and it stays with it.
+ */
+static __always_inline bool lb_unanswered(int status, const struct ct_state *ct)
+{
+	const struct ct_entry *e = ct->entry;
+
+	return status == CT_ESTABLISHED && e &&
+	       !(e->flags & (SLUICE_CT_F_REPLY_SEEN | SLUICE_CT_F_DNAT | SLUICE_CT_F_EXTERNAL));
 }
 
 /* f as policy and conntrack see a packet lb_egress() sent to a backend: addressed to the backend. */

@@ -377,3 +377,26 @@ test('a packet from a frontend entering the pod is not a reply of its pin: polic
   assert.equal((await h.run('to_container', tcpIn(VIP, 80, 57000, ACK))).retval, TC_ACT_OK, 'not isolated: passes, untracked');
   assert.equal(await sendOut(tcpOut(57000, ACK)), backend, 'the pin is intact');
 });
+
+test('a UDP flow that was sending to an address before it became a frontend is load-balanced from its next datagram on', async () => {
+  // Before the Service: untranslated, and tracked like any flow the pod opens (no answer comes).
+  for (let i = 0; i < 2; i++) assert.equal(decodeFrame((await h.run('from_container', udpOut(58000))).data).dst, VIP);
+  writeService(h.dp.maps.lb, DNS);
+  const r = await h.run('from_container', udpOut(58000));
+  const first = decodeFrame(r.data).dst;
+  assert.ok(DNS.backends.some((b) => b.ip === first), `sent to a backend: ${first}`);
+  assert.equal(r.counters.LB_SELECTED, 1n);
+  for (let i = 0; i < 3; i++) assert.equal(decodeFrame((await h.run('from_container', udpOut(58000))).data).dst, first, 'pinned from then on');
+  const reply = decodeFrame((await h.run('to_container', ipv4Frame({ src: first, dst: POD }, { proto: 'udp', sport: 5353, dport: 58000, payload: Buffer.from('answer') }, { src: HOST_MAC, dst: POD_MAC }))).data);
+  assert.deepEqual([reply.src, reply.sport], [VIP, 53], 'answered from the frontend');
+});
+
+test('an answered UDP flow to an address that becomes a frontend stays with the peer that answers it', async () => {
+  assert.equal(decodeFrame((await h.run('from_container', udpOut(58100))).data).dst, VIP);
+  const answer = await h.run('to_container', ipv4Frame({ src: VIP, dst: POD }, { proto: 'udp', sport: 53, dport: 58100, payload: Buffer.from('answer') }, { src: HOST_MAC, dst: POD_MAC }));
+  assert.equal(answer.retval, TC_ACT_OK);
+  writeService(h.dp.maps.lb, DNS);
+  const r = await h.run('from_container', udpOut(58100));
+  assert.equal(decodeFrame(r.data).dst, VIP);
+  assert.equal(r.counters.LB_SELECTED, undefined, 'no backend chosen');
+});

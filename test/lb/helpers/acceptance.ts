@@ -7,27 +7,36 @@
  * differ says why.
  *
  * Pods (round-robin over the nodes, checked in `before`):
- *   node 1: ca (client), w1 and w3 (web), t1 (term)
- *   node 2: cb (client), w2 (web), t2 (term)
- * Every web and term pod names three ports: http (TCP, 8080; w3: 9090, so a
- * named targetPort resolves per endpoint), udp (8081/UDP) and hold (7070,
- * long connections), and serves its name (and the client address it sees)
- * on them (echo-tool.ts). An outside client sits on the fabric, on no node.
+ *   node 1: ca, cc, ce (clients), w1 and w3 (web), t1 (term), n1 (spare), x1
+ *   node 2: cb, cd, cf (clients), w2 (web), t2 (term), n2 (spare), x2
+ * Every backend pod (web, term, spare; x1 and x2, which their tests delete)
+ * names three ports: http (TCP, 8080; w3: 9090, so a named targetPort
+ * resolves per endpoint), udp (8081/UDP) and hold (7070, long connections),
+ * and serves its name (and the client address it sees) on them
+ * (echo-tool.ts). An outside client sits on the fabric, on no node.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import type { ServiceProxy } from '../../../src/lab/cluster/kube-proxy.js';
 import { until } from '../../agent/helpers/wait.js';
 import { startCluster, type TestCluster } from '../../lab/cluster-helpers.js';
+import { entriesOf, readLbPins, serviceIdsAt } from './lb-pins.js';
 import { addOutsideClient, type OutsideClient } from './outside.js';
 import { describeEndpoints, waitEndpoints, type SliceEndpoint } from './services.js';
 import { answeredBy, asks, startFlow, startServer, startStream, type AskResult, type NameServer, type ToolRun } from './traffic.js';
 
+const execFileAsync = promisify(execFile);
 const UDP_PORT = 8081;
 const HOLD_PORT = 7070;
 const WEB = ['w1', 'w2', 'w3'] as const;
 const TERM = ['t1', 't2'] as const;
+const SPARE = ['n1', 'n2'] as const;
+const DRAIN = ['x1', 'x2'] as const;
+/** A backend pod's app label, by the first letter of its name. */
+const APPS: Readonly<Record<string, string>> = { w: 'web', t: 'term', n: 'spare', x: 'drain' };
 const httpPort = (pod: string): number => (pod === 'w3' ? 9090 : 8080);
 
 function backendPod(name: string, app: string): Record<string, unknown> {
@@ -48,20 +57,37 @@ function backendPod(name: string, app: string): Record<string, unknown> {
 const clientPod = (name: string): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'client' } }, spec: { containers: [{ name: 'shell' }] } });
 
 /** Order places them: even indexes on node 1, odd on node 2. */
-const PODS = ['ca', 'cb', 'w1', 'w2', 'w3', 't2', 't1'] as const;
-const ON_NODE_1 = ['ca', 'w1', 'w3', 't1'];
-const MANIFESTS = PODS.map((p) => (p.startsWith('c') ? clientPod(p) : backendPod(p, p.startsWith('w') ? 'web' : 'term')));
+const PODS = ['ca', 'cb', 'w1', 'w2', 'w3', 't2', 't1', 'n2', 'n1', 'x2', 'x1', 'cd', 'cc', 'cf', 'ce'] as const;
+const ON_NODE_1 = ['ca', 'w1', 'w3', 't1', 'n1', 'x1', 'cc', 'ce'];
+const MANIFESTS = PODS.map((p) => (p.startsWith('c') ? clientPod(p) : backendPod(p, APPS[p.charAt(0)] ?? '')));
 
 interface PortSpec {
   readonly name: string;
   readonly port: number;
-  readonly targetPort: string;
+  readonly targetPort: string | number;
   readonly protocol?: 'TCP' | 'UDP';
 }
 
 const HTTP: PortSpec = { name: 'http', port: 80, targetPort: 'http' };
 const UDP: PortSpec = { name: 'udp', port: 53, targetPort: 'udp', protocol: 'UDP' };
 const HOLD: PortSpec = { name: 'hold', port: 7000, targetPort: 'hold' };
+
+/**
+ * The address `offset` past the start of a Service range ("10.96.0.0/16"): in
+ * its low band, which the API server's allocator hands out dynamically only
+ * once the rest is full (KEP-3070), so no other Service of the lab has it.
+ */
+function serviceRangeAddress(range: string, offset: number): string {
+  const [base = ''] = range.split('/');
+  const n = base.split('.').reduce((a, o) => a * 256 + Number(o), 0) + offset;
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+}
+
+/** Every iptables and nftables rule of a node's namespace, where kube-proxy writes its own. */
+async function nodeRules(netns: string): Promise<string> {
+  const run = async (cmd: readonly string[]): Promise<string> => (await execFileAsync('ip', ['netns', 'exec', netns, ...cmd], { encoding: 'utf8', maxBuffer: 64 << 20 })).stdout;
+  return `${await run(['iptables-save'])}\n${await run(['nft', 'list', 'ruleset'])}`;
+}
 
 export function acceptanceSuite(proxy: ServiceProxy): void {
   let c: TestCluster | undefined;
@@ -96,19 +122,49 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     return waitEndpoints(lab().lab.kubectl.bind(lab().lab), name, `${ready.join(', ')} ready`, (eps) => readySet(eps) === addresses(ready));
   }
 
-  /** Until one ask from `client` to ip:port is answered (the proxy programs a change asynchronously). */
-  async function untilAnswered(client: string, proto: 'tcp' | 'udp', vip: string, port: number, ms = 30_000): Promise<void> {
+  /** Until one ask from `client` to ip:port ends in `want` (the proxy programs a change asynchronously). */
+  async function untilResult(client: string, proto: 'tcp' | 'udp', vip: string, port: number, want: AskResult['result'], ms = 30_000): Promise<void> {
     let last: AskResult | undefined;
-    await until(`${client} → ${vip}:${port}/${proto} answers`, async () => ((last = (await asks(ns(client), proto, vip, port, 1, 1000))[0])?.result === 'answered'), ms)
+    await until(`${client} → ${vip}:${port}/${proto} ${want}`, async () => ((last = (await asks(ns(client), proto, vip, port, 1, 1000))[0])?.result === want), ms)
       .catch((e: unknown) => assert.fail(`${String(e)}; last: ${JSON.stringify(last)}`));
   }
 
-  /** A Service whose slices hold `ready`, answering `client` on its first port (a `serve` or `userve` one: an answer closes). */
+  const untilAnswered = (client: string, proto: 'tcp' | 'udp', vip: string, port: number, ms = 30_000): Promise<void> => untilResult(client, proto, vip, port, 'answered', ms);
+
+  /** `times` asks from each client, each refused (ECONNREFUSED) within 1 s. */
+  async function refusedEach(clients: readonly string[], proto: 'tcp' | 'udp', vip: string, port: number, times: number): Promise<void> {
+    for (const client of clients) {
+      for (let i = 0; i < times; i++) {
+        // Paced past the kernel's ICMP rate limit (net.ipv4.icmp_ratelimit, 1 s per client after a burst of 6),
+        // which kube-proxy's REJECT (an ICMP port unreachable sent by the node's stack, for TCP too) is subject to.
+        await sleep(1100);
+        const [r] = await asks(ns(client), proto, vip, port, 1, 3000);
+        assert.equal(r?.result, 'refused', `${client} → ${vip}:${port}/${proto}: ${JSON.stringify(r)}`);
+        if (r?.result === 'refused') assert.ok(r.ms < 1000, `refused within 1 s: ${r.ms} ms`);
+      }
+    }
+  }
+
+  /** The port names the Service's EndpointSlices carry. */
+  async function slicePortNames(name: string): Promise<string[]> {
+    const out = JSON.parse(await kubectl(['get', 'endpointslices', '-l', `kubernetes.io/service-name=${name}`, '-o', 'json'])) as { items: { ports?: { name?: string }[] | null }[] };
+    return [...new Set(out.items.flatMap((sl) => (sl.ports ?? []).map((p) => p.name ?? '')))].sort();
+  }
+
+  /** The backend names a `flow` was answered by, in order. */
+  const flowNames = (run: ToolRun): string[] => run.lines.flatMap((l) => ('name' in l ? [l.name] : []));
+
+  /**
+   * A Service whose slices hold `ready`, answering `client` on its first port (a `serve` or `userve` one: an answer
+   * closes), and a client on the other node too unless internalTrafficPolicy is Local (each node's proxy programs
+   * it on its own; under Local the other node may have no endpoint).
+   */
   async function service(name: string, selector: Record<string, string>, ports: readonly PortSpec[], ready: readonly string[], client: string, spec: Record<string, unknown> = {}): Promise<{ vip: string; nodePorts: Map<string, number> }> {
     const s = await apply(name, selector, ports, spec);
     await waitReady(name, ready);
     const first = ports[0] as PortSpec;
-    await untilAnswered(client, first.protocol === 'UDP' ? 'udp' : 'tcp', s.vip, first.port);
+    const clients = spec['internalTrafficPolicy'] === 'Local' ? [client] : [client, ON_NODE_1.includes(client) ? 'cb' : 'ca'];
+    for (const cl of clients) await untilAnswered(cl, first.protocol === 'UDP' ? 'udp' : 'tcp', s.vip, first.port);
     return s;
   }
 
@@ -137,7 +193,7 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     c = await startCluster(PODS, MANIFESTS, { family: 'la', cluster: { nodes: 2, proxy } });
     const node1 = c.lab.nodes[0]?.plan.name;
     for (const p of PODS) assert.equal(c.lab.pod(p).node === node1, ON_NODE_1.includes(p), `${p} is on ${String(c.lab.pod(p).node)}`);
-    for (const b of [...WEB, ...TERM]) {
+    for (const b of [...WEB, ...TERM, ...SPARE, ...DRAIN]) {
       servers.set(b, [
         await startServer('serve', ns(b), ip(b), httpPort(b), b),
         await startServer('userve', ns(b), ip(b), UDP_PORT, b),
@@ -178,20 +234,9 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     const { vip } = await apply('empty', { app: 'nobody' }, [HTTP, UDP]);
     await waitEndpoints(lab().lab.kubectl.bind(lab().lab), 'empty', 'no endpoints', (eps) => eps.length === 0);
     for (const [proto, port] of [['tcp', 80], ['udp', 53]] as const) {
-      let last: AskResult | undefined;
       // Until the proxy has the Service, the address is nobody's (a timeout).
-      await until(`${vip}:${port}/${proto} refused`, async () => (last = (await asks(ns('ca'), proto, vip, port, 1, 1000))[0])?.result === 'refused', 30_000)
-        .catch((e: unknown) => assert.fail(`${String(e)}; last: ${JSON.stringify(last)}`));
-      for (const client of ['ca', 'cb']) {
-        for (let i = 0; i < 3; i++) {
-          // Paced past the kernel's ICMP rate limit (net.ipv4.icmp_ratelimit, 1 s per client after a burst of 6),
-          // which kube-proxy's REJECT (an ICMP port unreachable sent by the node's stack, for TCP too) is subject to.
-          await sleep(1100);
-          const [r] = await asks(ns(client), proto, vip, port, 1, 3000);
-          assert.equal(r?.result, 'refused', `${client} → ${vip}:${port}/${proto}: ${JSON.stringify(r)}`);
-          if (r?.result === 'refused') assert.ok(r.ms < 1000, `refused within 1 s: ${r.ms} ms`);
-        }
-      }
+      await untilResult('ca', proto, vip, port, 'refused');
+      await refusedEach(['ca', 'cb'], proto, vip, port, 3);
       // A burst: where the two differ. Sluice's programs build the reset or port unreachable themselves and
       // refuse every one; kube-proxy's, from the node's stack, are rate-limited (reported, not asserted).
       const burst = await asks(ns('ca'), proto, vip, port, 20, 1500);
@@ -211,6 +256,45 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     await kubectl(['patch', 'service', 'dual', '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/ports/1' }])]);
     await until('UDP/80 stops answering', async () => (await asks(ns('ca'), 'udp', vip, 80, 1, 1000))[0]?.result !== 'answered', 30_000);
     assert.deepEqual(await backends('cb', 'tcp', vip, 80, 20), [...WEB], 'TCP/80 goes on');
+  });
+
+  test(`${proxy}: ports of a live Service: an added port answers within 2 s, a deleted one no longer leads anywhere, a changed targetPort applies to new connections`, async () => {
+    // A second server on every web pod, at a number no port names.
+    const alt = 8083;
+    const altServers = await Promise.all(WEB.map((w) => startServer('serve', ns(w), ip(w), alt, `${w}@${alt}`)));
+    try {
+      const a: PortSpec = { name: 'a', port: 80, targetPort: 'http' };
+      const b: PortSpec = { name: 'b', port: 81, targetPort: alt };
+      const c: PortSpec = { name: 'c', port: 82, targetPort: alt };
+      const { vip } = await service('ports', { app: 'web' }, [a, b], WEB, 'ca');
+      await untilAnswered('ca', 'tcp', vip, 81);
+      await apply('ports', { app: 'web' }, [a, c]);
+      const sliced = await until('the slices name port c and not b', async () => {
+        const names = await slicePortNames('ports');
+        return names.includes('c') && !names.includes('b') ? Date.now() : undefined;
+      }, 20_000);
+      // Each node's proxy programs it on its own: a client on each.
+      const answered = await Promise.all(['ca', 'cb'].map((client) => until(`${client} → ${vip}:82 answers`, async () => {
+        const [r] = await asks(ns(client), 'tcp', vip, 82, 1, 500);
+        return r?.result === 'answered' ? Date.now() - sliced : undefined;
+      }, 30_000)));
+      process.stderr.write(`# ${proxy}: an added Service port answered ca, cb ${answered.join(', ')} ms after the slices had it\n`);
+      for (const ms of answered) assert.ok(ms <= 2000, `the added port answers within 2 s of its slices: ${answered.join(', ')} ms`);
+      assert.deepEqual(await backends('cb', 'tcp', vip, 82, 30), WEB.map((w) => `${w}@${alt}`));
+      await until(`${vip}:81 stops answering`, async () => (await asks(ns('ca'), 'tcp', vip, 81, 1, 1000))[0]?.result !== 'answered', 30_000);
+      for (const client of ['ca', 'cb']) {
+        const rs = await asks(ns(client), 'tcp', vip, 81, 2, 1000);
+        // Not translated any more: what answers then is the proxy's (a reject) or the node's routing.
+        process.stderr.write(`# ${proxy}: ${client} → a deleted Service port: ${rs.map((r) => (r.result === 'error' ? r.code : r.result)).join(', ')}\n`);
+        assert.ok(rs.every((r) => r.result !== 'answered'), `${client}: the deleted port leads to no backend: ${JSON.stringify(rs)}`);
+      }
+
+      await apply('ports', { app: 'web' }, [{ ...a, targetPort: alt }, c]);
+      await until(`${vip}:80 reaches port ${alt}`, async () => (await backends('ca', 'tcp', vip, 80, 10)).every((n) => n.endsWith(`@${alt}`)), 30_000);
+      for (const client of ['ca', 'cb']) assert.deepEqual(await backends(client, 'tcp', vip, 80, 30), WEB.map((w) => `${w}@${alt}`), `${client}: every new connection to :80 reaches ${alt}`);
+    } finally {
+      for (const s of altServers) s.kill();
+    }
   });
 
   test(`${proxy}: a Service without a selector takes the endpoints of every EndpointSlice labelled with its name, whoever manages them`, async () => {
@@ -267,6 +351,24 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     await until('w3 answers again', async () => (await backends('ca', 'tcp', vip, 80, 10)).includes('w3'), 30_000);
   });
 
+  test(`${proxy}: publishNotReadyAddresses: a Service whose endpoints are all not ready refuses while it is false, and reaches them once it is true`, async () => {
+    const { vip } = await apply('pnra', { app: 'spare' }, [HTTP]);
+    try {
+      await waitReady('pnra', SPARE);
+      for (const p of SPARE) await setReady(p, false, 'pnra');
+      await untilResult('ca', 'tcp', vip, 80, 'refused');
+      await refusedEach(['ca', 'cb'], 'tcp', vip, 80, 2);
+      await kubectl(['patch', 'service', 'pnra', '--type=merge', '-p', JSON.stringify({ spec: { publishNotReadyAddresses: true } })]);
+      const eps = await waitReady('pnra', SPARE);
+      process.stderr.write(`# ${proxy}: pods not ready, publishNotReadyAddresses true: ${describeEndpoints(eps).join('; ')}\n`);
+      await untilAnswered('ca', 'tcp', vip, 80);
+      for (const client of ['ca', 'cb']) assert.deepEqual(await backends(client, 'tcp', vip, 80, 20), [...SPARE], `${client}: both not-ready pods answer`);
+    } finally {
+      await kubectl(['delete', 'service', 'pnra']);
+      for (const p of SPARE) await lab().lab.setPodReady(p, true);
+    }
+  });
+
   test(`${proxy}: terminating-but-serving endpoints get new connections only while no endpoint is ready`, async () => {
     const { vip } = await service('term', { app: 'term' }, [HTTP], TERM, 'ca');
     await lab().lab.deletePod('t1', 600);
@@ -289,12 +391,49 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     }
   });
 
+  test(`${proxy}: the only endpoint terminating and not serving (publishNotReadyAddresses false): new connections are refused, its open stream goes on`, async () => {
+    const { vip } = await service('drain', { pod: 'x2' }, [HTTP, HOLD], ['x2'], 'ca');
+    const stream = startStream(ns('ca'), vip, 7000, 50);
+    try {
+      assert.equal(await until('the stream is connected', () => stream.lines.flatMap((l) => ('backend' in l ? [l.backend] : []))[0], 10_000), 'x2');
+      await flowing(stream, 'connected');
+      await lab().lab.deletePod('x2', 600);
+      await lab().lab.setPodReady('x2', false);
+      const eps = await waitEndpoints(lab().lab.kubectl.bind(lab().lab), 'drain', 'x2 terminating, not serving', (e) => e.some((x) => x.address === ip('x2') && x.terminating && !x.serving && !x.ready));
+      process.stderr.write(`# ${proxy}: ${describeEndpoints(eps).join('; ')}\n`);
+      await untilResult('ca', 'tcp', vip, 80, 'refused');
+      await refusedEach(['ca', 'cb'], 'tcp', vip, 80, 2);
+      await flowing(stream, 'x2 terminating and not serving');
+    } finally {
+      stream.stop();
+      for (const s of servers.get('x2') ?? []) s.kill();
+      await lab().lab.finishPod('x2');
+    }
+  });
+
+  test(`${proxy}: internalTrafficPolicy Local whose only endpoint is terminating but serving: clients on its node reach it, clients on the other node are dropped`, async () => {
+    await lab().lab.deletePod('x1', 600);
+    try {
+      const { vip } = await apply('drain-local', { pod: 'x1' }, [HTTP], { internalTrafficPolicy: 'Local' });
+      await waitEndpoints(lab().lab.kubectl.bind(lab().lab), 'drain-local', 'x1 serving and terminating', (e) => e.length === 1 && e.every((x) => x.address === ip('x1') && x.serving && x.terminating && !x.ready));
+      await untilAnswered('ca', 'tcp', vip, 80);
+      for (const client of ['ca', 'ce']) assert.deepEqual(await backends(client, 'tcp', vip, 80, 10), ['x1'], `${client} (node 1): the local terminating fallback`);
+      // Node 2 has the Service once one made after it answers there (its absence would drop too).
+      await service('drain-local-after', { pod: 'w2' }, [HTTP], ['w2'], 'cb');
+      const rs = await asks(ns('cb'), 'tcp', vip, 80, 3, 1500);
+      assert.deepEqual(rs.map((r) => r.result), ['timeout', 'timeout', 'timeout'], `cb (node 2) has no local endpoint: dropped: ${JSON.stringify(rs)}`);
+    } finally {
+      for (const s of servers.get('x1') ?? []) s.kill();
+      await lab().lab.finishPod('x1');
+    }
+  });
+
   test(`${proxy}: a UDP flow pinned to a backend that stops serving moves to a live one`, async () => {
     const { vip } = await service('web-flow', { app: 'web' }, [UDP], WEB, 'ca');
     const flow = startFlow(ns('ca'), vip, 53, 40053, 100);
     let pinned = '';
     try {
-      const names = (): string[] => flow.lines.flatMap((l) => ('name' in l ? [l.name] : []));
+      const names = (): string[] => flowNames(flow);
       pinned = await until('the flow is answered', () => names()[0], 10_000);
       await until('the flow answers 10 more times', () => names().length >= 10, 10_000);
       assert.deepEqual([...new Set(names())], [pinned], 'one flow, one backend');
@@ -309,6 +448,76 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     } finally {
       flow.stop();
       if (pinned !== '') await setReady(pinned, true, 'web-flow');
+    }
+  });
+
+  test(`${proxy}: a UDP client already sending to a Service whose only endpoint is not ready reaches it within 5 s of it turning ready`, async () => {
+    const { vip } = await apply('late-ready', { pod: 'n1' }, [UDP]);
+    await waitReady('late-ready', ['n1']);
+    await setReady('n1', false, 'late-ready');
+    await untilResult('ca', 'udp', vip, 53, 'refused');
+    const flow = startFlow(ns('ca'), vip, 53, 40054, 100);
+    try {
+      await until('the flow is refused', () => flow.lines.filter((l) => 'error' in l).length >= 3, 10_000);
+      assert.deepEqual(flowNames(flow), [], 'no answer while the endpoint is not ready');
+      const ready = Date.now();
+      await setReady('n1', true, 'late-ready');
+      await until('the flow is answered', () => flowNames(flow).length > 0, 30_000);
+      const ms = Date.now() - ready;
+      process.stderr.write(`# ${proxy}: the UDP flow was answered ${ms} ms after the pod was marked ready\n`);
+      assert.ok(ms <= 5000, `answered within 5 s: ${ms} ms`);
+      await until('10 answers', () => flowNames(flow).length >= 10, 10_000);
+      assert.deepEqual([...new Set(flowNames(flow))], ['n1']);
+    } finally {
+      flow.stop();
+    }
+  });
+
+  test(`${proxy}: a UDP flow under internalTrafficPolicy Local stops while its node's endpoint is not ready (never crossing to the other node) and is back on it within 5 s once ready`, async () => {
+    const { vip } = await service('local-udp', { app: 'spare' }, [UDP], SPARE, 'ca', { internalTrafficPolicy: 'Local' });
+    const flow = startFlow(ns('ca'), vip, 53, 40055, 100);
+    let down = false;
+    try {
+      await until('10 answers', () => flowNames(flow).length >= 10, 10_000);
+      assert.deepEqual([...new Set(flowNames(flow))], ['n1'], 'node 1\'s own endpoint');
+      down = true;
+      await setReady('n1', false, 'local-udp');
+      await sleep(3000);
+      const quiet = flowNames(flow).length;
+      await sleep(2000);
+      assert.equal(flowNames(flow).length, quiet, 'no answer while node 1 has no ready endpoint (dropped)');
+      assert.deepEqual([...new Set(flowNames(flow))], ['n1'], 'never n2, on the other node');
+      const ready = Date.now();
+      await setReady('n1', true, 'local-udp');
+      down = false;
+      await until('the flow is answered again', () => flowNames(flow).length > quiet, 30_000);
+      const ms = Date.now() - ready;
+      process.stderr.write(`# ${proxy}: the iTP Local UDP flow resumed ${ms} ms after the pod was marked ready\n`);
+      assert.ok(ms <= 5000, `resumed within 5 s: ${ms} ms`);
+      await until('10 more answers', () => flowNames(flow).length >= quiet + 10, 10_000);
+      assert.deepEqual([...new Set(flowNames(flow).slice(quiet))], ['n1'], 'back on node 1\'s endpoint');
+    } finally {
+      flow.stop();
+      if (down) await setReady('n1', true, 'local-udp');
+    }
+  });
+
+  test(`${proxy}: a UDP client already sending to an address that then becomes a Service's ClusterIP reaches the Service within 5 s`, async () => {
+    const vip = serviceRangeAddress(lab().lab.controlPlane.serviceClusterIpRange, 53);
+    const flow = startFlow(ns('ca'), vip, 53, 40056, 100);
+    try {
+      await sleep(1000);
+      assert.deepEqual(flowNames(flow), [], `nothing answers ${vip} before the Service`);
+      const created = Date.now();
+      const made = await apply('late-service', { pod: 'n2' }, [UDP], { clusterIP: vip });
+      assert.equal(made.vip, vip);
+      const ms = await until('the flow is answered', () => (flowNames(flow).length > 0 ? Date.now() - created : undefined), 30_000);
+      process.stderr.write(`# ${proxy}: a UDP flow sending before its Service existed was answered ${ms} ms after the Service was created\n`);
+      assert.ok(ms <= 5000, `answered within 5 s of the Service's creation: ${ms} ms`);
+      await until('10 answers', () => flowNames(flow).length >= 10, 10_000);
+      assert.deepEqual([...new Set(flowNames(flow))], ['n2']);
+    } finally {
+      flow.stop();
     }
   });
 
@@ -342,6 +551,75 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     for (const client of ['ca', 'cb']) {
       const seen = await backends(client, 'tcp', vip, 80, 20);
       assert.equal(seen.length, 1, `${client}: 20 connections, one backend: ${seen.join(', ')}`);
+    }
+  });
+
+  /** ClientIP affinity with this timeout, as Service spec fields. */
+  const clientIp = (timeoutSeconds: number): Record<string, unknown> => ({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds } } });
+
+  /** The one backend `n` connections of `client` reach (fails when they reach several). */
+  async function stuck(client: string, vip: string, n: number): Promise<string> {
+    const seen = await backends(client, 'tcp', vip, 80, n);
+    assert.equal(seen.length, 1, `${client}: ${n} connections, one backend: ${seen.join(', ')}`);
+    return seen[0] as string;
+  }
+
+  test(`${proxy}: ClientIP affinity switched off spreads a client's connections, switched on again sticks them to one backend`, async () => {
+    const { vip } = await service('affinity', { app: 'web' }, [HTTP], WEB, 'ca', clientIp(600));
+    await stuck('ca', vip, 30);
+    await kubectl(['patch', 'service', 'affinity', '--type=merge', '-p', JSON.stringify({ spec: { sessionAffinity: 'None', sessionAffinityConfig: null } })]);
+    // 10 random picks of 3 land on one backend with probability 3·(1/3)^10 ≈ 5e-5.
+    await until('affinity None spreads', async () => (await backends('ca', 'tcp', vip, 80, 10)).length >= 2, 30_000);
+    const spread = await backends('ca', 'tcp', vip, 80, 30);
+    assert.ok(spread.length >= 2, `affinity None: 30 connections, several backends: ${spread.join(', ')}`);
+    await kubectl(['patch', 'service', 'affinity', '--type=merge', '-p', JSON.stringify({ spec: clientIp(600) })]);
+    await until('affinity ClientIP sticks again', async () => (await backends('ca', 'tcp', vip, 80, 10)).length === 1, 30_000);
+    await stuck('ca', vip, 30);
+  });
+
+  test(`${proxy}: ClientIP affinity with timeoutSeconds 10: clients idle for 12 s get a random backend again; a client connecting every 5 s keeps its backend`, async () => {
+    const { vip } = await service('affinity10', { app: 'web' }, [HTTP], WEB, 'ca', clientIp(10));
+    const idle = ['ca', 'cb', 'cc', 'cd', 'ce'];
+    const [rounds, kept] = await Promise.all([
+      (async (): Promise<string[][]> => {
+        const picks: string[][] = [];
+        for (let r = 0; r < 3; r++) {
+          if (r > 0) await sleep(12_000);
+          picks.push(await Promise.all(idle.map((client) => stuck(client, vip, 3))));
+        }
+        return picks;
+      })(),
+      (async (): Promise<string[]> => {
+        const picks: string[] = [];
+        for (let i = 0; i < 7; i++) {
+          if (i > 0) await sleep(5000);
+          picks.push(await stuck('cf', vip, 1));
+        }
+        return picks;
+      })(),
+    ]);
+    const moved = idle.filter((_, i) => new Set(rounds.map((r) => r[i])).size > 1);
+    process.stderr.write(`# ${proxy}: picks of ${idle.join(', ')} 12 s apart: ${rounds.map((r) => r.join(' ')).join(' | ')}; moved: ${moved.join(', ')}\n`);
+    // Random re-picks: a client keeps its backend through two with probability 1/9, all five with (1/9)^5 ≈ 2e-5.
+    assert.ok(moved.length >= 1, `after the timeout the backend is picked anew: ${JSON.stringify(rounds)}`);
+    assert.equal(new Set(kept).size, 1, `cf, every 5 s for 30 s, stays on one backend (each new connection restarts the timeout): ${kept.join(', ')}`);
+  });
+
+  test(`${proxy}: ClientIP affinity: when the client's backend stops being ready, its next connection succeeds on another backend, which it then sticks to`, async () => {
+    const { vip } = await service('affinity-move', { app: 'web' }, [HTTP], WEB, 'ca', clientIp(600));
+    const x = await stuck('ca', vip, 10);
+    await setReady(x, false, 'affinity-move');
+    try {
+      const failed: AskResult[] = [];
+      const y = await until(`ca leaves ${x}`, async () => {
+        const [r] = await asks(ns('ca'), 'tcp', vip, 80, 1);
+        if (r?.result !== 'answered') failed.push(r ?? { result: 'timeout' });
+        return r?.result === 'answered' && r.name !== x ? r.name : undefined;
+      }, 30_000);
+      assert.deepEqual(failed, [], `every connection is answered while ${x} leaves`);
+      assert.equal(await stuck('ca', vip, 20), y, `ca sticks to ${y}`);
+    } finally {
+      await setReady(x, true, 'affinity-move');
     }
   });
 
@@ -413,6 +691,48 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     // Local, entering a node without a local endpoint: dropped (kube-proxy: "has no local endpoints" DROP).
     const none = await asks(out.netns, 'tcp', nodeIp(0), localPort, 2, 1500);
     assert.deepEqual(none.map((r) => r.result), ['timeout', 'timeout'], JSON.stringify(none));
+  });
+
+  test(`${proxy}: a Service deleted and made again: the old ClusterIP stops answering within 2 s, the new one answers, and nothing of the old one is left`, async () => {
+    const old = await service('again', { app: 'web' }, [HTTP], WEB, 'ca');
+    const nodes = lab().lab.nodes;
+    const oldIds = proxy === 'sluice' ? nodes.map((n) => serviceIdsAt(readLbPins(n.plan.pinRoot), old.vip)) : [];
+    for (const ids of oldIds) assert.equal(ids.length, 1, `each node has one service at ${old.vip}: ${JSON.stringify(oldIds)}`);
+    const deleted = Date.now();
+    await kubectl(['delete', 'service', 'again', '--wait=false']);
+    let stopped = 0;
+    await until(`${old.vip} stops answering`, async () => {
+      const at = Date.now();
+      if ((await asks(ns('ca'), 'tcp', old.vip, 80, 1, 1000))[0]?.result === 'answered') return false;
+      stopped = at - deleted;
+      return true;
+    }, 30_000);
+    process.stderr.write(`# ${proxy}: a deleted Service's ClusterIP stopped answering ${stopped} ms after the delete\n`);
+    assert.ok(stopped <= 2000, `stopped within 2 s: ${stopped} ms`);
+    for (const client of ['ca', 'cb']) {
+      const rs = await asks(ns(client), 'tcp', old.vip, 80, 2, 1000);
+      assert.ok(rs.every((r) => r.result !== 'answered'), `${client}: ${JSON.stringify(rs)}`);
+    }
+
+    const made = await service('again', { app: 'web' }, [HTTP], WEB, 'ca');
+    assert.notEqual(made.vip, old.vip, 'a new ClusterIP');
+    assert.deepEqual(await backends('cb', 'tcp', made.vip, 80, 30), [...WEB]);
+    const [r] = await asks(ns('cb'), 'tcp', old.vip, 80, 1, 1000);
+    assert.notEqual(r?.result, 'answered', `the old ClusterIP stays dead: ${JSON.stringify(r)}`);
+    for (const [i, n] of nodes.entries()) {
+      if (proxy === 'sluice') {
+        const ids = oldIds[i] ?? [];
+        const left = await until(`${n.plan.name}: nothing of the old Service in the load balancer's maps`, () => (entriesOf(readLbPins(n.plan.pinRoot), old.vip, ids).length === 0 ? [] : undefined), 5000)
+          .catch(() => entriesOf(readLbPins(n.plan.pinRoot), old.vip, ids));
+        assert.deepEqual(left, [], `${n.plan.name}: frontends, backends, tables and affinities of service ${ids.join(', ')} at ${old.vip}`);
+        assert.equal(serviceIdsAt(readLbPins(n.plan.pinRoot), made.vip).length, 1, `${n.plan.name}: the new Service is there`);
+      } else {
+        const rules = await nodeRules(n.plan.netns);
+        const at = new RegExp(`(^|[^0-9.])${old.vip.replaceAll('.', '\\.')}([^0-9]|$)`, 'm');
+        assert.doesNotMatch(rules, at, `${n.plan.name}: no rule names ${old.vip}`);
+        assert.match(rules, new RegExp(made.vip.replaceAll('.', '\\.')), `${n.plan.name}: the new ClusterIP has its rules`);
+      }
+    }
   });
 
   test(`${proxy}: agent kill -9 during a TCP stream through a VIP: the stream survives; Services changed while the agents are down are applied after their restart`, async () => {
