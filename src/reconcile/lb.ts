@@ -34,7 +34,6 @@
  * nothing half-written is reachable; the failure is reported, the owner
  * reads the maps back and the round is retried.
  */
-import { constants } from 'node:os';
 import {
   lbTableKeyCodec, SluiceLbAlgorithm, SluiceLbBackendFlags, SluiceLbScope, SluiceLbSet, SluiceLbSvcFlags,
   type LbAffinityKey, type LbBackend, type LbSvcEntry, type LbSvcKey, type LbTableKey,
@@ -43,7 +42,7 @@ import { formatIpv4, parseIpv4 } from '../datapath/maps/ipv4.js';
 import { u32Codec } from '../datapath/maps/layout.js';
 import { IP_PROTOCOL, ipProtocolName } from '../policy/protocols.js';
 import { LbPlanner, type DesiredFrontend, type DesiredService, type LbAlgorithm, type LbDesired, type LbDesiredInput, type LbSet } from './lb-desired.js';
-import { deleteAll, errnoOf, upsertAll, type MapStore } from './map-writes.js';
+import { deleteAll, upsertAll, type MapStore } from './map-writes.js';
 import { MapView } from './map-view.js';
 import { Phase, type Reconciler, type StepFailure, type WriteStep } from './reconciler.js';
 import { stepFailure } from './round.js';
@@ -57,6 +56,8 @@ export interface LbTablesStore {
   replaceMany(tables: ReadonlyArray<readonly [LbTableKey, ArrayLike<number>]>): void;
   read(key: LbTableKey): Uint32Array | undefined;
   delete(key: LbTableKey): boolean;
+  /** Several tables, one outer-map batch (one kernel RCU wait) per chunk; returns the keys refused with their errors (a missing table is removed). */
+  deleteMany(keys: readonly LbTableKey[]): readonly { readonly key: LbTableKey; readonly error: unknown }[];
   keys(): LbTableKey[];
 }
 
@@ -625,23 +626,17 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     });
 
     step(Phase.RETIRE, 'lb-table-delete', tableDeletes.length, (fail) => {
-      let n = 0;
-      for (const k of tableDeletes) {
-        if (failed.has(k.serviceId)) continue;
-        try {
-          this.maps.tables.delete(k);
-          n++;
-          this.remember(k, undefined);
-        } catch (e) {
-          if (errnoOf(e) === constants.errno.ENOENT) {
-            n++;
-            continue;
-          }
-          failed.add(k.serviceId);
-          fail(stepFailure('lb-table-delete', MAP.tables, `service ${k.serviceId} set ${k.backendSet}`, e));
-        }
+      // In batches, as replaced: a Service's table delete waits for an RCU grace period.
+      const ready = tableDeletes.filter((k) => !failed.has(k.serviceId));
+      const refused = this.maps.tables.deleteMany(ready);
+      const kept = new Set<LbTableKey>();
+      for (const { key, error } of refused) {
+        kept.add(key);
+        failed.add(key.serviceId);
+        fail(stepFailure('lb-table-delete', MAP.tables, `service ${key.serviceId} set ${key.backendSet}`, error));
       }
-      return n;
+      for (const k of ready) if (!kept.has(k)) this.remember(k, undefined);
+      return ready.length - refused.length;
     });
 
     step(Phase.RETIRE, 'lb-backend-delete', backendDeletes.length, (fail) => {

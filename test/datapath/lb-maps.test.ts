@@ -185,6 +185,27 @@ test('tables: replaceMany swaps many tables with batched outer updates; a bad ta
   });
 });
 
+test('tables: deleteMany removes many tables with batched outer deletes; a key without a table counts as removed', () => {
+  withLbPinRoot((pinRoot) => {
+    const dp = loadLxc({ pinRoot });
+    try {
+      const { tables } = dp.maps.lb;
+      const key = (i: number): { serviceId: number; backendSet: number } => ({ serviceId: i + 1, backendSet: SluiceLbSet.CLUSTER });
+      tables.replaceMany(Array.from({ length: 600 }, (_, i) => [key(i), [i + 1]] as const));
+      // 599 of them, with a key that never had a table in the middle of a batch, and one table kept.
+      const gone = [...Array.from({ length: 300 }, (_, i) => key(i)), key(5000), ...Array.from({ length: 299 }, (_, i) => key(i + 300))];
+      const t0 = performance.now();
+      assert.deepEqual(tables.deleteMany(gone), []);
+      const ms = performance.now() - t0;
+      assert.deepEqual(tables.keys().map((k) => k.serviceId), [600]);
+      assert.deepEqual([...(tables.read(key(599)) ?? [])], [600]);
+      process.stderr.write(`# deleteMany: 600 keys in ${ms.toFixed(0)} ms\n`);
+    } finally {
+      dp.close();
+    }
+  });
+});
+
 test('tables: an inner array is filled and read whole by one batch syscall each way; a freed one reads as gone; an overfill is refused', () => {
   withLbPinRoot((pinRoot) => {
     const dp = loadLxc({ pinRoot });
