@@ -55,7 +55,6 @@ export interface LbTablesStore {
   /** Several tables, one outer-map batch (one kernel RCU wait) per chunk; throws when one fails, without saying which. */
   replaceMany(tables: ReadonlyArray<readonly [LbTableKey, ArrayLike<number>]>): void;
   read(key: LbTableKey): Uint32Array | undefined;
-  delete(key: LbTableKey): boolean;
   /** Several tables, one outer-map batch (one kernel RCU wait) per chunk; returns the keys refused with their errors (a missing table is removed). */
   deleteMany(keys: readonly LbTableKey[]): readonly { readonly key: LbTableKey; readonly error: unknown }[];
   keys(): LbTableKey[];

@@ -68,7 +68,8 @@ export function writeService(lb: LbMaps, s: ServiceSpec): void {
 /** Empties every load-balancer map. */
 export function clearLb(lb: LbMaps): void {
   lb.services.deleteBatch([...lb.services.entries()].map(([k]) => k));
-  for (const k of lb.tables.keys()) lb.tables.delete(k);
+  const refused = lb.tables.deleteMany(lb.tables.keys());
+  if (refused.length > 0) throw refused[0]?.error;
   lb.backends.deleteBatch([...lb.backends.entries()].map(([k]) => k));
   lb.affinity.deleteBatch([...lb.affinity.entries()].map(([k]) => k));
   lb.nat.deleteBatch([...lb.nat.entries()].map(([k]) => k));

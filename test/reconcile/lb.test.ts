@@ -166,7 +166,7 @@ test('a full table map: the service whose table did not fit gets no frontend; th
     const tables = maps.lb.tables;
     let reads = 0;
     const counted: LbTablesStore = {
-      raw: tables.raw, keys: () => tables.keys(), delete: (k) => tables.delete(k), deleteMany: (ks) => tables.deleteMany(ks),
+      raw: tables.raw, keys: () => tables.keys(), deleteMany: (ks) => tables.deleteMany(ks),
       replace: (k, ids) => tables.replace(k, ids), replaceMany: (t) => tables.replaceMany(t),
       read: (k) => {
         reads++;
@@ -220,7 +220,6 @@ function recording(maps: PinnedDatapathMaps): { readonly lb: LbOwnerMaps; readon
       },
       tables: {
         raw: tables.raw, keys: () => tables.keys(),
-        delete: (k: LbTableKey) => { touched.push(k.serviceId); return tables.delete(k); },
         deleteMany: (ks: readonly LbTableKey[]) => { touched.push(...ks.map((k) => k.serviceId)); return tables.deleteMany(ks); },
         replace: (k: LbTableKey, ids: ArrayLike<number>) => { touched.push(k.serviceId); tables.replace(k, ids); },
         replaceMany: (t: ReadonlyArray<readonly [LbTableKey, ArrayLike<number>]>) => { touched.push(...t.map(([k]) => k.serviceId)); tables.replaceMany(t); },

@@ -4,13 +4,11 @@
  * ClientIP affinities; and which of those belong to given services or a
  * given address (what a deleted Service must not leave behind).
  */
-import { join } from 'node:path';
-import { openPinnedMap, type PinnedMap } from '../../../src/datapath/bpf-map.js';
 import type { LbTableKey } from '../../../src/datapath/generated/abi.js';
 import { dumpLbAffinity, type LbAffinityRow } from '../../../src/datapath/maps/lb-affinity.js';
 import { dumpLbBackends, type LbBackendRow } from '../../../src/datapath/maps/lb-backends.js';
-import { openLbMaps } from '../../../src/datapath/maps/lb-maps.js';
 import { dumpLbServices, type LbServiceRow } from '../../../src/datapath/maps/lb-services.js';
+import { openPinnedDatapathMaps } from '../../../src/datapath/pinned-maps.js';
 
 export interface LbPinned {
   readonly frontends: readonly LbServiceRow[];
@@ -21,21 +19,17 @@ export interface LbPinned {
 
 /** Every entry of the load-balancer maps pinned in `pinDir` (a node's pin root). */
 export function readLbPins(pinDir: string): LbPinned {
-  const opened: PinnedMap[] = [];
+  const maps = openPinnedDatapathMaps(pinDir);
   try {
-    const maps = openLbMaps((name) => {
-      const m = openPinnedMap(join(pinDir, name));
-      opened.push(m);
-      return m;
-    });
+    const { lb } = maps;
     return {
-      frontends: dumpLbServices(maps.services),
-      backends: dumpLbBackends(maps.backends),
-      tables: maps.tables.keys(),
-      affinities: dumpLbAffinity(maps.affinity),
+      frontends: dumpLbServices(lb.services),
+      backends: dumpLbBackends(lb.backends),
+      tables: lb.tables.keys(),
+      affinities: dumpLbAffinity(lb.affinity),
     };
   } finally {
-    for (const m of opened) m.close();
+    maps.close();
   }
 }
 
