@@ -37,12 +37,13 @@ export function registerLabCommands(program: Command): void {
     .option('--foreground', '--cluster: stay in the foreground; SIGINT/SIGTERM takes the lab down')
     .option('--nodes <n>', '--cluster: nodes on a lab fabric, one agent each (pods round-robin unless spec.nodeName)', '1')
     .option('--zones <zones>', '--cluster: topology.kubernetes.io/zone per node, comma-separated')
+    .option('--fabric', '--cluster: put a lone node on the lab fabric too (an address and a default route; several nodes always are)')
     .option('--routing <mode>', '--cluster with --nodes ≥ 2: native or vxlan', 'native')
-    .option('--proxy <proxy>', `--cluster: what implements Services: ${SERVICE_PROXIES.join(', ')} (kube-proxy needs --nodes ≥ 2)`, 'sluice')
+    .option('--proxy <proxy>', `--cluster: what implements Services: ${SERVICE_PROXIES.join(', ')} (kube-proxy needs --nodes ≥ 2 or --fabric)`, 'sluice')
     .action(
       run(async (opts: {
         name: string; pods: string; cidr?: string; datapath: boolean; cluster?: boolean; file: string[]; foreground?: boolean;
-        nodes: string; zones?: string; routing: string; proxy: string;
+        nodes: string; zones?: string; fabric?: boolean; routing: string; proxy: string;
       }) => {
         const spec: LabSpec = {
           name: opts.name,
@@ -61,13 +62,14 @@ export function registerLabCommands(program: Command): void {
           const options = {
             nodes, routing: opts.routing, proxy: parseServiceProxy(opts.proxy),
             ...(opts.zones !== undefined ? { zones: opts.zones.split(',').map((z) => z.trim()) } : {}),
+            ...(opts.fabric === true ? { fabric: true } : {}),
           } as const;
           if (opts.foreground === true) await cluster.clusterUpForeground(spec, opts.file, options);
           else await cluster.clusterUpDetached(process.argv.slice(1), opts.name);
           return;
         }
-        if (opts.file.length > 0 || opts.foreground === true || nodes !== 1 || opts.zones !== undefined || opts.proxy !== 'sluice') {
-          throw new LabError('invalid-spec', '-f, --foreground, --nodes, --zones and --proxy go with --cluster', 'cluster');
+        if (opts.file.length > 0 || opts.foreground === true || nodes !== 1 || opts.zones !== undefined || opts.fabric === true || opts.proxy !== 'sluice') {
+          throw new LabError('invalid-spec', '-f, --foreground, --nodes, --zones, --fabric and --proxy go with --cluster', 'cluster');
         }
         const state = await (await makeLab(opts.datapath)).up(spec);
         const list = state.plan.pods.map((p) => `${p.name}=${p.ipv4}`).join(' ');

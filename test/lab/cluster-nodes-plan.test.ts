@@ -15,6 +15,10 @@ test('one node: the one-node lab\'s names, the lab cidr, no fabric address, no z
   }]);
 });
 
+test('one node on the fabric: its address and zone1, as node 1 of several would have', () => {
+  assert.deepEqual(planNodes(plan, paths, { fabric: true }).map((n) => [n.name, n.podCidr, n.internalIp, n.zone]), [['sluice-hnunit', '10.9.0.0/24', '172.30.0.11', 'zone1']]);
+});
+
 test('three nodes: consecutive blocks of the lab cidr\'s size, fabric addresses, zones given then zone<k>', () => {
   const nodes = planNodes(plan, paths, { count: 3, zones: ['east'] });
   assert.deepEqual(nodes.map((n) => [n.name, n.netns, n.podCidr, n.pinRoot, n.dir, n.internalIp, n.zone]), [

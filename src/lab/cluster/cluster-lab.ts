@@ -56,12 +56,14 @@ export interface ClusterOptions {
   readonly nodes?: number;
   /** topology.kubernetes.io/zone per node (nodes.ts). */
   readonly zones?: readonly string[];
+  /** A one-node lab's node on the lab fabric too (nodes.ts); several nodes always are. */
+  readonly fabric?: boolean;
   /** The agents' `routing` (default native; a one-node lab has nobody to route to). */
   readonly routing?: RoutingMode;
   /**
    * What implements Services on the nodes (default sluice). A kube-proxy
    * mode runs the real kube-proxy in every node's namespace (kube-proxy.ts);
-   * it needs nodes with an address and a default route: --nodes 2 or more.
+   * it needs nodes with an address and a default route: --nodes 2 or more, or --fabric.
    */
   readonly proxy?: ServiceProxy;
 }
@@ -157,7 +159,7 @@ export class ClusterLab {
    */
   static async up(deps: ClusterLabDeps, spec: LabSpec, manifests: readonly unknown[] = [], options: ClusterOptions = {}): Promise<ClusterLab> {
     const plan = resolveSpec({ ...spec, datapath: true }, deps.paths);
-    const nodePlans = planNodes(plan, deps.paths, { ...(options.nodes !== undefined ? { count: options.nodes } : {}), ...(options.zones !== undefined ? { zones: options.zones } : {}) });
+    const nodePlans = planNodes(plan, deps.paths, { ...(options.nodes !== undefined ? { count: options.nodes } : {}), ...(options.zones !== undefined ? { zones: options.zones } : {}), ...(options.fabric === true ? { fabric: true } : {}) });
     const objects = clusterObjects(plan, manifests, nodePlans);
     const proxy = options.proxy ?? 'sluice';
     NodeProxies.check(proxy, nodePlans);

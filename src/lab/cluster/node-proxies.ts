@@ -33,7 +33,7 @@ export class NodeProxies {
     const mode = kubeProxyMode(proxy);
     if (mode === undefined) return;
     if (nodes.some((n) => n.internalIp === undefined)) {
-      throw new LabError('invalid-spec', `proxy ${proxy}: kube-proxy needs nodes with an address and a default route: start the lab with --nodes 2 or more`, 'proxy');
+      throw new LabError('invalid-spec', `proxy ${proxy}: kube-proxy needs nodes with an address and a default route: start the lab with --nodes 2 or more, or with --fabric`, 'proxy');
     }
     findKubeProxy({ nft: mode === 'nftables' });
   }

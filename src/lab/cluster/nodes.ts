@@ -47,6 +47,12 @@ export interface NodesSpec {
   readonly count?: number;
   /** Per node, in order; missing ones: zone<k>. */
   readonly zones?: readonly string[];
+  /**
+   * Put a lone node on the lab fabric too (an address, a default route), as
+   * the node of a real one-node cluster has: NodePort from outside, kube-proxy.
+   * Several nodes always are.
+   */
+  readonly fabric?: boolean;
 }
 
 const ZONE_RE = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
@@ -66,7 +72,7 @@ export function planNodes(plan: LabPlan, paths: LabPaths, spec: NodesSpec = {}, 
     if (!ZONE_RE.test(z)) throw new LabError('invalid-spec', `zones[${i}] "${z}": want a label value ([a-z0-9.-], ≤ 63)`, 'zones');
   });
   if (zones.length > count) throw new LabError('invalid-spec', `zones: ${zones.length} given for ${count} nodes`, 'zones');
-  const multi = first > 1 || count > 1;
+  const multi = first > 1 || count > 1 || spec.fabric === true;
   const cidr = parseIpv4Prefix(plan.cidr);
   const block = 2 ** (32 - cidr.prefixlen);
   const dir = clusterDirFor(paths, plan.name);

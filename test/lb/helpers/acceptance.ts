@@ -1,14 +1,19 @@
 /**
  * The Service acceptance checks (shared/reference/services.md §6) against
- * real packets on a two-node cluster lab, written once and run by one test
- * file per Service proxy: Sluice's load balancer, the real kube-proxy in
- * iptables mode and in nftables mode (with the agents' Services off). The
- * assertions are the same for all three; the one place where they must
- * differ says why.
+ * real packets on a cluster lab of two nodes or of one, written once and run
+ * by one test file per Service proxy and node count: Sluice's load balancer,
+ * the real kube-proxy in iptables mode and in nftables mode (with the agents'
+ * Services off). The assertions are the same for all three; the one place
+ * where they must differ says why.
  *
  * Pods (round-robin over the nodes, checked in `before`):
  *   node 1: ca, cc, ce (clients), w1 and w3 (web), t1 (term), n1 (spare), x1
  *   node 2: cb, cd, cf (clients), w2 (web), t2 (term), n2 (spare), x2
+ * On one node (on the lab fabric, as a real one-node cluster's node is on
+ * its network: an address, a default route), all of them are on node 1. The checks that are about a second
+ * node (internalTrafficPolicy Local with no local endpoint, zones, another
+ * node's NodePort) exist only with two; a one-node NodePort check stands in
+ * for the last.
  * Every backend pod (web, term, spare; x1 and x2, which their tests delete)
  * names three ports: http (TCP, 8080; w3: 9090, so a named targetPort
  * resolves per endpoint), udp (8081/UDP) and hold (7070, long connections),
@@ -58,7 +63,7 @@ const clientPod = (name: string): Record<string, unknown> => ({ apiVersion: 'v1'
 
 /** Order places them: even indexes on node 1, odd on node 2. */
 const PODS = ['ca', 'cb', 'w1', 'w2', 'w3', 't2', 't1', 'n2', 'n1', 'x2', 'x1', 'cd', 'cc', 'cf', 'ce'] as const;
-const ON_NODE_1 = ['ca', 'w1', 'w3', 't1', 'n1', 'x1', 'cc', 'ce'];
+const ON_NODE_1_OF_2 = ['ca', 'w1', 'w3', 't1', 'n1', 'x1', 'cc', 'ce'];
 const MANIFESTS = PODS.map((p) => (p.startsWith('c') ? clientPod(p) : backendPod(p, APPS[p.charAt(0)] ?? '')));
 
 interface PortSpec {
@@ -89,7 +94,16 @@ async function nodeRules(netns: string): Promise<string> {
   return `${await run(['iptables-save'])}\n${await run(['nft', 'list', 'ruleset'])}`;
 }
 
-export function acceptanceSuite(proxy: ServiceProxy): void {
+export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
+  const onNode1: readonly string[] = nodes === 2 ? ON_NODE_1_OF_2 : PODS;
+  /** A check that needs a second node: registered only on two. */
+  const twoNodeTest = (name: string, fn: () => Promise<void>): void => {
+    if (nodes === 2) test(name, fn);
+  };
+  /** A check that stands in for a two-node one on one node. */
+  const oneNodeTest = (name: string, fn: () => Promise<void>): void => {
+    if (nodes === 1) test(name, fn);
+  };
   let c: TestCluster | undefined;
   let outside: OutsideClient | undefined;
   const servers = new Map<string, NameServer[]>();
@@ -163,7 +177,7 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     const s = await apply(name, selector, ports, spec);
     await waitReady(name, ready);
     const first = ports[0] as PortSpec;
-    const clients = spec['internalTrafficPolicy'] === 'Local' ? [client] : [client, ON_NODE_1.includes(client) ? 'cb' : 'ca'];
+    const clients = spec['internalTrafficPolicy'] === 'Local' ? [client] : [client, onNode1.includes(client) ? 'cb' : 'ca'];
     for (const cl of clients) await untilAnswered(cl, first.protocol === 'UDP' ? 'udp' : 'tcp', s.vip, first.port);
     return s;
   }
@@ -171,6 +185,14 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
   /** The backends answering `n` asks (anything but an answer fails). */
   async function backends(client: string, proto: 'tcp' | 'udp', vip: string, port: number, n: number): Promise<string[]> {
     return [...answeredBy(await asks(ns(client), proto, vip, port, n), `${client} → ${vip}:${port}/${proto}`).keys()].sort();
+  }
+
+  /**
+   * Until 10 connections from each of `clients` pass `check` (their sorted backends). Each node's proxy applies a
+   * change on its own, so a test that counts from both nodes waits for both.
+   */
+  async function untilEach(clients: readonly string[], what: string, vip: string, check: (names: string[]) => boolean): Promise<void> {
+    for (const client of clients) await until(`${client}: ${what}`, async () => check(await backends(client, 'tcp', vip, 80, 10)), 30_000);
   }
 
   async function setReady(pod: string, ready: boolean, service: string): Promise<void> {
@@ -190,9 +212,10 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
   }
 
   before(async () => {
-    c = await startCluster(PODS, MANIFESTS, { family: 'la', cluster: { nodes: 2, proxy } });
+    c = await startCluster(PODS, MANIFESTS, { family: nodes === 2 ? 'la' : 'l1', cluster: { nodes, proxy, fabric: true } });
     const node1 = c.lab.nodes[0]?.plan.name;
-    for (const p of PODS) assert.equal(c.lab.pod(p).node === node1, ON_NODE_1.includes(p), `${p} is on ${String(c.lab.pod(p).node)}`);
+    // A one-node lab names no node per pod: they are all on it.
+    for (const p of PODS) assert.equal((c.lab.pod(p).node ?? node1) === node1, onNode1.includes(p), `${p} is on ${String(c.lab.pod(p).node)}`);
     for (const b of [...WEB, ...TERM, ...SPARE, ...DRAIN]) {
       servers.set(b, [
         await startServer('serve', ns(b), ip(b), httpPort(b), b),
@@ -281,8 +304,8 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
       process.stderr.write(`# ${proxy}: an added Service port answered ca, cb ${answered.join(', ')} ms after the slices had it\n`);
       for (const ms of answered) assert.ok(ms <= 2000, `the added port answers within 2 s of its slices: ${answered.join(', ')} ms`);
       assert.deepEqual(await backends('cb', 'tcp', vip, 82, 30), WEB.map((w) => `${w}@${alt}`));
-      await until(`${vip}:81 stops answering`, async () => (await asks(ns('ca'), 'tcp', vip, 81, 1, 1000))[0]?.result !== 'answered', 30_000);
       for (const client of ['ca', 'cb']) {
+        await until(`${client} → ${vip}:81 stops answering`, async () => (await asks(ns(client), 'tcp', vip, 81, 1, 1000))[0]?.result !== 'answered', 30_000);
         const rs = await asks(ns(client), 'tcp', vip, 81, 2, 1000);
         // Not translated any more: what answers then is the proxy's (a reject) or the node's routing.
         process.stderr.write(`# ${proxy}: ${client} → a deleted Service port: ${rs.map((r) => (r.result === 'error' ? r.code : r.result)).join(', ')}\n`);
@@ -290,7 +313,7 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
       }
 
       await apply('ports', { app: 'web' }, [{ ...a, targetPort: alt }, c]);
-      await until(`${vip}:80 reaches port ${alt}`, async () => (await backends('ca', 'tcp', vip, 80, 10)).every((n) => n.endsWith(`@${alt}`)), 30_000);
+      await untilEach(['ca', 'cb'], `${vip}:80 reaches port ${alt}`, vip, (names) => names.every((n) => n.endsWith(`@${alt}`)));
       for (const client of ['ca', 'cb']) assert.deepEqual(await backends(client, 'tcp', vip, 80, 30), WEB.map((w) => `${w}@${alt}`), `${client}: every new connection to :80 reaches ${alt}`);
     } finally {
       for (const s of altServers) s.kill();
@@ -308,7 +331,7 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     });
     await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [slice('manual-a', 'w1'), slice('manual-b', 'w3')] }));
     await untilAnswered('ca', 'tcp', vip, 80);
-    await until('both slices\' endpoints answer', async () => JSON.stringify(await backends('ca', 'tcp', vip, 80, 10)) === '["w1","w3"]', 30_000);
+    await untilEach(['ca', 'cb'], 'both slices\' endpoints answer', vip, (names) => JSON.stringify(names) === '["w1","w3"]');
     assert.deepEqual(await backends('cb', 'tcp', vip, 80, 30), ['w1', 'w3'], 'w1:8080 from one slice, w3:9090 from the other');
   });
 
@@ -321,7 +344,7 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     const rs = await asks(ns('ca'), 'tcp', vip, 80, 3, 1000);
     assert.ok(rs.every((r) => r.result !== 'answered'), `not programmed while labelled: ${JSON.stringify(rs)}`);
     await kubectl(['label', 'service', 'other', 'service.kubernetes.io/service-proxy-name-']);
-    await untilAnswered('ca', 'tcp', vip, 80);
+    for (const client of ['ca', 'cb']) await untilAnswered(client, 'tcp', vip, 80);
     assert.deepEqual(await backends('cb', 'tcp', vip, 80, 30), [...WEB]);
   });
 
@@ -343,7 +366,7 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     const { vip } = await service('web-nr', { app: 'web' }, [HTTP], WEB, 'ca');
     try {
       await setReady('w3', false, 'web-nr');
-      await until('w3 leaves the ClusterIP', async () => !(await backends('ca', 'tcp', vip, 80, 10)).includes('w3'), 30_000);
+      await untilEach(['ca', 'cb'], 'w3 leaves the ClusterIP', vip, (names) => !names.includes('w3'));
       for (const client of ['ca', 'cb']) assert.deepEqual(await backends(client, 'tcp', vip, 80, 30), ['w1', 'w2'], `${client}: only the ready backends`);
     } finally {
       await setReady('w3', true, 'web-nr');
@@ -411,7 +434,7 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     }
   });
 
-  test(`${proxy}: internalTrafficPolicy Local whose only endpoint is terminating but serving: clients on its node reach it, clients on the other node are dropped`, async () => {
+  twoNodeTest(`${proxy}: internalTrafficPolicy Local whose only endpoint is terminating but serving: clients on its node reach it, clients on the other node are dropped`, async () => {
     await lab().lab.deletePod('x1', 600);
     try {
       const { vip } = await apply('drain-local', { pod: 'x1' }, [HTTP], { internalTrafficPolicy: 'Local' });
@@ -473,7 +496,7 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     }
   });
 
-  test(`${proxy}: a UDP flow under internalTrafficPolicy Local stops while its node's endpoint is not ready (never crossing to the other node) and is back on it within 5 s once ready`, async () => {
+  twoNodeTest(`${proxy}: a UDP flow under internalTrafficPolicy Local stops while its node's endpoint is not ready (never crossing to the other node) and is back on it within 5 s once ready`, async () => {
     const { vip } = await service('local-udp', { app: 'spare' }, [UDP], SPARE, 'ca', { internalTrafficPolicy: 'Local' });
     const flow = startFlow(ns('ca'), vip, 53, 40055, 100);
     let down = false;
@@ -623,7 +646,7 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     }
   });
 
-  test(`${proxy}: internalTrafficPolicy Local keeps clients on their own node's backends, and drops (no reject) where there is none`, async () => {
+  twoNodeTest(`${proxy}: internalTrafficPolicy Local keeps clients on their own node's backends, and drops (no reject) where there is none`, async () => {
     const { vip } = await service('local', { app: 'web' }, [HTTP], WEB, 'ca', { internalTrafficPolicy: 'Local' });
     assert.deepEqual(await backends('ca', 'tcp', vip, 80, 30), ['w1', 'w3'], 'node 1: its own w1 and w3');
     assert.deepEqual(await backends('cb', 'tcp', vip, 80, 10), ['w2'], 'node 2: its own w2');
@@ -633,10 +656,10 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     assert.deepEqual(rs.map((r) => r.result), ['timeout', 'timeout', 'timeout'], `node 1 has no local endpoint: dropped, as kube-proxy's "has no local endpoints" DROP: ${JSON.stringify(rs)}`);
   });
 
-  test(`${proxy}: trafficDistribution PreferClose keeps a client in its zone while the zone has a ready endpoint, and falls back to every zone when it has none`, async () => {
+  twoNodeTest(`${proxy}: trafficDistribution PreferClose keeps a client in its zone while the zone has a ready endpoint, and falls back to every zone when it has none`, async () => {
     // Multi-node labs label node 1 zone1 (w1, w3) and node 2 zone2 (w2); the controller manager hints each endpoint to its zone.
     const { vip } = await service('close', { app: 'web' }, [HTTP], WEB, 'ca', { trafficDistribution: 'PreferClose' });
-    const zoneOf = (pod: string): string => (ON_NODE_1.includes(pod) ? 'zone1' : 'zone2');
+    const zoneOf = (pod: string): string => (onNode1.includes(pod) ? 'zone1' : 'zone2');
     await waitEndpoints(lab().lab.kubectl.bind(lab().lab), 'close', 'each endpoint hinted to its own zone', (eps) =>
       eps.length === WEB.length && WEB.every((w) => JSON.stringify(eps.find((e) => e.address === ip(w))?.zoneHints) === JSON.stringify([zoneOf(w)])));
     await until('node 2 keeps to zone2', async () => JSON.stringify(await backends('cb', 'tcp', vip, 80, 10)) === '["w2"]', 30_000);
@@ -652,7 +675,7 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     await until('zone2 again', async () => JSON.stringify(await backends('cb', 'tcp', vip, 80, 10)) === '["w2"]', 30_000);
   });
 
-  test(`${proxy}: NodePort from a pod and from the host of another node, and from outside the nodes; externalTrafficPolicy Local keeps the client's address, Cluster masquerades`, async () => {
+  twoNodeTest(`${proxy}: NodePort from a pod and from the host of another node, and from outside the nodes; externalTrafficPolicy Local keeps the client's address, Cluster masquerades`, async () => {
     const out = outside;
     if (out === undefined) throw new Error('no outside client');
     const np = await apply('np', { pod: 'w2' }, [HTTP], { type: 'NodePort', externalTrafficPolicy: 'Cluster' });
@@ -691,6 +714,31 @@ export function acceptanceSuite(proxy: ServiceProxy): void {
     // Local, entering a node without a local endpoint: dropped (kube-proxy: "has no local endpoints" DROP).
     const none = await asks(out.netns, 'tcp', nodeIp(0), localPort, 2, 1500);
     assert.deepEqual(none.map((r) => r.result), ['timeout', 'timeout'], JSON.stringify(none));
+  });
+
+  oneNodeTest(`${proxy}: NodePort of the one node, from outside and from a pod; externalTrafficPolicy Local keeps the client's address, Cluster masquerades`, async () => {
+    const out = outside;
+    if (out === undefined) throw new Error('no outside client');
+    const np = await apply('np', { pod: 'w2' }, [HTTP], { type: 'NodePort', externalTrafficPolicy: 'Cluster' });
+    const npLocal = await apply('np-local', { pod: 'w2' }, [HTTP], { type: 'NodePort', externalTrafficPolicy: 'Local' });
+    await waitReady('np', ['w2']);
+    await waitReady('np-local', ['w2']);
+    const answer = async (from: string, port: number): Promise<[string, string | undefined]> => {
+      let last: AskResult | undefined;
+      await until(`${from} → ${nodeIp(0)}:${port}`, async () => (last = (await asks(from, 'tcp', nodeIp(0), port, 1, 1000))[0])?.result === 'answered', 30_000)
+        .catch((e: unknown) => assert.fail(`${String(e)}; last: ${JSON.stringify(last)}`));
+      return last?.result === 'answered' ? [last.name, last.peer] : ['', undefined];
+    };
+    const port = np.nodePorts.get('http') ?? 0;
+    const localPort = npLocal.nodePorts.get('http') ?? 0;
+    assert.deepEqual(await answer(out.netns, port), ['w2', nodeIp(0)], 'eTP Cluster masquerades to the node, its backend local or not');
+    assert.deepEqual(await answer(out.netns, localPort), ['w2', out.ip], 'eTP Local keeps the client address');
+    // A pod's connection to its own node's NodePort (its source is reported, not asserted: each proxy picks its own).
+    for (const p of [port, localPort]) {
+      const [name, peer] = await answer(ns('ca'), p);
+      assert.equal(name, 'w2', `ca → its node's NodePort ${p}`);
+      process.stderr.write(`# ${proxy}: ca → its own node's NodePort ${p}: w2 sees ${String(peer)}\n`);
+    }
   });
 
   test(`${proxy}: a Service deleted and made again: the old ClusterIP stops answering within 2 s, the new one answers, and nothing of the old one is left`, async () => {
