@@ -3,10 +3,13 @@
  * events, endpoint registrations) request a sync. A change after a quiet
  * spell (no sync started within debounceMs, none running) syncs at once
  * (the leading edge: one Service or policy change is in the maps without
- * waiting); changes behind it are debounced (a burst is one sync, but no
- * change waits longer than maxDelayMs), except an immediate one (an
- * endpoint ADD the CNI waits on). One sync runs at a time, as one round
- * over every owner with one shared snapshot:
+ * waiting); one that comes sooner waits only for the rest of debounceMs
+ * since the last sync started. Changes behind it are debounced: a burst is
+ * one sync once debounceMs passed without a change (measured from the last
+ * change, also across a running sync), but no change waits longer than
+ * maxDelayMs, and an immediate one (an endpoint ADD the CNI waits on) does
+ * not wait. One sync runs at a time, as one round over every owner with one
+ * shared snapshot:
  *
  *   snapshot → round (each owner: desired, diff against its maps, phased writes)
  *
@@ -101,6 +104,8 @@ export class SyncLoop {
   private startsNow = false;
   /** clock.now() when the last sync started. */
   private lastStart: number | undefined;
+  /** clock.now() of the last request. */
+  private lastRequest = 0;
   private timer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
   private failingMaps: readonly MapFailure[] = [];
@@ -125,12 +130,16 @@ export class SyncLoop {
     this.requested++;
     const now = this.clock.now();
     this.pendingSince ??= now;
+    this.lastRequest = now;
     if (options.immediate === true) this.immediatePending = true;
     this.log.trace({ reason, revision: this.requested, immediate: options.immediate === true }, 'sync requested');
     if (this.retryTimer !== undefined || this.startsNow) return this.requested;
-    const quiet = !this.running && this.timer === undefined && (this.lastStart === undefined || now - this.lastStart >= this.debounceMs);
-    if (this.immediatePending || quiet) this.schedule(0, true);
-    else this.schedule(Math.min(this.debounceMs, this.pendingSince + this.maxDelayMs - now));
+    const idle = !this.running && this.timer === undefined;
+    const sinceStart = this.lastStart === undefined ? Infinity : now - this.lastStart;
+    if (this.immediatePending || (idle && sinceStart >= this.debounceMs)) this.schedule(0, true);
+    // Nothing running or waiting, but a sync started lately: the rest of its debounce (a change behind this one pushes it back).
+    else if (idle) this.schedule(this.debounceMs - sinceStart);
+    else this.schedule(this.nextDelay(now));
     return this.requested;
   }
 
@@ -188,6 +197,11 @@ export class SyncLoop {
   }
 
   /** (Re)arms the timer that starts the next sync; `now`: a start at once, which later requests join rather than delay. */
+  /** Until debounceMs have passed since the last request, but no later than maxDelayMs after the oldest pending one. */
+  private nextDelay(now: number): number {
+    return Math.min(this.lastRequest + this.debounceMs - now, (this.pendingSince ?? now) + this.maxDelayMs - now);
+  }
+
   private schedule(ms: number, now = false): void {
     if (this.stopped) return;
     this.timer?.cancel();
@@ -251,7 +265,7 @@ export class SyncLoop {
       this.running = false;
       this.runningSince = undefined;
       if (retry) this.scheduleRetry();
-      else if (this.requested > revision) this.schedule(this.immediatePending ? 0 : this.debounceMs, this.immediatePending);
+      else if (this.requested > revision) this.schedule(this.immediatePending ? 0 : this.nextDelay(this.clock.now()), this.immediatePending);
     }
   }
 

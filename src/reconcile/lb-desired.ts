@@ -250,6 +250,8 @@ export class LbPlanner {
   private lastChanged: ReadonlySet<string> | undefined;
   /** The last input's Services by id and slices by Service id (in input order), kept up to date from the objects that change. */
   private index: InputIndex | undefined;
+  /** The services map of the last result: the planner's own, updated in place by a change (settle() makes a new one). */
+  private services = new Map<string, DesiredService>();
 
   /**
    * The Service ports ("namespace/name:port/PROTOCOL") whose entry in the
@@ -279,6 +281,13 @@ export class LbPlanner {
     }
   }
 
+  /**
+   * The desired state of `input`. A change updates the services map of the
+   * last result in place (one change among 10,000 Services copies nothing):
+   * a result's map is current until the next call, and a caller that keeps a
+   * result across calls must copy what it needs. Each call that changed
+   * something returns a new result object; one that did not, the last one.
+   */
   desired(input: LbDesiredInput): LbDesired {
     const globals = this.globals;
     const nodeAddresses = this.useGlobals(input);
@@ -325,7 +334,7 @@ export class LbPlanner {
     }
     const now = new Map<string, DesiredService>();
     for (const id of dirty) for (const d of this.kept.get(id)?.result.services ?? []) now.set(d.key, d);
-    const services = new Map(last.desired.services);
+    const services = this.services;
     for (const key of changed) {
       const d = now.get(key);
       if (d === undefined) services.delete(key);
@@ -480,6 +489,7 @@ export class LbPlanner {
         else if (mine.length > 0) out.set(d.key, this.filtered(d, mine));
       }
     }
+    this.services = out;
     return { services: out, conflicts, ignored };
   }
 

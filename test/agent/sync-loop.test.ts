@@ -195,6 +195,57 @@ test('an immediate request (an endpoint ADD) skips the debounce, and covers the 
   assert.equal(s.snapshots, 3);
 });
 
+test('a change during a running sync: the next sync starts as the running one ends once debounceMs passed since the change, else after the rest of it', async () => {
+  const s = setup();
+  const release = await holdFirstSync(s);
+  addPod(s, 'p2', '10.0.0.2');
+  const r2 = s.loop.trigger('during the sync');
+  await s.clock.advance(50);
+  release();
+  s.writer.gate = undefined;
+  await flush();
+  await s.clock.advance(0);
+  await s.loop.waitApplied(r2, 1);
+  assert.ok(s.writer.maps.has('a/p2'), 'the change waited 50 ms already: no debounce after the sync');
+
+  let again!: () => void;
+  s.writer.gate = new Promise((resolve) => {
+    again = resolve;
+  });
+  await s.clock.advance(100);
+  addPod(s, 'p3', '10.0.0.3');
+  s.loop.trigger('after a quiet spell');
+  await s.clock.advance(0);
+  assert.equal(s.loop.status().running, true);
+  addPod(s, 'p4', '10.0.0.4');
+  await s.clock.advance(15);
+  const r4 = s.loop.trigger('late in the sync');
+  await s.clock.advance(5);
+  again();
+  s.writer.gate = undefined;
+  await flush();
+  await s.clock.advance(14);
+  assert.equal(s.writer.maps.has('a/p4'), false, '5 ms since the change: the rest of its debounce first');
+  await s.clock.advance(1);
+  await s.loop.waitApplied(r4, 1);
+});
+
+test('a change shortly after a sync started, with nothing running or pending, waits only for the rest of the debounce since that start', async () => {
+  const s = setup();
+  addPod(s, 'p1', '10.0.0.1');
+  s.loop.trigger('first');
+  await s.clock.advance(0);
+  assert.equal(s.writer.applied.length, 1);
+  await s.clock.advance(12);
+  addPod(s, 'p2', '10.0.0.2');
+  const r2 = s.loop.trigger('12 ms after the start');
+  await s.clock.advance(7);
+  assert.equal(s.writer.applied.length, 1);
+  await s.clock.advance(1);
+  await s.loop.waitApplied(r2, 1);
+  assert.equal(s.writer.applied.length, 2, '20 ms after the first sync started, not 20 ms after the change');
+});
+
 test('an immediate request during a running sync runs right after it, without the debounce', async () => {
   const s = setup();
   const release = await holdFirstSync(s);

@@ -102,13 +102,16 @@ test('the planner keeps a Service\'s result while its object and slices stay the
   const aSlice = slice('a', [ep('10.0.0.1', 'n2'), ep('10.0.0.2', 'n2')]);
   const i = input([a, b], [aSlice, slice('b', [ep('10.0.0.3', 'n2')])]);
   const first = planner.desired(i);
+  // A result's map is current until the next call (updated in place): what is compared later is read now.
+  const [firstA, firstB] = [first.services.get('ns/a:http/TCP'), first.services.get('ns/b:http/TCP')];
   const second = planner.desired({ ...i, slices: [aSlice, slice('b', [ep('10.0.0.4', 'n2')])] });
-  assert.equal(second.services.get('ns/a:http/TCP'), first.services.get('ns/a:http/TCP'), 'a: the same result object (its Maglev table not built again)');
-  assert.notEqual(second.services.get('ns/b:http/TCP'), first.services.get('ns/b:http/TCP'));
+  assert.notEqual(second, first, 'a change: a new result object');
+  assert.equal(second.services.get('ns/a:http/TCP'), firstA, 'a: the same result object (its Maglev table not built again)');
+  assert.notEqual(second.services.get('ns/b:http/TCP'), firstB);
   assert.deepEqual(second.services.get('ns/b:http/TCP')?.tables.cluster?.backends, ['10.0.0.4:8080']);
   assert.deepEqual(second, lbDesired({ ...i, slices: [aSlice, slice('b', [ep('10.0.0.4', 'n2')])] }), 'what a fresh planner gives');
   const moved = planner.desired({ ...i, slices: [aSlice, slice('b', [ep('10.0.0.4', 'n2')])], nodeAddresses: ['192.168.1.6'] });
-  assert.notEqual(moved.services.get('ns/a:http/TCP'), first.services.get('ns/a:http/TCP'), 'new node addresses: planned afresh');
+  assert.notEqual(moved.services.get('ns/a:http/TCP'), firstA, 'new node addresses: planned afresh');
 });
 
 test('a Service that chose its algorithm gets it; the others the node\'s default', () => {
