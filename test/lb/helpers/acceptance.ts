@@ -195,6 +195,25 @@ export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
     for (const client of clients) await until(`${client}: ${what}`, async () => check(await backends(client, 'tcp', vip, 80, 10)), 30_000);
   }
 
+  /** NodePort Services of w2 alone, np (externalTrafficPolicy Cluster) and np-local (Local): their node ports, and the outside client. */
+  async function nodePortsOfW2(): Promise<{ out: OutsideClient; port: number; localPort: number }> {
+    const out = outside;
+    if (out === undefined) throw new Error('no outside client');
+    const np = await apply('np', { pod: 'w2' }, [HTTP], { type: 'NodePort', externalTrafficPolicy: 'Cluster' });
+    const npLocal = await apply('np-local', { pod: 'w2' }, [HTTP], { type: 'NodePort', externalTrafficPolicy: 'Local' });
+    await waitReady('np', ['w2']);
+    await waitReady('np-local', ['w2']);
+    return { out, port: np.nodePorts.get('http') ?? 0, localPort: npLocal.nodePorts.get('http') ?? 0 };
+  }
+
+  /** The first answer from the namespace `from` to to:port within 30 s (each proxy programs a NodePort on its own time). */
+  async function answeredNow(from: string, to: string, port: number): Promise<AskResult> {
+    let last: AskResult | undefined;
+    await until(`${from} → ${to}:${port}`, async () => (last = (await asks(from, 'tcp', to, port, 1, 1000))[0] as AskResult).result === 'answered', 30_000)
+      .catch((e: unknown) => assert.fail(`${String(e)}; last: ${JSON.stringify(last)}`));
+    return last as AskResult;
+  }
+
   async function setReady(pod: string, ready: boolean, service: string): Promise<void> {
     await lab().lab.setPodReady(pod, ready);
     await waitEndpoints(lab().lab.kubectl.bind(lab().lab), service, `${pod} ${ready ? '' : 'not '}ready`, (eps) => eps.some((e) => e.address === ip(pod) && e.ready === ready));
@@ -676,21 +695,7 @@ export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
   });
 
   twoNodeTest(`${proxy}: NodePort from a pod and from the host of another node, and from outside the nodes; externalTrafficPolicy Local keeps the client's address, Cluster masquerades`, async () => {
-    const out = outside;
-    if (out === undefined) throw new Error('no outside client');
-    const np = await apply('np', { pod: 'w2' }, [HTTP], { type: 'NodePort', externalTrafficPolicy: 'Cluster' });
-    const npLocal = await apply('np-local', { pod: 'w2' }, [HTTP], { type: 'NodePort', externalTrafficPolicy: 'Local' });
-    await waitReady('np', ['w2']);
-    await waitReady('np-local', ['w2']);
-    const port = np.nodePorts.get('http') ?? 0;
-    const localPort = npLocal.nodePorts.get('http') ?? 0;
-    const ask = async (from: string, to: string, p: number, ms = 2000): Promise<AskResult> => (await asks(from, 'tcp', to, p, 1, ms))[0] as AskResult;
-    const answeredNow = async (from: string, to: string, p: number): Promise<AskResult> => {
-      let last: AskResult | undefined;
-      await until(`${from} → ${to}:${p}`, async () => (last = await ask(from, to, p, 1000)).result === 'answered', 30_000)
-        .catch((e: unknown) => assert.fail(`${String(e)}; last: ${JSON.stringify(last)}`));
-      return last as AskResult;
-    };
+    const { out, port, localPort } = await nodePortsOfW2();
 
     // Cluster, entering node 1 whose pods are not backends: the backend (w2, node 2) sees node 1's address.
     const viaNode1 = await answeredNow(out.netns, nodeIp(0), port);
@@ -717,20 +722,11 @@ export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
   });
 
   oneNodeTest(`${proxy}: NodePort of the one node, from outside and from a pod; externalTrafficPolicy Local keeps the client's address, Cluster masquerades`, async () => {
-    const out = outside;
-    if (out === undefined) throw new Error('no outside client');
-    const np = await apply('np', { pod: 'w2' }, [HTTP], { type: 'NodePort', externalTrafficPolicy: 'Cluster' });
-    const npLocal = await apply('np-local', { pod: 'w2' }, [HTTP], { type: 'NodePort', externalTrafficPolicy: 'Local' });
-    await waitReady('np', ['w2']);
-    await waitReady('np-local', ['w2']);
-    const answer = async (from: string, port: number): Promise<[string, string | undefined]> => {
-      let last: AskResult | undefined;
-      await until(`${from} → ${nodeIp(0)}:${port}`, async () => (last = (await asks(from, 'tcp', nodeIp(0), port, 1, 1000))[0])?.result === 'answered', 30_000)
-        .catch((e: unknown) => assert.fail(`${String(e)}; last: ${JSON.stringify(last)}`));
-      return last?.result === 'answered' ? [last.name, last.peer] : ['', undefined];
+    const { out, port, localPort } = await nodePortsOfW2();
+    const answer = async (from: string, p: number): Promise<[string, string | undefined]> => {
+      const r = await answeredNow(from, nodeIp(0), p);
+      return r.result === 'answered' ? [r.name, r.peer] : ['', undefined];
     };
-    const port = np.nodePorts.get('http') ?? 0;
-    const localPort = npLocal.nodePorts.get('http') ?? 0;
     assert.deepEqual(await answer(out.netns, port), ['w2', nodeIp(0)], 'eTP Cluster masquerades to the node, its backend local or not');
     assert.deepEqual(await answer(out.netns, localPort), ['w2', out.ip], 'eTP Local keeps the client address');
     // A pod's connection to its own node's NodePort (its source is reported, not asserted: each proxy picks its own).
