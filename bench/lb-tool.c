@@ -13,9 +13,9 @@
  *       request, the whole answer, close; each timed from socket() to the
  *       answer's end (CLOCK_MONOTONIC). Prints one line:
  *       "ok <count> <failures> p50 <us> p90 <us> p99 <us> max <us>".
- *   wait <ip> <port> <name> <timeout_ms>
+ *   wait <ip> <port> <name> <timeout_ms> <gap_us>
  *       prints "ready", then asks again and again (new connection each
- *       time, 0.2 ms apart) until the answer is "<name>"; prints
+ *       time, <gap_us> apart) until the answer is "<name>"; prints
  *       "answered <CLOCK_REALTIME µs at the start of that attempt> <attempts>",
  *       or "timeout <attempts>".
  */
@@ -156,9 +156,9 @@ static int connect_loop(const struct sockaddr_in *sa, int count, int timeout_ms)
 	return 0;
 }
 
-static int wait_for(const struct sockaddr_in *sa, const char *name, int timeout_ms)
+static int wait_for(const struct sockaddr_in *sa, const char *name, int timeout_ms, long gap_us)
 {
-	const struct timespec gap = { .tv_sec = 0, .tv_nsec = 200000 };
+	const struct timespec gap = { .tv_sec = gap_us / 1000000, .tv_nsec = (gap_us % 1000000) * 1000 };
 	double deadline = now_us(CLOCK_MONOTONIC) + timeout_ms * 1e3;
 	char answer[256];
 	long attempts = 0;
@@ -190,9 +190,9 @@ int main(int argc, char **argv)
 	if (argc == 6 && parse_addr(argv[2], argv[3], &sa) == 0) {
 		if (strcmp(argv[1], "connect") == 0)
 			return connect_loop(&sa, atoi(argv[4]), atoi(argv[5]));
-		if (strcmp(argv[1], "wait") == 0)
-			return wait_for(&sa, argv[4], atoi(argv[5]));
 	}
-	fprintf(stderr, "usage: lb-tool serve <ip> <port> <name> | connect <ip> <port> <count> <timeout_ms> | wait <ip> <port> <name> <timeout_ms>\n");
+	if (argc == 7 && parse_addr(argv[2], argv[3], &sa) == 0 && strcmp(argv[1], "wait") == 0)
+		return wait_for(&sa, argv[4], atoi(argv[5]), atol(argv[6]));
+	fprintf(stderr, "usage: lb-tool serve <ip> <port> <name> | connect <ip> <port> <count> <timeout_ms> | wait <ip> <port> <name> <timeout_ms> <gap_us>\n");
 	return 2;
 }

@@ -14,7 +14,8 @@
  *  2. A change programmed: the EndpointSlice of lbb-s1 switches its one
  *     backend between b and c; the time from the API write until a new
  *     connection from a is answered by the new backend (the tool asks every
- *     ~0.3 ms), at the largest size, --changes per proxy.
+ *     --probe-gap-us, default 1 ms: the figure is at most that much late), at
+ *     the largest size, --changes per proxy.
  *  3. BPF_PROG_TEST_RUN cost of an established packet to a VIP at the
  *     smallest and largest size, beside the empty program (bench/lb-prog.ts).
  *  4. The agent's RSS (node 1) at each size, and each proxy's process RSS.
@@ -25,7 +26,7 @@
  * lab runs, and its pod programs would otherwise translate ClusterIPs
  * before kube-proxy's rules see them. The pod programs stay attached (CNI).
  *
- *   node dist/bench/lb.js [--sizes 10,1000,10000] [--rounds N] [--connects N] [--changes N]
+ *   node dist/bench/lb.js [--sizes 10,1000,10000] [--rounds N] [--connects N] [--changes N] [--probe-gap-us N]
  *                         [--proxies sluice,kube-proxy-iptables,kube-proxy-nftables]
  *                         [--repeat N] [--prog-rounds N] [--no-lab] [--no-prog]
  */
@@ -52,6 +53,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '2' },
     connects: { type: 'string', default: '2000' },
     changes: { type: 'string', default: '20' },
+    'probe-gap-us': { type: 'string', default: '1000' },
     proxies: { type: 'string', default: 'sluice,kube-proxy-iptables,kube-proxy-nftables' },
     repeat: { type: 'string', default: '200000' },
     'prog-rounds': { type: 'string', default: '9' },
@@ -63,13 +65,15 @@ const SIZES = args.sizes.split(',').map(Number).sort((x, y) => x - y);
 const ROUNDS = Number(args.rounds);
 const CONNECTS = Number(args.connects);
 const CHANGES = Number(args.changes);
+/** Between a change's probes (new connections until the new backend answers): its resolution, and its CPU (0.2 ms took a core of two). */
+const PROBE_GAP_US = Number(args['probe-gap-us']);
 const PROXIES = args.proxies.split(',').map(parseServiceProxy);
 const NAMESPACE = 'default';
 const PORT = 8080;
 const SMALL = SIZES[0] ?? 10;
 const LARGE = SIZES[SIZES.length - 1] ?? 10;
-if (SIZES.some((s) => !Number.isInteger(s) || s < 2) || ![ROUNDS, CONNECTS, CHANGES].every((n) => Number.isInteger(n) && n > 0)) {
-  throw new Error('--sizes: integers ≥ 2; --rounds, --connects, --changes: positive integers');
+if (SIZES.some((s) => !Number.isInteger(s) || s < 2) || ![ROUNDS, CONNECTS, CHANGES, PROBE_GAP_US].every((n) => Number.isInteger(n) && n > 0)) {
+  throw new Error('--sizes: integers ≥ 2; --rounds, --connects, --changes, --probe-gap-us: positive integers');
 }
 
 const TOOL_SOURCE = fileURLToPath(new URL('../../bench/lb-tool.c', import.meta.url));
@@ -146,7 +150,7 @@ async function connectLatency(bin: string, ns: string, ip: string, port: number,
  * promise would wait for it.
  */
 function startWait(bin: string, ns: string, vip: string, name: string, timeoutMs: number): Promise<{ readonly answered: Promise<number> }> {
-  const child = spawn('ip', ['netns', 'exec', ns, bin, 'wait', vip, '80', name, String(timeoutMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('ip', ['netns', 'exec', ns, bin, 'wait', vip, '80', name, String(timeoutMs), String(PROBE_GAP_US)], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolveReady, rejectReady) => {
     let out = '';
     let ready = false;
