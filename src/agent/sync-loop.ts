@@ -196,12 +196,12 @@ export class SyncLoop {
     await this.idle;
   }
 
-  /** (Re)arms the timer that starts the next sync; `now`: a start at once, which later requests join rather than delay. */
   /** Until debounceMs have passed since the last request, but no later than maxDelayMs after the oldest pending one. */
   private nextDelay(now: number): number {
     return Math.min(this.lastRequest + this.debounceMs - now, (this.pendingSince ?? now) + this.maxDelayMs - now);
   }
 
+  /** (Re)arms the timer that starts the next sync; `now`: a start at once, which later requests join rather than delay. */
   private schedule(ms: number, now = false): void {
     if (this.stopped) return;
     this.timer?.cancel();

@@ -67,6 +67,7 @@ test('sluice lab errors name the field and exit 1', async () => {
   await bad(['up', '--name', name, '--pods', 'a,a'], /pod "a": listed twice/);
   await bad(['up', '--name', name, '--cidr', '10.0.0.1/24'], /cidr: host bits set/);
   await bad(['status', '--name', name], new RegExp(`lab "${name}" not found`));
+  await bad(['up', '--name', name, '--fabric'], /-f, --foreground, --nodes, --zones, --fabric and --proxy go with --cluster/);
 
   const up = await sluice('up', '--name', name, '--pods', 'a', '--no-datapath');
   assert.equal(up.code, 0, up.stderr);

@@ -10,10 +10,10 @@
  *   node 1: ca, cc, ce (clients), w1 and w3 (web), t1 (term), n1 (spare), x1
  *   node 2: cb, cd, cf (clients), w2 (web), t2 (term), n2 (spare), x2
  * On one node (on the lab fabric, as a real one-node cluster's node is on
- * its network: an address, a default route), all of them are on node 1. The checks that are about a second
- * node (internalTrafficPolicy Local with no local endpoint, zones, another
- * node's NodePort) exist only with two; a one-node NodePort check stands in
- * for the last.
+ * its network: an address, a default route), all of them are on node 1.
+ * The checks that are about a second node (internalTrafficPolicy Local with
+ * no local endpoint, zones, another node's NodePort) exist only with two; a
+ * one-node NodePort check stands in for the last.
  * Every backend pod (web, term, spare; x1 and x2, which their tests delete)
  * names three ports: http (TCP, 8080; w3: 9090, so a named targetPort
  * resolves per endpoint), udp (8081/UDP) and hold (7070, long connections),
@@ -104,6 +104,8 @@ export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
   const oneNodeTest = (name: string, fn: () => Promise<void>): void => {
     if (nodes === 1) test(name, fn);
   };
+  /** Where the clients and backends are, for the names of the checks. */
+  const where = nodes === 2 ? 'both nodes' : 'the node';
   let c: TestCluster | undefined;
   let outside: OutsideClient | undefined;
   const servers = new Map<string, NameServer[]>();
@@ -251,7 +253,7 @@ export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
     await c?.close();
   });
 
-  test(`${proxy}: a ClusterIP over TCP takes clients on both nodes to every backend on both nodes, without SNAT; the named targetPort resolves per endpoint (8080, 9090)`, async () => {
+  test(`${proxy}: a ClusterIP over TCP takes clients on ${where} to every backend on ${where}, without SNAT; the named targetPort resolves per endpoint (8080, 9090)`, async () => {
     const { vip } = await service('web', { app: 'web' }, [HTTP], WEB, 'ca');
     for (const client of ['ca', 'cb']) {
       const rs = await asks(ns(client), 'tcp', vip, 80, 30);
@@ -262,7 +264,7 @@ export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
     }
   });
 
-  test(`${proxy}: a ClusterIP over UDP answers datagrams from both nodes, spread over every backend, without SNAT`, async () => {
+  test(`${proxy}: a ClusterIP over UDP answers datagrams from ${where}, spread over every backend, without SNAT`, async () => {
     const { vip } = await service('web-udp', { app: 'web' }, [UDP], WEB, 'ca');
     for (const client of ['ca', 'cb']) {
       const rs = await asks(ns(client), 'udp', vip, 53, 30);
