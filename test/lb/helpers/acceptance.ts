@@ -274,6 +274,15 @@ export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
     }
   });
 
+  test(`${proxy}: the node itself (a host-network client) reaches a ClusterIP over TCP and UDP, on every backend`, async () => {
+    const { vip } = await service('web-host', { app: 'web' }, [HTTP, UDP], WEB, 'ca');
+    const node1 = lab().lab.nodes[0]?.plan.netns ?? '';
+    for (const [proto, port] of [['tcp', 80], ['udp', 53]] as const) {
+      const seen = answeredBy(await asks(node1, proto, vip, port, 30), `node 1 → ${vip}:${port}/${proto}`);
+      assert.deepEqual([...seen.keys()].sort(), [...WEB], `${proto}: ${JSON.stringify([...seen])}`);
+    }
+  });
+
   test(`${proxy}: a Service without endpoints refuses at once (TCP reset or ICMP, UDP port unreachable: ECONNREFUSED), never a timeout`, async () => {
     const { vip } = await apply('empty', { app: 'nobody' }, [HTTP, UDP]);
     await waitEndpoints(lab().lab.kubectl.bind(lab().lab), 'empty', 'no endpoints', (eps) => eps.length === 0);
