@@ -381,13 +381,23 @@ export class LbPlanner {
         changedIds(before.services, input.services, serviceIdOf, dirty);
         services = servicesById(input.services);
       } else {
+        // Every replaced object out first, then every new one in: a Service that only moved to another
+        // position (one gone before it, one added after it) is both, and must stay.
+        const at: number[] = [];
         for (let i = 0; i < input.services.length; i++) {
           const a = before.services[i] as Service;
           const b = input.services[i] as Service;
           if (a === b) continue;
           dirty.add(serviceIdOf(a));
           dirty.add(serviceIdOf(b));
+          at.push(i);
+        }
+        for (const i of at) {
+          const a = before.services[i] as Service;
           if (services.get(serviceIdOf(a)) === a) services.delete(serviceIdOf(a));
+        }
+        for (const i of at) {
+          const b = input.services[i] as Service;
           services.set(serviceIdOf(b), b);
         }
       }

@@ -158,7 +158,7 @@ test('a frontend entry two Services want moves to the other when its holder goes
   assert.deepEqual(planner.changed(), new Set(['ns/a:http/TCP', 'ns/b:http/TCP']), 'c is not among them');
 });
 
-test('an LbPlanner fed a sequence of edits gives what a fresh planner gives, and changed() covers every entry that differs', () => {
+test('an LbPlanner fed a sequence of edits gives what a fresh planner gives, and changed() covers every entry that differs (Services shifting in place included)', () => {
   // A deterministic sequence of Service and slice edits (xorshift), conflicts included (shared external IPs).
   let seed = 12345;
   const rand = (n: number): number => {
@@ -179,8 +179,13 @@ test('an LbPlanner fed a sequence of edits gives what a fresh planner gives, and
   for (let step = 0; step < 200; step++) {
     const name = names[rand(names.length)] as string;
     const at = services.findIndex((s) => s.name === name);
-    switch (rand(6)) {
+    switch (rand(7)) {
       case 0: services = at < 0 ? [...services, make(name)] : services.filter((_, k) => k !== at); break;
+      case 6: // one Service gone and another added in one round, the list sorted as the agent's: the rest shift, same length
+        if (at < 0 && services.length > 0) {
+          services = [...services.filter((_, k) => k !== rand(services.length)), make(name)].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        }
+        break;
       case 1: if (at >= 0) services = services.map((s, k) => (k === at ? make(name) : s)); break;
       case 2: slices = [...slices.filter((s) => s.serviceName !== name), makeSlice(name)]; break;
       case 3: slices = [...slices, { ...makeSlice(name), name: `${name}-${step}` }]; break; // one more slice of a Service
