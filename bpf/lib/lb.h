@@ -214,9 +214,10 @@ static __always_inline __u32 lb_flow_hash(__be32 saddr, __be16 sport, __be16 dpo
 
 /*
  * Returns: true when the pinned backend (its id, address and port; x's for
- * lb_backend_live()) is still a backend in sl_lb_be_v1, and, with selectable, may take new
- * connections. Its service is not asked: a backend id names one endpoint of
- * one service, and its address and port are compared anyway.
+ * lb_backend_live()) is still a backend in sl_lb_be_v1, and, with
+ * selectable, may take new connections. Its service is not asked: a
+ * backend id names one endpoint of one service, and its address and port
+ * are compared anyway.
  */
 static __always_inline bool lb_backend_is_live(__u32 id, __be32 addr, __be16 port, bool selectable)
 {

@@ -180,7 +180,8 @@ __noinline int lb_from_outside(struct __sk_buff *ctx, struct flow *f)
 	e = bpf_map_lookup_elem(&sl_lb_nat_v1, &k);
 	if (e && e->expires_ns > now) {
 		t = *e;
-		if (t.role == SLUICE_LB_NAT_FORWARD && lb_nat_backend_gone(&t, f->protocol)) {
+		/* A later fragment goes where its first went: only a whole datagram or a first fragment moves. */
+		if (t.role == SLUICE_LB_NAT_FORWARD && !(f->flags & SLUICE_EVENT_F_LATER_FRAG) && lb_nat_backend_gone(&t, f->protocol)) {
 			moved = true;
 			__builtin_memset(&t, 0, sizeof(t));
 			goto select;
