@@ -41,6 +41,8 @@ struct sluice_abi_anchor {
 	struct lb_affinity_entry lb_affinity_entry;
 	struct lb_nat_key lb_nat_key;
 	struct lb_nat_entry lb_nat_entry;
+	struct lb_sock_key lb_sock_key;
+	struct lb_sock_entry lb_sock_entry;
 	enum sluice_identity_reserved identity_reserved;
 	enum sluice_direction direction;
 	enum sluice_drop_reason drop_reason;

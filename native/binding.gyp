@@ -6,6 +6,7 @@
       "target_name": "sluice_bpf",
       "sources": [
         "src/addon.cc",
+        "src/cgroup.cc",
         "src/errors.cc",
         "src/object.cc",
         "src/map.cc",

@@ -377,6 +377,8 @@ enum sluice_counter {
 	SLUICE_COUNTER_LB_AFFINITY_HIT = 8,   /* ... of which by ClientIP affinity */
 	SLUICE_COUNTER_LB_UDP_MOVED = 9,      /* pinned non-TCP flows whose backend left the Service: moved to a live one */
 	SLUICE_COUNTER_LB_CT_FAILED = 10,     /* Service conntrack or affinity writes that failed (packet passed anyway) */
+	SLUICE_COUNTER_LB_SOCK_SELECTED = 11, /* host sockets connecting or sending to a Service given a backend (bpf/sock.c) */
+	SLUICE_COUNTER_LB_SOCK_REFUSED = 12,  /* ... refused: the Service has no usable backend (the call fails) */
 	SLUICE_COUNTER_MAX = 16,              /* capacity: counters are appended below it */
 };
 
@@ -613,6 +615,28 @@ struct lb_nat_entry {
 };
 
 /*
+ * Host sockets' Service connections: LRU hash sl_lb_sock_v1, written by the
+ * socket programs (bpf/sock.c) when a socket of the node's own network
+ * namespace connects or sends to a frontend and is given a backend instead.
+ * Keyed by the socket (bpf_get_socket_cookie) and the backend it was given,
+ * it holds the frontend, which recvmsg and getpeername report in place of
+ * the backend: the socket only ever sees the frontend.
+ */
+struct lb_sock_key {
+	__u64 cookie;
+	__be32 backend_addr;
+	__be16 backend_port;
+	__u8 protocol;
+	__u8 pad0;
+};
+
+struct lb_sock_entry {
+	__be32 frontend_addr;
+	__be16 frontend_port;
+	__u16 pad0;
+};
+
+/*
  * Compiled-in capacities: max_entries of the maps in bpf/lib/ (bytes for the
  * ring buffer). A map created without a size of its own gets these; the
  * agent creates the maps it sizes (config mapSizes) at the configured size,
@@ -635,6 +659,7 @@ enum sluice_map_capacity {
 	SLUICE_LB_AFF_MAX_ENTRIES = 256 * 1024,        /* sl_lb_aff_v1: (Service port, client) affinities */
 	SLUICE_LB_TABLE_MAX_SLOTS = 131072,            /* an inner table's elements: the largest Maglev size (131071) + the header */
 	SLUICE_LB_NAT_MAX_ENTRIES = 256 * 1024,        /* sl_lb_nat_v1: two per external connection */
+	SLUICE_LB_SOCK_MAX_ENTRIES = 64 * 1024,        /* sl_lb_sock_v1: host sockets connected or sending to a Service */
 };
 
 /* config: array with one element. */

@@ -213,18 +213,21 @@ static __always_inline __u32 lb_flow_hash(__be32 saddr, __be16 sport, __be16 dpo
 }
 
 /*
- * Returns: true when the pinned backend (x's backend id, address and port)
- * is still a backend in sl_lb_be_v1, and, with selectable, may take new
+ * Returns: true when the pinned backend (its id, address and port; x's for
+ * lb_backend_live()) is still a backend in sl_lb_be_v1, and, with selectable, may take new
  * connections. Its service is not asked: a backend id names one endpoint of
  * one service, and its address and port are compared anyway.
  */
-static __always_inline bool lb_backend_live(const struct lb_xlate *x, bool selectable)
+static __always_inline bool lb_backend_is_live(__u32 id, __be32 addr, __be16 port, bool selectable)
 {
-	__u32 id = x->backend_id;
 	const struct lb_backend *b = bpf_map_lookup_elem(&sl_lb_be_v1, &id);
 
-	return b && b->addr == x->backend_addr && b->port == x->backend_port &&
-	       !(selectable && (b->flags & SLUICE_LB_BE_F_NOT_SELECTABLE));
+	return b && b->addr == addr && b->port == port && !(selectable && (b->flags & SLUICE_LB_BE_F_NOT_SELECTABLE));
+}
+
+static __always_inline bool lb_backend_live(const struct lb_xlate *x, bool selectable)
+{
+	return lb_backend_is_live(x->backend_id, x->backend_addr, x->backend_port, selectable);
 }
 
 /*

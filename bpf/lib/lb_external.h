@@ -28,6 +28,10 @@
  *    another node's pod by its podCIDR's route, anyone else out of the
  *    device the connection came in on, lb_nat_entry.ifindex): their source
  *    is a node address, which the stack would drop as a martian.
+ *  - When the backend set changes, connections keep their backend as a
+ *    pod's do (lb.h): a UDP flow whose backend left sl_lb_be_v1 picks a live
+ *    one at its next packet (SLUICE_COUNTER_LB_UDP_MOVED), or goes
+ *    untranslated once its frontend is gone too; TCP and SCTP stay.
  *  - No usable backend: dropped (SERVICE_NO_BACKEND) when flagged, else
  *    answered with a TCP reset / ICMP port unreachable sent back out of the
  *    device (lb_reject_outside()).
@@ -61,6 +65,17 @@ const volatile __u32 HOST_NODE_ADDR = 0;
 static __always_inline __be32 lb_masquerade_addr(__be32 frontend_addr)
 {
 	return HOST_NODE_ADDR ? HOST_NODE_ADDR : frontend_addr;
+}
+
+/*
+ * Returns: true for a UDP connection whose backend left sl_lb_be_v1: its
+ * next packet picks a live backend, as kube-proxy deletes the conntrack
+ * entries of a UDP endpoint that is gone (a server pod replaced, a target
+ * port changed). TCP and SCTP stay, as conntrack keeps them.
+ */
+static __always_inline bool lb_nat_backend_gone(const struct lb_nat_entry *t, __u8 protocol)
+{
+	return protocol == IPPROTO_UDP && !lb_backend_is_live(t->backend_id, t->backend_addr, t->backend_port, false);
 }
 
 /* Renews a live entry once its deadline fell behind by 1/16 of its lifetime. */
@@ -151,6 +166,7 @@ __noinline int lb_from_outside(struct __sk_buff *ctx, struct flow *f)
 	struct lb_nat_entry *e;
 	struct lb_svc_entry svc;
 	struct lb_backend be;
+	bool moved = false;
 	__u64 now, lifetime;
 	__u32 ifindex;
 	int ret;
@@ -164,6 +180,11 @@ __noinline int lb_from_outside(struct __sk_buff *ctx, struct flow *f)
 	e = bpf_map_lookup_elem(&sl_lb_nat_v1, &k);
 	if (e && e->expires_ns > now) {
 		t = *e;
+		if (t.role == SLUICE_LB_NAT_FORWARD && lb_nat_backend_gone(&t, f->protocol)) {
+			moved = true;
+			__builtin_memset(&t, 0, sizeof(t));
+			goto select;
+		}
 		if (t.role == SLUICE_LB_NAT_FORWARD) {
 			lb_nat_renew(e, now, lifetime);
 			lb_nat_reply_key(&rk, &t, f->protocol);
@@ -176,12 +197,18 @@ __noinline int lb_from_outside(struct __sk_buff *ctx, struct flow *f)
 	if (f->flags & SLUICE_EVENT_F_LATER_FRAG)
 		return CTX_ACT_OK; /* its first fragment decided; a later one alone cannot */
 
+select:
 	key.addr = f->daddr;
 	key.port = f->dport;
 	key.protocol = f->protocol;
 	entry = bpf_map_lookup_elem(&sl_lb_svc_v1, &key);
-	if (!entry)
+	if (!entry) {
+		if (moved)
+			bpf_map_delete_elem(&sl_lb_nat_v1, &k); /* the flow's backend and frontend are gone */
 		return CTX_ACT_OK;
+	}
+	if (moved)
+		counter_inc(SLUICE_COUNTER_LB_UDP_MOVED);
 	svc = *entry;
 	ret = lb_select(&svc, f, now, &t.backend_id, &be);
 	if (IS_ERR(ret))

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 
+#include "cgroup.h"
 #include "common.h"
 #include "map.h"
 #include "object.h"
@@ -110,6 +111,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("objPin", Napi::Function::New<ObjPin>(env, "objPin"));
   exports.Set("mapCreate", Napi::Function::New<MapCreate>(env, "mapCreate"));
   exports.Set("mapFdById", Napi::Function::New<MapFdById>(env, "mapFdById"));
+  exports.Set("cgroupLinkCreate", Napi::Function::New<CgroupLinkCreate>(env, "cgroupLinkCreate"));
+  exports.Set("linkUpdate", Napi::Function::New<LinkUpdate>(env, "linkUpdate"));
+  exports.Set("linkInfo", Napi::Function::New<LinkInfo>(env, "linkInfo"));
+  exports.Set("netnsCookie", Napi::Function::New<NetnsCookie>(env, "netnsCookie"));
   exports.Set("BpfObject", BpfObject::Define(env));
   exports.Set("BpfMap", BpfMap::Define(env));
   exports.Set("RingBufferReader", RingBufferReader::Define(env));

@@ -126,6 +126,14 @@ export interface LbConfig {
   readonly algorithm: 'maglev' | 'random';
   /** Slots of a Maglev table: a prime of src/lb/maglev.ts. */
   readonly maglevTableSize: number;
+  /**
+   * The node's own sockets (host-network pods, the kubelet) reaching
+   * Services (src/agent/datapath/host-sockets.ts): "auto" (default) attaches
+   * the socket load balancer to the cgroup v2 tree under /sys/fs/cgroup,
+   * "off" leaves them alone, a path names the directory to look under (the
+   * node's /sys/fs/cgroup mounted into the agent's container).
+   */
+  readonly hostSockets: string;
 }
 export const LB_ALGORITHMS = ['maglev', 'random'] as const;
 
@@ -176,7 +184,7 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   flows: { socket: '/var/run/sluice/hubble.sock', capacity: 4095, trace: 'policy' },
   hostRouting: 'bpf',
   // Random by default, as kube-proxy and Cilium: a Maglev table holds 64 KiB of kernel memory per Service port at 16381 slots.
-  lb: { enabled: true, algorithm: 'random', maglevTableSize: DEFAULT_MAGLEV_TABLE_SIZE },
+  lb: { enabled: true, algorithm: 'random', maglevTableSize: DEFAULT_MAGLEV_TABLE_SIZE, hostSockets: 'auto' },
 };
 
 const TOP_KEYS = [
@@ -332,7 +340,7 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
     throw bad('hostRouting', `want one of ${HOST_ROUTINGS.join(', ')}, got ${JSON.stringify(hostRouting)}`, src);
   }
 
-  const lb = readLb(r.section('lb', ['enabled', 'algorithm', 'maglevTableSize']), src);
+  const lb = readLb(r.section('lb', ['enabled', 'algorithm', 'maglevTableSize', 'hostSockets']), src);
 
   const base = {
     nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep,
@@ -358,7 +366,11 @@ function readLb(s: Reader, source: string): LbConfig {
   if (!(LB_ALGORITHMS as readonly string[]).includes(algorithm)) throw bad('lb.algorithm', `want one of ${LB_ALGORITHMS.join(', ')}, got ${JSON.stringify(algorithm)}`, source);
   const size = s.num('maglevTableSize') ?? DEFAULT_CONFIG.lb.maglevTableSize;
   if (!(MAGLEV_TABLE_SIZES as readonly number[]).includes(size)) throw bad('lb.maglevTableSize', `want one of the primes ${MAGLEV_TABLE_SIZES.join(', ')}, got ${size}`, source);
-  return { enabled: s.bool('enabled') ?? DEFAULT_CONFIG.lb.enabled, algorithm: algorithm as LbConfig['algorithm'], maglevTableSize: size };
+  const hostSockets = s.str('hostSockets') ?? DEFAULT_CONFIG.lb.hostSockets;
+  if (hostSockets !== 'auto' && hostSockets !== 'off' && !hostSockets.startsWith('/')) {
+    throw bad('lb.hostSockets', `want auto, off or an absolute path, got ${JSON.stringify(hostSockets)}`, source);
+  }
+  return { enabled: s.bool('enabled') ?? DEFAULT_CONFIG.lb.enabled, algorithm: algorithm as LbConfig['algorithm'], maglevTableSize: size, hostSockets };
 }
 
 function readSweep(s: Reader, source: string): SweepConfig {

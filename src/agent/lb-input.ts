@@ -24,7 +24,8 @@
 import { isIP } from 'node:net';
 import type { EndpointSlice, L4Protocol, LocalNode, Service, ServicePort, ServiceType, SliceEndpoint, SlicePort, TrafficPolicy } from '../lb/model.js';
 import type { LbAlgorithm } from '../reconcile/lb-desired.js';
-import { LB_ALGORITHM_ANNOTATION, objectKey, type SlimEndpointSlice, type SlimNode, type SlimService } from './k8s/resources.js';
+import { hostPortServices, type HostPortMapping } from '../lb/host-ports.js';
+import { LB_ALGORITHM_ANNOTATION, objectKey, type SlimEndpointSlice, type SlimNode, type SlimPod, type SlimService } from './k8s/resources.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
@@ -47,7 +48,7 @@ export interface LbInput {
 
 /** An object left out of the load balancer's input, or used with a caveat. */
 export interface LbInputProblem {
-  readonly kind: 'Service' | 'EndpointSlice';
+  readonly kind: 'Service' | 'EndpointSlice' | 'Pod';
   /** "namespace/name". */
   readonly name: string;
   readonly severity: 'error' | 'warning';
@@ -304,13 +305,64 @@ export function lbSlicesOf(slices: readonly SlimEndpointSlice[], parse: LbParser
   return { slices: out, problems };
 }
 
+/** This node's pods' hostPorts, and the ports left out. */
+export interface HostPortsPart {
+  readonly mappings: readonly HostPortMapping[];
+  readonly problems: readonly LbInputProblem[];
+}
+
+const NO_HOST_PORTS: HostPortsPart = { mappings: [], problems: [] };
+
+/**
+ * The hostPorts of the pods on `nodeName` that have an IPv4 address and have
+ * not ended (spec.containers[].ports[]: hostPort, hostIP, containerPort,
+ * protocol), as the CNI portmap plugin maps them. A host-network pod's
+ * ports are its own sockets already. A hostIP "0.0.0.0" (or none) is every
+ * node address; an IPv6 one is left out.
+ */
+export function hostPortsOf(pods: Iterable<SlimPod>, nodeName: string): HostPortsPart {
+  const mappings: HostPortMapping[] = [];
+  const problems: LbInputProblem[] = [];
+  for (const pod of pods) {
+    const spec = pod.spec;
+    const podIP = pod.status?.podIP;
+    if (spec?.nodeName !== nodeName || spec.hostNetwork === true || typeof podIP !== 'string' || isIP(podIP) !== 4) continue;
+    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
+    for (const [ci, c] of (spec.containers ?? []).entries()) {
+      for (const [pi, raw] of (c.ports ?? []).entries()) {
+        const p: unknown = raw;
+        if (!isRecord(p) || p.hostPort === undefined || p.hostPort === null || p.hostPort === 0) continue;
+        const at = `spec.containers[${ci}].ports[${pi}]`;
+        try {
+          const hostIP = typeof p.hostIP === 'string' && p.hostIP !== '0.0.0.0' ? p.hostIP : '';
+          if (hostIP !== '' && isIP(hostIP) !== 4) throw new FieldError(`${at}.hostIP: want an IPv4 address, got ${JSON.stringify(p.hostIP)}`);
+          mappings.push({
+            namespace: pod.metadata.namespace ?? '', pod: pod.metadata.name, podIP, hostIP,
+            hostPort: portNumber(p.hostPort, `${at}.hostPort`), containerPort: portNumber(p.containerPort, `${at}.containerPort`),
+            protocol: protocolOf(p.protocol, `${at}.protocol`),
+          });
+        } catch (e) {
+          if (!(e instanceof FieldError)) throw e;
+          problems.push({ kind: 'Pod', name: objectKey(pod), severity: 'error', message: `${e.message}: the hostPort is not mapped` });
+        }
+      }
+    }
+  }
+  return mappings.length === 0 && problems.length === 0 ? NO_HOST_PORTS : { mappings, problems };
+}
+
 /** The load balancer's whole input from its parts and this node, with the objects it left out or used with a caveat. */
-export function lbInputFrom(nodeName: string, nodes: readonly SlimNode[], services: LbServicesPart, slices: LbSlicesPart): { readonly input: LbInput; readonly problems: readonly LbInputProblem[] } {
+export function lbInputFrom(nodeName: string, nodes: readonly SlimNode[], services: LbServicesPart, slices: LbSlicesPart,
+  hostPorts: HostPortsPart = NO_HOST_PORTS): { readonly input: LbInput; readonly problems: readonly LbInputProblem[] } {
+  // The hostPorts' Services come after the real ones, which keep a frontend both want.
+  const mapped = hostPorts.mappings.length === 0 ? undefined : hostPortServices(hostPorts.mappings, nodeName);
   return {
     input: {
-      services: services.services, slices: slices.slices, node: localNodeOf(nodeName, nodes), nodeAddresses: localNodeAddresses(nodeName, nodes),
+      services: mapped === undefined ? services.services : [...services.services, ...mapped.services],
+      slices: mapped === undefined ? slices.slices : [...slices.slices, ...mapped.slices],
+      node: localNodeOf(nodeName, nodes), nodeAddresses: localNodeAddresses(nodeName, nodes),
       algorithms: services.algorithms,
     },
-    problems: [...services.problems, ...slices.problems],
+    problems: [...services.problems, ...slices.problems, ...hostPorts.problems],
   };
 }

@@ -12,6 +12,7 @@ import { Agent } from './agent.js';
 import { loadConfig } from './config.js';
 import { openBpfDatapath, type BpfDatapath } from './datapath/reconcilers.js';
 import { rtnlNodeNetwork } from '../datapath/routes.js';
+import { applyHostSockets } from './datapath/host-sockets.js';
 import { COMPILE_SEED_FILE, CompileSeedFile, SeedKeeper, type StoredSeed } from './datapath/seed-file.js';
 import { dryRunDatapath } from './dry-run.js';
 import { AgentError, asError } from './errors.js';
@@ -67,6 +68,10 @@ async function main(argv: readonly string[]): Promise<number> {
         throw new Error(`--datapath bpf: cannot open or create the maps in ${config.pinDir}: ${asError(e).message}`, { cause: e });
       }
       if (datapath.retiredPinsRemoved.length > 0) log.info({ pins: datapath.retiredPinsRemoved }, 'removed the pins of replaced map layouts');
+      const hostSockets = applyHostSockets(config.pinDir, config.lb);
+      if (hostSockets.state === 'attached') log.info({ cgroup: hostSockets.cgroup }, `the node's own sockets reach Services (socket load balancer on ${hostSockets.cgroup})`);
+      else if (hostSockets.state === 'off') log.info({ removed: hostSockets.removed }, `the node's own sockets are not load-balanced: ${hostSockets.why}`);
+      else log.warn({}, `the node's own sockets (host-network pods) cannot reach Services: ${hostSockets.why}`);
       const bpf = new Agent({ config, log, transport, datapath, stats: datapath, flows: datapath });
       agent = { stop: async () => {
         await bpf.stop();

@@ -18,7 +18,7 @@ import type { ReadonlyStore } from './k8s/store.js';
 import {
   objectKey, type SlimEndpointSlice, type SlimNamespace, type SlimNetworkPolicy, type SlimNode, type SlimPod, type SlimService,
 } from './k8s/resources.js';
-import { lbInputFrom, lbServicesOf, lbSlicesOf, type LbInput } from './lb-input.js';
+import { hostPortsOf, lbInputFrom, lbServicesOf, lbSlicesOf, type LbInput } from './lb-input.js';
 import { SnapshotCache } from './snapshot-cache.js';
 
 export type ProblemSeverity = 'error' | 'warning';
@@ -139,7 +139,10 @@ export function buildSnapshot(src: SnapshotSources): SnapshotResult {
   const lbParsers = { service: (r: SlimService) => parsed.lbService(r), slice: (r: SlimEndpointSlice) => parsed.lbSlice(r) };
   const lbServices = parsed.derive('lb-services', [services], () => lbServicesOf(services, lbParsers));
   const lbSlices = parsed.derive('lb-slices', [endpointSlices], () => lbSlicesOf(endpointSlices, lbParsers));
-  const lb = parsed.derive('lb', [src.nodeName, nodes, lbServices, lbSlices], () => lbInputFrom(src.nodeName, nodes, lbServices, lbSlices));
+  // The pods' hostPorts: kept as the same object while the mappings are the same, so that a pod change
+  // without one leaves the load balancer's input alone.
+  const hostPorts = parsed.keepEqual('lb-host-ports', parsed.derive('lb-host-ports-raw', [podPart], () => hostPortsOf(src.pods.values(), src.nodeName)));
+  const lb = parsed.derive('lb', [src.nodeName, nodes, lbServices, lbSlices, hostPorts], () => lbInputFrom(src.nodeName, nodes, lbServices, lbSlices, hostPorts));
   problems.push(...lb.problems);
 
   return {

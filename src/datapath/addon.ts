@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { BpfError, type BpfErrorDetails } from './errors.js';
 import type { MapInfo, TcDirection } from './api.js';
 
+/** The cgroup socket hooks bpf/sock.c has a program for. */
+export type CgroupSockHook = 'connect4' | 'sendmsg4' | 'recvmsg4' | 'getpeername4';
+
 export interface NativeObject {
   maps(): Array<{ name: string; fd: number }>;
   programs(): Array<{ name: string; section: string; fd: number; type: number; id: number }>;
@@ -108,6 +111,14 @@ export interface NativeAddon {
   mapCreate(spec: NativeMapSpec): number;
   /** An fd for the map with this kernel id (e.g. an inner map); the caller owns it. */
   mapFdById(id: number): number;
+  /** A new BPF link attaching the program to a cgroup v2 directory at a socket hook; the caller pins or closes the fd. */
+  cgroupLinkCreate(progFd: number, cgroupPath: string, attachType: CgroupSockHook): number;
+  /** The link runs progFd from now on (atomically). */
+  linkUpdate(linkFd: number, progFd: number): void;
+  /** A cgroup link's program id and cgroup id (the cgroup directory's inode number). */
+  linkInfo(linkFd: number): { readonly progId: number; readonly cgroupId: bigint };
+  /** The calling thread's network namespace cookie (SO_NETNS_COOKIE). */
+  netnsCookie(): bigint;
   BpfObject: new (
     path: string,
     pinRoot: string | undefined,

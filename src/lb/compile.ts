@@ -15,6 +15,8 @@
  *    (select.ts); an external frontend under Local also carries the cluster
  *    set, which kube-proxy uses for this node's own pods ("as if going out
  *    to the load balancer and back");
+ *  - a pod's hostPort (type HostPort, host-ports.ts): its hostIP or every
+ *    node address, to the pod;
  *  - no backends: `reject` when the Service has no usable endpoint anywhere
  *    (TCP reset / ICMP port unreachable), `drop` when it has some but policy
  *    Local leaves none here (kube-proxy drops those).
@@ -23,7 +25,7 @@ import { ignoredBecause } from './ignore.js';
 import type { EndpointSlice, L4Protocol, LocalNode, Service, ServicePort } from './model.js';
 import { categorize, type PortEndpoint } from './select.js';
 
-export type FrontendKind = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
+export type FrontendKind = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer' | 'HostPort';
 
 export interface Backend {
   readonly ip: string;
@@ -36,7 +38,7 @@ export interface Frontend {
   /** "10.96.0.10:53/UDP"; a NodePort: "*:30080/TCP" (every node address). */
   readonly key: string;
   readonly kind: FrontendKind;
-  /** Absent for a NodePort. */
+  /** Absent for a NodePort, and a hostPort without a hostIP (every node address). */
   readonly address?: string;
   readonly port: number;
   readonly protocol: L4Protocol;
@@ -105,6 +107,10 @@ export function compileServices(services: readonly Service[], slices: readonly E
       ignored.push(`${id}: ${why}`);
       continue;
     }
+    if (svc.type === 'HostPort') {
+      frontends.push(...hostPortFrontends(svc, slicesOf.get(id) ?? [], node));
+      continue;
+    }
     const clusterIP = svc.clusterIPs.find(isIpv4);
     if (clusterIP === undefined) {
       ignored.push(`${id}: no IPv4 clusterIP`);
@@ -135,4 +141,21 @@ export function compileServices(services: readonly Service[], slices: readonly E
   }
   frontends.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return { frontends: new Map(frontends.map((f) => [f.key, f])), ignored };
+}
+
+/**
+ * A pod's hostPort (host-ports.ts): one frontend per port on its hostIP (the
+ * Service's one external IP) or, without one, every node address; the
+ * backend is the pod, on this node. The client's address is kept, as the CNI
+ * portmap plugin's DNAT keeps it.
+ */
+function hostPortFrontends(svc: Service, slices: readonly EndpointSlice[], node: LocalNode): Frontend[] {
+  const address = svc.externalIPs.find(isIpv4);
+  return svc.ports.map((port) => {
+    const eps = categorize(portEndpoints(port, slices), node);
+    return {
+      key: `${address ?? '*'}:${port.port}/${port.protocol}`, kind: 'HostPort', ...(address !== undefined ? { address } : {}), port: port.port,
+      protocol: port.protocol, service: `${svc.namespace}/${svc.name}`, portName: port.name, backends: backendsOf(eps.local), whenEmpty: 'reject',
+    };
+  });
 }

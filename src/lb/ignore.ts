@@ -11,6 +11,7 @@ export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 
 /** Why the proxy ignores `svc`, or undefined when it programs it. */
 export function ignoredBecause(svc: Service): string | undefined {
+  if (svc.type === 'HostPort') return undefined; // a pod's hostPort: no clusterIP, never another proxy's
   if (svc.type === 'ExternalName') return 'type ExternalName';
   if (svc.labels[SERVICE_PROXY_NAME_LABEL] !== undefined) return `label ${SERVICE_PROXY_NAME_LABEL}=${svc.labels[SERVICE_PROXY_NAME_LABEL]}`;
   if (svc.labels[HEADLESS_LABEL] !== undefined) return `label ${HEADLESS_LABEL}`;

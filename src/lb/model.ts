@@ -14,7 +14,8 @@ export interface ServicePort {
   readonly nodePort?: number;
 }
 
-export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+/** Kubernetes' Service types, and HostPort: a pod's hostPort on this node, which the load balancer serves as a Service of its own (host-ports.ts). */
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName' | 'HostPort';
 export type TrafficPolicy = 'Cluster' | 'Local';
 
 export interface Service {

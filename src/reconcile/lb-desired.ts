@@ -10,6 +10,9 @@
  *    pod scope only; a NodePort once per address of this node, an external
  *    or load-balancer IP once, each in the pod scope (this node's pods) and
  *    the external scope (traffic from outside the node).
+ *  - A pod's hostPort (type HostPort): its hostIP, or every address of
+ *    this node and 127.0.0.1, in both scopes (127.0.0.1 in the pod scope
+ *    only, for the node's own sockets), on the local set, never masqueraded.
  *  - Which table a frontend uses: internalTrafficPolicy decides for the
  *    ClusterIP, externalTrafficPolicy for the external scope; pods reaching
  *    an external frontend always use the cluster set (kube-proxy sends them
@@ -99,6 +102,7 @@ export interface LbDesired {
 }
 
 const isIpv4 = (s: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(s);
+const LOOPBACK = '127.0.0.1';
 
 export function serviceKey(service: string, portName: string, protocol: L4Protocol): string {
   return `${service}:${portName}/${protocol}`;
@@ -143,6 +147,15 @@ function serviceDesired(svc: Service, slices: readonly EndpointSlice[], input: L
     for (const f of fronts) {
       if (f.kind === 'ClusterIP') {
         add(f, f.address ?? '', 'pod', svc.internalTrafficPolicy === 'Local' ? 'local' : 'cluster');
+        continue;
+      }
+      if (f.kind === 'HostPort') {
+        // The pod is on this node: the local set, the client's address kept; without a hostIP also on
+        // 127.0.0.1, which only the node's own sockets can reach (the socket load balancer).
+        for (const address of f.address !== undefined ? [f.address] : [...nodeAddresses, LOOPBACK]) {
+          add(f, address, 'pod', 'local');
+          if (address !== LOOPBACK) add(f, address, 'external', 'local');
+        }
         continue;
       }
       const external: LbSet = svc.externalTrafficPolicy === 'Local' ? 'local' : 'cluster';

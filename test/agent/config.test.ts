@@ -68,9 +68,12 @@ watch: {pageSize: 50, backoff: {jitter: 1}}
   const ct = file('ct.yaml', 'conntrack: {udpMs: 5000, tcpEstablishedMs: 3600000}');
   assert.deepEqual(loadConfig({ configFile: ct, nodeName: 'n', kubeconfig }, {}).conntrack, { ...DEFAULT_CONFIG.conntrack, udpMs: 5000, tcpEstablishedMs: 3_600_000 });
   assert.deepEqual(c.conntrack, DEFAULT_CONFIG.conntrack, '0 everywhere: the datapath\'s defaults');
-  assert.deepEqual(c.lb, { enabled: true, algorithm: 'random', maglevTableSize: 16381 }, 'Services: on, random unless configured; Maglev tables of 16381 slots');
-  const lb = file('lb.yaml', 'lb: {algorithm: maglev, maglevTableSize: 65521}');
-  assert.deepEqual(loadConfig({ configFile: lb, nodeName: 'n', kubeconfig }, {}).lb, { enabled: true, algorithm: 'maglev', maglevTableSize: 65521 });
+  assert.deepEqual(c.lb, { enabled: true, algorithm: 'random', maglevTableSize: 16381, hostSockets: 'auto' },
+    'Services: on, random unless configured; Maglev tables of 16381 slots; the node\'s sockets load-balanced where a cgroup v2 tree is found');
+  const lb = file('lb.yaml', 'lb: {algorithm: maglev, maglevTableSize: 65521, hostSockets: /host/sys/fs/cgroup}');
+  assert.deepEqual(loadConfig({ configFile: lb, nodeName: 'n', kubeconfig }, {}).lb, { enabled: true, algorithm: 'maglev', maglevTableSize: 65521, hostSockets: '/host/sys/fs/cgroup' });
+  const relative = file('lb-rel.yaml', 'lb: {hostSockets: sys/fs/cgroup}');
+  assert.throws(() => loadConfig({ configFile: relative, nodeName: 'n', kubeconfig }, {}), /lb\.hostSockets: want auto, off or an absolute path, got "sys\/fs\/cgroup"/);
   const off = file('lb-off.yaml', 'lb: {enabled: false}');
   assert.equal(loadConfig({ configFile: off, nodeName: 'n', kubeconfig }, {}).lb.enabled, false, 'Services off: another proxy implements them');
   const json = file('agent.json', JSON.stringify({ nodeName: 'json-node', httpListen: '127.0.0.1:0' }));

@@ -1,8 +1,8 @@
 /** API objects (as the informers store them) → the load balancer's input, field by field as kube-proxy reads them. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ENDPOINT_SLICES, NODES, SERVICES } from '../../src/agent/k8s/resources.js';
-import { DEFAULT_AFFINITY_SECONDS, lbInputFrom, lbServicesOf, lbSlicesOf, localNodeAddresses, localNodeOf, serviceOf, sliceOf } from '../../src/agent/lb-input.js';
+import { ENDPOINT_SLICES, NODES, PODS, SERVICES } from '../../src/agent/k8s/resources.js';
+import { DEFAULT_AFFINITY_SECONDS, hostPortsOf, lbInputFrom, lbServicesOf, lbSlicesOf, localNodeAddresses, localNodeOf, serviceOf, sliceOf } from '../../src/agent/lb-input.js';
 import { compileServices } from '../../src/lb/compile.js';
 
 const slimService = (raw: unknown) => {
@@ -182,4 +182,36 @@ test('an address that is not an IP is left out with a warning naming its field; 
     'Service ns/web: status.loadBalancer.ingress[0].ip: "lb.example" is not an IP address: left out',
     'EndpointSlice ns/web-1: endpoints[1].addresses[0]: "010.0.0.2" is not an IP address: left out',
   ]);
+});
+
+test('hostPorts: the ports of this node\'s pods that have an address, each a Service of type HostPort; host-network, other nodes\', ended pods and bad ports left out, the bad ones named', () => {
+  const pod = (name: string, spec: Record<string, unknown>, status: Record<string, unknown> = { phase: 'Running', podIP: '10.0.0.7' }) => {
+    const p = PODS.slim({ metadata: { name, namespace: 'ns' }, spec, status });
+    assert.ok(p !== undefined);
+    return p;
+  };
+  const ports = (...list: Record<string, unknown>[]) => ({ nodeName: 'n1', containers: [{ name: 'c', ports: list }] });
+  const pods = [
+    pod('web', ports({ containerPort: 8080, hostPort: 30080 }, { containerPort: 53, hostPort: 5353, protocol: 'UDP', hostIP: '192.168.1.5' }, { containerPort: 9090 })),
+    pod('any', ports({ containerPort: 80, hostPort: 8000, hostIP: '0.0.0.0' })),
+    pod('host', { ...ports({ containerPort: 80, hostPort: 8001 }), hostNetwork: true }),
+    pod('elsewhere', { ...ports({ containerPort: 80, hostPort: 8002 }), nodeName: 'n2' }),
+    pod('done', ports({ containerPort: 80, hostPort: 8003 }), { phase: 'Succeeded', podIP: '10.0.0.8' }),
+    pod('pending', ports({ containerPort: 80, hostPort: 8004 }), { phase: 'Pending' }),
+    pod('bad', ports({ containerPort: 80, hostPort: 70000 }, { containerPort: 80, hostPort: 8005, hostIP: 'fd00::1' })),
+  ];
+  const hp = hostPortsOf(pods, 'n1');
+  assert.deepEqual(hp.mappings.map((m) => [m.pod, m.hostIP, m.hostPort, m.containerPort, m.protocol, m.podIP]), [
+    ['web', '', 30080, 8080, 'TCP', '10.0.0.7'], ['web', '192.168.1.5', 5353, 53, 'UDP', '10.0.0.7'], ['any', '', 8000, 80, 'TCP', '10.0.0.7'],
+  ]);
+  assert.deepEqual(hp.problems.map((p) => [p.kind, p.name, p.message]), [
+    ['Pod', 'ns/bad', 'spec.containers[0].ports[0].hostPort: want a port 1..65535, got 70000: the hostPort is not mapped'],
+    ['Pod', 'ns/bad', 'spec.containers[0].ports[1].hostIP: want an IPv4 address, got "fd00::1": the hostPort is not mapped'],
+  ]);
+  const input = lbInputFrom('n1', [], lbServicesOf([]), lbSlicesOf([]), hp).input;
+  const frontends = compileServices(input.services, input.slices, input.node).frontends;
+  assert.deepEqual([...frontends.values()].map((f) => [f.key, f.kind, f.backends.map((b) => `${b.ip}:${b.port}`)]), [
+    ['*:30080/TCP', 'HostPort', ['10.0.0.7:8080']], ['*:8000/TCP', 'HostPort', ['10.0.0.7:80']], ['192.168.1.5:5353/UDP', 'HostPort', ['10.0.0.7:53']],
+  ]);
+  assert.equal(hostPortsOf(pods.slice(2, 6), 'n1'), hostPortsOf([], 'n1'), 'none: the one empty part (the load balancer\'s input stays the same object)');
 });

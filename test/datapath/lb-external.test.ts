@@ -147,3 +147,41 @@ test('Cluster to another node\'s backend (test run): masqueraded to the node\'s 
   const other = decodeFrame(testRun(p.fromFabric, { data: ipv4Frame({ src: CLIENT, dst: NODE }, { proto: 'tcp', sport: 40001, dport: 30080, flags: 0x02 }) }).data);
   assert.notEqual(other.sport, d.sport, 'another client port, another node port');
 });
+
+test('a backend that leaves: the UDP flow moves to a live one at its next packet (as kube-proxy clears its conntrack entries), a TCP connection stays', () => {
+  const p = host;
+  assert.ok(p);
+  const lb = harness().dp.maps.lb;
+  const far = [{ id: 9, ip: '10.0.2.9', port: 5353 }, { id: 10, ip: '10.0.2.10', port: 5353 }];
+  writeService(lb, { ...NODE_PORT_UDP, backends: far });
+  const udp = ipv4Frame({ src: CLIENT, dst: NODE }, { proto: 'udp', sport: 12345, dport: 30053 });
+  const first = decodeFrame(testRun(p.fromFabric, { data: udp }).data).dst;
+  assert.equal(decodeFrame(testRun(p.fromFabric, { data: udp }).data).dst, first, 'while it is a backend, the flow stays');
+  const gone = far.find((b) => b.ip === first)!;
+  const left = far.filter((b) => b !== gone);
+  lb.backends.delete(gone.id);
+  writeService(lb, { ...NODE_PORT_UDP, backends: left });
+  const moved = testRun(p.fromFabric, { data: udp });
+  assert.equal(moved.retval, 7, 'redirected out of the device');
+  assert.equal(decodeFrame(moved.data).dst, left[0]?.ip);
+  // A target port change is a backend that leaves too: same address, new port.
+  lb.backends.delete(left[0]!.id);
+  writeService(lb, { ...NODE_PORT_UDP, backends: [{ id: 11, ip: left[0]!.ip, port: 9090 }] });
+  const d = decodeFrame(testRun(p.fromFabric, { data: udp }).data);
+  assert.deepEqual([d.dst, d.dport, d.l4ChecksumOk], [left[0]!.ip, 9090, true]);
+  // The frontend gone too: untranslated, to the stack.
+  clearLb(lb);
+  writeService(lb, { ...NODE_PORT_UDP, backends: far });
+  lb.services.deleteBatch([...lb.services.entries()].map(([k]) => k));
+  lb.backends.deleteBatch([...lb.backends.entries()].map(([k]) => k));
+  const none = testRun(p.fromFabric, { data: udp });
+  assert.equal(decodeFrame(none.data).dst, NODE);
+
+  writeService(lb, { ...NODE_PORT, backends: [{ id: 12, ip: '10.0.2.12', port: 8080 }] });
+  const syn = ipv4Frame({ src: CLIENT, dst: NODE }, { proto: 'tcp', sport: 41000, dport: 30080, flags: 0x02 });
+  assert.equal(decodeFrame(testRun(p.fromFabric, { data: syn }).data).dst, '10.0.2.12');
+  lb.backends.delete(12);
+  writeService(lb, { ...NODE_PORT, backends: [{ id: 13, ip: '10.0.2.13', port: 8080 }] });
+  const ack = ipv4Frame({ src: CLIENT, dst: NODE }, { proto: 'tcp', sport: 41000, dport: 30080, flags: 0x10 });
+  assert.equal(decodeFrame(testRun(p.fromFabric, { data: ack }).data).dst, '10.0.2.12', 'TCP keeps its backend');
+});

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointSlice, Service, SliceEndpoint } from '../../src/lb/model.js';
+import { hostPortServices, type HostPortMapping } from '../../src/lb/host-ports.js';
 import { lbDesired, LbPlanner, type LbDesiredInput } from '../../src/reconcile/lb-desired.js';
 import { lbEndpoint, lbService, lbSlice } from '../helpers/lb-fixtures.js';
 
@@ -217,4 +218,28 @@ test('prime() compiles every Service ahead, pausing after each; the first desire
     await Promise.resolve();
   });
   assert.equal(pauses, 2, 'after a desired(), prime() does nothing');
+});
+
+test('a pod\'s hostPort: every node address in both scopes and 127.0.0.1 for the node\'s sockets, on the local set, never masqueraded; a hostIP only there; a real Service keeps a frontend both want', () => {
+  const mappings: HostPortMapping[] = [
+    { namespace: 'ns', pod: 'p1', podIP: '10.0.0.7', hostIP: '', hostPort: 30080, containerPort: 8080, protocol: 'TCP' },
+    { namespace: 'ns', pod: 'p1', podIP: '10.0.0.7', hostIP: '192.168.1.5', hostPort: 5353, containerPort: 53, protocol: 'UDP' },
+  ];
+  const hp = hostPortServices(mappings, 'n1');
+  const np = svc('np', { type: 'NodePort', ports: [{ name: 'http', protocol: 'TCP', port: 80, nodePort: 30080 }] });
+  const d = lbDesired(input([np, ...hp.services], [slice('np', [ep('10.0.0.1', 'n2')]), ...hp.slices], { nodeAddresses: ['192.168.1.5', '10.1.1.1'] }));
+  const any = d.services.get('ns/hostport:p1:*:30080/TCP:/TCP');
+  assert.deepEqual(any?.frontends.map((f) => [f.key, f.kind, f.set, f.masquerade]), [['127.0.0.1:30080/TCP pod', 'HostPort', 'local', false]],
+    'the NodePort 30080 keeps both node addresses, in both scopes');
+  assert.equal(d.conflicts.filter((c) => c.includes('ns/np:http/TCP keeps it')).length, 4, JSON.stringify(d.conflicts));
+  assert.deepEqual(any?.tables.local?.backends, ['10.0.0.7:8080']);
+  const alone = lbDesired(input(hp.services, hp.slices, { nodeAddresses: ['192.168.1.5', '10.1.1.1'] })).services.get('ns/hostport:p1:*:30080/TCP:/TCP');
+  assert.deepEqual(alone?.frontends.map((f) => [f.key, f.kind, f.set, f.masquerade]), [
+    ['10.1.1.1:30080/TCP pod', 'HostPort', 'local', false], ['10.1.1.1:30080/TCP external', 'HostPort', 'local', false],
+    ['192.168.1.5:30080/TCP pod', 'HostPort', 'local', false], ['192.168.1.5:30080/TCP external', 'HostPort', 'local', false],
+    ['127.0.0.1:30080/TCP pod', 'HostPort', 'local', false],
+  ]);
+  const one = d.services.get('ns/hostport:p1:192.168.1.5:5353/UDP:/UDP');
+  assert.deepEqual(one?.frontends.map((f) => f.key), ['192.168.1.5:5353/UDP pod', '192.168.1.5:5353/UDP external']);
+  assert.deepEqual(one?.tables.local?.backends, ['10.0.0.7:53']);
 });

@@ -795,6 +795,58 @@ export const lbNatEntryCodec: Codec<LbNatEntry> = {
   },
 };
 
+/** struct lb_sock_key (16 bytes). */
+export interface LbSockKey {
+  cookie: bigint;
+  backendAddr: number; // network byte order on the wire; natural value here
+  backendPort: number; // network byte order on the wire; natural value here
+  protocol: number;
+}
+
+export const lbSockKeyCodec: Codec<LbSockKey> = {
+  size: 16,
+  encode(v: LbSockKey): Buffer {
+    const b = Buffer.alloc(16);
+    b.writeBigUInt64LE(v.cookie, 0);
+    b.writeUInt32BE(v.backendAddr, 8);
+    b.writeUInt16BE(v.backendPort, 12);
+    b.writeUInt8(v.protocol, 14);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LbSockKey {
+    if (b.length - o < 16) throw new RangeError(`lb_sock_key: need 16 bytes, got ${b.length - o}`);
+    return {
+      cookie: b.readBigUInt64LE(o + 0),
+      backendAddr: b.readUInt32BE(o + 8),
+      backendPort: b.readUInt16BE(o + 12),
+      protocol: b.readUInt8(o + 14),
+    };
+  },
+};
+
+/** struct lb_sock_entry (8 bytes). */
+export interface LbSockEntry {
+  frontendAddr: number; // network byte order on the wire; natural value here
+  frontendPort: number; // network byte order on the wire; natural value here
+}
+
+export const lbSockEntryCodec: Codec<LbSockEntry> = {
+  size: 8,
+  encode(v: LbSockEntry): Buffer {
+    const b = Buffer.alloc(8);
+    b.writeUInt32BE(v.frontendAddr, 0);
+    b.writeUInt16BE(v.frontendPort, 4);
+    return b;
+  },
+  decode(b: Buffer, o = 0): LbSockEntry {
+    if (b.length - o < 8) throw new RangeError(`lb_sock_entry: need 8 bytes, got ${b.length - o}`);
+    return {
+      frontendAddr: b.readUInt32BE(o + 0),
+      frontendPort: b.readUInt16BE(o + 4),
+    };
+  },
+};
+
 /** enum sluice_identity_reserved. */
 export const SluiceIdentityReserved = {
   UNKNOWN: 0,
@@ -1111,6 +1163,8 @@ export const SluiceCounter = {
   LB_AFFINITY_HIT: 8,
   LB_UDP_MOVED: 9,
   LB_CT_FAILED: 10,
+  LB_SOCK_SELECTED: 11,
+  LB_SOCK_REFUSED: 12,
   MAX: 16,
 } as const;
 export type SluiceCounter = (typeof SluiceCounter)[keyof typeof SluiceCounter];
@@ -1127,6 +1181,8 @@ const sluiceCounterNames = new Map<number, string>([
   [8, 'LB_AFFINITY_HIT'],
   [9, 'LB_UDP_MOVED'],
   [10, 'LB_CT_FAILED'],
+  [11, 'LB_SOCK_SELECTED'],
+  [12, 'LB_SOCK_REFUSED'],
   [16, 'MAX'],
 ]);
 /** The name of a sluice_counter value, or "UNKNOWN(n)". */
@@ -1171,6 +1227,7 @@ export const SluiceMapCapacity = {
   LB_AFF_MAX_ENTRIES: 262144,
   LB_TABLE_MAX_SLOTS: 131072,
   LB_NAT_MAX_ENTRIES: 262144,
+  LB_SOCK_MAX_ENTRIES: 65536,
 } as const;
 export type SluiceMapCapacity = (typeof SluiceMapCapacity)[keyof typeof SluiceMapCapacity];
 
@@ -1339,4 +1396,6 @@ export const structCodecs: Readonly<Record<string, Codec<object>>> = {
   lb_affinity_entry: lbAffinityEntryCodec,
   lb_nat_key: lbNatKeyCodec,
   lb_nat_entry: lbNatEntryCodec,
+  lb_sock_key: lbSockKeyCodec,
+  lb_sock_entry: lbSockEntryCodec,
 };

@@ -41,6 +41,9 @@ const TERM = ['t1', 't2'] as const;
 const SPARE = ['n1', 'n2'] as const;
 const DRAIN = ['x1', 'x2'] as const;
 /** A backend pod's app label, by the first letter of its name. */
+/** The pod whose http and udp ports are also hostPorts (TCP and UDP) on its node. */
+const HOST_PORT_POD = 'n1';
+const HOST_PORT = 30999;
 const APPS: Readonly<Record<string, string>> = { w: 'web', t: 'term', n: 'spare', x: 'drain' };
 const httpPort = (pod: string): number => (pod === 'w3' ? 9090 : 8080);
 
@@ -51,8 +54,8 @@ function backendPod(name: string, app: string): Record<string, unknown> {
       containers: [{
         name: 'srv',
         ports: [
-          { name: 'http', containerPort: httpPort(name) },
-          { name: 'udp', containerPort: UDP_PORT, protocol: 'UDP' },
+          { name: 'http', containerPort: httpPort(name), ...(name === HOST_PORT_POD ? { hostPort: HOST_PORT } : {}) },
+          { name: 'udp', containerPort: UDP_PORT, protocol: 'UDP', ...(name === HOST_PORT_POD ? { hostPort: HOST_PORT } : {}) },
           { name: 'hold', containerPort: HOLD_PORT },
         ],
       }],
@@ -103,6 +106,10 @@ export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
   /** A check that stands in for a two-node one on one node. */
   const oneNodeTest = (name: string, fn: () => Promise<void>): void => {
     if (nodes === 1) test(name, fn);
+  };
+  /** A check of what only Sluice does of the lab's proxies (a pod's hostPort: the CNI's job beside kube-proxy). */
+  const sluiceTest = (name: string, fn: () => Promise<void>): void => {
+    if (proxy === 'sluice') test(name, fn);
   };
   /** Where the clients and backends are, for the names of the checks. */
   const where = nodes === 2 ? 'both nodes' : 'the node';
@@ -272,6 +279,33 @@ export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
       assert.deepEqual([...seen.keys()].sort(), [...WEB], `${client}: ${JSON.stringify([...seen])}`);
       for (const r of rs) assert.equal(r.result === 'answered' ? r.peer : r.result, ip(client));
     }
+  });
+
+  test(`${proxy}: the node itself (a host-network client) reaches a ClusterIP over TCP and UDP, on every backend`, async () => {
+    const { vip } = await service('web-host', { app: 'web' }, [HTTP, UDP], WEB, 'ca');
+    const node1 = lab().lab.nodes[0]?.plan.netns ?? '';
+    for (const [proto, port] of [['tcp', 80], ['udp', 53]] as const) {
+      const seen = answeredBy(await asks(node1, proto, vip, port, 30), `node 1 → ${vip}:${port}/${proto}`);
+      assert.deepEqual([...seen.keys()].sort(), [...WEB], `${proto}: ${JSON.stringify([...seen])}`);
+    }
+  });
+
+  sluiceTest(`${proxy}: a pod's hostPort (TCP and UDP) answers on its node's address from pods, from outside and from the node itself, the client's address kept, and on 127.0.0.1 from the node`, async () => {
+    const out = outside;
+    if (out === undefined) throw new Error('no outside client');
+    const node1 = lab().lab.nodes[0]?.plan.netns ?? '';
+    const clients: readonly (readonly [string, string, string])[] = [
+      ['ca', ns('ca'), ip('ca')], ['cb', ns('cb'), ip('cb')], ['outside', out.netns, out.ip], ['node 1', node1, nodeIp(0)],
+    ];
+    for (const [who, netns, from] of clients) {
+      await until(`${who} → ${nodeIp(0)}:${HOST_PORT}`, async () => (await asks(netns, 'tcp', nodeIp(0), HOST_PORT, 1, 1000))[0]?.result === 'answered', 30_000);
+      for (const proto of ['tcp', 'udp'] as const) {
+        const rs = await asks(netns, proto, nodeIp(0), HOST_PORT, 3);
+        assert.deepEqual(rs.map((r) => (r.result === 'answered' ? [r.name, r.peer] : r)), rs.map(() => [HOST_PORT_POD, from]), `${who} → ${nodeIp(0)}:${HOST_PORT}/${proto}`);
+      }
+    }
+    const loopback = await asks(node1, 'tcp', '127.0.0.1', HOST_PORT, 2);
+    assert.deepEqual(loopback.map((r) => (r.result === 'answered' ? r.name : r)), [HOST_PORT_POD, HOST_PORT_POD], 'node 1 → 127.0.0.1');
   });
 
   test(`${proxy}: a Service without endpoints refuses at once (TCP reset or ICMP, UDP port unreachable: ECONNREFUSED), never a timeout`, async () => {
