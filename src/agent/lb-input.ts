@@ -20,6 +20,8 @@
  *    agent's default used.
  *  - Node: this node's topology.kubernetes.io/zone label, and its InternalIP
  *    and ExternalIP addresses (where its NodePorts answer).
+ *  - Pods on this node: their containers' hostPorts (hostPortsOf()), which
+ *    the load balancer serves as Services of type HostPort (src/lb/host-ports.ts).
  */
 import { isIP } from 'node:net';
 import type { EndpointSlice, L4Protocol, LocalNode, Service, ServicePort, ServiceType, SliceEndpoint, SlicePort, TrafficPolicy } from '../lb/model.js';
