@@ -307,13 +307,19 @@ export function lbSlicesOf(slices: readonly SlimEndpointSlice[], parse: LbParser
   return { slices: out, problems };
 }
 
-/** This node's pods' hostPorts, and the ports left out. */
+/**
+ * This node's pods' hostPorts, the Services and slices that serve them
+ * (made here once, so that an unchanged part gives the planner the same
+ * objects every round), and the ports left out.
+ */
 export interface HostPortsPart {
   readonly mappings: readonly HostPortMapping[];
+  readonly services: readonly Service[];
+  readonly slices: readonly EndpointSlice[];
   readonly problems: readonly LbInputProblem[];
 }
 
-const NO_HOST_PORTS: HostPortsPart = { mappings: [], problems: [] };
+const NO_HOST_PORTS: HostPortsPart = { mappings: [], services: [], slices: [], problems: [] };
 
 /**
  * The hostPorts of the pods on `nodeName` that have an IPv4 address and have
@@ -350,18 +356,18 @@ export function hostPortsOf(pods: Iterable<SlimPod>, nodeName: string): HostPort
       }
     }
   }
-  return mappings.length === 0 && problems.length === 0 ? NO_HOST_PORTS : { mappings, problems };
+  return mappings.length === 0 && problems.length === 0 ? NO_HOST_PORTS : { mappings, ...hostPortServices(mappings, nodeName), problems };
 }
 
 /** The load balancer's whole input from its parts and this node, with the objects it left out or used with a caveat. */
 export function lbInputFrom(nodeName: string, nodes: readonly SlimNode[], services: LbServicesPart, slices: LbSlicesPart,
   hostPorts: HostPortsPart = NO_HOST_PORTS): { readonly input: LbInput; readonly problems: readonly LbInputProblem[] } {
   // The hostPorts' Services come after the real ones, which keep a frontend both want.
-  const mapped = hostPorts.mappings.length === 0 ? undefined : hostPortServices(hostPorts.mappings, nodeName);
+  const mapped = hostPorts.services.length > 0;
   return {
     input: {
-      services: mapped === undefined ? services.services : [...services.services, ...mapped.services],
-      slices: mapped === undefined ? slices.slices : [...slices.slices, ...mapped.slices],
+      services: mapped ? [...services.services, ...hostPorts.services] : services.services,
+      slices: mapped ? [...slices.slices, ...hostPorts.slices] : slices.slices,
       node: localNodeOf(nodeName, nodes), nodeAddresses: localNodeAddresses(nodeName, nodes),
       algorithms: services.algorithms,
     },

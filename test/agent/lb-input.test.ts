@@ -214,4 +214,7 @@ test('hostPorts: the ports of this node\'s pods that have an address, each a Ser
     ['*:30080/TCP', 'HostPort', ['10.0.0.7:8080']], ['*:8000/TCP', 'HostPort', ['10.0.0.7:80']], ['192.168.1.5:5353/UDP', 'HostPort', ['10.0.0.7:53']],
   ]);
   assert.equal(hostPortsOf(pods.slice(2, 6), 'n1'), hostPortsOf([], 'n1'), 'none: the one empty part (the load balancer\'s input stays the same object)');
+  const again = lbInputFrom('n1', [], lbServicesOf([slimService({ metadata: { name: 'web', namespace: 'ns' }, spec: { clusterIP: '10.96.0.10', ports: [{ port: 80 }] } })]), lbSlicesOf([]), hp).input;
+  assert.deepEqual(again.services.slice(1), [...input.services], 'a Service changing: the part\'s hostPort Services come again as the same objects (the planner compiles them once)');
+  for (const [i, svc] of input.services.entries()) assert.equal(again.services[i + 1], svc);
 });
