@@ -26,6 +26,7 @@ import { nodeSweepHost } from './endpoints/sweep-host.js';
 import { asError } from './errors.js';
 import { healthChecks } from '../lb/health.js';
 import { HealthCheckServers } from './health-checks.js';
+import { ProxyPorts, type ProxyPortsAddresses } from './proxy-health.js';
 import { formatListenAddress, parseListenAddress, ProbeServer, type ListenAddress } from './http-server.js';
 import { allSynced, createInformers, informerList, informerStatuses, type ClusterInformers } from './k8s/informers.js';
 import type { KubeTransport } from './k8s/transport.js';
@@ -64,6 +65,8 @@ export interface StartedAgent {
   readonly http: ListenAddress;
   /** Where the flow API listens ("unix:/path", "host:port"); empty without flows. */
   readonly flows: readonly string[];
+  /** kube-proxy's healthz and status ports, where served. */
+  readonly proxyPorts?: ProxyPortsAddresses;
 }
 
 /** Reported by the flow API (ServerStatus, GetNodes). */
@@ -80,6 +83,8 @@ export class Agent {
   private readonly syncLoop: SyncLoop;
   private readonly probe: ProbeServer;
   private readonly healthChecks: HealthCheckServers | undefined;
+  /** kube-proxy's healthz and status ports, when the load balancer is on and the config names them. */
+  private readonly proxyPorts: ProxyPorts | undefined;
   /** The lb input the health checks were last updated from (the snapshot keeps the object while it is unchanged). */
   private healthInput: AgentSnapshot['lb'] | undefined;
   private registry: EndpointRegistry | undefined;
@@ -175,6 +180,15 @@ export class Agent {
         return lb !== undefined && lb.appliedRevision > 0 && lb.failing.length === 0;
       },
     }) : undefined;
+    const { healthzListen, statusListen } = config.lb;
+    this.proxyPorts = config.lb.enabled && (healthzListen !== '' || statusListen !== '') ? new ProxyPorts({
+      lb: () => this.syncLoop.status().owners.find((o) => o.name === 'lb'),
+      node: () => this.informers.nodes.store.get(config.nodeName),
+      now: () => this.clock.now(),
+      timeoutMs: config.lb.healthzTimeoutMs,
+      metrics: this.metrics,
+      log: this.log.child({ part: 'proxy-ports' }),
+    }) : undefined;
     this.probe = new ProbeServer({
       readiness: () => this.readiness(),
       liveness: () => liveness(this.syncLoop.status(), this.clock.now(), deps.stuckAfterMs ?? 300_000),
@@ -230,9 +244,11 @@ export class Agent {
     this.endpointApi = api;
     await this.flows?.start();
 
-    const listen = parseListenAddress(config.httpListen);
-    if (typeof listen === 'string') throw new Error(`httpListen: ${listen}`); // validated by loadConfig
-    const http = await this.probe.listen(listen);
+    const http = await this.probe.listen(listenAddress(config.httpListen));
+    const proxyPorts = await this.proxyPorts?.listen({
+      ...(config.lb.healthzListen !== '' ? { healthz: listenAddress(config.lb.healthzListen) } : {}),
+      ...(config.lb.statusListen !== '' ? { status: listenAddress(config.lb.statusListen) } : {}),
+    });
 
     if (config.sweep.intervalMs > 0) {
       const { hostNetns, ipamDataDir } = config.sweep;
@@ -258,7 +274,7 @@ export class Agent {
       informer.start();
     }
     this.log.info({ node: config.nodeName, socket: config.endpointSocket, http: formatListenAddress(http) }, 'agent started');
-    return { http, flows: this.flows?.addresses ?? [] };
+    return { http, flows: this.flows?.addresses ?? [], ...(proxyPorts !== undefined ? { proxyPorts } : {}) };
   }
 
   async stop(): Promise<void> {
@@ -269,7 +285,15 @@ export class Agent {
     await this.endpointApi?.close();
     await this.syncLoop.stop();
     await this.healthChecks?.close();
+    await this.proxyPorts?.close();
     await this.probe.close();
     this.log.info('agent stopped');
   }
+}
+
+/** A listen address loadConfig has validated. */
+function listenAddress(text: string): ListenAddress {
+  const a = parseListenAddress(text);
+  if (typeof a === 'string') throw new Error(`listen address ${text}: ${a}`);
+  return a;
 }

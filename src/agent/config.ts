@@ -134,6 +134,16 @@ export interface LbConfig {
    * node's /sys/fs/cgroup mounted into the agent's container).
    */
   readonly hostSockets: string;
+  /**
+   * kube-proxy's healthz port (/healthz, /livez; src/agent/proxy-health.ts),
+   * "host:port" as httpListen; "" (default): not served. kube-proxy's own
+   * is 0.0.0.0:10256.
+   */
+  readonly healthzListen: string;
+  /** A change pending this long makes healthz answer 503 (kube-proxy: twice its 30 s sync period). */
+  readonly healthzTimeoutMs: number;
+  /** kube-proxy's status port (/proxyMode, /healthz, /metrics); "" (default): not served. kube-proxy's own is 127.0.0.1:10249. */
+  readonly statusListen: string;
 }
 export const LB_ALGORITHMS = ['maglev', 'random'] as const;
 
@@ -184,7 +194,7 @@ export const DEFAULT_CONFIG: Omit<AgentConfig, 'nodeName' | 'inCluster'> = {
   flows: { socket: '/var/run/sluice/hubble.sock', capacity: 4095, trace: 'policy' },
   hostRouting: 'bpf',
   // Random by default, as kube-proxy and Cilium: a Maglev table holds 64 KiB of kernel memory per Service port at 16381 slots.
-  lb: { enabled: true, algorithm: 'random', maglevTableSize: DEFAULT_MAGLEV_TABLE_SIZE, hostSockets: 'auto' },
+  lb: { enabled: true, algorithm: 'random', maglevTableSize: DEFAULT_MAGLEV_TABLE_SIZE, hostSockets: 'auto', healthzListen: '', healthzTimeoutMs: 60_000, statusListen: '' },
 };
 
 const TOP_KEYS = [
@@ -340,7 +350,7 @@ export function loadConfig(overrides: ConfigOverrides, env: NodeJS.ProcessEnv = 
     throw bad('hostRouting', `want one of ${HOST_ROUTINGS.join(', ')}, got ${JSON.stringify(hostRouting)}`, src);
   }
 
-  const lb = readLb(r.section('lb', ['enabled', 'algorithm', 'maglevTableSize', 'hostSockets']), src);
+  const lb = readLb(r.section('lb', ['enabled', 'algorithm', 'maglevTableSize', 'hostSockets', 'healthzListen', 'healthzTimeoutMs', 'statusListen']), src);
 
   const base = {
     nodeName, inCluster, pinDir, stateDir, endpointSocket, httpListen, logLevel: logLevel as LogLevel, mapSizes, maxEndpointId, sync, watch, sweep,
@@ -370,7 +380,17 @@ function readLb(s: Reader, source: string): LbConfig {
   if (hostSockets !== 'auto' && hostSockets !== 'off' && !hostSockets.startsWith('/')) {
     throw bad('lb.hostSockets', `want auto, off or an absolute path, got ${JSON.stringify(hostSockets)}`, source);
   }
-  return { enabled: s.bool('enabled') ?? DEFAULT_CONFIG.lb.enabled, algorithm: algorithm as LbConfig['algorithm'], maglevTableSize: size, hostSockets };
+  const listen = (key: 'healthzListen' | 'statusListen'): string => {
+    const text = s.str(key) ?? DEFAULT_CONFIG.lb[key];
+    const a = text === '' ? undefined : parseListenAddress(text);
+    if (typeof a === 'string') throw bad(`lb.${key}`, a, source);
+    return text;
+  };
+  return {
+    enabled: s.bool('enabled') ?? DEFAULT_CONFIG.lb.enabled, algorithm: algorithm as LbConfig['algorithm'], maglevTableSize: size, hostSockets,
+    healthzListen: listen('healthzListen'), healthzTimeoutMs: s.int('healthzTimeoutMs', 1, 86_400_000) ?? DEFAULT_CONFIG.lb.healthzTimeoutMs,
+    statusListen: listen('statusListen'),
+  };
 }
 
 function readSweep(s: Reader, source: string): SweepConfig {

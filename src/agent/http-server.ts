@@ -76,18 +76,9 @@ export class ProbeServer {
         if (!res.headersSent) send(res, 500, 'text/plain', `internal error: ${asError(e).message}\n`);
       });
     });
-    if ('path' in address) {
-      await listenUnix(server, address.path, 'httpListen');
-      this.server = server;
-      return address;
-    }
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e) => reject(new AgentError('io', `cannot listen on ${address.host}:${address.port}: ${e.message}`, 'httpListen')));
-      server.listen(address.port, address.host, () => resolve());
-    });
+    const bound = await listenHttp(server, address, 'httpListen');
     this.server = server;
-    const a = server.address() as AddressInfo;
-    return { host: a.address, port: a.port };
+    return bound;
   }
 
   /** Stops listening (a unix socket file is removed by the close). */
@@ -125,6 +116,23 @@ export class ProbeServer {
   }
 }
 
+/**
+ * `server` listening on `address` (`field`: the config key an error names);
+ * a TCP address comes back with the port picked for :0.
+ */
+export async function listenHttp(server: Server, address: ListenAddress, field: string): Promise<ListenAddress> {
+  if ('path' in address) {
+    await listenUnix(server, address.path, field);
+    return address;
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new AgentError('io', `${field}: cannot listen on ${formatListenAddress(address)}: ${e.message}`, field, { cause: e })));
+    server.listen(address.port, address.host, () => resolve());
+  });
+  const a = server.address() as AddressInfo;
+  return { host: a.address, port: a.port };
+}
+
 /** Closes an HTTP server now: open keep-alive connections are cut rather than waited for. */
 export async function closeServer(server: Server | undefined): Promise<void> {
   if (server === undefined) return;
@@ -132,7 +140,7 @@ export async function closeServer(server: Server | undefined): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
+export function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }

@@ -57,6 +57,10 @@ export interface OwnerStatus {
   readonly appliedRevision: number;
   /** Its maps whose last write failed. */
   readonly failing: readonly MapFailure[];
+  /** clock.now() when it last completed a round. */
+  readonly appliedAt?: number;
+  /** clock.now() of the oldest request it has not applied yet (absent: it holds every request). */
+  readonly pendingSince?: number;
 }
 
 export interface SyncStatus {
@@ -92,6 +96,8 @@ export class SyncLoop {
   private requested = 0;
   private readonly ownerApplied = new Map<string, number>();
   private readonly ownerFailures = new Map<string, readonly MapFailure[]>();
+  private readonly ownerAppliedAt = new Map<string, number>();
+  private readonly ownerPendingSince = new Map<string, number>();
   private applied = 0;
   private firstSyncDone = false;
   private running = false;
@@ -130,6 +136,7 @@ export class SyncLoop {
     this.requested++;
     const now = this.clock.now();
     this.pendingSince ??= now;
+    for (const name of this.options.datapath.owners) if (!this.ownerPendingSince.has(name)) this.ownerPendingSince.set(name, now);
     this.lastRequest = now;
     if (options.immediate === true) this.immediatePending = true;
     this.log.trace({ reason, revision: this.requested, immediate: options.immediate === true }, 'sync requested');
@@ -172,9 +179,14 @@ export class SyncLoop {
       appliedRevision: this.applied,
       running: this.running,
       failingMaps: this.failingMaps,
-      owners: this.options.datapath.owners.map((name) => ({
-        name, appliedRevision: this.ownerApplied.get(name) ?? 0, failing: this.ownerFailures.get(name) ?? [],
-      })),
+      owners: this.options.datapath.owners.map((name) => {
+        const appliedAt = this.ownerAppliedAt.get(name);
+        const pendingSince = this.ownerPendingSince.get(name);
+        return {
+          name, appliedRevision: this.ownerApplied.get(name) ?? 0, failing: this.ownerFailures.get(name) ?? [],
+          ...(appliedAt !== undefined ? { appliedAt } : {}), ...(pendingSince !== undefined ? { pendingSince } : {}),
+        };
+      }),
     };
     return {
       ...s,
@@ -281,7 +293,13 @@ export class SyncLoop {
     metrics.identities.set(round.summary.identities);
     for (const [map, n] of Object.entries(round.summary.entries ?? {})) metrics.desiredEntries.set({ map }, n);
     for (const o of round.owners) {
-      if (o.complete) this.ownerApplied.set(o.name, Math.max(this.ownerApplied.get(o.name) ?? 0, revision));
+      if (o.complete) {
+        this.ownerApplied.set(o.name, Math.max(this.ownerApplied.get(o.name) ?? 0, revision));
+        this.ownerAppliedAt.set(o.name, t2);
+        // What it still lacks came after this round started: the loop's own oldest pending request.
+        if (this.pendingSince === undefined) this.ownerPendingSince.delete(o.name);
+        else this.ownerPendingSince.set(o.name, this.pendingSince);
+      }
       this.ownerFailures.set(o.name, o.failures);
       metrics.ownerAppliedRevision.set({ owner: o.name }, this.ownerApplied.get(o.name) ?? 0);
       metrics.ownerComplete.set({ owner: o.name }, o.complete ? 1 : 0);

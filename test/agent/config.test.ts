@@ -68,10 +68,16 @@ watch: {pageSize: 50, backoff: {jitter: 1}}
   const ct = file('ct.yaml', 'conntrack: {udpMs: 5000, tcpEstablishedMs: 3600000}');
   assert.deepEqual(loadConfig({ configFile: ct, nodeName: 'n', kubeconfig }, {}).conntrack, { ...DEFAULT_CONFIG.conntrack, udpMs: 5000, tcpEstablishedMs: 3_600_000 });
   assert.deepEqual(c.conntrack, DEFAULT_CONFIG.conntrack, '0 everywhere: the datapath\'s defaults');
-  assert.deepEqual(c.lb, { enabled: true, algorithm: 'random', maglevTableSize: 16381, hostSockets: 'auto' },
-    'Services: on, random unless configured; Maglev tables of 16381 slots; the node\'s sockets load-balanced where a cgroup v2 tree is found');
-  const lb = file('lb.yaml', 'lb: {algorithm: maglev, maglevTableSize: 65521, hostSockets: /host/sys/fs/cgroup}');
-  assert.deepEqual(loadConfig({ configFile: lb, nodeName: 'n', kubeconfig }, {}).lb, { enabled: true, algorithm: 'maglev', maglevTableSize: 65521, hostSockets: '/host/sys/fs/cgroup' });
+  assert.deepEqual(c.lb, { enabled: true, algorithm: 'random', maglevTableSize: 16381, hostSockets: 'auto', healthzListen: '', healthzTimeoutMs: 60_000, statusListen: '' },
+    'Services: on, random unless configured; Maglev tables of 16381 slots; the node\'s sockets load-balanced where a cgroup v2 tree is found; kube-proxy\'s ports not served');
+  const lb = file('lb.yaml', 'lb: {algorithm: maglev, maglevTableSize: 65521, hostSockets: /host/sys/fs/cgroup, healthzListen: "0.0.0.0:10256", healthzTimeoutMs: 5000, statusListen: "127.0.0.1:10249"}');
+  assert.deepEqual(loadConfig({ configFile: lb, nodeName: 'n', kubeconfig }, {}).lb, {
+    enabled: true, algorithm: 'maglev', maglevTableSize: 65521, hostSockets: '/host/sys/fs/cgroup', healthzListen: '0.0.0.0:10256', healthzTimeoutMs: 5000, statusListen: '127.0.0.1:10249',
+  });
+  const badListen = file('lb-listen.yaml', 'lb: {healthzListen: "10256"}');
+  assert.throws(() => loadConfig({ configFile: badListen, nodeName: 'n', kubeconfig }, {}), /lb\.healthzListen: "10256" is not host:port or unix:\/path/);
+  const badPort = file('lb-status.yaml', 'lb: {statusListen: "127.0.0.1:70000"}');
+  assert.throws(() => loadConfig({ configFile: badPort, nodeName: 'n', kubeconfig }, {}), /lb\.statusListen: port 70000 is out of range/);
   const relative = file('lb-rel.yaml', 'lb: {hostSockets: sys/fs/cgroup}');
   assert.throws(() => loadConfig({ configFile: relative, nodeName: 'n', kubeconfig }, {}), /lb\.hostSockets: want auto, off or an absolute path, got "sys\/fs\/cgroup"/);
   const off = file('lb-off.yaml', 'lb: {enabled: false}');

@@ -235,15 +235,19 @@ test('an immediate request during a running sync runs right after it, without th
   assert.ok(s.writer.maps.has('a/p2'));
 });
 
-test('per owner: a round its owner did not complete leaves its revision behind, and waitApplied on it waits for the retry', async () => {
+test('per owner: a round its owner did not complete leaves its revision behind (pending since its request), and waitApplied on it waits for the retry', async () => {
   const s = setup();
   addPod(s, 'p1', '10.0.0.1');
   const r1 = s.loop.trigger('first');
   await s.clock.advance(20);
   await s.loop.waitApplied(r1, 1, ['fake']);
-  assert.deepEqual(s.loop.status().owners, [{ name: 'fake', appliedRevision: r1, failing: [] }]);
+  const firstAt = s.loop.status().owners[0]?.appliedAt;
+  assert.equal(typeof firstAt, 'number');
+  assert.deepEqual(s.loop.status().owners, [{ name: 'fake', appliedRevision: r1, failing: [], appliedAt: firstAt }], 'nothing pending');
   s.writer.failures.push([{ map: 'policy', message: 'E2BIG: map full', code: 'E2BIG' }]);
   addPod(s, 'p2', '10.0.0.2');
+  await s.clock.advance(500);
+  const requestedAt = s.clock.now();
   const r2 = s.loop.trigger('change');
   let done = false;
   const wait = s.loop.waitApplied(r2, 60_000, ['fake']).then(() => {
@@ -255,13 +259,34 @@ test('per owner: a round its owner did not complete leaves its revision behind, 
   assert.deepEqual(st?.failing.map((f) => f.map), ['policy']);
   assert.equal(done, false);
   assert.equal(s.loop.status().appliedRevision, r1, 'the loop as a whole is behind too');
+  assert.equal(st?.pendingSince, requestedAt, 'pending since the request it failed to apply');
+  assert.equal(st?.appliedAt, firstAt, 'its last completed round is still the first');
   await s.clock.advance(30_000);
   await wait;
   assert.equal(s.loop.status().owners[0]?.appliedRevision, r2, 'after the retry reached the maps');
+  assert.equal(s.loop.status().owners[0]?.pendingSince, undefined, 'nothing pending after the retry');
+  assert.ok((s.loop.status().owners[0]?.appliedAt ?? 0) > requestedAt, 'applied at the retry');
   const text = await s.metrics.registry.metrics();
   assert.match(text, new RegExp(`sluice_agent_owner_applied_revision\\{owner="fake"\\} ${r2}`));
   assert.match(text, /sluice_agent_owner_complete\{owner="fake"\} 1/);
   assert.deepEqual(s.loop.status().owners[0]?.failing, []);
+  await s.loop.stop();
+});
+
+test('a change made while a round runs is still pending for its owners when that round completes, until the next one', async () => {
+  const s = setup();
+  const release = await holdSync(s);
+  await s.clock.advance(5);
+  const changedAt = s.clock.now();
+  addPod(s, 'p2', '10.0.0.2');
+  const r2 = s.loop.trigger('p2 added');
+  await release();
+  const after = s.loop.status().owners[0];
+  assert.equal(after?.appliedRevision, r2 - 1, 'the held round covered the first change only');
+  assert.equal(after?.pendingSince, changedAt, 'the change made during it is pending since it was made');
+  await s.clock.advance(100);
+  await s.loop.waitApplied(r2, 1);
+  assert.equal(s.loop.status().owners[0]?.pendingSince, undefined);
   await s.loop.stop();
 });
 

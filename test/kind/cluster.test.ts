@@ -246,6 +246,20 @@ describe('kind', () => {
     await waitFor('a Service without endpoints refuses', async () => ((await viaVip('client-cross', nobodyVip)) === 'REFUSED' ? true : undefined), 60_000);
   });
 
+  test('kube-proxy\'s ports answer on every node from the agent: healthz 10256 (/healthz JSON with lastUpdated, /livez), status 10249 (/proxyMode)', { skip }, async () => {
+    for (const node of [worker, worker2]) {
+      // What the e2e "should check kube-proxy urls" runs from a host-network pod, and a cloud load balancer probes.
+      const healthz = await run(DOCKER, ['exec', node, 'curl', '-s', '-i', '--connect-timeout', '2', 'http://localhost:10256/healthz']);
+      assert.match(healthz, /^HTTP\/1\.1 200 OK/, `${node}: ${healthz}`);
+      const body = JSON.parse(healthz.slice(healthz.indexOf('{'))) as { lastUpdated: string; nodeEligible: boolean; healthy: boolean };
+      assert.deepEqual([typeof body.lastUpdated, body.nodeEligible, body.healthy], ['string', true, true], `${node}: ${healthz}`);
+      const livez = await run(DOCKER, ['exec', node, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://localhost:10256/livez']);
+      assert.equal(livez, '200', node);
+      const mode = await run(DOCKER, ['exec', node, 'curl', '-s', '-w', ' %{http_code}', 'http://localhost:10249/proxyMode']);
+      assert.equal(mode, 'sluice 200', node);
+    }
+  });
+
   test('helm upgrade with a changed value replaces every agent; an established connection across nodes keeps flowing', { skip }, async () => {
     await kubectlApply(pod('keeper', 'client', worker2, { image: `sluice:${VERSION}`, command: ['node', '-e', KEEPER], env: [{ name: 'WEB', value: web }] }));
     await kubectl('wait', '--for=condition=Ready', 'pod/keeper', '--timeout=2m');

@@ -152,6 +152,8 @@ describe('helm chart', () => {
     assert.equal(config.mapSizes.policy, 65536);
     assert.equal(config.conntrack.udpMs, 30000);
     assert.equal(config.httpListen, '0.0.0.0:9999');
+    // Sluice replaces kube-proxy: its healthz (cloud load balancers) and status ports, on the node's network.
+    assert.deepEqual([config.lb.healthzListen, config.lb.statusListen], ['0.0.0.0:10256', '127.0.0.1:10249']);
     // The probes follow the listen port.
     const ds = objects.find((o) => o.kind === 'DaemonSet') as K8sObject & {
       spec: { template: { spec: { containers: { readinessProbe: { httpGet: { port: number } } }[] } } };

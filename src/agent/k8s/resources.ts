@@ -35,7 +35,7 @@ export interface NodeAddress {
 }
 
 export interface SlimNode extends SlimObject {
-  readonly spec?: { readonly podCIDR?: string; readonly podCIDRs?: readonly string[] };
+  readonly spec?: { readonly podCIDR?: string; readonly podCIDRs?: readonly string[]; readonly taints?: readonly { readonly key?: string }[] };
   readonly status?: { readonly addresses?: readonly NodeAddress[] };
 }
 
@@ -120,7 +120,8 @@ const SHAPES = {
   node: {
     fields: {
       metadata: META,
-      spec: { fields: { podCIDR: 'keep', podCIDRs: 'keep' } },
+      // Taints: only their keys (the proxy's healthz drains a node tainted for removal).
+      spec: { fields: { podCIDR: 'keep', podCIDRs: 'keep', taints: { items: { fields: { key: 'keep' } } } } },
       status: { fields: { addresses: 'keep' } },
     },
   },

@@ -102,7 +102,9 @@ export class AgentProcess {
       const { configFile, ...sweep } = c.sweep;
       const routing = c.routing !== undefined ? { routing: c.routing } : {};
       const hostRouting = this.hostRouting !== undefined ? { hostRouting: this.hostRouting } : {};
-      const lb = this.lbEnabled !== undefined ? { lb: { enabled: this.lbEnabled } } : {};
+      // In the node's own namespace, as the chart on a real node: kube-proxy's two ports where it runs none.
+      const ports = c.netns !== undefined && this.lbEnabled !== false ? { healthzListen: '0.0.0.0:10256', statusListen: '127.0.0.1:10249' } : {};
+      const lb = this.lbEnabled !== undefined ? { lb: { enabled: this.lbEnabled, ...ports } } : { lb: ports };
       await writeFile(configFile, `${JSON.stringify({ sweep, ...routing, ...hostRouting, ...lb }, null, 2)}\n`, { mode: 0o600 });
     }
     this.proc = ManagedProcess.start({

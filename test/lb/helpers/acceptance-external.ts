@@ -58,8 +58,8 @@ interface HealthAnswer {
 }
 
 /** GET http://ip:port/healthz from `netns` (curl): the answer, or what went wrong (curl's exit code: 7 refused, 28 timeout). */
-async function healthz(netns: string, ip: string, port: number): Promise<HealthAnswer | { readonly error: number }> {
-  const r = await inNetns(netns, ['curl', '-sS', '-m', '2', '-D', '-', `http://${ip}:${port}/healthz`], 10_000);
+async function healthz(netns: string, ip: string, port: number, path = '/healthz'): Promise<HealthAnswer | { readonly error: number }> {
+  const r = await inNetns(netns, ['curl', '-sS', '-m', '2', '-D', '-', `http://${ip}:${port}${path}`], 10_000);
   if (r.code !== 0) return { error: r.code };
   const split = r.stdout.indexOf('\r\n\r\n');
   const [statusLine = '', ...lines] = r.stdout.slice(0, split).split('\r\n');
@@ -241,6 +241,25 @@ export function externalAcceptanceSuite(proxy: ServiceProxy, routing: RoutingMod
       // kept), and the fabric program, where masquerading happens, never sees them.
       const own = await answered(ns('ca'), nodeIp(0), nodePort);
       assert.equal(own.peer, proxy === 'sluice' ? ip('ca') : nodeIp(0), 'ca → its own node\'s NodePort: the source the backend saw');
+    });
+
+    test(`${proxy}: kube-proxy's ports on every node: healthz (10256) answers /healthz 200 with lastUpdated from outside, /livez 200; status (10249) answers /proxyMode on the node`, async () => {
+      for (const i of [0, 1]) {
+        let last: HealthAnswer | { error: number } | undefined;
+        // The proxy's first sync may still be under way when the suite starts: healthy once it is done.
+        await until(`node ${i + 1} :10256/healthz → 200`, async () => 'status' in (last = await healthz(out().netns, nodeIp(i), 10256)) && last.status === 200, 30_000)
+          .catch((e: unknown) => assert.fail(`${String(e)}; last: ${JSON.stringify(last)}`));
+        const ok = last as HealthAnswer;
+        const body = ok.body as { lastUpdated?: unknown; currentTime?: unknown; nodeEligible?: unknown; healthy?: unknown };
+        assert.equal(ok.headers['content-type'], 'application/json');
+        assert.deepEqual([typeof body.lastUpdated, typeof body.currentTime, body.nodeEligible, body.healthy], ['string', 'string', true, true], JSON.stringify(body));
+        const livez = await healthz(out().netns, nodeIp(i), 10256, '/livez');
+        assert.equal('status' in livez ? livez.status : livez, 200);
+        const netns = lab().nodes[i]?.plan.netns ?? '';
+        const mode = await inNetns(netns, ['curl', '-sS', '-m', '2', 'http://127.0.0.1:10249/proxyMode'], 10_000);
+        assert.equal(mode.code, 0, mode.stderr);
+        assert.equal(mode.stdout, proxy === 'sluice' ? 'sluice' : proxy.replace('kube-proxy-', ''), `node ${i + 1} /proxyMode`);
+      }
     });
 
     test(`${proxy}: healthCheckNodePort answers 200 with the local endpoint count on the backend's node, 503 elsewhere and once its only endpoint is terminating, not serving, or gone`, async () => {
