@@ -22,6 +22,10 @@
  * its replies back from other nodes' backends are translated back; a frontend without backends rejects (the
  * reset or port unreachable leaves by the device) or drops.
  *
+ * to_fabric, on tc egress of the same devices, gives the node's own replies
+ * to external connections (a host-network endpoint as the backend) their
+ * frontend back as source.
+ *
  * The node's podCIDR and address are load-time constants (the agent loads
  * one instance per node: src/datapath/host.ts); 0/0 (mask 0) turns the
  * source check off, address 0 masquerades to the frontend's address.
@@ -88,6 +92,28 @@ int from_fabric(struct __sk_buff *ctx)
 	return host_routing(ctx, &f, false); /* for a local pod: straight to its veth when host routing is on */
 drop:
 	return send_drop(ctx, &f, 0, ret);
+}
+
+/*
+ * tc egress of the fabric device: the node's own replies to external
+ * connections it is the backend of get their frontend back
+ * (lb_to_outside()). The node's traffic is never dropped here: what the
+ * parser does not take (IPv6, anything not IPv4) leaves as it is.
+ */
+SEC("tc")
+int to_fabric(struct __sk_buff *ctx)
+{
+	struct flow f;
+	int ret;
+
+	flow_init(&f, SLUICE_DIR_EGRESS);
+	ret = parse_packet(ctx, &f);
+	if (ret != CTX_ACT_OK)
+		return CTX_ACT_OK;
+	ret = lb_to_outside(ctx, &f);
+	if (IS_ERR(ret))
+		return send_drop(ctx, &f, 0, ret);
+	return CTX_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "Apache-2.0";

@@ -24,6 +24,12 @@
  *    node's backend answers to that address and port, here, and the reply
  *    is translated back to frontend -> client; a local backend's reply is
  *    translated by its pod's from_container (lb.h lb_external_reply()).
+ *  - A backend that is the node itself (a host-network endpoint,
+ *    lb_backend_is_node()) is never masqueraded, whatever the policy: its
+ *    source would become the node's own address, which the stack drops as
+ *    a martian. The stack takes the packet to the node's socket, which sees
+ *    the client's address; its reply leaves by the device, where to_fabric
+ *    gives it the frontend back as its source (lb_to_outside()).
  *  - Replies go towards the client the same way (host_redirect_translated():
  *    another node's pod by its podCIDR's route, anyone else out of the
  *    device the connection came in on, lb_nat_entry.ifindex): their source
@@ -65,6 +71,16 @@ const volatile __u32 HOST_NODE_ADDR = 0;
 static __always_inline __be32 lb_masquerade_addr(__be32 frontend_addr)
 {
 	return HOST_NODE_ADDR ? HOST_NODE_ADDR : frontend_addr;
+}
+
+/*
+ * Whether a backend is this node itself (a host-network endpoint: the
+ * node's address, or the frontend's when that is a node address, as a
+ * NodePort's is).
+ */
+static __always_inline bool lb_backend_is_node(__be32 backend_addr, __be32 frontend_addr)
+{
+	return (HOST_NODE_ADDR && backend_addr == HOST_NODE_ADDR) || backend_addr == frontend_addr;
 }
 
 /*
@@ -224,7 +240,8 @@ select:
 	t.backend_port = be.port;
 	t.expires_ns = now + lifetime;
 	t.ifindex = ifindex;
-	if (svc.flags & SLUICE_LB_SVC_F_MASQUERADE) {
+	/* Not for the node itself: its source would become its own address (a martian here), see the top of this file. */
+	if ((svc.flags & SLUICE_LB_SVC_F_MASQUERADE) && !lb_backend_is_node(be.addr, f->daddr)) {
 		ret = lb_snat_port(&t, f->protocol, now);
 		if (IS_ERR(ret))
 			return ret;
@@ -238,6 +255,30 @@ select:
 		counter_inc(SLUICE_COUNTER_LB_CT_FAILED);
 	counter_inc(SLUICE_COUNTER_LB_SELECTED);
 	return lb_nat_apply(ctx, f, &t, SLUICE_LB_NAT_FORWARD, ifindex);
+}
+
+/*
+ * The load balancer's step for a packet leaving by the node's device
+ * (bpf/host.c to_fabric): the node's own reply to an external connection
+ * whose backend it is (a host-network endpoint) gets the frontend back as
+ * its source. Anything else, and a reply whose entry is gone or expired,
+ * is left alone. One sl_lb_nat_v1 lookup per TCP/UDP/SCTP packet.
+ * Returns: CTX_ACT_OK, or -SLUICE_DROP_NAT_FAILED.
+ */
+__noinline int lb_to_outside(struct __sk_buff *ctx, struct flow *f)
+{
+	struct lb_nat_key k = {};
+	const struct lb_nat_entry *e;
+	struct lb_nat_entry t;
+
+	if (!ctx || !f || !flow_has_ports(f->protocol) || (f->flags & SLUICE_EVENT_F_LATER_FRAG))
+		return CTX_ACT_OK;
+	lb_nat_key_of(&k, f);
+	e = bpf_map_lookup_elem(&sl_lb_nat_v1, &k);
+	if (!e || e->role != SLUICE_LB_NAT_REPLY || e->snat_port || e->expires_ns <= bpf_ktime_get_ns())
+		return CTX_ACT_OK;
+	t = *e;
+	return nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, t.frontend_addr, f->sport, t.frontend_port);
 }
 
 /*

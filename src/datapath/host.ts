@@ -3,8 +3,9 @@
  * node's podCIDR and address as load-time constants, its maps (events, metrics,
  * ipcache) reused from the node's pin root, so its drops reach the same
  * event stream and counters as the lxc programs'. Attached on tc ingress of
- * the fabric-facing device (and of the vxlan device in vxlan mode) with
- * replace, so a second attach (agent restart, new build) swaps it in place.
+ * the fabric-facing device (and of the vxlan device in vxlan mode), and
+ * to_fabric on their tc egress, with replace, so a second attach (agent
+ * restart, new build) swaps them in place.
  */
 import { fileURLToPath } from 'node:url';
 import { openObject } from './bpf-object.js';
@@ -14,10 +15,12 @@ import { attachTc, queryTc } from './tc.js';
 
 export const HOST_OBJECT_PATH = fileURLToPath(new URL('../../../build/bpf/host.o', import.meta.url));
 export const FROM_FABRIC = 'from_fabric';
+export const TO_FABRIC = 'to_fabric';
 
 export interface HostProgram {
   readonly object: LoadedObject;
   readonly fromFabric: ProgramInfo;
+  readonly toFabric: ProgramInfo;
   close(): void;
 }
 
@@ -54,19 +57,22 @@ export function loadHost(opts: LoadHostOptions): HostProgram {
     },
   });
   try {
-    return { object, fromFabric: object.program(FROM_FABRIC), close: () => object.close() };
+    return { object, fromFabric: object.program(FROM_FABRIC), toFabric: object.program(TO_FABRIC), close: () => object.close() };
   } catch (e) {
     object.close();
     throw e;
   }
 }
 
-/** Attaches from_fabric on tc ingress of the device (in the caller's netns), replacing what is there. */
-export function attachHost(prog: HostProgram, ifname: string): TcAttachment {
-  return attachTc({ ifname }, 'ingress', prog.fromFabric.fd, { replace: true });
+/** Attaches from_fabric on tc ingress and to_fabric on tc egress of the device (in the caller's netns), replacing what is there. */
+export function attachHost(prog: HostProgram, ifname: string): { ingress: TcAttachment; egress: TcAttachment } {
+  return {
+    ingress: attachTc({ ifname }, 'ingress', prog.fromFabric.fd, { replace: true }),
+    egress: attachTc({ ifname }, 'egress', prog.toFabric.fd, { replace: true }),
+  };
 }
 
-/** The program id on the device's tc ingress, if any. */
-export function hostAttached(ifname: string, netns?: string): number | undefined {
-  return queryTc({ ifname, ...(netns !== undefined ? { netns } : {}) }, 'ingress')?.progId;
+/** The program id on the device's tc ingress (from_fabric) or egress (to_fabric), if any. */
+export function hostAttached(ifname: string, netns?: string, direction: 'ingress' | 'egress' = 'ingress'): number | undefined {
+  return queryTc({ ifname, ...(netns !== undefined ? { netns } : {}) }, direction)?.progId;
 }

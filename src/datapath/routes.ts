@@ -10,8 +10,9 @@ import { addon } from './addon.js';
 import { attachHost, loadHost } from './host.js';
 import { ROUTE_PROTOCOL, type LinkView, type NeighEntry, type NodeNetworkPort, type RouteEntry } from '../reconcile/node-routes.js';
 
-/** The fabric program's pin, next to the node's maps (and the lxc programs' directory). */
+/** The fabric programs' pins, next to the node's maps (and the lxc programs' directory). */
 export const HOST_PIN = 'host_from_fabric';
+export const HOST_EGRESS_PIN = 'host_to_fabric';
 
 /** pinRoot: the node's pin dir, whose maps the fabric program shares. */
 export function rtnlNodeNetwork(pinRoot: string): NodeNetworkPort {
@@ -38,9 +39,11 @@ export function rtnlNodeNetwork(pinRoot: string): NodeNetworkPort {
       const prog = loadHost({ pinRoot, podCidr, ...(nodeAddress !== undefined ? { nodeAddress } : {}) });
       try {
         for (const d of devices) attachHost(prog, d);
-        const pin = join(pinRoot, HOST_PIN);
-        rmSync(pin, { force: true });
-        a.objPin(prog.fromFabric.fd, pin);
+        for (const [name, fd] of [[HOST_PIN, prog.fromFabric.fd], [HOST_EGRESS_PIN, prog.toFabric.fd]] as const) {
+          const pin = join(pinRoot, name);
+          rmSync(pin, { force: true });
+          a.objPin(fd, pin);
+        }
       } finally {
         prog.close();
       }

@@ -7,7 +7,9 @@
  *
  *   outside 10.99.0.2 ── lbd<id>fab 10.99.0.1 (node) ── b1 10.0.1.6, b2 10.0.1.7
  *
- * Backends answer "<name> <the peer address they saw>".
+ * to_fabric is on the device's tc egress, and a server runs in the node's
+ * own namespace too ("node": a host-network endpoint). Backends answer
+ * "<name> <the peer address they saw>".
  */
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,7 +58,8 @@ before(async () => {
     outside = out.outside;
     host = loadHost({ pinRoot: h.pinRoot, podCidr: '10.0.1.0/24', nodeAddress: NODE });
     attachTc(out.device, 'ingress', host.fromFabric.fd);
-    for (const [pod, name] of [[b1, 'b1'], [b2, 'b2']] as const) {
+    attachTc(out.device, 'egress', host.toFabric.fd);
+    for (const [pod, name] of [[b1, 'b1'], [b2, 'b2'], [node.addNodeProcess('node'), 'node']] as const) {
       assert.equal((await pod.cmd({ op: 'serve', name, tcp: 8080, udp: 5353 })).ok, true);
     }
   } catch (err) {
@@ -108,6 +111,30 @@ test('externalTrafficPolicy Local: the backend sees the client\'s own address', 
   writeService(harness().dp.maps.lb, { ...NODE_PORT, masquerade: false });
   const seen = await replies({ op: 'tcp', addr: NODE, port: 30080 }, 10);
   assert.ok([...seen].every((r) => r.endsWith(` ${CLIENT}`)), [...seen].join(', '));
+});
+
+test('a backend that is the node itself (a host-network endpoint): not masqueraded even under Cluster, and its replies leave from the frontend, TCP and UDP', async () => {
+  const lb = harness().dp.maps.lb;
+  writeService(lb, { ...NODE_PORT, backends: [{ id: 20, ip: NODE, port: 8080 }] });
+  writeService(lb, { ...NODE_PORT_UDP, backends: [{ id: 21, ip: NODE, port: 5353 }] });
+  // The node's own address as its source would be a martian: the node's socket sees the client.
+  assert.deepEqual([...await replies({ op: 'tcp', addr: NODE, port: 30080 }, 5)], [`node ${CLIENT}`]);
+  // A connected UDP socket takes only datagrams from NODE:30053: the reply's source was translated on its way out.
+  assert.deepEqual([...await replies({ op: 'udp', addr: NODE, port: 30053 }, 5)], [`node ${CLIENT}`]);
+  const forward = dumpLbNat(lb.nat).filter((r) => r.role === 'FORWARD');
+  assert.ok(forward.length >= 10 && forward.every((r) => r.snatPort === undefined), JSON.stringify(forward));
+});
+
+test('to_fabric leaves alone what is not a reply of the node to an external connection, IPv6 included (test run)', () => {
+  const p = host;
+  assert.ok(p);
+  const plain = ipv4Frame({ src: NODE, dst: CLIENT }, { proto: 'tcp', sport: 8080, dport: 45000, flags: 0x12 });
+  const out = testRun(p.toFabric, { data: plain });
+  assert.deepEqual([out.retval, Buffer.compare(out.data, plain)], [0, 0], 'TC_ACT_OK, unchanged');
+  const ipv6 = Buffer.alloc(14 + 40);
+  ipv6.writeUInt16BE(0x86dd, 12);
+  ipv6[14] = 0x60;
+  assert.equal(testRun(p.toFabric, { data: ipv6 }).retval, 0, 'IPv6 leaves (the node\'s traffic is never dropped on its way out)');
 });
 
 test('a NodePort without endpoints refuses at once, TCP and UDP', async () => {

@@ -139,6 +139,14 @@ export class LbNode {
     return { outside, device: { ifname: dev, netns: `/var/run/netns/${this.hostNs}` } };
   }
 
+  /** lb-pod.py in the node's own namespace: a host-network endpoint. */
+  addNodeProcess(name: string): Pod {
+    const proc = spawn('ip', ['netns', 'exec', this.hostNs, 'python3', '-u', POD_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const pod = new Pod(name, this.hostNs, '', { endpointId: 0, ipv4: 0 }, proc);
+    this.pods.set(name, pod);
+    return pod;
+  }
+
   /** Swaps these programs in on every pod's veth, in place (as an agent restart or upgrade does). */
   reattach(fromContainerFd: number, toContainerFd: number): void {
     for (const where of this.hostIfs) {

@@ -178,7 +178,10 @@ function ingressCount(c: TestCluster, index: number, reason: number): bigint {
  */
 async function fabricSpoof(c: TestCluster, devices: readonly string[]): Promise<void> {
   for (const n of c.lab.nodes) {
-    for (const d of devices) assert.notEqual(hostAttached(d, netnsPath(n.plan.netns)), undefined, `${n.plan.name} ${d}`);
+    for (const d of devices) {
+      assert.notEqual(hostAttached(d, netnsPath(n.plan.netns)), undefined, `${n.plan.name} ${d}: from_fabric`);
+      assert.notEqual(hostAttached(d, netnsPath(n.plan.netns), 'egress'), undefined, `${n.plan.name} ${d}: to_fabric`);
+    }
   }
   const b = c.lab.pod('b');
   const i = c.lab.nodes.findIndex((n) => n.plan.name === b.node);

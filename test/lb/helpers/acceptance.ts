@@ -22,7 +22,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { after, before, test } from 'node:test';
+import { after, before, test as nodeTest } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { ServiceProxy } from '../../../src/lab/cluster/kube-proxy.js';
@@ -32,6 +32,7 @@ import { entriesOf, readLbPins, serviceIdsAt } from './lb-pins.js';
 import { addOutsideClient, type OutsideClient } from './outside.js';
 import { describeEndpoints, waitEndpoints, type SliceEndpoint } from './services.js';
 import { answeredBy, asks, startFlow, startServer, startStream, type AskResult, type NameServer, type ToolRun } from './traffic.js';
+import { reportFailure } from './proxy-report.js';
 
 const execFileAsync = promisify(execFile);
 const UDP_PORT = 8081;
@@ -99,6 +100,17 @@ async function nodeRules(netns: string): Promise<string> {
 
 export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
   const onNode1: readonly string[] = nodes === 2 ? ON_NODE_1_OF_2 : PODS;
+  /** A check; when it fails, what each node's proxy was doing goes with the failure (proxy-report.ts). */
+  const test = (name: string, fn: () => Promise<void>): void => {
+    nodeTest(name, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        if (c !== undefined) await reportFailure(name, c.lab);
+        throw e;
+      }
+    });
+  };
   /** A check that needs a second node: registered only on two. */
   const twoNodeTest = (name: string, fn: () => Promise<void>): void => {
     if (nodes === 2) test(name, fn);
@@ -771,6 +783,44 @@ export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
       const [name, peer] = await answer(ns('ca'), p);
       assert.equal(name, 'w2', `ca → its node's NodePort ${p}`);
       process.stderr.write(`# ${proxy}: ca → its own node's NodePort ${p}: w2 sees ${String(peer)}\n`);
+    }
+  });
+
+  test(`${proxy}: a NodePort whose endpoint is node 1 itself (a host-network server) answers over TCP and UDP from outside, from ${nodes === 2 ? 'the other node, ' : ''}a pod and its ClusterIP`, async () => {
+    const out = outside;
+    if (out === undefined) throw new Error('no outside client');
+    const node1 = lab().lab.nodes[0];
+    const [tcpPort, udpPort] = [18080, 18053];
+    const own = [
+      await startServer('serve', node1?.plan.netns ?? '', nodeIp(0), tcpPort, 'node-1'),
+      await startServer('userve', node1?.plan.netns ?? '', nodeIp(0), udpPort, 'node-1'),
+    ];
+    try {
+      const { vip, nodePorts } = await apply('host-ep', {}, [HTTP, UDP], { type: 'NodePort', externalTrafficPolicy: 'Cluster' });
+      await kubectl(['apply', '-f', '-'], JSON.stringify({
+        apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+        metadata: { name: 'host-ep', namespace: 'default', labels: { 'kubernetes.io/service-name': 'host-ep', 'endpointslice.kubernetes.io/managed-by': 'lab' } },
+        addressType: 'IPv4',
+        ports: [{ name: 'http', port: tcpPort, protocol: 'TCP' }, { name: 'udp', port: udpPort, protocol: 'UDP' }],
+        endpoints: [{ addresses: [nodeIp(0)], conditions: { ready: true }, nodeName: node1?.plan.name }],
+      }));
+      // The e2e "Granular Checks: Services … using hostNetwork" case: another node (a host-network client) to node 1's NodePort.
+      const clients: [string, string, string, number][] = [
+        ['outside', out.netns, nodeIp(0), nodePorts.get('http') ?? 0],
+        ...(nodes === 2 ? [['node 2', lab().lab.nodes[1]?.plan.netns ?? '', nodeIp(0), nodePorts.get('http') ?? 0] as [string, string, string, number]] : []),
+        ['ca', ns('ca'), nodeIp(0), nodePorts.get('http') ?? 0],
+        ['ca (ClusterIP)', ns('ca'), vip, 80],
+      ];
+      for (const [who, from, to, port] of clients) {
+        const udp = to === vip ? 53 : nodePorts.get('udp') ?? 0;
+        await answeredNow(from, to, port);
+        for (const [proto, p] of [['tcp', port], ['udp', udp]] as const) {
+          const rs = await asks(from, proto, to, p, 3);
+          assert.deepEqual(rs.map((r) => (r.result === 'answered' ? r.name : r)), ['node-1', 'node-1', 'node-1'], `${who} → ${to}:${p}/${proto}`);
+        }
+      }
+    } finally {
+      for (const s of own) s.kill();
     }
   });
 
