@@ -90,35 +90,76 @@ export interface ProxyPortsAddresses {
   readonly status?: ListenAddress;
 }
 
-/** The healthz and status listeners (either may be off). */
+/** kube-proxy's retry of a port it could not bind (its healthz server: every 5 s). */
+export const PROXY_PORT_RETRY_MS = 5000;
+
+/**
+ * The healthz and status listeners (either may be off). A port that is
+ * taken (kube-proxy still running on the node, while Services are handed
+ * over) is logged and tried again every retryMs, as kube-proxy does with
+ * its own: the agent's datapath does not wait on a compatibility port.
+ */
 export class ProxyPorts {
-  private readonly servers: Server[] = [];
+  private readonly servers = new Map<string, Server>();
+  private readonly retries = new Set<NodeJS.Timeout>();
+  private closed = false;
 
-  constructor(private readonly options: ProxyPortsOptions) {}
+  constructor(private readonly options: ProxyPortsOptions & { readonly retryMs?: number }) {}
 
-  /** Listens on each address given; the bound addresses (the real port for :0). Nothing is left open if one fails. */
+  /** Opens each port given; resolves with those bound at the first try (the real port for :0). The others keep trying. */
   async listen(addresses: ProxyPortsAddresses): Promise<ProxyPortsAddresses> {
+    this.closed = false;
     const bound: { healthz?: ListenAddress; status?: ListenAddress } = {};
-    try {
-      if (addresses.healthz !== undefined) bound.healthz = await this.open(addresses.healthz, 'lb.healthzListen', (p) => this.healthz(p));
-      if (addresses.status !== undefined) bound.status = await this.open(addresses.status, 'lb.statusListen', (p) => this.status(p));
-    } catch (e) {
-      await this.close();
-      throw e;
+    if (addresses.healthz !== undefined) {
+      const a = await this.open('healthz', addresses.healthz, 'lb.healthzListen', (p) => this.healthz(p));
+      if (a !== undefined) bound.healthz = a;
     }
-    for (const [what, a] of Object.entries(bound)) this.options.log.info({ [what]: formatListenAddress(a) }, `kube-proxy's ${what} port served on ${formatListenAddress(a)}`);
+    if (addresses.status !== undefined) {
+      const a = await this.open('status', addresses.status, 'lb.statusListen', (p) => this.status(p));
+      if (a !== undefined) bound.status = a;
+    }
     return bound;
+  }
+
+  /** The ports open now ("healthz", "status"). */
+  listening(): string[] {
+    return [...this.servers.keys()].sort();
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.servers.splice(0).map((s) => closeServer(s)));
+    this.closed = true;
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
+    const open = [...this.servers.values()];
+    this.servers.clear();
+    await Promise.all(open.map((s) => closeServer(s)));
   }
 
-  private async open(address: ListenAddress, field: string, route: (path: string) => Promise<Reply>): Promise<ListenAddress> {
+  /** One try; on failure a warning and the next try after retryMs. */
+  private async open(what: string, address: ListenAddress, field: string, route: (path: string) => Promise<Reply>): Promise<ListenAddress | undefined> {
     const server = createServer((req, res) => this.answer(req, res, route));
-    const bound = await listenHttp(server, address, field);
-    this.servers.push(server);
-    return bound;
+    try {
+      const bound = await listenHttp(server, address, field);
+      if (this.closed) {
+        await closeServer(server);
+        return undefined;
+      }
+      this.servers.set(what, server);
+      this.options.log.info({ [what]: formatListenAddress(bound) }, `kube-proxy's ${what} port served on ${formatListenAddress(bound)}`);
+      return bound;
+    } catch (e) {
+      const retryMs = this.options.retryMs ?? PROXY_PORT_RETRY_MS;
+      this.options.log.warn({ err: asError(e), field, retryInMs: retryMs }, `kube-proxy's ${what} port: ${asError(e).message}; trying again in ${retryMs} ms`);
+      if (!this.closed) {
+        const timer = setTimeout(() => {
+          this.retries.delete(timer);
+          void this.open(what, address, field, route);
+        }, retryMs);
+        timer.unref();
+        this.retries.add(timer);
+      }
+      return undefined;
+    }
   }
 
   private answer(req: IncomingMessage, res: ServerResponse, route: (path: string) => Promise<Reply>): void {

@@ -127,24 +127,30 @@ test('over HTTP: healthz (/healthz, /livez) and status (/proxyMode, /healthz, /m
   }
 });
 
-test('a port already taken fails the listen with the config key named, and leaves nothing open', async () => {
+test('a port already taken (kube-proxy still on the node) is logged with its config key and tried again until it is free; the other port is served meanwhile', async () => {
   const taken = createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   const port = (taken.address() as AddressInfo).port;
-  const ports = new ProxyPorts({ lb: () => undefined, node: () => undefined, now: () => T0, timeoutMs: TIMEOUT, metrics: new AgentMetrics(), log: captureLog().log });
+  const logs = captureLog();
+  const ports = new ProxyPorts({ lb: () => undefined, node: () => undefined, now: () => T0, timeoutMs: TIMEOUT, metrics: new AgentMetrics(), log: logs.log, retryMs: 50 });
+  let released = false;
   try {
-    // healthz opens first, then status fails: healthz must be closed again.
-    const free = createServer();
-    await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
-    const healthzPort = (free.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => free.close(() => resolve()));
-    await assert.rejects(
-      ports.listen({ healthz: { host: '127.0.0.1', port: healthzPort }, status: { host: '127.0.0.1', port } }),
-      (e: Error) => /^lb\.statusListen: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/.test(e.message) && (e as { field?: string }).field === 'lb.statusListen',
-    );
-    await assert.rejects(get(healthzPort, '/healthz'), /ECONNREFUSED/, 'the healthz listener opened before the failure is closed');
+    const bound = await ports.listen({ healthz: { host: '127.0.0.1', port: 0 }, status: { host: '127.0.0.1', port } });
+    assert.deepEqual(Object.keys(bound), ['healthz'], 'healthz opened, status not yet');
+    assert.deepEqual(ports.listening(), ['healthz']);
+    const warning = logs.lines().find((l) => l['field'] === 'lb.statusListen');
+    assert.match(String(warning?.['msg']), /^kube-proxy's status port: lb\.statusListen: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE.*; trying again in 50 ms$/);
+    const hp = bound.healthz !== undefined && 'port' in bound.healthz ? bound.healthz.port : 0;
+    assert.equal((await get(hp, '/livez')).status, 200, 'the free port answers meanwhile');
+    await new Promise<void>((resolve) => taken.close(() => resolve()));
+    released = true;
+    const deadline = Date.now() + 5000;
+    while (!ports.listening().includes('status') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(ports.listening(), ['healthz', 'status'], 'bound once the port is free');
+    assert.equal((await get(port, '/proxyMode')).body, PROXY_MODE);
   } finally {
     await ports.close();
-    await new Promise<void>((resolve) => taken.close(() => resolve()));
+    if (!released) await new Promise<void>((resolve) => taken.close(() => resolve()));
   }
+  assert.deepEqual(ports.listening(), []);
 });
