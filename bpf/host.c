@@ -24,7 +24,8 @@
  *
  * to_fabric, on tc egress of the same devices, gives the node's own replies
  * to external connections (a host-network endpoint as the backend) their
- * frontend back as source.
+ * frontend back as source, and its ICMP errors about them the frontend in
+ * their quote.
  *
  * The node's podCIDR and address are load-time constants (the agent loads
  * one instance per node: src/datapath/host.ts); 0/0 (mask 0) turns the

@@ -29,7 +29,9 @@
  *    source would become the node's own address, which the stack drops as
  *    a martian. The stack takes the packet to the node's socket, which sees
  *    the client's address; its reply leaves by the device, where to_fabric
- *    gives it the frontend back as its source (lb_to_outside()).
+ *    gives it the frontend back as its source, and an ICMP error the node
+ *    sends about the connection the frontend back in its quote
+ *    (lb_to_outside()).
  *  - Replies go towards the client the same way (host_redirect_translated():
  *    another node's pod by its podCIDR's route, anyone else out of the
  *    device the connection came in on, lb_nat_entry.ifindex): their source
@@ -60,6 +62,7 @@
 #define SLUICE_LIB_LB_EXTERNAL_H
 
 #include "lb.h"
+#include "parse.h"
 
 /* The node's address (network byte order) masqueraded connections come from; 0: the frontend's. */
 const volatile __u32 HOST_NODE_ADDR = 0;
@@ -258,27 +261,76 @@ select:
 }
 
 /*
+ * The REPLY entry of an external connection whose backend is the node
+ * itself (not masqueraded), for a packet with the reply's tuple k; NULL
+ * for any other entry, and for one that is gone or expired.
+ */
+static __always_inline const struct lb_nat_entry *lb_node_reply_entry(const struct lb_nat_key *k)
+{
+	const struct lb_nat_entry *e = bpf_map_lookup_elem(&sl_lb_nat_v1, k);
+
+	if (!e || e->role != SLUICE_LB_NAT_REPLY || e->snat_port || e->expires_ns <= bpf_ktime_get_ns())
+		return NULL;
+	return e;
+}
+
+/*
+ * An ICMP error the node sends about a packet of such a connection (a UDP
+ * port nobody listens on, a TCP segment it cannot take) quotes the packet as
+ * the node received it, to the backend's port: the quote gets the frontend
+ * back, and so does the error's source (lb_icmp_error_rev_nat()), so that
+ * the client's stack matches it to its socket (a connected UDP socket then
+ * sees ECONNREFUSED, as from kube-proxy). The quote's reversed tuple is the
+ * reply's. Returns: CTX_ACT_OK, or -SLUICE_DROP_NAT_FAILED.
+ */
+static __always_inline int lb_to_outside_icmp_error(struct __sk_buff *ctx, const struct flow *f)
+{
+	struct lb_nat_key k = {};
+	const struct lb_nat_entry *e;
+	struct ct_nat nat = {};
+	struct flow q;
+
+	if (parse_icmp_quote(ctx, f, &q) || !flow_has_ports(q.protocol))
+		return CTX_ACT_OK;
+	k.saddr = q.daddr;
+	k.sport = q.dport;
+	k.daddr = q.saddr;
+	k.dport = q.sport;
+	k.protocol = q.protocol;
+	e = lb_node_reply_entry(&k);
+	if (!e)
+		return CTX_ACT_OK;
+	nat.addr = e->frontend_addr;
+	nat.port = e->frontend_port;
+	return lb_icmp_error_rev_nat(ctx, f, &nat);
+}
+
+/*
  * The load balancer's step for a packet leaving by the node's device
  * (bpf/host.c to_fabric): the node's own reply to an external connection
  * whose backend it is (a host-network endpoint) gets the frontend back as
- * its source. Anything else, and a reply whose entry is gone or expired,
- * is left alone. One sl_lb_nat_v1 lookup per TCP/UDP/SCTP packet.
+ * its source, and an ICMP error about such a connection is turned into one
+ * about the frontend. Anything else, and a reply whose entry is gone or
+ * expired, is left alone. One sl_lb_nat_v1 lookup per TCP/UDP/SCTP packet
+ * and per ICMP error.
  * Returns: CTX_ACT_OK, or -SLUICE_DROP_NAT_FAILED.
  */
 __noinline int lb_to_outside(struct __sk_buff *ctx, struct flow *f)
 {
 	struct lb_nat_key k = {};
 	const struct lb_nat_entry *e;
-	struct lb_nat_entry t;
 
-	if (!ctx || !f || !flow_has_ports(f->protocol) || (f->flags & SLUICE_EVENT_F_LATER_FRAG))
+	if (!ctx || !f || (f->flags & SLUICE_EVENT_F_LATER_FRAG))
+		return CTX_ACT_OK;
+	if (flow_is_icmp_error(f))
+		return lb_to_outside_icmp_error(ctx, f);
+	if (!flow_has_ports(f->protocol))
 		return CTX_ACT_OK;
 	lb_nat_key_of(&k, f);
-	e = bpf_map_lookup_elem(&sl_lb_nat_v1, &k);
-	if (!e || e->role != SLUICE_LB_NAT_REPLY || e->snat_port || e->expires_ns <= bpf_ktime_get_ns())
+	e = lb_node_reply_entry(&k);
+	if (!e)
 		return CTX_ACT_OK;
-	t = *e;
-	return nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, t.frontend_addr, f->sport, t.frontend_port);
+	return nat_rewrite_end(ctx, f, NAT_SRC, f->saddr, e->frontend_addr, f->sport, e->frontend_port);
 }
 
 /*

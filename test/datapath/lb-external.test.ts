@@ -125,6 +125,14 @@ test('a backend that is the node itself (a host-network endpoint): not masquerad
   assert.ok(forward.length >= 10 && forward.every((r) => r.snatPort === undefined), JSON.stringify(forward));
 });
 
+test('the node itself as the backend, with nobody on the port: its ICMP port unreachable reaches the client about the frontend, so a connected UDP socket sees ECONNREFUSED', async () => {
+  // 5399: no server in the node's namespace. The node's stack answers with an error quoting NODE:5399,
+  // which the client's socket (connected to NODE:30053) would not take untranslated.
+  writeService(harness().dp.maps.lb, { ...NODE_PORT_UDP, backends: [{ id: 22, ip: NODE, port: 5399 }] });
+  const u = await outside.cmd({ op: 'udp', addr: NODE, port: 30053 });
+  assert.equal(u.error, 'ECONNREFUSED', JSON.stringify(u));
+});
+
 test('to_fabric leaves alone what is not a reply of the node to an external connection, IPv6 included (test run)', () => {
   const p = host;
   assert.ok(p);
