@@ -14,7 +14,8 @@
         "src/tc.cc",
         "src/ringbuf.cc",
         "src/test_run.cc",
-        "src/rtnl.cc"
+        "src/rtnl.cc",
+        "src/sockdiag.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -14,6 +14,7 @@
 #include "object.h"
 #include "ringbuf.h"
 #include "rtnl.h"
+#include "sockdiag.h"
 #include "tc.h"
 #include "test_run.h"
 
@@ -115,6 +116,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("linkUpdate", Napi::Function::New<LinkUpdate>(env, "linkUpdate"));
   exports.Set("linkInfo", Napi::Function::New<LinkInfo>(env, "linkInfo"));
   exports.Set("netnsCookie", Napi::Function::New<NetnsCookie>(env, "netnsCookie"));
+  exports.Set("destroyUdpSockets", Napi::Function::New<DestroyUdpSockets>(env, "destroyUdpSockets"));
   exports.Set("BpfObject", BpfObject::Define(env));
   exports.Set("BpfMap", BpfMap::Define(env));
   exports.Set("RingBufferReader", RingBufferReader::Define(env));

@@ -13,6 +13,7 @@ import { loadConfig } from './config.js';
 import { openBpfDatapath, type BpfDatapath } from './datapath/reconcilers.js';
 import { rtnlNodeNetwork } from '../datapath/routes.js';
 import { applyHostSockets } from './datapath/host-sockets.js';
+import { HostUdpSockets } from '../datapath/sock-lb.js';
 import { COMPILE_SEED_FILE, CompileSeedFile, SeedKeeper, type StoredSeed } from './datapath/seed-file.js';
 import { dryRunDatapath } from './dry-run.js';
 import { AgentError, asError } from './errors.js';
@@ -69,12 +70,16 @@ async function main(argv: readonly string[]): Promise<number> {
       }
       if (datapath.retiredPinsRemoved.length > 0) log.info({ pins: datapath.retiredPinsRemoved }, 'removed the pins of replaced map layouts');
       const hostSockets = applyHostSockets(config.pinDir, config.lb);
+      // Its UDP sockets whose backend leaves a Service are closed by the load balancer's owner (their connect() chose it).
+      const hostUdp = hostSockets.state === 'attached' ? new HostUdpSockets(config.pinDir) : undefined;
+      datapath.lbOwner.useHostSockets(hostUdp);
       if (hostSockets.state === 'attached') log.info({ cgroup: hostSockets.cgroup }, `the node's own sockets reach Services (socket load balancer on ${hostSockets.cgroup})`);
       else if (hostSockets.state === 'off') log.info({ removed: hostSockets.removed }, `the node's own sockets are not load-balanced: ${hostSockets.why}`);
       else log.warn({}, `the node's own sockets (host-network pods) cannot reach Services: ${hostSockets.why}`);
       const bpf = new Agent({ config, log, transport, datapath, stats: datapath, flows: datapath });
       agent = { stop: async () => {
         await bpf.stop();
+        hostUdp?.close();
         await keeper.flush();
       } };
       await bpf.start();

@@ -119,6 +119,11 @@ export interface NativeAddon {
   linkInfo(linkFd: number): { readonly progId: number; readonly cgroupId: bigint };
   /** The calling thread's network namespace cookie (SO_NETNS_COOKIE). */
   netnsCookie(): bigint;
+  /**
+   * Closes the calling thread's network namespace's connected IPv4 UDP sockets with one of these socket cookies
+   * (SOCK_DESTROY: the owner's next receive fails with ECONNABORTED); returns how many it closed.
+   */
+  destroyUdpSockets(cookies: readonly bigint[]): number;
   BpfObject: new (
     path: string,
     pinRoot: string | undefined,

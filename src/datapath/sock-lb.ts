@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addon, type CgroupSockHook } from './addon.js';
 import { openObject } from './bpf-object.js';
+import { openPinnedMap, type PinnedMap } from './bpf-map.js';
 import type { LoadedObject } from './api.js';
+import { LB_SOCK_LAYOUT, openLbSock, udpSocketsOf, type GoneUdpBackend, type LbSockMap } from './maps/lb-sock.js';
 
 export const SOCK_OBJECT_PATH = fileURLToPath(new URL('../../../build/bpf/sock.o', import.meta.url));
 export const SOCK_HOOKS: readonly CgroupSockHook[] = ['connect4', 'sendmsg4', 'recvmsg4', 'getpeername4'];
@@ -115,4 +117,48 @@ export function detachSockLb(pinRoot: string): CgroupSockHook[] {
     rmSync(pin, { force: true });
     return true;
   });
+}
+
+/**
+ * The node's connected UDP sockets whose backend left its Service. connect()
+ * gave such a socket the backend itself, and no later datagram passes a hook
+ * that could move it (an unconnected send is balanced per datagram): the
+ * socket would keep sending to a server that is gone. kube-proxy moves such
+ * flows by deleting their conntrack entries; here the socket is closed
+ * instead (SOCK_DESTROY), as Cilium's socket load balancer does: its owner's
+ * next receive fails with ECONNABORTED, and a new connect() picks a live
+ * backend. Works on the calling thread's network namespace, which must be
+ * the one whose sockets are balanced (the agent's). TCP is left alone: a
+ * gone server answers with a reset or the connection times out.
+ */
+export class HostUdpSockets {
+  private readonly raw: PinnedMap;
+  private readonly map: LbSockMap;
+
+  /** Opens the socket load balancer's map in the pin root (it is there once attachSockLb has run). */
+  constructor(pinRoot: string) {
+    this.raw = openPinnedMap(join(pinRoot, LB_SOCK_LAYOUT.name));
+    try {
+      this.map = openLbSock(this.raw);
+    } catch (e) {
+      this.raw.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Closes the sockets given one of these backends through its Service's
+   * frontends and deletes their entries. Returns how many sockets it closed.
+   */
+  terminate(gone: readonly GoneUdpBackend[]): number {
+    const keys = udpSocketsOf(this.map, gone);
+    if (keys.length === 0) return 0;
+    const closed = addon().destroyUdpSockets([...new Set(keys.map((k) => k.cookie))]);
+    for (const k of keys) this.map.delete(k);
+    return closed;
+  }
+
+  close(): void {
+    this.raw.close();
+  }
 }

@@ -39,6 +39,7 @@ import {
   type LbAffinityKey, type LbBackend, type LbSvcEntry, type LbSvcKey, type LbTableKey,
 } from '../datapath/generated/abi.js';
 import { formatIpv4, parseIpv4 } from '../datapath/maps/ipv4.js';
+import { frontendRef, type GoneUdpBackend } from '../datapath/maps/lb-sock.js';
 import { u32Codec } from '../datapath/maps/layout.js';
 import { IP_PROTOCOL, ipProtocolName } from '../policy/protocols.js';
 import { LbPlanner, type DesiredFrontend, type DesiredService, type LbAlgorithm, type LbDesired, type LbDesiredInput, type LbSet } from './lb-desired.js';
@@ -58,6 +59,12 @@ export interface LbTablesStore {
   /** Several tables, one outer-map batch (one kernel RCU wait) per chunk; returns the keys refused with their errors (a missing table is removed). */
   deleteMany(keys: readonly LbTableKey[]): readonly { readonly key: LbTableKey; readonly error: unknown }[];
   keys(): LbTableKey[];
+}
+
+/** Closes the node's connected UDP sockets whose backend left its Service (sock-lb.ts HostUdpSockets; tests may fake it). */
+export interface HostUdpSocketCloser {
+  /** Returns how many sockets it closed; throws when the kernel refuses. */
+  terminate(gone: readonly GoneUdpBackend[]): number;
 }
 
 export interface LbOwnerMaps {
@@ -109,7 +116,7 @@ interface LbDelta {
   readonly affinityGone: ReadonlySet<number>;
 }
 
-const MAP = { services: 'lb-services', backends: 'lb-backends', tables: 'lb-tables', affinity: 'lb-affinity' } as const;
+const MAP = { services: 'lb-services', backends: 'lb-backends', tables: 'lb-tables', affinity: 'lb-affinity', sockets: 'lb-sock' } as const;
 const MAX_ID = 0xffff_ffff;
 /** Tables per replaceMany call. */
 const TABLE_BATCH = 256;
@@ -210,6 +217,8 @@ export class LbOwner implements Reconciler<LbRoundInput> {
   /** The maps as prefetch() read them, for the next read-back; rounds since (settle) make it stale. */
   private prefetched: LbState | undefined;
   private rounds = 0;
+  /** The node's sockets balanced by the socket load balancer, once it is attached (useHostSockets). */
+  private hostSockets: HostUdpSocketCloser | undefined;
 
   constructor(private readonly maps: LbOwnerMaps, options: LbOwnerOptions = {}) {
     this.algorithm = options.algorithm ?? 'random';
@@ -220,6 +229,16 @@ export class LbOwner implements Reconciler<LbRoundInput> {
 
   current(): LbState {
     return this.view.current();
+  }
+
+  /**
+   * From now on, a round that deletes a UDP backend also closes the node's
+   * sockets the socket load balancer connected to it (their connect() chose
+   * the backend itself, so nothing else would move them). Set at start,
+   * once the socket load balancer is attached.
+   */
+  useHostSockets(sockets: HostUdpSocketCloser | undefined): void {
+    this.hostSockets = sockets;
   }
 
   /** Frontend entries the desired state could not have (two Service ports wanting one), from the last plan. */
@@ -647,6 +666,20 @@ export class LbOwner implements Reconciler<LbRoundInput> {
       });
     });
 
+    // After the backends are gone from the maps (no new socket can get them): the node's connected UDP sockets
+    // that still send to one of them.
+    const sockets = this.hostSockets;
+    step(Phase.RETIRE, 'lb-host-udp-close', sockets !== undefined ? backendDeletes.length : 0, (fail) => {
+      const gone = goneUdpBackends(delta, this.made?.frontends.values() ?? [], failed);
+      if (sockets === undefined || gone.length === 0) return 0;
+      try {
+        return sockets.terminate(gone);
+      } catch (e) {
+        fail(stepFailure('lb-host-udp-close', MAP.sockets, gone.map((g) => `${formatIpv4(g.addr)}:${g.port}`).join(','), e));
+        return 0;
+      }
+    });
+
     // Services with ClientIP affinity gone from every map: their clients' affinities go too. (Only those: finding
     // them scans the whole LRU map; another service's ids never had entries, and a stale entry only ever names a
     // backend the datapath checks against the service.)
@@ -665,6 +698,26 @@ export class LbOwner implements Reconciler<LbRoundInput> {
     });
     return steps;
   }
+}
+
+/**
+ * The UDP backends a round deletes (of services without a failed write), each with its service's frontends: those
+ * it keeps (`frontends`, the state the round makes) or loses (the delta's deletes).
+ */
+function goneUdpBackends(delta: LbDelta, frontends: Iterable<readonly [LbSvcKey, LbSvcEntry]>, failed: ReadonlySet<number>): GoneUdpBackend[] {
+  const frontendsOf = new Map<number, Set<string>>();
+  const add = ([k, e]: readonly [LbSvcKey, LbSvcEntry]): void => {
+    if (k.protocol !== IP_PROTOCOL.UDP) return;
+    const set = frontendsOf.get(e.serviceId) ?? new Set<string>();
+    set.add(frontendRef(k.addr, k.port));
+    frontendsOf.set(e.serviceId, set);
+  };
+  for (const f of delta.frontendDeletes) add(f);
+  for (const f of frontends) add(f);
+  return delta.backendDeletes.flatMap(([, b]) => {
+    const of = frontendsOf.get(b.serviceId);
+    return of === undefined || failed.has(b.serviceId) ? [] : [{ addr: b.addr, port: b.port, frontends: of }];
+  });
 }
 
 function emptyDelta(): LbDelta & { readonly affinityGone: Set<number> } {

@@ -16,6 +16,8 @@ import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
+import { createInterface } from 'node:readline';
+import { frontendRef } from '../../src/datapath/maps/lb-sock.js';
 import { attachSockLb, cgroupIdOf, detachSockLb, loadSockLb, sockLbAttached, SOCK_HOOKS } from '../../src/datapath/sock-lb.js';
 import { LxcHarness } from '../helpers/lxc-harness.js';
 import { clearLb, writeService } from '../helpers/lb.js';
@@ -185,6 +187,89 @@ test('sockets of another namespace (a pod\'s), or outside the cgroup, are left a
   writeService(harness().dp.maps.lb, TCP_SVC);
   assert.deepEqual(client(POD_NS, true, TCP_GET), { error: 'ENETUNREACH' });
   assert.deepEqual(client(NODE_NS, false, TCP_GET), { error: 'ENETUNREACH' });
+});
+
+/** A connected UDP client that stays: it asks once, and again on every line its stdin gets; its stdout is JSON lines. */
+const UDP_STAY = (vip: string): string => `
+import { createSocket } from 'node:dgram';
+import { createInterface } from 'node:readline';
+const s = createSocket('udp4');
+s.on('error', (e) => { console.log(JSON.stringify({ error: e.code })); process.exit(0); });
+s.on('message', (m) => console.log(JSON.stringify({ reply: String(m).trim() })));
+s.connect(53, '${vip}', () => s.send('hi'));
+createInterface({ input: process.stdin }).on('line', () => s.send('hi', (e) => e && console.log(JSON.stringify({ error: e.code }))));
+`;
+
+interface StayingClient {
+  next(): Promise<Record<string, unknown>>;
+  ask(): void;
+  stop(): void;
+}
+
+function stayingClient(vip: string): StayingClient {
+  const p = spawn('sh', ['-c', `echo $$ > ${CGROUP}/cgroup.procs && exec ip netns exec ${NODE_NS} node --input-type=module -e "$0"`, UDP_STAY(vip)],
+    { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  const waiting: ((line: string) => void)[] = [];
+  createInterface({ input: p.stdout }).on('line', (l) => {
+    const w = waiting.shift();
+    if (w !== undefined) w(l);
+    else lines.push(l);
+  });
+  return {
+    next: () => new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no answer from the client in 5 s')), 5000);
+      const take = (l: string): void => {
+        clearTimeout(t);
+        resolve(JSON.parse(l) as Record<string, unknown>);
+      };
+      const l = lines.shift();
+      if (l !== undefined) take(l);
+      else waiting.push(take);
+    }),
+    ask: () => p.stdin.write('\n'),
+    stop: () => p.kill('SIGKILL'),
+  };
+}
+
+/**
+ * HostUdpSockets.terminate in the node's namespace (SOCK_DESTROY acts on the caller's): the sockets it closed.
+ * nsenter, not `ip netns exec`, which mounts a /sys of its own, without the bpffs the map is pinned in.
+ */
+function terminateInNode(gone: readonly { addr: string; port: number; frontends: readonly (readonly [string, number])[] }[]): number {
+  const arg = gone.map((g) => ({ addr: parseIpv4(g.addr), port: g.port, frontends: g.frontends.map(([a, p]) => frontendRef(parseIpv4(a), p)) }));
+  const script = `import { HostUdpSockets } from ${JSON.stringify(SOCK_LB)};
+const gone = ${JSON.stringify(arg)}.map((g) => ({ ...g, frontends: new Set(g.frontends) }));
+const sockets = new HostUdpSockets(${JSON.stringify(harness().pinRoot)});
+console.log(String(sockets.terminate(gone)));
+sockets.close();`;
+  return Number(execFileSync('nsenter', [`--net=/run/netns/${NODE_NS}`, 'node', '--input-type=module', '-e', script], { encoding: 'utf8' }).trim());
+}
+
+test('a connected UDP socket whose backend left the Service is closed (ECONNABORTED); one given the same backend through another Service stays', async () => {
+  const lb = harness().dp.maps.lb;
+  const VIP2 = '10.96.0.11';
+  writeService(lb, { ...UDP_SVC, backends: [{ id: 3, ip: B1, port: 5353 }] });
+  writeService(lb, { ...UDP_SVC, vip: VIP2, serviceId: 3, backends: [{ id: 5, ip: B1, port: 5353 }] });
+  const gone = stayingClient(VIP);
+  const other = stayingClient(VIP2);
+  try {
+    assert.deepEqual(await gone.next(), { reply: 'b1' });
+    assert.deepEqual(await other.next(), { reply: 'b1' });
+    // B1 leaves the first Service only.
+    assert.equal(terminateInNode([{ addr: B1, port: 5353, frontends: [[VIP, 53]] }]), 1);
+    assert.deepEqual(await gone.next(), { error: 'ECONNABORTED' });
+    other.ask();
+    assert.deepEqual(await other.next(), { reply: 'b1' }, 'the other Service\'s socket keeps its backend');
+    assert.equal(terminateInNode([{ addr: B1, port: 5353, frontends: [[VIP, 53]] }]), 0, 'its entry went with it');
+  } finally {
+    gone.stop();
+    other.stop();
+  }
+  // A new socket to the first frontend gets a backend of the Service as it is now.
+  writeService(lb, { ...UDP_SVC, backends: [{ id: 4, ip: B2, port: 5353 }] });
+  lb.backends.delete(3);
+  assert.equal(client(NODE_NS, true, UDP_ASK(true)).reply, 'b2');
 });
 
 test('attaching again swaps the programs in place; detaching removes them', () => {

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { removePinDir } from '../../src/datapath/bpffs.js';
 import { SluiceLbBackendFlags, SluiceLbScope, SluiceLbSet, type LbBackend, type LbSvcEntry, type LbSvcKey, type LbTableKey } from '../../src/datapath/generated/abi.js';
-import { parseIpv4 } from '../../src/datapath/maps/ipv4.js';
+import { formatIpv4, parseIpv4 } from '../../src/datapath/maps/ipv4.js';
+import { frontendRef, type GoneUdpBackend } from '../../src/datapath/maps/lb-sock.js';
 import { openPinnedDatapathMaps, type PinnedDatapathMaps } from '../../src/datapath/pinned-maps.js';
 import { lbList, type LbListRow } from '../../src/cli/lb-list.js';
 import type { EndpointSlice, Service, SliceEndpoint } from '../../src/lb/model.js';
@@ -376,5 +377,38 @@ test('a disabled owner (another proxy implements Services) desires nothing: it w
     assert.equal(r.owners[0]?.complete, true);
     assert.deepEqual(lbList(maps.lb), [], 'the restarted, disabled owner removed the frontend');
     assert.equal(runRound([off], input([...services, svc('b', '10.96.0.11')], slices)).planned, 0, 'a new Service changes nothing');
+  });
+});
+
+test('a UDP backend that leaves its Service: the node\'s sockets connected to it are closed, named with the Service\'s frontends; TCP backends are not; a refusal is reported', () => {
+  withLbMaps((maps) => {
+    const o = owner(maps);
+    const calls: GoneUdpBackend[][] = [];
+    o.useHostSockets({ terminate: (gone) => { calls.push([...gone]); return gone.length; } });
+    const called = (): [string, number, string[]][][] => calls.map((c) => c.map((g) => [formatIpv4(g.addr), g.port, [...g.frontends]]));
+    const dns = svc('dns', '10.96.0.10', { ports: [{ name: 'udp', protocol: 'UDP', port: 53 }, { name: 'tcp', protocol: 'TCP', port: 53 }] });
+    const dnsSlice = (...ips: string[]): EndpointSlice => ({
+      ...slice('dns', ips.map((ip) => ep(ip))),
+      ports: [{ name: 'udp', protocol: 'UDP', port: 5353 }, { name: 'tcp', protocol: 'TCP', port: 5353 }],
+    });
+    const vip = frontendRef(parseIpv4('10.96.0.10'), 53);
+    assert.equal(runRound([o], input([dns], [dnsSlice('10.0.0.1', '10.0.0.2')])).owners[0]?.complete, true);
+    assert.deepEqual(calls, [], 'no backend left');
+
+    // 10.0.0.2 leaves: its UDP backend only (the TCP one of the same address and port is left to TCP).
+    assert.equal(runRound([o], input([dns], [dnsSlice('10.0.0.1')])).owners[0]?.complete, true);
+    assert.deepEqual(called(), [[['10.0.0.2', 5353, [vip]]]]);
+
+    // The Service goes: its last backend, with the frontends the same round deletes.
+    calls.length = 0;
+    assert.equal(runRound([o], input([], [])).owners[0]?.complete, true);
+    assert.deepEqual(called(), [[['10.0.0.1', 5353, [vip]]]]);
+
+    // A kernel that refuses is reported as the step's failure; the maps are as wanted all the same.
+    o.useHostSockets({ terminate: () => { throw Object.assign(new Error('close the UDP socket: Operation not permitted'), { errno: constants.errno.EPERM }); } });
+    runRound([o], input([dns], [dnsSlice('10.0.0.1', '10.0.0.2')]));
+    const r = runRound([o], input([dns], [dnsSlice('10.0.0.1')]));
+    assert.deepEqual(r.owners[0]?.failures.map((f) => [f.step, f.map, f.key]), [['lb-host-udp-close', 'lb-sock', '10.0.0.2:5353']]);
+    assert.deepEqual([...maps.lb.backends.entries()].map(([, b]) => formatIpv4(b.addr)), ['10.0.0.1', '10.0.0.1']);
   });
 });

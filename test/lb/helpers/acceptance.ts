@@ -542,6 +542,34 @@ export function acceptanceSuite(proxy: ServiceProxy, nodes: 1 | 2 = 2): void {
     }
   });
 
+  test(`${proxy}: a host-network client's connected UDP socket pinned to a backend that stops serving does not keep sending into it (kube-proxy: its datagrams move to a live backend; Sluice: the socket is closed with ECONNABORTED, as Cilium's socket load balancer does)`, async () => {
+    const { vip } = await service('web-hflow', { app: 'web' }, [UDP], WEB, 'ca');
+    const node1 = lab().lab.nodes[0]?.plan.netns ?? '';
+    const flow = startFlow(node1, vip, 53, 40057, 100);
+    let pinned = '';
+    try {
+      const names = (): string[] => flowNames(flow);
+      pinned = await until('the flow is answered', () => names()[0], 10_000);
+      await until('the flow answers 10 more times', () => names().length >= 10, 10_000);
+      assert.deepEqual([...new Set(names())], [pinned], 'one socket, one backend');
+      const lines = flow.lines.length;
+      await setReady(pinned, false, 'web-hflow');
+      const left = Date.now();
+      if (proxy === 'sluice') {
+        // connect() gave the socket the backend itself: nothing but closing it stops it sending there.
+        const error = await until('the socket is closed', () => flow.lines.slice(lines).flatMap((l) => ('error' in l ? [l.error] : []))[0], 30_000);
+        assert.equal(error, 'ECONNABORTED');
+        process.stderr.write(`# ${proxy}: the node's UDP socket on ${pinned} was closed ${Date.now() - left} ms after the slice said not ready\n`);
+      } else {
+        const to = await until(`the flow leaves ${pinned}`, () => flow.lines.slice(lines).flatMap((l) => ('name' in l && l.name !== pinned ? [l.name] : []))[0], 30_000);
+        process.stderr.write(`# ${proxy}: the node's UDP flow moved ${pinned} → ${to} ${Date.now() - left} ms after the slice said not ready\n`);
+      }
+    } finally {
+      flow.stop();
+      if (pinned !== '') await setReady(pinned, true, 'web-hflow');
+    }
+  });
+
   test(`${proxy}: a UDP client already sending to a Service whose only endpoint is not ready reaches it within 5 s of it turning ready`, async () => {
     const { vip } = await apply('late-ready', { pod: 'n1' }, [UDP]);
     await waitReady('late-ready', ['n1']);
