@@ -149,6 +149,9 @@ export class HostUdpSockets {
   /**
    * Closes the sockets given one of these backends through its Service's
    * frontends and deletes their entries. Returns how many sockets it closed.
+   * Cost: one pass over sl_lb_sock_v1 (at most its 64 Ki entries) and one
+   * listing of the namespace's connected UDP sockets, only in a round that
+   * deletes UDP backends.
    */
   terminate(gone: readonly GoneUdpBackend[]): number {
     const keys = udpSocketsOf(this.map, gone);
